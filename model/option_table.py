@@ -1,0 +1,71 @@
+"""OptionTable: the columnar hand-off from the estimators (model/) to the optimizer (solver/).
+
+One row is one *replica option*: an engine (parallelism + quantization) run in one serving mode at
+one concurrency. Every column is per replica, in SI units. The solver only sees these numbers; it
+never calls an estimator, which is what makes its answers exact "for the tables it is given"
+(design.md, Contracts) and lets tests compare it with brute force on the very same table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+
+class ServingMode(str, Enum):
+    """How one replica schedules requests."""
+
+    STATIC = "static"  # a batch arrives together, prefills together, decodes to the end
+    AGG = "agg"  # continuous (in-flight) batching with chunked prefill, closed-loop concurrency
+
+
+@dataclass(frozen=True)
+class OptionTable:
+    """Replica options, one row each. Arrays all have the same length."""
+
+    gpus: np.ndarray  # int, GPUs one replica occupies
+    tokens_per_s: np.ndarray  # float, output tokens/s one replica serves
+    ttft_s: np.ndarray  # float, median time to first token under that load
+    tpot_s: np.ndarray  # float, time per output token (1 / tokens_per_s_per_user)
+    request_latency_s: np.ndarray  # float, ttft + (osl - 1) * tpot
+    concurrency: np.ndarray  # int, requests in flight per replica
+    engine_index: np.ndarray  # int, index into `engines`
+    mode: np.ndarray  # object array of ServingMode
+    tier: np.ndarray  # int, perfdb.Tier of the least-trusted primitive used
+    engines: tuple = field(default_factory=tuple)  # model.engine.Engine per engine_index
+
+    def __post_init__(self) -> None:
+        n = len(self.gpus)
+        for name in ("tokens_per_s", "ttft_s", "tpot_s", "request_latency_s", "concurrency",
+                     "engine_index", "mode", "tier"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"OptionTable.{name} has {len(getattr(self, name))} rows, expected {n}")
+
+    def __len__(self) -> int:
+        return len(self.gpus)
+
+    @property
+    def tokens_per_s_per_user(self) -> np.ndarray:
+        """Decode speed one request sees: 1 / TPOT."""
+        return 1.0 / self.tpot_s
+
+    def take(self, idx: np.ndarray) -> "OptionTable":
+        """A sub-table of the rows `idx` (same engines tuple)."""
+        idx = np.asarray(idx, dtype=int)
+        return OptionTable(
+            gpus=self.gpus[idx], tokens_per_s=self.tokens_per_s[idx], ttft_s=self.ttft_s[idx],
+            tpot_s=self.tpot_s[idx], request_latency_s=self.request_latency_s[idx],
+            concurrency=self.concurrency[idx], engine_index=self.engine_index[idx],
+            mode=self.mode[idx], tier=self.tier[idx], engines=self.engines,
+        )
+
+    @staticmethod
+    def concat(tables: list["OptionTable"]) -> "OptionTable":
+        """Stack tables that share one engines tuple."""
+        if not tables:
+            raise ValueError("OptionTable.concat needs at least one table")
+        cols = {name: np.concatenate([getattr(t, name) for t in tables])
+                for name in ("gpus", "tokens_per_s", "ttft_s", "tpot_s", "request_latency_s",
+                             "concurrency", "engine_index", "mode", "tier")}
+        return OptionTable(**cols, engines=tables[0].engines)
