@@ -1,0 +1,60 @@
+"""Engine: one replica's parallelism and quantization, and the rules that make it valid."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .arch import ModelArch
+from .quant import Quant
+
+TP_SIZES = (1, 2, 4, 8, 16)
+PP_SIZES = (1, 2, 4)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Tensor x pipeline parallel group running one copy of the model in one quantization."""
+
+    tp: int
+    pp: int
+    quant: Quant
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def label(self) -> str:
+        return f"tp{self.tp}pp{self.pp} {self.quant.label}"
+
+    def kv_heads_per_gpu(self, arch: ModelArch) -> int:
+        """KV heads each TP rank stores; heads are replicated when TP exceeds the KV-head count."""
+        return max(1, -(-arch.num_kv_heads // self.tp))
+
+    def layers_per_stage(self, arch: ModelArch) -> int:
+        """Layers on the busiest pipeline stage (the one that sets the pace)."""
+        return -(-arch.num_layers // self.pp)
+
+
+def invalid_reason(engine: Engine, arch: ModelArch, gpus_per_node: int) -> str | None:
+    """Why this engine cannot run this model on this node size, or None when it can."""
+    if arch.num_heads % engine.tp:
+        return f"{arch.num_heads} attention heads are not divisible by tp={engine.tp}"
+    if engine.tp > gpus_per_node and not (engine.tp == 2 * gpus_per_node):
+        return f"tp={engine.tp} spans more than two nodes of {gpus_per_node} GPUs"
+    if engine.pp > arch.num_layers:
+        return f"pp={engine.pp} exceeds {arch.num_layers} layers"
+    if engine.tp > gpus_per_node and engine.pp > 1:
+        return "tp across nodes is not combined with pp"
+    return None
+
+
+def candidate_engines(arch: ModelArch, quants: list[Quant], gpus_per_node: int, max_gpus: int) -> list[Engine]:
+    """Every structurally valid engine within the GPU budget (memory is checked by model.memory)."""
+    out = []
+    for q in quants:
+        for tp in TP_SIZES:
+            for pp in PP_SIZES:
+                e = Engine(tp, pp, q)
+                if e.gpus <= max_gpus and invalid_reason(e, arch, gpus_per_node) is None:
+                    out.append(e)
+    return out

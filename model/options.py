@@ -1,0 +1,75 @@
+"""Build the OptionTable the solver optimizes over: every valid engine × mode × integer concurrency.
+
+Concurrency is enumerated at every integer from 1 to the cap (no sampled grid), so the solver's
+answer is exact for this table. The estimators are evaluated on a geometric knot grid and the
+integer grid is filled by piecewise-linear interpolation between knots (model/latency_curve.py);
+the chosen plan is then re-evaluated at its exact concurrency and the difference reported.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sloplan.perfdb import PerfDB
+
+from .aggregated import aggregated, static
+from .arch import ModelArch
+from .engine import Engine, candidate_engines
+from .framework import FrameworkProfile
+from .latency_curve import knot_grid, LatencyCurve
+from .memory import MemoryPlan, memory_plan
+from .option_table import OptionTable, ServingMode
+from .quant import Quant
+from .workload import ServingMetrics, Workload
+
+
+@dataclass(frozen=True)
+class EngineSlot:
+    """An engine that fits, with its memory plan and the most requests it can run at once."""
+
+    engine: Engine
+    memory: MemoryPlan
+    max_running: int
+
+
+def fitting_engines(arch: ModelArch, db: PerfDB, fw: FrameworkProfile, wl: Workload, quants: list[Quant],
+                    total_gpus: int, max_batch_size: int) -> tuple[list[EngineSlot], list[tuple[Engine, str]]]:
+    """Engines whose weights fit and whose KV budget holds at least one full request; and why others don't."""
+    slots, rejected = [], []
+    per_request = wl.isl + fw.reserve_per_request_osl * wl.osl
+    for e in candidate_engines(arch, quants, db.system.gpus_per_node, total_gpus):
+        mem = memory_plan(arch, e, db.system, fw)
+        if mem.kv_tokens < wl.isl + wl.osl:
+            rejected.append((e, f"needs {mem.weights_bytes / 2**30:.1f} GiB of weights per GPU; "
+                                f"KV budget holds {mem.kv_tokens} tokens < one request ({wl.isl + wl.osl})"))
+            continue
+        slots.append(EngineSlot(e, mem, max(1, min(max_batch_size, mem.max_requests(per_request) * 1))))
+    return slots, rejected
+
+
+def evaluate(arch: ModelArch, slot: EngineSlot, db: PerfDB, fw: FrameworkProfile, wl: Workload,
+             mode: ServingMode, concurrency: np.ndarray) -> ServingMetrics:
+    """The full estimator for one engine and mode at the given concurrencies."""
+    if mode is ServingMode.AGG:
+        return aggregated(arch, slot.engine, db, fw, wl, concurrency, slot.max_running)
+    return static(arch, slot.engine, db, fw, wl, np.minimum(concurrency, slot.max_running))
+
+
+def option_table(arch: ModelArch, slots: list[EngineSlot], db: PerfDB, fw: FrameworkProfile, wl: Workload,
+                 modes: list[ServingMode], max_batch_size: int) -> OptionTable:
+    """Options for every slot × mode × concurrency 1..cap (agg may exceed the running cap: clients queue)."""
+    parts = []
+    engines = tuple(s.engine for s in slots)
+    for i, slot in enumerate(slots):
+        for mode in modes:
+            cap = max_batch_size if mode is ServingMode.AGG else slot.max_running
+            knots = knot_grid(cap)
+            curve = LatencyCurve.fit(knots, evaluate(arch, slot, db, fw, wl, mode, knots))
+            m = curve.on_integers()
+            n = len(m.concurrency)
+            parts.append(OptionTable(
+                gpus=np.full(n, slot.engine.gpus), tokens_per_s=m.tokens_per_s, ttft_s=m.ttft_s, tpot_s=m.tpot_s,
+                request_latency_s=m.request_latency_s(wl.osl), concurrency=m.concurrency,
+                engine_index=np.full(n, i), mode=np.full(n, mode, dtype=object), tier=m.tier, engines=engines))
+    return OptionTable.concat(parts)
