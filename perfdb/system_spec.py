@@ -1,0 +1,38 @@
+"""SystemSpec: the hardware figures a speed-of-light estimate needs, in SI units."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """One GPU system (GPU + node fabric). Loaded from perfdb/systems/<name>.yaml.
+
+    `flops_per_s` lists dense tensor-core FLOP/s per dtype ("bf16", "fp8", "fp4", "int8"); a missing key
+    means the GPU has no tensor-core support for it. `silicon_dir` names the folder of measured tables in
+    the aiconfigurator-core wheel (None: roofline only). `sm_version` picks the framework's default
+    attention kernel lane; `efficiency_donor` names the system whose measured efficiencies scale the
+    roofline of a system without silicon data.
+    """
+
+    name: str
+    gpu_name: str
+    mem_capacity_bytes: float
+    mem_bw_bytes_per_s: float
+    flops_per_s: dict[str, float]
+    gpus_per_node: int
+    intra_node_bw_bytes_per_s: float
+    inter_node_bw_bytes_per_s: float
+    p2p_latency_s: float
+    silicon_dir: str | None
+    sm_version: int | None = None
+    efficiency_donor: str | None = field(default=None, compare=False)
+
+    def __hash__(self) -> int:  # dict field makes the generated hash fail; the name identifies a system
+        return hash(self.name)
+
+    def compute_flops_per_s(self, dtype: str) -> float:
+        """Tensor-core rate for a GEMM/attention dtype; an unsupported dtype computes at bf16 (weight-only style)."""
+        key = {"bf16": "bf16", "bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8",
+               "nvfp4": "fp4", "fp4": "fp4", "int8": "int8"}.get(dtype, "bf16")
+        return float(self.flops_per_s.get(key, self.flops_per_s["bf16"]))
