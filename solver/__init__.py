@@ -1,1 +1,14 @@
-"""solver."""
+"""solver: exact replica planning over an OptionTable.
+
+Public entry points::
+
+    from sloplan.solver import Slo, Deployment, best_deployment, pareto_front
+
+highspy is imported only when a model is solved, so importing this package stays cheap.
+"""
+from .best import SolverError, best_deployment
+from .deployment import Deployment
+from .pareto import pareto_front
+from .slo import Slo
+
+__all__ = ["Deployment", "Slo", "SolverError", "best_deployment", "pareto_front"]

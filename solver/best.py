@@ -1,0 +1,77 @@
+"""Best plan: maximize served tokens/s within the GPU budget and the SLOs, with exact tie-breaks.
+
+Lexicographic order: (1) most tokens/s (= most tokens/s/GPU, the budget N being fixed), (2) fewest
+GPUs used, (3) highest tokens/s/user. Weighted sums with small fudge factors can change the optimum
+of (1) when tokens/s values are close, so each level is its own solve on one HiGHS model:
+
+1. maximize T                                           -> T*
+2. minimize GPUs subject to T >= T*                     -> G*   (row `throughput_floor`)
+3. with T >= T* and GPUs <= G*, raise the user-speed floor above the incumbent's speed until the
+   model becomes infeasible (row groups `gpu_budget`, `user_speed_floor`); the last feasible
+   solution has the highest user speed.
+
+Every candidate is re-evaluated exactly (`Deployment.from_counts`) and accepted only if it really is
+at least as good on the levels above, so solver tolerances on the floor rows can never make the
+answer worse than the level-1 optimum.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sloplan.model.option_table import OptionTable
+
+from .deployment import Deployment
+from .formulation import Sense
+from .highs_backend import HighsModel
+from .replica_model import GPU_BUDGET, THROUGHPUT_FLOOR, USER_SPEED_FLOOR, VAR, build_replica_model
+from .slo import Slo
+from .solution import SolveStatus
+
+
+class SolverError(RuntimeError):
+    """The backend stopped without proving optimality or infeasibility."""
+
+
+def solve_or_none(highs: HighsModel, model) -> Deployment | None:
+    """Solve; a Deployment when optimal, None when infeasible, SolverError otherwise."""
+    sol = highs.solve()
+    if sol.status in (SolveStatus.INFEASIBLE, SolveStatus.INFEASIBLE_OR_UNBOUNDED):
+        return None
+    if not sol.optimal:
+        raise SolverError(f"HiGHS stopped with status {sol.status.value}")
+    return model.deployment(highs.values(VAR, sol))
+
+
+def _fewest_gpus(highs: HighsModel, model, best: Deployment) -> Deployment:
+    highs.set_row_bounds(THROUGHPUT_FLOOR, best.tokens_per_s, np.inf)
+    highs.set_objective(model.gpu_objective(), Sense.MINIMIZE)
+    cand = solve_or_none(highs, model)
+    if cand is not None and cand.tokens_per_s >= best.tokens_per_s and cand.gpus_used < best.gpus_used:
+        return cand
+    return best
+
+
+def _fastest_users(highs: HighsModel, model, best: Deployment) -> Deployment:
+    highs.set_row_bounds(GPU_BUDGET, -np.inf, float(best.gpus_used))
+    speed = model.user_speed
+    while True:
+        highs.set_row_bounds(USER_SPEED_FLOOR, 0.0,
+                             np.where(speed <= best.tokens_per_s_per_user, 0.0, np.inf))
+        cand = solve_or_none(highs, model)
+        if (cand is None or cand.tokens_per_s < best.tokens_per_s or cand.gpus_used > best.gpus_used
+                or cand.tokens_per_s_per_user <= best.tokens_per_s_per_user):
+            return best
+        best = cand
+
+
+def best_deployment(table: OptionTable, total_gpus: int, slo: Slo | None = None) -> Deployment | None:
+    """The lexicographically best deployment (see module docstring), or None if none is feasible."""
+    model = build_replica_model(table, total_gpus, slo or Slo())
+    if len(model.rows) == 0:
+        return None
+    highs = HighsModel(model.formulation)
+    best = solve_or_none(highs, model)
+    if best is None:
+        return None
+    best = _fewest_gpus(highs, model, best)
+    return _fastest_users(highs, model, best)

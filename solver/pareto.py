@@ -1,0 +1,48 @@
+"""Exact Pareto front of (tokens/s/user, tokens/s/GPU), both maximized, by the epsilon-constraint method.
+
+With the budget N fixed, tokens/s/GPU = T / N, so the front is that of (user speed u, T). Loop:
+
+* solve max T with every used option's user speed >= epsilon (start: no floor);
+* the solution (u_k, T_k) has u_k >= epsilon; next floor: exclude every option with speed <= u_k,
+  compared on the table's own floats, so no option between two floors can be skipped;
+* stop when infeasible.
+
+Why exact. T*(epsilon) is non-increasing in epsilon, and between two consecutive floors the feasible
+set does not change (the floor only moves across option speeds, and it moves to just above u_k).
+A front point (u, T) therefore appears as the solution of the last floor before T*(epsilon) drops
+below T. Weak dominance: if the next solve returns the same T (compared as the correctly rounded
+exact sums of `Deployment`), the previous point had the same T at a lower user speed — it is
+dropped. The result is strictly increasing in u and strictly decreasing in T: nothing dominated.
+
+One HiGHS model is built once; each step only changes the bounds of the `user_speed_floor` rows.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sloplan.model.option_table import OptionTable
+
+from .best import solve_or_none
+from .deployment import Deployment
+from .highs_backend import HighsModel
+from .replica_model import USER_SPEED_FLOOR, build_replica_model
+from .slo import Slo
+
+
+def pareto_front(table: OptionTable, total_gpus: int, slo: Slo | None = None) -> list[Deployment]:
+    """Non-dominated deployments, sorted by tokens/s/user ascending (tokens/s/GPU descending)."""
+    model = build_replica_model(table, total_gpus, slo or Slo())
+    if len(model.rows) == 0:
+        return []
+    highs = HighsModel(model.formulation)
+    speed = model.user_speed
+    front: list[Deployment] = []
+    while (point := solve_or_none(highs, model)) is not None:
+        if front and point.tokens_per_s >= front[-1].tokens_per_s:
+            front.pop()  # same throughput at a higher user speed: the previous point is dominated
+        front.append(point)
+        excluded = speed <= point.tokens_per_s_per_user
+        if excluded.all():
+            break
+        highs.set_row_bounds(USER_SPEED_FLOOR, 0.0, np.where(excluded, 0.0, np.inf))
+    return front

@@ -1,0 +1,98 @@
+"""The replica-count MIP for one option table, GPU budget and SLO, as a solver-independent Formulation.
+
+Variables ``n[i] >= 0`` integer: replicas of kept option ``rows[i]`` (after the exact reduction of
+`reduction.py`), at most ``floor(N / gpus)``. Constraint groups (the units an explainer relaxes):
+
+* ``gpu_budget``      — ``sum gpus_i n_i <= N``; the lexicographic GPU tie-break lowers this bound.
+* ``min_replicas``    — ``sum n_i >= 1``: a deployment has at least one replica.
+* ``slo_ttft`` / ``slo_tpot`` / ``slo_request_latency`` — ``n_i <= 0`` for every option breaking that
+  SLO, one named row each (labelled by table row) instead of silently dropped columns, so relaxing
+  the group readmits exactly those options.
+* ``user_speed_floor`` — ``n_i <= U_i`` per option; the Pareto tracer sets ``U_i = 0`` for options
+  below the current floor epsilon and ``+inf`` otherwise, changing only row bounds.
+* ``throughput_floor`` — ``sum tokens_per_s_i n_i >= T``; inactive (-inf) until a tie-break fixes T.
+
+Objective: maximize ``sum tokens_per_s_i n_i`` (tokens/s/GPU is that over the fixed budget N).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sloplan.model.option_table import OptionTable
+
+from .deployment import Deployment
+from .formulation import Constraint, Formulation, Sense, Variable
+from .reduction import undominated_rows
+from .slo import Slo
+
+VAR = "n"
+GPU_BUDGET = "gpu_budget"
+MIN_REPLICAS = "min_replicas"
+USER_SPEED_FLOOR = "user_speed_floor"
+THROUGHPUT_FLOOR = "throughput_floor"
+
+
+@dataclass(frozen=True, eq=False)
+class ReplicaModel:
+    """A Formulation plus the map from its columns back to table rows."""
+
+    table: OptionTable
+    total_gpus: int
+    rows: np.ndarray  # table row of column i
+    formulation: Formulation
+
+    @property
+    def user_speed(self) -> np.ndarray:
+        """tokens/s/user of each column's option (the exact values the floor compares against)."""
+        return self.table.tokens_per_s_per_user[self.rows]
+
+    @property
+    def tokens_per_s(self) -> np.ndarray:
+        return self.table.tokens_per_s[self.rows].astype(float)
+
+    @property
+    def gpus(self) -> np.ndarray:
+        return self.table.gpus[self.rows].astype(float)
+
+    def throughput_objective(self) -> dict[str, np.ndarray]:
+        return {VAR: self.tokens_per_s}
+
+    def gpu_objective(self) -> dict[str, np.ndarray]:
+        return {VAR: self.gpus}
+
+    def deployment(self, counts: np.ndarray) -> Deployment:
+        """The Deployment of column counts (as returned by a backend for block `n`)."""
+        counts = np.rint(counts).astype(np.int64)
+        used = np.flatnonzero(counts > 0)
+        return Deployment.from_counts(
+            self.table, {int(self.rows[i]): int(counts[i]) for i in used}, self.total_gpus)
+
+
+def build_replica_model(table: OptionTable, total_gpus: int, slo: Slo,
+                        reduce: bool = True) -> ReplicaModel:
+    """Formulate the problem of the module docstring; `reduce=False` keeps every fitting option."""
+    if int(total_gpus) != total_gpus or total_gpus < 1:
+        raise ValueError(f"total_gpus must be a positive integer, got {total_gpus!r}")
+    rows = (undominated_rows(table, total_gpus) if reduce
+            else np.flatnonzero(table.gpus <= total_gpus))
+    sub = table.take(rows)
+    k = len(rows)
+    gpus = sub.gpus.astype(float)
+    cap = np.floor(total_gpus / np.maximum(gpus, 1))
+    n = Variable(VAR, np.zeros(k), cap, integer=True)
+    constraints = [
+        Constraint.weighted_sum(GPU_BUDGET, VAR, gpus, -np.inf, float(total_gpus), GPU_BUDGET),
+        Constraint.weighted_sum(MIN_REPLICAS, VAR, np.ones(k), 1.0, np.inf, MIN_REPLICAS),
+    ]
+    for group, local in slo.violators(sub).items():
+        c = Constraint.singletons(group, VAR, local, 0.0, 0.0, group)
+        constraints.append(Constraint(c.name, c.terms, c.lb, c.ub, group, rows[local]))
+    floor = Constraint.singletons(USER_SPEED_FLOOR, VAR, np.arange(k), 0.0, np.inf, USER_SPEED_FLOOR)
+    constraints.append(Constraint(floor.name, floor.terms, floor.lb, floor.ub, floor.group, rows))
+    constraints.append(Constraint.weighted_sum(THROUGHPUT_FLOOR, VAR, sub.tokens_per_s, -np.inf,
+                                               np.inf, THROUGHPUT_FLOOR))
+    formulation = Formulation((n,), tuple(constraints), {VAR: sub.tokens_per_s.astype(float)},
+                              Sense.MAXIMIZE)
+    return ReplicaModel(table, int(total_gpus), rows, formulation)

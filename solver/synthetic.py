@@ -1,0 +1,36 @@
+"""Synthetic option tables for tests and benchmarks (no estimator involved)."""
+from __future__ import annotations
+
+import numpy as np
+
+from sloplan.model.option_table import OptionTable, ServingMode
+
+
+def table_from_columns(gpus, tokens_per_s, tpot_s, ttft_s=None, osl: int = 128) -> OptionTable:
+    """An OptionTable from the columns the solver reads; the rest is filled consistently."""
+    gpus = np.asarray(gpus, dtype=np.int64)
+    tokens = np.asarray(tokens_per_s, dtype=float)
+    tpot = np.asarray(tpot_s, dtype=float)
+    ttft = np.full(len(gpus), 0.1) if ttft_s is None else np.asarray(ttft_s, dtype=float)
+    n = len(gpus)
+    return OptionTable(
+        gpus=gpus, tokens_per_s=tokens, ttft_s=ttft, tpot_s=tpot,
+        request_latency_s=ttft + (osl - 1) * tpot,
+        concurrency=np.maximum(1, np.rint(tokens * tpot)).astype(np.int64),
+        engine_index=np.arange(n), mode=np.full(n, ServingMode.AGG, dtype=object),
+        tier=np.zeros(n, dtype=np.int64),
+    )
+
+
+def random_table(rows: int, seed: int, gpu_sizes=(1, 2, 4, 8), quantized: bool = False) -> OptionTable:
+    """Random options with a throughput/latency trade-off; `quantized` rounds values to force ties."""
+    rng = np.random.default_rng(seed)
+    gpus = rng.choice(np.asarray(gpu_sizes), size=rows)
+    batch = rng.integers(1, 257, size=rows)
+    tpot = 0.004 + 0.0004 * batch * rng.uniform(0.5, 2.0, size=rows) / np.sqrt(gpus)
+    tokens = batch / tpot * rng.uniform(0.7, 1.0, size=rows)
+    ttft = rng.uniform(0.02, 2.0, size=rows)
+    if quantized:
+        tokens = np.round(tokens / 500.0) * 500.0 + 500.0
+        tpot = 1.0 / (np.round(1.0 / tpot / 10.0) * 10.0 + 10.0)
+    return table_from_columns(gpus, tokens, tpot, ttft)
