@@ -1,0 +1,68 @@
+"""Launch commands for a planned replica, consistent with the memory the plan assumed.
+
+Flag names follow each framework's own CLI (reference/framework-flags.md) for the versions with
+data in this release; the memory knob is written with the framework's own semantics (vLLM and
+SGLang: fraction of total memory; TRT-LLM: fraction of memory free after weights), so the KV
+budget the server allocates is the one the plan's capacity figures came from.
+"""
+from __future__ import annotations
+
+import shlex
+
+from sloplan.model.engine import Engine
+from sloplan.model.framework import Backend, FrameworkProfile
+from sloplan.model.memory import MemoryPlan
+from sloplan.model.quant import GemmQuant, KvDtype
+from sloplan.model.workload import Workload
+
+
+def _join(argv: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def vllm_command(model: str, engine: Engine, fw: FrameworkProfile, wl: Workload, max_seqs: int, ckpt: GemmQuant) -> str:
+    argv = ["vllm", "serve", model,
+            "--tensor-parallel-size", str(engine.tp), "--pipeline-parallel-size", str(engine.pp),
+            "--max-num-seqs", str(max_seqs), "--max-num-batched-tokens", str(fw.token_budget),
+            "--gpu-memory-utilization", f"{fw.kv_fraction:.2f}",
+            "--kv-cache-dtype", "fp8" if engine.quant.kv is KvDtype.FP8 else "auto",
+            "--max-model-len", str(wl.isl + wl.osl)]
+    if engine.quant.gemm is GemmQuant.FP8 and ckpt is GemmQuant.BF16:
+        argv += ["--quantization", "fp8"]
+    if wl.prefix == 0:
+        argv += ["--no-enable-prefix-caching"]
+    return _join(argv)
+
+
+def sglang_command(model: str, engine: Engine, fw: FrameworkProfile, wl: Workload, max_seqs: int, ckpt: GemmQuant) -> str:
+    argv = ["python3", "-m", "sglang.launch_server", "--model-path", model,
+            "--tp-size", str(engine.tp), "--pp-size", str(engine.pp),
+            "--max-running-requests", str(max_seqs), "--chunked-prefill-size", str(fw.token_budget),
+            "--mem-fraction-static", f"{fw.kv_fraction:.2f}",
+            "--kv-cache-dtype", "fp8_e4m3" if engine.quant.kv is KvDtype.FP8 else "auto",
+            "--context-length", str(wl.isl + wl.osl)]
+    if engine.quant.gemm is GemmQuant.FP8 and ckpt is GemmQuant.BF16:
+        argv += ["--quantization", "fp8"]
+    return _join(argv)
+
+
+def trtllm_command(model: str, engine: Engine, fw: FrameworkProfile, wl: Workload, max_seqs: int, ckpt: GemmQuant) -> str:
+    argv = ["trtllm-serve", model, "--backend", "pytorch",
+            "--tp_size", str(engine.tp), "--pp_size", str(engine.pp),
+            "--max_batch_size", str(max_seqs), "--max_num_tokens", str(fw.token_budget),
+            "--max_seq_len", str(wl.isl + wl.osl),
+            "--kv_cache_free_gpu_memory_fraction", f"{fw.kv_fraction:.2f}"]
+    cmd = _join(argv)
+    if engine.quant.kv is KvDtype.FP8:
+        cmd = ("printf 'kv_cache_config:\\n  dtype: fp8\\nenable_chunked_prefill: true\\n' > extra.yaml && "
+               + cmd + " --extra_llm_api_options extra.yaml")
+    return cmd
+
+
+_BUILDERS = {Backend.VLLM: vllm_command, Backend.SGLANG: sglang_command, Backend.TRTLLM: trtllm_command}
+
+
+def launch_command(backend: Backend, model: str, engine: Engine, memory: MemoryPlan, fw: FrameworkProfile,
+                   wl: Workload, max_seqs: int, ckpt: GemmQuant) -> str:
+    """The command that starts one replica of `engine` serving up to `max_seqs` requests at once."""
+    return _BUILDERS[Backend(backend)](model, engine, fw, wl, max_seqs, ckpt)

@@ -1,0 +1,133 @@
+"""Python API: `solve(request)` and `estimate(...)`. The CLI is a thin shell over these."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sloplan.model.framework import Backend
+from sloplan.model.option_table import OptionTable, ServingMode
+from sloplan.model.options import EngineSlot, evaluate, fitting_engines, option_table
+from sloplan.perfdb import Tier
+from sloplan.solver import Deployment, Slo, best_deployment, pareto_front
+
+from .context import Context, build_context
+from .errors import InputError
+from .request import Request, load_request, parse_request
+from .result import Check, PlanPoint, ReplicaGroup, SolveResult
+
+
+def _as_request(request: Request | dict | str | Path) -> Request:
+    if isinstance(request, Request):
+        return request
+    if isinstance(request, dict):
+        return parse_request(request)
+    return load_request(request)
+
+
+def _slo(req: Request) -> Slo:
+    ms = lambda v: None if v is None else v / 1000.0  # noqa: E731
+    return Slo(ttft_s=ms(req.ttft_ms), tpot_s=ms(req.tpot_ms), request_latency_s=ms(req.request_latency_ms))
+
+
+def solve(request: Request | dict | str | Path) -> SolveResult:
+    """Best deployment under the SLOs within the GPU budget, and the exact front of the option table."""
+    t0 = time.perf_counter()
+    req = _as_request(request)
+    ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
+                        req.quantizations)
+    slots, rejected = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), req.total_gpus,
+                                      req.max_batch_size)
+    if not slots:
+        raise _no_engine(ctx, req)
+    t1 = time.perf_counter()
+    table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, list(req.modes), req.max_batch_size)
+    t2 = time.perf_counter()
+    slo = _slo(req)
+    best = best_deployment(table, req.total_gpus, slo)
+    front = pareto_front(table, req.total_gpus, slo)
+    t3 = time.perf_counter()
+    best_point = _point(ctx, slots, table, best, verify=True) if best else None
+    if best_point is not None:
+        best_point = _with_launch(best_point, ctx, slots, table, best, req)
+    return SolveResult(
+        request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
+        best=best_point, front=tuple(_point(ctx, slots, table, d, verify=False) for d in front),
+        options=len(table), engines=len(slots),
+        infeasible_reason=None if best else _why_infeasible(table, slo),
+        rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
+        timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)})
+
+
+def _no_engine(ctx: Context, req: Request) -> InputError:
+    """No engine fits the budget: say how many GPUs the smallest fitting engine needs, if any does."""
+    bigger, _ = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), 64, req.max_batch_size)
+    if bigger:
+        need = min(s.engine.gpus for s in bigger)
+        return InputError("total_gpus", f"{req.total_gpus} GPUs is smaller than the smallest engine that fits "
+                                        f"{ctx.arch.name} on {ctx.system.name} ({need} GPUs); accepted: ≥ {need}")
+    return InputError("model", f"{ctx.arch.name} does not fit on {ctx.system.name} in any engine up to 64 GPUs "
+                               f"with isl+osl={req.isl + req.osl}")
+
+
+def _why_infeasible(table: OptionTable, slo: Slo) -> str:
+    """One line: the SLOs that no option meets, with the best value any option reaches."""
+    parts = []
+    for name, limit, col in (("TTFT", slo.ttft_s, table.ttft_s), ("TPOT", slo.tpot_s, table.tpot_s),
+                             ("request latency", slo.request_latency_s, table.request_latency_s)):
+        if limit is not None and col.min() > limit:
+            parts.append(f"{name} ≤ {limit * 1e3:g} ms is unreachable (best option: {col.min() * 1e3:.1f} ms)")
+    return "; ".join(parts) or "no single option meets all SLOs together (each is reachable alone)"
+
+
+def _groups(ctx: Context, slots: list[EngineSlot], table: OptionTable, dep: Deployment) -> tuple[ReplicaGroup, ...]:
+    out = []
+    for row, count in dep.replicas:
+        e = slots[int(table.engine_index[row])].engine
+        out.append(ReplicaGroup(engine=e.label, mode=table.mode[row].value, tp=e.tp, pp=e.pp, quant=e.quant.gemm.value,
+                                kv_cache_dtype=e.quant.kv.value, gpus_per_replica=e.gpus,
+                                concurrency=int(table.concurrency[row]), count=count))
+    return tuple(sorted(out, key=lambda g: -g.gpus_per_replica * g.count))
+
+
+def _point(ctx: Context, slots, table: OptionTable, dep: Deployment, verify: bool) -> PlanPoint:
+    groups = _groups(ctx, slots, table, dep)
+    main = groups[0]
+    rows = [r for r, _ in dep.replicas]
+    slot = next(s for s in slots if s.engine.label == main.engine)
+    return PlanPoint(
+        mode=main.mode, engine=main.engine, tokens_per_s_per_user=dep.tokens_per_s_per_user,
+        tokens_per_s_per_gpu=dep.tokens_per_s_per_gpu, tokens_per_s=dep.tokens_per_s, ttft_ms=dep.ttft_s * 1e3,
+        tpot_ms=dep.tpot_s * 1e3, request_latency_ms=dep.request_latency_s * 1e3, concurrency=main.concurrency,
+        gpus_used=dep.gpus_used, total_gpus=dep.total_gpus, tier=Tier(int(table.tier[rows].max())).label,
+        replicas=groups, check=_check(ctx, slots, table, dep) if verify else None,
+        memory_gib=slot.memory.as_gib if verify else None)
+
+
+def _check(ctx: Context, slots, table: OptionTable, dep: Deployment) -> Check:
+    """Re-run the full estimator at each replica group's exact concurrency (no interpolation)."""
+    ttft, tpot, tokens = [], [], 0.0
+    for row, count in dep.replicas:
+        slot = slots[int(table.engine_index[row])]
+        m = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, table.mode[row], np.array([table.concurrency[row]]))
+        ttft.append(float(m.ttft_s[0]))
+        tpot.append(float(m.tpot_s[0]))
+        tokens += float(m.tokens_per_s[0]) * count
+    full = np.array([max(ttft), max(tpot), tokens])
+    surrogate = np.array([dep.ttft_s, dep.tpot_s, dep.tokens_per_s])
+    err = float(np.max(np.abs(surrogate - full) / np.maximum(np.abs(full), 1e-12)) * 100)
+    return Check(ttft_ms=full[0] * 1e3, tpot_ms=full[1] * 1e3, tokens_per_s_per_gpu=tokens / dep.total_gpus,
+                 surrogate_error_pct=round(err, 3))
+
+
+def _with_launch(point: PlanPoint, ctx: Context, slots, table: OptionTable, dep: Deployment, req: Request) -> PlanPoint:
+    from dataclasses import replace
+
+    from sloplan.generators import launch_command
+
+    main = point.replicas[0]
+    slot = next(s for s in slots if s.engine.label == main.engine)
+    max_seqs = min(main.concurrency, slot.max_running)
+    return replace(point, launch=launch_command(req.backend, req.model, slot.engine, slot.memory, ctx.fw,
+                                                ctx.workload, max_seqs, ctx.arch.checkpoint_quant))

@@ -1,0 +1,69 @@
+"""Context: a validated request resolved against the catalogs (model, system, data version, quantizations).
+
+Every lookup failure here is the user's input, so it becomes an InputError naming the field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sloplan.model.arch import ModelArch, UnsupportedModel
+from sloplan.model.catalog import UnknownModel, resolve_model
+from sloplan.model.framework import Backend, FrameworkProfile, profile
+from sloplan.model.quant import GemmQuant, Quant
+from sloplan.model.workload import Workload
+from sloplan.perfdb import PerfDB, SystemSpec, UnknownSystem, UnknownVersion, load_perfdb, load_system
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Context:
+    arch: ModelArch
+    system: SystemSpec
+    db: PerfDB
+    fw: FrameworkProfile
+    workload: Workload
+    quants: tuple[Quant, ...]
+
+
+def default_gemm_quants(arch: ModelArch) -> list[GemmQuant]:
+    """The checkpoint's own format, plus FP8 for a BF16 checkpoint (frameworks quantize it on load)."""
+    own = arch.checkpoint_quant
+    return [GemmQuant.BF16, GemmQuant.FP8] if own is GemmQuant.BF16 else [own]
+
+
+def supported(gemm: GemmQuant, system: SystemSpec) -> bool:
+    return gemm.compute_dtype in system.flops_per_s
+
+
+def resolve_arch(model: str) -> ModelArch:
+    try:
+        return resolve_model(model)
+    except (UnknownModel, UnsupportedModel) as exc:
+        raise InputError("model", str(exc).removeprefix("model: ")) from None
+
+
+def resolve_db(system: str, backend: Backend, version: str | None) -> PerfDB:
+    try:
+        load_system(system)
+        return load_perfdb(system, backend.value, version)
+    except UnknownSystem as exc:
+        raise InputError("system", f"unknown system '{system}'; accepted: {', '.join(exc.accepted)}") from None
+    except UnknownVersion as exc:
+        accepted = ", ".join(exc.accepted) or "none (no silicon data for this system and backend)"
+        raise InputError("version", f"no {backend.value} data for version '{version}' on {system}; accepted: {accepted}") from None
+
+
+def build_context(model: str, system: str, backend: Backend, version: str | None, isl: int, osl: int, prefix: int,
+                  quantizations: tuple[GemmQuant, ...] | None) -> Context:
+    arch = resolve_arch(model)
+    db = resolve_db(system, backend, version)
+    if isl + osl > arch.max_position_embeddings:
+        raise InputError("isl", f"isl + osl = {isl + osl} exceeds the model's context of {arch.max_position_embeddings} tokens")
+    wanted = list(quantizations) if quantizations else default_gemm_quants(arch)
+    ok = [q for q in wanted if supported(q, db.system)]
+    if not ok:
+        accepted = ", ".join(q.value for q in GemmQuant if supported(q, db.system))
+        raise InputError("quantizations", f"{', '.join(q.value for q in wanted)} not supported on {system}; accepted: {accepted}")
+    return Context(arch, db.system, db, profile(backend), Workload(isl, osl, prefix),
+                   tuple(Quant.default_for(q) for q in ok))

@@ -1,0 +1,114 @@
+"""`estimate`: one configuration's metrics, or many at once from a CSV in silicon_sample.csv's columns."""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sloplan.model.engine import Engine, invalid_reason
+from sloplan.model.framework import Backend
+from sloplan.model.option_table import ServingMode
+from sloplan.model.options import EngineSlot, evaluate
+from sloplan.model.memory import memory_plan
+from sloplan.model.quant import GemmQuant, Quant
+from sloplan.perfdb import Tier, nearest_version
+
+from .context import build_context
+from .errors import InputError
+from .result import Estimate
+
+
+def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *, tp: int = 1, pp: int = 1,
+             quant: GemmQuant | str | None = None, mode: ServingMode | str = ServingMode.AGG, concurrency: int = 1,
+             isl: int = 4000, osl: int = 1000, prefix: int = 0, version: str | None = None,
+             max_batch_size: int | None = None) -> Estimate:
+    """TTFT, TPOT, tokens/s/GPU, tokens/s/user and memory of one engine at one concurrency."""
+    backend, mode = Backend(backend), ServingMode(mode)
+    for name, v in (("tp", tp), ("pp", pp), ("concurrency", concurrency), ("isl", isl)):
+        if v < 1:
+            raise InputError(name, f"must be ≥ 1 (got {v})")
+    if osl < 2:
+        raise InputError("osl", f"must be ≥ 2 (got {osl})")
+    quants = (GemmQuant(quant),) if quant else None
+    ctx = build_context(model, system, backend, version, isl, osl, prefix, quants)
+    engine = Engine(tp, pp, ctx.quants[0])
+    why = invalid_reason(engine, ctx.arch, ctx.system.gpus_per_node)
+    if why:
+        raise InputError("tp", why)
+    mem = memory_plan(ctx.arch, engine, ctx.system, ctx.fw)
+    if mem.kv_tokens < isl + osl:
+        raise InputError("tp", f"{engine.label} does not fit {ctx.arch.name} on {system}: "
+                               f"KV budget {mem.kv_tokens} tokens < one request")
+    cap = mem.max_requests(isl + ctx.fw.reserve_per_request_osl * osl)
+    if max_batch_size:
+        cap = min(cap, max_batch_size)
+    slot = EngineSlot(engine, mem, max(cap, 1))
+    m = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, mode, np.array([concurrency]))
+    ttft, tpot = float(m.ttft_s[0]), float(m.tpot_s[0])
+    return Estimate(model=model, system=system, backend=backend.value, data_version=ctx.db.version, mode=mode.value,
+                    engine=engine.label, concurrency=concurrency, running=int(m.running[0]), ttft_ms=ttft * 1e3,
+                    tpot_ms=tpot * 1e3, request_latency_ms=(ttft + (osl - 1) * tpot) * 1e3,
+                    tokens_per_s_per_user=1.0 / tpot, tokens_per_s_per_gpu=float(m.tokens_per_s[0]) / engine.gpus,
+                    tier=Tier(int(m.tier[0])).label, memory_gib=mem.as_gib)
+
+
+_QUANT_COLUMN = {"fp8": GemmQuant.FP8, "fp8_block": GemmQuant.FP8_BLOCK, "nvfp4": GemmQuant.NVFP4,
+                 "bf16": GemmQuant.BF16, "bfloat16": GemmQuant.BF16, "float16": GemmQuant.BF16}
+
+
+def _num(row: dict, key: str, default: float | None = None) -> float | None:
+    v = (row.get(key) or "").strip()
+    if not v:
+        return default
+    x = float(v)
+    return default if math.isnan(x) else x
+
+
+def estimate_row(row: dict) -> dict:
+    """Predict one silicon_sample-style row; returns pred_ttft_ms, pred_tpot_ms, data_version, error."""
+    try:
+        if (row.get("mode") or "agg") != "agg":
+            raise InputError("mode", "only aggregated rows are estimated in this release")
+        backend = Backend(row["backend"])
+        version = row.get("backend_version") or None
+        data_version = nearest_version(row["system"], backend.value, version) if version else None
+        qname = (row.get("gemm_quant_mode") or "").strip().lower()
+        quant = _QUANT_COLUMN.get(qname) if qname else None
+        tp = int(_num(row, "tp_size", 1))
+        pp = int(_num(row, "pp_size", 1))
+        est = estimate(row["model_path"], row["system"], backend, tp=tp, pp=pp, quant=quant, mode=ServingMode.AGG,
+                       concurrency=int(_num(row, "batch_size", 1)), isl=int(_num(row, "isl")),
+                       osl=int(_num(row, "osl")), version=data_version)
+        return {"pred_ttft_ms": f"{est.ttft_ms:.4f}", "pred_tpot_ms": f"{est.tpot_ms:.4f}",
+                "data_version": est.data_version, "error": ""}
+    except (InputError, ValueError, KeyError, TypeError) as exc:
+        return {"pred_ttft_ms": "", "pred_tpot_ms": "", "data_version": "", "error": f"{type(exc).__name__}: {exc}"}
+
+
+def estimate_csv(src: Path, out: Path, progress=None) -> tuple[int, int]:
+    """Read rows, predict each, write all input columns plus predictions; returns (rows, predicted)."""
+    if not src.is_file():
+        raise InputError("from_csv", f"file not found: {src}")
+    with open(src, newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+        fields = list(reader.fieldnames or [])
+    missing = [c for c in ("model_path", "system", "backend", "isl", "osl") if c not in fields]
+    if missing:
+        raise InputError("from_csv", f"missing columns {', '.join(missing)}; the input uses silicon_sample.csv's columns")
+    extra = ["pred_ttft_ms", "pred_tpot_ms", "data_version", "error"]
+    results = []
+    for row in rows:
+        results.append({**row, **estimate_row(row)})
+        if progress:
+            progress()
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields + [c for c in extra if c not in fields])
+        w.writeheader()
+        w.writerows(results)
+    tmp.replace(out)
+    return len(rows), sum(1 for r in results if not r["error"])

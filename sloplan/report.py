@@ -1,0 +1,81 @@
+"""Human-readable output (rich tables). Only the CLI imports this."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from .result import Estimate, PlanPoint, SolveResult
+
+console = Console(highlight=False)
+
+
+def _front_table(front: tuple[PlanPoint, ...], best: PlanPoint | None) -> Table:
+    t = Table(title="Pareto front (exact over the option table)", title_justify="left")
+    for col in ("tok/s/user", "tok/s/gpu", "TTFT ms", "TPOT ms", "mode", "replicas", "conc/replica", "tier"):
+        t.add_column(col, justify="right" if col not in ("mode", "replicas") else "left")
+    for p in front:
+        mark = " *" if best and (p.tokens_per_s_per_user, p.tokens_per_s_per_gpu) == (
+            best.tokens_per_s_per_user, best.tokens_per_s_per_gpu) else ""
+        reps = " + ".join(f"{g.count}×{g.engine}" for g in p.replicas)
+        t.add_row(f"{p.tokens_per_s_per_user:.1f}{mark}", f"{p.tokens_per_s_per_gpu:.1f}", f"{p.ttft_ms:.0f}",
+                  f"{p.tpot_ms:.2f}", p.mode, reps, str(p.concurrency), p.tier)
+    return t
+
+
+def print_solve(r: SolveResult) -> None:
+    req = r.request
+    slo = ", ".join(f"{k} ≤ {req[k]:g}" for k in ("ttft_ms", "tpot_ms", "request_latency_ms") if req.get(k))
+    console.print(f"[bold]{req['model']}[/] on {req['total_gpus']}× {req['system']} · {r.data_version} · "
+                  f"isl {req['isl']} osl {req['osl']} prefix {req['prefix']} · SLO: {slo or 'none'}")
+    console.print(f"{r.engines} engines, {r.options} options · estimate {r.timings_s['estimate']:.2f} s, "
+                  f"optimize {r.timings_s['optimize']:.2f} s")
+    console.print(_front_table(r.front, r.best))
+    b = r.best
+    if b is None:
+        console.print(f"[red]No deployment meets the SLOs:[/] {r.infeasible_reason}")
+        return
+    reps = " + ".join(f"{g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight each)" for g in b.replicas)
+    console.print(f"[bold green]Best:[/] {reps}")
+    console.print(f"  {b.tokens_per_s_per_gpu:.1f} tok/s/gpu · {b.tokens_per_s_per_user:.1f} tok/s/user · "
+                  f"{b.tokens_per_s:.0f} tok/s total on {b.gpus_used}/{b.total_gpus} GPUs · "
+                  f"TTFT {b.ttft_ms:.0f} ms · TPOT {b.tpot_ms:.2f} ms · tier {b.tier}")
+    if b.check:
+        console.print(f"  re-checked by the full estimator: TTFT {b.check.ttft_ms:.0f} ms, TPOT {b.check.tpot_ms:.2f} ms,"
+                      f" {b.check.tokens_per_s_per_gpu:.1f} tok/s/gpu (surrogate error {b.check.surrogate_error_pct:.2f}%)")
+    if b.memory_gib:
+        console.print("  memory per GPU (GiB): " + ", ".join(f"{k} {v}" for k, v in b.memory_gib.items()))
+    if b.launch:
+        console.print("[bold]Launch (one replica):[/]")
+        console.print(b.launch, soft_wrap=True)
+
+
+def print_estimate(e: Estimate) -> None:
+    t = Table(title=f"{e.model} · {e.engine} · {e.mode} · concurrency {e.concurrency} · {e.system} {e.backend} "
+                    f"{e.data_version}", title_justify="left")
+    for col in ("TTFT ms", "TPOT ms", "latency ms", "tok/s/user", "tok/s/gpu", "running", "tier"):
+        t.add_column(col, justify="right")
+    t.add_row(f"{e.ttft_ms:.1f}", f"{e.tpot_ms:.2f}", f"{e.request_latency_ms:.0f}", f"{e.tokens_per_s_per_user:.1f}",
+              f"{e.tokens_per_s_per_gpu:.1f}", str(e.running), e.tier)
+    console.print(t)
+    console.print("memory per GPU (GiB): " + ", ".join(f"{k} {v}" for k, v in e.memory_gib.items()))
+
+
+def print_systems() -> None:
+    from sloplan.perfdb import data_versions, list_systems, load_system
+
+    t = Table(title="Systems")
+    for col in ("system", "GPU", "HBM GiB", "TB/s", "GPUs/node", "trtllm", "vllm", "sglang"):
+        t.add_column(col)
+    for name in list_systems():
+        s = load_system(name)
+        vers = [", ".join(data_versions(name, b)) or "roofline only" for b in ("trtllm", "vllm", "sglang")]
+        t.add_row(name, s.gpu_name, f"{s.mem_capacity_bytes / 2**30:.0f}", f"{s.mem_bw_bytes_per_s / 1e12:.2f}",
+                  str(s.gpus_per_node), *vers)
+    console.print(t)
+
+
+def print_models() -> None:
+    from sloplan.model.catalog import list_models
+
+    for name in list_models():
+        console.print(name)

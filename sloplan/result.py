@@ -1,0 +1,91 @@
+"""Typed results of `solve` and `estimate`; `to_dict` is the --json document (milliseconds at the edge)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class ReplicaGroup:
+    """`count` replicas of one engine in one mode at one concurrency each."""
+
+    engine: str
+    mode: str
+    tp: int
+    pp: int
+    quant: str
+    kv_cache_dtype: str
+    gpus_per_replica: int
+    concurrency: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Check:
+    """The plan re-evaluated by the full estimator, and how far the surrogate (option table) was off."""
+
+    ttft_ms: float
+    tpot_ms: float
+    tokens_per_s_per_gpu: float
+    surrogate_error_pct: float
+
+
+@dataclass(frozen=True)
+class PlanPoint:
+    """One deployment: what to run and what it achieves. `engine`/`mode` describe its main replica group."""
+
+    mode: str
+    engine: str
+    tokens_per_s_per_user: float
+    tokens_per_s_per_gpu: float
+    tokens_per_s: float
+    ttft_ms: float
+    tpot_ms: float
+    request_latency_ms: float
+    concurrency: int
+    gpus_used: int
+    total_gpus: int
+    tier: str
+    replicas: tuple[ReplicaGroup, ...]
+    check: Check | None = None
+    memory_gib: dict | None = None
+    launch: str | None = None
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    request: dict
+    data_version: str
+    best: PlanPoint | None
+    front: tuple[PlanPoint, ...]
+    options: int
+    engines: int
+    infeasible_reason: str | None = None
+    rejected_engines: tuple[str, ...] = field(default_factory=tuple)
+    timings_s: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One configuration's metrics (`sloplan estimate`)."""
+
+    model: str
+    system: str
+    backend: str
+    data_version: str
+    mode: str
+    engine: str
+    concurrency: int
+    running: int
+    ttft_ms: float
+    tpot_ms: float
+    request_latency_ms: float
+    tokens_per_s_per_user: float
+    tokens_per_s_per_gpu: float
+    tier: str
+    memory_gib: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
