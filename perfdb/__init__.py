@@ -1,1 +1,18 @@
-"""perfdb."""
+"""sloplan.perfdb — primitive latencies (GEMM, attention, communication, memory ops) with source tiers.
+
+Silicon tables come from the aiconfigurator-core wheel (read directly, never its estimator); queries are
+vectorized and every answer says whether it was measured, interpolated, extrapolated or a roofline.
+"""
+from .catalog import list_systems, load_system
+from .errors import UnknownSystem, UnknownVersion
+from .loader import load_perfdb
+from .lookup import Lookup
+from .perfdb import PerfDB
+from .system_spec import SystemSpec
+from .tier import Tier, worst
+from .versions import data_versions, nearest_version, resolve_version
+
+__all__ = [
+    "Tier", "worst", "Lookup", "PerfDB", "SystemSpec", "load_system", "list_systems", "data_versions",
+    "resolve_version", "nearest_version", "load_perfdb", "UnknownSystem", "UnknownVersion",
+]

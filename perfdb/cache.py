@@ -1,0 +1,80 @@
+"""Disk cache of the compact grids: one uncompressed .npz per (system, backend, version).
+
+Reading Parquet costs ~1 s per (system, backend, version); the npz loads in milliseconds. The file name
+carries the aiconfigurator-core version, the cache schema number and a hash of the SystemSpec (util
+depends on the roofline figures), so any change invalidates it. Written atomically (temp + rename) so
+concurrent processes never read a half-written file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .source import aic_version
+from .system_spec import SystemSpec
+from .tables import SparseGrid
+
+CACHE_SCHEMA = 1
+
+
+def cache_dir() -> Path:
+    """$SLOPLAN_CACHE_DIR, else platformdirs' user cache dir for "sloplan"."""
+    env = os.environ.get("SLOPLAN_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("sloplan"))
+
+
+def cache_path(spec: SystemSpec, backend: str, version: str) -> Path:
+    digest = hashlib.sha1(repr(spec).encode()).hexdigest()[:10]
+    name = f"perfdb-{spec.name}-{backend}-{version}-aic{aic_version()}-s{CACHE_SCHEMA}-{digest}.npz"
+    return cache_dir() / name
+
+
+def save(path: Path, grids: dict[str, SparseGrid], lanes: dict, eff: dict) -> None:
+    """Write atomically; a failure to write (read-only home, full disk) is not fatal — just no cache."""
+    arrays: dict[str, np.ndarray] = {}
+    orders = {}
+    for name, g in grids.items():
+        for i, axis in enumerate(g.axes):
+            arrays[f"{name}|a{i}"] = np.asarray(axis, dtype=np.float64)
+        arrays[f"{name}|flat"] = g.flat
+        arrays[f"{name}|lu"] = g.lu
+        orders[name] = g.fill_order
+    meta = {"grids": orders, "lanes": lanes, "eff": eff}
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)  # type: ignore[possibly-undefined]
+        except (OSError, UnboundLocalError):
+            pass
+
+
+def load(path: Path):
+    """(grids, lanes, eff) from a cache file, or None when absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+        meta = json.loads(str(data.pop("__meta__")))
+        grids = {}
+        for name, order in meta["grids"].items():
+            axes = [data[f"{name}|a{i}"] for i in range(len(order))]
+            grids[name] = SparseGrid(axes, data[f"{name}|flat"], data[f"{name}|lu"], list(order))
+        return grids, meta["lanes"], meta["eff"]
+    except (OSError, ValueError, KeyError):
+        return None

@@ -1,0 +1,187 @@
+"""PerfDB: latency of every primitive for one (system, backend, version), vectorized and tier-tagged.
+
+Every table-backed lookup follows one recipe: compute the op's speed of light (sol.py), look up the
+utilization (SOL / measured latency) in a filled log-space grid (grid.py), return SOL / util. Where a
+system or slice has no table, the roofline is divided by the median utilization measured for the same
+family (on this system, else on its catalog donor) and tagged ROOFLINE.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import sol
+from .grid import Grid
+from .lookup import Lookup
+from .system_spec import SystemSpec
+from .tables import SparseGrid
+from .tier import Tier
+
+DEFAULT_EFF = {"gemm": 0.5, "ctx": 0.3, "gen": 0.05, "ar": 0.15}  # last resort: no data anywhere
+MEM_BW_EFFICIENCY = 0.8  # element-wise kernels reach ~80 % of HBM bandwidth (aiconfigurator-core systems)
+MEM_OP_LATENCY_S = 3e-6  # launch + tail of a small element-wise kernel
+KV_DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "bf16", "fp8": "fp8"}
+
+
+class PerfDB:
+    """Primitive latencies for one (system, backend, version). Build with `load_perfdb`."""
+
+    def __init__(self, system: SystemSpec, backend: str, version: str, grids: dict[str, SparseGrid],
+                 lanes: dict, eff: dict, fallback_eff: dict | None = None):
+        self.system, self.backend, self.version = system, backend, version
+        self.lanes, self.eff = dict(lanes), dict(eff)
+        self._sparse = grids
+        self._dense: dict[str, Grid] = {}
+        self._fallback_eff = fallback_eff or {}
+
+    # ----------------------------------------------------------------- plumbing
+    def grid(self, name: str) -> Grid | None:
+        """Densified, filled grid of one slice (built on first use, then kept)."""
+        if name not in self._dense:
+            sg = self._sparse.get(name)
+            if sg is None:
+                return None
+            self._dense[name] = Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order)
+        return self._dense[name]
+
+    def grid_names(self) -> list[str]:
+        return sorted(self._sparse)
+
+    def efficiency(self, family: str, name: str | None = None) -> float:
+        """Median measured util for a slice, else its family here, else the donor's, else a default."""
+        for source in (self.eff, self._fallback_eff):
+            if name in source:
+                return source[name]
+            if family in source:
+                return source[family]
+        return DEFAULT_EFF[family]
+
+    def _roofline(self, sol_s, family: str, name: str | None = None) -> Lookup:
+        return Lookup.of(sol_s / self.efficiency(family, name), Tier.ROOFLINE)
+
+    @staticmethod
+    def _finish(sol_s, lu, tier, floor=Tier.MEASURED) -> Lookup:
+        lat = np.asarray(sol_s, dtype=np.float64) / np.exp(lu)
+        return Lookup.of(lat, np.maximum(np.asarray(tier), np.asarray(floor, dtype=np.int8)))
+
+    # ----------------------------------------------------------------- GEMM
+    def gemm(self, m, n: int, k: int, dtype: str) -> Lookup:
+        """[m,k]×[k,n] GEMM latency; m is an array of token counts (≥1)."""
+        m = np.maximum(np.asarray(m, dtype=np.float64), 1.0)
+        sol_s = sol.gemm_sol_s(self.system, m, n, k, dtype)
+        grid = self.grid(f"gemm/{dtype}")
+        if grid is None:
+            return self._roofline(sol_s, "gemm", f"gemm/{dtype}")
+        lu, tier = grid.query([m, float(n), float(k)])
+        return self._finish(sol_s, lu, tier)
+
+    # ----------------------------------------------------------------- attention
+    def _attention_slice(self, phase: str, kv: str, window: int, scalars: list[float]):
+        """Pick the grid for (kv dtype, window): exact window slice if it covers the query's head
+        geometry, else the full-attention slice (window transferred through the SOL, EXTRAPOLATED).
+        A missing kv dtype borrows the other dtype's util (ROOFLINE). Returns (grid, window_of_grid, floor)."""
+        for kv_try, floor in ((kv, Tier.MEASURED), ("fp8" if kv == "bf16" else "bf16", Tier.ROOFLINE)):
+            for attn in ("bf16", "fp8"):
+                if window > 0:
+                    g = self.grid(f"{phase}/{attn}/{kv_try}/{window}")
+                    if g is not None and _covers(g, scalars):
+                        return g, window, floor
+                g = self.grid(f"{phase}/{attn}/{kv_try}/0")
+                if g is not None:
+                    return g, 0, floor
+        return None, 0, Tier.ROOFLINE
+
+    def context_attention(self, batch, new_tokens, prefix, num_heads: int, num_kv_heads: int,
+                          head_dim: int, window: int, kv_dtype: str) -> Lookup:
+        """Prefill attention of `new_tokens` queries over `prefix + new_tokens` keys, per layer.
+
+        Looked up at the full length without prefix, then scaled by the share of (query, key) pairs the
+        new tokens own: (P(full) − P(prefix)) / P(full) — the peer's (full² − prefix²)/full², window-aware.
+        """
+        b, s, p = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (batch, new_tokens, prefix)))
+        b, s, p = np.maximum(b, 1.0), np.maximum(s, 1.0), np.maximum(p, 0.0)
+        full = s + p
+        kv = KV_DTYPES.get(kv_dtype, "bf16")
+        kvb = sol.KV_BYTES[kv]
+        heads, ratio = float(num_heads), float(num_heads) / max(float(num_kv_heads), 1.0)
+        sol_full = sol.context_attention_sol_s(self.system, b, full, 0.0, num_heads, num_kv_heads,
+                                               head_dim, window, kvb)
+        share = (sol.causal_pairs(full, window) - sol.causal_pairs(p, window)) / sol.causal_pairs(full, window)
+        grid, gwin, floor = self._attention_slice("ctx", kv, int(window), [heads, ratio, float(head_dim)])
+        if grid is None:
+            return self._roofline(sol_full * share, "ctx")
+        lu, tier = grid.query([heads, ratio, float(head_dim), b, full])
+        if window > 0 and gwin == 0:
+            tier = np.maximum(tier, np.where(full > window, Tier.EXTRAPOLATED, Tier.MEASURED))
+        return self._finish(sol_full * share, lu, tier, floor)
+
+    def generation_attention(self, batch, kv_len, num_heads: int, num_kv_heads: int, head_dim: int,
+                             window: int, kv_dtype: str) -> Lookup:
+        """One decode step of `batch` requests with `kv_len` cached tokens each, per layer.
+
+        A windowed query without a window slice reads min(kv_len, window) tokens, so it is looked up at
+        that length in the full-attention slice (EXTRAPOLATED where the window actually cuts).
+        """
+        b, kvl = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (batch, kv_len)))
+        b, kvl = np.maximum(b, 1.0), np.maximum(kvl, 1.0)
+        kv = KV_DTYPES.get(kv_dtype, "bf16")
+        heads, ratio = float(num_heads), float(num_heads) / max(float(num_kv_heads), 1.0)
+        grid, gwin, floor = self._attention_slice("gen", kv, int(window), [heads, ratio, float(head_dim)])
+        eff_len = np.minimum(kvl, window) if window > 0 and gwin == 0 else kvl
+        sol_s = sol.generation_attention_sol_s(self.system, b, eff_len, num_heads, num_kv_heads, head_dim,
+                                               gwin, sol.KV_BYTES[kv])
+        if grid is None:
+            return self._roofline(sol_s, "gen")
+        lu, tier = grid.query([heads, ratio, float(head_dim), b, eff_len])
+        if window > 0 and gwin == 0:
+            tier = np.maximum(tier, np.where(kvl > window, Tier.EXTRAPOLATED, Tier.MEASURED))
+        return self._finish(sol_s, lu, tier, floor)
+
+    # ----------------------------------------------------------------- communication
+    def _bw(self, num_gpus: int) -> float:
+        s = self.system
+        return s.intra_node_bw_bytes_per_s if num_gpus <= s.gpus_per_node else s.inter_node_bw_bytes_per_s
+
+    def all_reduce(self, message_elems, num_gpus: int) -> Lookup:
+        """bf16 all-reduce of `message_elems` elements over `num_gpus` GPUs (custom AR, else NCCL).
+
+        Beyond the largest collected GPU count G the G-GPU latency is rescaled by
+        (n−1)/n · G/(G−1) · bw(G)/bw(n) (peer §1.5) and tagged EXTRAPOLATED.
+        """
+        msg = np.maximum(np.asarray(message_elems, dtype=np.float64), 1.0)
+        if num_gpus <= 1:
+            return Lookup.of(np.zeros_like(msg), Tier.MEASURED)
+        grid = self.grid("ar/custom") or self.grid("ar/nccl")
+        if grid is None:
+            return self._roofline(sol.all_reduce_sol_s(msg, num_gpus, self._bw(num_gpus)), "ar")
+        top = int(grid.axes[0].max())
+        n_eff = min(int(num_gpus), top)
+        lu, tier = grid.query([float(n_eff), msg])
+        lat = sol.all_reduce_sol_s(msg, n_eff, self.system.intra_node_bw_bytes_per_s) / np.exp(lu)
+        if num_gpus > top:
+            n = float(num_gpus)
+            lat = lat * (n - 1) / n * top / (top - 1) * self._bw(top) / self._bw(num_gpus)
+            tier = np.maximum(tier, Tier.EXTRAPOLATED)
+        return Lookup.of(lat, tier)
+
+    def p2p(self, nbytes, cross_node: bool) -> Lookup:
+        """Point-to-point send (pipeline stage hop): bytes / link bandwidth + per-hop latency."""
+        s = self.system
+        bw = s.inter_node_bw_bytes_per_s if cross_node else s.intra_node_bw_bytes_per_s
+        nb = np.maximum(np.asarray(nbytes, dtype=np.float64), 0.0)
+        return Lookup.of(nb / bw + s.p2p_latency_s, Tier.ROOFLINE)
+
+    def memory_op(self, nbytes) -> Lookup:
+        """Element-wise / memory-bound kernel moving `nbytes`: bytes / (0.8 · HBM bandwidth) + 3 µs."""
+        nb = np.maximum(np.asarray(nbytes, dtype=np.float64), 0.0)
+        bw = self.system.mem_bw_bytes_per_s * MEM_BW_EFFICIENCY
+        return Lookup.of(nb / bw + MEM_OP_LATENCY_S, Tier.ROOFLINE)
+
+    def __repr__(self) -> str:
+        return f"PerfDB({self.system.name}, {self.backend}, {self.version}, {len(self._sparse)} grids)"
+
+
+def _covers(grid: Grid, scalars: list[float]) -> bool:
+    """True when the slice holds the query's head_dim exactly and heads / GQA ratio inside its range."""
+    heads, ratio, head_dim = scalars
+    axes = grid.axes
+    return (head_dim in axes[2] and axes[0][0] <= heads <= axes[0][-1] and axes[1][0] <= ratio <= axes[1][-1])

@@ -1,0 +1,152 @@
+"""Parquet tables → compact sparse grids (the form stored in the disk cache).
+
+One `SparseGrid` per (family, slice): its numeric axes, the flat cell index of every measured row and
+log(util) there. Densify-and-fill happens lazily at query time (perfdb.py), so loads stay cheap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import sol
+from .lanes import attention_preference, pick_lane
+from .source import read_columns, version_dirs
+from .system_spec import SystemSpec
+from .versions import pick_nearest, sort_versions
+
+DTYPE_NAMES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16"}
+ATTN_KEYS = ["batch_size", "isl", "num_heads", "num_key_value_heads", "head_dim", "step", "latency"]
+ATTN_FILL_ORDER = [4, 3, 0, 1, 2]  # sequence, batch, heads, GQA ratio, head_dim
+
+
+@dataclass
+class SparseGrid:
+    """Measured points of one slice: `axes` keys, `flat` cell indices, `lu` = log(SOL / latency)."""
+
+    axes: list[np.ndarray]
+    flat: np.ndarray
+    lu: np.ndarray
+    fill_order: list[int]
+
+    @classmethod
+    def of(cls, coords: list[np.ndarray], lu: np.ndarray, fill_order: list[int]) -> "SparseGrid":
+        axes = [np.unique(c) for c in coords]
+        idx = tuple(np.searchsorted(a, c) for a, c in zip(axes, coords))
+        flat = np.ravel_multi_index(idx, tuple(len(a) for a in axes)).astype(np.int64)
+        return cls(axes, flat, lu.astype(np.float64), fill_order)
+
+
+def _valid(lat_ms: np.ndarray) -> np.ndarray:
+    return np.isfinite(lat_ms) & (lat_ms > 0)
+
+
+def gemm_grids(path: Path, spec: SystemSpec) -> tuple[dict[str, SparseGrid], dict]:
+    """GEMM: one grid per dtype over (m, n, k); lane = most rows per dtype."""
+    cols = read_columns(path, ["m", "n", "k", "latency"], ["gemm_dtype", "kernel_source"])
+    grids, lanes = {}, {}
+    for raw_dtype in np.unique(cols["gemm_dtype"]):
+        dtype = DTYPE_NAMES.get(raw_dtype, raw_dtype)
+        sel = (cols["gemm_dtype"] == raw_dtype) & _valid(cols["latency"])
+        lane = pick_lane(cols["kernel_source"][sel], [])
+        sel &= cols["kernel_source"] == lane
+        m, n, k = cols["m"][sel], cols["n"][sel], cols["k"][sel]
+        lu = np.log(sol.gemm_sol_s(spec, m, n, k, dtype) / (cols["latency"][sel] * 1e-3))
+        grids[f"gemm/{dtype}"] = SparseGrid.of([m, n, k], lu, [0, 1, 2])
+        lanes[f"gemm/{dtype}"] = lane
+    return grids, lanes
+
+
+def attention_grids(path: Path, spec: SystemSpec, backend: str, version: str, phase: str):
+    """Attention: one grid per (attn dtype, kv dtype, window) over (heads, heads/kv_heads, head_dim, batch, seq).
+
+    The GQA ratio (not kv-heads) is the axis so that MHA (ratio 1) rows line up across head counts.
+    Context seq = `isl` (new tokens); generation seq = `step` (cached KV tokens).
+    """
+    cols = read_columns(path, ATTN_KEYS, ["kernel_source", "attn_dtype", "kv_cache_dtype"],
+                        optional={"window_size": 0.0})
+    ok = _valid(cols["latency"])
+    lane = pick_lane(cols["kernel_source"][ok], attention_preference(backend, version, spec.sm_version, phase))
+    ok &= cols["kernel_source"] == lane
+    grids = {}
+    keys = np.stack([cols["attn_dtype"], cols["kv_cache_dtype"], cols["window_size"].astype(int).astype(str)])
+    for key in {tuple(k) for k in keys[:, ok].T}:
+        sel = ok & (keys[0] == key[0]) & (keys[1] == key[1]) & (keys[2] == key[2])
+        attn, kv, window = DTYPE_NAMES.get(key[0], key[0]), DTYPE_NAMES.get(key[1], key[1]), int(key[2])
+        b, h, nkv, d = (cols[c][sel] for c in ("batch_size", "num_heads", "num_key_value_heads", "head_dim"))
+        kvb = sol.KV_BYTES.get(kv, 2.0)
+        if phase == "ctx":
+            seq = cols["isl"][sel]
+            s = sol.context_attention_sol_s(spec, b, seq, 0.0, h, nkv, d, window, kvb, attn)
+            name = f"ctx/{attn}/{kv}/{window}"
+        else:
+            seq = cols["step"][sel]
+            s = sol.generation_attention_sol_s(spec, b, seq, h, nkv, d, window, kvb)
+            name = f"gen/{attn}/{kv}/{window}"
+        lu = np.log(s / (cols["latency"][sel] * 1e-3))
+        grids[name] = SparseGrid.of([h, h / nkv, d, b, seq], lu, ATTN_FILL_ORDER)
+    return grids, {phase: lane}
+
+
+def _comm_grid(path: Path, spec: SystemSpec, dtype_col: str, dtype_ok, lane_tokens, op: str | None):
+    text = [dtype_col, "kernel_source"] + (["op_name"] if op else [])
+    cols = read_columns(path, ["num_gpus", "message_size", "latency"], text)
+    sel = _valid(cols["latency"]) & np.isin(cols[dtype_col], dtype_ok)
+    if op:
+        sel &= cols["op_name"] == op
+    if not sel.any():
+        return None, None
+    lane = pick_lane(cols["kernel_source"][sel], lane_tokens)
+    sel &= cols["kernel_source"] == lane
+    g, msg = cols["num_gpus"][sel], cols["message_size"][sel]
+    lu = np.log(sol.all_reduce_sol_s(msg, g, spec.intra_node_bw_bytes_per_s) / (cols["latency"][sel] * 1e-3))
+    return SparseGrid.of([g, msg], lu, [1, 0]), lane
+
+
+def comm_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
+    """All-reduce: the backend's custom all-reduce table (version newest ≤ requested, else nearest) and the
+    system's newest NCCL all_reduce (half) table as fallback."""
+    grids, lanes = {}, {}
+    versions = version_dirs(root, "comm", backend, "custom_allreduce_perf.parquet")
+    if versions:
+        v = pick_nearest(list(versions), version)
+        grid, lane = _comm_grid(root / "comm" / backend / v / "custom_allreduce_perf.parquet", spec,
+                                "allreduce_dtype", ["bfloat16", "half", "float16"], ["graph"], None)
+        if grid is not None:
+            grids["ar/custom"], lanes["ar/custom"] = grid, f"{lane}@{v}"
+    nccl = sort_versions(version_dirs(root, "comm", "nccl", "nccl_perf.parquet"))
+    if nccl:
+        path = root / "comm" / "nccl" / nccl[-1] / "nccl_perf.parquet"
+        grid, lane = _comm_grid(path, spec, "nccl_dtype", ["half", "bfloat16"], [], "all_reduce")
+        if grid is not None:
+            grids["ar/nccl"], lanes["ar/nccl"] = grid, f"{lane}@{nccl[-1]}"
+    return grids, lanes
+
+
+def build_all(root: Path | None, spec: SystemSpec, backend: str, version: str):
+    """Every dense family for one (system, backend, version): grids, chosen lanes, median efficiencies."""
+    grids, lanes = {}, {}
+    if root is not None:
+        base = lambda fam: root / fam / backend / version  # noqa: E731
+        if (base("gemm") / "gemm_perf.parquet").is_file():
+            g, l = gemm_grids(base("gemm") / "gemm_perf.parquet", spec)
+            grids.update(g), lanes.update(l)
+        for phase, fname in (("ctx", "context_attention_perf.parquet"), ("gen", "generation_attention_perf.parquet")):
+            if (base("attention") / fname).is_file():
+                g, l = attention_grids(base("attention") / fname, spec, backend, version, phase)
+                grids.update(g), lanes.update(l)
+        g, l = comm_grids(root, spec, backend, version)
+        grids.update(g), lanes.update(l)
+    return grids, lanes, median_efficiency(grids)
+
+
+def median_efficiency(grids: dict[str, SparseGrid]) -> dict[str, float]:
+    """Median measured util per grid and per family ("gemm", "ctx", "gen", "ar"): the roofline scale for
+    slices with no data."""
+    eff = {name: float(np.exp(np.median(g.lu))) for name, g in grids.items()}
+    for fam in ("gemm", "ctx", "gen", "ar"):
+        lus = [g.lu for n, g in grids.items() if n.startswith(fam + "/")]
+        if lus:
+            eff[fam] = float(np.exp(np.median(np.concatenate(lus))))
+    return eff
