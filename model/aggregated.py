@@ -15,22 +15,34 @@ high concurrency is often tens of seconds.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from sloplan.perfdb import PerfDB
 
 from .arch import ModelArch
-from .calibration import calibration
+from .calibration import Calibration, calibration
 from .engine import Engine
 from .framework import FrameworkProfile
 from .ops import Priced, context_attention, generation_attention, linear_ops
 from .workload import ServingMetrics, Workload
 
 
+@dataclass(frozen=True)
+class StepCurves:
+    """Kernel time of decode-only and mixed steps for d = 0..d_max decode requests (no framework overhead)."""
+
+    d: np.ndarray
+    tau_dec_s: np.ndarray
+    tau_mix_s: np.ndarray
+    chunk: np.ndarray  # prefill tokens a mixed step carries
+    tier: np.ndarray
+
+
 def step_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
-                d_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Decode-only and mixed step times for d = 0..d_max decode requests; also chunk size and tier."""
-    cal = calibration(fw.backend)
+                d_max: int) -> StepCurves:
+    """Price every decode width once; the closed-loop solve then only interpolates these arrays."""
     C, I = fw.token_budget, wl.new_tokens
     d = np.arange(0, d_max + 1)
     chunk = np.clip(np.minimum(C - d, I), 1, None)
@@ -39,37 +51,40 @@ def step_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfil
     req_attn = context_attention(arch, engine, db, np.array([1]), np.array([I]), np.array([wl.prefix]))
     mix = linear_ops(arch, engine, db, d + chunk, d + 1) + gen + Priced(
         req_attn.latency_s * chunk / I, np.broadcast_to(req_attn.tier, d.shape))
-    tau_dec = dec.latency_s * cal.kernel_scale + cal.step_overhead_s
-    tau_mix = mix.latency_s * cal.kernel_scale + cal.step_overhead_s
-    return tau_dec, tau_mix, chunk.astype(float), np.maximum(dec.tier, mix.tier), d
+    return StepCurves(d, dec.latency_s, mix.latency_s, chunk.astype(float), np.maximum(dec.tier, mix.tier))
+
+
+def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarray, max_running: int,
+                cal: Calibration) -> ServingMetrics:
+    """Solve the steady state of the module docstring for each client concurrency."""
+    conc = np.asarray(concurrency, dtype=float)
+    O1, I, d = wl.osl - 1, wl.new_tokens, curves.d
+    running = np.minimum(conc, max_running)
+    tau_dec = curves.tau_dec_s * cal.kernel_scale + cal.step_overhead_s
+    tau_mix = curves.tau_mix_s * cal.kernel_scale + cal.step_overhead_s
+    mixed_share = np.minimum(1.0, d * I / (O1 * curves.chunk))
+    tau_bar = mixed_share * tau_mix + (1 - mixed_share) * tau_dec
+    ttft_run = (np.ceil(I / curves.chunk) * tau_mix + 0.5 * tau_bar) * cal.ttft_scale
+    b_pred = np.maximum.accumulate(d + d * ttft_run / (O1 * tau_bar))
+    sat = int(np.argmax(mixed_share >= 1.0)) if (mixed_share >= 1.0).any() else len(d) - 1
+    d_star = np.interp(running / pp, b_pred[: sat + 1], d[: sat + 1])
+    tpot = np.interp(d_star, d, tau_bar)
+    ttft = np.interp(d_star, d, ttft_run)
+    lam = pp * np.where(d_star > 0, d_star / (O1 * tpot), 1.0 / (ttft + O1 * tpot))
+    # prefill-bound streams and clients beyond capacity both wait: latency = concurrency / throughput
+    latency = np.maximum(conc / lam, ttft + O1 * tpot)
+    idx = np.clip(np.ceil(d_star).astype(int), 0, len(d) - 1)
+    return ServingMetrics(concurrency=conc.astype(int), running=running.astype(int), ttft_s=latency - O1 * tpot,
+                          tpot_s=tpot, tokens_per_s=lam * wl.osl, tier=curves.tier[idx])
 
 
 def aggregated(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
                concurrency: np.ndarray, max_running: int) -> ServingMetrics:
     """TTFT, TPOT and output tokens/s of one replica at each closed-loop client concurrency."""
-    conc = np.asarray(concurrency, dtype=float)
-    pp, O1, I = engine.pp, wl.osl - 1, wl.new_tokens
-    running = np.minimum(conc, max_running)
-    per_stream = running / pp
-    d_cap = int(min(np.ceil(per_stream.max()) + 1, fw.token_budget - 1))
-    tau_dec, tau_mix, chunk, tier, d = step_curves(arch, engine, db, fw, wl, d_cap)
-    mixed_share = np.minimum(1.0, d * I / (O1 * chunk))
-    tau_bar = mixed_share * tau_mix + (1 - mixed_share) * tau_dec
-    ttft_run = np.ceil(I / chunk) * tau_mix + 0.5 * tau_bar
-    ttft_run = ttft_run * calibration(fw.backend).ttft_scale
-    b_pred = np.maximum.accumulate(d + d * ttft_run / (O1 * tau_bar))
-    sat = int(np.argmax(mixed_share >= 1.0)) if (mixed_share >= 1.0).any() else len(d) - 1
-    d_star = np.interp(per_stream, b_pred[: sat + 1], d[: sat + 1])
-    tpot = np.interp(d_star, d, tau_bar)
-    ttft = np.interp(d_star, d, ttft_run)
-    lam = np.where(d_star > 0, d_star / (O1 * tpot), 1.0 / (np.interp(d_star, d, ttft_run) + O1 * tpot))
-    lam_replica = lam * pp
-    # prefill-bound streams and clients beyond capacity both wait: latency = concurrency / throughput
-    latency = np.maximum(conc / lam_replica, ttft + O1 * tpot)
-    ttft = latency - O1 * tpot
-    idx = np.clip(np.ceil(d_star).astype(int), 0, len(d) - 1)
-    return ServingMetrics(concurrency=conc.astype(int), running=running.astype(int), ttft_s=ttft, tpot_s=tpot,
-                          tokens_per_s=lam_replica * wl.osl, tier=tier[idx])
+    running = np.minimum(np.asarray(concurrency, dtype=float), max_running)
+    d_cap = int(min(np.ceil(running.max() / engine.pp) + 1, fw.token_budget - 1))
+    curves = step_curves(arch, engine, db, fw, wl, d_cap)
+    return closed_loop(curves, wl, engine.pp, concurrency, max_running, calibration(fw.backend))
 
 
 def static(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
