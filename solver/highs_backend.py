@@ -106,13 +106,23 @@ class HighsModel:
     def solve(self) -> Solution:
         """Run HiGHS; values are rounded for integer columns (HiGHS returns them within 1e-6)."""
         self._h.run()
-        status = self._status.get(self._h.getModelStatus(), SolveStatus.ERROR)
+        raw = self._h.getModelStatus()
+        if raw == self._highspy.HighsModelStatus.kModelEmpty:
+            return self._solve_empty()
+        status = self._status.get(raw, SolveStatus.ERROR)
         if status is not SolveStatus.OPTIMAL:
             return Solution(status)
         values = np.asarray(self._h.getSolution().col_value, dtype=float)
         integer = self.formulation.integrality()
         values[integer] = np.round(values[integer])
         return Solution(status, values, float(self._h.getInfo().objective_function_value))
+
+    def _solve_empty(self) -> Solution:
+        """No columns: every row's activity is 0, so the model is feasible iff 0 fits every row."""
+        lb, ub = self._h.getLp().row_lower_, self._h.getLp().row_upper_
+        if all(lo <= 0.0 <= hi for lo, hi in zip(lb, ub)):
+            return Solution(SolveStatus.OPTIMAL, np.zeros(0), 0.0)
+        return Solution(SolveStatus.INFEASIBLE)
 
     def values(self, var: str, solution: Solution) -> np.ndarray:
         """The slice of `solution.values` that belongs to variable block `var`."""

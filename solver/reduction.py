@@ -23,25 +23,32 @@ import numpy as np
 
 from sloplan.model.option_table import OptionTable
 
-_CHUNK = 256
+_BATCH = 16
 
 
-def _dominated_in_class(keys: np.ndarray) -> np.ndarray:
-    """Mask of rows of `keys` (columns to *maximize*, sorted best-first lexicographically) that an
-    earlier row weakly dominates. Sort order guarantees only earlier rows can dominate later ones;
-    transitivity means checking against earlier *kept* rows suffices (sort-filter-skyline)."""
-    n = len(keys)
-    dominated = np.zeros(n, dtype=bool)
-    kept = np.zeros((0, keys.shape[1]))
-    for start in range(0, n, _CHUNK):
-        chunk = keys[start:start + _CHUNK]
-        by_kept = (kept[None, :, :] >= chunk[:, None, :]).all(axis=2).any(axis=1)
-        inner = (chunk[None, :, :] >= chunk[:, None, :]).all(axis=2)  # inner[i, j]: j >= i everywhere
-        inner = np.tril(inner, k=-1)  # only earlier j (< i) may dominate i
-        mask = by_kept | inner.any(axis=1)
-        dominated[start:start + len(chunk)] = mask
-        kept = np.concatenate([kept, chunk[~mask]])
-    return dominated
+def _weakly_dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """out[i, j]: row a[i] >= row b[j] in every column (columns are to be maximized)."""
+    out = a[:, None, 0] >= b[None, :, 0]
+    for col in range(1, a.shape[1]):
+        out &= a[:, None, col] >= b[None, :, col]
+    return out
+
+
+def _undominated_in_class(keys: np.ndarray) -> np.ndarray:
+    """Positions of rows of `keys` (columns to *maximize*, sorted best-first lexicographically) that
+    no earlier row weakly dominates. Sorted best-first, only an earlier row can dominate a later one,
+    and by transitivity an earlier *undominated* row suffices. So: take the next few survivors,
+    keep those undominated within the batch, and strike every later survivor they dominate."""
+    alive = np.arange(len(keys))
+    kept = []
+    while len(alive):
+        head, alive = alive[:_BATCH], alive[_BATCH:]
+        inner = np.triu(_weakly_dominates(keys[head], keys[head]), k=1).T  # [i, j]: j<i dominates i
+        head = head[~inner.any(axis=1)]
+        kept.append(head)
+        if len(alive):
+            alive = alive[~_weakly_dominates(keys[head], keys[alive]).any(axis=0)]
+    return np.concatenate(kept)
 
 
 def undominated_rows(table: OptionTable, total_gpus: int) -> np.ndarray:
@@ -61,5 +68,5 @@ def undominated_rows(table: OptionTable, total_gpus: int) -> np.ndarray:
         if len(cls) == 0:
             continue
         rows = order[cls]
-        keep.append(fits[rows[~_dominated_in_class(keys[rows])]])
+        keep.append(fits[rows[_undominated_in_class(keys[rows])]])
     return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)

@@ -34,3 +34,14 @@ def random_table(rows: int, seed: int, gpu_sizes=(1, 2, 4, 8), quantized: bool =
         tokens = np.round(tokens / 500.0) * 500.0 + 500.0
         tpot = 1.0 / (np.round(1.0 / tpot / 10.0) * 10.0 + 10.0)
     return table_from_columns(gpus, tokens, tpot, ttft)
+
+
+def tie_heavy_table(seed: int) -> tuple[OptionTable, int]:
+    """A tiny table on a coarse grid (with its budget) so that many mixes tie exactly in throughput,
+    GPUs and user speed — the cases where a solver's arbitrary choice among optima shows."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(2, 6))
+    gpus = rng.choice([1, 2, 3, 4], size=k)
+    tokens = rng.integers(1, 5, size=k) * 100.0 * gpus / rng.choice([1, 2], size=k)
+    speed = rng.integers(1, 5, size=k) * 10.0
+    return table_from_columns(gpus, tokens, 1.0 / speed), int(rng.integers(2, 10))
