@@ -38,6 +38,44 @@ def cache_path(spec: SystemSpec, backend: str, version: str) -> Path:
     return cache_dir() / name
 
 
+def dense_path(npz_path: Path, grid_name: str) -> Path:
+    """Side file of one densified, filled grid (written on first use: filling a 5-D attention slice
+    costs ~0.2 s, reading it back ~1 ms)."""
+    return npz_path.with_suffix("") / (grid_name.replace("/", "_") + ".npz")
+
+
+def save_dense(path: Path, lu: np.ndarray, tier: np.ndarray) -> None:
+    """Atomic write of a filled grid; failures only cost speed."""
+    _atomic_savez(path, {"lu": lu, "tier": tier})
+
+
+def load_dense(path: Path):
+    """(lu, tier) of a filled grid, or None."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return npz["lu"], npz["tier"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _atomic_savez(path: Path, arrays: dict) -> None:
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
 def save(path: Path, grids: dict[str, SparseGrid], lanes: dict, eff: dict) -> None:
     """Write atomically; a failure to write (read-only home, full disk) is not fatal — just no cache."""
     arrays: dict[str, np.ndarray] = {}
@@ -50,17 +88,7 @@ def save(path: Path, grids: dict[str, SparseGrid], lanes: dict, eff: dict) -> No
         orders[name] = g.fill_order
     meta = {"grids": orders, "lanes": lanes, "eff": eff}
     arrays["__meta__"] = np.array(json.dumps(meta))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            os.unlink(tmp)  # type: ignore[possibly-undefined]
-        except (OSError, UnboundLocalError):
-            pass
+    _atomic_savez(path, arrays)
 
 
 def load(path: Path):

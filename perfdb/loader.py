@@ -35,7 +35,7 @@ def _load(spec, backend: str, version: str) -> PerfDB:
         loaded = build_all(root, spec, backend, version)
         cache.save(path, *loaded)
     grids, lanes, eff = loaded
-    return PerfDB(spec, backend, version, grids, lanes, eff)
+    return PerfDB(spec, backend, version, grids, lanes, eff, cache_file=path)
 
 
 def _donor_eff(spec, backend: str) -> dict:

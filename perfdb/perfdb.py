@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import sol
+from . import cache, sol
 from .grid import Grid
 from .lookup import Lookup
 from .system_spec import SystemSpec
@@ -26,12 +26,13 @@ class PerfDB:
     """Primitive latencies for one (system, backend, version). Build with `load_perfdb`."""
 
     def __init__(self, system: SystemSpec, backend: str, version: str, grids: dict[str, SparseGrid],
-                 lanes: dict, eff: dict, fallback_eff: dict | None = None):
+                 lanes: dict, eff: dict, fallback_eff: dict | None = None, cache_file=None):
         self.system, self.backend, self.version = system, backend, version
         self.lanes, self.eff = dict(lanes), dict(eff)
         self._sparse = grids
         self._dense: dict[str, Grid] = {}
         self._fallback_eff = fallback_eff or {}
+        self._cache_file = cache_file  # npz of this db; filled grids go to side files next to it
 
     # ----------------------------------------------------------------- plumbing
     def grid(self, name: str) -> Grid | None:
@@ -40,7 +41,15 @@ class PerfDB:
             sg = self._sparse.get(name)
             if sg is None:
                 return None
-            self._dense[name] = Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order)
+            side = cache.dense_path(self._cache_file, name) if self._cache_file else None
+            stored = cache.load_dense(side) if side else None
+            shape = tuple(len(a) for a in sg.axes)
+            if stored is not None and stored[0].shape == shape:
+                self._dense[name] = Grid(sg.axes, *stored)
+            else:
+                self._dense[name] = Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order)
+                if side:
+                    cache.save_dense(side, self._dense[name].lu, self._dense[name].tier)
         return self._dense[name]
 
     def grid_names(self) -> list[str]:
