@@ -81,12 +81,29 @@ class Terms:
         object.__setattr__(self, "coef", coef)
 
 
+def _terms_from_dict(name: str, terms: Mapping[str, float]) -> tuple[Terms, ...]:
+    """Group single-row {element name: coef} entries by variable block."""
+    by_block: dict[str, tuple[list[int], list[float]]] = {}
+    for element, coef in terms.items():
+        m = _ELEMENT.match(element)
+        if m is None:
+            raise ValueError(f"Constraint {name}: bad variable name {element!r}")
+        idx, coefs = by_block.setdefault(m["block"], ([], []))
+        idx.append(int(m["index"] or 0))
+        coefs.append(float(coef))
+    return tuple(Terms(b, np.zeros(len(i), int), i, c) for b, (i, c) in by_block.items())
+
+
 @dataclass(frozen=True, eq=False)
 class Constraint:
-    """A block of rows lb <= A x <= ub with one name and one group (the unit of relaxation)."""
+    """A block of rows lb <= A x <= ub with one name and one group (the unit of relaxation).
+
+    `terms` is a tuple of `Terms` (vectorized, any number of rows) or, for a single row, a dict from
+    element names (``"n[3]"``, scalar ``"x"``) to coefficients.
+    """
 
     name: str
-    terms: tuple[Terms, ...]
+    terms: tuple[Terms, ...] | Mapping[str, float]
     lb: np.ndarray
     ub: np.ndarray
     group: str
@@ -94,6 +111,10 @@ class Constraint:
 
     def __post_init__(self) -> None:
         lb, ub = np.atleast_1d(np.asarray(self.lb, float)), np.atleast_1d(np.asarray(self.ub, float))
+        if isinstance(self.terms, Mapping):
+            if len(lb) != 1:
+                raise ValueError(f"Constraint {self.name}: dict terms describe exactly one row")
+            object.__setattr__(self, "terms", _terms_from_dict(self.name, self.terms))
         if lb.shape != ub.shape:
             raise ValueError(f"Constraint {self.name}: lb and ub differ in length")
         for t in self.terms:
@@ -116,16 +137,7 @@ class Constraint:
     @staticmethod
     def single(name: str, terms: Mapping[str, float], lb: float, ub: float, group: str) -> "Constraint":
         """One row from a dict of element names (``"n[3]"`` or a scalar ``"x"``) to coefficients."""
-        by_block: dict[str, tuple[list[int], list[float]]] = {}
-        for element, coef in terms.items():
-            m = _ELEMENT.match(element)
-            if m is None:
-                raise ValueError(f"Constraint {name}: bad variable name {element!r}")
-            idx, coefs = by_block.setdefault(m["block"], ([], []))
-            idx.append(int(m["index"] or 0))
-            coefs.append(float(coef))
-        blocks = tuple(Terms(b, np.zeros(len(i), int), i, c) for b, (i, c) in by_block.items())
-        return Constraint(name, blocks, np.array([lb]), np.array([ub]), group, np.array([0]))
+        return Constraint(name, dict(terms), np.array([lb]), np.array([ub]), group)
 
     @staticmethod
     def singletons(name: str, var: str, index: np.ndarray, lb, ub, group: str) -> "Constraint":

@@ -17,7 +17,7 @@ def _knapsack() -> Formulation:
         variables=(n, x),
         constraints=(
             Constraint.weighted_sum("budget", "n", [2, 3, 4], -np.inf, 7, group="gpu_budget"),
-            Constraint.single("link", {"n[0]": 1.0, "x": -1.0}, 0.0, np.inf, group="link"),
+            Constraint("link", {"n[0]": 1.0, "x": -1.0}, 0.0, np.inf, group="link"),
             Constraint.singletons("ban", "n", np.array([2]), 0.0, 0.0, group="slo_ttft"),
         ),
         objective={"n": np.array([5.0, 7.0, 20.0]), "x": np.array([1.0])},
@@ -51,6 +51,8 @@ def test_csr_matches_terms():
     lambda: Formulation((Variable("n", 0, np.ones(2)),),
                         (Constraint.singletons("c", "n", np.array([5]), 0, 1, "g"),), {}, Sense.MINIMIZE),
     lambda: Formulation((Variable("n", 0, 1),), (), {"z": np.ones(1)}, Sense.MINIMIZE),
+    lambda: Constraint("c", {"n[0]": 1.0}, [0, 0], [1, 1], "g"),  # a dict is one row
+    lambda: Constraint("c", {"n[": 1.0}, 0, 1, "g"),
 ])
 def test_validation_rejects_bad_models(bad):
     with pytest.raises(ValueError):
