@@ -6,9 +6,10 @@ Public entry points::
 
 highspy is imported only when a model is solved, so importing this package stays cheap.
 """
-from .best import SolverError, best_deployment
+from .best import best_deployment
 from .deployment import Deployment
 from .pareto import pareto_front
+from .replica_model import SolverError
 from .slo import Slo
 
 __all__ = ["Deployment", "Slo", "SolverError", "best_deployment", "pareto_front"]

@@ -23,23 +23,9 @@ from sloplan.model.option_table import OptionTable
 from .deployment import Deployment
 from .formulation import Sense
 from .highs_backend import HighsModel
-from .replica_model import GPU_BUDGET, THROUGHPUT_FLOOR, USER_SPEED_FLOOR, VAR, build_replica_model
+from .replica_model import (GPU_BUDGET, THROUGHPUT_FLOOR, USER_SPEED_FLOOR, build_replica_model,
+                            solve_or_none)
 from .slo import Slo
-from .solution import SolveStatus
-
-
-class SolverError(RuntimeError):
-    """The backend stopped without proving optimality or infeasibility."""
-
-
-def solve_or_none(highs: HighsModel, model) -> Deployment | None:
-    """Solve; a Deployment when optimal, None when infeasible, SolverError otherwise."""
-    sol = highs.solve()
-    if sol.status in (SolveStatus.INFEASIBLE, SolveStatus.INFEASIBLE_OR_UNBOUNDED):
-        return None
-    if not sol.optimal:
-        raise SolverError(f"HiGHS stopped with status {sol.status.value}")
-    return model.deployment(highs.values(VAR, sol))
 
 
 def _fewest_gpus(highs: HighsModel, model, best: Deployment) -> Deployment:

@@ -22,10 +22,9 @@ import numpy as np
 
 from sloplan.model.option_table import OptionTable
 
-from .best import solve_or_none
 from .deployment import Deployment
 from .highs_backend import HighsModel
-from .replica_model import USER_SPEED_FLOOR, build_replica_model
+from .replica_model import USER_SPEED_FLOOR, build_replica_model, solve_or_none
 from .slo import Slo
 
 

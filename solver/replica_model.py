@@ -26,6 +26,7 @@ from .deployment import Deployment
 from .formulation import Constraint, Formulation, Sense, Variable
 from .reduction import undominated_rows
 from .slo import Slo
+from .solution import SolveStatus
 
 VAR = "n"
 GPU_BUDGET = "gpu_budget"
@@ -68,6 +69,21 @@ class ReplicaModel:
         used = np.flatnonzero(counts > 0)
         return Deployment.from_counts(
             self.table, {int(self.rows[i]): int(counts[i]) for i in used}, self.total_gpus)
+
+
+class SolverError(RuntimeError):
+    """The backend stopped without proving optimality or infeasibility."""
+
+
+def solve_or_none(highs, model: ReplicaModel) -> Deployment | None:
+    """Solve `highs` (a backend model of `model.formulation`): the Deployment when optimal, None
+    when proved infeasible, SolverError otherwise (never a silently non-optimal plan)."""
+    sol = highs.solve()
+    if sol.status in (SolveStatus.INFEASIBLE, SolveStatus.INFEASIBLE_OR_UNBOUNDED):
+        return None
+    if not sol.optimal:
+        raise SolverError(f"the solver stopped with status {sol.status.value}")
+    return model.deployment(highs.values(VAR, sol))
 
 
 def build_replica_model(table: OptionTable, total_gpus: int, slo: Slo,
