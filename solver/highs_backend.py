@@ -47,7 +47,8 @@ class HighsModel:
         self.formulation = formulation
         h = _new_highs(highspy)
         for key, value in (("output_flag", False), ("log_to_console", False),
-                           ("mip_rel_gap", 0.0), ("mip_abs_gap", 0.0)):
+                           ("mip_rel_gap", 0.0), ("mip_abs_gap", 0.0),
+                           ("mip_heuristic_run_feasibility_jump", False)):
             h.setOptionValue(key, value)
         if time_limit_s is not None:
             h.setOptionValue("time_limit", float(time_limit_s))

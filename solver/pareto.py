@@ -14,7 +14,8 @@ below T. Weak dominance: if the next solve returns the same T (compared as the c
 exact sums of `Deployment`), the previous point had the same T at a lower user speed — it is
 dropped. The result is strictly increasing in u and strictly decreasing in T: nothing dominated.
 
-One HiGHS model is built once; each step only changes the bounds of the `user_speed_floor` rows.
+Each step is solved on one small HiGHS model over GPU-size classes (solver/class_model.py); only
+its objective and column bounds change between steps.
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ import numpy as np
 from sloplan.model.option_table import OptionTable
 
 from .deployment import Deployment
-from .highs_backend import HighsModel
-from .replica_model import USER_SPEED_FLOOR, build_replica_model, solve_or_none
+from .class_model import ClassModel, class_winners
+from .replica_model import build_replica_model
 from .slo import Slo
 
 
@@ -33,15 +34,25 @@ def pareto_front(table: OptionTable, total_gpus: int, slo: Slo | None = None) ->
     model = build_replica_model(table, total_gpus, slo or Slo())
     if len(model.rows) == 0:
         return []
-    highs = HighsModel(model.formulation)
-    speed = model.user_speed
+    knapsack = ClassModel(model)
+    speed, rate, gpus = model.user_speed, model.tokens_per_s, model.gpus
+    allowed = _slo_ok(model, slo or Slo())
     front: list[Deployment] = []
-    while (point := solve_or_none(highs, model)) is not None:
+    while allowed.any():
+        point = knapsack.solve(class_winners(allowed, rate, speed, gpus, knapsack.sizes))
+        if point is None:
+            break
         if front and point.tokens_per_s >= front[-1].tokens_per_s:
             front.pop()  # same throughput at a higher user speed: the previous point is dominated
         front.append(point)
-        excluded = speed <= point.tokens_per_s_per_user
-        if excluded.all():
-            break
-        highs.set_row_bounds(USER_SPEED_FLOOR, 0.0, np.where(excluded, 0.0, np.inf))
+        allowed &= speed > point.tokens_per_s_per_user
     return front
+
+
+def _slo_ok(model, slo: Slo) -> np.ndarray:
+    """Columns whose option meets every SLO that is set."""
+    ok = np.ones(len(model.rows), dtype=bool)
+    sub = model.table.take(model.rows)
+    for rows in slo.violators(sub).values():
+        ok[rows] = False
+    return ok

@@ -140,17 +140,18 @@ def test_property_random_instances(seed):
 
 
 def test_front_reuses_one_highs_model(monkeypatch):
-    import sloplan.solver.pareto as pareto
+    import sloplan.solver.class_model as class_model
+    from sloplan.solver.pareto import pareto_front
 
     built = []
-    original = pareto.HighsModel
+    original = class_model.HighsModel
 
     def counting(*args, **kwargs):
         built.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(pareto, "HighsModel", counting)
-    front = pareto.pareto_front(random_table(8, 5), 16, Slo())
+    monkeypatch.setattr(class_model, "HighsModel", counting)
+    front = pareto_front(random_table(8, 5), 16, Slo())
     assert len(front) >= 2 and len(built) == 1
 
 

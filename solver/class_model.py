@@ -1,0 +1,61 @@
+"""ClassModel: the ε-step MIP over GPU-size classes, a handful of integer columns instead of hundreds.
+
+For "max tokens/s with every used option at user speed ≥ ε" only one option per GPU size can be
+needed: swapping each replica for its size class's best allowed option keeps the GPU count, does
+not lower tokens/s and keeps every used option allowed. So each ε-step is a small knapsack —
+one integer count per GPU size, one budget row — whose objective coefficients are the class
+winners' tokens/s. One HiGHS model is built once; a step changes only costs and column bounds.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .deployment import Deployment
+from .formulation import Constraint, Formulation, Sense, Variable
+from .highs_backend import HighsModel
+from .replica_model import GPU_BUDGET, MIN_REPLICAS, ReplicaModel
+from .solution import SolveStatus
+
+CLASS_VAR = "n_class"
+
+
+def class_winners(allowed: np.ndarray, rate: np.ndarray, speed: np.ndarray, gpus: np.ndarray,
+                  sizes: np.ndarray) -> np.ndarray:
+    """Per GPU size: the allowed column with the most tokens/s (ties: the faster for users), or -1."""
+    win = np.full(len(sizes), -1)
+    for c, g in enumerate(sizes):
+        idx = np.flatnonzero(allowed & (gpus == g))
+        if len(idx):
+            win[c] = idx[np.lexsort((-speed[idx], -rate[idx]))[0]]
+    return win
+
+
+class ClassModel:
+    """Knapsack over GPU-size classes for one ReplicaModel; `solve(winners)` returns a Deployment."""
+
+    def __init__(self, model: ReplicaModel):
+        self.model = model
+        self.sizes = np.unique(model.gpus)
+        n = N = model.total_gpus
+        var = Variable(CLASS_VAR, np.zeros(len(self.sizes)), np.floor(N / self.sizes), integer=True)
+        cons = (Constraint.weighted_sum(GPU_BUDGET, CLASS_VAR, self.sizes, -np.inf, float(n), GPU_BUDGET),
+                Constraint.weighted_sum(MIN_REPLICAS, CLASS_VAR, np.ones(len(self.sizes)), 1.0, np.inf, MIN_REPLICAS))
+        self.formulation = Formulation((var,), cons, {CLASS_VAR: np.zeros(len(self.sizes))}, Sense.MAXIMIZE)
+        self.highs = HighsModel(self.formulation)
+
+    def solve(self, winners: np.ndarray) -> Deployment | None:
+        """Best mix of the class winners (-1 = class closed); None when no class is open."""
+        open_ = winners >= 0
+        if not open_.any():
+            return None
+        rate = np.where(open_, self.model.tokens_per_s[np.maximum(winners, 0)], 0.0)
+        self.highs.set_objective({CLASS_VAR: rate}, Sense.MAXIMIZE)
+        self.highs.set_col_bounds(CLASS_VAR, 0.0, np.where(open_, np.floor(self.model.total_gpus / self.sizes), 0.0))
+        sol = self.highs.solve()
+        if sol.status is not SolveStatus.OPTIMAL:
+            return None
+        counts = np.rint(self.highs.values(CLASS_VAR, sol)).astype(int)
+        cols = np.zeros(len(self.model.rows), dtype=np.int64)
+        for c in np.flatnonzero(counts > 0):
+            cols[winners[c]] += counts[c]
+        return self.model.deployment(cols)
