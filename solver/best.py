@@ -50,9 +50,41 @@ def _fastest_users(highs: HighsModel, model, best: Deployment) -> Deployment:
         best = cand
 
 
+def top_rate_rows(table: OptionTable, total_gpus: int, slo: Slo) -> np.ndarray:
+    """Rows that can appear in a tokens/s-optimal deployment: per GPU size, the SLO-meeting rows
+    with that size's highest tokens/s (ties kept). Any other row could be swapped for one of these
+    at the same GPU count and strictly more tokens/s, so no optimum uses it; the tie-breaks of
+    levels 2 and 3 only ever choose among optima, so they lose nothing either."""
+    ok = np.flatnonzero((table.gpus <= total_gpus) & ~_violates(table, slo))
+    gpus, rate = table.gpus[ok], table.tokens_per_s[ok]
+    keep = np.zeros(len(ok), dtype=bool)
+    for g in np.unique(gpus):
+        in_class = gpus == g
+        keep |= in_class & (rate == rate[in_class].max())
+    return ok[keep]
+
+
+def _violates(table: OptionTable, slo: Slo) -> np.ndarray:
+    bad = np.zeros(len(table), dtype=bool)
+    for rows in slo.violators(table).values():
+        bad[rows] = True
+    return bad
+
+
 def best_deployment(table: OptionTable, total_gpus: int, slo: Slo | None = None) -> Deployment | None:
     """The lexicographically best deployment (see module docstring), or None if none is feasible."""
-    model = build_replica_model(table, total_gpus, slo or Slo())
+    slo = slo or Slo()
+    rows = top_rate_rows(table, total_gpus, slo)
+    if len(rows) == 0:
+        return None
+    best = _best_on(table.take(rows), total_gpus, slo)
+    if best is None:
+        return None
+    return Deployment.from_counts(table, {int(rows[r]): c for r, c in best.replicas}, total_gpus)
+
+
+def _best_on(table: OptionTable, total_gpus: int, slo: Slo) -> Deployment | None:
+    model = build_replica_model(table, total_gpus, slo)
     if len(model.rows) == 0:
         return None
     highs = HighsModel(model.formulation)
