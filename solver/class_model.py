@@ -49,13 +49,35 @@ class ClassModel:
         if not open_.any():
             return None
         rate = np.where(open_, self.model.tokens_per_s[np.maximum(winners, 0)], 0.0)
+        counts = self._integral_lp_optimum(winners, rate)
+        if counts is None:
+            counts = self._branch_and_bound(open_, rate)
+        if counts is None:
+            return None
+        cols = np.zeros(len(self.model.rows), dtype=np.int64)
+        for c in np.flatnonzero(counts > 0):
+            cols[winners[c]] += counts[c]
+        return self.model.deployment(cols)
+
+    def _integral_lp_optimum(self, winners: np.ndarray, rate: np.ndarray) -> np.ndarray | None:
+        """The LP relaxation's optimum is N/g replicas of the class with the best tokens/s per GPU;
+        when that g divides N the vertex is integral, hence the MIP optimum too (no search needed).
+        Among classes tied on tokens/s per GPU, the one whose option is fastest for users wins, as
+        a single class beats any mix of tied classes on the slowest user's speed."""
+        N = self.model.total_gpus
+        per_gpu = np.where(winners >= 0, rate / self.sizes, -np.inf)
+        tied = np.flatnonzero(per_gpu == per_gpu.max())
+        c = tied[np.argmax(self.model.user_speed[winners[tied]])]
+        if N % self.sizes[c]:
+            return None
+        counts = np.zeros(len(self.sizes), dtype=np.int64)
+        counts[c] = N // int(self.sizes[c])
+        return counts
+
+    def _branch_and_bound(self, open_: np.ndarray, rate: np.ndarray) -> np.ndarray | None:
         self.highs.set_objective({CLASS_VAR: rate}, Sense.MAXIMIZE)
         self.highs.set_col_bounds(CLASS_VAR, 0.0, np.where(open_, np.floor(self.model.total_gpus / self.sizes), 0.0))
         sol = self.highs.solve()
         if sol.status is not SolveStatus.OPTIMAL:
             return None
-        counts = np.rint(self.highs.values(CLASS_VAR, sol)).astype(int)
-        cols = np.zeros(len(self.model.rows), dtype=np.int64)
-        for c in np.flatnonzero(counts > 0):
-            cols[winners[c]] += counts[c]
-        return self.model.deployment(cols)
+        return np.rint(self.highs.values(CLASS_VAR, sol)).astype(np.int64)
