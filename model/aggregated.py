@@ -64,7 +64,10 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     tau_mix = curves.tau_mix_s * cal.kernel_scale + cal.step_overhead_s
     mixed_share = np.minimum(1.0, d * I / (O1 * curves.chunk))
     tau_bar = mixed_share * tau_mix + (1 - mixed_share) * tau_dec
-    ttft_run = (np.ceil(I / curves.chunk) * tau_mix + 0.5 * tau_bar) * cal.ttft_scale
+    service = np.ceil(I / curves.chunk) * tau_mix
+    ttft_run = service + 0.5 * tau_bar + cal.ttft_overhead_s
+    others = np.maximum(d + d * ttft_run / (O1 * tau_bar) - 1, 0)  # running requests besides this one
+    ttft_run = ttft_run + cal.queue_coef * others ** cal.queue_exp * service
     b_pred = np.maximum.accumulate(d + d * ttft_run / (O1 * tau_bar))
     sat = int(np.argmax(mixed_share >= 1.0)) if (mixed_share >= 1.0).any() else len(d) - 1
     d_star = np.interp(running / pp, b_pred[: sat + 1], d[: sat + 1])
@@ -84,13 +87,13 @@ def aggregated(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile
     running = np.minimum(np.asarray(concurrency, dtype=float), max_running)
     d_cap = int(min(np.ceil(running.max() / engine.pp) + 1, fw.token_budget - 1))
     curves = step_curves(arch, engine, db, fw, wl, d_cap)
-    return closed_loop(curves, wl, engine.pp, concurrency, max_running, calibration(fw.backend))
+    return closed_loop(curves, wl, engine.pp, concurrency, max_running, calibration(fw.backend, db.system.name))
 
 
 def static(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
            batch: np.ndarray) -> ServingMetrics:
     """Static batching: `batch` requests prefill together, then decode together to the end."""
-    cal = calibration(fw.backend)
+    cal = calibration(fw.backend, db.system.name)
     b = np.asarray(batch, dtype=int)
     mb = np.maximum(np.ceil(b / engine.pp).astype(int), 1)  # pipeline micro-batch
     I, O1 = wl.new_tokens, wl.osl - 1
@@ -98,7 +101,7 @@ def static(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl
                                                                        np.full(mb.shape, wl.prefix))
     dec = linear_ops(arch, engine, db, mb, mb) + generation_attention(arch, engine, db, mb,
                                                                       np.full(mb.shape, wl.mean_decode_kv))
-    ttft = pre.latency_s * cal.kernel_scale + cal.step_overhead_s
+    ttft = pre.latency_s * cal.kernel_scale + cal.step_overhead_s + cal.ttft_overhead_s
     tpot = dec.latency_s * cal.kernel_scale + cal.step_overhead_s
     tokens = b * wl.osl / (ttft + O1 * tpot)
     return ServingMetrics(concurrency=b, running=b, ttft_s=ttft, tpot_s=tpot, tokens_per_s=tokens,

@@ -19,16 +19,37 @@ _FILE = Path(__file__).parent / "catalog" / "calibration.yaml"
 
 @dataclass(frozen=True)
 class Calibration:
+    """Per-framework constants (optionally per system) for what the kernel tables do not time.
+
+    step_overhead_s: scheduler/sampling/launch time added to every forward step.
+    kernel_scale: multiplies kernel time (CUDA graphs vs eager, kernel choices the tables lack).
+    ttft_overhead_s: tokenization, HTTP and first scheduling before a request's prefill starts.
+    queue_coef, queue_exp: prefill contention. Clients of a closed-loop benchmark start together and
+    stay partly synchronized, so a new request often finds others prefilling: it waits
+    queue_coef * (running - 1) ** queue_exp prefill service times.
+    """
+
     step_overhead_s: float = 0.0
     kernel_scale: float = 1.0
-    ttft_scale: float = 1.0
+    ttft_overhead_s: float = 0.0
+    queue_coef: float = 0.0
+    queue_exp: float = 0.5
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict:
+    if not _FILE.exists():
+        return {}
+    import yaml
+
+    return yaml.safe_load(_FILE.read_text()) or {}
 
 
 @lru_cache(maxsize=None)
-def calibration(backend: Backend | str) -> Calibration:
-    if not _FILE.exists():
-        return Calibration()
-    import yaml
-
-    data = yaml.safe_load(_FILE.read_text()) or {}
-    return Calibration(**(data.get(Backend(backend).value) or {}))
+def calibration(backend: Backend | str, system: str | None = None) -> Calibration:
+    """The backend's constants, with the (system, backend) entry's fields on top when there is one."""
+    name = Backend(backend).value
+    fields = dict(_table().get(name) or {})
+    if system:
+        fields.update(_table().get(f"{system}/{name}") or {})
+    return Calibration(**fields)

@@ -20,6 +20,9 @@ class ServingMode(str, Enum):
     AGG = "agg"  # continuous (in-flight) batching with chunked prefill, closed-loop concurrency
 
 
+MODES: tuple[ServingMode, ...] = (ServingMode.STATIC, ServingMode.AGG)
+
+
 @dataclass(frozen=True)
 class OptionTable:
     """Replica options, one row each. Arrays all have the same length."""
@@ -31,7 +34,7 @@ class OptionTable:
     request_latency_s: np.ndarray  # float, ttft + (osl - 1) * tpot
     concurrency: np.ndarray  # int, requests in flight per replica
     engine_index: np.ndarray  # int, index into `engines`
-    mode: np.ndarray  # object array of ServingMode
+    mode: np.ndarray  # int, index into MODES (numpy mangles str-enums in object arrays)
     tier: np.ndarray  # int, perfdb.Tier of the least-trusted primitive used
     engines: tuple = field(default_factory=tuple)  # model.engine.Engine per engine_index
 
@@ -44,6 +47,9 @@ class OptionTable:
 
     def __len__(self) -> int:
         return len(self.gpus)
+
+    def mode_of(self, row: int) -> ServingMode:
+        return MODES[int(self.mode[row])]
 
     @property
     def tokens_per_s_per_user(self) -> np.ndarray:

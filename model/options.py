@@ -19,7 +19,7 @@ from .engine import Engine, candidate_engines
 from .framework import FrameworkProfile
 from .latency_curve import knot_grid, LatencyCurve
 from .memory import MemoryPlan, memory_plan
-from .option_table import OptionTable, ServingMode
+from .option_table import MODES, OptionTable, ServingMode
 from .quant import Quant
 from .workload import ServingMetrics, Workload
 
@@ -71,5 +71,5 @@ def option_table(arch: ModelArch, slots: list[EngineSlot], db: PerfDB, fw: Frame
             parts.append(OptionTable(
                 gpus=np.full(n, slot.engine.gpus), tokens_per_s=m.tokens_per_s, ttft_s=m.ttft_s, tpot_s=m.tpot_s,
                 request_latency_s=m.request_latency_s(wl.osl), concurrency=m.concurrency,
-                engine_index=np.full(n, i), mode=np.full(n, mode, dtype=object), tier=m.tier, engines=engines))
+                engine_index=np.full(n, i), mode=np.full(n, MODES.index(mode)), tier=m.tier, engines=engines))
     return OptionTable.concat(parts)

@@ -85,7 +85,7 @@ def _groups(ctx: Context, slots: list[EngineSlot], table: OptionTable, dep: Depl
     out = []
     for row, count in dep.replicas:
         e = slots[int(table.engine_index[row])].engine
-        out.append(ReplicaGroup(engine=e.label, mode=table.mode[row].value, tp=e.tp, pp=e.pp, quant=e.quant.gemm.value,
+        out.append(ReplicaGroup(engine=e.label, mode=table.mode_of(row).value, tp=e.tp, pp=e.pp, quant=e.quant.gemm.value,
                                 kv_cache_dtype=e.quant.kv.value, gpus_per_replica=e.gpus,
                                 concurrency=int(table.concurrency[row]), count=count))
     return tuple(sorted(out, key=lambda g: -g.gpus_per_replica * g.count))
@@ -110,7 +110,7 @@ def _check(ctx: Context, slots, table: OptionTable, dep: Deployment) -> Check:
     ttft, tpot, tokens = [], [], 0.0
     for row, count in dep.replicas:
         slot = slots[int(table.engine_index[row])]
-        m = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, table.mode[row], np.array([table.concurrency[row]]))
+        m = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, table.mode_of(row), np.array([table.concurrency[row]]))
         ttft.append(float(m.ttft_s[0]))
         tpot.append(float(m.tpot_s[0]))
         tokens += float(m.tokens_per_s[0]) * count

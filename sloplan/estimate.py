@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,24 +15,21 @@ from sloplan.model.memory import memory_plan
 from sloplan.model.quant import GemmQuant, Quant
 from sloplan.perfdb import Tier, nearest_version
 
-from .context import build_context
+from .context import Context, build_context
 from .errors import InputError
 from .result import Estimate
 
 
-def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *, tp: int = 1, pp: int = 1,
-             quant: GemmQuant | str | None = None, mode: ServingMode | str = ServingMode.AGG, concurrency: int = 1,
-             isl: int = 4000, osl: int = 1000, prefix: int = 0, version: str | None = None,
-             max_batch_size: int | None = None) -> Estimate:
-    """TTFT, TPOT, tokens/s/GPU, tokens/s/user and memory of one engine at one concurrency."""
-    backend, mode = Backend(backend), ServingMode(mode)
-    for name, v in (("tp", tp), ("pp", pp), ("concurrency", concurrency), ("isl", isl)):
+def configure(model: str, system: str, backend: Backend, *, tp: int, pp: int, quant: GemmQuant | None, isl: int,
+              osl: int, prefix: int = 0, version: str | None = None,
+              max_batch_size: int | None = None) -> tuple[Context, EngineSlot]:
+    """Resolve one explicit configuration to its context and engine slot (memory + running cap)."""
+    for name, v in (("tp", tp), ("pp", pp), ("isl", isl)):
         if v < 1:
             raise InputError(name, f"must be ≥ 1 (got {v})")
     if osl < 2:
         raise InputError("osl", f"must be ≥ 2 (got {osl})")
-    quants = (GemmQuant(quant),) if quant else None
-    ctx = build_context(model, system, backend, version, isl, osl, prefix, quants)
+    ctx = build_context(model, system, backend, version, isl, osl, prefix, (quant,) if quant else None)
     engine = Engine(tp, pp, ctx.quants[0])
     why = invalid_reason(engine, ctx.arch, ctx.system.gpus_per_node)
     if why:
@@ -45,14 +41,40 @@ def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *
     cap = mem.max_requests(isl + ctx.fw.reserve_per_request_osl * osl)
     if max_batch_size:
         cap = min(cap, max_batch_size)
-    slot = EngineSlot(engine, mem, max(cap, 1))
+    return ctx, EngineSlot(engine, mem, max(cap, 1))
+
+
+def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *, tp: int = 1, pp: int = 1,
+             quant: GemmQuant | str | None = None, mode: ServingMode | str = ServingMode.AGG, concurrency: int = 1,
+             isl: int = 4000, osl: int = 1000, prefix: int = 0, version: str | None = None,
+             max_batch_size: int | None = None) -> Estimate:
+    """TTFT, TPOT, tokens/s/GPU, tokens/s/user and memory of one engine at one concurrency."""
+    backend, mode = Backend(backend), ServingMode(mode)
+    if concurrency < 1:
+        raise InputError("concurrency", f"must be ≥ 1 (got {concurrency})")
+    ctx, slot = configure(model, system, backend, tp=tp, pp=pp, quant=GemmQuant(quant) if quant else None, isl=isl,
+                          osl=osl, prefix=prefix, version=version, max_batch_size=max_batch_size)
     m = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, mode, np.array([concurrency]))
     ttft, tpot = float(m.ttft_s[0]), float(m.tpot_s[0])
     return Estimate(model=model, system=system, backend=backend.value, data_version=ctx.db.version, mode=mode.value,
-                    engine=engine.label, concurrency=concurrency, running=int(m.running[0]), ttft_ms=ttft * 1e3,
-                    tpot_ms=tpot * 1e3, request_latency_ms=(ttft + (osl - 1) * tpot) * 1e3,
-                    tokens_per_s_per_user=1.0 / tpot, tokens_per_s_per_gpu=float(m.tokens_per_s[0]) / engine.gpus,
-                    tier=Tier(int(m.tier[0])).label, memory_gib=mem.as_gib)
+                    engine=slot.engine.label, concurrency=concurrency, running=int(m.running[0]),
+                    ttft_ms=ttft * 1e3, tpot_ms=tpot * 1e3, request_latency_ms=(ttft + (osl - 1) * tpot) * 1e3,
+                    tokens_per_s_per_user=1.0 / tpot,
+                    tokens_per_s_per_gpu=float(m.tokens_per_s[0]) / slot.engine.gpus,
+                    tier=Tier(int(m.tier[0])).label, memory_gib=slot.memory.as_gib)
+
+
+def row_config(row: dict) -> dict:
+    """Keyword arguments of `configure` for one silicon_sample-style row (raises on what it cannot read)."""
+    if (row.get("mode") or "agg") != "agg":
+        raise InputError("mode", "only aggregated rows are estimated in this release")
+    backend = Backend(row["backend"])
+    version = (row.get("backend_version") or "").strip() or None
+    qname = (row.get("gemm_quant_mode") or "").strip().lower()
+    return dict(model=row["model_path"], system=row["system"], backend=backend,
+                tp=int(_num(row, "tp_size", 1)), pp=int(_num(row, "pp_size", 1)),
+                quant=_QUANT_COLUMN.get(qname) if qname else None, isl=int(_num(row, "isl")), osl=int(_num(row, "osl")),
+                version=nearest_version(row["system"], backend.value, version) if version else None)
 
 
 _QUANT_COLUMN = {"fp8": GemmQuant.FP8, "fp8_block": GemmQuant.FP8_BLOCK, "nvfp4": GemmQuant.NVFP4,
@@ -70,18 +92,8 @@ def _num(row: dict, key: str, default: float | None = None) -> float | None:
 def estimate_row(row: dict) -> dict:
     """Predict one silicon_sample-style row; returns pred_ttft_ms, pred_tpot_ms, data_version, error."""
     try:
-        if (row.get("mode") or "agg") != "agg":
-            raise InputError("mode", "only aggregated rows are estimated in this release")
-        backend = Backend(row["backend"])
-        version = row.get("backend_version") or None
-        data_version = nearest_version(row["system"], backend.value, version) if version else None
-        qname = (row.get("gemm_quant_mode") or "").strip().lower()
-        quant = _QUANT_COLUMN.get(qname) if qname else None
-        tp = int(_num(row, "tp_size", 1))
-        pp = int(_num(row, "pp_size", 1))
-        est = estimate(row["model_path"], row["system"], backend, tp=tp, pp=pp, quant=quant, mode=ServingMode.AGG,
-                       concurrency=int(_num(row, "batch_size", 1)), isl=int(_num(row, "isl")),
-                       osl=int(_num(row, "osl")), version=data_version)
+        cfg = row_config(row)
+        est = estimate(**cfg, mode=ServingMode.AGG, concurrency=int(_num(row, "batch_size", 1)))
         return {"pred_ttft_ms": f"{est.ttft_ms:.4f}", "pred_tpot_ms": f"{est.tpot_ms:.4f}",
                 "data_version": est.data_version, "error": ""}
     except (InputError, ValueError, KeyError, TypeError) as exc:

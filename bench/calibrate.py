@@ -1,0 +1,119 @@
+"""Fit the framework constants of model/catalog/calibration.yaml on the development split only.
+
+    .venv/bin/python bench/calibrate.py            # fit, print before/after, write the YAML
+    .venv/bin/python bench/calibrate.py --dry-run  # fit and print, write nothing
+
+What is fitted (model/calibration.py): per backend, the per-step overhead, the TTFT overhead and the
+prefill-contention pair (queue_coef, queue_exp); per (system, backend) with at least 20 rows, a
+kernel_scale. The loss is the mean absolute percentage error of TPOT plus that of TTFT — the very
+figures bench/accuracy.py reports. Rows come from silicon_sample.csv's dense aggregated rows whose
+id falls in the development split (design.md, Contracts); held-out rows are dropped while reading,
+before any value of theirs is looked at.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import load_dev_dense_agg, silicon_csv_path  # noqa: E402
+
+from sloplan.model.aggregated import closed_loop, step_curves  # noqa: E402
+from sloplan.model.calibration import _FILE, Calibration  # noqa: E402
+from sloplan.estimate import configure, row_config  # noqa: E402
+
+MIN_ROWS_OWN_FIT = 20
+PARAMS = ("kernel_scale", "step_overhead_s", "ttft_overhead_s", "queue_coef", "queue_exp")
+LOWER = np.array([0.5, 0.0, 0.0, 0.0, 0.0])
+UPPER = np.array([2.0, 10e-3, 300e-3, 5.0, 1.5])
+START = Calibration(kernel_scale=1.0, step_overhead_s=0.5e-3, ttft_overhead_s=20e-3, queue_coef=0.5, queue_exp=0.5)
+
+
+def prepare(rows: list[dict]) -> list[dict]:
+    """Price each row's step curves once; the fit then only re-solves the closed loop."""
+    out = []
+    for row in rows:
+        try:
+            ctx, slot = configure(**row_config(row))
+        except (ValueError, KeyError, TypeError):
+            continue
+        conc = np.array([float(row["batch_size"])])
+        d_cap = int(min(np.ceil(min(conc[0], slot.max_running) / slot.engine.pp) + 1, ctx.fw.token_budget - 1))
+        curves = step_curves(ctx.arch, slot.engine, ctx.db, ctx.fw, ctx.workload, d_cap)
+        out.append(dict(curves=curves, wl=ctx.workload, pp=slot.engine.pp, conc=conc, cap=slot.max_running,
+                        backend=row["backend"], part=f"{row['system']}/{row['backend']}",
+                        ttft=float(row["silicon_ttft_ms"]) / 1e3, tpot=float(row["silicon_tpot_ms"]) / 1e3))
+    return out
+
+
+def errors(prepped: list[dict], cals: dict[str, Calibration]) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute relative TTFT and TPOT errors of every row under the given per-partition constants."""
+    et, ep = [], []
+    for r in prepped:
+        m = closed_loop(r["curves"], r["wl"], r["pp"], r["conc"], r["cap"], cals[r["part"]])
+        et.append(abs(m.ttft_s[0] / r["ttft"] - 1))
+        ep.append(abs(m.tpot_s[0] / r["tpot"] - 1))
+    return np.array(et), np.array(ep)
+
+
+def fit(prepped: list[dict], start: Calibration) -> Calibration:
+    """Nelder-Mead on TTFT MAPE + TPOT MAPE (the reported figures), parameters clipped to sane bounds."""
+    def cal_of(x: np.ndarray) -> Calibration:
+        return Calibration(**dict(zip(PARAMS, map(float, np.clip(x, LOWER, UPPER)))))
+
+    def loss(x: np.ndarray) -> float:
+        c = cal_of(x)
+        et, ep = errors(prepped, {r["part"]: c for r in prepped})
+        return float(et.mean() + ep.mean())
+
+    x0 = np.array([getattr(start, k) for k in PARAMS])
+    res = minimize(loss, x0, method="Nelder-Mead", options=dict(maxiter=1200, xatol=1e-6, fatol=1e-6))
+    return cal_of(res.x)
+
+
+def to_yaml(fitted: dict[str, Calibration]) -> str:
+    """One entry per backend (the fallback for systems without their own) and per system/backend."""
+    lines = ["# Fitted by bench/calibrate.py on the development split of silicon_sample.csv (dense, agg).",
+             "# Do not edit by hand: rerun the script."]
+    for key, c in sorted(fitted.items()):
+        lines.append(f"{key}:")
+        lines += [f"  {k}: {getattr(c, k):.6g}" for k in PARAMS]
+    return "\n".join(lines) + "\n"
+
+
+def report(name: str, rows: list[dict], before: dict, after: dict) -> None:
+    b, a = errors(rows, before), errors(rows, after)
+    print(f"{name:18s} n={len(rows):4d}  TTFT MAPE {b[0].mean():6.1%} -> {a[0].mean():6.1%}   "
+          f"TPOT MAPE {b[1].mean():6.1%} -> {a[1].mean():6.1%}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dry-run", action="store_true")
+    args = ap.parse_args(argv)
+    _, rows = load_dev_dense_agg(silicon_csv_path())
+    prepped = prepare(rows)
+    fitted: dict[str, Calibration] = {}
+    for backend in sorted({r["backend"] for r in prepped}):
+        rs = [r for r in prepped if r["backend"] == backend]
+        fitted[backend] = fit(rs, START)
+        report(backend, rs, {r["part"]: Calibration() for r in rs}, {r["part"]: fitted[backend] for r in rs})
+        for part in sorted({r["part"] for r in rs}):
+            ps = [r for r in rs if r["part"] == part]
+            if len(ps) >= MIN_ROWS_OWN_FIT:
+                fitted[part] = fit(ps, fitted[backend])
+                report("  " + part, ps, {part: fitted[backend]}, {part: fitted[part]})
+    text = to_yaml(fitted)
+    print(text)
+    if not args.dry_run:
+        _FILE.write_text(text)
+        print(f"wrote {_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
