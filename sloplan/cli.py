@@ -16,7 +16,7 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_mar
 
 def _fail(code: int, message: str) -> None:
     print(f"error: {message}" if code == EXIT_INPUT else message, file=sys.stderr)
-    raise typer.Exit(code)
+    sys.exit(code)
 
 
 def _csv_list(text: Optional[str]) -> Optional[list[str]]:
