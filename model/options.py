@@ -1,9 +1,9 @@
 """Build the OptionTable the solver optimizes over: every valid engine × mode × integer concurrency.
 
 Concurrency is enumerated at every integer from 1 to the cap (no sampled grid), so the solver's
-answer is exact for this table. The estimators are evaluated on a geometric knot grid and the
-integer grid is filled by piecewise-linear interpolation between knots (model/latency_curve.py);
-the chosen plan is then re-evaluated at its exact concurrency and the difference reported.
+answer is exact for this table. Each engine's step latency is priced once over every decode width
+(model/aggregated.py: piecewise-linear curves over batch, exact at integer widths), so evaluating
+all concurrencies costs a few interpolations, not thousands of table lookups.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from .aggregated import aggregated, static
 from .arch import ModelArch
 from .engine import Engine, candidate_engines
 from .framework import FrameworkProfile
-from .latency_curve import knot_grid, LatencyCurve
 from .memory import MemoryPlan, memory_plan
 from .option_table import MODES, OptionTable, ServingMode
 from .quant import Quant
@@ -64,9 +63,7 @@ def option_table(arch: ModelArch, slots: list[EngineSlot], db: PerfDB, fw: Frame
     for i, slot in enumerate(slots):
         for mode in modes:
             cap = max_batch_size if mode is ServingMode.AGG else slot.max_running
-            knots = knot_grid(cap)
-            curve = LatencyCurve.fit(knots, evaluate(arch, slot, db, fw, wl, mode, knots))
-            m = curve.on_integers()
+            m = evaluate(arch, slot, db, fw, wl, mode, np.arange(1, cap + 1))
             n = len(m.concurrency)
             parts.append(OptionTable(
                 gpus=np.full(n, slot.engine.gpus), tokens_per_s=m.tokens_per_s, ttft_s=m.ttft_s, tpot_s=m.tpot_s,
