@@ -6,16 +6,31 @@ from rich.table import Table
 
 from .result import Estimate, PlanPoint, SolveResult
 
-console = Console(highlight=False)
+console = Console(highlight=False, width=None if Console().is_terminal else 132)
+MAX_ROWS = 16
+
+
+def _key(p: PlanPoint) -> tuple[float, float]:
+    return p.tokens_per_s_per_user, p.tokens_per_s_per_gpu
+
+
+def _shown(front: tuple[PlanPoint, ...], best: PlanPoint | None) -> list[PlanPoint]:
+    """At most MAX_ROWS points evenly spread along the front (both ends), plus the best plan's point."""
+    if len(front) <= MAX_ROWS:
+        return list(front)
+    idx = {round(i * (len(front) - 1) / (MAX_ROWS - 1)) for i in range(MAX_ROWS)}
+    idx |= {i for i, p in enumerate(front) if best and _key(p) == _key(best)}
+    return [front[i] for i in sorted(idx)]
 
 
 def _front_table(front: tuple[PlanPoint, ...], best: PlanPoint | None) -> Table:
-    t = Table(title="Pareto front (exact over the option table)", title_justify="left")
+    shown = _shown(front, best)
+    note = "" if len(shown) == len(front) else f", {len(shown)} of {len(front)} points shown (--json for all)"
+    t = Table(title=f"Pareto front, exact over {len(front)} points{note}", title_justify="left")
     for col in ("tok/s/user", "tok/s/gpu", "TTFT ms", "TPOT ms", "mode", "replicas", "conc/replica", "tier"):
         t.add_column(col, justify="right" if col not in ("mode", "replicas") else "left")
-    for p in front:
-        mark = " *" if best and (p.tokens_per_s_per_user, p.tokens_per_s_per_gpu) == (
-            best.tokens_per_s_per_user, best.tokens_per_s_per_gpu) else ""
+    for p in shown:
+        mark = " *" if best and _key(p) == _key(best) else ""
         reps = " + ".join(f"{g.count}×{g.engine}" for g in p.replicas)
         t.add_row(f"{p.tokens_per_s_per_user:.1f}{mark}", f"{p.tokens_per_s_per_gpu:.1f}", f"{p.ttft_ms:.0f}",
                   f"{p.tpot_ms:.2f}", p.mode, reps, str(p.concurrency), p.tier)
@@ -29,7 +44,8 @@ def print_solve(r: SolveResult) -> None:
                   f"isl {req['isl']} osl {req['osl']} prefix {req['prefix']} · SLO: {slo or 'none'}")
     console.print(f"{r.engines} engines, {r.options} options · estimate {r.timings_s['estimate']:.2f} s, "
                   f"optimize {r.timings_s['optimize']:.2f} s")
-    console.print(_front_table(r.front, r.best))
+    if r.front:
+        console.print(_front_table(r.front, r.best))
     b = r.best
     if b is None:
         console.print(f"[red]No deployment meets the SLOs:[/] {r.infeasible_reason}")
