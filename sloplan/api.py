@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sloplan.model.framework import Backend
-from sloplan.model.option_table import OptionTable, ServingMode
+from sloplan.model.option_table import OptionTable
 from sloplan.model.options import EngineSlot, evaluate, fitting_engines, option_table
 from sloplan.perfdb import Tier
 from sloplan.solver import Deployment, Slo, best_deployment, pareto_front

@@ -83,7 +83,6 @@ def estimate(
     if not model or not system:
         raise InputError("model" if not model else "system", "required (or use --from-csv FILE --out PRED.csv)")
     from .estimate import estimate as run
-    from .request import Request
 
     for name, value, choices in (("backend", backend, ("trtllm", "vllm", "sglang")), ("mode", mode, ("agg", "static")),
                                  ("quant", quant, ("bf16", "fp8", "fp8_block", "nvfp4"))):

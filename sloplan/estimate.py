@@ -12,7 +12,7 @@ from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
 from sloplan.model.options import EngineSlot, evaluate
 from sloplan.model.memory import memory_plan
-from sloplan.model.quant import GemmQuant, Quant
+from sloplan.model.quant import GemmQuant
 from sloplan.perfdb import Tier, nearest_version
 
 from .context import Context, build_context
