@@ -85,21 +85,13 @@ class HighsModel:
 
     def set_row_bounds(self, constraint: str, lb, ub, rows: np.ndarray | None = None) -> None:
         """New bounds for rows of one constraint block (all of them, or the block-local `rows`)."""
-        block = self.formulation.row_slice(constraint)
-        local = np.arange(block.stop - block.start) if rows is None else np.asarray(rows)
-        idx = (local + block.start).astype(np.int32)
-        lb = np.broadcast_to(np.asarray(lb, float), idx.shape).copy()
-        ub = np.broadcast_to(np.asarray(ub, float), idx.shape).copy()
+        idx, lb, ub = _block_bounds(self.formulation.row_slice(constraint), lb, ub, rows)
         if len(idx):
             self._h.changeRowsBounds(len(idx), idx, lb, ub)
 
     def set_col_bounds(self, var: str, lb, ub, index: np.ndarray | None = None) -> None:
         """New bounds for elements of one variable block (all, or the block-local `index`)."""
-        block = self.formulation.col_slice(var)
-        local = np.arange(block.stop - block.start) if index is None else np.asarray(index)
-        idx = (local + block.start).astype(np.int32)
-        lb = np.broadcast_to(np.asarray(lb, float), idx.shape).copy()
-        ub = np.broadcast_to(np.asarray(ub, float), idx.shape).copy()
+        idx, lb, ub = _block_bounds(self.formulation.col_slice(var), lb, ub, index)
         if len(idx):
             self._h.changeColsBounds(len(idx), idx, lb, ub)
 
@@ -129,3 +121,11 @@ class HighsModel:
         """The slice of `solution.values` that belongs to variable block `var`."""
         assert solution.values is not None
         return solution.values[self.formulation.col_slice(var)]
+
+
+def _block_bounds(block: slice, lb, ub, local: np.ndarray | None):
+    """Global int32 indices of a block's (local) elements and their bounds broadcast to them."""
+    local = np.arange(block.stop - block.start) if local is None else np.asarray(local)
+    idx = (local + block.start).astype(np.int32)
+    return (idx, np.broadcast_to(np.asarray(lb, float), idx.shape).copy(),
+            np.broadcast_to(np.asarray(ub, float), idx.shape).copy())
