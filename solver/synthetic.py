@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sloplan.model.option_table import OptionTable, ServingMode
+from sloplan.model.option_table import MODES, OptionTable, ServingMode
 
 
 def table_from_columns(gpus, tokens_per_s, tpot_s, ttft_s=None, osl: int = 128) -> OptionTable:
@@ -17,7 +17,7 @@ def table_from_columns(gpus, tokens_per_s, tpot_s, ttft_s=None, osl: int = 128) 
         gpus=gpus, tokens_per_s=tokens, ttft_s=ttft, tpot_s=tpot,
         request_latency_s=ttft + (osl - 1) * tpot,
         concurrency=np.maximum(1, np.rint(tokens * tpot)).astype(np.int64),
-        engine_index=np.arange(n), mode=np.full(n, ServingMode.AGG, dtype=object),
+        engine_index=np.arange(n), mode=np.full(n, MODES.index(ServingMode.AGG)),
         tier=np.zeros(n, dtype=np.int64),
     )
 
