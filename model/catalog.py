@@ -49,9 +49,8 @@ def _ours() -> dict[str, tuple[dict, dict | None]]:
 def _entries() -> dict[str, tuple[dict, dict | None]]:
     """Every known config by canonical name: the wheel's cache first, ours on top (ours wins)."""
     entries: dict[str, tuple[dict, dict | None]] = {}
-    spec = importlib.util.find_spec("aiconfigurator_core")
-    if spec and spec.submodule_search_locations:
-        folder = Path(spec.submodule_search_locations[0]) / "model_configs"
+    folder = _wheel_folder()
+    if folder is not None:
         for f in sorted(folder.glob("*_config.json")):
             if f.name.endswith("_hf_quant_config.json"):
                 continue
@@ -80,18 +79,44 @@ def resolve_model(name: str) -> ModelArch:
     path = Path(name).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
         return _from_folder(path)
-    if name in _ours():
-        return ModelArch.from_hf_config(name, *_ours()[name])
-    entries = _entries()
-    if name in entries:
-        return ModelArch.from_hf_config(name, *entries[name])
-    by_key = {}
-    for canon in entries:
-        by_key.setdefault(_key(canon), canon)
-    canon = by_key.get(_key(name))
-    if canon:
-        return ModelArch.from_hf_config(name, *entries[canon])
-    raise UnknownModel(name, _suggest(name, list(entries)))
+    ours = _ours()
+    if name in ours:
+        return ModelArch.from_hf_config(name, *ours[name])
+    shipped = _wheel_config(name)
+    if shipped:
+        return ModelArch.from_hf_config(name, *shipped)
+    for pool in (ours, _entries()):  # spelling variants: our catalog first, it is small
+        canon = _by_key(tuple(pool)).get(_key(name))
+        if canon:
+            return ModelArch.from_hf_config(name, *pool[canon])
+    raise UnknownModel(name, _suggest(name, list(_entries())))
+
+
+@lru_cache(maxsize=4)
+def _by_key(names: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for canon in names:
+        out.setdefault(_key(canon), canon)
+    return out
+
+
+def _wheel_folder() -> Path | None:
+    spec = importlib.util.find_spec("aiconfigurator_core")
+    if spec and spec.submodule_search_locations:
+        return Path(spec.submodule_search_locations[0]) / "model_configs"
+    return None
+
+
+def _wheel_config(name: str) -> tuple[dict, dict | None] | None:
+    """The wheel's config for an exact `org/name`, read without scanning the whole folder."""
+    folder = _wheel_folder()
+    if folder is None or "/" not in name:
+        return None
+    f = folder / (name.replace("/", "--", 1) + "_config.json")
+    if not f.is_file():
+        return None
+    qf = folder / (name.replace("/", "--", 1) + "_hf_quant_config.json")
+    return json.loads(f.read_text()), json.loads(qf.read_text()) if qf.is_file() else None
 
 
 def _from_folder(path: Path) -> ModelArch:
