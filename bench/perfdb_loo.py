@@ -16,6 +16,7 @@ import numpy as np
 
 from sloplan.perfdb import load_perfdb
 from sloplan.perfdb.grid import leave_one_out
+from sloplan.perfdb.tables import GEN_LINEAR_AXES, GEN_PRIMARY_AXES, node_log_sol
 
 SYSTEMS = ["h100_sxm", "h200_sxm", "b200_sxm"]
 BACKENDS = ["trtllm", "vllm"]
@@ -44,7 +45,12 @@ def loo_errors(db, names: list[str], samples: int, rng) -> tuple[np.ndarray, np.
         sg = db._sparse[name]
         uniq = np.unique(sg.flat)
         cells = rng.choice(uniq, size=min(count, len(uniq)), replace=False)
-        est, bracketed = leave_one_out(sg.axes, sg.flat, sg.lu, sg.fill_order, cells)
+        log_sol = node_log_sol(db.system, name, sg.axes)  # generation: kv/batch filled in latency space
+        if log_sol is None:
+            est, bracketed = leave_one_out(sg.axes, sg.flat, sg.lu, sg.fill_order, cells)
+        else:
+            est, bracketed = leave_one_out(sg.axes, sg.flat, sg.lu, sg.fill_order, cells, GEN_LINEAR_AXES,
+                                           log_sol, GEN_PRIMARY_AXES)
         truth = np.array([sg.lu[sg.flat == c].mean() for c in cells])
         ok = ~np.isnan(est)
         errs.append(np.abs(np.exp(truth[ok] - est[ok]) - 1.0))

@@ -19,7 +19,7 @@ from .source import aic_version
 from .system_spec import SystemSpec
 from .tables import SparseGrid
 
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2  # 2: generation-attention grids filled in latency space
 
 
 def cache_dir() -> Path:

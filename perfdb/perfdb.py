@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cache, sol
+from . import cache, sol, tables
 from .grid import Grid
 from .lookup import Lookup
 from .system_spec import SystemSpec
@@ -47,10 +47,18 @@ class PerfDB:
             if stored is not None and stored[0].shape == shape:
                 self._dense[name] = Grid(sg.axes, *stored)
             else:
-                self._dense[name] = Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order)
+                self._dense[name] = self._fill(name, sg)
                 if side:
                     cache.save_dense(side, self._dense[name].lu, self._dense[name].tier)
         return self._dense[name]
+
+    def _fill(self, name: str, sg: SparseGrid) -> Grid:
+        """Densify and fill one slice; generation attention fills kv/batch in latency space (tables.py)."""
+        log_sol = tables.node_log_sol(self.system, name, sg.axes)
+        if log_sol is None:
+            return Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order)
+        return Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order, tables.GEN_LINEAR_AXES, log_sol,
+                              tables.GEN_PRIMARY_AXES)
 
     def grid_names(self) -> list[str]:
         return sorted(self._sparse)
@@ -136,14 +144,16 @@ class PerfDB:
         heads, ratio = float(num_heads), float(num_heads) / max(float(num_kv_heads), 1.0)
         grid, gwin, floor = self._attention_slice("gen", kv, int(window), [heads, ratio, float(head_dim)])
         eff_len = np.minimum(kvl, window) if window > 0 and gwin == 0 else kvl
-        sol_s = sol.generation_attention_sol_s(self.system, b, eff_len, num_heads, num_kv_heads, head_dim,
-                                               gwin, sol.KV_BYTES[kv])
+
+        def sol_fn(bb, ss):
+            return sol.generation_attention_sol_s(self.system, bb, ss, num_heads, num_kv_heads, head_dim,
+                                                  gwin, sol.KV_BYTES[kv])
         if grid is None:
-            return self._roofline(sol_s, "gen")
-        lu, tier = grid.query([heads, ratio, float(head_dim), b, eff_len])
+            return self._roofline(sol_fn(b, eff_len), "gen")
+        lat, tier = grid.query_latency([heads, ratio, float(head_dim)], [b, eff_len], sol_fn)
         if window > 0 and gwin == 0:
             tier = np.maximum(tier, np.where(kvl > window, Tier.EXTRAPOLATED, Tier.MEASURED))
-        return self._finish(sol_s, lu, tier, floor)
+        return Lookup.of(lat, np.maximum(tier, np.int8(floor)))
 
     # ----------------------------------------------------------------- communication
     def _bw(self, num_gpus: int) -> float:
