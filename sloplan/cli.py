@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InputError
+from .cli_collect import collect as _collect
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Plan LLM serving deployments: exact Pareto fronts, best deployment under SLOs, launch flags.")
@@ -126,6 +127,9 @@ def models() -> None:
     from .report import print_models
 
     print_models()
+
+
+app.command("collect")(_collect)
 
 
 def main() -> None:
