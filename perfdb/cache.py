@@ -19,7 +19,7 @@ from .source import aic_version
 from .system_spec import SystemSpec
 from .tables import SparseGrid
 
-CACHE_SCHEMA = 2  # 2: generation-attention grids filled in latency space
+CACHE_SCHEMA = 3  # 2: generation attention filled in latency space; 3: NCCL, a2a, MLA grids
 
 
 def cache_dir() -> Path:
@@ -32,9 +32,11 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("sloplan"))
 
 
-def cache_path(spec: SystemSpec, backend: str, version: str) -> Path:
+def cache_path(spec: SystemSpec, backend: str, version: str, overlay_tag: str = "") -> Path:
+    """`overlay_tag` (overlay.Overlay.fingerprint) keeps grids built with user tables apart."""
     digest = hashlib.sha1(repr(spec).encode()).hexdigest()[:10]
-    name = f"perfdb-{spec.name}-{backend}-{version}-aic{aic_version()}-s{CACHE_SCHEMA}-{digest}.npz"
+    user = f"-o{overlay_tag}" if overlay_tag else ""
+    name = f"perfdb-{spec.name}-{backend}-{version}-aic{aic_version()}-s{CACHE_SCHEMA}-{digest}{user}.npz"
     return cache_dir() / name
 
 
@@ -104,5 +106,21 @@ def load(path: Path):
             axes = [data[f"{name}|a{i}"] for i in range(len(order))]
             grids[name] = SparseGrid(axes, data[f"{name}|flat"], data[f"{name}|lu"], list(order))
         return grids, meta["lanes"], meta["eff"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def save_arrays(path: Path, arrays: dict) -> None:
+    """Atomic write of a family's flat arrays (MoE curves); failures only cost speed."""
+    _atomic_savez(path, arrays)
+
+
+def load_arrays(path: Path | None) -> dict | None:
+    """The arrays written by `save_arrays`, or None when absent or unreadable."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
     except (OSError, ValueError, KeyError):
         return None

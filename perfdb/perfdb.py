@@ -10,20 +10,28 @@ from __future__ import annotations
 import numpy as np
 
 from . import cache, sol, tables
+from .analytic import AnalyticMixin
+from .comm import CommMixin
 from .grid import Grid
 from .lookup import Lookup
+from .mla import MlaMixin
+from .moe import MoeMixin
 from .system_spec import SystemSpec
 from .tables import SparseGrid
 from .tier import Tier
 
-DEFAULT_EFF = {"gemm": 0.5, "ctx": 0.3, "gen": 0.05, "ar": 0.15}  # last resort: no data anywhere
+DEFAULT_EFF = {"gemm": 0.5, "ctx": 0.3, "gen": 0.05, "ar": 0.15,  # last resort: no data anywhere
+               "nccl": 0.15, "a2a": 0.1, "moe": 0.1, "mla_ctx": 0.3, "mla_gen": 0.1, "mla_bmm": 0.2}
 MEM_BW_EFFICIENCY = 0.8  # element-wise kernels reach ~80 % of HBM bandwidth (aiconfigurator-core systems)
 MEM_OP_LATENCY_S = 3e-6  # launch + tail of a small element-wise kernel
 KV_DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "bf16", "fp8": "fp8"}
 
 
-class PerfDB:
-    """Primitive latencies for one (system, backend, version). Build with `load_perfdb`."""
+class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin):
+    """Primitive latencies for one (system, backend, version). Build with `load_perfdb`.
+
+    Family methods live in their modules: comm.py (nccl, moe_a2a), moe.py (moe), mla.py (context_mla,
+    generation_mla, mla_module, mla_bmm), analytic.py (embedding)."""
 
     def __init__(self, system: SystemSpec, backend: str, version: str, grids: dict[str, SparseGrid],
                  lanes: dict, eff: dict, fallback_eff: dict | None = None, cache_file=None):
@@ -33,6 +41,7 @@ class PerfDB:
         self._dense: dict[str, Grid] = {}
         self._fallback_eff = fallback_eff or {}
         self._cache_file = cache_file  # npz of this db; filled grids go to side files next to it
+        self._moe = None  # MoE curves, read on first use (moe.py)
 
     # ----------------------------------------------------------------- plumbing
     def grid(self, name: str) -> Grid | None:

@@ -63,3 +63,69 @@ def all_reduce_sol_s(message_elems, num_gpus, bw_bytes_per_s: float) -> np.ndarr
     nbytes = 2.0 * np.asarray(message_elems, dtype=np.float64)
     n = np.asarray(num_gpus, dtype=np.float64)
     return 2.0 * nbytes * (n - 1.0) / n / bw_bytes_per_s
+
+
+# ----------------------------------------------------------------------------- families added for MoE/MLA/comm
+NCCL_BYTES = {"half": 2.0, "bf16": 2.0, "int8": 1.0}
+COMM_BYTES = {"bf16": 2.0, "fp8": 1.0, "nvfp4": 9.0 / 16.0}
+MOE_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0, "nvfp4": 9.0 / 16.0, "w4a16_mxfp4": 0.5,
+             "int4_wo": 0.5, "w4afp8": 0.5}
+MOE_COMPUTE = {"w4a16_mxfp4": "bf16", "int4_wo": "bf16", "w4afp8": "fp8"}  # weight-only: bf16 math
+# DeepSeek-V3 MLA geometry (the only model the MLA tables were collected for): q/k head dim 128 + 64 rope,
+# v head dim 128, latent KV 512 + 64 rope.
+MLA_QK_DIM, MLA_V_DIM, MLA_LATENT, MLA_ROPE = 192.0, 128.0, 512.0, 64.0
+
+
+def nccl_sol_s(op: str, message_elems, num_gpus, dtype_bytes: float, bw_bytes_per_s: float) -> np.ndarray:
+    """NCCL ring SOL (peer §1.5): all_reduce moves 2·bytes·(n−1)/n per GPU, the others bytes·(n−1)/n."""
+    nbytes = dtype_bytes * np.asarray(message_elems, dtype=np.float64)
+    n = np.asarray(num_gpus, dtype=np.float64)
+    factor = 2.0 if op == "all_reduce" else 1.0
+    return factor * nbytes * (n - 1.0) / n / bw_bytes_per_s
+
+
+def moe_sol_s(spec: SystemSpec, tokens, hidden, inter, topk, num_experts, moe_tp, moe_ep, dtype: str,
+              gated: bool = True) -> np.ndarray:
+    """Grouped expert GEMMs of one MoE layer on one GPU (peer §2.5): routed token-expert pairs split over EP,
+    inter over TP; weights are read only for experts actually hit, min(E/ep, tokens·topk/ep)."""
+    t = np.asarray(tokens, dtype=np.float64)
+    g = 3.0 if gated else 2.0
+    routed = t * topk / moe_ep
+    flops = 2.0 * routed * hidden * inter * g / moe_tp
+    wb = MOE_BYTES.get(dtype, 2.0)
+    experts_hit = np.minimum(num_experts / moe_ep, routed)
+    nbytes = wb * (2.0 * routed * hidden + routed * inter * g / moe_tp + hidden * inter * g / moe_tp * experts_hit)
+    compute = flops / spec.compute_flops_per_s(MOE_COMPUTE.get(dtype, dtype))
+    return np.maximum(compute, nbytes / spec.mem_bw_bytes_per_s)
+
+
+def moe_a2a_sol_s(tokens, hidden, topk, ep_size, dtype_bytes: float, bw_bytes_per_s: float) -> np.ndarray:
+    """Expert-parallel dispatch/combine: each token goes to its topk experts, (ep−1)/ep of them remote."""
+    t = np.asarray(tokens, dtype=np.float64)
+    ep = np.asarray(ep_size, dtype=np.float64)
+    return t * topk * hidden * dtype_bytes * (ep - 1.0) / np.maximum(ep, 1.0) / bw_bytes_per_s
+
+
+def context_mla_sol_s(spec: SystemSpec, batch, seq, num_heads, kv_bytes: float) -> np.ndarray:
+    """Causal MLA prefill per GPU (heads already split by TP): QK over 192 dims, PV over 128."""
+    b, s, h = (np.asarray(x, dtype=np.float64) for x in (batch, seq, num_heads))
+    flops = 2.0 * b * h * causal_pairs(s, 0) * (MLA_QK_DIM + MLA_V_DIM)
+    nbytes = b * s * h * (2.0 * MLA_QK_DIM + kv_bytes * (MLA_QK_DIM + MLA_V_DIM) + 2.0 * MLA_V_DIM)
+    return np.maximum(flops / spec.compute_flops_per_s("bf16"), nbytes / spec.mem_bw_bytes_per_s)
+
+
+def generation_mla_sol_s(spec: SystemSpec, batch, kv_len, num_heads, kv_bytes: float) -> np.ndarray:
+    """Absorbed MLA decode step: every query head attends over the shared latent cache (512 + 64 per token)."""
+    b, kv, h = (np.asarray(x, dtype=np.float64) for x in (batch, kv_len, num_heads))
+    latent = MLA_LATENT + MLA_ROPE
+    flops = 2.0 * b * h * kv * (latent + MLA_LATENT)
+    nbytes = b * kv * latent * kv_bytes + b * h * (latent + MLA_LATENT) * 2.0
+    return np.maximum(flops / spec.compute_flops_per_s("bf16"), nbytes / spec.mem_bw_bytes_per_s)
+
+
+def mla_bmm_sol_s(spec: SystemSpec, tokens, num_heads, dtype: str) -> np.ndarray:
+    """Per-head absorption BMM ([t,128]×[128,512] pre, [t,512]×[512,128] post): same FLOPs and weights."""
+    t, h = (np.asarray(x, dtype=np.float64) for x in (tokens, num_heads))
+    flops = 2.0 * t * h * 128.0 * MLA_LATENT
+    nbytes = GEMM_BYTES.get(dtype, 2.0) * h * 128.0 * MLA_LATENT + 2.0 * t * h * (128.0 + MLA_LATENT)
+    return np.maximum(flops / spec.compute_flops_per_s(dtype), nbytes / spec.mem_bw_bytes_per_s)

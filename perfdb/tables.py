@@ -138,14 +138,20 @@ def build_all(root: Path | None, spec: SystemSpec, backend: str, version: str):
                 grids.update(g), lanes.update(l)
         g, l = comm_grids(root, spec, backend, version)
         grids.update(g), lanes.update(l)
+        from .comm import a2a_grids, nccl_grids  # these modules import SparseGrid from here
+        from .mla import mla_grids
+
+        for g, l in (nccl_grids(root, spec), a2a_grids(root, spec, backend, version),
+                     mla_grids(root, spec, backend, version)):
+            grids.update(g), lanes.update(l)
     return grids, lanes, median_efficiency(grids)
 
 
 def median_efficiency(grids: dict[str, SparseGrid]) -> dict[str, float]:
-    """Median measured util per grid and per family ("gemm", "ctx", "gen", "ar"): the roofline scale for
-    slices with no data."""
+    """Median measured util per grid and per family ("gemm", "ctx", "gen", "ar", "nccl", "a2a", "mla_*"):
+    the roofline scale for slices with no data."""
     eff = {name: float(np.exp(np.median(g.lu))) for name, g in grids.items()}
-    for fam in ("gemm", "ctx", "gen", "ar"):
+    for fam in ("gemm", "ctx", "gen", "ar", "nccl", "a2a", "mla_ctx", "mla_gen", "mla_bmm"):
         lus = [g.lu for n, g in grids.items() if n.startswith(fam + "/")]
         if lus:
             eff[fam] = float(np.exp(np.median(np.concatenate(lus))))

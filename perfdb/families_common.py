@@ -1,0 +1,25 @@
+"""Shared helpers of the family modules (comm, MLA, MoE): which version folder to read, dtype names."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .source import version_dirs
+from .versions import pick_nearest, sort_versions
+
+DTYPE_ALIASES = {"bfloat16": "bf16", "bf16": "bf16", "float16": "bf16", "fp16": "bf16", "half": "bf16",
+                 "default": "bf16", "fp8": "fp8", "fp8_block": "fp8_block", "int8": "int8", "nvfp4": "nvfp4"}
+
+
+def canon_dtype(name: str) -> str:
+    """Canonical dtype name used in grid names ("bfloat16", "half", vLLM's "default" → "bf16")."""
+    return DTYPE_ALIASES.get(str(name).lower(), str(name).lower())
+
+
+def family_table(root: Path | None, family: str, framework: str, filename: str, version: str | None):
+    """(path, version) of `<family>/<framework>/<v>/<filename>` with v = newest ≤ `version` (else the oldest
+    newer one; None → newest); (None, None) when the wheel ships no such table for this system."""
+    versions = version_dirs(root, family, framework, filename)
+    if not versions:
+        return None, None
+    v = sort_versions(versions)[-1] if version is None else pick_nearest(list(versions), version)
+    return root / family / framework / v / filename, v

@@ -1,0 +1,132 @@
+"""MLA (DeepSeek-V3 style multi-head latent attention): context / generation kernels, the absorption BMMs and
+the whole-module tables. Table builders and the PerfDB methods.
+
+All MLA tables were collected for the DeepSeek-V3 geometry; `num_heads` is heads per GPU (after TP), so the
+`tp_size` column is redundant and ignored. Grids (log-util over log2 axes, same fill as attention):
+* `mla_ctx/<kv>` over (heads, batch, new tokens)     — `mla/<fw>/<v>/context_mla_perf.parquet`
+* `mla_gen/<kv>` over (heads, batch, kv tokens)      — `generation_mla_perf.parquet` (`step` = kv length)
+* `mla_bmm/<pre|post>/<dtype>` over (heads, tokens)  — `mla_bmm/<fw>/<v>/mla_bmm_perf.parquet`
+* `mla_ctx_module/<kv>/<gemm>`, `mla_gen_module/<kv>/<gemm>` — the module tables (GEMMs + kernel).
+Lane: the one with the most rows (TRT-LLM has one; vLLM module tables: FLASHMLA vs FLASH_ATTN_MLA).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import sol
+from .families_common import canon_dtype, family_table
+from .lanes import pick_lane
+from .lookup import Lookup
+from .source import read_columns
+from .system_spec import SystemSpec
+from .tables import SparseGrid
+from .tier import Tier
+
+MLA_FILES = {"mla_ctx": "context_mla_perf.parquet", "mla_gen": "generation_mla_perf.parquet",
+             "mla_ctx_module": "mla_context_module_perf.parquet",
+             "mla_gen_module": "mla_generation_module_perf.parquet"}
+BMM_PHASES = {"pre": "mla_gen_pre", "post": "mla_gen_post"}
+
+
+def _mla_sol(spec: SystemSpec, kind: str, b, seq, h, kv: str):
+    kvb = sol.KV_BYTES.get(kv, 2.0)
+    if kind.startswith("mla_ctx"):
+        return sol.context_mla_sol_s(spec, b, seq, h, kvb)
+    return sol.generation_mla_sol_s(spec, b, seq, h, kvb)
+
+
+def _kernel_grids(path: Path, spec: SystemSpec, kind: str):
+    module = kind.endswith("module")
+    cols = read_columns(path, ["num_heads", "batch_size", "isl", "step", "latency"],
+                        ["kernel_source", "kv_cache_dtype"] + (["gemm_type"] if module else []))
+    ok = np.isfinite(cols["latency"]) & (cols["latency"] > 0)
+    lane = pick_lane(cols["kernel_source"][ok], [])
+    ok &= cols["kernel_source"] == lane
+    gemm = cols["gemm_type"] if module else np.full(len(ok), "")
+    grids = {}
+    for kv_raw, g_raw in {(k, g) for k, g in zip(cols["kv_cache_dtype"][ok], gemm[ok])}:
+        sel = ok & (cols["kv_cache_dtype"] == kv_raw) & (gemm == g_raw)
+        kv = canon_dtype(kv_raw)
+        seq = cols["isl"][sel] if kind.startswith("mla_ctx") else cols["step"][sel]
+        h, b = cols["num_heads"][sel], cols["batch_size"][sel]
+        lu = np.log(_mla_sol(spec, kind, b, seq, h, kv) / (cols["latency"][sel] * 1e-3))
+        name = f"{kind}/{kv}" + (f"/{canon_dtype(g_raw)}" if module else "")
+        grids[name] = SparseGrid.of([h, b, seq], lu, [2, 1, 0])
+    return grids, lane
+
+
+def mla_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
+    """Every MLA grid this (system, backend) ships (version newest ≤ requested, else nearest)."""
+    grids, lanes = {}, {}
+    for kind, fname in MLA_FILES.items():
+        path, ver = family_table(root, "mla", backend, fname, version)
+        if path is not None:
+            g, lane = _kernel_grids(path, spec, kind)
+            grids.update(g)
+            lanes[kind] = f"{lane}@{ver}"
+    path, ver = family_table(root, "mla_bmm", backend, "mla_bmm_perf.parquet", version)
+    if path is not None:
+        cols = read_columns(path, ["num_tokens", "num_heads", "latency"], ["op_name", "bmm_dtype"])
+        ok = np.isfinite(cols["latency"]) & (cols["latency"] > 0)
+        for phase, op in BMM_PHASES.items():
+            for raw in np.unique(cols["bmm_dtype"][ok & (cols["op_name"] == op)]):
+                sel = ok & (cols["op_name"] == op) & (cols["bmm_dtype"] == raw)
+                dtype = canon_dtype(raw)
+                t, h = cols["num_tokens"][sel], cols["num_heads"][sel]
+                lu = np.log(sol.mla_bmm_sol_s(spec, t, h, dtype) / (cols["latency"][sel] * 1e-3))
+                grids[f"mla_bmm/{phase}/{dtype}"] = SparseGrid.of([h, t], lu, [1, 0])
+        lanes["mla_bmm"] = f"table@{ver}"
+    return grids, lanes
+
+
+class MlaMixin:
+    """PerfDB methods for MLA (mixed into PerfDB). Heads are per GPU (after TP)."""
+
+    def _mla(self, kind: str, batch, seq, num_heads: int, kv_dtype: str, gemm: str | None = None) -> Lookup:
+        b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq)))
+        kv = "fp8" if canon_dtype(kv_dtype) == "fp8" else "bf16"
+        suffix = f"/{canon_dtype(gemm)}" if gemm else ""
+        grid, floor = self.grid(f"{kind}/{kv}{suffix}"), Tier.MEASURED
+        if grid is None:  # other KV dtype's util through this dtype's SOL
+            other = "bf16" if kv == "fp8" else "fp8"
+            grid, floor = self.grid(f"{kind}/{other}{suffix}"), Tier.ROOFLINE
+        sol_s = _mla_sol(self.system, kind, b, s, float(num_heads), kv)
+        if grid is None:
+            return self._roofline(sol_s, kind.split("_module")[0])
+        lu, tier = grid.query([float(num_heads), b, s])
+        return self._finish(sol_s, lu, tier, floor)
+
+    def context_mla(self, batch, new_tokens, prefix, num_heads: int, kv_dtype: str = "bf16") -> Lookup:
+        """MLA prefill of `new_tokens` over `prefix + new_tokens` keys, per layer per GPU; looked up at the full
+        length and scaled by the new tokens' share of causal pairs, (full² − prefix²)/full² (peer §1.7)."""
+        b, s, p = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (batch, new_tokens, prefix)))
+        full = np.maximum(s, 1.0) + np.maximum(p, 0.0)
+        lk = self._mla("mla_ctx", b, full, num_heads, kv_dtype)
+        share = (sol.causal_pairs(full, 0) - sol.causal_pairs(np.maximum(p, 0.0), 0)) / sol.causal_pairs(full, 0)
+        return Lookup.of(lk.latency_s * share, lk.tier)
+
+    def generation_mla(self, batch, kv_len, num_heads: int, kv_dtype: str = "bf16") -> Lookup:
+        """One MLA decode step of `batch` requests with `kv_len` cached tokens, per layer per GPU."""
+        return self._mla("mla_gen", batch, kv_len, num_heads, kv_dtype)
+
+    def mla_module(self, phase: str, batch, seq, num_heads: int, kv_dtype: str = "bf16",
+                   gemm_dtype: str = "fp8_block") -> Lookup:
+        """Whole DeepSeek-V3 attention module (projections + kernel), `phase` "context" (seq = new tokens,
+        no prefix) or "generation" (seq = kv length)."""
+        kind = {"context": "mla_ctx_module", "generation": "mla_gen_module"}[phase]
+        return self._mla(kind, batch, seq, num_heads, kv_dtype, gemm_dtype)
+
+    def mla_bmm(self, num_tokens, num_heads: int, dtype: str = "bf16", phase: str = "pre") -> Lookup:
+        """Decode absorption BMM, `phase` "pre" (q_nope·W_UK) or "post" (out·W_UV), per layer per GPU."""
+        if phase not in BMM_PHASES:
+            raise ValueError(f"mla_bmm phase {phase!r}: accepted pre, post")
+        t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
+        dt = canon_dtype(dtype)
+        sol_s = sol.mla_bmm_sol_s(self.system, t, float(num_heads), dt)
+        grid = self.grid(f"mla_bmm/{phase}/{dt}")
+        if grid is None:
+            return self._roofline(sol_s, "mla_bmm")
+        lu, tier = grid.query([float(num_heads), t])
+        return self._finish(sol_s, lu, tier)

@@ -1,0 +1,113 @@
+"""MoE expert compute (`moe/<fw>/<v>/moe_perf.parquet`): curves over token count per collected shape.
+
+The table is keyed [dtype][distribution][topk][experts][hidden][inter][moe_tp][moe_ep] → curve over
+num_tokens (peer §1.3). A dense grid over all seven axes would have millions of mostly empty cells, so
+each collected shape keeps its own token curve (log-util, interpolated in log2 tokens exactly like the
+grids: MEASURED on a collected count, INTERPOLATED between, EXTRAPOLATED ≤ 2 octaves beyond, ROOFLINE
+further). A shape that was not collected → SOL (sol.moe_sol_s, peer §2.5) / median util of the dtype
+slice, ROOFLINE. A missing distribution slice borrows power_law_1.2, then balanced (EXTRAPOLATED).
+
+Lane per dtype: the kernel_source with the most rows, excluding `*nongated*` (non-gated activations are
+another op, not another kernel for the same op): TRT-LLM → moe_torch_flow_cutlass (deepgemm for
+fp8_block on Blackwell), vLLM → flashinfer-cutlass for fp8/fp8_block, triton for bf16; SGLang → triton.
+The table is read on the first MoE query (~0.3 s) and kept in a side file of the disk cache.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import cache, sol
+from .families_common import canon_dtype, family_table
+from .grid import Grid
+from .lanes import pick_lane
+from .lookup import Lookup
+from .source import read_columns, system_data_dir
+from .tier import Tier
+
+MOE_KEYS = ["topk", "num_experts", "hidden_size", "inter_size", "moe_tp_size", "moe_ep_size"]
+DIST_FALLBACK = ("power_law_1.2", "balanced")
+
+
+def read_moe(path, spec) -> dict:
+    """Flat arrays of the chosen lanes: label index per row, labels, keys (N×6), tokens, log-util, lanes."""
+    cols = read_columns(path, MOE_KEYS + ["num_tokens", "latency"], ["kernel_source", "moe_dtype", "distribution"])
+    ok = np.isfinite(cols["latency"]) & (cols["latency"] > 0)
+    ok &= np.char.find(cols["kernel_source"].astype(str), "nongated") < 0
+    keep, lanes = np.zeros_like(ok), []
+    for raw in np.unique(cols["moe_dtype"][ok]):
+        sel = ok & (cols["moe_dtype"] == raw)
+        lane = pick_lane(cols["kernel_source"][sel], [])
+        keep |= sel & (cols["kernel_source"] == lane)
+        lanes.append(f"{canon_dtype(raw)}={lane}")
+    dtype = np.array([canon_dtype(d) for d in cols["moe_dtype"][keep]])
+    label_of_row = np.char.add(np.char.add(dtype, "/"), cols["distribution"][keep].astype(str))
+    labels, code = np.unique(label_of_row, return_inverse=True)
+    keys = np.stack([cols[k][keep] for k in MOE_KEYS], axis=1)
+    t = cols["num_tokens"][keep]
+    s = np.empty(len(t))
+    for d in np.unique(dtype):
+        m = dtype == d
+        s[m] = sol.moe_sol_s(spec, t[m], keys[m, 2], keys[m, 3], keys[m, 0], keys[m, 1], keys[m, 4], keys[m, 5], d)
+    lu = np.log(s / (cols["latency"][keep] * 1e-3))
+    return {"code": code.astype(np.int32), "labels": labels, "keys": keys, "tokens": t, "lu": lu,
+            "lanes": np.array(lanes)}
+
+
+class MoeMixin:
+    """PerfDB method for MoE expert compute (mixed into PerfDB)."""
+
+    def _moe_table(self) -> dict:
+        if getattr(self, "_moe", None) is None:
+            side = cache.dense_path(self._cache_file, "family_moe") if self._cache_file else None
+            data = cache.load_arrays(side)
+            if data is None:
+                root = system_data_dir(self.system.silicon_dir)
+                path, ver = family_table(root, "moe", self.backend, "moe_perf.parquet", self.version)
+                data = read_moe(path, self.system) if path is not None else {"labels": np.array([], dtype=str)}
+                data["version"] = np.array(ver or "")
+                if side:
+                    cache.save_arrays(side, data)
+            index = {}
+            if len(data["labels"]):
+                uniq, inv = np.unique(np.column_stack([data["code"], data["keys"]]), axis=0, return_inverse=True)
+                order = np.argsort(inv.ravel(), kind="stable")
+                bounds = np.searchsorted(inv.ravel()[order], np.arange(len(uniq) + 1))
+                index = {tuple(u): order[bounds[i]:bounds[i + 1]] for i, u in enumerate(uniq.tolist())}
+            self._moe, self._moe_index, self._moe_curves = data, index, {}
+            self.lanes["moe"] = ";".join(data.get("lanes", [])) + f"@{data['version']}"
+        return self._moe
+
+    def _moe_curve(self, label: str, key: tuple) -> Grid | None:
+        data = self._moe_table()
+        labels = list(data["labels"])
+        if label not in labels:
+            return None
+        full = (float(labels.index(label)),) + tuple(float(k) for k in key)
+        if full not in self._moe_curves:
+            rows = self._moe_index.get(full)
+            self._moe_curves[full] = None if rows is None else Grid.from_points([data["tokens"][rows]], data["lu"][rows])
+        return self._moe_curves[full]
+
+    def moe(self, num_tokens, hidden: int, inter: int, topk: int, num_experts: int, moe_tp: int, moe_ep: int,
+            dtype: str = "bf16", distribution: str = "power_law_1.2") -> Lookup:
+        """Expert compute of one MoE layer on one GPU for `num_tokens` tokens entering the layer (the whole
+        attention-DP group's tokens, peer §1.3), `inter` the full expert intermediate size (split by moe_tp)."""
+        t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
+        dt = canon_dtype(dtype)
+        sol_s = sol.moe_sol_s(self.system, t, hidden, inter, topk, num_experts, moe_tp, moe_ep, dt)
+        key = (topk, num_experts, hidden, inter, moe_tp, moe_ep)
+        for dist, floor in [(distribution, Tier.MEASURED)] + [(d, Tier.EXTRAPOLATED) for d in DIST_FALLBACK]:
+            curve = self._moe_curve(f"{dt}/{dist}", key)
+            if curve is not None:
+                lu, tier = curve.query([t])
+                return self._finish(sol_s, lu, tier, floor)
+        return Lookup.of(sol_s / self._moe_efficiency(dt), Tier.ROOFLINE)
+
+    def _moe_efficiency(self, dtype: str) -> float:
+        """Median util of this dtype's collected MoE rows (any shape), else of all MoE rows, else the default."""
+        data = self._moe_table()
+        if not len(data["labels"]):
+            return self.efficiency("moe")
+        rows = np.isin(data["code"], [i for i, lb in enumerate(data["labels"]) if lb.startswith(dtype + "/")])
+        lu = data["lu"][rows] if rows.any() else data["lu"]
+        return float(np.exp(np.median(lu)))
