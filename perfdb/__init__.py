@@ -7,6 +7,8 @@ from .catalog import list_systems, load_system
 from .errors import UnknownSystem, UnknownVersion
 from .loader import load_perfdb
 from .lookup import Lookup
+from .overlay import BadOverlay, set_overlay
+from .validate import BadPerfData, PerfDataWarning
 from .perfdb import PerfDB
 from .system_spec import SystemSpec
 from .tier import Tier, worst
@@ -15,4 +17,5 @@ from .versions import data_versions, nearest_version, resolve_version
 __all__ = [
     "Tier", "worst", "Lookup", "PerfDB", "SystemSpec", "load_system", "list_systems", "data_versions",
     "resolve_version", "nearest_version", "load_perfdb", "UnknownSystem", "UnknownVersion",
+    "set_overlay", "BadPerfData", "BadOverlay", "PerfDataWarning",
 ]

@@ -4,32 +4,38 @@ from __future__ import annotations
 import threading
 
 from . import cache
+from . import overlay as overlay_mod
 from .catalog import load_system
 from .perfdb import PerfDB
 from .source import system_data_dir
 from .tables import build_all
 from .versions import data_versions, resolve_version
 
-_MEMO: dict[tuple[str, str, str], PerfDB] = {}
+_MEMO: dict[tuple[str, str, str, str], PerfDB] = {}
 _LOCK = threading.RLock()
 
 
-def load_perfdb(system: str, backend: str, version: str | None = None) -> PerfDB:
-    """PerfDB for (system, backend, version); version None → newest with data. Memoized in-process."""
+def load_perfdb(system: str, backend: str, version: str | None = None, overlay=None) -> PerfDB:
+    """PerfDB for (system, backend, version); version None → newest with data. Memoized in-process.
+
+    `overlay`: a folder of user tables laid over the shipped ones (overlay.py); None → the configured one
+    (`set_overlay`, else $SLOPLAN_PERFDB, else none). Its fingerprint is part of the memo and cache keys.
+    """
     spec = load_system(system)
-    resolved = resolve_version(system, backend, version)
-    key = (system, backend, resolved)
-    with _LOCK:
+    with _LOCK, overlay_mod.using(overlay) as ov:
+        resolved = resolve_version(system, backend, version)
+        tag = ov.fingerprint(system) if ov and ov.system_dir(system) else ""
+        key = (system, backend, resolved, tag)
         if key not in _MEMO:
-            _MEMO[key] = _load(spec, backend, resolved)
+            _MEMO[key] = _load(spec, backend, resolved, tag)
         return _MEMO[key]
 
 
-def _load(spec, backend: str, version: str) -> PerfDB:
-    root = system_data_dir(spec.silicon_dir)
+def _load(spec, backend: str, version: str, overlay_tag: str = "") -> PerfDB:
+    root = system_data_dir(spec.silicon_dir, spec.name)
     if root is None or not data_versions(spec.name, backend):
         return PerfDB(spec, backend, version, {}, {}, {}, _donor_eff(spec, backend))
-    path = cache.cache_path(spec, backend, version)
+    path = cache.cache_path(spec, backend, version, overlay_tag)
     loaded = cache.load(path)
     if loaded is None:
         loaded = build_all(root, spec, backend, version)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import overlay, validate
+
 BACKENDS = ("trtllm", "vllm", "sglang")
 
 
@@ -34,12 +36,17 @@ def aic_version() -> str:
     return version("aiconfigurator-core")
 
 
-def system_data_dir(silicon_dir: str | None) -> Path | None:
-    """`systems/data/<silicon_dir>` inside the wheel, or None when the system has no measured data."""
-    if not silicon_dir:
-        return None
-    path = wheel_dir() / "systems" / "data" / silicon_dir
-    return path if path.is_dir() else None
+def system_data_dir(silicon_dir: str | None, system: str | None = None) -> Path | None:
+    """Folder of a system's measured tables, or None when it has none.
+
+    Normally `systems/data/<silicon_dir>` inside the wheel. When the active overlay (overlay.py) has tables
+    for `system` (default: `silicon_dir`), the merged tree of shipped and user tables instead — so a
+    roofline-only system gains measured data from the user's folder alone.
+    """
+    shipped = wheel_dir() / "systems" / "data" / silicon_dir if silicon_dir else None
+    shipped = shipped if shipped is not None and shipped.is_dir() else None
+    name = system or silicon_dir
+    return overlay.data_root(name, shipped, aic_version()) if name else shipped
 
 
 @functools.lru_cache(maxsize=None)
@@ -55,32 +62,65 @@ def version_dirs(root: Path | None, family: str, framework: str, filename: str) 
 
 def read_columns(path: Path, numeric: list[str], text: list[str],
                  optional: dict[str, object] | None = None) -> dict[str, np.ndarray]:
-    """Read the named columns of one Parquet file into numpy arrays.
+    """Read the named columns of one Parquet table into numpy arrays, validated (validate.py).
 
-    A missing required column or an unreadable file raises ValueError naming the file and column, so a
-    corrupt wheel fails loudly instead of producing wrong latencies. `optional` columns absent from the
-    file are filled with the given default (old tables lack e.g. `window_size`).
+    A missing required column or an unreadable file raises BadPerfData naming the file and column, so a
+    corrupt table fails loudly instead of producing wrong latencies; bad latencies are dropped with a
+    warning. `optional` columns absent from the file are filled with the given default (old tables lack
+    e.g. `window_size`). Behind a merged-tree path (overlay.py) both the shipped and the user table are
+    read and the user's rows win on identical keys.
     """
+    parts = overlay.sources(Path(path)) or [(Path(path), _is_shipped(Path(path)))]
+    tables = [_read_valid(p, numeric, text, optional, shipped) for p, shipped in parts]
+    return tables[0] if len(tables) == 1 else validate.overlay_rows(tables[0], tables[1])
+
+
+def _is_shipped(path: Path) -> bool:
+    try:
+        return path.is_relative_to(wheel_dir())
+    except RuntimeError:
+        return False
+
+
+def _read_valid(path: Path, numeric: list[str], text: list[str], optional: dict | None,
+                shipped: bool) -> dict[str, np.ndarray]:
+    """One file: columns → drop bad latencies → duplicate-key rule. User files must keep some rows."""
+    cols = _read_file(path, numeric, text, optional or {})
+    total = len(next(iter(cols.values()))) if cols else 0
+    cols = validate.drop_bad_latency(cols, path)
+    if not shipped and total and not len(next(iter(cols.values()))):
+        lat = next((c for c in cols if validate.is_latency(c)), None)
+        raise validate.BadPerfData(path, lat, "no row has a finite, positive latency")
+    return validate.check_duplicates(cols, path, shipped)
+
+
+def _read_file(path: Path, numeric: list[str], text: list[str], optional: dict) -> dict[str, np.ndarray]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for corrupt files
-        raise ValueError(f"cannot read perf table {path}: {exc}") from exc
-    names = set(table.column_names)
+        names = set(pq.read_schema(path).names)
+        wanted = [c for c in dict.fromkeys(numeric + text + list(optional)) if c in names]
+        table = pq.read_table(path, columns=wanted)
+    except Exception as exc:  # pyarrow raises several types for corrupt or truncated files
+        raise validate.BadPerfData(path, None, f"not a readable Parquet file ({_first_line(exc)})") from None
     out: dict[str, np.ndarray] = {}
-    for col in numeric + text + list(optional or {}):
+    for col in numeric + text + list(optional):
         if col not in names:
-            if optional and col in optional:
+            if col in optional:
                 out[col] = np.full(table.num_rows, optional[col])
                 continue
-            raise ValueError(f"perf table {path} lacks column {col!r}")
-        arr = table.column(col).to_numpy()
+            raise validate.BadPerfData(path, col, "required column is missing")
+        arr = table.column(col).to_numpy(zero_copy_only=False)
         if col in text:
             out[col] = arr.astype(str)
-        else:
-            try:
-                out[col] = arr.astype(np.float64)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"perf table {path}: column {col!r} is not numeric") from exc
+            continue
+        try:
+            out[col] = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise validate.BadPerfData(path, col, "column is not numeric") from None
     return out
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

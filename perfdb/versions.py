@@ -40,7 +40,7 @@ def _check_backend(backend: str) -> None:
 def data_versions(system: str, backend: str) -> list[str]:
     """Versions of `backend` on `system` that have both GEMM and attention tables, oldest → newest."""
     _check_backend(backend)
-    root = system_data_dir(load_system(system).silicon_dir)
+    root = system_data_dir(load_system(system).silicon_dir, system)
     gemm = set(version_dirs(root, "gemm", backend, "gemm_perf.parquet"))
     attn = set(version_dirs(root, "attention", backend, "context_attention_perf.parquet"))
     return sort_versions(gemm & attn)
