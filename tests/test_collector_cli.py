@@ -12,14 +12,13 @@ from sloplan.perfdb.collector import timing
 
 ROOT = Path(__file__).resolve().parents[1]
 
+NO_GPU = "class cuda:\n    is_available = staticmethod(lambda: False)\n    device_count = staticmethod(lambda: 0)\n"
+ONE_GPU = "class cuda:\n    is_available = staticmethod(lambda: True)\n    device_count = staticmethod(lambda: 1)\n"
 FAKE_TORCH = {
     "missing": "raise ImportError('No module named torch')\n",
-    "cpu": ("__version__ = '2.5.1+cpu'\nclass version:\n    cuda = None\n    hip = None\n"
-            "class cuda:\n    is_available = staticmethod(lambda: False)\n    device_count = staticmethod(lambda: 0)\n"),
-    "nogpu": ("__version__ = '2.5.1+cu124'\nclass version:\n    cuda = '12.4'\n    hip = None\n"
-              "class cuda:\n    is_available = staticmethod(lambda: False)\n    device_count = staticmethod(lambda: 0)\n"),
-    "rocm": ("__version__ = '2.5.1+rocm6.2'\nclass version:\n    cuda = None\n    hip = '6.2'\n"
-             "class cuda:\n    is_available = staticmethod(lambda: True)\n    device_count = staticmethod(lambda: 1)\n"),
+    "cpu": "__version__ = '2.5.1+cpu'\nclass version:\n    cuda = None\n    hip = None\n" + NO_GPU,
+    "nogpu": "__version__ = '2.5.1+cu124'\nclass version:\n    cuda = '12.4'\n    hip = None\n" + NO_GPU,
+    "rocm": "__version__ = '2.5.1+rocm6.2'\nclass version:\n    cuda = None\n    hip = '6.2'\n" + ONE_GPU,
     "tripwire": "raise RuntimeError('torch was imported')\n",
 }
 

@@ -2,7 +2,7 @@
 import pytest
 
 from sloplan.perfdb.collector import grid as g
-from sloplan.perfdb.collector.timing import QUICK_TIMING, TimingConfig, plan_timing
+from sloplan.perfdb.collector.timing import QUICK_TIMING, TimingConfig, fixed_plan, plan_timing
 
 
 def test_gemm_m_list_matches_the_shipped_tables():
@@ -68,3 +68,10 @@ def test_timing_plan(first_s, graph, reps, iters):
     assert (plan.use_graph, plan.reps, plan.iterations) == (graph, reps, iters)
     assert 1 <= plan.warmup <= TimingConfig().warmup
     assert not plan_timing(first_s, QUICK_TIMING, allow_graph=False).use_graph
+
+
+def test_collective_plan_is_fixed_by_the_case_alone():
+    cfg = TimingConfig()
+    small, big = fixed_plan(cfg, 1 << 20), fixed_plan(cfg, 1 << 28)
+    assert not small.use_graph and small.reps == 1 and small.iterations == cfg.iterations
+    assert big.iterations == max(5, cfg.iterations // 3) and big.warmup == small.warmup == cfg.warmup

@@ -7,7 +7,6 @@ succeeded; torch is passed in, never imported at module level.
 from __future__ import annotations
 
 import contextlib
-import inspect
 from dataclasses import dataclass
 
 from .grid import AttentionCase, GemmCase
@@ -51,18 +50,12 @@ def _fast_sdpa_only(torch):
     return sdpa_kernel(allowed)
 
 
-def _has_gqa(torch) -> bool:
-    try:
-        return "enable_gqa" in inspect.signature(torch.nn.functional.scaled_dot_product_attention).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def attention_call(torch, case: AttentionCase, expand_kv: bool = False) -> Built:
     """Context: causal self-attention over isl tokens. Generation: one query token, all kv_len keys visible.
 
-    GQA runs natively (`enable_gqa`) when this torch has it; otherwise (or when `expand_kv`) the KV heads are
-    repeated before timing and the kernel_source says so — that variant reads heads/kv_heads× more KV.
+    GQA runs natively (`enable_gqa`); where this torch or its fast kernels reject that (TypeError /
+    "no available kernel"), the backend retries with `expand_kv`: KV heads repeated before timing, and the
+    kernel_source says so, since that variant reads heads/kv_heads× more KV.
     """
     f = torch.nn.functional.scaled_dot_product_attention
     q_len = case.seq if case.phase == "context" else 1
@@ -73,7 +66,7 @@ def attention_call(torch, case: AttentionCase, expand_kv: bool = False) -> Built
     causal = case.phase == "context"
     source, kwargs = SDPA_SOURCE, {}
     if case.kv_heads != case.heads:
-        if expand_kv or not _has_gqa(torch):
+        if expand_kv:
             rep = case.heads // case.kv_heads
             k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
             source = SDPA_EXPANDED_SOURCE

@@ -1,8 +1,9 @@
 """NCCL all_reduce / all_gather latency through torch.distributed, one process per GPU.
 
 Each GPU count n runs in its own group of n spawned processes (ranks 0…n−1 on GPUs 0…n−1). Every rank times
-the collective with CUDA events (eagerly: graphs add nothing for µs-scale NCCL launches here and complicate
-the communicator); the slowest rank's median is the latency, since a collective ends when its last rank does.
+the collective with CUDA events, eagerly and with a fixed number of calls (`timing.fixed_plan`: an adaptive
+count could differ between ranks and deadlock); the slowest rank's median is the latency, since a
+collective ends when its last rank does.
 `message_size` counts the elements of the full tensor (all_gather: the gathered output), as nccl-tests and
 the shipped tables do.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from .grid import NcclCase
 from .rows import Measured
-from .timing import TimingConfig, measure_s
+from .timing import TimingConfig, fixed_plan, measure_s
 
 KERNEL_SOURCE = "NCCL"
 
@@ -48,7 +49,8 @@ def _worker(rank: int, world: int, port: int, cases: list, cfg: TimingConfig, re
     try:
         for case in cases:
             dist.barrier()
-            seconds = torch.tensor([measure_s(_collective(torch, dist, case, rank), cfg, allow_graph=False)],
+            plan = fixed_plan(cfg, 2 * case.message_size)
+            seconds = torch.tensor([measure_s(_collective(torch, dist, case, rank), cfg, plan=plan)],
                                    device=f"cuda:{rank}", dtype=torch.float64)
             dist.all_reduce(seconds, op=dist.ReduceOp.MAX)
             results.append(float(seconds.item()))

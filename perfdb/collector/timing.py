@@ -77,12 +77,28 @@ def _elapsed_s(torch, fn, count: int) -> float:
     return start.elapsed_time(end) * 1e-3 / count
 
 
-def measure_s(fn, cfg: TimingConfig, allow_graph: bool = True) -> float:
-    """Median latency of `fn()` on the current CUDA stream, in seconds."""
+def fixed_plan(cfg: TimingConfig, payload_bytes: int) -> TimingPlan:
+    """A plan that depends only on the case, not on a timing: every rank of a collective must make exactly
+    the same number of calls, or NCCL deadlocks. Large messages get a third of the iterations (nccl-tests-like).
+    """
+    iterations = cfg.iterations if payload_bytes <= (16 << 20) else max(5, cfg.iterations // 3)
+    return TimingPlan(False, 1, iterations, cfg.warmup)
+
+
+def measure_s(fn, cfg: TimingConfig, allow_graph: bool = True, plan: TimingPlan | None = None) -> float:
+    """Median latency of `fn()` on the current CUDA stream, in seconds.
+
+    Without a given `plan`: one cold call sizes the warm-up, the warm-up's mean sizes the plan (so a first
+    call slowed by library initialization does not pick the timing mode).
+    """
     import torch
 
-    plan = plan_timing(_elapsed_s(torch, fn, 1), cfg, allow_graph)
-    _elapsed_s(torch, fn, plan.warmup)
+    if plan is None:
+        cold = _elapsed_s(torch, fn, 1)
+        warm = _elapsed_s(torch, fn, plan_timing(cold, cfg, allow_graph).warmup)
+        plan = plan_timing(warm, cfg, allow_graph)
+    else:
+        _elapsed_s(torch, fn, plan.warmup)
     call, reps = fn, 1
     if plan.use_graph:
         replay = _graphed(torch, fn, plan.reps)
