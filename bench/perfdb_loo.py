@@ -16,7 +16,7 @@ import numpy as np
 
 from sloplan.perfdb import load_perfdb
 from sloplan.perfdb.grid import leave_one_out
-from sloplan.perfdb.tables import GEN_LINEAR_AXES, GEN_PRIMARY_AXES, node_log_sol
+from sloplan.perfdb.tables import latency_space_axes, node_log_sol
 
 SYSTEMS = ["h100_sxm", "h200_sxm", "b200_sxm"]
 BACKENDS = ["trtllm", "vllm"]
@@ -49,8 +49,8 @@ def loo_errors(db, names: list[str], samples: int, rng) -> tuple[np.ndarray, np.
         if log_sol is None:
             est, bracketed = leave_one_out(sg.axes, sg.flat, sg.lu, sg.fill_order, cells)
         else:
-            est, bracketed = leave_one_out(sg.axes, sg.flat, sg.lu, sg.fill_order, cells, GEN_LINEAR_AXES,
-                                           log_sol, GEN_PRIMARY_AXES)
+            linear, primary = latency_space_axes(name)
+            est, bracketed = leave_one_out(sg.axes, sg.flat, sg.lu, sg.fill_order, cells, linear, log_sol, primary)
         truth = np.array([sg.lu[sg.flat == c].mean() for c in cells])
         ok = ~np.isnan(est)
         errs.append(np.abs(np.exp(truth[ok] - est[ok]) - 1.0))

@@ -4,6 +4,7 @@ Silicon tables come from the aiconfigurator-core wheel (read directly, never its
 vectorized and every answer says whether it was measured, interpolated, extrapolated or a roofline.
 """
 from .catalog import list_systems, load_system
+from .coverage import FamilyCoverage, coverage
 from .errors import UnknownSystem, UnknownVersion
 from .loader import load_perfdb
 from .lookup import Lookup

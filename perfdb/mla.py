@@ -95,6 +95,10 @@ class MlaMixin:
         sol_s = _mla_sol(self.system, kind, b, s, float(num_heads), kv)
         if grid is None:
             return self._roofline(sol_s, kind.split("_module")[0])
+        if kind == "mla_gen":  # decode: latency bilinear in raw (batch, kv), as generation attention
+            lat, tier = grid.query_latency([float(num_heads)], [b, s],
+                                           lambda bb, ss: _mla_sol(self.system, kind, bb, ss, float(num_heads), kv))
+            return Lookup.of(lat, np.maximum(tier, np.int8(floor)))
         lu, tier = grid.query([float(num_heads), b, s])
         return self._finish(sol_s, lu, tier, floor)
 

@@ -62,12 +62,12 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin):
         return self._dense[name]
 
     def _fill(self, name: str, sg: SparseGrid) -> Grid:
-        """Densify and fill one slice; generation attention fills kv/batch in latency space (tables.py)."""
-        log_sol = tables.node_log_sol(self.system, name, sg.axes)
-        if log_sol is None:
+        """Densify and fill one slice; decode kernels fill kv/batch in latency space (tables.py)."""
+        spaces = tables.latency_space_axes(name)
+        if spaces is None:
             return Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order)
-        return Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order, tables.GEN_LINEAR_AXES, log_sol,
-                              tables.GEN_PRIMARY_AXES)
+        log_sol = tables.node_log_sol(self.system, name, sg.axes)
+        return Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order, spaces[0], log_sol, spaces[1])
 
     def grid_names(self) -> list[str]:
         return sorted(self._sparse)

@@ -160,15 +160,30 @@ def median_efficiency(grids: dict[str, SparseGrid]) -> dict[str, float]:
 
 GEN_LINEAR_AXES = (3, 4)  # batch, kv length: decode latency ≈ floor + c·batch·kv_len is affine along each
 GEN_PRIMARY_AXES = (4,)  # a hole bracketed along kv length is filled from that axis alone (LOO: 2.6 → 1.7 %)
+MLA_GEN_LINEAR_AXES, MLA_GEN_PRIMARY_AXES = (1, 2), (2,)  # mla_gen grids: (heads, batch, kv length)
+
+
+def latency_space_axes(name: str):
+    """(linear axes, primary axes) of a grid filled in latency space (decode kernels), else None."""
+    if name.startswith("gen/"):
+        return GEN_LINEAR_AXES, GEN_PRIMARY_AXES
+    if name.startswith("mla_gen/"):
+        return MLA_GEN_LINEAR_AXES, MLA_GEN_PRIMARY_AXES
+    return None
 
 
 def node_log_sol(spec: SystemSpec, name: str, axes: list[np.ndarray]) -> np.ndarray | None:
-    """log SOL at every dense cell of a grid whose fill interpolates latency (generation attention), else None.
+    """log SOL at every dense cell of a grid whose fill interpolates latency (decode attention), else None.
 
     Needed because those axes are filled in latency space: latency = SOL(cell) / util."""
-    if not name.startswith("gen/"):
+    shape = tuple(len(a) for a in axes)
+    if name.startswith("gen/"):
+        _, _, kv, window = name.split("/")
+        h, ratio, d, b, seq = np.meshgrid(*axes, indexing="ij", sparse=True)
+        s = sol.generation_attention_sol_s(spec, b, seq, h, h / ratio, d, int(window), sol.KV_BYTES.get(kv, 2.0))
+    elif name.startswith("mla_gen/"):
+        h, b, seq = np.meshgrid(*axes, indexing="ij", sparse=True)
+        s = sol.generation_mla_sol_s(spec, b, seq, h, sol.KV_BYTES.get(name.split("/")[1], 2.0))
+    else:
         return None
-    _, _, kv, window = name.split("/")
-    h, ratio, d, b, seq = np.meshgrid(*axes, indexing="ij", sparse=True)
-    s = sol.generation_attention_sol_s(spec, b, seq, h, h / ratio, d, int(window), sol.KV_BYTES.get(kv, 2.0))
-    return np.log(np.broadcast_to(s, tuple(len(a) for a in axes)))
+    return np.log(np.broadcast_to(s, shape))
