@@ -9,10 +9,18 @@ from typing import Optional
 import typer
 
 from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InputError
+from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Plan LLM serving deployments: exact Pareto fronts, best deployment under SLOs, launch flags.")
+app.add_typer(perfdb_app, name="perfdb")
+
+
+@app.callback()
+def _global_options(perfdb: Optional[Path] = typer.Option(None, "--perfdb", envvar="SLOPLAN_PERFDB",
+                                                          help=PERFDB_HELP)) -> None:
+    use_perfdb(perfdb)
 
 
 def _fail(code: int, message: str) -> None:
@@ -143,6 +151,8 @@ def main() -> None:
     except (KeyboardInterrupt, BrokenPipeError):
         sys.exit(130)
     except Exception as exc:  # click usage errors carry their own exit code
+        if is_input_error(exc):
+            _fail(EXIT_INPUT, str(exc))
         code = getattr(exc, "exit_code", None)
         if code is not None and hasattr(exc, "format_message"):
             _fail_usage(exc)
