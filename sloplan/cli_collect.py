@@ -58,3 +58,15 @@ def collect(
         print(f"{t.name}: {t.rows} rows ({t.skipped} skipped, {t.status}) → {t.path}")
     for meta in summary.meta_paths:
         print(f"metadata → {meta}")
+    _note_if_not_in_catalog(request.system)
+
+
+def _note_if_not_in_catalog(system: str) -> None:
+    """perfdb's --perfdb overlay reads `DIR/<system>/` only for catalog system names: say so, don't refuse
+    (a GPU outside the catalog can still be collected and its tables compared by hand)."""
+    from sloplan.perfdb import list_systems
+
+    systems = list_systems()
+    if system not in systems:
+        print(f"collect: note: {system!r} is not a catalog system ({', '.join(systems)}); "
+              "--perfdb reads a folder only under a catalog name", file=sys.stderr)

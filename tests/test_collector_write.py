@@ -165,3 +165,22 @@ def test_writer_rejects_bad_rows_and_leaves_no_file(tmp_path):
     with pytest.raises(ValueError, match="columns"):
         write_table(path, s.GEMM, [{"m": 1, "latency": 1.0}])
     assert not path.exists() and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_the_perfdb_overlay_accepts_the_output_folder(tmp_path):
+    from sloplan.perfdb.overlay import open_overlay
+
+    collect(CollectRequest(system="h100_sxm", out=tmp_path, quick=True, ops=("gemm",)), FakeBackend())
+    assert open_overlay(tmp_path).system_dir("h100_sxm") == (tmp_path / "h100_sxm").resolve()
+
+
+def test_cli_success_path_with_a_fake_backend(tmp_path, monkeypatch, capsys):
+    import sloplan.perfdb.collector as pkg
+    from sloplan.cli_collect import collect as cli_collect
+
+    monkeypatch.setattr(pkg, "run_collect", lambda request, progress=None: collect(request, FakeBackend(), progress))
+    cli_collect(system_name="my_gpu", ops="gemm", out=tmp_path, dtypes="bf16", quick=True)
+    out, err = capsys.readouterr()
+    assert "gemm_perf: 99 rows (0 skipped, partial)" in out and "collection_meta.yaml" in out
+    assert "gemm_perf 99/99 (100%)" in err and "not a catalog system" in err
+    assert (tmp_path / "my_gpu/gemm/torch/2.5.1+cu124/gemm_perf.parquet").is_file()
