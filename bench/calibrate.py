@@ -27,11 +27,13 @@ from sloplan.model.calibration import _FILE, Calibration  # noqa: E402
 from sloplan.estimate import configure, row_config  # noqa: E402
 
 MIN_ROWS_OWN_FIT = 20
-TPOT_WEIGHT = 2.0  # the TPOT target (10 %) is twice as tight as the TTFT one (20 %)
-PARAMS = ("kernel_scale", "step_overhead_s", "ttft_overhead_s", "queue_coef", "queue_exp")
-LOWER = np.array([0.5, 0.0, 0.0, 0.0, 0.0])
-UPPER = np.array([2.0, 10e-3, 300e-3, 5.0, 1.5])
-START = Calibration(kernel_scale=1.0, step_overhead_s=0.5e-3, ttft_overhead_s=20e-3, queue_coef=0.5, queue_exp=0.5)
+TPOT_WEIGHT = 1.5  # the TPOT target (10 %) is tighter than the TTFT one (20 %)
+PARAMS = ("kernel_scale", "step_overhead_s", "ttft_overhead_s", "queue_coef", "queue_exp", "tpot_mixed_weight",
+          "prefill_scale")
+LOWER = np.array([0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3])
+UPPER = np.array([2.0, 10e-3, 300e-3, 5.0, 1.5, 1.0, 3.0])
+START = Calibration(kernel_scale=1.0, step_overhead_s=0.5e-3, ttft_overhead_s=20e-3, queue_coef=0.5, queue_exp=0.5,
+                    tpot_mixed_weight=0.8, prefill_scale=1.0)
 
 
 def prepare(rows: list[dict]) -> list[dict]:
@@ -82,7 +84,7 @@ def fit(prepped: list[dict], start: Calibration) -> Calibration:
 
     x0 = np.clip([getattr(start, k) for k in PARAMS], LOWER + 1e-9, UPPER - 1e-9)
     x0 = least_squares(log_residuals, x0, bounds=(LOWER, UPPER), loss="soft_l1", f_scale=0.3).x
-    res = minimize(loss, x0, method="Nelder-Mead", options=dict(maxiter=1200, xatol=1e-6, fatol=1e-6))
+    res = minimize(loss, x0, method="Nelder-Mead", options=dict(maxiter=3000, xatol=1e-6, fatol=1e-6))
     return cal_of(res.x)
 
 

@@ -64,7 +64,7 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     tau_mix = curves.tau_mix_s * cal.kernel_scale + cal.step_overhead_s
     mixed_share = np.minimum(1.0, d * I / (O1 * curves.chunk))
     tau_bar = mixed_share * tau_mix + (1 - mixed_share) * tau_dec
-    service = np.ceil(I / curves.chunk) * tau_mix
+    service = np.ceil(I / curves.chunk) * tau_mix * cal.prefill_scale
     ttft_run = service + 0.5 * tau_bar + cal.ttft_overhead_s
     others = np.maximum(d + d * ttft_run / (O1 * tau_bar) - 1, 0)  # running requests besides this one
     ttft_run = ttft_run + cal.queue_coef * others ** cal.queue_exp * service
@@ -77,8 +77,9 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     # prefill-bound streams and clients beyond capacity both wait: latency = concurrency / throughput
     latency = np.maximum(conc / lam, ttft + O1 * tpot)
     idx = np.clip(np.ceil(d_star).astype(int), 0, len(d) - 1)
+    reported = cal.tpot_mixed_weight * tpot + (1 - cal.tpot_mixed_weight) * np.interp(d_star, d, tau_dec)
     return ServingMetrics(concurrency=conc.astype(int), running=running.astype(int), ttft_s=latency - O1 * tpot,
-                          tpot_s=tpot, tokens_per_s=lam * wl.osl, tier=curves.tier[idx])
+                          tpot_s=reported, tokens_per_s=lam * wl.osl, tier=curves.tier[idx])
 
 
 def aggregated(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,

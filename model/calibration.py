@@ -27,6 +27,11 @@ class Calibration:
     queue_coef, queue_exp: prefill contention. Clients of a closed-loop benchmark start together and
     stay partly synchronized, so a new request often finds others prefilling: it waits
     queue_coef * (running - 1) ** queue_exp prefill service times.
+    tpot_mixed_weight: how much of the prefill-carrying (mixed) steps the *reported* TPOT contains —
+    1 for a per-request mean over all its steps, towards 0 for harnesses whose figure behaves like
+    a median inter-token latency (mostly decode-only steps). Throughput always uses the true mean.
+    prefill_scale: prefill service time relative to the kernel tables (prefix-cache hits in a
+    harness make it < 1; slower prefill kernels than the tables' make it > 1).
     """
 
     step_overhead_s: float = 0.0
@@ -34,6 +39,8 @@ class Calibration:
     ttft_overhead_s: float = 0.0
     queue_coef: float = 0.0
     queue_exp: float = 0.5
+    tpot_mixed_weight: float = 1.0
+    prefill_scale: float = 1.0
 
 
 @lru_cache(maxsize=1)
