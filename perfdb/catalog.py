@@ -34,5 +34,6 @@ def load_system(name: str) -> SystemSpec:
         silicon_dir=raw.get("silicon_dir") or None,
         sm_version=int(raw["sm_version"]) if raw.get("sm_version") is not None else None,
         efficiency_donor=raw.get("efficiency_donor") or None,
+        frameworks=tuple(str(f) for f in raw.get("frameworks") or ("trtllm", "vllm", "sglang")),
         **{f: float(raw[f]) for f in _FLOAT_FIELDS},
     )

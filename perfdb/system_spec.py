@@ -12,7 +12,8 @@ class SystemSpec:
     means the GPU has no tensor-core support for it. `silicon_dir` names the folder of measured tables in
     the aiconfigurator-core wheel (None: roofline only). `sm_version` picks the framework's default
     attention kernel lane; `efficiency_donor` names the system whose measured efficiencies scale the
-    roofline of a system without silicon data.
+    roofline of a system without silicon data; `frameworks` are the serving frameworks that run on it
+    (TensorRT-LLM has no ROCm build). Not in the repr, so it does not change the disk-cache key.
     """
 
     name: str
@@ -27,6 +28,7 @@ class SystemSpec:
     silicon_dir: str | None
     sm_version: int | None = None
     efficiency_donor: str | None = field(default=None, compare=False)
+    frameworks: tuple[str, ...] = field(default=("trtllm", "vllm", "sglang"), compare=False, repr=False)
 
     def __hash__(self) -> int:  # dict field makes the generated hash fail; the name identifies a system
         return hash(self.name)

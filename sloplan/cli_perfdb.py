@@ -43,7 +43,7 @@ class KvDtype(str, Enum):
 
 
 System = Annotated[str, typer.Option(help="catalog system (sloplan systems)")]
-BackendOpt = Annotated[Backend, typer.Option(help="serving framework")]
+BackendOpt = Annotated[Optional[Backend], typer.Option(help="serving framework [default: the first one the system runs, trtllm on NVIDIA]")]
 Version = Annotated[Optional[str], typer.Option(help="framework version (default: newest with data)")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON document")]
 Heads = Annotated[int, typer.Option(min=1, help="query heads (per GPU)")]
@@ -84,10 +84,14 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 # --------------------------------------------------------------------------- query
-def _load(system: str, backend: Backend, version: Optional[str]):
-    from sloplan.perfdb import UnknownSystem, UnknownVersion, load_perfdb
+def _load(system: str, backend: Optional[Backend], version: Optional[str]):
+    from sloplan.perfdb import UnknownSystem, UnknownVersion, load_perfdb, load_system
 
     try:
+        runs_on = load_system(system).frameworks
+        backend = backend or Backend(runs_on[0])
+        if backend.value not in runs_on:
+            raise InputError("backend", f"{backend.value} does not run on {system}; accepted: {', '.join(runs_on)}")
         return load_perfdb(system, backend.value, version)
     except UnknownSystem as exc:
         raise InputError("system", f"unknown system '{system}'; accepted: {', '.join(exc.accepted)}") from None
@@ -102,23 +106,23 @@ def _format_s(seconds: float) -> str:
     return f"{seconds * 1e6:.2f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.3f} ms"
 
 
-def _answer(primitive: str, params: dict, system: str, backend: Backend, version: Optional[str], as_json: bool,
+def _answer(primitive: str, params: dict, system: str, backend: Optional[Backend], version: Optional[str], as_json: bool,
             ask: Callable) -> None:
     """Load the db, ask it one scalar question, print latency + tier (+ the kernel lane behind it)."""
     db = _load(system, backend, version)
     lk = ask(db)
     latency_s, tier = float(lk.latency_s.ravel()[0]), lk.worst_tier().label
-    doc = {"primitive": primitive, "system": system, "backend": backend.value, "version": db.version,
+    doc = {"primitive": primitive, "system": system, "backend": db.backend, "version": db.version,
            "params": params, "latency_s": latency_s, "tier": tier}
     if as_json:
         print(json.dumps(doc, indent=2))
         return
     shown = " ".join(f"{k}={v}" for k, v in params.items())
-    print(f"{primitive} {shown} · {system} {backend.value} {db.version}: {_format_s(latency_s)} ({tier})")
+    print(f"{primitive} {shown} · {system} {db.backend} {db.version}: {_format_s(latency_s)} ({tier})")
 
 
 @query_app.command("gemm")
-def query_gemm(system: System, backend: BackendOpt = Backend.trtllm, version: Version = None,
+def query_gemm(system: System, backend: BackendOpt = None, version: Version = None,
                m: Annotated[int, typer.Option(min=1, help="tokens (rows of A)")] = 1,
                n: Annotated[int, typer.Option(min=1, help="output features")] = 4096,
                k: Annotated[int, typer.Option(min=1, help="input features")] = 4096,
@@ -130,7 +134,7 @@ def query_gemm(system: System, backend: BackendOpt = Backend.trtllm, version: Ve
 
 
 @query_app.command("context-attention")
-def query_context(system: System, backend: BackendOpt = Backend.trtllm, version: Version = None,
+def query_context(system: System, backend: BackendOpt = None, version: Version = None,
                   batch: Annotated[int, typer.Option(min=1)] = 1,
                   isl: Annotated[int, typer.Option(min=1, help="new tokens per request")] = 4096,
                   prefix: Annotated[int, typer.Option(min=0, help="cached prefix tokens per request")] = 0,
@@ -145,7 +149,7 @@ def query_context(system: System, backend: BackendOpt = Backend.trtllm, version:
 
 
 @query_app.command("generation-attention")
-def query_generation(system: System, backend: BackendOpt = Backend.trtllm, version: Version = None,
+def query_generation(system: System, backend: BackendOpt = None, version: Version = None,
                      batch: Annotated[int, typer.Option(min=1)] = 1,
                      kv_len: Annotated[int, typer.Option(min=1, help="cached tokens per request")] = 4096,
                      heads: Heads = 32, kv_heads: KvHeads = 8, head_dim: HeadDim = 128, window: Window = 0,
@@ -159,7 +163,7 @@ def query_generation(system: System, backend: BackendOpt = Backend.trtllm, versi
 
 
 @query_app.command("all-reduce")
-def query_all_reduce(system: System, backend: BackendOpt = Backend.trtllm, version: Version = None,
+def query_all_reduce(system: System, backend: BackendOpt = None, version: Version = None,
                      elements: Annotated[int, typer.Option(min=1, help="bf16 elements in the message")] = 1 << 20,
                      gpus: Annotated[int, typer.Option(min=1, help="GPUs in the all-reduce")] = 8,
                      as_json: Json = False) -> None:

@@ -77,17 +77,32 @@ def print_estimate(e: Estimate) -> None:
 
 
 def print_systems() -> None:
-    from sloplan.perfdb import data_versions, list_systems, load_system
+    """Every catalog system with the data tier each framework gets there: measured tables (their
+    versions, shipped or from --perfdb) or the roofline scaled by a donor's measured efficiencies."""
+    from sloplan.perfdb import list_systems, load_system
 
-    t = Table(title="Systems")
+    t = Table(title="Systems · measured V: silicon tables for framework version V · roofline ← X: speed of light "
+                    "× efficiencies measured on X · n/a: framework does not run there", title_justify="left")
     for col in ("system", "GPU", "HBM GiB", "TB/s", "GPUs/node", "trtllm", "vllm", "sglang"):
         t.add_column(col)
     for name in list_systems():
         s = load_system(name)
-        vers = [", ".join(data_versions(name, b)) or "roofline only" for b in ("trtllm", "vllm", "sglang")]
+        tiers = [_data_tier(name, s, b) for b in ("trtllm", "vllm", "sglang")]
         t.add_row(name, s.gpu_name, f"{s.mem_capacity_bytes / 2**30:.0f}", f"{s.mem_bw_bytes_per_s / 1e12:.2f}",
-                  str(s.gpus_per_node), *vers)
+                  str(s.gpus_per_node), *tiers)
     console.print(t)
+
+
+def _data_tier(name: str, spec, backend: str) -> str:
+    from sloplan.perfdb import data_versions
+
+    if backend not in spec.frameworks:
+        return "n/a"
+    versions = data_versions(name, backend)
+    if versions:
+        return "measured " + ", ".join(versions)
+    donor = spec.efficiency_donor
+    return f"roofline ← {donor}" if donor else "roofline only"
 
 
 def print_models() -> None:
