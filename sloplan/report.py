@@ -84,7 +84,7 @@ def print_systems() -> None:
     t = Table(title="Systems · measured V: silicon tables for framework version V · roofline ← X: speed of light "
                     "× efficiencies measured on X · n/a: framework does not run there", title_justify="left")
     for col in ("system", "GPU", "HBM GiB", "TB/s", "GPUs/node", "trtllm", "vllm", "sglang"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col != "GPU")
     for name in list_systems():
         s = load_system(name)
         tiers = [_data_tier(name, s, b) for b in ("trtllm", "vllm", "sglang")]
