@@ -79,8 +79,11 @@ def group_ids(cols: dict[str, np.ndarray], keys: list[str]) -> np.ndarray:
     n = _rows(cols)
     if not keys or n == 0:
         return np.arange(n)
-    codes = np.stack([np.unique(cols[k], return_inverse=True)[1].ravel() for k in keys])
-    return np.unique(codes, axis=1, return_inverse=True)[1].ravel()
+    combined = np.zeros(n, dtype=np.int64)
+    for k in keys:  # mixed-radix code, re-compacted each step so it never overflows (1-D unique is fast)
+        values, code = np.unique(cols[k], return_inverse=True)
+        combined = np.unique(combined * len(values) + code.ravel(), return_inverse=True)[1].ravel()
+    return combined
 
 
 def check_duplicates(cols: dict[str, np.ndarray], path: Path, shipped: bool) -> dict[str, np.ndarray]:
