@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/calibrate.py            # fit, print before/after, write the YAML
     .venv/bin/python bench/calibrate.py --dry-run  # fit and print, write nothing
+    .venv/bin/python bench/calibrate.py --cv 5     # out-of-fold error inside the dev split
 
 What is fitted (model/calibration.py): per backend, the per-step overhead, the TTFT overhead and the
 prefill-contention pair (queue_coef, queue_exp); per (system, backend) with at least 20 rows, a
@@ -13,6 +14,7 @@ before any value of theirs is looked at.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 
@@ -48,7 +50,7 @@ def prepare(rows: list[dict]) -> list[dict]:
         d_cap = int(min(np.ceil(min(conc[0], slot.max_running) / slot.engine.pp) + 1, ctx.fw.token_budget - 1))
         curves = step_curves(ctx.arch, slot.engine, ctx.db, ctx.fw, ctx.workload, d_cap)
         out.append(dict(curves=curves, wl=ctx.workload, pp=slot.engine.pp, conc=conc, cap=slot.max_running,
-                        backend=row["backend"], part=f"{row['system']}/{row['backend']}",
+                        backend=row["backend"], part=f"{row['system']}/{row['backend']}", id=row["id"],
                         ttft=float(row["silicon_ttft_ms"]) / 1e3, tpot=float(row["silicon_tpot_ms"]) / 1e3))
     return out
 
@@ -104,23 +106,52 @@ def report(name: str, rows: list[dict], before: dict, after: dict) -> None:
           f"TPOT MAPE {b[1].mean():6.1%} -> {a[1].mean():6.1%}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dry-run", action="store_true")
-    args = ap.parse_args(argv)
-    _, rows = load_dev_dense_agg(silicon_csv_path())
-    prepped = prepare(rows)
+def fit_all(prepped: list[dict], verbose: bool) -> dict[str, Calibration]:
+    """Backend-level constants, then per (system, backend) ones where there are enough rows."""
     fitted: dict[str, Calibration] = {}
     for backend in sorted({r["backend"] for r in prepped}):
         rs = [r for r in prepped if r["backend"] == backend]
         fitted[backend] = fit(rs, START)
-        report(backend, rs, {r["part"]: Calibration() for r in rs}, {r["part"]: fitted[backend] for r in rs})
+        if verbose:
+            report(backend, rs, {r["part"]: Calibration() for r in rs}, {r["part"]: fitted[backend] for r in rs})
         for part in sorted({r["part"] for r in rs}):
             ps = [r for r in rs if r["part"] == part]
             if len(ps) >= MIN_ROWS_OWN_FIT:
                 fitted[part] = fit(ps, fitted[backend])
-                report("  " + part, ps, {part: fitted[backend]}, {part: fitted[part]})
-    text = to_yaml(fitted)
+                if verbose:
+                    report("  " + part, ps, {part: fitted[backend]}, {part: fitted[part]})
+    return fitted
+
+
+def cross_validate(prepped: list[dict], folds: int) -> None:
+    """K-fold inside the development split: fit on K-1 folds, score the unseen fold, pool the errors.
+    This estimates how the fitted constants do on rows they were not fitted on."""
+    fold_of = {r["id"]: int(hashlib.sha256(("cv" + r["id"]).encode()).hexdigest()[:8], 16) % folds for r in prepped}
+    et, ep = [], []
+    for k in range(folds):
+        train = [r for r in prepped if fold_of[r["id"]] != k]
+        test = [r for r in prepped if fold_of[r["id"]] == k]
+        fitted = fit_all(train, verbose=False)
+        cals = {r["part"]: fitted.get(r["part"], fitted.get(r["backend"], Calibration())) for r in test}
+        t, p = errors(test, cals)
+        et.append(t)
+        ep.append(p)
+        print(f"fold {k}: n={len(test)}  TTFT MAPE {t.mean():.1%}  TPOT MAPE {p.mean():.1%}")
+    et, ep = np.concatenate(et), np.concatenate(ep)
+    print(f"{folds}-fold cross-validated on the dev split: n={len(et)}  TTFT MAPE {et.mean():.1%}  TPOT MAPE {ep.mean():.1%}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--cv", type=int, default=0, metavar="K", help="K-fold cross-validation only; writes nothing")
+    args = ap.parse_args(argv)
+    _, rows = load_dev_dense_agg(silicon_csv_path())
+    prepped = prepare(rows)
+    if args.cv:
+        cross_validate(prepped, args.cv)
+        return 0
+    text = to_yaml(fit_all(prepped, verbose=True))
     print(text)
     if not args.dry_run:
         _FILE.write_text(text)
