@@ -16,8 +16,8 @@ GEMM_NUMERIC, GEMM_TEXT = ["m", "n", "k", "latency"], ["gemm_dtype", "kernel_sou
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("SLOPLAN_CACHE_DIR", str(tmp_path / "cache"))
+def isolated(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SLOPLAN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "perfdb-cache"))  # shared: keys differ
     monkeypatch.delenv("SLOPLAN_PERFDB", raising=False)
     set_overlay(None)
     clear_memo()

@@ -23,8 +23,8 @@ GEMM = ["perfdb", "query", "gemm", "--system", "h200_sxm", "--backend", "trtllm"
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("SLOPLAN_CACHE_DIR", str(tmp_path / "cache"))
+def cli(tmp_path_factory, monkeypatch, capsys):
+    monkeypatch.setenv("SLOPLAN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "perfdb-cache"))  # shared: keys differ
     monkeypatch.delenv("SLOPLAN_PERFDB", raising=False)
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
     set_overlay(None)

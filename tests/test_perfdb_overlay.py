@@ -14,9 +14,9 @@ SHIPPED_FP8_128_4096_4096_S = 0.01833067e-3  # the wheel's h200_sxm trtllm 1.3.0
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
+def isolated(tmp_path_factory, monkeypatch):
     """Own cache dir, no overlay from the environment, fresh memo."""
-    monkeypatch.setenv("SLOPLAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SLOPLAN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "perfdb-cache"))  # shared: keys differ
     monkeypatch.delenv("SLOPLAN_PERFDB", raising=False)
     set_overlay(None)
     clear_memo()
