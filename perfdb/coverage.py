@@ -48,7 +48,7 @@ class FamilyCoverage:
 def coverage(system: str) -> list[FamilyCoverage]:
     """Every (family, table, framework) the wheel ships for `system`, sorted; empty for a roofline-only
     system. Raises UnknownSystem for a name the catalog does not know."""
-    root = system_data_dir(load_system(system).silicon_dir)
+    root = system_data_dir(load_system(system).silicon_dir, system)
     if root is None:
         return []
     found: dict[tuple[str, str, str], list[str]] = {}

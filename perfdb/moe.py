@@ -61,7 +61,7 @@ class MoeMixin:
             side = cache.dense_path(self._cache_file, "family_moe") if self._cache_file else None
             data = cache.load_arrays(side)
             if data is None:
-                root = system_data_dir(self.system.silicon_dir)
+                root = system_data_dir(self.system.silicon_dir, self.system.name)
                 path, ver = family_table(root, "moe", self.backend, "moe_perf.parquet", self.version)
                 data = read_moe(path, self.system) if path is not None else {"labels": np.array([], dtype=str)}
                 data["version"] = np.array(ver or "")

@@ -45,7 +45,9 @@ def resolve_arch(model: str) -> ModelArch:
 
 def resolve_db(system: str, backend: Backend, version: str | None) -> PerfDB:
     try:
-        load_system(system)
+        spec = load_system(system)
+        if backend.value not in spec.frameworks:
+            raise InputError("backend", f"{backend.value} does not run on {system}; accepted: {', '.join(spec.frameworks)}")
         return load_perfdb(system, backend.value, version)
     except UnknownSystem as exc:
         raise InputError("system", f"unknown system '{system}'; accepted: {', '.join(exc.accepted)}") from None

@@ -44,6 +44,7 @@ CASES = {
     "unknown mode": (dict(modes=["agg", "disagg-ish"]), "modes"),
     "prefix not below isl": (dict(prefix=4000), "prefix"),
     "unsupported quantization": (dict(quantizations=["nvfp4"]), "quantizations"),
+    "backend not run on that system": (dict(system="mi300x"), "backend"),
 }
 
 
