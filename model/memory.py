@@ -40,6 +40,14 @@ class MemoryPlan:
             ("kv_cache", self.kv_budget_bytes))}
 
 
+def kv_tokens_per_request(arch: ModelArch, isl: int, osl: int, osl_share: float = 1.0) -> float:
+    """KV tokens a request holds with `osl_share` of its output generated (1.0: its longest; the
+    framework's `reserve_per_request_osl`: its average under that allocation policy); a
+    sliding-window model never keeps more than the window."""
+    tokens = isl + osl_share * osl
+    return min(tokens, arch.sliding_window) if arch.sliding_window else tokens
+
+
 def weights_per_gpu(arch: ModelArch, engine: Engine) -> float:
     """Linear layers in the engine's format plus BF16 embeddings, split over TP and PP."""
     linear = arch.weight_params * engine.quant.gemm.weight_bytes / (engine.tp * engine.pp)

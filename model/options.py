@@ -17,7 +17,7 @@ from .aggregated import aggregated, static
 from .arch import ModelArch
 from .engine import Engine, candidate_engines
 from .framework import FrameworkProfile
-from .memory import MemoryPlan, memory_plan
+from .memory import MemoryPlan, kv_tokens_per_request, memory_plan
 from .option_table import MODES, OptionTable, ServingMode
 from .quant import Quant
 from .workload import ServingMetrics, Workload
@@ -36,14 +36,15 @@ def fitting_engines(arch: ModelArch, db: PerfDB, fw: FrameworkProfile, wl: Workl
                     total_gpus: int, max_batch_size: int) -> tuple[list[EngineSlot], list[tuple[Engine, str]]]:
     """Engines whose weights fit and whose KV budget holds at least one full request; and why others don't."""
     slots, rejected = [], []
-    per_request = wl.isl + fw.reserve_per_request_osl * wl.osl
+    per_request = kv_tokens_per_request(arch, wl.isl, wl.osl, fw.reserve_per_request_osl)
+    longest = kv_tokens_per_request(arch, wl.isl, wl.osl)
     for e in candidate_engines(arch, quants, db.system.gpus_per_node, total_gpus):
         mem = memory_plan(arch, e, db.system, fw)
-        if mem.kv_tokens < wl.isl + wl.osl:
+        if mem.kv_tokens < longest:
             rejected.append((e, f"needs {mem.weights_bytes / 2**30:.1f} GiB of weights per GPU; "
-                                f"KV budget holds {mem.kv_tokens} tokens < one request ({wl.isl + wl.osl})"))
+                                f"KV budget holds {mem.kv_tokens} tokens < one request ({longest:.0f})"))
             continue
-        slots.append(EngineSlot(e, mem, max(1, min(max_batch_size, mem.max_requests(per_request) * 1))))
+        slots.append(EngineSlot(e, mem, max(1, min(max_batch_size, mem.max_requests(per_request)))))
     return slots, rejected
 
 

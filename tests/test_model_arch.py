@@ -86,3 +86,12 @@ def test_70b_bf16_does_not_fit_one_h100():
     q = Quant.default_for(GemmQuant.BF16)
     assert not memory_plan(arch, Engine(1, 1, q), system, profile(Backend.VLLM)).fits
     assert memory_plan(arch, Engine(4, 1, q), system, profile(Backend.VLLM)).fits
+
+
+def test_sliding_window_caps_the_kv_a_request_holds():
+    from sloplan.model.memory import kv_tokens_per_request
+
+    mistral, llama = resolve_model("mistralai/Mistral-7B-v0.1"), resolve_model("meta-llama/Llama-3.1-8B")
+    assert kv_tokens_per_request(mistral, 8000, 2000) == 4096
+    assert kv_tokens_per_request(llama, 8000, 2000) == 10000
+    assert kv_tokens_per_request(llama, 8000, 2000, 0.5) == 9000
