@@ -28,6 +28,18 @@ def _fail(code: int, message: str) -> None:
     sys.exit(code)
 
 
+def _spinner(what: str):
+    """A spinner on stderr while work runs (the first run on a system builds its table cache, ~1 s);
+    nothing when stderr is not a terminal, so scripts and --json consumers see clean output."""
+    import contextlib
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(what)
+
+
 def _csv_list(text: Optional[str]) -> Optional[list[str]]:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
@@ -58,7 +70,8 @@ def solve(
     req = parse_request({**base, **flags})
     from .api import solve as run
 
-    result = run(req)
+    with _spinner("solving"):
+        result = run(req)
     if plot:
         from .plot import plot_front
 
