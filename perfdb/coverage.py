@@ -26,6 +26,17 @@ READ_TABLES = {
     ("mla", "mla_context_module_perf.parquet"): "mla_module",
     ("mla", "mla_generation_module_perf.parquet"): "mla_module",
     ("mla_bmm", "mla_bmm_perf.parquet"): "mla_bmm",
+    ("sparse_attention", "dsa_context_module_perf.parquet"): "dsa_module",
+    ("sparse_attention", "dsa_generation_module_perf.parquet"): "dsa_module",
+    ("sparse_attention", "glm5_dsa_attn_module_perf.parquet"): "glm5_kernel",
+    ("sparse_attention", "glm5_mqa_logits_module_perf.parquet"): "glm5_kernel",
+    ("sparse_attention", "glm5_topk_module_perf.parquet"): "glm5_kernel",
+    ("linear_attention", "gdn_perf.parquet"): "gdn",
+    ("linear_attention", "mamba2_perf.parquet"): "mamba2",
+    ("quantize", "computescale_perf.parquet"): "quantize / gemm_fp8_static",
+    ("quantize", "scale_matrix_perf.parquet"): "quantize / gemm_fp8_static",
+    ("encoder_attention", "encoder_attention_perf.parquet"): "encoder_attention",
+    ("mhc", "mhc_module_perf.parquet"): "mhc",
 }
 
 

@@ -12,10 +12,17 @@ import numpy as np
 from . import cache, sol, tables
 from .analytic import AnalyticMixin
 from .comm import CommMixin
+from .encoder import EncoderMixin
+from .fallback import FallbackMixin
 from .grid import Grid
+from .lazy_families import LazyFamilyMixin
+from .linear_attention import LinearAttentionMixin
 from .lookup import Lookup
 from .mla import MlaMixin
+from .mhc import MhcMixin
 from .moe import MoeMixin
+from .quantize import QuantizeMixin
+from .sparse import SparseAttentionMixin
 from .system_spec import SystemSpec
 from .tables import SparseGrid
 from .tier import Tier
@@ -27,11 +34,15 @@ MEM_OP_LATENCY_S = 3e-6  # launch + tail of a small element-wise kernel
 KV_DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "bf16", "fp8": "fp8"}
 
 
-class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin):
+class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin, LinearAttentionMixin,
+             QuantizeMixin, EncoderMixin, MhcMixin, LazyFamilyMixin, FallbackMixin):
     """Primitive latencies for one (system, backend, version). Build with `load_perfdb`.
 
     Family methods live in their modules: comm.py (nccl, moe_a2a), moe.py (moe), mla.py (context_mla,
-    generation_mla, mla_module, mla_bmm), analytic.py (embedding)."""
+    generation_mla, mla_module, mla_bmm), analytic.py (embedding); read on first use (lazy_families.py):
+    sparse.py (dsa_module, glm5_kernel), linear_attention.py (gdn, mamba2), quantize.py (quantize,
+    gemm_fp8_static), encoder.py (encoder_attention), mhc.py (mhc). The ROOFLINE tier (fallback.py) borrows
+    the catalog donor's util at the same shape."""
 
     def __init__(self, system: SystemSpec, backend: str, version: str, grids: dict[str, SparseGrid],
                  lanes: dict, eff: dict, fallback_eff: dict | None = None, cache_file=None):
@@ -62,12 +73,11 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin):
         return self._dense[name]
 
     def _fill(self, name: str, sg: SparseGrid) -> Grid:
-        """Densify and fill one slice; decode kernels fill kv/batch in latency space (tables.py)."""
-        spaces = tables.latency_space_axes(name)
-        if spaces is None:
-            return Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order)
+        """Densify and fill one slice by its family's scheme (tables.fill_scheme: attention fills batch / seq
+        in latency space and uses batch × heads equivalents; GEMM m keeps tile-boundary pairs apart)."""
         log_sol = tables.node_log_sol(self.system, name, sg.axes)
-        return Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order, spaces[0], log_sol, spaces[1])
+        return Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order, log_sol=log_sol,
+                              scheme=tables.fill_scheme(name, sg.axes))
 
     def grid_names(self) -> list[str]:
         return sorted(self._sparse)
@@ -79,10 +89,7 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin):
                 return source[name]
             if family in source:
                 return source[family]
-        return DEFAULT_EFF[family]
-
-    def _roofline(self, sol_s, family: str, name: str | None = None) -> Lookup:
-        return Lookup.of(sol_s / self.efficiency(family, name), Tier.ROOFLINE)
+        return DEFAULT_EFF.get(family, 0.1)
 
     @staticmethod
     def _finish(sol_s, lu, tier, floor=Tier.MEASURED) -> Lookup:
@@ -92,11 +99,14 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin):
     # ----------------------------------------------------------------- GEMM
     def gemm(self, m, n: int, k: int, dtype: str) -> Lookup:
         """[m,k]×[k,n] GEMM latency; m is an array of token counts (≥1)."""
+        if dtype == "fp8_static":  # fp8 GEMM − dynamic-scale computation (quantize.py)
+            return self.gemm_fp8_static(m, n, k)
         m = np.maximum(np.asarray(m, dtype=np.float64), 1.0)
         sol_s = sol.gemm_sol_s(self.system, m, n, k, dtype)
         grid = self.grid(f"gemm/{dtype}")
         if grid is None:
-            return self._roofline(sol_s, "gemm", f"gemm/{dtype}")
+            return self._roofline(sol_s, "gemm", f"gemm/{dtype}", [m, float(n), float(k)],
+                                  lambda sp: sol.gemm_sol_s(sp, m, n, k, dtype))
         lu, tier = grid.query([m, float(n), float(k)])
         return self._finish(sol_s, lu, tier)
 
@@ -134,8 +144,15 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin):
         share = (sol.causal_pairs(full, window) - sol.causal_pairs(p, window)) / sol.causal_pairs(full, window)
         grid, gwin, floor = self._attention_slice("ctx", kv, int(window), [heads, ratio, float(head_dim)])
         if grid is None:
-            return self._roofline(sol_full * share, "ctx")
-        lu, tier = grid.query([heads, ratio, float(head_dim), b, full])
+            return self._roofline(sol_full * share, "ctx", f"ctx/bf16/{kv}/0", [heads, ratio, float(head_dim), b, full],
+                                  lambda sp: share * sol.context_attention_sol_s(sp, b, full, 0.0, num_heads, num_kv_heads,
+                                                                                 head_dim, window, kvb))
+        def sol_fn(bb, ss):  # the grid's own SOL frame (its window), at the query's heads / head_dim
+            return sol.context_attention_sol_s(self.system, bb, ss, 0.0, num_heads, num_kv_heads, head_dim,
+                                               gwin, kvb)
+        # batch: latency linear in raw batch; seq: sqrt(latency) linear in raw seq (tables.CTX_QUERY_SPACES)
+        lat, tier = grid.query_latency([heads, ratio, float(head_dim)], [b, full], sol_fn, tables.CTX_QUERY_SPACES)
+        lu = np.log(sol_fn(b, full) / lat)  # util in the grid's frame, applied to the query's (windowed) SOL
         if window > 0 and gwin == 0:
             tier = np.maximum(tier, np.where(full > window, Tier.EXTRAPOLATED, Tier.MEASURED))
         return self._finish(sol_full * share, lu, tier, floor)
@@ -158,7 +175,9 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin):
             return sol.generation_attention_sol_s(self.system, bb, ss, num_heads, num_kv_heads, head_dim,
                                                   gwin, sol.KV_BYTES[kv])
         if grid is None:
-            return self._roofline(sol_fn(b, eff_len), "gen")
+            return self._roofline(sol_fn(b, eff_len), "gen", f"gen/bf16/{kv}/0", [heads, ratio, float(head_dim), b, eff_len],
+                                  lambda sp: sol.generation_attention_sol_s(sp, b, eff_len, num_heads, num_kv_heads,
+                                                                            head_dim, gwin, sol.KV_BYTES[kv]))
         lat, tier = grid.query_latency([heads, ratio, float(head_dim)], [b, eff_len], sol_fn)
         if window > 0 and gwin == 0:
             tier = np.maximum(tier, np.where(kvl > window, Tier.EXTRAPOLATED, Tier.MEASURED))

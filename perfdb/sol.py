@@ -129,3 +129,83 @@ def mla_bmm_sol_s(spec: SystemSpec, tokens, num_heads, dtype: str) -> np.ndarray
     flops = 2.0 * t * h * 128.0 * MLA_LATENT
     nbytes = GEMM_BYTES.get(dtype, 2.0) * h * 128.0 * MLA_LATENT + 2.0 * t * h * (128.0 + MLA_LATENT)
     return np.maximum(flops / spec.compute_flops_per_s(dtype), nbytes / spec.mem_bw_bytes_per_s)
+
+
+# ----------------------------------------------------------------------------- lazily read families
+# DeepSeek-V3.2 / GLM-5 sparse attention (DSA): a lightning indexer (64 heads × 128 dims, fp8) scores every
+# (query, key) pair, then MLA attends only the top-2048 keys of each query.
+DSA_TOPK, DSA_INDEX_HEADS, DSA_INDEX_DIM = 2048.0, 64.0, 128.0
+
+
+def dsa_module_sol_s(spec: SystemSpec, phase: str, batch, seq, num_heads, kv_bytes: float) -> np.ndarray:
+    """Whole DSA attention module per GPU. context: `seq` new tokens, causal; generation: one query per
+    request over `seq` cached tokens. Compute = indexer over all pairs (fp8) + MLA over ≤ top-k keys (bf16);
+    bytes = latent cache (576 per token, KV dtype) + indexer keys (128 B per token) + per-head Q/O."""
+    b, s, h = (np.asarray(x, dtype=np.float64) for x in (batch, seq, num_heads))
+    latent = MLA_LATENT + MLA_ROPE
+    if phase == "context":
+        sparse_pairs, index_pairs, queries = causal_pairs(s, DSA_TOPK), causal_pairs(s, 0), s
+        cache_tokens = s
+    else:
+        sparse_pairs, index_pairs, queries = np.minimum(s, DSA_TOPK), s, np.ones_like(s)
+        cache_tokens = s
+    compute = (2.0 * b * h * sparse_pairs * (latent + MLA_LATENT) / spec.compute_flops_per_s("bf16")
+               + 2.0 * b * DSA_INDEX_HEADS * DSA_INDEX_DIM * index_pairs / spec.compute_flops_per_s("fp8"))
+    nbytes = (b * cache_tokens * (latent * kv_bytes + DSA_INDEX_DIM)
+              + b * queries * h * (MLA_QK_DIM + MLA_V_DIM) * 2.0)
+    return np.maximum(compute, nbytes / spec.mem_bw_bytes_per_s)
+
+
+def glm5_kernel_sol_s(spec: SystemSpec, op: str, batch, isl, kv_len, num_heads=64.0) -> np.ndarray:
+    """GLM-5 DSA kernels (kernel-level tables, `isl` queries over `kv_len` keys): `mqa_logits` (indexer
+    scores, fp8, fp32 logits written), `topk` (reads the logits), `dsa_attn` (sparse MLA over ≤ 2048 keys)."""
+    b, q, kv = (np.asarray(x, dtype=np.float64) for x in (batch, isl, kv_len))
+    if op == "mqa_logits":
+        compute = 2.0 * b * q * kv * DSA_INDEX_HEADS * DSA_INDEX_DIM / spec.compute_flops_per_s("fp8")
+        nbytes = b * kv * DSA_INDEX_DIM + 4.0 * b * q * kv
+    elif op == "topk":
+        compute, nbytes = 0.0, 4.0 * b * q * kv
+    else:
+        keys = np.minimum(kv, DSA_TOPK)
+        latent = MLA_LATENT + MLA_ROPE
+        compute = 2.0 * b * num_heads * q * keys * (latent + MLA_LATENT) / spec.compute_flops_per_s("bf16")
+        nbytes = b * q * keys * latent + 2.0 * b * q * num_heads * latent
+    return np.maximum(compute, nbytes / spec.mem_bw_bytes_per_s)
+
+
+def conv1d_sol_s(spec: SystemSpec, tokens, conv_dim) -> np.ndarray:
+    """Short causal depthwise conv (GDN / Mamba2 in-projection): reads and writes tokens × conv_dim in bf16."""
+    return 4.0 * np.asarray(tokens, dtype=np.float64) * np.asarray(conv_dim, dtype=np.float64) / spec.mem_bw_bytes_per_s
+
+
+def gdn_core_sol_s(spec: SystemSpec, batch, tokens, num_k_heads, num_v_heads, dk=128.0, dv=128.0) -> np.ndarray:
+    """Gated delta rule (chunked prefill or recurrent decode): q, k, v, o in bf16 per token, the fp32 dk×dv
+    state of every v head read and written once per request; ~4·dk·dv FLOP per token and v head."""
+    b, t = np.asarray(batch, dtype=np.float64), np.asarray(tokens, dtype=np.float64)
+    nk, nv = np.asarray(num_k_heads, dtype=np.float64), np.asarray(num_v_heads, dtype=np.float64)
+    nbytes = 2.0 * t * (2.0 * nk * dk + 2.0 * nv * dv) + 8.0 * b * nv * dk * dv
+    compute = 4.0 * t * nv * dk * dv / spec.compute_flops_per_s("bf16")
+    return np.maximum(compute, nbytes / spec.mem_bw_bytes_per_s)
+
+
+QUANT_BYTES_PER_ELEM = {"compute_scale": 2.0, "scale_matrix": 3.0}  # read bf16 (+ write fp8)
+
+
+def quantize_sol_s(spec: SystemSpec, op: str, m, k) -> np.ndarray:
+    """Activation quantization of an [m, k] bf16 tensor: `compute_scale` reads it (amax reduction),
+    `scale_matrix` reads it and writes the fp8 copy."""
+    mk = np.asarray(m, dtype=np.float64) * np.asarray(k, dtype=np.float64)
+    return QUANT_BYTES_PER_ELEM[op] * mk / spec.mem_bw_bytes_per_s
+
+
+def encoder_attention_sol_s(spec: SystemSpec, batch, seq, num_heads, head_dim) -> np.ndarray:
+    """Bidirectional (ViT) attention: 4·s²·heads·dim FLOP, Q, K, V, O in bf16."""
+    b, s, h, d = (np.asarray(x, dtype=np.float64) for x in (batch, seq, num_heads, head_dim))
+    compute = 4.0 * b * h * d * s * s / spec.compute_flops_per_s("bf16")
+    return np.maximum(compute, 8.0 * b * h * s * d / spec.mem_bw_bytes_per_s)
+
+
+def mhc_sol_s(spec: SystemSpec, tokens, hidden, hc_mult) -> np.ndarray:
+    """Manifold hyper-connection pre/post: reads and writes hc_mult residual streams of `hidden` in bf16."""
+    t, h = np.asarray(tokens, dtype=np.float64), np.asarray(hidden, dtype=np.float64)
+    return 4.0 * t * h * np.asarray(hc_mult, dtype=np.float64) / spec.mem_bw_bytes_per_s

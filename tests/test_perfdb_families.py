@@ -162,7 +162,7 @@ def test_coverage_lists_families_and_marks_read():
     assert ("moe", "moe_perf.parquet") in read and ("comm", "nccl_perf.parquet") in read
     assert ("gemm", "gemm_perf.parquet") in read
     unread = {c.family for c in cov if not c.read_by_sloplan}
-    assert "linear_attention" in unread and "quantize" in unread
+    assert "kda" in unread and "msa" in unread  # linear_attention, quantize: read since families2
     nccl = next(c for c in cov if c.table == "nccl_perf.parquet")
     assert nccl.framework == "nccl" and nccl.versions[-1] == "2.29.2"
     assert coverage("l4") == []

@@ -1,0 +1,116 @@
+"""Roofline fallback for a system or slice without data: borrow the donor's utilization at the same shape.
+
+A GPU without silicon data (h100_pcie, a100_pcie, l4, mi300x, mi325x) names a catalog `efficiency_donor`
+(the closest system with data: `pick_donor`'s rule, nearest HBM bandwidth and FLOP/byte balance). For a
+query on such a system, the ROOFLINE tier now answers SOL_target(query) / util_donor(query), util_donor
+being the donor's own filled grid of the same slice interpolated at the same coordinates (same op, same
+shape), instead of SOL / the donor's median util of the whole family: util spans orders of magnitude
+between launch-bound and saturated shapes, so one median mis-scales most of them
+(`bench/perfdb_loso.py`: median error 30–100 % with the median, a few % with the shape, within a GPU
+generation). The donor median remains the answer only where the donor has no such slice either.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import sol
+from .lookup import Lookup
+from .tier import Tier
+
+LAZY_PREFIX = {"dsa_ctx": "sparse", "dsa_gen": "sparse", "glm5": "sparse", "gdn": "linear", "mamba2": "linear",
+               "quant": "quantize", "enc": "encoder", "mhc": "mhc"}
+
+
+def balance(spec) -> float:
+    """FLOP/byte balance: dense bf16 FLOP/s per byte/s of HBM bandwidth."""
+    return spec.compute_flops_per_s("bf16") / spec.mem_bw_bytes_per_s
+
+
+def donor_distance(a, b) -> float:
+    """Octave-like distance used to pick a donor: |ln bw ratio| + |ln balance ratio|."""
+    return abs(math.log(a.mem_bw_bytes_per_s / b.mem_bw_bytes_per_s)) + abs(math.log(balance(a) / balance(b)))
+
+
+def pick_donor(spec, candidates) -> str | None:
+    """The candidate system (SystemSpec or name) nearest to `spec` in bandwidth and balance (the catalog's
+    `efficiency_donor` rule); ties → name order. None when there is no candidate."""
+    from .catalog import load_system
+
+    specs = [load_system(c) if isinstance(c, str) else c for c in candidates]
+    specs = [s for s in specs if s.name != spec.name]
+    if not specs:
+        return None
+    return min(specs, key=lambda s: (donor_distance(spec, s), s.name)).name
+
+
+def slice_sol_s(spec, name: str, coords: list) -> np.ndarray | None:
+    """SOL of a grid cell given the slice name and its grid coordinates (GEMM, context/generation
+    attention); None for other families. Used by the LOSO bench to compare systems at the same shape."""
+    parts = name.split("/")
+    if parts[0] == "gemm":
+        return sol.gemm_sol_s(spec, coords[0], coords[1], coords[2], parts[1])
+    if parts[0] in ("ctx", "gen"):
+        h, ratio, d, b, s = coords
+        kvb = sol.KV_BYTES.get(parts[2], 2.0)
+        if parts[0] == "ctx":
+            return sol.context_attention_sol_s(spec, b, s, 0.0, h, h / ratio, d, int(parts[3]), kvb, parts[1])
+        return sol.generation_attention_sol_s(spec, b, s, h, h / ratio, d, int(parts[3]), kvb)
+    return None
+
+
+def transfer_latency(sol_t, sol_d, util_d):
+    """Donor latency at a shape moved to the target GPU: (SOL_d / util_d) · (SOL_t / SOL_d)^min(1, util_d)."""
+    a = np.minimum(1.0, util_d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(sol_d > 0, sol_t / sol_d, 1.0)
+    return sol_d / util_d * ratio ** a
+
+
+class FallbackMixin:
+    """`_roofline(sol_s, family, name, coords)` of PerfDB: donor's util at the same shape, else the median."""
+
+    def _donor_db(self):
+        if "_donor" not in self.__dict__:
+            from .loader import load_perfdb
+            from .versions import data_versions
+
+            name = self.system.efficiency_donor
+            ok = name and name != self.system.name and data_versions(name, self.backend)
+            self._donor = load_perfdb(name, self.backend) if ok else None
+        return self._donor
+
+    def _borrowed_grid(self, name: str):
+        """The donor's filled grid of slice `name` (its lazily read family loaded on demand), or None."""
+        donor = self._donor_db()
+        if donor is None or not self._sparse_empty_for(name):
+            return None
+        family = LAZY_PREFIX.get(name.split("/")[0])
+        if family is not None:
+            donor._ensure_family(family)
+        return donor.grid(name)
+
+    def _sparse_empty_for(self, name: str) -> bool:
+        """True when this system itself has no slice of that name (only then is the donor consulted)."""
+        return name not in self._sparse
+
+    def _roofline(self, sol_s, family: str, name: str | None = None, coords: list | None = None,
+                  sol_fn=None) -> Lookup:
+        """ROOFLINE answer. With `name` and `coords` (the query's grid coordinates) and a donor holding that
+        slice: the donor's latency at the same shape, latency_d = SOL_d / util_d, moved to this GPU by
+        latency_d · (SOL_t / SOL_d)^a with a = min(1, util_d) (`sol_fn(spec)` gives the query's SOL on a
+        spec; without it a = 1, i.e. SOL_t / util_d). A launch-bound shape (low util) keeps the donor's
+        latency, a saturated one scales with the roofline: LOSO median 5.5 % vs 9.8 % for plain util
+        transfer and 68 % for the median (bench/perfdb_loso.py). Else SOL / median util (`efficiency`)."""
+        if name is not None and coords is not None:
+            grid = self._borrowed_grid(name)
+            if grid is not None:
+                lu, _ = grid.query(coords)
+                util_d = np.exp(lu)
+                sol_t = np.asarray(sol_s, dtype=np.float64)
+                if sol_fn is None:
+                    return Lookup.of(sol_t / util_d, Tier.ROOFLINE)
+                sol_d = np.asarray(sol_fn(self._donor_db().system), dtype=np.float64)
+                return Lookup.of(transfer_latency(sol_t, sol_d, util_d), Tier.ROOFLINE)
+        return Lookup.of(sol_s / self.efficiency(family, name), Tier.ROOFLINE)

@@ -1,0 +1,82 @@
+"""Lazily read table families (sparse / linear attention, quantize, encoder attention, mHC).
+
+These tables matter only to some models, so they are read on the first query of their family, never at
+load: a family builder turns its Parquet table(s) into `SparseGrid`s (log-util over log2 axes, exactly like
+GEMM / attention), the grids are merged into the PerfDB's sparse grids (so `PerfDB.grid` densifies, fills
+and side-caches them like any other) and written together to one side file of the disk cache
+(`family_<name>_v<FAMILY_SCHEMA>.npz`), so later processes skip Parquet. A family's median utils are added
+to `db.eff` (used by the roofline fallback of a slice without data).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from . import cache
+from .source import system_data_dir
+from .tables import SparseGrid
+
+FAMILY_SCHEMA = 1  # bump when a builder changes what it stores
+BUILDERS: dict = {}  # family name → builder(root, spec, backend, version) -> (grids, lanes)
+
+
+def register(name: str):
+    """Decorator: register the grid builder of one lazily read family."""
+    def deco(fn):
+        BUILDERS[name] = fn
+        return fn
+    return deco
+
+
+def pack(grids: dict[str, SparseGrid], lanes: dict) -> dict:
+    arrays = {"__lanes__": np.array(json.dumps(lanes)),
+              "__orders__": np.array(json.dumps({n: g.fill_order for n, g in grids.items()}))}
+    for name, g in grids.items():
+        for i, axis in enumerate(g.axes):
+            arrays[f"{name}|a{i}"] = np.asarray(axis, dtype=np.float64)
+        arrays[f"{name}|flat"], arrays[f"{name}|lu"] = g.flat, g.lu
+    return arrays
+
+
+def unpack(arrays: dict):
+    orders = json.loads(str(arrays["__orders__"]))
+    grids = {n: SparseGrid([arrays[f"{n}|a{i}"] for i in range(len(o))], arrays[f"{n}|flat"], arrays[f"{n}|lu"],
+                           list(o)) for n, o in orders.items()}
+    return grids, json.loads(str(arrays["__lanes__"]))
+
+
+class LazyFamilyMixin:
+    """`_ensure_family(name)`: read a lazily loaded family once per PerfDB (then from the side cache)."""
+
+    def _ensure_family(self, family: str) -> list[str]:
+        loaded = self.__dict__.setdefault("_lazy_loaded", {})
+        if family in loaded:
+            return loaded[family]
+        side = (cache.dense_path(self._cache_file, f"family_{family}_v{FAMILY_SCHEMA}")
+                if self._cache_file else None)
+        data = cache.load_arrays(side)
+        try:
+            grids, lanes = unpack(data) if data is not None else (None, None)
+        except (KeyError, ValueError):
+            grids = None
+        if grids is None:
+            root = system_data_dir(self.system.silicon_dir, self.system.name)
+            grids, lanes = BUILDERS[family](root, self.system, self.backend, self.version) if root else ({}, {})
+            if side:
+                cache.save_arrays(side, pack(grids, lanes))
+        for name, g in grids.items():
+            self._sparse.setdefault(name, g)
+            self.eff.setdefault(name, float(np.exp(np.median(g.lu))))
+        prefixes = {n.split("/")[0] for n in grids}
+        for p in prefixes:
+            lus = [g.lu for n, g in grids.items() if n.split("/")[0] == p]
+            self.eff.setdefault(p, float(np.exp(np.median(np.concatenate(lus)))))
+        self.lanes.update(lanes)
+        loaded[family] = sorted(grids)
+        return loaded[family]
+
+    def _family_grid(self, family: str, name: str):
+        """Filled grid `name` of a lazily read family, or None when the wheel has no such slice."""
+        self._ensure_family(family)
+        return self.grid(name)
