@@ -16,7 +16,7 @@ import numpy as np
 
 from sloplan.perfdb import load_perfdb
 from sloplan.perfdb.grid import leave_one_out
-from sloplan.perfdb.tables import latency_space_axes, node_log_sol
+from sloplan.perfdb.tables import fill_scheme, node_log_sol
 
 SYSTEMS = ["h100_sxm", "h200_sxm", "b200_sxm"]
 BACKENDS = ["trtllm", "vllm"]
@@ -45,12 +45,9 @@ def loo_errors(db, names: list[str], samples: int, rng) -> tuple[np.ndarray, np.
         sg = db._sparse[name]
         uniq = np.unique(sg.flat)
         cells = rng.choice(uniq, size=min(count, len(uniq)), replace=False)
-        log_sol = node_log_sol(db.system, name, sg.axes)  # generation: kv/batch filled in latency space
-        if log_sol is None:
-            est, bracketed = leave_one_out(sg.axes, sg.flat, sg.lu, sg.fill_order, cells)
-        else:
-            linear, primary = latency_space_axes(name)
-            est, bracketed = leave_one_out(sg.axes, sg.flat, sg.lu, sg.fill_order, cells, linear, log_sol, primary)
+        log_sol = node_log_sol(db.system, name, sg.axes)  # attention: batch / seq filled in latency space
+        est, bracketed = leave_one_out(sg.axes, sg.flat, sg.lu, sg.fill_order, cells, log_sol=log_sol,
+                                       scheme=fill_scheme(name, sg.axes))
         truth = np.array([sg.lu[sg.flat == c].mean() for c in cells])
         ok = ~np.isnan(est)
         errs.append(np.abs(np.exp(truth[ok] - est[ok]) - 1.0))

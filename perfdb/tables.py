@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sol
+from .grid import FillScheme
 from .lanes import attention_preference, pick_lane
 from .source import read_columns, version_dirs
 from .system_spec import SystemSpec
@@ -161,10 +162,38 @@ def median_efficiency(grids: dict[str, SparseGrid]) -> dict[str, float]:
 GEN_LINEAR_AXES = (3, 4)  # batch, kv length: decode latency ≈ floor + c·batch·kv_len is affine along each
 GEN_PRIMARY_AXES = (4,)  # a hole bracketed along kv length is filled from that axis alone (LOO: 2.6 → 1.7 %)
 MLA_GEN_LINEAR_AXES, MLA_GEN_PRIMARY_AXES = (1, 2), (2,)  # mla_gen grids: (heads, batch, kv length)
+HEADS_AXIS, BATCH_AXIS = 0, 3  # attention grids: (heads, GQA ratio, head_dim, batch, seq)
+# Chosen by leave-one-out (bench/perfdb_loo.py; README "Accuracy: leave-one-out"):
+GEN_SCHEME = FillScheme({3: "lat", 4: "lat"}, (4,), equiv=(HEADS_AXIS, BATCH_AXIS, 1))
+CTX_SCHEME = FillScheme({3: "lat", 4: "sqrt"}, (3,), equiv=(HEADS_AXIS, BATCH_AXIS, 2))
+CTX_QUERY_SPACES = ("lat", "sqrt")  # context queries: latency linear in batch, sqrt(latency) in seq
+MLA_GEN_SCHEME = FillScheme({1: "lat", 2: "lat"}, (2,))
+TILE_PAIR_MIN = 16  # GEMM m keys x+1 next to a collected x ≥ 16 sit just past a tile boundary
+
+
+def gemm_m_classes(m_keys: np.ndarray) -> np.ndarray:
+    """1 for an m key x+1 whose x (≥ 16) is also collected (the far side of a tile boundary), else 0."""
+    m = np.asarray(m_keys, dtype=np.float64)
+    return (np.isin(m - 1.0, m) & (m - 1.0 >= TILE_PAIR_MIN)).astype(np.int8)
+
+
+def fill_scheme(name: str, axes: list[np.ndarray]) -> FillScheme:
+    """How the holes of grid `name` are filled (grid.FillScheme); the default is log-util in log2 x on every
+    axis, 1/width-weighted."""
+    if name.startswith("gen/"):
+        return GEN_SCHEME
+    if name.startswith("ctx/"):
+        return CTX_SCHEME
+    if name.startswith("mla_gen/"):
+        return MLA_GEN_SCHEME
+    if name.startswith("gemm/"):
+        return FillScheme(classes={0: gemm_m_classes(axes[0])})
+    return FillScheme()
 
 
 def latency_space_axes(name: str):
-    """(linear axes, primary axes) of a grid filled in latency space (decode kernels), else None."""
+    """(linear axes, primary axes) of a grid filled in latency space (decode kernels), else None
+    (kept for callers of the older API; fill_scheme is the full description)."""
     if name.startswith("gen/"):
         return GEN_LINEAR_AXES, GEN_PRIMARY_AXES
     if name.startswith("mla_gen/"):
@@ -173,7 +202,7 @@ def latency_space_axes(name: str):
 
 
 def node_log_sol(spec: SystemSpec, name: str, axes: list[np.ndarray]) -> np.ndarray | None:
-    """log SOL at every dense cell of a grid whose fill interpolates latency (decode attention), else None.
+    """log SOL at every dense cell of a grid whose fill interpolates latency (attention), else None.
 
     Needed because those axes are filled in latency space: latency = SOL(cell) / util."""
     shape = tuple(len(a) for a in axes)
@@ -181,6 +210,11 @@ def node_log_sol(spec: SystemSpec, name: str, axes: list[np.ndarray]) -> np.ndar
         _, _, kv, window = name.split("/")
         h, ratio, d, b, seq = np.meshgrid(*axes, indexing="ij", sparse=True)
         s = sol.generation_attention_sol_s(spec, b, seq, h, h / ratio, d, int(window), sol.KV_BYTES.get(kv, 2.0))
+    elif name.startswith("ctx/"):
+        _, attn, kv, window = name.split("/")
+        h, ratio, d, b, seq = np.meshgrid(*axes, indexing="ij", sparse=True)
+        s = sol.context_attention_sol_s(spec, b, seq, 0.0, h, h / ratio, d, int(window), sol.KV_BYTES.get(kv, 2.0),
+                                        attn)
     elif name.startswith("mla_gen/"):
         h, b, seq = np.meshgrid(*axes, indexing="ij", sparse=True)
         s = sol.generation_mla_sol_s(spec, b, seq, h, sol.KV_BYTES.get(name.split("/")[1], 2.0))
