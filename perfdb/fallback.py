@@ -34,15 +34,20 @@ def donor_distance(a, b) -> float:
 
 
 def pick_donor(spec, candidates) -> str | None:
-    """The candidate system (SystemSpec or name) nearest to `spec` in bandwidth and balance (the catalog's
-    `efficiency_donor` rule); ties → name order. None when there is no candidate."""
+    """The candidate system (SystemSpec or name) of the same GPU generation (SM major version) when there is
+    one, nearest to `spec` in bandwidth and balance (the catalog's `efficiency_donor` rule); ties → name
+    order. None when there is no candidate."""
     from .catalog import load_system
 
     specs = [load_system(c) if isinstance(c, str) else c for c in candidates]
     specs = [s for s in specs if s.name != spec.name]
     if not specs:
         return None
-    return min(specs, key=lambda s: (donor_distance(spec, s), s.name)).name
+
+    def gen(s):
+        return None if s.sm_version is None else s.sm_version // 10
+    same = [s for s in specs if gen(spec) is not None and gen(s) == gen(spec)]
+    return min(same or specs, key=lambda s: (donor_distance(spec, s), s.name)).name
 
 
 def slice_sol_s(spec, name: str, coords: list) -> np.ndarray | None:
