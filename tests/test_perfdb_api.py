@@ -6,26 +6,19 @@ import time
 import numpy as np
 import pytest
 
-from sloplan.perfdb import (Lookup, PerfDB, Tier, UnknownSystem, UnknownVersion, data_versions, list_systems,
+from sloplan.perfdb import (Lookup, Tier, UnknownSystem, UnknownVersion, data_versions, list_systems,
                             load_perfdb, load_system, nearest_version, resolve_version)
 from sloplan.perfdb import cache as pcache
 from sloplan.perfdb.loader import clear_memo
 from sloplan.perfdb.source import read_columns, system_data_dir
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cache_dir(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SLOPLAN_CACHE_DIR", str(tmp_path_factory.mktemp("perfdb_cache")))
-    clear_memo()
-    yield
-    clear_memo()
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("isolated_perfdb_cache")
 
 
 @pytest.fixture(scope="module")
-def db() -> PerfDB:
-    return load_perfdb("h200_sxm", "trtllm", "1.3.0rc20")
+def db(h200_trtllm_db):
+    return h200_trtllm_db
 
 
 def _gemm_rows(dtype="bfloat16"):

@@ -5,26 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sloplan.perfdb import Tier, coverage, load_perfdb
-from sloplan.perfdb.loader import clear_memo
+from sloplan.perfdb import Tier, coverage
 from sloplan.perfdb.source import read_columns, system_data_dir
 
 ROOT = None
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cache_dir(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SLOPLAN_CACHE_DIR", str(tmp_path_factory.mktemp("perfdb_fam_cache")))
-    clear_memo()
-    yield
-    clear_memo()
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("isolated_perfdb_cache")
 
 
 @pytest.fixture(scope="module")
-def db():
-    return load_perfdb("h200_sxm", "trtllm", "1.3.0rc20")
+def db(h200_trtllm_db):
+    return h200_trtllm_db
 
 
 def _rows(rel: str, numeric: list[str], text: list[str]):
