@@ -12,6 +12,10 @@ extra requests wait in the prefill queue (TTFT grows by the wait). When clients 
 in flight than the engine can run (KV capacity or max batch), the excess waits for a free slot:
 client latency = concurrency / λ, and TTFT absorbs the difference — this is why measured TTFT at
 high concurrency is often tens of seconds.
+
+What the kernel tables cannot see comes from model/calibration.py: per-step framework overhead
+(paid by every pipeline stage), prefill contention among clients that stay partly synchronized,
+a TTFT overhead, and how much of the mixed steps the *reported* TPOT contains.
 """
 from __future__ import annotations
 
