@@ -33,12 +33,21 @@ class FillScheme:
     * `equiv`: (axis a, axis b, base weight): cells with the same x_a·x_b (all other keys equal) run the same
       work (attention kernels grid over batch × heads); the fill takes the median of those measured
       equivalents together with `base weight` copies of the axis interpolation.
+    * `extrap`: axes (primary ones) along which a cell that they do not bracket, but some other axis does,
+      is extrapolated (in the axis's space) from the two nearest *measured* cells on its side, when the
+      nearer one is the adjacent key — instead of the other axes' interpolation (decode: the last / first
+      kv length of a line continues its affine latency; heads / GQA neighbours are far worse there).
+    * `extrap_votes`: where a cell bracketed along an `extrap` axis has measured equivalents, the two
+      one-sided extrapolations (from the two cells below / above) join the equivalents' median — a robust
+      vote against one noisy bracket neighbour or one outlying equivalent.
     """
 
     spaces: dict = field(default_factory=dict)
     primary: tuple = ()
     classes: dict = field(default_factory=dict)
     equiv: tuple | None = None
+    extrap: tuple = ()
+    extrap_votes: bool = False
 
 
 class Grid:
@@ -321,14 +330,47 @@ def _nanmedian0(stack: np.ndarray) -> np.ndarray:
     return 0.5 * (lo + hi)
 
 
-def _interp_estimate(v, log_axes, order, scheme: FillScheme, log_sol, where=None):
+def _axis_extrap(v, ax, log_axis, space, log_sol):
+    """Per cell: linear extrapolation (in the axis's space) from the two nearest valid cells strictly before
+    it, and from the two strictly after it. Returns (from below, from above); NaN where the side has fewer
+    than two valid cells or the extrapolated latency is not positive."""
+    q = _to_space(v, log_sol, space) if space in ("lat", "sqrt") and log_sol is not None else v
+    x = 2.0 ** log_axis if space in ("lat", "sqrt") and log_sol is not None else log_axis
+    a = np.moveaxis(q, ax, -1)
+    n = a.shape[-1]
+    pos = np.arange(n)
+    valid = ~np.isnan(a)
+    lead = a.shape[:-1] + (1,)
+    p1 = np.maximum.accumulate(np.where(valid, pos, -1), axis=-1)
+    p1 = np.concatenate([np.full(lead, -1), p1[..., :-1]], axis=-1)  # nearest valid strictly before
+    p2 = np.where(p1 >= 0, np.take_along_axis(p1, np.clip(p1, 0, n - 1), axis=-1), -1)  # … strictly before p1
+    n1 = np.minimum.accumulate(np.where(valid, pos, n)[..., ::-1], axis=-1)[..., ::-1]
+    n1 = np.concatenate([n1[..., 1:], np.full(lead, n)], axis=-1)
+    n2 = np.take_along_axis(n1, np.clip(n1, 0, n - 1), axis=-1)
+    n2 = np.where(n1 < n, n2, n)
+    out = []
+    for i1, i2, ok in ((p1, p2, (p1 >= 0) & (p2 >= 0)), (n1, n2, (n1 < n) & (n2 < n))):
+        c1, c2 = np.clip(i1, 0, n - 1), np.clip(i2, 0, n - 1)
+        y1, y2 = np.take_along_axis(a, c1, axis=-1), np.take_along_axis(a, c2, axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            e = y1 + (y1 - y2) * (x[pos] - x[c1]) / (x[c1] - x[c2])
+        if space in ("lat", "sqrt") and log_sol is not None:
+            e = np.where(e > 0, e, np.nan)
+        ok &= np.abs(i1 - pos) == 1  # only to the key next to the measured ones: no chained leaps
+        e = np.moveaxis(np.where(ok, e, np.nan), -1, ax)
+        out.append(_from_space(e, log_sol, space) if space in ("lat", "sqrt") and log_sol is not None else e)
+    return out
+
+
+def _interp_estimate(v, log_axes, order, scheme: FillScheme, log_sol, where=None, measured=None):
     """Fill estimate of every cell (equivalents: only at `where`, default all) from its valid neighbours
     (the cell itself is never read: each 1-D estimate uses the nearest valid cells *other* than it,
     equivalents are other cells). Returns (estimate, bracketed) — bracketed: some axis brackets the cell."""
     num, den = np.zeros((2,) + v.shape), np.zeros((2,) + v.shape)
+    brackets = {}
     for ax in order:
         est, width = _axis_interp(v, ax, log_axes[ax], scheme.spaces.get(ax), log_sol, scheme.classes.get(ax))
-        ok = ~np.isnan(est)
+        ok = brackets[ax] = ~np.isnan(est)
         for lvl in (0, 1) if ax in scheme.primary else (0,):
             num[lvl][ok] += est[ok] / width[ok]
             den[lvl][ok] += 1.0 / width[ok]
@@ -336,9 +378,19 @@ def _interp_estimate(v, log_axes, order, scheme: FillScheme, log_sol, where=None
     with np.errstate(invalid="ignore", divide="ignore"):
         base = np.where(den > 0, num / den, np.nan)
     bracketed = den > 0
+    extra = []  # one-sided extrapolations (from measured cells only: no chains through filled ones)
+    for ax in scheme.extrap:
+        lo, hi = _axis_extrap(v if measured is None else measured, ax, log_axes[ax], scheme.spaces.get(ax), log_sol)
+        ext = np.where(np.isnan(lo), hi, lo)
+        base = np.where(bracketed & ~brackets[ax] & ~np.isnan(ext), ext, base)
+        if scheme.extrap_votes:
+            extra += [np.where(brackets[ax], lo, np.nan), np.where(brackets[ax], hi, np.nan)]
     if scheme.equiv is not None:
         a, b, weight = scheme.equiv
         layers = _equiv_layers(v, a, b, _equiv_pairs(log_axes[a], log_axes[b]))
+        if extra:  # votes only where measured equivalents exist (LOO: worse without them)
+            has = ~np.isnan(layers).all(axis=0)
+            layers = np.concatenate([layers, np.stack([np.where(has, e, np.nan) for e in extra])], axis=0)
         base = _combine_equiv(base, layers, weight, np.ones(v.shape, bool) if where is None else where)
     return base, bracketed
 
@@ -356,7 +408,7 @@ def fill_holes(dense: np.ndarray, log_axes: list[np.ndarray], order: list[int], 
     v = dense.copy()
     tier = np.where(np.isnan(v), -1, Tier.MEASURED).astype(np.int8)
     while np.isnan(v).any():
-        est, _ = _interp_estimate(v, log_axes, order, scheme, log_sol, where=np.isnan(v))
+        est, _ = _interp_estimate(v, log_axes, order, scheme, log_sol, where=np.isnan(v), measured=dense)
         holes = np.isnan(v) & ~np.isnan(est)
         if not holes.any():
             break

@@ -53,7 +53,10 @@ def test_equivalent_cells_fill_a_hole():
 
 @pytest.mark.parametrize("scheme", [FillScheme(), FillScheme({1: "lat"}, (1,)),
                                     FillScheme({1: "sqrt"}, (), equiv=(0, 1, 2)),
-                                    FillScheme(classes={0: np.array([0, 1, 0, 1, 0, 1])})])
+                                    FillScheme(classes={0: np.array([0, 1, 0, 1, 0, 1])}),
+                                    FillScheme({1: "lat"}, (1,), equiv=(0, 1, 1), extrap=(1,), extrap_votes=True),
+                                    FillScheme({0: "lat", 1: "lat"}, (1,), equiv=(0, 1, 1), extrap=(1,),
+                                                         extrap_votes=True)])
 def test_loo_is_the_fill_and_never_reads_the_cell(scheme):
     rng = np.random.default_rng(3)
     axes = [np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0]), np.array([1.0, 4.0, 16.0, 64.0, 256.0])]
@@ -73,6 +76,27 @@ def test_loo_is_the_fill_and_never_reads_the_cell(scheme):
             # identical to filling the grid without that cell
             g = Grid.from_flat(axes, flat[keep], vals[keep], [1, 0], log_sol=log_sol, scheme=scheme)
             assert g.lu.ravel()[c] == pytest.approx(est[i], abs=1e-9)
+
+
+def test_kv_extrapolation_fills_the_line_end():
+    """A hole at the last kv key of a line (bracketed only along heads) continues the line's affine latency
+    from the two measured cells before it, instead of the heads interpolation; it never chains past the
+    adjacent key (a second hole further out is filled as before)."""
+    h = np.array([1.0, 2.0, 4.0])
+    kv = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    sol_fn = lambda hh, kk: 1e-9 * hh * kk  # noqa: E731
+    lat = lambda hh, kk: (5e-6 + 1e-7 * kk) * np.where(hh == 2, 1.0, 3.0)  # heads 2 unlike its neighbours
+    missing = lambda hh, kk: (hh == 2) & (kk >= 8)  # noqa: E731
+    flat, vals = _sparse([h, kv], lambda hh, kk: np.log(sol_fn(hh, kk) / lat(hh, kk)),
+                         keep=lambda hh, kk: ~missing(hh, kk))
+    log_sol = np.log(np.outer(h, kv) * 1e-9)
+    scheme = FillScheme({1: "lat"}, (1,), extrap=(1,))
+    g = Grid.from_flat([h, kv], flat, vals, [1, 0], log_sol=log_sol, scheme=scheme)
+    assert np.exp(log_sol[1, 3] - g.lu[1, 3]) == pytest.approx(lat(2.0, 8.0), rel=1e-9)
+    assert g.tier[1, 3] == Tier.INTERPOLATED
+    plain = Grid.from_flat([h, kv], flat, vals, [1, 0], log_sol=log_sol, scheme=FillScheme({1: "lat"}, (1,)))
+    assert np.exp(log_sol[1, 3] - plain.lu[1, 3]) > 2 * lat(2.0, 8.0)  # heads neighbours are 3x slower
+    assert g.lu[1, 4] == pytest.approx(plain.lu[1, 4])  # not chained from the filled kv = 8
 
 
 def test_sequential_sqrt_query_is_exact_for_square_law():
