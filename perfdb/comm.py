@@ -83,7 +83,11 @@ class CommMixin:
         nbytes = sol.NCCL_BYTES[dt if dt == "int8" else "bf16"]
         grid = self.grid(f"nccl/{op}/{dt}") or self.grid(f"nccl/{op}/bf16")
         if grid is None:
-            return self._roofline(sol.nccl_sol_s(op, msg, num_gpus, nbytes, self._bw(num_gpus)), "nccl")
+            def bw(sp):
+                return sp.intra_node_bw_bytes_per_s if num_gpus <= sp.gpus_per_node else sp.inter_node_bw_bytes_per_s
+            return self._roofline(sol.nccl_sol_s(op, msg, num_gpus, nbytes, self._bw(num_gpus)), "nccl",
+                                  f"nccl/{op}/{dt}", [float(num_gpus), msg],
+                                  lambda sp: sol.nccl_sol_s(op, msg, num_gpus, nbytes, bw(sp)))
         top = int(grid.axes[0].max())
         n_eff = min(int(num_gpus), top)
         lu, tier = grid.query([float(n_eff), msg])
@@ -100,7 +104,8 @@ class CommMixin:
 
         `kernel` picks the comm-backend lane by a "_"-separated name part: "ll" (DeepEP low-latency, decode)
         or "ht" (DeepEP high-throughput, prefill); the first such lane wins, else any lane. A missing dtype
-        uses the lane's bf16 grid through its own SOL (ROOFLINE)."""
+        uses the lane's bf16 grid through its own SOL (ROOFLINE). No `moe_a2a_perf` table: SGLang's DeepEP
+        tables (`deepep`, ll / normal), else the donor's answer at the same shape (ROOFLINE)."""
         t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
         if ep_size <= 1:
             return Lookup.of(np.zeros_like(t), Tier.MEASURED)
@@ -108,8 +113,18 @@ class CommMixin:
         bw = self._bw(ep_size)
         sol_s = sol.moe_a2a_sol_s(t, hidden, topk, ep_size, sol.COMM_BYTES.get(dt, 2.0), bw)
         grid, floor = self._a2a_grid(phase, dt, kernel)
-        if grid is None:
-            return self._roofline(sol_s, "a2a")
+        if grid is None:  # SGLang ships DeepEP tables instead (deepep.py); else the donor's same query
+            lk = self._a2a_via_deepep(t, hidden, topk, num_experts, ep_size, phase, kernel)
+            if lk is not None:
+                return lk
+            nb = sol.COMM_BYTES.get(dt, 2.0)
+
+            def sol_fn(sp):
+                bw_d = sp.intra_node_bw_bytes_per_s if ep_size <= sp.gpus_per_node else sp.inter_node_bw_bytes_per_s
+                return sol.moe_a2a_sol_s(t, hidden, topk, ep_size, nb, bw_d)
+            lk = self._donor_transfer(lambda d: d.moe_a2a(t, hidden, topk, num_experts, ep_size, phase, dtype, kernel),
+                                      sol_s, sol_fn)
+            return lk if lk is not None else self._roofline(sol_s, "a2a")
         lu, tier = grid.query([float(ep_size), float(hidden), float(topk), float(num_experts), t])
         return self._finish(sol_s, lu, tier, floor)
 

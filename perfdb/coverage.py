@@ -37,6 +37,15 @@ READ_TABLES = {
     ("quantize", "scale_matrix_perf.parquet"): "quantize / gemm_fp8_static",
     ("encoder_attention", "encoder_attention_perf.parquet"): "encoder_attention",
     ("mhc", "mhc_module_perf.parquet"): "mhc",
+    ("moe", "wideep_moe_perf.parquet"): "wideep_moe",
+    ("moe", "wideep_context_moe_perf.parquet"): "wideep_moe",
+    ("moe", "wideep_generation_moe_perf.parquet"): "wideep_moe",
+    ("mla", "wideep_context_mla_perf.parquet"): "wideep_mla",
+    ("mla", "wideep_generation_mla_perf.parquet"): "wideep_mla",
+    ("mlp", "wideep_context_mlp_perf.parquet"): "wideep_mlp",
+    ("mlp", "wideep_generation_mlp_perf.parquet"): "wideep_mlp",
+    ("comm", "wideep_deepep_ll_perf.parquet"): "deepep / moe_a2a",
+    ("comm", "wideep_deepep_normal_perf.parquet"): "deepep / moe_a2a",
 }
 
 

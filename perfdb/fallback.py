@@ -20,7 +20,31 @@ from .lookup import Lookup
 from .tier import Tier
 
 LAZY_PREFIX = {"dsa_ctx": "sparse", "dsa_gen": "sparse", "glm5": "sparse", "gdn": "linear", "mamba2": "linear",
-               "quant": "quantize", "enc": "encoder", "mhc": "mhc"}
+               "quant": "quantize", "enc": "encoder", "mhc": "mhc", "wideep_moe": "wideep",
+               "wideep_mla_ctx": "wideep", "wideep_mla_gen": "wideep", "wideep_mlp": "wideep", "deepep": "deepep"}
+# A system *with* data but without a dtype slice borrows a sibling dtype's slice at the same shape (first found).
+DTYPE_SIBLINGS = {"nvfp4": ("fp8_block", "fp8", "bf16"), "fp8_block": ("fp8", "bf16"), "fp8": ("fp8_block", "bf16"),
+                  "bf16": ("fp8", "fp8_block"), "int8": ("fp8", "bf16")}
+SIBLING_FAMILIES = ("gemm", "mla_bmm", "wideep_moe", "wideep_mlp")  # grids whose name carries the compute dtype
+HW_DTYPE = {"nvfp4": "fp4", "fp4": "fp4", "fp8": "fp8", "fp8_block": "fp8", "int8": "int8"}
+
+
+def hardware_has(spec, dtype: str) -> bool:
+    """False when the GPU has no tensor-core rate for `dtype` (nvfp4 on Hopper, fp8 on Ampere): then no
+    sibling is borrowed and the answer stays SOL / family median (ROOFLINE), as before."""
+    key = HW_DTYPE.get(dtype)
+    return key is None or key in spec.flops_per_s
+
+
+def sibling_names(name: str) -> list[tuple[str, str, str]]:
+    """(sibling grid name, sibling dtype, own dtype) for a grid name whose family carries a compute dtype."""
+    parts = name.split("/")
+    if parts[0] not in SIBLING_FAMILIES:
+        return []
+    for i in range(1, len(parts)):
+        if parts[i] in DTYPE_SIBLINGS:
+            return [("/".join(parts[:i] + [sib] + parts[i + 1:]), sib, parts[i]) for sib in DTYPE_SIBLINGS[parts[i]]]
+    return []
 
 
 def balance(spec) -> float:
@@ -100,15 +124,72 @@ class FallbackMixin:
         """True when this system itself has no slice of that name (only then is the donor consulted)."""
         return name not in self._sparse
 
+    def _sibling_lookup(self, name: str, coords: list, sol_t, dtype_sol) -> Lookup | None:
+        """This system's slice of a sibling dtype at the same shape (same GPU, other precision): the
+        sibling's latency moved by the roofline ratio, latency_s · (SOL_t / SOL_s)^min(1, util_s)
+        (`transfer_latency`, as across GPUs); ROOFLINE. None when the GPU lacks the dtype or no sibling
+        slice exists. `dtype_sol(dtype)` = the query's SOL on this GPU in another dtype."""
+        sibs = sibling_names(name)
+        if not sibs or not self._sparse or not hardware_has(self.system, sibs[0][2]):
+            return None
+        family = LAZY_PREFIX.get(name.split("/")[0])
+        if family is not None:
+            self._ensure_family(family)
+        for sib_name, sib, _ in sibs:
+            grid = self.grid(sib_name)
+            if grid is None:
+                continue
+            lu, _ = grid.query(coords)
+            util = np.exp(lu)
+            sol_t = np.asarray(sol_t, dtype=np.float64)
+            if dtype_sol is None:
+                return Lookup.of(sol_t / util, Tier.ROOFLINE)
+            return Lookup.of(transfer_latency(sol_t, np.asarray(dtype_sol(sib), dtype=np.float64), util),
+                             Tier.ROOFLINE)
+        return None
+
+    def _donor_transfer(self, call, sol_t, sol_fn) -> Lookup | None:
+        """The donor's answer to the same query (`call(donor) -> Lookup`) moved to this GPU by
+        `transfer_latency`, ROOFLINE; for families whose tables are not plain grids (MoE token curves,
+        all-to-all lanes). None without a donor."""
+        donor = self._donor_db()
+        if donor is None:
+            return None
+        lat_d = call(donor).latency_s
+        sol_d = np.asarray(sol_fn(donor.system), dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            util_d = np.where(lat_d > 0, sol_d / lat_d, 1.0)
+        return Lookup.of(transfer_latency(np.asarray(sol_t, dtype=np.float64), sol_d, util_d), Tier.ROOFLINE)
+
+    def _per_shape_fallback(self, sol_s, names: list[str], coords: list, sol_fn, dtype_sol=None) -> Lookup | None:
+        """Sibling dtype on this GPU (names[0]), else the first of `names` the donor holds, at the same shape;
+        None when neither exists (the caller then falls back its own way)."""
+        lk = self._sibling_lookup(names[0], coords, sol_s, dtype_sol) if names else None
+        if lk is not None:
+            return lk
+        for name in names:
+            grid = self._borrowed_grid(name)
+            if grid is not None:
+                lu, _ = grid.query(coords)
+                sol_d = np.asarray(sol_fn(self._donor_db().system), dtype=np.float64)
+                return Lookup.of(transfer_latency(np.asarray(sol_s, dtype=np.float64), sol_d, np.exp(lu)),
+                                 Tier.ROOFLINE)
+        return None
+
     def _roofline(self, sol_s, family: str, name: str | None = None, coords: list | None = None,
-                  sol_fn=None) -> Lookup:
+                  sol_fn=None, dtype_sol=None) -> Lookup:
         """ROOFLINE answer. With `name` and `coords` (the query's grid coordinates) and a donor holding that
         slice: the donor's latency at the same shape, latency_d = SOL_d / util_d, moved to this GPU by
         latency_d · (SOL_t / SOL_d)^a with a = min(1, util_d) (`sol_fn(spec)` gives the query's SOL on a
         spec; without it a = 1, i.e. SOL_t / util_d). A launch-bound shape (low util) keeps the donor's
         latency, a saturated one scales with the roofline: LOSO median 5.5 % vs 9.8 % for plain util
-        transfer and 68 % for the median (bench/perfdb_loso.py). Else SOL / median util (`efficiency`)."""
+        transfer and 68 % for the median (bench/perfdb_loso.py). Else SOL / median util (`efficiency`).
+        Tried first, on a GPU with data that lacks only this dtype slice: a sibling dtype's slice at the
+        same shape (`_sibling_lookup`, with `dtype_sol`), unless the GPU lacks the dtype."""
         if name is not None and coords is not None:
+            sib = self._sibling_lookup(name, coords, sol_s, dtype_sol)
+            if sib is not None:
+                return sib
             grid = self._borrowed_grid(name)
             if grid is not None:
                 lu, _ = grid.query(coords)

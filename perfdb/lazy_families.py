@@ -17,7 +17,7 @@ from . import cache
 from .source import system_data_dir
 from .tables import SparseGrid
 
-FAMILY_SCHEMA = 1  # bump when a builder changes what it stores
+FAMILY_SCHEMA = 2  # bump when a builder changes what it stores (2: wideep, deepep families)
 BUILDERS: dict = {}  # family name → builder(root, spec, backend, version) -> (grids, lanes)
 
 

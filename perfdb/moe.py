@@ -4,8 +4,9 @@ The table is keyed [dtype][distribution][topk][experts][hidden][inter][moe_tp][m
 num_tokens (peer §1.3). A dense grid over all seven axes would have millions of mostly empty cells, so
 each collected shape keeps its own token curve (log-util, interpolated in log2 tokens exactly like the
 grids: MEASURED on a collected count, INTERPOLATED between, EXTRAPOLATED ≤ 2 octaves beyond, ROOFLINE
-further). A shape that was not collected → SOL (sol.moe_sol_s, peer §2.5) / median util of the dtype
-slice, ROOFLINE. A missing distribution slice borrows power_law_1.2, then balanced (EXTRAPOLATED).
+further). A shape that was not collected → a sibling dtype's curve of the same shape (fallback.py; not
+where the GPU lacks the dtype), on a GPU without MoE data the donor's same query, else SOL (sol.moe_sol_s,
+peer §2.5) / median util of the dtype slice; ROOFLINE. A missing distribution slice borrows power_law_1.2, then balanced (EXTRAPOLATED).
 
 Lane per dtype: the kernel_source with the most rows, excluding `*nongated*` (non-gated activations are
 another op, not another kernel for the same op): TRT-LLM → moe_torch_flow_cutlass (deepgemm for
@@ -101,7 +102,30 @@ class MoeMixin:
             if curve is not None:
                 lu, tier = curve.query([t])
                 return self._finish(sol_s, lu, tier, floor)
-        return Lookup.of(sol_s / self._moe_efficiency(dt), Tier.ROOFLINE)
+        lk = self._moe_borrow(t, dt, distribution, key, (hidden, inter, topk, num_experts, moe_tp, moe_ep), sol_s)
+        return lk if lk is not None else Lookup.of(sol_s / self._moe_efficiency(dt), Tier.ROOFLINE)
+
+    def _moe_borrow(self, t, dt: str, distribution: str, key: tuple, shape: tuple, sol_s) -> Lookup | None:
+        """Uncollected (dtype, shape) on a GPU with MoE data: a sibling dtype's curve of the same shape (the
+        GPU has the dtype); a GPU without MoE data: the donor's answer to the same query; both moved by
+        `fallback.transfer_latency`, ROOFLINE. None → the dtype median."""
+        from .fallback import DTYPE_SIBLINGS, hardware_has, transfer_latency
+
+        hidden, inter, topk, num_experts, moe_tp, moe_ep = shape
+        if len(self._moe_table()["labels"]):
+            if not hardware_has(self.system, dt):
+                return None
+            for sib in DTYPE_SIBLINGS.get(dt, ()):
+                for dist in (distribution,) + DIST_FALLBACK:
+                    curve = self._moe_curve(f"{sib}/{dist}", key)
+                    if curve is not None:
+                        lu, _ = curve.query([t])
+                        sol_sib = sol.moe_sol_s(self.system, t, hidden, inter, topk, num_experts, moe_tp, moe_ep, sib)
+                        return Lookup.of(transfer_latency(sol_s, sol_sib, np.exp(lu)), Tier.ROOFLINE)
+            return None
+        return self._donor_transfer(
+            lambda d: d.moe(t, hidden, inter, topk, num_experts, moe_tp, moe_ep, dt, distribution), sol_s,
+            lambda sp: sol.moe_sol_s(sp, t, hidden, inter, topk, num_experts, moe_tp, moe_ep, dt))
 
     def _moe_efficiency(self, dtype: str) -> float:
         """Median util of this dtype's collected MoE rows (any shape), else of all MoE rows, else the default."""

@@ -12,6 +12,7 @@ import numpy as np
 from . import cache, sol, tables
 from .analytic import AnalyticMixin
 from .comm import CommMixin
+from .deepep import DeepEpMixin
 from .encoder import EncoderMixin
 from .fallback import FallbackMixin
 from .grid import Grid
@@ -26,6 +27,7 @@ from .sparse import SparseAttentionMixin
 from .system_spec import SystemSpec
 from .tables import SparseGrid
 from .tier import Tier
+from .wideep import WideEpMixin
 
 DEFAULT_EFF = {"gemm": 0.5, "ctx": 0.3, "gen": 0.05, "ar": 0.15,  # last resort: no data anywhere
                "nccl": 0.15, "a2a": 0.1, "moe": 0.1, "mla_ctx": 0.3, "mla_gen": 0.1, "mla_bmm": 0.2}
@@ -35,14 +37,15 @@ KV_DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "bf16", "fp8": "fp8"}
 
 
 class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin, LinearAttentionMixin,
-             QuantizeMixin, EncoderMixin, MhcMixin, LazyFamilyMixin, FallbackMixin):
+             QuantizeMixin, EncoderMixin, MhcMixin, WideEpMixin, DeepEpMixin, LazyFamilyMixin, FallbackMixin):
     """Primitive latencies for one (system, backend, version). Build with `load_perfdb`.
 
     Family methods live in their modules: comm.py (nccl, moe_a2a), moe.py (moe), mla.py (context_mla,
     generation_mla, mla_module, mla_bmm), analytic.py (embedding); read on first use (lazy_families.py):
     sparse.py (dsa_module, glm5_kernel), linear_attention.py (gdn, mamba2), quantize.py (quantize,
-    gemm_fp8_static), encoder.py (encoder_attention), mhc.py (mhc). The ROOFLINE tier (fallback.py) borrows
-    the catalog donor's util at the same shape."""
+    gemm_fp8_static), encoder.py (encoder_attention), mhc.py (mhc), wideep.py (wideep_moe, wideep_mla,
+    wideep_mlp), deepep.py (deepep). The ROOFLINE tier (fallback.py) borrows a sibling dtype's or the
+    catalog donor's latency at the same shape."""
 
     def __init__(self, system: SystemSpec, backend: str, version: str, grids: dict[str, SparseGrid],
                  lanes: dict, eff: dict, fallback_eff: dict | None = None, cache_file=None):
@@ -106,7 +109,8 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         grid = self.grid(f"gemm/{dtype}")
         if grid is None:
             return self._roofline(sol_s, "gemm", f"gemm/{dtype}", [m, float(n), float(k)],
-                                  lambda sp: sol.gemm_sol_s(sp, m, n, k, dtype))
+                                  lambda sp: sol.gemm_sol_s(sp, m, n, k, dtype),
+                                  dtype_sol=lambda d: sol.gemm_sol_s(self.system, m, n, k, d))
         lu, tier = grid.query([m, float(n), float(k)])
         return self._finish(sol_s, lu, tier)
 
@@ -199,7 +203,10 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
             return Lookup.of(np.zeros_like(msg), Tier.MEASURED)
         grid = self.grid("ar/custom") or self.grid("ar/nccl")
         if grid is None:
-            return self._roofline(sol.all_reduce_sol_s(msg, num_gpus, self._bw(num_gpus)), "ar")
+            def bw(sp):
+                return sp.intra_node_bw_bytes_per_s if num_gpus <= sp.gpus_per_node else sp.inter_node_bw_bytes_per_s
+            return self._roofline(sol.all_reduce_sol_s(msg, num_gpus, self._bw(num_gpus)), "ar", "ar/custom",
+                                  [float(num_gpus), msg], lambda sp: sol.all_reduce_sol_s(msg, num_gpus, bw(sp)))
         top = int(grid.axes[0].max())
         n_eff = min(int(num_gpus), top)
         lu, tier = grid.query([float(n_eff), msg])
