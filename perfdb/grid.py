@@ -362,7 +362,7 @@ def _axis_extrap(v, ax, log_axis, space, log_sol):
     return out
 
 
-def _interp_estimate(v, log_axes, order, scheme: FillScheme, log_sol, where=None, measured=None):
+def _interp_estimate(v, log_axes, order, scheme: FillScheme, log_sol, where=None, measured=None, memo=None):
     """Fill estimate of every cell (equivalents: only at `where`, default all) from its valid neighbours
     (the cell itself is never read: each 1-D estimate uses the nearest valid cells *other* than it,
     equivalents are other cells). Returns (estimate, bracketed) — bracketed: some axis brackets the cell."""
@@ -380,7 +380,11 @@ def _interp_estimate(v, log_axes, order, scheme: FillScheme, log_sol, where=None
     bracketed = den > 0
     extra = []  # one-sided extrapolations (from measured cells only: no chains through filled ones)
     for ax in scheme.extrap:
-        lo, hi = _axis_extrap(v if measured is None else measured, ax, log_axes[ax], scheme.spaces.get(ax), log_sol)
+        memo = {} if memo is None else memo  # the fill's rounds share one `measured`: compute once
+        if ax not in memo:
+            memo[ax] = _axis_extrap(v if measured is None else measured, ax, log_axes[ax], scheme.spaces.get(ax),
+                                    log_sol)
+        lo, hi = memo[ax]
         ext = np.where(np.isnan(lo), hi, lo)
         base = np.where(bracketed & ~brackets[ax] & ~np.isnan(ext), ext, base)
         if scheme.extrap_votes:
@@ -407,8 +411,9 @@ def fill_holes(dense: np.ndarray, log_axes: list[np.ndarray], order: list[int], 
     scheme = scheme or FillScheme()
     v = dense.copy()
     tier = np.where(np.isnan(v), -1, Tier.MEASURED).astype(np.int8)
+    memo = {}
     while np.isnan(v).any():
-        est, _ = _interp_estimate(v, log_axes, order, scheme, log_sol, where=np.isnan(v), measured=dense)
+        est, _ = _interp_estimate(v, log_axes, order, scheme, log_sol, where=np.isnan(v), measured=dense, memo=memo)
         holes = np.isnan(v) & ~np.isnan(est)
         if not holes.any():
             break

@@ -84,9 +84,9 @@ def test_kv_extrapolation_fills_the_line_end():
     adjacent key (a second hole further out is filled as before)."""
     h = np.array([1.0, 2.0, 4.0])
     kv = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
-    sol_fn = lambda hh, kk: 1e-9 * hh * kk  # noqa: E731
+    sol_fn = lambda hh, kk: 1e-9 * hh * kk
     lat = lambda hh, kk: (5e-6 + 1e-7 * kk) * np.where(hh == 2, 1.0, 3.0)  # heads 2 unlike its neighbours
-    missing = lambda hh, kk: (hh == 2) & (kk >= 8)  # noqa: E731
+    missing = lambda hh, kk: (hh == 2) & (kk >= 8)
     flat, vals = _sparse([h, kv], lambda hh, kk: np.log(sol_fn(hh, kk) / lat(hh, kk)),
                          keep=lambda hh, kk: ~missing(hh, kk))
     log_sol = np.log(np.outer(h, kv) * 1e-9)
