@@ -16,7 +16,11 @@ the other systems with data for the backend) plus the target's own specs:
 Absolute relative latency error, median / p90 (cells). Families: GEMM per dtype, context and generation
 attention (bf16 KV, every head geometry and window slice).
 
-Run: .venv/bin/python bench/perfdb_loso.py [--backend trtllm] [--systems h100_sxm,h200_sxm]
+Families: also MLA (kernel, module, BMM), NCCL, custom all-reduce and MoE all-to-all grids (per-shape
+donor transfer now covers them). `--siblings`: a missing dtype slice on a GPU with data, predicted from a
+sibling dtype slice of the same GPU at the same shape (fallback.DTYPE_SIBLINGS).
+
+Run: .venv/bin/python bench/perfdb_loso.py [--backend trtllm] [--systems h100_sxm,h200_sxm] [--siblings]
 """
 from __future__ import annotations
 
@@ -24,18 +28,21 @@ import argparse
 
 import numpy as np
 
-from sloplan.perfdb import data_versions, load_perfdb, load_system
+from sloplan.perfdb import PerfDB, data_versions, load_perfdb, load_system
 from sloplan.perfdb.fallback import pick_donor, slice_sol_s, transfer_latency
 
 SYSTEMS = ["h100_sxm", "h200_sxm", "b200_sxm", "b300_sxm", "gb200", "gb300", "a100_sxm", "l40s",
            "rtx_pro_6000_server"]
 
 
+FAMILIES = ("ctx", "gen", "mla_ctx", "mla_gen", "mla_ctx_module", "mla_gen_module", "mla_bmm", "nccl", "ar", "a2a")
+
+
 def family_of(name: str) -> str | None:
     fam = name.split("/")[0]
     if fam == "gemm":
         return name
-    return fam if fam in ("ctx", "gen") else None
+    return fam if fam in FAMILIES else None
 
 
 def measured_cells(db, name: str):
@@ -71,7 +78,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backend", default="trtllm")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
+    ap.add_argument("--siblings", action="store_true",
+                    help="instead: hide one dtype slice on a GPU with data, predict it from a sibling dtype")
     args = ap.parse_args()
+    if args.siblings:
+        return siblings(args)
     systems = [s for s in args.systems.split(",") if data_versions(s, args.backend)]
     dbs = {s: load_perfdb(s, args.backend) for s in systems}
     print(f"backend {args.backend}; error of SOL_target / util borrowed from the donor (median p90 (cells))")
@@ -97,6 +108,43 @@ def main() -> None:
                 pooled.setdefault(key, []).append(errs[i])
     for fam, target, donor_name, errs in sorted(rows):
         print(f"{fam:15} {target:19} {donor_name:19} " + " ".join(f"{stats(e):>26}" for e in errs))
+    print("pooled: " + "   ".join(f"{k} {stats(np.concatenate(v))}" for k, v in pooled.items()))
+
+
+def siblings(args) -> None:
+    """Missing dtype slice on a GPU *with* data (fallback.DTYPE_SIBLINGS): predict each measured cell of a
+    GEMM / MLA BMM dtype slice from the first sibling dtype slice this GPU has, at the same shape.
+    median = SOL / median util of the family's other slices (perfdb before); util = SOL_t / util_sibling;
+    shipped = `_sibling_lookup` itself: the most densely collected sibling, latency_sibling · (SOL_t /
+    SOL_sibling)^min(1, util_sibling) where the sibling grid is not ROOFLINE, else the family median."""
+    from sloplan.perfdb.fallback import hardware_has, sibling_names
+
+    print(f"backend {args.backend}; missing dtype slice predicted from a sibling dtype (median p90 (cells))")
+    print(f"{'slice':24} {'system':19} {'sibling':14} {'family median':>26} {'sibling util':>26} {'shipped':>26}")
+    pooled: dict[str, list] = {}
+    for target in [s for s in args.systems.split(",") if data_versions(s, args.backend)]:
+        db = load_perfdb(target, args.backend)
+        for name in db.grid_names():
+            sibs = [(n, d, own) for n, d, own in sibling_names(name) if n in db._sparse]
+            if not sibs or not hardware_has(db.system, sibs[0][2]):
+                continue
+            sib_name = max(sibs, key=lambda t: np.unique(db._sparse[t[0]].flat).size)[0]
+            coords, lu_t = measured_cells(db, name)
+            fam = name.split("/")[0]
+            others = [db._sparse[n].lu for n in db.grid_names() if n.split("/")[0] == fam and n != name]
+            p_med = np.full(len(lu_t), np.median(np.concatenate(others)))
+            lu_s, _ = db.grid(sib_name).query(list(coords))
+            sol_t = slice_sol_s(db.system, name, coords)
+            hidden = PerfDB(db.system, db.backend, db.version, {n: g for n, g in db._sparse.items() if n != name},
+                            dict(db.lanes), {n: e for n, e in db.eff.items() if n != name and n != fam})
+            hidden.eff[fam] = float(np.exp(p_med[0]))
+            lk = hidden._sibling_lookup(name, list(coords), sol_t, lambda d: slice_sol_s(
+                db.system, name.replace(f"/{sibs[0][2]}", f"/{d}"), coords))
+            p_ship = np.log(sol_t / lk.latency_s)
+            errs = [np.abs(np.exp(lu_t - p) - 1.0) for p in (p_med, lu_s, p_ship)]
+            print(f"{name:24} {target:19} {sib_name.split('/')[-1]:14} " + " ".join(f"{stats(e):>26}" for e in errs))
+            for key, e in zip(("median", "util", "shipped"), errs):
+                pooled.setdefault(key, []).append(e)
     print("pooled: " + "   ".join(f"{k} {stats(np.concatenate(v))}" for k, v in pooled.items()))
 
 

@@ -19,7 +19,7 @@ from .source import aic_version
 from .system_spec import SystemSpec
 from .tables import SparseGrid
 
-CACHE_SCHEMA = 5  # 2: generation attention filled in latency space; 3: NCCL, a2a, MLA grids; 4: LOO-chosen fill schemes; 5: decode kv-edge extrapolation
+CACHE_SCHEMA = 6  # 2: generation attention filled in latency space; 3: NCCL, a2a, MLA grids; 4: LOO-chosen fill schemes; 5: decode kv-edge extrapolation; 6: overlay torch lane
 
 
 def cache_dir() -> Path:

@@ -76,7 +76,7 @@ def pick_donor(spec, candidates) -> str | None:
 
 def slice_sol_s(spec, name: str, coords: list) -> np.ndarray | None:
     """SOL of a grid cell given the slice name and its grid coordinates (GEMM, context/generation
-    attention); None for other families. Used by the LOSO bench to compare systems at the same shape."""
+    attention, MLA, MLA BMM, NCCL, all-reduce, MoE all-to-all); None for other families. Used by the LOSO bench to compare systems at the same shape."""
     parts = name.split("/")
     if parts[0] == "gemm":
         return sol.gemm_sol_s(spec, coords[0], coords[1], coords[2], parts[1])
@@ -86,6 +86,24 @@ def slice_sol_s(spec, name: str, coords: list) -> np.ndarray | None:
         if parts[0] == "ctx":
             return sol.context_attention_sol_s(spec, b, s, 0.0, h, h / ratio, d, int(parts[3]), kvb, parts[1])
         return sol.generation_attention_sol_s(spec, b, s, h, h / ratio, d, int(parts[3]), kvb)
+    if parts[0] in ("mla_ctx", "mla_gen", "mla_ctx_module", "mla_gen_module"):
+        h, b, s = coords
+        kvb = sol.KV_BYTES.get(parts[1], 2.0)
+        if parts[0].startswith("mla_ctx"):
+            return sol.context_mla_sol_s(spec, b, s, h, kvb)
+        return sol.generation_mla_sol_s(spec, b, s, h, kvb)
+    if parts[0] == "mla_bmm":
+        return sol.mla_bmm_sol_s(spec, coords[1], coords[0], parts[2])
+    if parts[0] in ("nccl", "ar"):
+        n, msg = coords
+        bw = spec.intra_node_bw_bytes_per_s  # the frame the comm grids store util in
+        if parts[0] == "ar":
+            return sol.all_reduce_sol_s(msg, n, bw)
+        return sol.nccl_sol_s(parts[1], msg, n, sol.NCCL_BYTES.get(parts[2], 2.0), bw)
+    if parts[0] == "a2a":
+        ep, h, k, _, t = coords
+        bw = spec.intra_node_bw_bytes_per_s
+        return sol.moe_a2a_sol_s(t, h, k, ep, sol.COMM_BYTES.get(parts[3], 2.0), bw)
     return None
 
 
@@ -135,18 +153,19 @@ class FallbackMixin:
         family = LAZY_PREFIX.get(name.split("/")[0])
         if family is not None:
             self._ensure_family(family)
-        for sib_name, sib, _ in sibs:
-            grid = self.grid(sib_name)
-            if grid is None:
-                continue
-            lu, _ = grid.query(coords)
-            util = np.exp(lu)
-            sol_t = np.asarray(sol_t, dtype=np.float64)
-            if dtype_sol is None:
-                return Lookup.of(sol_t / util, Tier.ROOFLINE)
-            return Lookup.of(transfer_latency(sol_t, np.asarray(dtype_sol(sib), dtype=np.float64), util),
-                             Tier.ROOFLINE)
-        return None
+        present = [(n, d) for n, d, _ in sibs if n in self._sparse]
+        if not present:
+            return None
+        # the most densely collected sibling (a sparse one holds its util far outside its few shapes)
+        sib_name, sib = max(present, key=lambda nd: np.unique(self._sparse[nd[0]].flat).size)
+        lu, tier = self.grid(sib_name).query(coords)
+        sol_t = np.asarray(sol_t, dtype=np.float64)
+        util = np.exp(lu)
+        lat = (sol_t / util if dtype_sol is None
+               else transfer_latency(sol_t, np.asarray(dtype_sol(sib), dtype=np.float64), util))
+        # beyond the sibling's measured range (ROOFLINE there) → the family median, as before
+        lat = np.where(tier < Tier.ROOFLINE, lat, sol_t / self.efficiency(name.split("/")[0], name))
+        return Lookup.of(lat, Tier.ROOFLINE)
 
     def _donor_transfer(self, call, sol_t, sol_fn) -> Lookup | None:
         """The donor's answer to the same query (`call(donor) -> Lookup`) moved to this GPU by
@@ -162,11 +181,8 @@ class FallbackMixin:
         return Lookup.of(transfer_latency(np.asarray(sol_t, dtype=np.float64), sol_d, util_d), Tier.ROOFLINE)
 
     def _per_shape_fallback(self, sol_s, names: list[str], coords: list, sol_fn, dtype_sol=None) -> Lookup | None:
-        """Sibling dtype on this GPU (names[0]), else the first of `names` the donor holds, at the same shape;
+        """The first of `names` the donor holds, else a sibling dtype on this GPU (names[0]), at the same shape;
         None when neither exists (the caller then falls back its own way)."""
-        lk = self._sibling_lookup(names[0], coords, sol_s, dtype_sol) if names else None
-        if lk is not None:
-            return lk
         for name in names:
             grid = self._borrowed_grid(name)
             if grid is not None:
@@ -174,7 +190,7 @@ class FallbackMixin:
                 sol_d = np.asarray(sol_fn(self._donor_db().system), dtype=np.float64)
                 return Lookup.of(transfer_latency(np.asarray(sol_s, dtype=np.float64), sol_d, np.exp(lu)),
                                  Tier.ROOFLINE)
-        return None
+        return self._sibling_lookup(names[0], coords, sol_s, dtype_sol) if names else None
 
     def _roofline(self, sol_s, family: str, name: str | None = None, coords: list | None = None,
                   sol_fn=None, dtype_sol=None) -> Lookup:
@@ -184,12 +200,9 @@ class FallbackMixin:
         spec; without it a = 1, i.e. SOL_t / util_d). A launch-bound shape (low util) keeps the donor's
         latency, a saturated one scales with the roofline: LOSO median 5.5 % vs 9.8 % for plain util
         transfer and 68 % for the median (bench/perfdb_loso.py). Else SOL / median util (`efficiency`).
-        Tried first, on a GPU with data that lacks only this dtype slice: a sibling dtype's slice at the
-        same shape (`_sibling_lookup`, with `dtype_sol`), unless the GPU lacks the dtype."""
+        Without a donor slice (a GPU with data that lacks only this dtype slice): a sibling dtype's slice at
+        the same shape (`_sibling_lookup`, with `dtype_sol`), unless the GPU lacks the dtype."""
         if name is not None and coords is not None:
-            sib = self._sibling_lookup(name, coords, sol_s, dtype_sol)
-            if sib is not None:
-                return sib
             grid = self._borrowed_grid(name)
             if grid is not None:
                 lu, _ = grid.query(coords)
@@ -199,4 +212,7 @@ class FallbackMixin:
                     return Lookup.of(sol_t / util_d, Tier.ROOFLINE)
                 sol_d = np.asarray(sol_fn(self._donor_db().system), dtype=np.float64)
                 return Lookup.of(transfer_latency(sol_t, sol_d, util_d), Tier.ROOFLINE)
+            sib = self._sibling_lookup(name, coords, sol_s, dtype_sol)
+            if sib is not None:
+                return sib
         return Lookup.of(sol_s / self.efficiency(family, name), Tier.ROOFLINE)

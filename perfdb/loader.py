@@ -7,9 +7,11 @@ from . import cache
 from . import overlay as overlay_mod
 from .catalog import load_system
 from .perfdb import PerfDB
-from .source import system_data_dir
-from .tables import build_all
-from .versions import data_versions, resolve_version
+from .source import system_data_dir, version_dirs
+from .tables import attention_grids, build_all, gemm_grids, median_efficiency
+from .versions import data_versions, resolve_version, sort_versions
+
+TORCH = "torch"  # framework folder of `sloplan collect`'s GEMM / attention tables
 
 _MEMO: dict[tuple[str, str, str, str], PerfDB] = {}
 _LOCK = threading.RLock()
@@ -34,14 +36,44 @@ def load_perfdb(system: str, backend: str, version: str | None = None, overlay=N
 def _load(spec, backend: str, version: str, overlay_tag: str = "") -> PerfDB:
     root = system_data_dir(spec.silicon_dir, spec.name)
     if root is None or not data_versions(spec.name, backend):
-        return PerfDB(spec, backend, version, {}, {}, {}, _donor_eff(spec, backend))
+        grids, lanes = torch_lane(root, spec, {}, {}) if overlay_tag else ({}, {})
+        return PerfDB(spec, backend, version, grids, lanes, median_efficiency(grids), _donor_eff(spec, backend))
     path = cache.cache_path(spec, backend, version, overlay_tag)
     loaded = cache.load(path)
     if loaded is None:
         loaded = build_all(root, spec, backend, version)
+        if overlay_tag:
+            grids, lanes = torch_lane(root, spec, dict(loaded[0]), dict(loaded[1]))
+            loaded = (grids, lanes, median_efficiency(grids))
         cache.save(path, *loaded)
     grids, lanes, eff = loaded
     return PerfDB(spec, backend, version, grids, lanes, eff, cache_file=path)
+
+
+def torch_lane(root, spec, grids: dict, lanes: dict):
+    """Add the overlay's `torch` GEMM / attention grids (`sloplan collect` writes them under framework
+    `torch`, folder `<system>/<family>/torch/<torch version>/`, newest version used) for every slice the
+    backend's own tables lack; the backend's slices always win. The grids are ordinary ones, so a collected
+    point is MEASURED and everything else interpolates as usual. Lanes are recorded as `torch:<lane>@<v>`.
+    Only the user's folder holds `torch` tables (the wheel ships none), so this runs only with an overlay."""
+    if root is None:
+        return grids, lanes
+    sources = [("gemm", "gemm_perf.parquet", lambda p, v: gemm_grids(p, spec)),
+               ("attention", "context_attention_perf.parquet", lambda p, v: attention_grids(p, spec, TORCH, v, "ctx")),
+               ("attention", "generation_attention_perf.parquet",
+                lambda p, v: attention_grids(p, spec, TORCH, v, "gen"))]
+    for family, fname, build in sources:
+        versions = version_dirs(root, family, TORCH, fname)
+        if not versions:
+            continue
+        v = sort_versions(versions)[-1]
+        new, new_lanes = build(root / family / TORCH / v / fname, v)
+        for name, grid in new.items():
+            if name not in grids:
+                grids[name] = grid
+                lane = new_lanes.get(name, new_lanes.get(name.split("/")[0], "?"))
+                lanes[name] = f"{TORCH}:{lane}@{v}"
+    return grids, lanes
 
 
 def _donor_eff(spec, backend: str) -> dict:
