@@ -31,11 +31,11 @@ from sloplan.estimate import configure, row_config  # noqa: E402
 MIN_ROWS_OWN_FIT = 20
 TPOT_WEIGHT = 1.5  # the TPOT target (10 %) is tighter than the TTFT one (20 %)
 PARAMS = ("kernel_scale", "step_overhead_s", "ttft_overhead_s", "queue_coef", "queue_exp", "tpot_mixed_weight",
-          "prefill_scale")
-LOWER = np.array([0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3])
-UPPER = np.array([2.0, 10e-3, 300e-3, 5.0, 1.5, 1.0, 3.0])
+          "prefill_scale", "request_overhead_s")
+LOWER = np.array([0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0])
+UPPER = np.array([2.0, 10e-3, 300e-3, 5.0, 1.5, 1.0, 3.0, 200e-6])
 START = Calibration(kernel_scale=1.0, step_overhead_s=0.5e-3, ttft_overhead_s=20e-3, queue_coef=0.5, queue_exp=0.5,
-                    tpot_mixed_weight=0.8, prefill_scale=1.0)
+                    tpot_mixed_weight=0.8, prefill_scale=1.0, request_overhead_s=5e-6)
 
 
 def prepare(rows: list[dict]) -> list[dict]:

@@ -65,8 +65,9 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     O1, I, d = wl.osl - 1, wl.new_tokens, curves.d
     running = np.minimum(conc, max_running)
     # every pipeline stage is its own process with its own scheduling/launch overhead per step
-    tau_dec = curves.tau_dec_s * cal.kernel_scale + cal.step_overhead_s * pp
-    tau_mix = curves.tau_mix_s * cal.kernel_scale + cal.step_overhead_s * pp
+    # and the scheduler/sampler also pays per request in the step (CPU-bound at large batch)
+    tau_dec = curves.tau_dec_s * cal.kernel_scale + cal.step_overhead_s * pp + cal.request_overhead_s * d
+    tau_mix = curves.tau_mix_s * cal.kernel_scale + cal.step_overhead_s * pp + cal.request_overhead_s * (d + 1)
     mixed_share = np.minimum(1.0, d * I / (O1 * curves.chunk))
     tau_bar = mixed_share * tau_mix + (1 - mixed_share) * tau_dec
     service = np.ceil(I / curves.chunk) * tau_mix * cal.prefill_scale
@@ -107,8 +108,9 @@ def static(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl
                                                                        np.full(mb.shape, wl.prefix))
     dec = linear_ops(arch, engine, db, mb, mb) + generation_attention(arch, engine, db, mb,
                                                                       np.full(mb.shape, wl.mean_decode_kv))
-    ttft = pre.latency_s * cal.kernel_scale + cal.step_overhead_s * engine.pp + cal.ttft_overhead_s
-    tpot = dec.latency_s * cal.kernel_scale + cal.step_overhead_s * engine.pp
+    per_step = cal.step_overhead_s * engine.pp + cal.request_overhead_s * mb
+    ttft = pre.latency_s * cal.kernel_scale + per_step + cal.ttft_overhead_s
+    tpot = dec.latency_s * cal.kernel_scale + per_step
     tokens = b * wl.osl / (ttft + O1 * tpot)
     return ServingMetrics(concurrency=b, running=b, ttft_s=ttft, tpot_s=tpot, tokens_per_s=tokens,
                           tier=np.maximum(pre.tier, dec.tier))

@@ -30,6 +30,8 @@ class Calibration:
     tpot_mixed_weight: how much of the prefill-carrying (mixed) steps the *reported* TPOT contains —
     1 for a per-request mean over all its steps, towards 0 for harnesses whose figure behaves like
     a median inter-token latency (mostly decode-only steps). Throughput always uses the true mean.
+    request_overhead_s: CPU time per request in a step (scheduling, sampling, detokenization), which
+    makes large batches CPU-bound whatever the GPU count.
     prefill_scale: prefill service time relative to the kernel tables (prefix-cache hits in a
     harness make it < 1; slower prefill kernels than the tables' make it > 1).
     """
@@ -41,6 +43,7 @@ class Calibration:
     queue_exp: float = 0.5
     tpot_mixed_weight: float = 1.0
     prefill_scale: float = 1.0
+    request_overhead_s: float = 0.0
 
 
 @lru_cache(maxsize=1)
