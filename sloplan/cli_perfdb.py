@@ -85,20 +85,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 # --------------------------------------------------------------------------- query
 def _load(system: str, backend: Optional[Backend], version: Optional[str]):
-    from sloplan.perfdb import UnknownSystem, UnknownVersion, load_perfdb, load_system
+    from .context import resolve_db
 
-    try:
-        runs_on = load_system(system).frameworks
-        backend = backend or Backend(runs_on[0])
-        if backend.value not in runs_on:
-            raise InputError("backend", f"{backend.value} does not run on {system}; accepted: {', '.join(runs_on)}")
-        return load_perfdb(system, backend.value, version)
-    except UnknownSystem as exc:
-        raise InputError("system", f"unknown system '{system}'; accepted: {', '.join(exc.accepted)}") from None
-    except UnknownVersion as exc:
-        accepted = ", ".join(exc.accepted) or "none (no silicon data for this system and backend)"
-        raise InputError(exc.field, f"no {backend.value} data for {exc.field} '{exc.value}' on {system}; "
-                                    f"accepted: {accepted}") from None
+    return resolve_db(system, backend, version)
 
 
 def _format_s(seconds: float) -> str:

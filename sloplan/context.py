@@ -43,17 +43,20 @@ def resolve_arch(model: str) -> ModelArch:
         raise InputError("model", str(exc).removeprefix("model: ")) from None
 
 
-def resolve_db(system: str, backend: Backend, version: str | None) -> PerfDB:
+def resolve_db(system: str, backend: Backend | None, version: str | None) -> PerfDB:
+    """The perf tables for (system, backend, version); backend None = the first framework the system runs."""
     try:
-        spec = load_system(system)
-        if backend.value not in spec.frameworks:
-            raise InputError("backend", f"{backend.value} does not run on {system}; accepted: {', '.join(spec.frameworks)}")
+        runs_on = load_system(system).frameworks
+        backend = backend or Backend(runs_on[0])
+        if backend.value not in runs_on:
+            raise InputError("backend", f"{backend.value} does not run on {system}; accepted: {', '.join(runs_on)}")
         return load_perfdb(system, backend.value, version)
     except UnknownSystem as exc:
         raise InputError("system", f"unknown system '{system}'; accepted: {', '.join(exc.accepted)}") from None
     except UnknownVersion as exc:
         accepted = ", ".join(exc.accepted) or "none (no silicon data for this system and backend)"
-        raise InputError("version", f"no {backend.value} data for version '{version}' on {system}; accepted: {accepted}") from None
+        raise InputError("version", f"no {backend.value} data for version '{version}' on {system}; "
+                                    f"accepted: {accepted}") from None
 
 
 def build_context(model: str, system: str, backend: Backend, version: str | None, isl: int, osl: int, prefix: int,

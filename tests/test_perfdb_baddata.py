@@ -7,23 +7,14 @@ import numpy as np
 import pytest
 from perfdb_fixtures import gemm_rows, overlay_gemm, write_table
 
-from sloplan.perfdb import BadPerfData, PerfDataWarning, Tier, load_perfdb, set_overlay
-from sloplan.perfdb.loader import clear_memo
+from sloplan.perfdb import BadPerfData, PerfDataWarning, Tier, load_perfdb
 from sloplan.perfdb.source import read_columns
 from sloplan.perfdb.validate import check_duplicates
 
 GEMM_NUMERIC, GEMM_TEXT = ["m", "n", "k", "latency"], ["gemm_dtype", "kernel_source"]
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("SLOPLAN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "perfdb-cache"))  # shared: keys differ
-    monkeypatch.delenv("SLOPLAN_PERFDB", raising=False)
-    set_overlay(None)
-    clear_memo()
-    yield
-    set_overlay(None)
-    clear_memo()
+pytestmark = pytest.mark.usefixtures("no_overlay")
 
 
 def _load(root):

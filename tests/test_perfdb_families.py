@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from sloplan.perfdb import Tier, coverage
-from sloplan.perfdb.source import read_columns, system_data_dir
 
 ROOT = None
 
+
+from conftest import h200_rows  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("isolated_perfdb_cache")
 
@@ -19,8 +20,7 @@ def db(h200_trtllm_db):
     return h200_trtllm_db
 
 
-def _rows(rel: str, numeric: list[str], text: list[str]):
-    return read_columns(system_data_dir("h200_sxm") / rel, numeric + ["latency"], text)
+_rows = h200_rows
 
 
 def _between(lo, mid, hi):

@@ -13,6 +13,8 @@ from sloplan.perfdb.lanes import pick_lane
 from sloplan.perfdb.source import read_columns, system_data_dir
 
 
+from conftest import h200_rows  # noqa: E402
+
 pytestmark = pytest.mark.usefixtures("isolated_perfdb_cache")
 
 
@@ -21,8 +23,7 @@ def db(h200_trtllm_db):
     return h200_trtllm_db
 
 
-def _rows(rel: str, numeric: list[str], text: list[str]):
-    return read_columns(system_data_dir("h200_sxm") / rel, numeric + ["latency"], text)
+_rows = h200_rows
 
 
 def _geo(lat_ms):

@@ -13,16 +13,7 @@ from sloplan.perfdb.loader import clear_memo
 SHIPPED_FP8_128_4096_4096_S = 0.01833067e-3  # the wheel's h200_sxm trtllm 1.3.0rc20 row (ms → s)
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path_factory, monkeypatch):
-    """Own cache dir, no overlay from the environment, fresh memo."""
-    monkeypatch.setenv("SLOPLAN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "perfdb-cache"))  # shared: keys differ
-    monkeypatch.delenv("SLOPLAN_PERFDB", raising=False)
-    set_overlay(None)
-    clear_memo()
-    yield
-    set_overlay(None)
-    clear_memo()
+pytestmark = pytest.mark.usefixtures("no_overlay")
 
 
 def _fp8(db, m=128, n=4096, k=4096):
