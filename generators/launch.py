@@ -20,15 +20,18 @@ def _join(argv: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
+def _online_fp8(engine: Engine, ckpt: GemmQuant) -> list[str]:
+    """vLLM and SGLang quantize a BF16 checkpoint to FP8 on load when asked to."""
+    return ["--quantization", "fp8"] if engine.quant.gemm is GemmQuant.FP8 and ckpt is GemmQuant.BF16 else []
+
+
 def vllm_command(model: str, engine: Engine, fw: FrameworkProfile, wl: Workload, max_seqs: int, ckpt: GemmQuant) -> str:
     argv = ["vllm", "serve", model,
             "--tensor-parallel-size", str(engine.tp), "--pipeline-parallel-size", str(engine.pp),
             "--max-num-seqs", str(max_seqs), "--max-num-batched-tokens", str(fw.token_budget),
             "--gpu-memory-utilization", f"{fw.kv_fraction:.2f}",
             "--kv-cache-dtype", "fp8" if engine.quant.kv is KvDtype.FP8 else "auto",
-            "--max-model-len", str(wl.isl + wl.osl)]
-    if engine.quant.gemm is GemmQuant.FP8 and ckpt is GemmQuant.BF16:
-        argv += ["--quantization", "fp8"]
+            "--max-model-len", str(wl.isl + wl.osl), *_online_fp8(engine, ckpt)]
     if wl.prefix == 0:
         argv += ["--no-enable-prefix-caching"]
     return _join(argv)
@@ -40,9 +43,7 @@ def sglang_command(model: str, engine: Engine, fw: FrameworkProfile, wl: Workloa
             "--max-running-requests", str(max_seqs), "--chunked-prefill-size", str(fw.token_budget),
             "--mem-fraction-static", f"{fw.kv_fraction:.2f}",
             "--kv-cache-dtype", "fp8_e4m3" if engine.quant.kv is KvDtype.FP8 else "auto",
-            "--context-length", str(wl.isl + wl.osl)]
-    if engine.quant.gemm is GemmQuant.FP8 and ckpt is GemmQuant.BF16:
-        argv += ["--quantization", "fp8"]
+            "--context-length", str(wl.isl + wl.osl), *_online_fp8(engine, ckpt)]
     return _join(argv)
 
 

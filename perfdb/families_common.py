@@ -23,3 +23,19 @@ def family_table(root: Path | None, family: str, framework: str, filename: str, 
         return None, None
     v = sort_versions(versions)[-1] if version is None else pick_nearest(list(versions), version)
     return root / family / framework / v / filename, v
+
+
+def gather_grids(root: Path | None, family: str, backend: str, version: str | None, files: dict,
+                 build, lane_key=lambda kind: kind) -> tuple[dict, dict]:
+    """Grids and lanes of every `files` table (kind → file name) the family ships for this backend.
+
+    `build(path, kind)` turns one table into (grids, lane name); a table the system lacks is skipped.
+    """
+    grids, lanes = {}, {}
+    for kind, fname in files.items():
+        path, ver = family_table(root, family, backend, fname, version)
+        if path is not None:
+            g, lane = build(path, kind)
+            grids.update(g)
+            lanes[lane_key(kind)] = f"{lane}@{ver}"
+    return grids, lanes

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sol
-from .families_common import canon_dtype, family_table
+from .families_common import canon_dtype, family_table, gather_grids
 from .lanes import pick_lane
 from .lookup import Lookup
 from .source import read_columns
@@ -59,13 +59,8 @@ def _kernel_grids(path: Path, spec: SystemSpec, kind: str):
 
 def mla_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
     """Every MLA grid this (system, backend) ships (version newest ≤ requested, else nearest)."""
-    grids, lanes = {}, {}
-    for kind, fname in MLA_FILES.items():
-        path, ver = family_table(root, "mla", backend, fname, version)
-        if path is not None:
-            g, lane = _kernel_grids(path, spec, kind)
-            grids.update(g)
-            lanes[kind] = f"{lane}@{ver}"
+    grids, lanes = gather_grids(root, "mla", backend, version, MLA_FILES,
+                                lambda path, kind: _kernel_grids(path, spec, kind))
     path, ver = family_table(root, "mla_bmm", backend, "mla_bmm_perf.parquet", version)
     if path is not None:
         cols = read_columns(path, ["num_tokens", "num_heads", "latency"], ["op_name", "bmm_dtype"])

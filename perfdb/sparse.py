@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sol
-from .families_common import canon_dtype, family_table
+from .families_common import canon_dtype, family_table, gather_grids
 from .lanes import pick_lane
 from .lazy_families import register
 from .lookup import Lookup
@@ -79,13 +79,8 @@ def _glm5_grids(path: Path, spec, op: str):
 @register("sparse")
 def sparse_grids(root, spec, backend: str, version: str):
     """Every sparse-attention grid this (system, backend) ships, and the lanes used."""
-    grids, lanes = {}, {}
-    for kind, fname in DSA_FILES.items():
-        path, ver = family_table(root, "sparse_attention", backend, fname, version)
-        if path is not None:
-            g, lane = _dsa_grids(path, spec, kind)
-            grids.update(g)
-            lanes[kind] = f"{lane}@{ver}"
+    grids, lanes = gather_grids(root, "sparse_attention", backend, version, DSA_FILES,
+                                lambda path, kind: _dsa_grids(path, spec, kind))
     for op, fname in GLM5_FILES.items():
         path, ver = family_table(root, "sparse_attention", backend, fname, version)
         if path is not None:

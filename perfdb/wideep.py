@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import sol
-from .families_common import canon_dtype, family_table
+from .families_common import canon_dtype, family_table, gather_grids
 from .lookup import Lookup
 from .tier import Tier
 from .lanes import pick_lane
@@ -125,12 +125,10 @@ def wideep_grids(root, spec, backend: str, version: str):
             g, lane = _moe_grids(path, spec, phase, False)
             grids.update(g)
             lanes[f"wideep_moe/{phase}"] = f"{lane}@{ver}"
-    for kind, fname in MLA_FILES.items():
-        path, ver = family_table(root, "mla", backend, fname, version)
-        if path is not None:
-            g, lane = _mla_grids(path, spec, kind)
-            grids.update(g)
-            lanes[f"wideep_mla_{kind}"] = f"{lane}@{ver}"
+    g, lane = gather_grids(root, "mla", backend, version, MLA_FILES, lambda path, kind: _mla_grids(path, spec, kind),
+                           lane_key=lambda kind: f"wideep_mla_{kind}")
+    grids.update(g)
+    lanes.update(lane)
     for phase in PHASES:
         path, ver = family_table(root, "mlp", backend, f"wideep_{phase}_mlp_perf.parquet", version)
         if path is not None:
