@@ -1,14 +1,16 @@
 """Aggregated serving: continuous batching with chunked prefill at a closed-loop concurrency.
 
 Steady state, per pipeline micro-batch stream (pp streams share the stages, each holding 1/pp of
-the running requests). Each step carries `d` decode requests; a *mixed* step also carries a
-prefill chunk of `c = min(C - d, I)` tokens (C = token budget, I = new prompt tokens). Flow
-balance gives the share of mixed steps, f = d·I / ((O-1)·c): every request needs I prefill tokens
-per O-1 decode tokens. The mean step time τ̄ = f·τ_mix + (1-f)·τ_dec is the TPOT. A request's
-prefill spans ceil(I/c) mixed steps plus half a step of waiting to be scheduled; that is its TTFT
-while prefill keeps up. Little's law closes the loop: running requests B = λ·latency with
-λ = d / ((O-1)·τ̄), which fixes d for a given B. When f reaches 1 prefill is the bottleneck and
-extra requests wait in the prefill queue (TTFT grows by the wait). When clients keep more requests
+the running requests). Each step carries `d` decode requests and, on average, p = d·I/(O-1)
+prompt tokens (C = token budget, I = new prompt tokens): every request needs I prefill tokens per
+O-1 decode tokens. The mean step time — the TPOT — is priced piecewise-linearly in p: from a
+decode-only step, to a *mixed* step with one prompt's chunk c = min(C - d, I), to a *full* step
+that packs prompts up to the budget (frameworks prefill several short prompts in one step when
+they arrive faster than one per step). A request's prefill spans ceil(I/c) steps, the last one
+carrying only the remainder, plus half a step of waiting to be scheduled; that is its TTFT while
+prefill keeps up. Little's law closes the loop: running requests B = λ·latency with
+λ = d / ((O-1)·τ̄), which fixes d for a given B. When p reaches C - d prefill is the bottleneck
+and extra requests wait in the prefill queue (TTFT grows by the wait). When clients keep more requests
 in flight than the engine can run (KV capacity or max batch), the excess waits for a free slot:
 client latency = concurrency / λ, and TTFT absorbs the difference — this is why measured TTFT at
 high concurrency is often tens of seconds.
@@ -35,12 +37,18 @@ from .workload import ServingMetrics, Workload
 
 @dataclass(frozen=True)
 class StepCurves:
-    """Kernel time of decode-only and mixed steps for d = 0..d_max decode requests (no framework overhead)."""
+    """Kernel time of decode-only, mixed and full steps for d = 0..d_max decode requests (no framework overhead).
+
+    A mixed step carries one prompt's chunk; a full step packs prompts up to the token budget
+    (frameworks prefill several short prompts in one step when they arrive faster than one per step).
+    """
 
     d: np.ndarray
     tau_dec_s: np.ndarray
     tau_mix_s: np.ndarray
-    chunk: np.ndarray  # prefill tokens a mixed step carries
+    tau_full_s: np.ndarray
+    chunk: np.ndarray  # prefill tokens a mixed step carries (one prompt, or its chunk)
+    room: np.ndarray  # prefill tokens a full step carries (budget - d)
     tier: np.ndarray
 
 
@@ -49,13 +57,37 @@ def step_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfil
     """Price every decode width once; the closed-loop solve then only interpolates these arrays."""
     C, I = fw.token_budget, wl.new_tokens
     d = np.arange(0, d_max + 1)
-    chunk = np.clip(np.minimum(C - d, I), 1, None)
+    room = np.clip(C - d, 1, None)
+    chunk = np.minimum(room, I)
     gen = generation_attention(arch, engine, db, d, np.full(d.shape, wl.mean_decode_kv))
     dec = linear_ops(arch, engine, db, np.maximum(d, 1), np.maximum(d, 1)) + gen
     req_attn = context_attention(arch, engine, db, np.array([1]), np.array([I]), np.array([wl.prefix]))
-    mix = linear_ops(arch, engine, db, d + chunk, d + 1) + gen + Priced(
-        req_attn.latency_s * chunk / I, np.broadcast_to(req_attn.tier, d.shape))
-    return StepCurves(d, dec.latency_s, mix.latency_s, chunk.astype(float), np.maximum(dec.tier, mix.tier))
+    attn_tier = np.broadcast_to(req_attn.tier, d.shape)
+    mix = linear_ops(arch, engine, db, d + chunk, d + 1) + gen + Priced(req_attn.latency_s * chunk / I, attn_tier)
+    prompts = room / chunk
+    full = linear_ops(arch, engine, db, d + room, d + np.ceil(prompts)) + gen + Priced(
+        req_attn.latency_s * prompts * chunk / I, attn_tier)
+    return StepCurves(d, dec.latency_s, mix.latency_s, full.latency_s, chunk.astype(float), room.astype(float),
+                      np.maximum(np.maximum(dec.tier, mix.tier), full.tier))
+
+
+def prefill_service(new_tokens: int, chunk: np.ndarray, tau_dec: np.ndarray, tau_mix: np.ndarray) -> np.ndarray:
+    """Time for one prompt to pass through the mixed steps: ceil(I/c) steps, all full but the last,
+    which carries only the remainder and so costs a decode step plus that fraction of the prefill
+    increment. Pricing the last step as a full one doubled the prefill of a prompt just over the
+    budget (8192 tokens next to a few decodes at an 8192-token budget)."""
+    steps = np.ceil(new_tokens / chunk)
+    return (steps - 1) * tau_mix + tau_dec + (tau_mix - tau_dec) * (new_tokens - (steps - 1) * chunk) / chunk
+
+
+def mean_step(prefill_per_step: np.ndarray, curves: StepCurves, tau_dec: np.ndarray, tau_mix: np.ndarray,
+              tau_full: np.ndarray) -> np.ndarray:
+    """Mean step time when steps carry `prefill_per_step` prompt tokens on average: linear from a
+    decode-only step to a one-prompt mixed step, then on to a budget-full step."""
+    p = np.minimum(prefill_per_step, curves.room)
+    first = tau_dec + (tau_mix - tau_dec) * np.minimum(p, curves.chunk) / curves.chunk
+    extra = np.maximum(p - curves.chunk, 0) / np.maximum(curves.room - curves.chunk, 1)
+    return first + (tau_full - tau_mix) * extra
 
 
 def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarray, max_running: int,
@@ -68,14 +100,15 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     # and the scheduler/sampler also pays per request in the step (CPU-bound at large batch)
     tau_dec = curves.tau_dec_s * cal.kernel_scale + cal.step_overhead_s * pp + cal.request_overhead_s * d
     tau_mix = curves.tau_mix_s * cal.kernel_scale + cal.step_overhead_s * pp + cal.request_overhead_s * (d + 1)
-    mixed_share = np.minimum(1.0, d * I / (O1 * curves.chunk))
-    tau_bar = mixed_share * tau_mix + (1 - mixed_share) * tau_dec
-    service = np.ceil(I / curves.chunk) * tau_mix * cal.prefill_scale
+    tau_full = curves.tau_full_s * cal.kernel_scale + cal.step_overhead_s * pp + cal.request_overhead_s * (d + 1)
+    tau_bar = mean_step(d * I / O1, curves, tau_dec, tau_mix, tau_full)
+    service = prefill_service(I, curves.chunk, tau_dec, tau_mix) * cal.prefill_scale
     ttft_run = service + 0.5 * tau_bar + cal.ttft_overhead_s
     others = np.maximum(d + d * ttft_run / (O1 * tau_bar) - 1, 0)  # running requests besides this one
     ttft_run = ttft_run + cal.queue_coef * others ** cal.queue_exp * service
     b_pred = np.maximum.accumulate(d + d * ttft_run / (O1 * tau_bar))
-    sat = int(np.argmax(mixed_share >= 1.0)) if (mixed_share >= 1.0).any() else len(d) - 1
+    full = d * I / O1 >= curves.room  # prefill needs every step's whole budget: the stream is prefill-bound
+    sat = int(np.argmax(full)) if full.any() else len(d) - 1
     d_star = np.interp(running / pp, b_pred[: sat + 1], d[: sat + 1])
     tpot = np.interp(d_star, d, tau_bar)
     ttft = np.interp(d_star, d, ttft_run)

@@ -1,0 +1,49 @@
+"""Chunked-prefill step accounting: the remainder chunk and several short prompts packed in one step."""
+import numpy as np
+import pytest
+
+from sloplan.context import build_context
+from sloplan.model.aggregated import closed_loop, prefill_service, step_curves
+from sloplan.model.calibration import Calibration
+from sloplan.model.framework import Backend
+from sloplan.model.options import fitting_engines
+
+
+def test_a_prompt_just_over_the_budget_pays_one_full_step_and_a_small_one():
+    tau_dec, tau_mix = np.array([0.010]), np.array([0.100])
+    chunk = np.array([8189.0])  # 8192-token budget next to 3 decodes
+    service = prefill_service(8192, chunk, tau_dec, tau_mix)
+    assert service[0] == pytest.approx(0.100 + 0.010 + 0.090 * 3 / 8189)
+    # a prompt that fits prices exactly one mixed step; two full chunks price two
+    assert prefill_service(4000, np.array([4000.0]), tau_dec, tau_mix)[0] == pytest.approx(0.100)
+    assert prefill_service(8000, np.array([4000.0]), tau_dec, tau_mix)[0] == pytest.approx(0.200)
+
+
+@pytest.fixture(scope="module")
+def short_output():
+    """Llama-3.1-8B, 1000-token prompts and 100-token answers: prefill dominates the work."""
+    ctx = build_context("meta-llama/Llama-3.1-8B-Instruct", "h200_sxm", Backend.SGLANG, None, 1000, 100, 0, None)
+    slots, _ = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), 1, 512)
+    slot = slots[0]
+    curves = step_curves(ctx.arch, slot.engine, ctx.db, ctx.fw, ctx.workload, 400)
+    return ctx, slot, curves
+
+
+def test_a_full_step_carries_several_prompts_and_costs_more_than_one(short_output):
+    ctx, _, curves = short_output
+    assert np.all(curves.room > curves.chunk)  # 1000-token prompts, 8192-token budget
+    assert np.all(curves.tau_full_s > curves.tau_mix_s) and np.all(curves.tau_mix_s > curves.tau_dec_s)
+    # its prefill increment is about `prompts` one-prompt increments (compute-bound prefill GEMMs)
+    prompts = curves.room / curves.chunk
+    ratio = (curves.tau_full_s - curves.tau_dec_s) / (curves.tau_mix_s - curves.tau_dec_s)
+    assert np.all((ratio > 0.7 * prompts) & (ratio < 1.5 * prompts))
+
+
+def test_prompts_arriving_faster_than_one_per_step_are_served_not_queued(short_output):
+    ctx, slot, curves = short_output
+    m = closed_loop(curves, ctx.workload, 1, np.array([256.0]), slot.max_running, Calibration())
+    requests_per_s = m.tokens_per_s[0] / ctx.workload.osl
+    # more than one prompt per step on average: the old one-prompt-per-step cap would have made
+    # this concurrency prefill-bound with a queue in TTFT
+    assert requests_per_s * m.tpot_s[0] > 1.5
+    assert m.ttft_s[0] < 10 * m.tpot_s[0] * ctx.workload.osl
