@@ -105,7 +105,10 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     service = prefill_service(I, curves.chunk, tau_dec, tau_mix) * cal.prefill_scale
     ttft_run = service + 0.5 * tau_bar + cal.ttft_overhead_s
     others = np.maximum(d + d * ttft_run / (O1 * tau_bar) - 1, 0)  # running requests besides this one
-    ttft_run = ttft_run + cal.queue_coef * others ** cal.queue_exp * service
+    # clients of a closed-loop benchmark stay partly synchronized: prompts of others arrive with this
+    # one and go first, each costing its prefill at the packed (full-step) rate
+    packed_prefill = (tau_full - tau_dec) * I / curves.room
+    ttft_run = ttft_run + cal.queue_coef * others ** cal.queue_exp * packed_prefill
     b_pred = np.maximum.accumulate(d + d * ttft_run / (O1 * tau_bar))
     full = d * I / O1 >= curves.room  # prefill needs every step's whole budget: the stream is prefill-bound
     sat = int(np.argmax(full)) if full.any() else len(d) - 1

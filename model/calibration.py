@@ -25,8 +25,9 @@ class Calibration:
     kernel_scale: multiplies kernel time (CUDA graphs vs eager, kernel choices the tables lack).
     ttft_overhead_s: tokenization, HTTP and first scheduling before a request's prefill starts.
     queue_coef, queue_exp: prefill contention. Clients of a closed-loop benchmark start together and
-    stay partly synchronized, so a new request often finds others prefilling: it waits
-    queue_coef * (running - 1) ** queue_exp prefill service times.
+    stay partly synchronized, so a new request often finds others' prompts ahead of it: it waits
+    queue_coef * (running - 1) ** queue_exp prompts' prefill, each priced at the packed (full-step)
+    rate.
     tpot_mixed_weight: how much of the prefill-carrying (mixed) steps the *reported* TPOT contains —
     1 for a per-request mean over all its steps, towards 0 for harnesses whose figure behaves like
     a median inter-token latency (mostly decode-only steps). Throughput always uses the true mean.
