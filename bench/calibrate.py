@@ -4,11 +4,10 @@
     .venv/bin/python bench/calibrate.py --dry-run  # fit and print, write nothing
     .venv/bin/python bench/calibrate.py --cv 5     # out-of-fold error inside the dev split
 
-What is fitted (model/calibration.py): per backend, the per-step overhead, the TTFT overhead and the
-prefill-contention pair (queue_coef, queue_exp); per (system, backend) with at least 20 rows, a
-kernel_scale. The loss is the mean absolute percentage error of TPOT plus that of TTFT — the very
-figures bench/accuracy.py reports. Rows come from silicon_sample.csv's dense aggregated rows whose
-id falls in the development split (design.md, Contracts); held-out rows are dropped while reading,
+What is fitted (model/calibration.py): the eight constants of `Calibration`, per backend and per
+(system, backend) with at least 20 rows. The loss is the mean absolute percentage error of TTFT
+plus TPOT_WEIGHT times that of TPOT — the very figures bench/accuracy.py reports. Rows come from
+silicon_sample.csv's dense aggregated rows whose id falls in the development split (design.md, Contracts); held-out rows are dropped while reading,
 before any value of theirs is looked at.
 """
 from __future__ import annotations
