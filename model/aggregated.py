@@ -99,9 +99,11 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     # every pipeline stage is its own process with its own scheduling/launch overhead per step
     # and the scheduler/sampler also pays per request in the step (CPU-bound at large batch)
     tau_dec = curves.tau_dec_s * cal.kernel_scale + cal.step_overhead_s * pp + cal.request_overhead_s * d
-    tau_mix = curves.tau_mix_s * cal.kernel_scale + cal.step_overhead_s * pp + cal.request_overhead_s * (d + 1)
-    tau_full = curves.tau_full_s * cal.kernel_scale + cal.step_overhead_s * pp + cal.request_overhead_s * (d + 1)
-    tau_bar = mean_step(d * I / O1, curves, tau_dec, tau_mix, tau_full)
+    prefill_step_overhead = cal.step_overhead_s * pp + cal.request_overhead_s * (d + 1)
+    tau_mix = curves.tau_mix_s * cal.kernel_scale + prefill_step_overhead
+    tau_full = curves.tau_full_s * cal.kernel_scale + prefill_step_overhead
+    prompt_tokens = d * I / O1  # prompt tokens an average step must carry to keep up
+    tau_bar = mean_step(prompt_tokens, curves, tau_dec, tau_mix, tau_full)
     service = prefill_service(I, curves.chunk, tau_dec, tau_mix) * cal.prefill_scale
     ttft_run = service + 0.5 * tau_bar + cal.ttft_overhead_s
     others = np.maximum(d + d * ttft_run / (O1 * tau_bar) - 1, 0)  # running requests besides this one
@@ -110,8 +112,8 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     packed_prefill = (tau_full - tau_dec) * I / curves.room
     ttft_run = ttft_run + cal.queue_coef * others ** cal.queue_exp * packed_prefill
     b_pred = np.maximum.accumulate(d + d * ttft_run / (O1 * tau_bar))
-    full = d * I / O1 >= curves.room  # prefill needs every step's whole budget: the stream is prefill-bound
-    sat = int(np.argmax(full)) if full.any() else len(d) - 1
+    prefill_bound = prompt_tokens >= curves.room  # prefill needs every step's whole budget
+    sat = int(np.argmax(prefill_bound)) if prefill_bound.any() else len(d) - 1
     d_star = np.interp(running / pp, b_pred[: sat + 1], d[: sat + 1])
     tpot = np.interp(d_star, d, tau_bar)
     ttft = np.interp(d_star, d, ttft_run)
