@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sol
-from .grid import FillScheme
+from .fill import FillScheme
 from .lanes import attention_preference, pick_lane
 from .source import read_columns, version_dirs
 from .system_spec import SystemSpec

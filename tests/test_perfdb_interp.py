@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from sloplan.perfdb import load_perfdb
-from sloplan.perfdb.grid import FillScheme, Grid, leave_one_out
-from sloplan.perfdb.tables import (CTX_QUERY_SPACES, CTX_SCHEME, GEN_SCHEME, fill_scheme, gemm_m_classes,
-                                   node_log_sol)
+from sloplan.perfdb.fill import FillScheme, leave_one_out
+from sloplan.perfdb.grid import Grid
+from sloplan.perfdb.tables import (
+    CTX_QUERY_SPACES,
+    CTX_SCHEME,
+    GEN_SCHEME,
+    fill_scheme,
+    gemm_m_classes,
+    node_log_sol,
+)
 from sloplan.perfdb.tier import Tier
 
 
@@ -31,7 +37,7 @@ def test_class_aware_m_fill_keeps_sawtooth():
     """A staircase sampled at x / x+1 pairs: the hole at 64 is filled from 48 / 80 (same class), not 65."""
     m = np.array([16, 17, 32, 33, 48, 49, 64, 65, 80, 81, 96, 97], dtype=float)
     n = np.array([1024.0, 2048.0])
-    lu = lambda mm, nn: np.where(np.isin(mm - 1, m) & (mm - 1 >= 16), -1.0, 0.0) + 0.01 * np.log2(mm)  # noqa: E731
+    lu = lambda mm, nn: np.where(np.isin(mm - 1, m) & (mm - 1 >= 16), -1.0, 0.0) + 0.01 * np.log2(mm)
     flat, vals = _sparse([m, n], lu, keep=lambda mm, nn: mm != 64)
     scheme = FillScheme(classes={0: gemm_m_classes(m)})
     g = Grid.from_flat([m, n], flat, vals, [0, 1], scheme=scheme)
@@ -44,7 +50,7 @@ def test_equivalent_cells_fill_a_hole():
     """Latency depending on batch·heads only: a hole is filled with its equivalents' value, exactly."""
     h = np.array([1.0, 2.0, 4.0, 8.0])
     b = np.array([1.0, 2.0, 4.0, 8.0])
-    lu = lambda hh, bb: np.log(hh * bb) * 0.3 + 0.01 * np.sin(hh * bb)  # noqa: E731
+    lu = lambda hh, bb: np.log(hh * bb) * 0.3 + 0.01 * np.sin(hh * bb)
     flat, vals = _sparse([h, b], lu, keep=lambda hh, bb: ~((hh == 2) & (bb == 4)))
     g = Grid.from_flat([h, b], flat, vals, [1, 0], scheme=FillScheme(equiv=(0, 1, 1)))
     assert g.lu[1, 2] == pytest.approx(lu(2.0, 4.0))  # median of (1,8), (4,2), (8,1) and the interpolation
@@ -60,7 +66,7 @@ def test_equivalent_cells_fill_a_hole():
 def test_loo_is_the_fill_and_never_reads_the_cell(scheme):
     rng = np.random.default_rng(3)
     axes = [np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0]), np.array([1.0, 4.0, 16.0, 64.0, 256.0])]
-    lu_fn = lambda a, b: -np.log1p(a * b / 50.0) + 0.05 * rng.standard_normal(a.shape)  # noqa: E731
+    lu_fn = lambda a, b: -np.log1p(a * b / 50.0) + 0.05 * rng.standard_normal(a.shape)
     flat, vals = _sparse(axes, lu_fn, keep=lambda a, b: rng.random(a.shape) < 0.85)
     log_sol = np.log(np.outer(axes[0], axes[1]) * 1e-6)
     cells = np.unique(flat)
@@ -104,8 +110,8 @@ def test_sequential_sqrt_query_is_exact_for_square_law():
     in batch."""
     b = np.array([1.0, 2.0, 4.0])
     s = np.array([128.0, 512.0, 2048.0])
-    lat = lambda bb, ss: bb * (1e-3 + 1e-5 * ss) ** 2  # noqa: E731
-    sol_fn = lambda bb, ss: 1e-9 * bb * ss  # noqa: E731
+    lat = lambda bb, ss: bb * (1e-3 + 1e-5 * ss) ** 2
+    sol_fn = lambda bb, ss: 1e-9 * bb * ss
     flat, vals = _sparse([b, s], lambda bb, ss: np.log(sol_fn(bb, ss) / lat(bb, ss)))
     g = Grid.from_flat([b, s], flat, vals, [1, 0])
     q_b, q_s = np.array([1.0, 3.0, 2.0]), np.array([300.0, 1000.0, 512.0])
