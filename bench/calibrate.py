@@ -3,12 +3,17 @@
     .venv/bin/python bench/calibrate.py            # fit, print before/after, write the YAML
     .venv/bin/python bench/calibrate.py --dry-run  # fit and print, write nothing
     .venv/bin/python bench/calibrate.py --cv 5     # out-of-fold error inside the dev split
+    .venv/bin/python bench/calibrate.py --split backend_version,model_path  # diagnostic, writes nothing
 
 What is fitted (model/calibration.py): the eight constants of `Calibration`, per backend and per
 (system, backend) with at least 20 rows. The loss is the mean absolute percentage error of TTFT
 plus TPOT_WEIGHT times that of TPOT — the very figures bench/accuracy.py reports. Rows come from
 silicon_sample.csv's dense aggregated rows whose id falls in the development split (design.md, Contracts); held-out rows are dropped while reading,
 before any value of theirs is looked at.
+
+`--split COLUMNS` fits finer groups, (system, backend) plus those silicon_sample.csv columns, e.g.
+one set of constants per benchmark campaign. The estimator cannot use such keys; the in-sample error
+they reach bounds what any choice of the eight constants can do with this model's structure.
 """
 from __future__ import annotations
 
@@ -39,8 +44,9 @@ START = Calibration(kernel_scale=1.0, step_overhead_s=0.5e-3, ttft_overhead_s=20
                     tpot_mixed_weight=0.8, prefill_scale=1.0, request_overhead_s=5e-6)
 
 
-def prepare(rows: list[dict]) -> list[dict]:
-    """Price each row's step curves once; the fit then only re-solves the closed loop."""
+def prepare(rows: list[dict], split: tuple[str, ...] = ()) -> list[dict]:
+    """Price each row's step curves once; the fit then only re-solves the closed loop. Rows are
+    grouped by (system, backend), plus the `split` columns when given."""
     out = []
     for row in rows:
         try:
@@ -51,7 +57,7 @@ def prepare(rows: list[dict]) -> list[dict]:
         d_cap = int(min(np.ceil(min(conc[0], slot.max_running) / slot.engine.pp) + 1, ctx.fw.token_budget - 1))
         curves = step_curves(ctx.arch, slot.engine, ctx.db, ctx.fw, ctx.workload, d_cap)
         out.append(dict(curves=curves, wl=ctx.workload, pp=slot.engine.pp, conc=conc, cap=slot.max_running,
-                        backend=row["backend"], part=f"{row['system']}/{row['backend']}", id=row["id"],
+                        backend=row["backend"], part="/".join([row["system"], row["backend"]] + [row[c] or "-" for c in split]), id=row["id"],
                         ttft=float(row["silicon_ttft_ms"]) / 1e3, tpot=float(row["silicon_tpot_ms"]) / 1e3))
     return out
 
@@ -119,19 +125,34 @@ def report(name: str, rows: list[dict], before: dict, after: dict) -> None:
 
 
 def fit_all(prepped: list[dict], verbose: bool) -> dict[str, Calibration]:
-    """Backend-level constants, then per (system, backend) ones where there are enough rows; the
-    independent fits of each level run in parallel processes."""
-    groups = {b: [r for r in prepped if r["backend"] == b] for b in sorted({r["backend"] for r in prepped})}
-    fitted = dict(zip(groups, _pmap(fit, list(groups.values()), [START] * len(groups))))
-    parts = {p: [r for r in prepped if r["part"] == p] for p in sorted({r["part"] for r in prepped})}
-    parts = {p: rs for p, rs in parts.items() if len(rs) >= MIN_ROWS_OWN_FIT}
-    fitted |= dict(zip(parts, _pmap(fit, list(parts.values()), [fitted[rs[0]["backend"]] for rs in parts.values()])))
-    if verbose:
-        for b, rs in groups.items():
-            report(b, rs, {r["part"]: Calibration() for r in rs}, {r["part"]: fitted[b] for r in rs})
-            for p in (p for p in parts if p.endswith("/" + b)):
-                report("  " + p, parts[p], {p: fitted[b]}, {p: fitted[p]})
+    """Constants per backend, then per (system, backend), then per finer group (`--split`), each
+    level where a group has enough rows and starting from its parent's constants; the independent
+    fits of one level run in parallel processes."""
+    fitted: dict[str, Calibration] = {}
+    for level in range(3):
+        groups: dict[str, list[dict]] = {}
+        for r in prepped:
+            keys = _keys(r)
+            if level < len(keys):
+                groups.setdefault(keys[level], []).append(r)
+        groups = {k: rs for k, rs in sorted(groups.items()) if level == 0 or len(rs) >= MIN_ROWS_OWN_FIT}
+        starts = [fitted[_keys(rs[0])[level - 1]] if level else START for rs in groups.values()]
+        fitted |= dict(zip(groups, _pmap(fit, list(groups.values()), starts)))
+        for k, rs in groups.items() if verbose else ():
+            parent = {r["part"]: fitted[_keys(r)[level - 1]] if level else Calibration() for r in rs}
+            report("  " * level + k, rs, parent, {r["part"]: fitted[k] for r in rs})
     return fitted
+
+
+def _keys(r: dict) -> list[str]:
+    """A row's group at each level, most general first: backend, system/backend, the finer group."""
+    sb = "/".join(r["part"].split("/")[:2])
+    return [r["backend"], sb] + ([r["part"]] if r["part"] != sb else [])
+
+
+def constants_for(fitted: dict[str, Calibration], prepped: list[dict]) -> dict[str, Calibration]:
+    """Each row's most specific fitted constants, keyed by its group (what `errors` takes)."""
+    return {r["part"]: next(fitted[k] for k in reversed(_keys(r)) if k in fitted) for r in prepped}
 
 
 def _pmap(fn, *args) -> list:
@@ -148,8 +169,7 @@ def cross_validate(prepped: list[dict], folds: int) -> None:
         train = [r for r in prepped if fold_of[r["id"]] != k]
         test = [r for r in prepped if fold_of[r["id"]] == k]
         fitted = fit_all(train, verbose=False)
-        cals = {r["part"]: fitted.get(r["part"], fitted.get(r["backend"], Calibration())) for r in test}
-        t, p = errors(test, cals)
+        t, p = errors(test, constants_for(fitted, test))
         et.append(t)
         ep.append(p)
         print(f"fold {k}: n={len(test)}  TTFT MAPE {t.mean():.1%}  TPOT MAPE {p.mean():.1%}")
@@ -161,13 +181,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dry-run", action="store_true")
     ap.add_argument("--cv", type=int, default=0, metavar="K", help="K-fold cross-validation only; writes nothing")
+    ap.add_argument("--split", default="", metavar="COLUMNS",
+                    help="comma-separated silicon_sample.csv columns that refine the groups; writes nothing")
     args = ap.parse_args(argv)
     _, rows = load_dev_dense_agg(silicon_csv_path())
-    prepped = prepare(rows)
+    prepped = prepare(rows, tuple(c for c in args.split.split(",") if c))
     if args.cv:
         cross_validate(prepped, args.cv)
         return 0
-    text = to_yaml(fit_all(prepped, verbose=True))
+    fitted = fit_all(prepped, verbose=True)
+    et, ep = errors(prepped, constants_for(fitted, prepped))
+    print(f"all: n={len(et)}  TTFT MAPE {et.mean():.1%}  TPOT MAPE {ep.mean():.1%}")
+    if args.split:
+        return 0
+    text = to_yaml(fitted)
     print(text)
     if not args.dry_run:
         _FILE.write_text(text)
