@@ -51,8 +51,9 @@ class ModelArch:
     @staticmethod
     def from_hf_config(name: str, cfg: dict, quant_cfg: dict | None = None) -> "ModelArch":
         """Parse config.json (plus an optional ModelOpt hf_quant_config.json)."""
+        outer = cfg  # multimodal configs name the architecture outside their text_config
         cfg = cfg.get("text_config", cfg) if "num_hidden_layers" not in cfg else cfg
-        arch = (cfg.get("architectures") or ["?"])[0]
+        arch = (cfg.get("architectures") or outer.get("architectures") or ["unnamed"])[0]
         if arch not in DENSE_ARCHITECTURES:
             raise UnsupportedModel(
                 f"model: architecture {arch} is not supported yet; accepted: {', '.join(DENSE_ARCHITECTURES)}")

@@ -47,6 +47,15 @@ def test_moe_is_refused_with_the_field_named():
         ModelArch.from_hf_config("x", cfg)
 
 
+def test_multimodal_config_names_its_outer_architecture():
+    """The text_config of a multimodal checkpoint has no `architectures`; the refusal names the real one."""
+    cfg = {"architectures": ["Qwen3_5MoeForConditionalGeneration"],
+           "text_config": {"hidden_size": 4096, "num_hidden_layers": 60, "num_attention_heads": 32,
+                           "intermediate_size": 1024, "vocab_size": 248320}}
+    with pytest.raises(UnsupportedModel, match="architecture Qwen3_5MoeForConditionalGeneration is not supported"):
+        ModelArch.from_hf_config("x", cfg)
+
+
 def test_parameter_count_matches_published_size():
     assert resolve_model("meta-llama/Llama-3.1-8B").total_params == pytest.approx(8.03e9, rel=0.01)
     assert resolve_model("meta-llama/Llama-3.1-70B").total_params == pytest.approx(70.6e9, rel=0.01)
