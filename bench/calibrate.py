@@ -56,8 +56,9 @@ def prepare(rows: list[dict], split: tuple[str, ...] = ()) -> list[dict]:
         conc = np.array([float(row["batch_size"])])
         d_cap = int(min(np.ceil(min(conc[0], slot.max_running) / slot.engine.pp) + 1, ctx.fw.token_budget - 1))
         curves = step_curves(ctx.arch, slot.engine, ctx.db, ctx.fw, ctx.workload, d_cap)
+        part = "/".join([row["system"], row["backend"]] + [row[c] or "-" for c in split])
         out.append(dict(curves=curves, wl=ctx.workload, pp=slot.engine.pp, conc=conc, cap=slot.max_running,
-                        backend=row["backend"], part="/".join([row["system"], row["backend"]] + [row[c] or "-" for c in split]), id=row["id"],
+                        backend=row["backend"], part=part, id=row["id"],
                         ttft=float(row["silicon_ttft_ms"]) / 1e3, tpot=float(row["silicon_tpot_ms"]) / 1e3))
     return out
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+
 from sloplan.perfdb import load_perfdb
 from sloplan.perfdb.fill import leave_one_out
 from sloplan.perfdb.tables import fill_scheme, node_log_sol

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from sloplan.perfdb import load_perfdb
 from sloplan.perfdb.fill import FillScheme, leave_one_out
 from sloplan.perfdb.grid import Grid
-from sloplan.perfdb.tables import (
-    CTX_QUERY_SPACES,
-    CTX_SCHEME,
-    GEN_SCHEME,
-    fill_scheme,
-    gemm_m_classes,
-    node_log_sol,
-)
+from sloplan.perfdb.tables import (CTX_QUERY_SPACES, CTX_SCHEME, GEN_SCHEME, fill_scheme, gemm_m_classes,
+                                   node_log_sol)
 from sloplan.perfdb.tier import Tier
 
 
