@@ -30,7 +30,7 @@ from scipy.optimize import least_squares, minimize
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import load_dev_dense_agg, silicon_csv_path  # noqa: E402
 
-from sloplan.model.aggregated import closed_loop, step_curves  # noqa: E402
+from sloplan.model.aggregated import closed_loop, replica_curves  # noqa: E402
 from sloplan.model.calibration import _FILE, Calibration  # noqa: E402
 from sloplan.estimate import configure, row_config  # noqa: E402
 
@@ -54,8 +54,7 @@ def prepare(rows: list[dict], split: tuple[str, ...] = ()) -> list[dict]:
         except (ValueError, KeyError, TypeError):
             continue
         conc = np.array([float(row["batch_size"])])
-        d_cap = int(min(np.ceil(min(conc[0], slot.max_running) / slot.engine.pp) + 1, ctx.fw.token_budget - 1))
-        curves = step_curves(ctx.arch, slot.engine, ctx.db, ctx.fw, ctx.workload, d_cap)
+        curves = replica_curves(ctx.arch, slot.engine, ctx.db, ctx.fw, ctx.workload, conc, slot.max_running)
         part = "/".join([row["system"], row["backend"]] + [row[c] or "-" for c in split])
         out.append(dict(curves=curves, wl=ctx.workload, pp=slot.engine.pp, conc=conc, cap=slot.max_running,
                         backend=row["backend"], part=part, id=row["id"],

@@ -126,12 +126,18 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
                           tpot_s=reported, tokens_per_s=lam * wl.osl, tier=curves.tier[idx])
 
 
+def replica_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
+                   concurrency: np.ndarray, max_running: int) -> StepCurves:
+    """Step curves wide enough for every decode width these concurrencies can reach."""
+    running = np.minimum(np.asarray(concurrency, dtype=float), max_running)
+    d_cap = int(min(np.ceil(running.max() / engine.pp) + 1, fw.token_budget - 1))
+    return step_curves(arch, engine, db, fw, wl, d_cap)
+
+
 def aggregated(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
                concurrency: np.ndarray, max_running: int) -> ServingMetrics:
     """TTFT, TPOT and output tokens/s of one replica at each closed-loop client concurrency."""
-    running = np.minimum(np.asarray(concurrency, dtype=float), max_running)
-    d_cap = int(min(np.ceil(running.max() / engine.pp) + 1, fw.token_budget - 1))
-    curves = step_curves(arch, engine, db, fw, wl, d_cap)
+    curves = replica_curves(arch, engine, db, fw, wl, concurrency, max_running)
     return closed_loop(curves, wl, engine.pp, concurrency, max_running, calibration(fw.backend, db.system.name))
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sloplan.perfdb import PerfDB
+from sloplan.perfdb import PerfDB, SystemSpec
 
 from .aggregated import aggregated, static
 from .arch import ModelArch
@@ -32,19 +32,28 @@ class EngineSlot:
     max_running: int
 
 
+def engine_slot(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
+                max_batch_size: int | None) -> EngineSlot | str:
+    """The engine's slot (memory plan, running cap), or why its KV budget cannot hold one full request."""
+    mem = memory_plan(arch, engine, system, fw)
+    longest = kv_tokens_per_request(arch, wl.isl, wl.osl)
+    if mem.kv_tokens < longest:
+        return (f"needs {mem.weights_bytes / 2**30:.1f} GiB of weights per GPU; "
+                f"KV budget holds {mem.kv_tokens} tokens < one request ({longest:.0f})")
+    cap = mem.max_requests(kv_tokens_per_request(arch, wl.isl, wl.osl, fw.reserve_per_request_osl))
+    return EngineSlot(engine, mem, max(1, min(max_batch_size or cap, cap)))
+
+
 def fitting_engines(arch: ModelArch, db: PerfDB, fw: FrameworkProfile, wl: Workload, quants: list[Quant],
                     total_gpus: int, max_batch_size: int) -> tuple[list[EngineSlot], list[tuple[Engine, str]]]:
     """Engines whose weights fit and whose KV budget holds at least one full request; and why others don't."""
     slots, rejected = [], []
-    per_request = kv_tokens_per_request(arch, wl.isl, wl.osl, fw.reserve_per_request_osl)
-    longest = kv_tokens_per_request(arch, wl.isl, wl.osl)
     for e in candidate_engines(arch, quants, db.system.gpus_per_node, total_gpus):
-        mem = memory_plan(arch, e, db.system, fw)
-        if mem.kv_tokens < longest:
-            rejected.append((e, f"needs {mem.weights_bytes / 2**30:.1f} GiB of weights per GPU; "
-                                f"KV budget holds {mem.kv_tokens} tokens < one request ({longest:.0f})"))
-            continue
-        slots.append(EngineSlot(e, mem, max(1, min(max_batch_size, mem.max_requests(per_request)))))
+        slot = engine_slot(arch, e, db.system, fw, wl, max_batch_size)
+        if isinstance(slot, str):
+            rejected.append((e, slot))
+        else:
+            slots.append(slot)
     return slots, rejected
 
 

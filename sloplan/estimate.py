@@ -10,8 +10,7 @@ import numpy as np
 from sloplan.model.engine import Engine, invalid_reason
 from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
-from sloplan.model.options import EngineSlot, evaluate
-from sloplan.model.memory import kv_tokens_per_request, memory_plan
+from sloplan.model.options import EngineSlot, engine_slot, evaluate
 from sloplan.model.quant import GemmQuant
 from sloplan.perfdb import Tier, nearest_version
 
@@ -34,14 +33,10 @@ def configure(model: str, system: str, backend: Backend, *, tp: int, pp: int, qu
     why = invalid_reason(engine, ctx.arch, ctx.system.gpus_per_node)
     if why:
         raise InputError("tp", why)
-    mem = memory_plan(ctx.arch, engine, ctx.system, ctx.fw)
-    if mem.kv_tokens < kv_tokens_per_request(ctx.arch, isl, osl):
-        raise InputError("tp", f"{engine.label} does not fit {ctx.arch.name} on {system}: "
-                               f"KV budget {mem.kv_tokens} tokens < one request")
-    cap = mem.max_requests(kv_tokens_per_request(ctx.arch, isl, osl, ctx.fw.reserve_per_request_osl))
-    if max_batch_size:
-        cap = min(cap, max_batch_size)
-    return ctx, EngineSlot(engine, mem, max(cap, 1))
+    slot = engine_slot(ctx.arch, engine, ctx.system, ctx.fw, ctx.workload, max_batch_size)
+    if isinstance(slot, str):
+        raise InputError("tp", f"{engine.label} does not fit {ctx.arch.name} on {system}: {slot}")
+    return ctx, slot
 
 
 def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *, tp: int = 1, pp: int = 1,
