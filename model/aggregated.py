@@ -59,14 +59,17 @@ def step_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfil
     d = np.arange(0, d_max + 1)
     room = np.clip(C - d, 1, None)
     chunk = np.minimum(room, I)
+    prompts = room / chunk
+    # the three step kinds' linear ops in one call: one table lookup per GEMM shape, not three
+    lin_dec, lin_mix, lin_full = linear_ops(
+        arch, engine, db, np.concatenate([np.maximum(d, 1), d + chunk, d + room]),
+        np.concatenate([np.maximum(d, 1), d + 1, d + np.ceil(prompts)])).split(3)
     gen = generation_attention(arch, engine, db, d, np.full(d.shape, wl.mean_decode_kv))
-    dec = linear_ops(arch, engine, db, np.maximum(d, 1), np.maximum(d, 1)) + gen
     req_attn = context_attention(arch, engine, db, np.array([1]), np.array([I]), np.array([wl.prefix]))
     attn_tier = np.broadcast_to(req_attn.tier, d.shape)
-    mix = linear_ops(arch, engine, db, d + chunk, d + 1) + gen + Priced(req_attn.latency_s * chunk / I, attn_tier)
-    prompts = room / chunk
-    full = linear_ops(arch, engine, db, d + room, d + np.ceil(prompts)) + gen + Priced(
-        req_attn.latency_s * prompts * chunk / I, attn_tier)
+    dec = lin_dec + gen
+    mix = lin_mix + gen + Priced(req_attn.latency_s * chunk / I, attn_tier)
+    full = lin_full + gen + Priced(req_attn.latency_s * prompts * chunk / I, attn_tier)
     return StepCurves(d, dec.latency_s, mix.latency_s, full.latency_s, chunk.astype(float), room.astype(float),
                       np.maximum(np.maximum(dec.tier, mix.tier), full.tier))
 
@@ -148,10 +151,9 @@ def static(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl
     b = np.asarray(batch, dtype=int)
     mb = np.maximum(np.ceil(b / engine.pp).astype(int), 1)  # pipeline micro-batch
     I, O1 = wl.new_tokens, wl.osl - 1
-    pre = linear_ops(arch, engine, db, mb * I, mb) + context_attention(arch, engine, db, mb, np.full(mb.shape, I),
-                                                                       np.full(mb.shape, wl.prefix))
-    dec = linear_ops(arch, engine, db, mb, mb) + generation_attention(arch, engine, db, mb,
-                                                                      np.full(mb.shape, wl.mean_decode_kv))
+    lin_pre, lin_dec = linear_ops(arch, engine, db, np.concatenate([mb * I, mb]), np.concatenate([mb, mb])).split(2)
+    pre = lin_pre + context_attention(arch, engine, db, mb, np.full(mb.shape, I), np.full(mb.shape, wl.prefix))
+    dec = lin_dec + generation_attention(arch, engine, db, mb, np.full(mb.shape, wl.mean_decode_kv))
     per_step = cal.step_overhead_s * engine.pp + cal.request_overhead_s * mb
     ttft = pre.latency_s * cal.kernel_scale + per_step + cal.ttft_overhead_s
     tpot = dec.latency_s * cal.kernel_scale + per_step

@@ -33,6 +33,10 @@ class Priced:
     def scale(self, factor) -> "Priced":
         return Priced(self.latency_s * factor, self.tier)
 
+    def split(self, parts: int) -> list["Priced"]:
+        """Undo a concatenation of `parts` equal-length grids priced in one call (one lookup per table)."""
+        return [Priced(lat, tier) for lat, tier in zip(np.split(self.latency_s, parts), np.split(self.tier, parts))]
+
 
 def _priced(lk: Lookup, count: float) -> Priced:
     return Priced(np.asarray(lk.latency_s, dtype=float) * count, np.asarray(lk.tier, dtype=np.int8))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class OptionTable:
     def mode_of(self, row: int) -> ServingMode:
         return MODES[int(self.mode[row])]
 
-    @property
+    @cached_property
     def tokens_per_s_per_user(self) -> np.ndarray:
         """Decode speed one request sees: 1 / TPOT."""
         return 1.0 / self.tpot_s

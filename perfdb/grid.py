@@ -157,6 +157,8 @@ def _corner_sum(values, tier, brackets):
 def _bracket(log_axis: np.ndarray, x):
     """Lower index, weight in [0, 1] (snapped at exact keys) and octaves beyond the measured range."""
     n = len(log_axis)
+    if np.ndim(x) == 0:  # scalar axes of every lookup: plain floats, numpy's per-call overhead dominated
+        return _bracket_scalar(log_axis, float(x))
     beyond = np.maximum(np.maximum(log_axis[0] - x, x - log_axis[-1]), 0.0)
     if n == 1:
         return np.zeros_like(x, dtype=np.int64), np.zeros_like(x, dtype=np.float64), beyond
@@ -167,8 +169,23 @@ def _bracket(log_axis: np.ndarray, x):
     return j, w, beyond
 
 
+def _bracket_scalar(log_axis: np.ndarray, x: float) -> tuple[int, float, float]:
+    lo, hi = float(log_axis[0]), float(log_axis[-1])
+    beyond = max(lo - x, x - hi, 0.0)
+    if len(log_axis) == 1:
+        return 0, 0.0, beyond
+    j = min(max(int(np.searchsorted(log_axis, x, side="right")) - 1, 0), len(log_axis) - 2)
+    a, b = float(log_axis[j]), float(log_axis[j + 1])
+    w = (min(max(x, lo), hi) - a) / (b - a)
+    return j, 0.0 if w < _SNAP else 1.0 if w > 1.0 - _SNAP else w, beyond
+
+
 def _axis_tier(w, beyond):
     """Tier implied by one axis: exact key → MEASURED, inside → INTERPOLATED, outside → EXTRAPOLATED/ROOFLINE."""
+    if np.ndim(w) == 0 and np.ndim(beyond) == 0:
+        t = (Tier.ROOFLINE if beyond > MAX_EXTRAP_OCTAVES else Tier.EXTRAPOLATED if beyond > 0
+             else Tier.INTERPOLATED if 0 < w < 1 else Tier.MEASURED)
+        return np.int8(t)
     inexact = (w > 0) & (w < 1)
     t = np.where(inexact, Tier.INTERPOLATED, Tier.MEASURED)
     t = np.where(beyond > 0, Tier.EXTRAPOLATED, t)

@@ -19,14 +19,20 @@ from .solution import SolveStatus
 CLASS_VAR = "n_class"
 
 
-def class_winners(allowed: np.ndarray, rate: np.ndarray, speed: np.ndarray, gpus: np.ndarray,
-                  sizes: np.ndarray) -> np.ndarray:
+def class_rankings(rate: np.ndarray, speed: np.ndarray, gpus: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
+    """Per GPU size, its columns best-first: most tokens/s, ties the faster for users. Ranked once, so
+    each ε-step's winners are just the first allowed column of each ranking."""
+    return [idx[np.lexsort((-speed[idx], -rate[idx]))] for idx in (np.flatnonzero(gpus == g) for g in sizes)]
+
+
+def class_winners(allowed: np.ndarray, rankings: list[np.ndarray]) -> np.ndarray:
     """Per GPU size: the allowed column with the most tokens/s (ties: the faster for users), or -1."""
-    win = np.full(len(sizes), -1)
-    for c, g in enumerate(sizes):
-        idx = np.flatnonzero(allowed & (gpus == g))
-        if len(idx):
-            win[c] = idx[np.lexsort((-speed[idx], -rate[idx]))[0]]
+    win = np.full(len(rankings), -1)
+    for c, ranked in enumerate(rankings):
+        ok = allowed[ranked]  # every size has at least one column: sizes = np.unique(gpus)
+        first = int(ok.argmax())
+        if ok[first]:
+            win[c] = ranked[first]
     return win
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from sloplan.model.option_table import OptionTable
 
 from .deployment import Deployment
-from .class_model import ClassModel, class_winners
+from .class_model import ClassModel, class_rankings, class_winners
 from .replica_model import build_replica_model
 from .slo import Slo
 
@@ -37,9 +37,10 @@ def pareto_front(table: OptionTable, total_gpus: int, slo: Slo | None = None) ->
     knapsack = ClassModel(model)
     speed, rate, gpus = model.user_speed, model.tokens_per_s, model.gpus
     allowed = _slo_ok(model, slo or Slo())
+    rankings = class_rankings(rate, speed, gpus, knapsack.sizes)
     front: list[Deployment] = []
     while allowed.any():
-        point = knapsack.solve(class_winners(allowed, rate, speed, gpus, knapsack.sizes))
+        point = knapsack.solve(class_winners(allowed, rankings))
         if point is None:
             break
         if front and point.tokens_per_s >= front[-1].tokens_per_s:

@@ -23,7 +23,7 @@ import numpy as np
 
 from sloplan.model.option_table import OptionTable
 
-_BATCH = 16
+_BATCH = 32
 
 
 def _weakly_dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
