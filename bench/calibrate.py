@@ -5,7 +5,7 @@
     .venv/bin/python bench/calibrate.py --cv 5     # out-of-fold error inside the dev split
     .venv/bin/python bench/calibrate.py --split backend_version,model_path  # diagnostic, writes nothing
 
-What is fitted (model/calibration.py): the eight constants of `Calibration`, per backend and per
+What is fitted (model/calibration.py): the nine constants of `Calibration`, per backend and per
 (system, backend) with at least 20 rows. The loss is the mean absolute percentage error of TTFT
 plus TPOT_WEIGHT times that of TPOT — the very figures bench/accuracy.py reports. Rows come from
 silicon_sample.csv's dense aggregated rows whose id falls in the development split (design.md, Contracts); held-out rows are dropped while reading,
@@ -13,7 +13,7 @@ before any value of theirs is looked at.
 
 `--split COLUMNS` fits finer groups, (system, backend) plus those silicon_sample.csv columns, e.g.
 one set of constants per benchmark campaign. The estimator cannot use such keys; the in-sample error
-they reach bounds what any choice of the eight constants can do with this model's structure.
+they reach bounds what any choice of the nine constants can do with this model's structure.
 """
 from __future__ import annotations
 
@@ -37,11 +37,11 @@ from sloplan.estimate import configure, row_config  # noqa: E402
 MIN_ROWS_OWN_FIT = 20
 TPOT_WEIGHT = 1.5  # the TPOT target (10 %) is tighter than the TTFT one (20 %)
 PARAMS = ("kernel_scale", "step_overhead_s", "ttft_overhead_s", "queue_coef", "queue_exp", "tpot_mixed_weight",
-          "prefill_scale", "request_overhead_s")
-LOWER = np.array([0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0])
-UPPER = np.array([2.0, 10e-3, 300e-3, 5.0, 1.5, 1.0, 3.0, 200e-6])
+          "prefill_scale", "request_overhead_s", "queue_load_exp")
+LOWER = np.array([0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0])
+UPPER = np.array([2.0, 10e-3, 300e-3, 5.0, 1.5, 1.0, 3.0, 200e-6, 2.0])
 START = Calibration(kernel_scale=1.0, step_overhead_s=0.5e-3, ttft_overhead_s=20e-3, queue_coef=0.5, queue_exp=0.5,
-                    tpot_mixed_weight=0.8, prefill_scale=1.0, request_overhead_s=5e-6)
+                    tpot_mixed_weight=0.8, prefill_scale=1.0, request_overhead_s=5e-6, queue_load_exp=0.5)
 
 
 def prepare(rows: list[dict], split: tuple[str, ...] = ()) -> list[dict]:
@@ -74,7 +74,7 @@ def errors(prepped: list[dict], cals: dict[str, Calibration]) -> tuple[np.ndarra
 
 def fit(prepped: list[dict], start: Calibration) -> Calibration:
     """The better of two local fits, one from `start` and one from the neutral START: Nelder-Mead
-    in eight dimensions stops in local minima, and which start wins differs by partition."""
+    in nine dimensions stops in local minima, and which start wins differs by partition."""
     fits = [fit_from(prepped, s) for s in dict.fromkeys((start, START))]
     return min(fits, key=lambda c: loss_of(prepped, c))
 

@@ -16,8 +16,8 @@ client latency = concurrency / λ, and TTFT absorbs the difference — this is w
 high concurrency is often tens of seconds.
 
 What the kernel tables cannot see comes from model/calibration.py: per-step framework overhead
-(paid by every pipeline stage), prefill contention among clients that stay partly synchronized,
-a TTFT overhead, and how much of the mixed steps the *reported* TPOT contains.
+(paid by every pipeline stage), prefill contention among clients that stay partly synchronized
+(growing with the number of clients and with the share of step time prompts take), a TTFT overhead, and how much of the mixed steps the *reported* TPOT contains.
 """
 from __future__ import annotations
 
@@ -113,7 +113,8 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     # clients of a closed-loop benchmark stay partly synchronized: prompts of others arrive with this
     # one and go first, each costing its prefill at the packed (full-step) rate
     packed_prefill = (tau_full - tau_dec) * I / curves.room
-    ttft_run = ttft_run + cal.queue_coef * others ** cal.queue_exp * packed_prefill
+    load = np.clip((tau_bar - tau_dec) / tau_bar, 1e-9, 1.0)  # share of step time spent on prompts
+    ttft_run = ttft_run + cal.queue_coef * others ** cal.queue_exp * packed_prefill * load ** cal.queue_load_exp
     b_pred = np.maximum.accumulate(d + d * ttft_run / (O1 * tau_bar))
     prefill_bound = prompt_tokens >= curves.room  # prefill needs every step's whole budget
     sat = int(np.argmax(prefill_bound)) if prefill_bound.any() else len(d) - 1

@@ -47,3 +47,22 @@ def test_prompts_arriving_faster_than_one_per_step_are_served_not_queued(short_o
     # this concurrency prefill-bound with a queue in TTFT
     assert requests_per_s * m.tpot_s[0] > 1.5
     assert m.ttft_s[0] < 10 * m.tpot_s[0] * ctx.workload.osl
+
+
+def test_contention_scales_with_the_share_of_step_time_prompts_take():
+    """Same clients, prompts and engine: with long outputs prompts arrive rarely, so the load-scaled
+    contention term waits less; with queue_load_exp = 0 the wait does not see the load at all."""
+    waits = {}
+    for osl in (100, 2000):
+        ctx = build_context("meta-llama/Llama-3.1-8B-Instruct", "h200_sxm", Backend.SGLANG, None, 1000, osl, 0, None)
+        slot = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), 1, 512)[0][0]
+        curves = step_curves(ctx.arch, slot.engine, ctx.db, ctx.fw, ctx.workload, 65)
+        conc = np.array([64.0])
+        base = closed_loop(curves, ctx.workload, 1, conc, slot.max_running, Calibration()).ttft_s[0]
+        for exp in (0.0, 1.0):
+            cal = Calibration(queue_coef=0.5, queue_exp=1.0, queue_load_exp=exp)
+            waits[osl, exp] = closed_loop(curves, ctx.workload, 1, conc, slot.max_running, cal).ttft_s[0] - base
+    assert all(w > 0 for w in waits.values())
+    assert waits[100, 1.0] < waits[100, 0.0] and waits[2000, 1.0] < waits[2000, 0.0]
+    # the load factor cuts the rare-prompt (long-output) wait by much more than the frequent-prompt one
+    assert waits[2000, 1.0] / waits[2000, 0.0] < 0.5 * waits[100, 1.0] / waits[100, 0.0]
