@@ -32,7 +32,7 @@ from accuracy import load_dev_dense_agg, silicon_csv_path  # noqa: E402
 
 from sloplan.model.aggregated import closed_loop, replica_curves  # noqa: E402
 from sloplan.model.calibration import _FILE, Calibration  # noqa: E402
-from sloplan.estimate import configure, row_config  # noqa: E402
+from sloplan.estimation import configure, row_config  # noqa: E402
 
 MIN_ROWS_OWN_FIT = 20
 TPOT_WEIGHT = 1.5  # the TPOT target (10 %) is tighter than the TTFT one (20 %)

@@ -31,7 +31,7 @@ from .arch import ModelArch
 from .calibration import Calibration, calibration
 from .engine import Engine
 from .framework import FrameworkProfile
-from .ops import Priced, context_attention, generation_attention, linear_ops
+from .ops import context_attention, generation_attention, linear_ops, weakest
 from .workload import ServingMetrics, Workload
 
 
@@ -50,6 +50,7 @@ class StepCurves:
     chunk: np.ndarray  # prefill tokens a mixed step carries (one prompt, or its chunk)
     room: np.ndarray  # prefill tokens a full step carries (budget - d)
     tier: np.ndarray
+    source: np.ndarray  # the ops.Op whose lookup set `tier`
 
 
 def step_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
@@ -66,12 +67,11 @@ def step_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfil
         np.concatenate([np.maximum(d, 1), d + 1, d + np.ceil(prompts)])).split(3)
     gen = generation_attention(arch, engine, db, d, np.full(d.shape, wl.mean_decode_kv))
     req_attn = context_attention(arch, engine, db, np.array([1]), np.array([I]), np.array([wl.prefix]))
-    attn_tier = np.broadcast_to(req_attn.tier, d.shape)
     dec = lin_dec + gen
-    mix = lin_mix + gen + Priced(req_attn.latency_s * chunk / I, attn_tier)
-    full = lin_full + gen + Priced(req_attn.latency_s * prompts * chunk / I, attn_tier)
+    mix = lin_mix + gen + req_attn.scale(chunk / I)
+    full = lin_full + gen + req_attn.scale(prompts * chunk / I)
     return StepCurves(d, dec.latency_s, mix.latency_s, full.latency_s, chunk.astype(float), room.astype(float),
-                      np.maximum(np.maximum(dec.tier, mix.tier), full.tier))
+                      *weakest(dec, mix, full))
 
 
 def prefill_service(new_tokens: int, chunk: np.ndarray, tau_dec: np.ndarray, tau_mix: np.ndarray) -> np.ndarray:
@@ -127,7 +127,7 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     idx = np.clip(np.ceil(d_star).astype(int), 0, len(d) - 1)
     reported = cal.tpot_mixed_weight * tpot + (1 - cal.tpot_mixed_weight) * np.interp(d_star, d, tau_dec)
     return ServingMetrics(concurrency=conc.astype(int), running=running.astype(int), ttft_s=latency - O1 * tpot,
-                          tpot_s=reported, tokens_per_s=lam * wl.osl, tier=curves.tier[idx])
+                          tpot_s=reported, tokens_per_s=lam * wl.osl, tier=curves.tier[idx], source=curves.source[idx])
 
 
 def replica_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
@@ -159,5 +159,6 @@ def static(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl
     ttft = pre.latency_s * cal.kernel_scale + per_step + cal.ttft_overhead_s
     tpot = dec.latency_s * cal.kernel_scale + per_step
     tokens = b * wl.osl / (ttft + O1 * tpot)
-    return ServingMetrics(concurrency=b, running=b, ttft_s=ttft, tpot_s=tpot, tokens_per_s=tokens,
-                          tier=np.maximum(pre.tier, dec.tier))
+    tier, source = weakest(pre, dec)
+    return ServingMetrics(concurrency=b, running=b, ttft_s=ttft, tpot_s=tpot, tokens_per_s=tokens, tier=tier,
+                          source=source)

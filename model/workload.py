@@ -34,7 +34,8 @@ class ServingMetrics:
     ttft_s: np.ndarray
     tpot_s: np.ndarray
     tokens_per_s: np.ndarray  # output tokens/s of the replica
-    tier: np.ndarray
+    tier: np.ndarray  # perfdb.Tier of the least-trusted lookup
+    source: np.ndarray  # ops.Op of that lookup (which op to distrust when the tier is not MEASURED)
 
     def request_latency_s(self, osl: int) -> np.ndarray:
         return self.ttft_s + (osl - 1) * self.tpot_s

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __all__ = ["solve", "estimate", "Request", "SolveResult", "Estimate", "InputError"]
 
-_WHERE = {"solve": "api", "estimate": "estimate", "Request": "request", "SolveResult": "result",
+_WHERE = {"solve": "api", "estimate": "estimation", "Request": "request", "SolveResult": "result",
           "Estimate": "result", "InputError": "errors"}
 
 

@@ -104,7 +104,7 @@ def estimate(
         return _estimate_csv(from_csv, out)
     if not model or not system:
         raise InputError("model" if not model else "system", "required (or use --from-csv FILE --out PRED.csv)")
-    from .estimate import estimate as run
+    from .estimation import estimate as run
 
     for name, value, choices in (("backend", backend, ("trtllm", "vllm", "sglang")), ("mode", mode, ("agg", "static")),
                                  ("quant", quant, ("bf16", "fp8", "fp8_block", "nvfp4"))):
@@ -125,7 +125,7 @@ def _estimate_csv(src: Path, out: Optional[Path]) -> None:
         raise InputError("out", "--from-csv needs --out PRED.csv")
     from rich.progress import Progress
 
-    from .estimate import estimate_csv
+    from .estimation import estimate_csv
 
     total = max(sum(1 for _ in open(src)) - 1, 0) if src.is_file() else 0
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:

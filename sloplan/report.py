@@ -54,7 +54,8 @@ def print_solve(r: SolveResult) -> None:
     console.print(f"[bold green]Best:[/] {reps}")
     console.print(f"  {b.tokens_per_s_per_gpu:.1f} tok/s/gpu · {b.tokens_per_s_per_user:.1f} tok/s/user · "
                   f"{b.tokens_per_s:.0f} tok/s total on {b.gpus_used}/{b.total_gpus} GPUs · "
-                  f"TTFT {b.ttft_ms:.0f} ms · TPOT {b.tpot_ms:.2f} ms · tier {b.tier}")
+                  f"TTFT {b.ttft_ms:.0f} ms · TPOT {b.tpot_ms:.2f} ms · tier {b.tier}"
+                  + (f" ({b.tier_source})" if b.tier_source else ""))
     if b.check:
         console.print(f"  re-checked by the full estimator: TTFT {b.check.ttft_ms:.0f} ms, TPOT {b.check.tpot_ms:.2f} ms,"
                       f" {b.check.tokens_per_s_per_gpu:.1f} tok/s/gpu (surrogate error {b.check.surrogate_error_pct:.2f}%)")
@@ -73,6 +74,8 @@ def print_estimate(e: Estimate) -> None:
     t.add_row(f"{e.ttft_ms:.1f}", f"{e.tpot_ms:.2f}", f"{e.request_latency_ms:.0f}", f"{e.tokens_per_s_per_user:.1f}",
               f"{e.tokens_per_s_per_gpu:.1f}", str(e.running), e.tier)
     console.print(t)
+    if e.tier_source:
+        console.print(f"tier {e.tier}: set by the {e.tier_source} lookup")
     console.print("memory per GPU (GiB): " + ", ".join(f"{k} {v}" for k, v in e.memory_gib.items()))
 
 

@@ -49,6 +49,7 @@ class PlanPoint:
     check: Check | None = None
     memory_gib: dict | None = None
     launch: str | None = None
+    tier_source: str | None = None  # best plan only: the op that made `tier` extrapolated/roofline
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Estimate:
     tokens_per_s_per_user: float
     tokens_per_s_per_gpu: float
     tier: str
+    tier_source: str | None  # the op whose lookup made `tier` extrapolated/roofline, else None
     memory_gib: dict
 
     def to_dict(self) -> dict:

@@ -78,3 +78,29 @@ def test_solve_rechecks_the_best_plan_and_meets_the_slos():
     xy = sorted((p.tokens_per_s_per_user, p.tokens_per_s_per_gpu) for p in r.front)
     assert all(a[1] > b_[1] for a, b_ in zip(xy, xy[1:]))  # user speed up, per-GPU throughput down
     assert (b.tokens_per_s_per_user, b.tokens_per_s_per_gpu) in xy or b.tokens_per_s_per_gpu <= xy[0][1] + 1e-9
+
+
+def test_priced_sums_remember_which_op_set_the_tier():
+    from sloplan.model.ops import Op, Priced, weakest
+
+    def part(tiers, op):
+        t = np.array(tiers, dtype=np.int8)
+        return Priced(np.ones(len(t)), t, np.full(len(t), op, dtype=np.int8))
+
+    total = part([0, 2, 1], Op.QKV_GEMM) + part([1, 2, 3], Op.LM_HEAD_GEMM)
+    assert total.tier.tolist() == [1, 2, 3]
+    assert total.source.tolist() == [Op.LM_HEAD_GEMM, Op.QKV_GEMM, Op.LM_HEAD_GEMM]  # ties keep the first
+    tier, source = weakest(part([0, 0], Op.DOWN_GEMM), part([2, 0], Op.ALL_REDUCE))
+    assert tier.tolist() == [2, 0] and source[0] == Op.ALL_REDUCE
+
+
+def test_an_extrapolated_estimate_names_the_op_that_left_the_measured_range():
+    from sloplan.estimation import estimate
+
+    # Qwen3's 151,936-token vocabulary: the LM-head GEMM is wider than any collected n (65,536) at TP1,
+    # and 37,984 wide at TP4, inside the measured range
+    tp1 = estimate("Qwen/Qwen3-32B-FP8", "h200_sxm", "trtllm", tp=1, concurrency=8, isl=4000, osl=500)
+    tp4 = estimate("Qwen/Qwen3-32B-FP8", "h200_sxm", "trtllm", tp=4, concurrency=8, isl=4000, osl=500)
+    assert (tp1.tier, tp1.tier_source) == ("extrapolated", "LM-head GEMM")
+    assert tp4.tier_source != "LM-head GEMM"
+    assert (tp4.tier_source is None) == (tp4.tier in ("measured", "interpolated"))

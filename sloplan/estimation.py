@@ -10,6 +10,7 @@ import numpy as np
 from sloplan.model.engine import Engine, invalid_reason
 from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
+from sloplan.model.ops import source_label
 from sloplan.model.options import EngineSlot, engine_slot, evaluate
 from sloplan.model.quant import GemmQuant
 from sloplan.perfdb import Tier, nearest_version
@@ -56,7 +57,8 @@ def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *
                     ttft_ms=ttft * 1e3, tpot_ms=tpot * 1e3, request_latency_ms=(ttft + (osl - 1) * tpot) * 1e3,
                     tokens_per_s_per_user=1.0 / tpot,
                     tokens_per_s_per_gpu=float(m.tokens_per_s[0]) / slot.engine.gpus,
-                    tier=Tier(int(m.tier[0])).label, memory_gib=slot.memory.as_gib)
+                    tier=Tier(int(m.tier[0])).label, tier_source=source_label(m.tier[0], m.source[0]),
+                    memory_gib=slot.memory.as_gib)
 
 
 def row_config(row: dict) -> dict:
