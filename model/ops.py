@@ -89,8 +89,8 @@ def _priced(lk: Lookup, count: float, op: Op) -> Priced:
 
 def _analytic(lk: Lookup, count: float, op: Op) -> Priced:
     """Analytic ops (element-wise, p2p) are modelled, not measured; they do not lower a plan's tier."""
-    tier = np.zeros_like(lk.tier, dtype=np.int8)
-    return Priced(np.asarray(lk.latency_s, dtype=float) * count, tier, np.full(tier.shape, op, dtype=np.int8))
+    p = _priced(lk, count, op)
+    return Priced(p.latency_s, np.zeros_like(p.tier), p.source)
 
 
 def _layers(arch: ModelArch, engine: Engine) -> int:
