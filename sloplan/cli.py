@@ -127,7 +127,7 @@ def _estimate_csv(src: Path, out: Optional[Path]) -> None:
 
     from .estimation import estimate_csv
 
-    total = max(sum(1 for _ in open(src)) - 1, 0) if src.is_file() else 0
+    total = max(sum(1 for _ in open(src, "rb")) - 1, 0) if src.is_file() else 0
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("estimating", total=total)
         n, ok = estimate_csv(src, out, progress=lambda: bar.advance(task))

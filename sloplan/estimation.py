@@ -101,10 +101,15 @@ def estimate_csv(src: Path, out: Path, progress=None) -> tuple[int, int]:
     """Read rows, predict each, write all input columns plus predictions; returns (rows, predicted)."""
     if not src.is_file():
         raise InputError("from_csv", f"file not found: {src}")
-    with open(src, newline="") as fh:
-        reader = csv.DictReader(fh)
-        rows = list(reader)
-        fields = list(reader.fieldnames or [])
+    if not out.parent.is_dir():
+        raise InputError("out", f"directory not found: {out.parent}")
+    try:
+        with open(src, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            fields = list(reader.fieldnames or [])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError("from_csv", f"not a text CSV file: {src} ({exc.__class__.__name__})") from None
     missing = [c for c in ("model_path", "system", "backend", "isl", "osl") if c not in fields]
     if missing:
         raise InputError("from_csv", f"missing columns {', '.join(missing)}; the input uses silicon_sample.csv's columns")
