@@ -17,7 +17,8 @@ high concurrency is often tens of seconds.
 
 What the kernel tables cannot see comes from model/calibration.py: per-step framework overhead
 (paid by every pipeline stage), prefill contention among clients that stay partly synchronized
-(growing with the number of clients and with the share of step time prompts take), a TTFT overhead, and how much of the mixed steps the *reported* TPOT contains.
+(growing with the number of clients and with the share of step time prompts take), a TTFT
+overhead, and how much of the mixed steps the *reported* TPOT contains.
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ class ServingMetrics:
     tpot_s: np.ndarray
     tokens_per_s: np.ndarray  # output tokens/s of the replica
     tier: np.ndarray  # perfdb.Tier of the least-trusted lookup
-    source: np.ndarray  # ops.Op of that lookup (which op to distrust when the tier is not MEASURED)
+    source: np.ndarray  # ops.Op of that lookup (named to the user when the tier is extrapolated/roofline)
 
     def request_latency_s(self, osl: int) -> np.ndarray:
         return self.ttft_s + (osl - 1) * self.tpot_s

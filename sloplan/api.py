@@ -108,19 +108,19 @@ def _point(ctx: Context, slots, table: OptionTable, dep: Deployment, verify: boo
 def _check(ctx: Context, slots, table: OptionTable, dep: Deployment) -> tuple[Check, str | None]:
     """Re-run the full estimator at each replica group's exact concurrency (no interpolation); also
     name the op whose lookup set the plan's tier."""
-    ttft, tpot, tokens, weakest = [], [], 0.0, (-1, 0)
+    ttft, tpot, tokens, worst = [], [], 0.0, (-1, 0)
     for row, count in dep.replicas:
         slot = slots[int(table.engine_index[row])]
         m = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, table.mode_of(row), np.array([table.concurrency[row]]))
         ttft.append(float(m.ttft_s[0]))
         tpot.append(float(m.tpot_s[0]))
         tokens += float(m.tokens_per_s[0]) * count
-        weakest = max(weakest, (int(m.tier[0]), int(m.source[0])))
+        worst = max(worst, (int(m.tier[0]), int(m.source[0])))
     full = np.array([max(ttft), max(tpot), tokens])
     surrogate = np.array([dep.ttft_s, dep.tpot_s, dep.tokens_per_s])
     err = float(np.max(np.abs(surrogate - full) / np.maximum(np.abs(full), 1e-12)) * 100)
     return (Check(ttft_ms=full[0] * 1e3, tpot_ms=full[1] * 1e3, tokens_per_s_per_gpu=tokens / dep.total_gpus,
-                  surrogate_error_pct=round(err, 3)), source_label(*weakest))
+                  surrogate_error_pct=round(err, 3)), source_label(*worst))
 
 
 def _with_launch(point: PlanPoint, ctx: Context, slots, table: OptionTable, dep: Deployment, req: Request) -> PlanPoint:
