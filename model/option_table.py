@@ -24,6 +24,10 @@ class ServingMode(str, Enum):
 MODES: tuple[ServingMode, ...] = (ServingMode.STATIC, ServingMode.AGG)
 
 
+COLUMNS = ("gpus", "tokens_per_s", "ttft_s", "tpot_s", "request_latency_s", "concurrency", "engine_index", "mode",
+           "tier", "source")  # one value per row
+
+
 @dataclass(frozen=True)
 class OptionTable:
     """Replica options, one row each. Arrays all have the same length."""
@@ -37,12 +41,12 @@ class OptionTable:
     engine_index: np.ndarray  # int, index into `engines`
     mode: np.ndarray  # int, index into MODES (numpy mangles str-enums in object arrays)
     tier: np.ndarray  # int, perfdb.Tier of the least-trusted primitive used
+    source: np.ndarray  # int, model.ops.Op whose lookup set `tier`
     engines: tuple = field(default_factory=tuple)  # model.engine.Engine per engine_index
 
     def __post_init__(self) -> None:
         n = len(self.gpus)
-        for name in ("tokens_per_s", "ttft_s", "tpot_s", "request_latency_s", "concurrency",
-                     "engine_index", "mode", "tier"):
+        for name in COLUMNS:
             if len(getattr(self, name)) != n:
                 raise ValueError(f"OptionTable.{name} has {len(getattr(self, name))} rows, expected {n}")
 
@@ -60,19 +64,12 @@ class OptionTable:
     def take(self, idx: np.ndarray) -> "OptionTable":
         """A sub-table of the rows `idx` (same engines tuple)."""
         idx = np.asarray(idx, dtype=int)
-        return OptionTable(
-            gpus=self.gpus[idx], tokens_per_s=self.tokens_per_s[idx], ttft_s=self.ttft_s[idx],
-            tpot_s=self.tpot_s[idx], request_latency_s=self.request_latency_s[idx],
-            concurrency=self.concurrency[idx], engine_index=self.engine_index[idx],
-            mode=self.mode[idx], tier=self.tier[idx], engines=self.engines,
-        )
+        return OptionTable(**{name: getattr(self, name)[idx] for name in COLUMNS}, engines=self.engines)
 
     @staticmethod
     def concat(tables: list["OptionTable"]) -> "OptionTable":
         """Stack tables that share one engines tuple."""
         if not tables:
             raise ValueError("OptionTable.concat needs at least one table")
-        cols = {name: np.concatenate([getattr(t, name) for t in tables])
-                for name in ("gpus", "tokens_per_s", "ttft_s", "tpot_s", "request_latency_s",
-                             "concurrency", "engine_index", "mode", "tier")}
+        cols = {name: np.concatenate([getattr(t, name) for t in tables]) for name in COLUMNS}
         return OptionTable(**cols, engines=tables[0].engines)

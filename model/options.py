@@ -78,5 +78,6 @@ def option_table(arch: ModelArch, slots: list[EngineSlot], db: PerfDB, fw: Frame
             parts.append(OptionTable(
                 gpus=np.full(n, slot.engine.gpus), tokens_per_s=m.tokens_per_s, ttft_s=m.ttft_s, tpot_s=m.tpot_s,
                 request_latency_s=m.request_latency_s(wl.osl), concurrency=m.concurrency,
-                engine_index=np.full(n, i), mode=np.full(n, MODES.index(mode)), tier=m.tier, engines=engines))
+                engine_index=np.full(n, i), mode=np.full(n, MODES.index(mode)), tier=m.tier, source=m.source,
+                engines=engines))
     return OptionTable.concat(parts)

@@ -96,31 +96,30 @@ def _point(ctx: Context, slots, table: OptionTable, dep: Deployment, verify: boo
     main = groups[0]
     rows = [r for r, _ in dep.replicas]
     slot = next(s for s in slots if s.engine.label == main.engine)
-    check, tier_source = _check(ctx, slots, table, dep) if verify else (None, None)
+    weakest = rows[int(np.argmax(table.tier[rows]))]
     return PlanPoint(
         mode=main.mode, engine=main.engine, tokens_per_s_per_user=dep.tokens_per_s_per_user,
         tokens_per_s_per_gpu=dep.tokens_per_s_per_gpu, tokens_per_s=dep.tokens_per_s, ttft_ms=dep.ttft_s * 1e3,
         tpot_ms=dep.tpot_s * 1e3, request_latency_ms=dep.request_latency_s * 1e3, concurrency=main.concurrency,
-        gpus_used=dep.gpus_used, total_gpus=dep.total_gpus, tier=Tier(int(table.tier[rows].max())).label,
-        replicas=groups, check=check, memory_gib=slot.memory.as_gib if verify else None, tier_source=tier_source)
+        gpus_used=dep.gpus_used, total_gpus=dep.total_gpus, tier=Tier(int(table.tier[weakest])).label,
+        tier_source=source_label(table.tier[weakest], table.source[weakest]), replicas=groups,
+        check=_check(ctx, slots, table, dep) if verify else None, memory_gib=slot.memory.as_gib if verify else None)
 
 
-def _check(ctx: Context, slots, table: OptionTable, dep: Deployment) -> tuple[Check, str | None]:
-    """Re-run the full estimator at each replica group's exact concurrency (no interpolation); also
-    name the op whose lookup set the plan's tier."""
-    ttft, tpot, tokens, worst = [], [], 0.0, (-1, 0)
+def _check(ctx: Context, slots, table: OptionTable, dep: Deployment) -> Check:
+    """Re-run the full estimator at each replica group's exact concurrency (no interpolation)."""
+    ttft, tpot, tokens = [], [], 0.0
     for row, count in dep.replicas:
         slot = slots[int(table.engine_index[row])]
         m = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, table.mode_of(row), np.array([table.concurrency[row]]))
         ttft.append(float(m.ttft_s[0]))
         tpot.append(float(m.tpot_s[0]))
         tokens += float(m.tokens_per_s[0]) * count
-        worst = max(worst, (int(m.tier[0]), int(m.source[0])))
     full = np.array([max(ttft), max(tpot), tokens])
     surrogate = np.array([dep.ttft_s, dep.tpot_s, dep.tokens_per_s])
     err = float(np.max(np.abs(surrogate - full) / np.maximum(np.abs(full), 1e-12)) * 100)
-    return (Check(ttft_ms=full[0] * 1e3, tpot_ms=full[1] * 1e3, tokens_per_s_per_gpu=tokens / dep.total_gpus,
-                  surrogate_error_pct=round(err, 3)), source_label(*worst))
+    return Check(ttft_ms=full[0] * 1e3, tpot_ms=full[1] * 1e3, tokens_per_s_per_gpu=tokens / dep.total_gpus,
+                 surrogate_error_pct=round(err, 3))
 
 
 def _with_launch(point: PlanPoint, ctx: Context, slots, table: OptionTable, dep: Deployment, req: Request) -> PlanPoint:

@@ -49,7 +49,7 @@ class PlanPoint:
     check: Check | None = None
     memory_gib: dict | None = None
     launch: str | None = None
-    tier_source: str | None = None  # best plan only: the op that made `tier` extrapolated/roofline
+    tier_source: str | None = None  # the op whose lookup made `tier` extrapolated/roofline, else None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ def table_from_columns(gpus, tokens_per_s, tpot_s, ttft_s=None, osl: int = 128) 
         request_latency_s=ttft + (osl - 1) * tpot,
         concurrency=np.maximum(1, np.rint(tokens * tpot)).astype(np.int64),
         engine_index=np.arange(n), mode=np.full(n, MODES.index(ServingMode.AGG)),
-        tier=np.zeros(n, dtype=np.int64),
+        tier=np.zeros(n, dtype=np.int64), source=np.zeros(n, dtype=np.int64),
     )
 
 
