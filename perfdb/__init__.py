@@ -18,5 +18,5 @@ from .versions import data_versions, nearest_version, resolve_version
 __all__ = [
     "Tier", "worst", "Lookup", "PerfDB", "SystemSpec", "load_system", "list_systems", "data_versions",
     "resolve_version", "nearest_version", "load_perfdb", "UnknownSystem", "UnknownVersion",
-    "set_overlay", "BadPerfData", "BadOverlay", "PerfDataWarning",
+    "set_overlay", "BadPerfData", "BadOverlay", "PerfDataWarning", "coverage", "FamilyCoverage",
 ]

@@ -31,9 +31,8 @@ def gemm_call(torch, case: GemmCase) -> Built:
     if case.dtype == "bfloat16":
         wt = w.t()
         return Built(lambda: torch.matmul(a, wt), GEMM_SOURCES["bfloat16"])
-    a8, w8 = a.to(torch.float8_e4m3fn), w.to(torch.float8_e4m3fn)
-    del a, w
-    w8t = w8.t()                     # column-major, as _scaled_mm requires for its second operand
+    a8 = a.to(torch.float8_e4m3fn)
+    w8t = w.to(torch.float8_e4m3fn).t()  # column-major, as _scaled_mm requires for its second operand
     one = torch.ones((), device=dev, dtype=torch.float32)
     return Built(lambda: torch._scaled_mm(a8, w8t, scale_a=one, scale_b=one, out_dtype=torch.bfloat16),
                  GEMM_SOURCES["fp8"])
