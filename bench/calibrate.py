@@ -8,8 +8,8 @@
 What is fitted (model/calibration.py): the nine constants of `Calibration`, per backend and per
 (system, backend) with at least 20 rows. The loss is the mean absolute percentage error of TTFT
 plus TPOT_WEIGHT times that of TPOT — the very figures bench/accuracy.py reports. Rows come from
-silicon_sample.csv's dense aggregated rows whose id falls in the development split (design.md, Contracts); held-out rows are dropped while reading,
-before any value of theirs is looked at.
+silicon_sample.csv's dense aggregated rows whose id falls in the development split (design.md,
+Contracts); held-out rows are dropped while reading, before any value of theirs is looked at.
 
 `--split COLUMNS` fits finer groups, (system, backend) plus those silicon_sample.csv columns, e.g.
 one set of constants per benchmark campaign. The estimator cannot use such keys; the in-sample error

@@ -57,8 +57,7 @@ class Priced:
     source: np.ndarray
 
     def __add__(self, other: "Priced") -> "Priced":
-        return Priced(self.latency_s + other.latency_s, np.maximum(self.tier, other.tier),
-                      np.where(other.tier > self.tier, other.source, self.source))
+        return Priced(self.latency_s + other.latency_s, *weakest(self, other))
 
     def scale(self, factor) -> "Priced":
         return Priced(self.latency_s * factor, self.tier, self.source)

@@ -96,13 +96,13 @@ def _point(ctx: Context, slots, table: OptionTable, dep: Deployment, verify: boo
     main = groups[0]
     rows = [r for r, _ in dep.replicas]
     slot = next(s for s in slots if s.engine.label == main.engine)
-    weakest = rows[int(np.argmax(table.tier[rows]))]
+    worst = rows[int(np.argmax(table.tier[rows]))]  # the row whose tier the plan reports
     return PlanPoint(
         mode=main.mode, engine=main.engine, tokens_per_s_per_user=dep.tokens_per_s_per_user,
         tokens_per_s_per_gpu=dep.tokens_per_s_per_gpu, tokens_per_s=dep.tokens_per_s, ttft_ms=dep.ttft_s * 1e3,
         tpot_ms=dep.tpot_s * 1e3, request_latency_ms=dep.request_latency_s * 1e3, concurrency=main.concurrency,
-        gpus_used=dep.gpus_used, total_gpus=dep.total_gpus, tier=Tier(int(table.tier[weakest])).label,
-        tier_source=source_label(table.tier[weakest], table.source[weakest]), replicas=groups,
+        gpus_used=dep.gpus_used, total_gpus=dep.total_gpus, tier=Tier(int(table.tier[worst])).label,
+        tier_source=source_label(table.tier[worst], table.source[worst]), replicas=groups,
         check=_check(ctx, slots, table, dep) if verify else None, memory_gib=slot.memory.as_gib if verify else None)
 
 

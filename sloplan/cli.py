@@ -127,10 +127,12 @@ def _estimate_csv(src: Path, out: Optional[Path]) -> None:
 
     from .estimation import estimate_csv
 
-    total = max(sum(1 for _ in open(src, "rb")) - 1, 0) if src.is_file() else 0
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task("estimating", total=total)
-        n, ok = estimate_csv(src, out, progress=lambda: bar.advance(task))
+        def track(total: int):
+            task = bar.add_task("estimating", total=total)
+            return lambda: bar.advance(task)
+
+        n, ok = estimate_csv(src, out, progress=track)
     print(f"{ok}/{n} rows predicted → {out}", file=sys.stderr)
 
 

@@ -98,7 +98,8 @@ def estimate_row(row: dict) -> dict:
 
 
 def estimate_csv(src: Path, out: Path, progress=None) -> tuple[int, int]:
-    """Read rows, predict each, write all input columns plus predictions; returns (rows, predicted)."""
+    """Read rows, predict each, write all input columns plus predictions; returns (rows, predicted).
+    `progress(total)`, when given, returns the callable to advance after each row."""
     if not src.is_file():
         raise InputError("from_csv", f"file not found: {src}")
     if not out.parent.is_dir():
@@ -114,11 +115,11 @@ def estimate_csv(src: Path, out: Path, progress=None) -> tuple[int, int]:
     if missing:
         raise InputError("from_csv", f"missing columns {', '.join(missing)}; the input uses silicon_sample.csv's columns")
     extra = ["pred_ttft_ms", "pred_tpot_ms", "data_version", "error"]
+    advance = progress(len(rows)) if progress else lambda: None
     results = []
     for row in rows:
         results.append({**row, **estimate_row(row)})
-        if progress:
-            progress()
+        advance()
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields + [c for c in extra if c not in fields])
