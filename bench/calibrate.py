@@ -22,6 +22,7 @@ import hashlib
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +38,12 @@ from sloplan.estimation import configure, row_config  # noqa: E402
 MIN_ROWS_OWN_FIT = 20
 TPOT_WEIGHT = 1.5  # the TPOT target (10 %) is tighter than the TTFT one (20 %)
 PARAMS = ("kernel_scale", "step_overhead_s", "ttft_overhead_s", "queue_coef", "queue_exp", "tpot_mixed_weight",
-          "prefill_scale", "request_overhead_s", "queue_load_exp")
-LOWER = np.array([0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0])
-UPPER = np.array([2.0, 10e-3, 300e-3, 5.0, 1.5, 1.0, 3.0, 200e-6, 2.0])
+          "prefill_scale", "request_overhead_s", "queue_load_exp", "frontend_s_per_token")
+LOWER = np.array([0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.0])
+UPPER = np.array([2.0, 10e-3, 300e-3, 5.0, 1.5, 1.0, 3.0, 200e-6, 2.0, 300e-6])
 START = Calibration(kernel_scale=1.0, step_overhead_s=0.5e-3, ttft_overhead_s=20e-3, queue_coef=0.5, queue_exp=0.5,
-                    tpot_mixed_weight=0.8, prefill_scale=1.0, request_overhead_s=5e-6, queue_load_exp=0.5)
+                    tpot_mixed_weight=0.8, prefill_scale=1.0, request_overhead_s=5e-6, queue_load_exp=0.5,
+                    frontend_s_per_token=0.0)
 
 
 def prepare(rows: list[dict], split: tuple[str, ...] = ()) -> list[dict]:
@@ -75,8 +77,15 @@ def errors(prepped: list[dict], cals: dict[str, Calibration]) -> tuple[np.ndarra
 def fit(prepped: list[dict], start: Calibration) -> Calibration:
     """The better of two local fits, one from `start` and one from the neutral START: Nelder-Mead
     in nine dimensions stops in local minima, and which start wins differs by partition."""
-    fits = [fit_from(prepped, s) for s in dict.fromkeys((start, START))]
+    fits = [fit_from(prepped, cap_start(prepped, s)) for s in dict.fromkeys((start, START))]
     return min(fits, key=lambda c: loss_of(prepped, c))
+
+
+def cap_start(prepped: list[dict], start: Calibration) -> Calibration:
+    """`start` with the frontend cap that fits best on a coarse scan, the others kept: the loss is
+    flat in the cap until it binds, so a local fit from a non-binding cap never finds one."""
+    caps = [0.0, *(1 / np.geomspace(4e3, 4e4, 11))]
+    return min((replace(start, frontend_s_per_token=float(v)) for v in caps), key=lambda c: loss_of(prepped, c))
 
 
 def loss_of(prepped: list[dict], c: Calibration) -> float:

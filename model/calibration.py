@@ -37,6 +37,10 @@ class Calibration:
     makes large batches CPU-bound whatever the GPU count.
     prefill_scale: prefill service time relative to the kernel tables (prefix-cache hits in a
     harness make it < 1; slower prefill kernels than the tables' make it > 1).
+    frontend_s_per_token: CPU time the serving process's frontend (HTTP streaming, detokenization)
+    spends per output token, beside the GPU rather than in series with it: one server streams at
+    most 1/frontend_s_per_token tokens/s, and clients beyond that wait for their first token (the
+    h100 TRT-LLM rows plateau near 10 k tokens/s at TP2 and TP8 alike). 0 means no such limit.
     """
 
     step_overhead_s: float = 0.0
@@ -48,6 +52,7 @@ class Calibration:
     prefill_scale: float = 1.0
     request_overhead_s: float = 0.0
     queue_load_exp: float = 0.0
+    frontend_s_per_token: float = 0.0
 
 
 @lru_cache(maxsize=1)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from sloplan.context import build_context
-from sloplan.model.aggregated import closed_loop, prefill_service, step_curves
+from sloplan.model import aggregated
+from sloplan.model.aggregated import closed_loop, prefill_service, static, step_curves
 from sloplan.model.calibration import Calibration
 from sloplan.model.framework import Backend
 from sloplan.model.options import fitting_engines
@@ -66,3 +67,37 @@ def test_contention_scales_with_the_share_of_step_time_prompts_take():
     assert waits[100, 1.0] < waits[100, 0.0] and waits[2000, 1.0] < waits[2000, 0.0]
     # the load factor cuts the rare-prompt (long-output) wait by much more than the frequent-prompt one
     assert waits[2000, 1.0] / waits[2000, 0.0] < 0.5 * waits[100, 1.0] / waits[100, 0.0]
+
+
+def test_a_frontend_limit_caps_throughput_and_the_excess_waits_for_its_first_token(short_output):
+    """Clients that the frontend cannot stream for wait before their first token: throughput bends
+    towards 1/frontend_s_per_token, TPOT stays the engine's, and TTFT absorbs the closed-loop difference."""
+    ctx, slot, curves = short_output
+    conc = np.array([1.0, 256.0])
+    free = closed_loop(curves, ctx.workload, 1, conc, slot.max_running, Calibration())
+    cap_tokens_per_s = 0.5 * free.tokens_per_s[1]  # binds at 256 clients, hardly at one
+    capped = closed_loop(curves, ctx.workload, 1, conc, slot.max_running,
+                         Calibration(frontend_s_per_token=1 / cap_tokens_per_s))
+    assert capped.tokens_per_s[0] == pytest.approx(free.tokens_per_s[0], rel=1e-3)
+    assert capped.ttft_s[0] == pytest.approx(free.ttft_s[0], rel=1e-2)
+    assert 0.8 * cap_tokens_per_s < capped.tokens_per_s[1] < cap_tokens_per_s
+    assert capped.tpot_s[1] == pytest.approx(free.tpot_s[1])
+    latency = capped.ttft_s[1] + (ctx.workload.osl - 1) * capped.tpot_s[1]
+    assert latency == pytest.approx(256 * ctx.workload.osl / capped.tokens_per_s[1])  # Little's law
+    assert capped.ttft_s[1] > free.ttft_s[1] + 0.5 * latency / 2
+
+
+def test_a_static_batch_streams_no_faster_than_the_frontend(short_output, monkeypatch):
+    ctx, slot, _ = short_output
+    batch = np.array([1, 64])
+
+    def run(cal: Calibration):
+        monkeypatch.setattr(aggregated, "calibration", lambda *_: cal)
+        return static(ctx.arch, slot.engine, ctx.db, ctx.fw, ctx.workload, batch)
+
+    free = run(Calibration())
+    s_per_token = 2 * free.tpot_s[1] / 64  # binds at 64 requests, hardly at one
+    capped = run(Calibration(frontend_s_per_token=s_per_token))
+    assert capped.tpot_s[0] == pytest.approx(free.tpot_s[0], rel=1e-3)
+    assert capped.tpot_s[1] > 64 * s_per_token
+    assert capped.tokens_per_s[1] < free.tokens_per_s[1] and capped.tokens_per_s[1] < 1 / s_per_token
