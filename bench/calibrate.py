@@ -5,7 +5,7 @@
     .venv/bin/python bench/calibrate.py --cv 5     # out-of-fold error inside the dev split
     .venv/bin/python bench/calibrate.py --split backend_version,model_path  # diagnostic, writes nothing
 
-What is fitted (model/calibration.py): the nine constants of `Calibration`, per backend and per
+What is fitted (model/calibration.py): the ten constants of `Calibration`, per backend and per
 (system, backend) with at least 20 rows. The loss is the mean absolute percentage error of TTFT
 plus TPOT_WEIGHT times that of TPOT — the very figures bench/accuracy.py reports. Rows come from
 silicon_sample.csv's dense aggregated rows whose id falls in the development split (design.md,
@@ -13,7 +13,7 @@ Contracts); held-out rows are dropped while reading, before any value of theirs 
 
 `--split COLUMNS` fits finer groups, (system, backend) plus those silicon_sample.csv columns, e.g.
 one set of constants per benchmark campaign. The estimator cannot use such keys; the in-sample error
-they reach bounds what any choice of the nine constants can do with this model's structure.
+they reach bounds what any choice of the ten constants can do with this model's structure.
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def errors(prepped: list[dict], cals: dict[str, Calibration]) -> tuple[np.ndarra
 
 def fit(prepped: list[dict], start: Calibration) -> Calibration:
     """The better of two local fits, one from `start` and one from the neutral START: Nelder-Mead
-    in nine dimensions stops in local minima, and which start wins differs by partition."""
+    in ten dimensions stops in local minima, and which start wins differs by partition."""
     fits = [fit_from(prepped, cap_start(prepped, s)) for s in dict.fromkeys((start, START))]
     return min(fits, key=lambda c: loss_of(prepped, c))
 

@@ -1,7 +1,7 @@
 """Aggregated serving: continuous batching with chunked prefill at a closed-loop concurrency.
 
 Steady state, per pipeline micro-batch stream (pp streams share the stages, each holding 1/pp of
-the running requests). Each step carries `d` decode requests and, on average, p = d·I/(O-1)
+the running requests, each step paced by the slowest stream: `slowest_of`). Each step carries `d` decode requests and, on average, p = d·I/(O-1)
 prompt tokens (C = token budget, I = new prompt tokens): every request needs I prefill tokens per
 O-1 decode tokens. The mean step time — the TPOT — is priced piecewise-linearly in p: from a
 decode-only step, to a *mixed* step with one prompt's chunk c = min(C - d, I), to a *full* step
@@ -95,6 +95,17 @@ def mean_step(prefill_per_step: np.ndarray, curves: StepCurves, tau_dec: np.ndar
     return first + (tau_full - tau_mix) * extra
 
 
+def slowest_of(prompt_tokens: np.ndarray, chunk: np.ndarray, pp: int) -> np.ndarray:
+    """Prompt tokens per step as the slowest of `pp` pipeline micro-batches carries them.
+
+    Each micro-batch advances once per round of the pipeline, and a round moves at the pace of its
+    slowest member (two stages with per-stage times a > b turn a round in 2a, not a + b). With a
+    share q of steps carrying a prompt chunk, a round meets one with probability 1 - (1 - q)^pp,
+    not q: the bubble of uneven micro-batches. Steps that already all carry prompts are unchanged."""
+    q = np.minimum(prompt_tokens / chunk, 1.0)
+    return np.where(q < 1, chunk * (1 - (1 - q) ** pp), prompt_tokens)
+
+
 def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarray, max_running: int,
                 cal: Calibration) -> ServingMetrics:
     """Solve the steady state of the module docstring for each client concurrency."""
@@ -108,7 +119,7 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     tau_mix = curves.tau_mix_s * cal.kernel_scale + prefill_step_overhead
     tau_full = curves.tau_full_s * cal.kernel_scale + prefill_step_overhead
     prompt_tokens = d * I / O1  # prompt tokens an average step must carry to keep up
-    tau_bar = mean_step(prompt_tokens, curves, tau_dec, tau_mix, tau_full)
+    tau_bar = mean_step(slowest_of(prompt_tokens, curves.chunk, pp), curves, tau_dec, tau_mix, tau_full)
     service = prefill_service(I, curves.chunk, tau_dec, tau_mix) * cal.prefill_scale
     ttft_run = service + 0.5 * tau_bar + cal.ttft_overhead_s
     others = np.maximum(d + d * ttft_run / (O1 * tau_bar) - 1, 0)  # running requests besides this one

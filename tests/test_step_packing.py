@@ -4,7 +4,7 @@ import pytest
 
 from sloplan.context import build_context
 from sloplan.model import aggregated
-from sloplan.model.aggregated import closed_loop, prefill_service, static, step_curves
+from sloplan.model.aggregated import closed_loop, prefill_service, slowest_of, static, step_curves
 from sloplan.model.calibration import Calibration
 from sloplan.model.framework import Backend
 from sloplan.model.options import fitting_engines
@@ -101,3 +101,22 @@ def test_a_static_batch_streams_no_faster_than_the_frontend(short_output, monkey
     assert capped.tpot_s[0] == pytest.approx(free.tpot_s[0], rel=1e-3)
     assert capped.tpot_s[1] > 64 * s_per_token
     assert capped.tokens_per_s[1] < free.tokens_per_s[1] and capped.tokens_per_s[1] < 1 / s_per_token
+
+
+def test_a_pipeline_round_moves_at_the_pace_of_its_slowest_micro_batch():
+    chunk = np.array([1000.0, 1000.0, 1000.0])
+    prompts = np.array([0.0, 250.0, 3000.0])  # none, a quarter of the steps, every step full
+    assert np.allclose(slowest_of(prompts, chunk, 1), prompts)
+    # two micro-batches: a round meets a prompt chunk with probability 1 - 0.75**2, not 0.25
+    assert np.allclose(slowest_of(prompts, chunk, 2), [0.0, 1000 * (1 - 0.75**2), 3000.0])
+    assert slowest_of(prompts, chunk, 4)[1] > slowest_of(prompts, chunk, 2)[1]
+
+
+def test_pipeline_streams_pay_the_bubble_of_uneven_micro_batches(short_output):
+    """Same decode width per stream, no framework overheads: two micro-batch streams turn a step
+    more slowly than one, because one stream's prompt chunk holds the other back."""
+    ctx, slot, curves = short_output
+    one = closed_loop(curves, ctx.workload, 1, np.array([32.0]), slot.max_running, Calibration())
+    two = closed_loop(curves, ctx.workload, 2, np.array([64.0]), slot.max_running, Calibration())
+    assert two.tpot_s[0] > 1.05 * one.tpot_s[0]
+    assert two.tokens_per_s[0] < 2 * one.tokens_per_s[0]
