@@ -1,9 +1,10 @@
 """Aggregated serving: continuous batching with chunked prefill at a closed-loop concurrency.
 
 Steady state, per pipeline micro-batch stream (pp streams share the stages, each holding 1/pp of
-the running requests, each step paced by the slowest stream: `slowest_of`). Each step carries `d` decode requests and, on average, p = d·I/(O-1)
-prompt tokens (C = token budget, I = new prompt tokens): every request needs I prefill tokens per
-O-1 decode tokens. The mean step time — the TPOT — is priced piecewise-linearly in p: from a
+the running requests; a round of the pipeline moves at the pace of its slowest stream, see
+`slowest_of`). Each step carries `d` decode requests and, on average, p = d·I/(O-1) prompt tokens
+(C = token budget, I = new prompt tokens): every request needs I prefill tokens per O-1 decode
+tokens. The mean step time — the TPOT — is priced piecewise-linearly in p: from a
 decode-only step, to a *mixed* step with one prompt's chunk c = min(C - d, I), to a *full* step
 that packs prompts up to the budget (frameworks prefill several short prompts in one step when
 they arrive faster than one per step). A request's prefill spans ceil(I/c) steps, the last one

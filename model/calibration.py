@@ -40,7 +40,7 @@ class Calibration:
     frontend_s_per_token: CPU time the serving process's frontend (HTTP streaming, detokenization)
     spends per output token, beside the GPU rather than in series with it: one server streams at
     most 1/frontend_s_per_token tokens/s, and clients beyond that wait for their first token (the
-    h100 TRT-LLM rows plateau near 10 k tokens/s at TP2 and TP8 alike). 0 means no such limit.
+    h100 TRT-LLM rows plateau near 9 k tokens/s at TP2 and TP8 alike). 0 means no such limit.
     """
 
     step_overhead_s: float = 0.0
