@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sloplan.model.arch import ModelArch, UnsupportedModel
+from sloplan.model.calibration import Calibration, calibration
 from sloplan.model.catalog import UnknownModel, resolve_model
 from sloplan.model.framework import Backend, FrameworkProfile, profile
 from sloplan.model.quant import GemmQuant, Quant
@@ -24,6 +25,11 @@ class Context:
     fw: FrameworkProfile
     workload: Workload
     quants: tuple[Quant, ...]
+
+    @property
+    def calibration(self) -> Calibration:
+        """The framework constants the estimators use for this system (model/calibration.py)."""
+        return calibration(self.fw.backend, self.db.system.name)
 
 
 def default_gemm_quants(arch: ModelArch) -> list[GemmQuant]:

@@ -58,7 +58,8 @@ def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *
                     tokens_per_s_per_user=1.0 / tpot,
                     tokens_per_s_per_gpu=float(m.tokens_per_s[0]) / slot.engine.gpus,
                     tier=Tier(int(m.tier[0])).label, tier_source=source_label(m.tier[0], m.source[0]),
-                    memory_gib=slot.memory.as_gib)
+                    memory_gib=slot.memory.as_gib,
+                    frontend_load=float(m.tokens_per_s[0]) * ctx.calibration.frontend_s_per_token)
 
 
 def row_config(row: dict) -> dict:

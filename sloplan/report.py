@@ -59,11 +59,19 @@ def print_solve(r: SolveResult) -> None:
     if b.check:
         console.print(f"  re-checked by the full estimator: TTFT {b.check.ttft_ms:.0f} ms, TPOT {b.check.tpot_ms:.2f} ms,"
                       f" {b.check.tokens_per_s_per_gpu:.1f} tok/s/gpu (surrogate error {b.check.surrogate_error_pct:.2f}%)")
+    _frontend_note(b.frontend_load, indent="  ")
     if b.memory_gib:
         console.print("  memory per GPU (GiB): " + ", ".join(f"{k} {v}" for k, v in b.memory_gib.items()))
     if b.launch:
         console.print("[bold]Launch (one replica):[/]")
         console.print(b.launch, soft_wrap=True)
+
+
+def _frontend_note(load: float, indent: str = "") -> None:
+    """Say when a server's frontend, not its GPUs, bounds throughput (model/calibration.py)."""
+    if load >= 0.5:
+        console.print(f"{indent}frontend-bound: a server streams at {load:.0%} of its fitted frontend limit, where"
+                      " clients start to wait for their first token")
 
 
 def print_estimate(e: Estimate) -> None:
@@ -76,6 +84,7 @@ def print_estimate(e: Estimate) -> None:
     console.print(t)
     if e.tier_source:
         console.print(f"tier {e.tier}: set by the {e.tier_source} lookup")
+    _frontend_note(e.frontend_load)
     console.print("memory per GPU (GiB): " + ", ".join(f"{k} {v}" for k, v in e.memory_gib.items()))
 
 

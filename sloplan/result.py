@@ -50,6 +50,7 @@ class PlanPoint:
     memory_gib: dict | None = None
     launch: str | None = None
     tier_source: str | None = None  # the op whose lookup made `tier` extrapolated/roofline, else None
+    frontend_load: float = 0.0  # the busiest replica's tokens/s over its server's frontend limit (Estimate)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ class Estimate:
     tier: str
     tier_source: str | None  # the op whose lookup made `tier` extrapolated/roofline, else None
     memory_gib: dict
+    # the server's output tokens/s over its frontend streaming limit (calibration): near 1 the
+    # frontend, not the GPUs, bounds throughput and clients wait for their first token
+    frontend_load: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)

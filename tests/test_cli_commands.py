@@ -58,3 +58,39 @@ def test_models_lists_the_catalog():
     assert code == 0, err
     for name in ("Qwen/Qwen3-32B-FP8", "meta-llama/Meta-Llama-3.1-70B"):
         assert name in out
+
+
+def test_estimate_says_when_the_servers_frontend_bounds_throughput():
+    """h100 TRT-LLM has a fitted frontend limit: 8B at TP8 with 128 clients streams close to it, one
+    client does not. The JSON carries the load; the table says it in words only when it matters."""
+    base = ("estimate", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--system", "h100_sxm", "--backend", "trtllm",
+            "--tp", 8, "--isl", 1024, "--osl", 512)
+    loads = {}
+    for conc in (1, 128):
+        code, out, err = run(*base, "--concurrency", conc, "--json")
+        assert code == 0, err
+        loads[conc] = json.loads(out)["frontend_load"]
+    assert loads[1] < 0.1 < 0.5 < loads[128] < 1.0
+    code, out, _ = run(*base, "--concurrency", 128)
+    assert code == 0 and "frontend-bound" in out
+    code, out, _ = run(*base, "--concurrency", 1)
+    assert code == 0 and "frontend-bound" not in out
+
+
+def test_the_best_plan_reports_its_frontend_load():
+    """8B on 8x h100 TRT-LLM with a loose TTFT: the best plan runs each server near its fitted frontend
+    limit, and its load is the busiest replica's tokens/s over that limit."""
+    from sloplan.model.calibration import calibration
+
+    args = ("solve", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--system", "h100_sxm", "--backend", "trtllm",
+            "--total-gpus", 8, "--isl", 1024, "--osl", 512, "--ttft-ms", 3000, "--tpot-ms", 50)
+    code, out, err = run(*args, "--json")
+    assert code == 0, err
+    best = json.loads(out)["best"]
+    assert len(best["replicas"]) == 1  # one replica type: every server carries the same load
+    per_server = best["tokens_per_s"] / best["replicas"][0]["count"]
+    limit = 1 / calibration("trtllm", "h100_sxm").frontend_s_per_token
+    assert best["frontend_load"] == pytest.approx(per_server / limit, rel=1e-6)
+    assert 0.5 < best["frontend_load"] < 1.0
+    code, out, _ = run(*args)
+    assert code == 0 and "frontend-bound" in out
