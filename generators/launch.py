@@ -20,9 +20,30 @@ def _join(argv: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
+_ONLINE = {GemmQuant.FP8, GemmQuant.FP8_BLOCK}  # what vLLM/SGLang make from BF16 weights on load
+_MODELOPT_QFORMAT = {GemmQuant.FP8: "fp8", GemmQuant.FP8_BLOCK: "fp8", GemmQuant.NVFP4: "nvfp4"}
+
+
 def _online_fp8(engine: Engine, ckpt: GemmQuant) -> list[str]:
-    """vLLM and SGLang quantize a BF16 checkpoint to FP8 on load when asked to."""
-    return ["--quantization", "fp8"] if engine.quant.gemm is GemmQuant.FP8 and ckpt is GemmQuant.BF16 else []
+    """vLLM and SGLang quantize a BF16 checkpoint to FP8 on load when asked to (per-tensor scales:
+    a planned fp8_block engine then runs FP8 with the same weight memory)."""
+    return ["--quantization", "fp8"] if engine.quant.gemm in _ONLINE and ckpt is GemmQuant.BF16 else []
+
+
+def offline_quantization(backend: Backend, model: str, engine: Engine, ckpt: GemmQuant) -> tuple[str, str]:
+    """(command that writes the checkpoint the plan needs, model path to serve).
+
+    A BF16 checkpoint planned in a lower precision the framework cannot make on load (TRT-LLM: any;
+    vLLM/SGLang: NVFP4) is quantized first with NVIDIA Model Optimizer's PTQ script into a folder the
+    server then loads (all three read its Hugging Face export). Its FP8 is per-tensor, so a planned
+    fp8_block engine runs FP8 with the same weight memory. Otherwise nothing to run."""
+    gemm = engine.quant.gemm
+    if gemm is ckpt or (backend is not Backend.TRTLLM and gemm in _ONLINE):
+        return "", model
+    qformat = _MODELOPT_QFORMAT[gemm]
+    folder = f"./{model.rstrip('/').split('/')[-1]}-{qformat}"
+    args = _join([f"--pyt_ckpt_path={model}", f"--qformat={qformat}", f"--export_path={folder}"])
+    return f'python "$MODELOPT_ROOT/examples/llm_ptq/hf_ptq.py" {args} && ', folder
 
 
 def vllm_command(model: str, engine: Engine, fw: FrameworkProfile, wl: Workload, max_seqs: int, ckpt: GemmQuant) -> str:
@@ -65,5 +86,12 @@ _BUILDERS = {Backend.VLLM: vllm_command, Backend.SGLANG: sglang_command, Backend
 
 def launch_command(backend: Backend, model: str, engine: Engine, memory: MemoryPlan, fw: FrameworkProfile,
                    wl: Workload, max_seqs: int, ckpt: GemmQuant) -> str:
-    """The command that starts one replica of `engine` serving up to `max_seqs` requests at once."""
-    return _BUILDERS[Backend(backend)](model, engine, fw, wl, max_seqs, ckpt)
+    """The command that starts one replica of `engine` serving up to `max_seqs` requests at once,
+    preceded by the checkpoint conversion the plan's quantization needs, if any."""
+    backend = Backend(backend)
+    if not engine.quant.gemm.derivable_from(ckpt):
+        raise ValueError(f"{engine.quant.gemm.value} cannot be made from a {ckpt.value} checkpoint")
+    prepare, served = offline_quantization(backend, model, engine, ckpt)
+    if prepare:  # the exported folder already holds the quantized weights
+        ckpt = engine.quant.gemm
+    return prepare + _BUILDERS[backend](served, engine, fw, wl, max_seqs, ckpt)

@@ -18,6 +18,11 @@ class GemmQuant(str, Enum):
         """Bytes per weight element, scales included."""
         return {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0 + 4.0 / (128 * 128), "nvfp4": 9.0 / 16.0}[self.value]
 
+    def derivable_from(self, checkpoint: "GemmQuant") -> bool:
+        """Whether weights in `checkpoint` format can be served in this one: a BF16 checkpoint can be
+        quantized to any format (on load or offline); quantized weights are never de-quantized."""
+        return self is checkpoint or checkpoint is GemmQuant.BF16
+
     @property
     def compute_dtype(self) -> str:
         """Key into SystemSpec.flops_per_s for this mode's tensor-core rate."""

@@ -72,6 +72,12 @@ def build_context(model: str, system: str, backend: Backend, version: str | None
     if isl + osl > arch.max_position_embeddings:
         raise InputError("isl", f"isl + osl = {isl + osl} exceeds the model's context of {arch.max_position_embeddings} tokens")
     wanted = list(quantizations) if quantizations else default_gemm_quants(arch)
+    own = arch.checkpoint_quant
+    for q in wanted:
+        if not q.derivable_from(own):
+            raise InputError("quantizations", f"{q.value} cannot be made from {model}'s {own.value} weights (quantized "
+                                              f"weights are not de-quantized); accepted: {own.value}, or name a "
+                                              f"{q.value} checkpoint as the model")
     ok = [q for q in wanted if supported(q, db.system)]
     if not ok:
         accepted = ", ".join(q.value for q in GemmQuant if supported(q, db.system))

@@ -29,7 +29,12 @@ def configure(model: str, system: str, backend: Backend, *, tp: int, pp: int, qu
             raise InputError(name, f"must be ≥ 1 (got {v})")
     if osl < 2:
         raise InputError("osl", f"must be ≥ 2 (got {osl})")
-    ctx = build_context(model, system, backend, version, isl, osl, prefix, (quant,) if quant else None)
+    try:
+        ctx = build_context(model, system, backend, version, isl, osl, prefix, (quant,) if quant else None)
+    except InputError as exc:  # one configuration names its format `quant`, not `quantizations`
+        if exc.field != "quantizations":
+            raise
+        raise InputError("quant", str(exc).removeprefix("quantizations: ")) from None
     engine = Engine(tp, pp, ctx.quants[0])
     why = invalid_reason(engine, ctx.arch, ctx.system.gpus_per_node)
     if why:

@@ -43,7 +43,8 @@ CASES = {
     "unknown field": (dict(frobnicate=3), "frobnicate"),
     "unknown mode": (dict(modes=["agg", "disagg-ish"]), "modes"),
     "prefix not below isl": (dict(prefix=4000), "prefix"),
-    "unsupported quantization": (dict(quantizations=["nvfp4"]), "quantizations"),
+    "unsupported quantization": (dict(model="Qwen/Qwen3-32B", quantizations=["nvfp4"]), "quantizations"),
+    "quantization the checkpoint cannot give": (dict(quantizations=["bf16"]), "quantizations"),
     "backend not run on that system": (dict(system="mi300x"), "backend"),
 }
 
@@ -92,3 +93,10 @@ def test_unreachable_slo_exits_3_with_reason(tmp_path):
 def test_unknown_cli_flag_is_input_error():
     r = run("solve", EXAMPLE, "--frobnicate", "3")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_estimate_names_its_own_quant_flag_when_the_checkpoint_cannot_give_that_format():
+    r = run("estimate", "--model", "Qwen/Qwen3-32B-FP8", "--system", "h200_sxm", "--quant", "bf16")
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and r.stdout == "" and len(lines) == 1
+    assert lines[0].startswith("error: quant: bf16 cannot be made from") and "accepted: fp8_block" in lines[0]

@@ -45,3 +45,37 @@ def test_trtllm_and_sglang_use_their_own_flag_names():
     assert trt["--tp_size"] == "2" and trt["--max_batch_size"] == "37" and "--kv_cache_free_gpu_memory_fraction" in trt
     sgl = _flags(_cmd(Backend.SGLANG, GemmQuant.FP8)[0])
     assert sgl["--tp-size"] == "2" and sgl["--max-running-requests"] == "37" and sgl["--kv-cache-dtype"] == "fp8_e4m3"
+
+
+def _prepare_and_serve(cmd: str) -> tuple[str, list[str]]:
+    """The ModelOpt step before the server (or ""), and the server's argv."""
+    parts = [p.strip() for p in cmd.split("&&")]
+    prepare = next((p for p in parts if "hf_ptq.py" in p), "")
+    return prepare, shlex.split(parts[-1])
+
+
+def test_trtllm_serves_a_bf16_checkpoint_in_fp8_after_quantizing_it_offline():
+    """TRT-LLM does not quantize on load: the plan's FP8 weights come from a ModelOpt export first."""
+    prepare, argv = _prepare_and_serve(_cmd(Backend.TRTLLM, GemmQuant.FP8)[0])
+    ptq = dict(a.split("=", 1) for a in shlex.split(prepare)[2:])
+    assert ptq == {"--pyt_ckpt_path": "Qwen/Qwen3-32B", "--qformat": "fp8", "--export_path": "./Qwen3-32B-fp8"}
+    assert argv[:2] == ["trtllm-serve", "./Qwen3-32B-fp8"]
+
+
+def test_vllm_quantizes_fp8_on_load_but_nvfp4_offline():
+    prepare, argv = _prepare_and_serve(_cmd(Backend.VLLM, GemmQuant.FP8)[0])
+    assert prepare == "" and argv[2] == "Qwen/Qwen3-32B" and "--quantization" in argv
+    prepare, argv = _prepare_and_serve(_cmd(Backend.VLLM, GemmQuant.NVFP4)[0])
+    assert "--qformat=nvfp4" in prepare and argv[2] == "./Qwen3-32B-nvfp4" and "--quantization" not in argv
+
+
+def test_a_checkpoint_in_the_planned_format_is_served_as_it_is():
+    for backend in Backend:
+        prepare, argv = _prepare_and_serve(_cmd(backend, GemmQuant.FP8_BLOCK, model="Qwen/Qwen3-32B-FP8")[0])
+        assert prepare == "" and "Qwen/Qwen3-32B-FP8" in argv and "--quantization" not in argv
+
+
+def test_quantized_weights_are_never_planned_back_to_a_wider_format():
+    assert GemmQuant.FP8.derivable_from(GemmQuant.BF16) and GemmQuant.NVFP4.derivable_from(GemmQuant.BF16)
+    assert not GemmQuant.BF16.derivable_from(GemmQuant.FP8_BLOCK)
+    assert not GemmQuant.NVFP4.derivable_from(GemmQuant.FP8)
