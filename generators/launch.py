@@ -87,11 +87,8 @@ _BUILDERS = {Backend.VLLM: vllm_command, Backend.SGLANG: sglang_command, Backend
 def launch_command(backend: Backend, model: str, engine: Engine, memory: MemoryPlan, fw: FrameworkProfile,
                    wl: Workload, max_seqs: int, ckpt: GemmQuant) -> str:
     """The command that starts one replica of `engine` serving up to `max_seqs` requests at once,
-    preceded by the checkpoint conversion the plan's quantization needs, if any."""
+    preceded by the checkpoint conversion the plan's quantization needs, if any (build_context has
+    already refused formats the checkpoint cannot give)."""
     backend = Backend(backend)
-    if not engine.quant.gemm.derivable_from(ckpt):
-        raise ValueError(f"{engine.quant.gemm.value} cannot be made from a {ckpt.value} checkpoint")
     prepare, served = offline_quantization(backend, model, engine, ckpt)
-    if prepare:  # the exported folder already holds the quantized weights
-        ckpt = engine.quant.gemm
     return prepare + _BUILDERS[backend](served, engine, fw, wl, max_seqs, ckpt)

@@ -54,6 +54,10 @@ class Calibration:
     queue_load_exp: float = 0.0
     frontend_s_per_token: float = 0.0
 
+    def frontend_load(self, tokens_per_s: float) -> float:
+        """A server's output tokens/s as a share of its frontend limit (0 when there is none)."""
+        return tokens_per_s * self.frontend_s_per_token
+
 
 @lru_cache(maxsize=1)
 def _table() -> dict:

@@ -103,7 +103,7 @@ def _point(ctx: Context, slots, table: OptionTable, dep: Deployment, verify: boo
         tpot_ms=dep.tpot_s * 1e3, request_latency_ms=dep.request_latency_s * 1e3, concurrency=main.concurrency,
         gpus_used=dep.gpus_used, total_gpus=dep.total_gpus, tier=Tier(int(table.tier[worst])).label,
         tier_source=source_label(table.tier[worst], table.source[worst]), replicas=groups,
-        frontend_load=float(table.tokens_per_s[rows].max()) * ctx.calibration.frontend_s_per_token,
+        frontend_load=ctx.calibration.frontend_load(float(table.tokens_per_s[rows].max())),
         check=_check(ctx, slots, table, dep) if verify else None, memory_gib=slot.memory.as_gib if verify else None)
 
 

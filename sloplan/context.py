@@ -66,7 +66,9 @@ def resolve_db(system: str, backend: Backend | None, version: str | None) -> Per
 
 
 def build_context(model: str, system: str, backend: Backend, version: str | None, isl: int, osl: int, prefix: int,
-                  quantizations: tuple[GemmQuant, ...] | None) -> Context:
+                  quantizations: tuple[GemmQuant, ...] | None, quant_field: str = "quantizations") -> Context:
+    """`quant_field` is what the caller's input calls the formats (a request: quantizations; one
+    configuration: quant), so a refusal names the field the user typed."""
     arch = resolve_arch(model)
     db = resolve_db(system, backend, version)
     if isl + osl > arch.max_position_embeddings:
@@ -75,12 +77,12 @@ def build_context(model: str, system: str, backend: Backend, version: str | None
     own = arch.checkpoint_quant
     for q in wanted:
         if not q.derivable_from(own):
-            raise InputError("quantizations", f"{q.value} cannot be made from {model}'s {own.value} weights (quantized "
-                                              f"weights are not de-quantized); accepted: {own.value}, or name a "
-                                              f"{q.value} checkpoint as the model")
+            raise InputError(quant_field, f"{q.value} cannot be made from {model}'s {own.value} weights (quantized "
+                                          f"weights are not de-quantized); accepted: {own.value}, or name a "
+                                          f"{q.value} checkpoint as the model")
     ok = [q for q in wanted if supported(q, db.system)]
     if not ok:
         accepted = ", ".join(q.value for q in GemmQuant if supported(q, db.system))
-        raise InputError("quantizations", f"{', '.join(q.value for q in wanted)} not supported on {system}; accepted: {accepted}")
+        raise InputError(quant_field, f"{', '.join(q.value for q in wanted)} not supported on {system}; accepted: {accepted}")
     return Context(arch, db.system, db, profile(backend), Workload(isl, osl, prefix),
                    tuple(Quant.default_for(q) for q in ok))

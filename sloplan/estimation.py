@@ -29,12 +29,7 @@ def configure(model: str, system: str, backend: Backend, *, tp: int, pp: int, qu
             raise InputError(name, f"must be ≥ 1 (got {v})")
     if osl < 2:
         raise InputError("osl", f"must be ≥ 2 (got {osl})")
-    try:
-        ctx = build_context(model, system, backend, version, isl, osl, prefix, (quant,) if quant else None)
-    except InputError as exc:  # one configuration names its format `quant`, not `quantizations`
-        if exc.field != "quantizations":
-            raise
-        raise InputError("quant", str(exc).removeprefix("quantizations: ")) from None
+    ctx = build_context(model, system, backend, version, isl, osl, prefix, (quant,) if quant else None, "quant")
     engine = Engine(tp, pp, ctx.quants[0])
     why = invalid_reason(engine, ctx.arch, ctx.system.gpus_per_node)
     if why:
@@ -64,7 +59,7 @@ def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *
                     tokens_per_s_per_gpu=float(m.tokens_per_s[0]) / slot.engine.gpus,
                     tier=Tier(int(m.tier[0])).label, tier_source=source_label(m.tier[0], m.source[0]),
                     memory_gib=slot.memory.as_gib,
-                    frontend_load=float(m.tokens_per_s[0]) * ctx.calibration.frontend_s_per_token)
+                    frontend_load=ctx.calibration.frontend_load(float(m.tokens_per_s[0])))
 
 
 def row_config(row: dict) -> dict:
