@@ -31,7 +31,7 @@ from .slo import Slo
 
 def pareto_front(table: OptionTable, total_gpus: int, slo: Slo | None = None) -> list[Deployment]:
     """Non-dominated deployments, sorted by tokens/s/user ascending (tokens/s/GPU descending)."""
-    model = build_replica_model(table, total_gpus, slo or Slo())
+    model = build_replica_model(table, total_gpus, slo or Slo(), feasible_only=True)
     if len(model.rows) == 0:
         return []
     knapsack = ClassModel(model)

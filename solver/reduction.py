@@ -16,6 +16,13 @@ maximum, GPUs equal, user speed no lower; and (ii) every Pareto point (user spee
 reached without ``a``: the swapped deployment is at least as good on both axes, and a
 non-dominated point cannot be strictly beaten, so it is matched. Options that fit no budget
 (gpus > total_gpus) can never be used and are dropped too. Identical options: one is kept.
+
+Feasible rows only (the fast path of the Pareto tracer). Whatever weakly dominates an SLO-meeting
+row meets the same SLOs (no worse TTFT, TPOT or request latency), so a feasible row is dominated
+within the whole table exactly when it is dominated within the feasible rows: reducing only the
+rows that meet the SLOs keeps the same feasible survivors, and it costs time in the number of
+feasible rows, not of all rows (the pairwise sweep grows faster than linearly with the rows of a
+class, and on large tables most rows break some SLO).
 """
 from __future__ import annotations
 
@@ -51,9 +58,10 @@ def _undominated_in_class(keys: np.ndarray) -> np.ndarray:
     return np.concatenate(kept)
 
 
-def undominated_rows(table: OptionTable, total_gpus: int) -> np.ndarray:
-    """Sorted row indices that survive the exact reduction described in the module docstring."""
-    fits = np.flatnonzero(table.gpus <= total_gpus)
+def undominated_rows(table: OptionTable, total_gpus: int, among: np.ndarray | None = None) -> np.ndarray:
+    """Sorted row indices that survive the exact reduction described in the module docstring;
+    `among` (a boolean row mask, e.g. the SLO-meeting rows) restricts it to those rows."""
+    fits = np.flatnonzero((table.gpus <= total_gpus) & (True if among is None else among))
     keys = np.column_stack([
         table.tokens_per_s[fits], table.tokens_per_s_per_user[fits],
         -table.ttft_s[fits], -table.request_latency_s[fits],

@@ -86,13 +86,16 @@ def solve_or_none(highs, model: ReplicaModel) -> Deployment | None:
     return model.deployment(highs.values(VAR, sol))
 
 
-def build_replica_model(table: OptionTable, total_gpus: int, slo: Slo,
-                        reduce: bool = True) -> ReplicaModel:
-    """Formulate the problem of the module docstring; `reduce=False` keeps every fitting option."""
+def build_replica_model(table: OptionTable, total_gpus: int, slo: Slo, reduce: bool = True,
+                        feasible_only: bool = False) -> ReplicaModel:
+    """Formulate the problem of the module docstring; `reduce=False` keeps every fitting option.
+    `feasible_only` keeps only SLO-meeting columns (the SLO groups are then empty): the same optima
+    at a cost linear in the feasible rows, for callers that never relax an SLO (reduction.py)."""
     if int(total_gpus) != total_gpus or total_gpus < 1:
         raise ValueError(f"total_gpus must be a positive integer, got {total_gpus!r}")
-    rows = (undominated_rows(table, total_gpus) if reduce
-            else np.flatnonzero(table.gpus <= total_gpus))
+    among = slo.allowed(table) if feasible_only else None
+    rows = (undominated_rows(table, total_gpus, among) if reduce
+            else np.flatnonzero((table.gpus <= total_gpus) & (True if among is None else among)))
     sub = table.take(rows)
     k = len(rows)
     gpus = sub.gpus.astype(float)

@@ -80,3 +80,22 @@ def test_deployment_rejects_empty_and_slo_rejects_nonpositive():
         Deployment.from_counts(table, [0], total_gpus=1)
     with pytest.raises(ValueError):
         Slo(ttft_s=0.0)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_reducing_feasible_rows_only_keeps_the_same_feasible_survivors_and_front(seed):
+    """The Pareto tracer's fast path (reduce only SLO-meeting rows) equals reduce-then-filter."""
+    from sloplan.solver import pareto_front
+
+    table, total_gpus = tie_heavy_table(seed) if seed % 2 else (random_table(400, seed), 8)
+    for slo in (Slo(), Slo(ttft_s=float(np.median(table.ttft_s))),
+                Slo(tpot_s=float(np.quantile(table.tpot_s, 0.3)), ttft_s=float(np.quantile(table.ttft_s, 0.7)))):
+        ok = slo.allowed(table)
+        full = undominated_rows(table, total_gpus)
+        assert undominated_rows(table, total_gpus, ok).tolist() == full[ok[full]].tolist()
+        fast = [(d.tokens_per_s_per_user, d.tokens_per_s, d.replicas) for d in pareto_front(table, total_gpus, slo)]
+        brute = [(d.tokens_per_s_per_user, d.tokens_per_s) for d in brute_front(table, total_gpus, slo)] if len(
+            table) <= 12 else None
+        if brute is not None:
+            assert [f[:2] for f in fast] == brute
+        assert all(ok[r] for f in fast for r, _ in f[2])
