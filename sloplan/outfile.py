@@ -5,13 +5,16 @@ directory, a place no one can write. Replacing such a thing with a regular file 
 failing only after minutes of work loses the work, so `check_target` refuses all of these up front
 (an InputError naming the option: exit 2, nothing written). `atomic_write` then writes to a hidden
 temp file beside the target, fsyncs it and renames it over the target, so a reader sees the old
-file or the new one, never half of one, and no temp file outlives a failure or a Ctrl-C.
+file or the new one, never half of one, and no temp file outlives a failure, a Ctrl-C or a SIGTERM
+(only a SIGKILL during the write can leave the hidden temp; the target is whole or absent even then).
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
+import threading
 import tempfile
 from pathlib import Path
 from typing import IO, Callable
@@ -89,12 +92,13 @@ def atomic_write(field: str, path: Path, write: Callable[[IO], None], *, binary:
         mode = 0o666 & ~umask
     fd, tmp = _temp_in(field, path)
     try:
-        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with _terminate_raises(), (os.fdopen(fd, "wb") if binary else
+                                   os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -102,6 +106,25 @@ def atomic_write(field: str, path: Path, write: Callable[[IO], None], *, binary:
             raise _refuse(field, path, f"cannot be written ({exc.strerror or type(exc).__name__})") from None
         raise
     _sync_directory(path.parent)
+
+
+@contextlib.contextmanager
+def _terminate_raises():
+    """While the temp file exists, SIGTERM exits through Python (SystemExit 143) so the temp is removed;
+    only where nobody else handles SIGTERM, and only in the main thread (where signals are delivered)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _sync_directory(directory: Path) -> None:
