@@ -80,11 +80,14 @@ def _quant(row: dict) -> GemmQuant | None:
 
 def _shape(row: dict) -> None:
     """csv.DictReader puts a longer row's extra fields under None and fills a shorter row with None."""
+    width = len(row) - (None in row)
     if None in row:
-        raise InputError("from_csv", f"row has {len(row[None])} more field(s) than the header")
+        raise InputError("from_csv", f"row has {len(row[None])} more field(s) than the header; "
+                                     f"accepted: the header's {width} fields")
     short = [k for k, v in row.items() if v is None]
     if short:
-        raise InputError("from_csv", f"row has {len(short)} field(s) fewer than the header (no {short[0]})")
+        raise InputError("from_csv", f"row has {len(short)} field(s) fewer than the header (no {shown(short[0])}); "
+                                     f"accepted: the header's {width} fields")
 
 
 def parse_row(row: dict) -> EstimateArgs:
