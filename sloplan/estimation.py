@@ -103,7 +103,7 @@ def arguments(names: Mapping[str, str] | None = None, **kwargs) -> EstimateArgs:
         return EstimateArgs(**kwargs)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        field = str(err["loc"][0]) if err["loc"] else "prefix"
+        field = str(err["loc"][0]) if err["loc"] else "prefix"  # the one whole-model rule is prefix < isl
         label = (names or {}).get(field, field)
         raise InputError(label, f"{_problem(err)}; accepted: {ACCEPTED.get(field, 'see sloplan estimate --help')}") from None
 
