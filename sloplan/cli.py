@@ -121,18 +121,23 @@ def estimate(
 
 
 def _estimate_csv(src: Path, out: Optional[Path]) -> None:
+    """Predict every row of `src` into `out`. Progress goes to stderr: a bar on a terminal, else a plain
+    line every few seconds (scripts run long CSVs too, and a silent minute looks like a hang)."""
     if out is None:
         raise InputError("out", "--from-csv needs --out PRED.csv")
-    from rich.progress import Progress
+    from .estimate_rows import estimate_csv, every
 
-    from .estimation import estimate_csv
+    if sys.stderr.isatty():
+        from rich.progress import Progress
 
-    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
-        def track(total: int):
-            task = bar.add_task("estimating", total=total)
-            return lambda: bar.advance(task)
+        with Progress(transient=True) as bar:
+            def track(total: int):
+                task = bar.add_task("estimating", total=total)
+                return lambda n: bar.advance(task, n)
 
-        n, ok = estimate_csv(src, out, progress=track)
+            n, ok = estimate_csv(src, out, progress=track)
+    else:
+        n, ok = estimate_csv(src, out, progress=every(5.0, lambda line: print(line, file=sys.stderr, flush=True)))
     print(f"{ok}/{n} rows predicted → {out}", file=sys.stderr)
 
 

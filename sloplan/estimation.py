@@ -1,11 +1,16 @@
-"""`estimate`: one configuration's metrics, or many at once from a CSV in silicon_sample.csv's columns."""
+"""`estimate`: one configuration's metrics, under the same argument rules as a request (sloplan/request.py).
+
+`sloplan.estimate(...)`, `sloplan estimate` and each `--from-csv` row (sloplan/estimate_rows.py) are
+validated by one schema, `EstimateArgs`, so every bad argument is an InputError naming the argument and
+what it accepts, and no value the request schema refuses (prefix ≥ isl, tp="2", a bool) becomes a number.
+"""
 from __future__ import annotations
 
-import csv
-import math
-from pathlib import Path
+import operator
+from typing import Annotated, Mapping, Optional
 
 import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from sloplan.model.engine import Engine, invalid_reason
 from sloplan.model.framework import Backend
@@ -13,118 +18,186 @@ from sloplan.model.option_table import ServingMode
 from sloplan.model.ops import source_label
 from sloplan.model.options import EngineSlot, engine_slot, evaluate
 from sloplan.model.quant import GemmQuant
-from sloplan.perfdb import Tier, nearest_version
+from sloplan.model.workload import ServingMetrics
+from sloplan.perfdb import Tier
 
 from .context import Context, build_context
 from .errors import InputError
 from .result import Estimate
 
+MAX_CONCURRENCY = 1_000_000  # far beyond any engine's running cap; bounds the arrays a typo could ask for
+MAX_BATCH_SIZE = 4096  # the request schema's bound on max_batch_size
 
-def configure(model: str, system: str, backend: Backend, *, tp: int, pp: int, quant: GemmQuant | None, isl: int,
-              osl: int, prefix: int = 0, version: str | None = None,
-              max_batch_size: int | None = None) -> tuple[Context, EngineSlot]:
-    """Resolve one explicit configuration to its context and engine slot (memory + running cap)."""
-    for name, v in (("tp", tp), ("pp", pp), ("isl", isl)):
-        if v < 1:
-            raise InputError(name, f"must be ≥ 1 (got {v})")
-    if osl < 2:
-        raise InputError("osl", f"must be ≥ 2 (got {osl})")
-    ctx = build_context(model, system, backend, version, isl, osl, prefix, (quant,) if quant else None, "quant")
-    engine = Engine(tp, pp, ctx.quants[0])
+
+def _integer(v: object) -> object:
+    """Integers only, as in the request schema (no "2", no 2.0, no True); numpy integers count as integers."""
+    if isinstance(v, np.integer):
+        return operator.index(v)
+    return v
+
+
+def _version_text(v: object) -> object:
+    """A version written as a number (0.19, as YAML reads it) is that text, as in the request schema."""
+    return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
+Count = Annotated[int, BeforeValidator(_integer), Field(ge=1)]
+Choice = dict(strict=False)  # an enum member or its value ("vllm")
+
+
+class EstimateArgs(BaseModel):
+    """The arguments of `estimate`, with the request schema's types and bounds (strict: no coercion)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    model: str = Field(min_length=1)
+    system: str = Field(min_length=1)
+    backend: Annotated[Backend, Field(**Choice)] = Backend.TRTLLM
+    version: Annotated[Optional[str], BeforeValidator(_version_text)] = None
+    tp: Count = 1
+    pp: Count = 1
+    quant: Optional[Annotated[GemmQuant, Field(**Choice)]] = None
+    mode: Annotated[ServingMode, Field(**Choice)] = ServingMode.AGG
+    concurrency: Annotated[int, BeforeValidator(_integer), Field(ge=1, le=MAX_CONCURRENCY)] = 1
+    isl: Count = 4000
+    osl: Annotated[int, BeforeValidator(_integer), Field(ge=2)] = 1000
+    prefix: Annotated[int, BeforeValidator(_integer), Field(ge=0)] = 0
+    max_batch_size: Optional[Annotated[int, BeforeValidator(_integer), Field(ge=1, le=MAX_BATCH_SIZE)]] = None
+
+    @model_validator(mode="after")
+    def _prefix_below_isl(self) -> "EstimateArgs":
+        if self.prefix >= self.isl:
+            raise ValueError(f"prefix: must be smaller than isl ({self.isl}) (got {self.prefix})")
+        return self
+
+
+def _values(enum) -> str:
+    return ", ".join(m.value for m in enum)
+
+
+ACCEPTED = {
+    "model": "a catalog name (sloplan models) or a folder with config.json",
+    "system": "a system name (sloplan systems)",
+    "backend": _values(Backend),
+    "version": "a framework version with data (sloplan systems), or none for the newest",
+    "tp": "integers ≥ 1", "pp": "integers ≥ 1",
+    "quant": f"{_values(GemmQuant)}, or none for the checkpoint's own format",
+    "mode": _values(ServingMode),
+    "concurrency": f"integers from 1 to {MAX_CONCURRENCY}",
+    "isl": "integers ≥ 1", "osl": "integers ≥ 2", "prefix": "integers from 0 to isl - 1",
+    "max_batch_size": f"integers from 1 to {MAX_BATCH_SIZE}, or none for the KV capacity",
+}
+_BOUND = {"greater_than_equal": ("≥", "ge"), "less_than_equal": ("≤", "le")}
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value as echoed in a one-line message: its repr, bounded, without control characters."""
+    text = "".join(c if c.isprintable() else "?" for c in repr(value))
+    return text if len(text) <= limit else f"{text[:limit - 1]}…"
+
+
+def arguments(names: Mapping[str, str] | None = None, **kwargs) -> EstimateArgs:
+    """`kwargs` validated as estimate's arguments; the first problem is an InputError naming the argument
+    (or, through `names`, what the caller's input calls it: a CSV column)."""
+    try:
+        return EstimateArgs(**kwargs)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = str(err["loc"][0]) if err["loc"] else "prefix"  # the one whole-model rule is prefix < isl
+        label = (names or {}).get(field, field)
+        raise InputError(label, f"{_problem(err)}; accepted: {ACCEPTED.get(field, 'see sloplan estimate --help')}") from None
+
+
+def _problem(err: dict) -> str:
+    kind, got = err["type"], shown(err.get("input"))
+    if kind == "enum":
+        return f"unknown value {got}"
+    if kind in _BOUND:
+        sign, key = _BOUND[kind]
+        return f"must be {sign} {err['ctx'][key]} (got {got})"
+    if kind in ("int_type", "int_from_float", "int_parsing"):
+        return f"must be an integer (got {got})"
+    if kind in ("string_type", "string_too_short"):
+        return f"must be non-empty text (got {got})"
+    if kind == "value_error":
+        return str(err["ctx"]["error"]).split(": ", 1)[-1]
+    return f"{err['msg'][0].lower()}{err['msg'][1:]} (got {got})"
+
+
+def context_for(args: EstimateArgs) -> tuple[Context, EngineSlot]:
+    """Resolve validated arguments to their context and engine slot (memory + running cap)."""
+    ctx = build_context(args.model, args.system, args.backend, args.version, args.isl, args.osl, args.prefix,
+                        (args.quant,) if args.quant else None, "quant")
+    engine = Engine(args.tp, args.pp, ctx.quants[0])
     why = invalid_reason(engine, ctx.arch, ctx.system.gpus_per_node)
     if why:
-        raise InputError("tp", why)
-    slot = engine_slot(ctx.arch, engine, ctx.system, ctx.fw, ctx.workload, max_batch_size)
+        raise _invalid_engine(engine, ctx, why)
+    slot = engine_slot(ctx.arch, engine, ctx.system, ctx.fw, ctx.workload, args.max_batch_size)
     if isinstance(slot, str):
-        raise InputError("tp", f"{engine.label} does not fit {ctx.arch.name} on {system}: {slot}")
+        raise InputError("tp", f"{engine.label} does not fit {ctx.arch.name} on {args.system}: {slot}")
     return ctx, slot
+
+
+def _invalid_engine(engine: Engine, ctx: Context, why: str) -> InputError:
+    """The reason names pp when the same tp without pipeline stages is valid, else tp; accepted are the
+    values of that argument that are valid with the other one as given."""
+    def valid(tp: int, pp: int) -> bool:
+        return invalid_reason(Engine(tp, pp, engine.quant), ctx.arch, ctx.system.gpus_per_node) is None
+
+    if valid(engine.tp, 1):
+        return InputError("pp", f"{why}; accepted with tp={engine.tp}: "
+                                f"{_spans([p for p in range(1, ctx.arch.num_layers + 1) if valid(engine.tp, p)])}")
+    ok = [t for t in range(1, 2 * ctx.system.gpus_per_node + 1) if valid(t, engine.pp)]
+    return InputError("tp", f"{why}; accepted with pp={engine.pp}: {_spans(ok) or 'none (try pp=1)'}")
+
+
+def _spans(values: list[int]) -> str:
+    """1, 2, 4, 8 stays a list; a run of consecutive values reads 1 to 64."""
+    if len(values) > 4 and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]} to {values[-1]}"
+    return ", ".join(map(str, values))
+
+
+def configure(model: str, system: str, backend: Backend | str, *, tp: int, pp: int, quant: GemmQuant | str | None,
+              isl: int, osl: int, prefix: int = 0, version: str | None = None,
+              max_batch_size: int | None = None) -> tuple[Context, EngineSlot]:
+    """Resolve one explicit configuration to its context and engine slot (memory + running cap)."""
+    return context_for(arguments(model=model, system=system, backend=backend, tp=tp, pp=pp, quant=quant, isl=isl,
+                                 osl=osl, prefix=prefix, version=version, max_batch_size=max_batch_size))
+
+
+def metrics(ctx: Context, slot: EngineSlot, mode: ServingMode, concurrency: np.ndarray) -> ServingMetrics:
+    """The estimator at every concurrency of one configuration in one call: each value is what a call at
+    that concurrency alone gives (the step curves are priced per decode width; see model/aggregated.py)."""
+    return evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, mode, np.asarray(concurrency))
 
 
 def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *, tp: int = 1, pp: int = 1,
              quant: GemmQuant | str | None = None, mode: ServingMode | str = ServingMode.AGG, concurrency: int = 1,
              isl: int = 4000, osl: int = 1000, prefix: int = 0, version: str | None = None,
              max_batch_size: int | None = None) -> Estimate:
-    """TTFT, TPOT, tokens/s/GPU, tokens/s/user and memory of one engine at one concurrency."""
-    backend, mode = Backend(backend), ServingMode(mode)
-    if concurrency < 1:
-        raise InputError("concurrency", f"must be ≥ 1 (got {concurrency})")
-    ctx, slot = configure(model, system, backend, tp=tp, pp=pp, quant=GemmQuant(quant) if quant else None, isl=isl,
-                          osl=osl, prefix=prefix, version=version, max_batch_size=max_batch_size)
-    m = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, mode, np.array([concurrency]))
+    """TTFT, TPOT, tokens/s/GPU, tokens/s/user and memory of one engine at one concurrency.
+    Every bad argument raises sloplan.InputError naming it and what it accepts."""
+    args = arguments(model=model, system=system, backend=backend, tp=tp, pp=pp, quant=quant, mode=mode,
+                     concurrency=concurrency, isl=isl, osl=osl, prefix=prefix, version=version,
+                     max_batch_size=max_batch_size)
+    ctx, slot = context_for(args)
+    m = metrics(ctx, slot, args.mode, np.array([args.concurrency]))
     ttft, tpot = float(m.ttft_s[0]), float(m.tpot_s[0])
-    return Estimate(model=model, system=system, backend=backend.value, data_version=ctx.db.version, mode=mode.value,
-                    engine=slot.engine.label, concurrency=concurrency, running=int(m.running[0]),
-                    ttft_ms=ttft * 1e3, tpot_ms=tpot * 1e3, request_latency_ms=(ttft + (osl - 1) * tpot) * 1e3,
-                    tokens_per_s_per_user=1.0 / tpot,
+    return Estimate(model=model, system=system, backend=args.backend.value, data_version=ctx.db.version,
+                    mode=args.mode.value, engine=slot.engine.label, concurrency=args.concurrency,
+                    running=int(m.running[0]), ttft_ms=ttft * 1e3, tpot_ms=tpot * 1e3,
+                    request_latency_ms=(ttft + (args.osl - 1) * tpot) * 1e3, tokens_per_s_per_user=1.0 / tpot,
                     tokens_per_s_per_gpu=float(m.tokens_per_s[0]) / slot.engine.gpus,
                     tier=Tier(int(m.tier[0])).label, tier_source=source_label(m.tier[0], m.source[0]),
                     memory_gib=slot.memory.as_gib,
                     frontend_load=ctx.calibration.frontend_load(float(m.tokens_per_s[0])))
 
 
-def row_config(row: dict) -> dict:
-    """Keyword arguments of `configure` for one silicon_sample-style row (raises on what it cannot read)."""
-    if (row.get("mode") or "agg") != "agg":
-        raise InputError("mode", "only aggregated rows are estimated in this release")
-    backend = Backend(row["backend"])
-    version = (row.get("backend_version") or "").strip() or None
-    qname = (row.get("gemm_quant_mode") or "").strip().lower()
-    return dict(model=row["model_path"], system=row["system"], backend=backend,
-                tp=int(_num(row, "tp_size", 1)), pp=int(_num(row, "pp_size", 1)),
-                quant=_QUANT_COLUMN.get(qname) if qname else None, isl=int(_num(row, "isl")), osl=int(_num(row, "osl")),
-                version=nearest_version(row["system"], backend.value, version) if version else None)
+def __getattr__(name: str):
+    """The CSV path lives in sloplan/estimate_rows.py; its names stay importable from here."""
+    if name in ("estimate_csv", "row_config", "estimate_row", "parse_row"):
+        from . import estimate_rows
 
-
-_QUANT_COLUMN = {"fp8": GemmQuant.FP8, "fp8_block": GemmQuant.FP8_BLOCK, "nvfp4": GemmQuant.NVFP4,
-                 "bf16": GemmQuant.BF16, "bfloat16": GemmQuant.BF16, "float16": GemmQuant.BF16}
-
-
-def _num(row: dict, key: str, default: float | None = None) -> float | None:
-    v = (row.get(key) or "").strip()
-    if not v:
-        return default
-    x = float(v)
-    return default if math.isnan(x) else x
-
-
-def estimate_row(row: dict) -> dict:
-    """Predict one silicon_sample-style row; returns pred_ttft_ms, pred_tpot_ms, data_version, error."""
-    try:
-        cfg = row_config(row)
-        est = estimate(**cfg, mode=ServingMode.AGG, concurrency=int(_num(row, "batch_size", 1)))
-        return {"pred_ttft_ms": f"{est.ttft_ms:.4f}", "pred_tpot_ms": f"{est.tpot_ms:.4f}",
-                "data_version": est.data_version, "error": ""}
-    except (InputError, ValueError, KeyError, TypeError) as exc:
-        return {"pred_ttft_ms": "", "pred_tpot_ms": "", "data_version": "", "error": f"{type(exc).__name__}: {exc}"}
-
-
-def estimate_csv(src: Path, out: Path, progress=None) -> tuple[int, int]:
-    """Read rows, predict each, write all input columns plus predictions; returns (rows, predicted).
-    `progress(total)`, when given, returns the callable to advance after each row."""
-    if not src.is_file():
-        raise InputError("from_csv", f"file not found: {src}")
-    if not out.parent.is_dir():
-        raise InputError("out", f"directory not found: {out.parent}")
-    try:
-        with open(src, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            fields = list(reader.fieldnames or [])
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError("from_csv", f"not a text CSV file: {src} ({exc.__class__.__name__})") from None
-    missing = [c for c in ("model_path", "system", "backend", "isl", "osl") if c not in fields]
-    if missing:
-        raise InputError("from_csv", f"missing columns {', '.join(missing)}; the input uses silicon_sample.csv's columns")
-    extra = ["pred_ttft_ms", "pred_tpot_ms", "data_version", "error"]
-    advance = progress(len(rows)) if progress else lambda: None
-    results = []
-    for row in rows:
-        results.append({**row, **estimate_row(row)})
-        advance()
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields + [c for c in extra if c not in fields])
-        w.writeheader()
-        w.writerows(results)
-    tmp.replace(out)
-    return len(rows), sum(1 for r in results if not r["error"])
+        return getattr(estimate_rows, name)
+    raise AttributeError(f"module 'sloplan.estimation' has no attribute {name!r}")
