@@ -181,7 +181,8 @@ def solve(
                                                             f"[default: {_default('max_batch_size')}]"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of tables"),
     plot: Optional[Path] = typer.Option(None, help="also write the front as an image; the extension picks the "
-                                                   "format: png, pdf, svg, ... (checked before solving)"),
+                                                   "format: png, pdf, svg, ... (checked before solving) "
+                                                   "[default: no image]"),
 ) -> None:
     """Best deployment under the SLOs and the exact Pareto front (tokens/s/GPU vs tokens/s/user)."""
     from .request import load_request, parse_request
@@ -247,8 +248,10 @@ def estimate(
     osl: int = typer.Option(1000, help="output tokens per request"),
     prefix: int = typer.Option(0, help="tokens of each input already in the prefix cache, below isl"),
     from_csv: Optional[Path] = typer.Option(None, help="CSV with silicon_sample.csv's columns: predict every row "
-                                                       "(needs --out; the flags above are not used)"),
-    out: Optional[Path] = typer.Option(None, help="where --from-csv writes its predictions (CSV) [only with --from-csv]"),
+                                                       "(needs --out; the flags above are not used) "
+                                                       "[default: none, one configuration from the flags]"),
+    out: Optional[Path] = typer.Option(None, help="where --from-csv writes its predictions (CSV) "
+                                                  "[required with --from-csv, refused without]"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of a table"),
 ) -> None:
     """Metrics of one configuration, or of every row of a CSV (--from-csv IN --out PRED.csv)."""
