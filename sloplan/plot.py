@@ -2,8 +2,11 @@
 
 The target is checked *before* the solve (`check_plot_target`), so a typo in a path or an extension costs
 one error line, not the run; the image is then written atomically (`atomic_write`), so the path holds
-either the whole image or what it held before. `check_target` / `atomic_write` are the generic safe-output
-pair (to be folded into the shared `sloplan/outfile.py` helper that `--out` uses).
+either the whole image or what it held before.
+
+`check_target` and `atomic_write` below are a LOCAL STAND-IN for the shared safe-output helper
+`sloplan/outfile.py` (helper D, used by `--out`), with its exact signatures: on merge, delete the block
+marked below and import both from `.outfile`.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable
 
 from .errors import InputError
 from .result import SolveResult
@@ -27,6 +30,7 @@ def shown(path: Path | str) -> str:
     return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
 
 
+# ----- local stand-in for sloplan/outfile.py (same API: check_target, atomic_write); delete on merge -----
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISLNK, "symbolic link"), (stat.S_ISFIFO, "FIFO"),
                        (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
@@ -50,10 +54,11 @@ def _refuse_non_regular(field: str, path: Path) -> None:
                                 "accepted: a new path or a regular file")
 
 
-def check_target(field: str, path: Path) -> None:
+def check_target(field: str, path: Path) -> Path:
     """Refuse, before any work is done, an output path that would be damaged or cannot be written:
     an existing non-regular file, a missing folder, a folder we cannot create files in (probed by
     creating and removing a temp file there: permission bits lie for root and for /proc-like mounts)."""
+    path = Path(path)
     _refuse_non_regular(field, path)
     parent = path.parent
     if not parent.is_dir():
@@ -63,7 +68,8 @@ def check_target(field: str, path: Path) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise InputError(field, f"cannot write in {shown(parent)}: {exc.strerror}") from None
+        raise InputError(field, f"cannot create a file in {shown(parent)}: {exc.strerror}") from None
+    return path
 
 
 def _final_mode(path: Path) -> int:
@@ -76,26 +82,30 @@ def _final_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
-def atomic_write(field: str, path: Path, writer: Callable[[Path], None]) -> None:
-    """`writer(tmp)` fills a temp file in the target's folder, which is then renamed over `path`: the path
+def atomic_write(field: str, path: Path, write: Callable[[IO], None], *, binary: bool = False) -> None:
+    """`write(fh)` fills a temp file in the target's folder, which is then renamed over `path`: the path
     holds the whole new file or its old content, and the temp file is removed on any failure."""
+    path = Path(path)
+    mode = _final_mode(path)
     try:
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}.", suffix=".tmp")
-        os.close(fd)
     except OSError as exc:
-        raise InputError(field, f"cannot write in {shown(path.parent)}: {exc.strerror}") from None
-    tmp = Path(tmp_name)
+        raise InputError(field, f"cannot create a file in {shown(path.parent)}: {exc.strerror}") from None
     try:
-        writer(tmp)
-        os.chmod(tmp, _final_mode(path))
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp_name, mode)
         _refuse_non_regular(field, path)  # the target may have changed while we worked
-        os.replace(tmp, path)
+        os.replace(tmp_name, path)
     except BaseException as exc:  # Ctrl-C included: never leave the temp file behind
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp_name)
         if isinstance(exc, OSError):
             raise InputError(field, f"cannot write {shown(path)}: {exc.strerror or exc}") from None
         raise
+# ----- end of the local stand-in for sloplan/outfile.py -----
 
 
 def _pyplot():
@@ -154,6 +164,6 @@ def plot_front(result: SolveResult, path: Path, fmt: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        atomic_write("plot", path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120))
+        atomic_write("plot", path, lambda fh: fig.savefig(fh, format=fmt, dpi=120), binary=True)
     finally:
         plt.close(fig)

@@ -113,12 +113,13 @@ def test_a_failed_write_leaves_the_old_file_or_nothing_and_no_temp(tmp_path, fai
     if existing is not None:
         target.write_bytes(existing)
 
-    def writer(tmp: Path) -> None:
-        tmp.write_bytes(b"half an ima")
+    def writer(fh) -> None:
+        fh.write(b"half an ima")
+        fh.flush()
         raise failure
 
     with pytest.raises(raised):
-        atomic_write("plot", target, writer)
+        atomic_write("plot", target, writer, binary=True)
     assert [p.name for p in tmp_path.iterdir()] == ([] if existing is None else ["front.png"])
     if existing is not None:
         assert target.read_bytes() == existing
@@ -129,8 +130,8 @@ def test_a_killed_writer_never_leaves_a_half_written_target(tmp_path):
     target = tmp_path / "front.png"
     target.write_bytes(b"the old image")
     code = ("import os, signal, sys; from pathlib import Path; from sloplan.plot import atomic_write\n"
-            "def w(tmp):\n    tmp.write_bytes(b'half'); os.kill(os.getpid(), signal.SIGKILL)\n"
-            f"atomic_write('plot', Path({str(target)!r}), w)\n")
+            "def w(fh):\n    fh.write(b'half'); fh.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"atomic_write('plot', Path({str(target)!r}), w, binary=True)\n")
     r = subprocess.run([sys.executable, "-c", code], timeout=60)
     assert r.returncode == -signal.SIGKILL
     assert target.read_bytes() == b"the old image"
@@ -138,7 +139,7 @@ def test_a_killed_writer_never_leaves_a_half_written_target(tmp_path):
 
 def test_a_new_plot_gets_the_umask_mode_not_mkstemps_private_one(tmp_path):
     target = tmp_path / "front.png"
-    atomic_write("plot", target, lambda tmp: tmp.write_bytes(b"img"))
+    atomic_write("plot", target, lambda fh: fh.write(b"img"), binary=True)
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
