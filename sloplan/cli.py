@@ -1,25 +1,85 @@
-"""The `sloplan` command: a thin typer shell over sloplan.api. Exit codes: 0 ok, 1 internal, 2 input, 3 infeasible."""
+"""The `sloplan` command: a thin typer shell over sloplan.api. Exit codes: 0 ok, 1 internal, 2 input, 3 infeasible.
+
+A reader that closes the pipe early (`sloplan solve X | head -1`) is not an error: the command stops writing,
+points stdout at /dev/null (so the interpreter's final flush cannot fail either) and exits with the code it
+would have had anyway: 0 for a plan, 3 for an infeasible request. Exit 0 rather than 141 (128 + SIGPIPE)
+because the reader asked for less, nothing went wrong: a `set -o pipefail` pipeline with `head` succeeds.
+"""
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
+from typer.core import TyperGroup
+
+from sloplan.model.framework import Backend
+from sloplan.model.option_table import ServingMode
+from sloplan.model.quant import GemmQuant
 
 from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InputError
 from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
+from .request import Request
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+EXIT_CODES = ("Exit codes: 0 a plan (or the output asked for); 1 internal error, a bug to report; 2 bad input, "
+              "one line on stderr: 'error: <field>: <what is wrong>; accepted: <values>'; 3 infeasible: no "
+              "deployment meets the SLOs, the reason on stderr (solve).")
+
+
+@contextlib.contextmanager
+def _reader_may_leave() -> Iterator[None]:
+    """Output to a pipe whose reader may close early: stop writing quietly (see the module docstring).
+    The explicit flush makes a closed pipe show up here, not at interpreter exit."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _raise_broken_pipe(console) -> None:
+    raise BrokenPipeError
+
+
+class _Group(TyperGroup):
+    """Every command's output goes through `_reader_may_leave`: click would turn a closed pipe into exit 1,
+    and so would rich, whose consoles call `Console.on_broken_pipe` (its documented hook, which exits 1):
+    here it re-raises, so the one policy above decides for every console the commands print through."""
+
+    def invoke(self, ctx):
+        from rich.console import Console
+
+        Console.on_broken_pipe = _raise_broken_pipe
+        with _reader_may_leave():
+            return super().invoke(ctx)
+
+
+app = typer.Typer(cls=_Group, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES,
                   help="Plan LLM serving deployments: exact Pareto fronts, best deployment under SLOs, launch flags.")
 app.add_typer(perfdb_app, name="perfdb")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"sloplan {version('sloplan')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _global_options(perfdb: Optional[Path] = typer.Option(None, "--perfdb", envvar="SLOPLAN_PERFDB",
-                                                          help=PERFDB_HELP)) -> None:
+                                                          help=PERFDB_HELP),
+                    _version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                                  help="print 'sloplan <version>' and exit")) -> None:
     use_perfdb(perfdb)
 
 
@@ -29,10 +89,8 @@ def _fail(code: int, message: str) -> None:
 
 
 def _spinner(what: str):
-    """A spinner on stderr while work runs (the first run on a system builds its table cache, ~1 s);
+    """A spinner on stderr while work runs (the first run on a system builds its table cache, a few seconds);
     nothing when stderr is not a terminal, so scripts and --json consumers see clean output."""
-    import contextlib
-
     if not sys.stderr.isatty():
         return contextlib.nullcontext()
     from rich.console import Console
@@ -40,23 +98,91 @@ def _spinner(what: str):
     return Console(stderr=True).status(what)
 
 
-def _csv_list(text: Optional[str]) -> Optional[list[str]]:
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+def _values(kind: type[Enum]) -> str:
+    return ", ".join(m.value for m in kind)
 
 
-@app.command()
+def _default(field: str) -> str:
+    """The request schema's default of a field, as a flag would spell it (the one source of defaults)."""
+    value = Request.model_fields[field].default
+    if isinstance(value, tuple):
+        return ",".join(v.value for v in value)
+    return value.value if isinstance(value, Enum) else str(value)
+
+
+def _csv_list(field: str, text: Optional[str], kind: type[Enum]) -> Optional[list[str]]:
+    """A comma-list flag: absent → None (the file's value or the default); empty or with an empty item → an
+    error naming the flag (silently ignoring `--modes ''` would plan what the user tried to exclude);
+    repeated items → once each, in the user's order. The values themselves are the schema's to check."""
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",")]
+    if not all(items):
+        what = "item in the list" if any(items) else "list"
+        raise InputError(field, f"empty {what} (got {text[:40]!r}); accepted: a comma list of {_values(kind)}")
+    return list(dict.fromkeys(items))
+
+
+def _choice(field: str, value: Optional[str], kind: type[Enum]) -> None:
+    if value is not None and value not in {m.value for m in kind}:
+        raise InputError(field, f"accepted: {_values(kind)} (got {value[:40]!r})")
+
+
+def _non_finite_path(doc, where: str = "") -> Optional[str]:
+    if isinstance(doc, float) and not math.isfinite(doc):
+        return f"{where or 'document'} = {doc}"
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, (list, tuple)) else ()
+    for key, value in items:
+        found = _non_finite_path(value, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}".lstrip("."))
+        if found:
+            return found
+    return None
+
+
+def _print_json(doc: dict) -> None:
+    """Standard JSON only: a NaN or an infinity reaching the output is a bug upstream (exit 1 naming where),
+    never written as the non-standard `NaN`/`Infinity` that strict parsers reject."""
+    try:
+        text = json.dumps(doc, indent=2, allow_nan=False)
+    except ValueError:
+        raise RuntimeError(f"non-finite value in the JSON output: {_non_finite_path(doc)}") from None
+    print(text)
+
+
+_MODEL_HELP = ("HF id, catalog name (see `sloplan models`; other spellings resolve) or a local folder with "
+               "config.json")
+_SYSTEM_HELP = "GPU system, e.g. h200_sxm (see `sloplan systems`)"
+_VERSION_HELP = "framework version of the perf data [default: the newest with data]"
+
+
+@app.command(epilog=EXIT_CODES)
 def solve(
-    request: Optional[Path] = typer.Argument(None, help="YAML request file (flags override its fields)"),
-    model: Optional[str] = typer.Option(None), system: Optional[str] = typer.Option(None),
-    backend: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
-    isl: Optional[int] = typer.Option(None), osl: Optional[int] = typer.Option(None),
-    prefix: Optional[int] = typer.Option(None), ttft_ms: Optional[float] = typer.Option(None),
-    tpot_ms: Optional[float] = typer.Option(None), request_latency_ms: Optional[float] = typer.Option(None),
-    total_gpus: Optional[int] = typer.Option(None), modes: Optional[str] = typer.Option(None, help="agg,static"),
-    quantizations: Optional[str] = typer.Option(None, help="e.g. bf16,fp8"),
-    max_batch_size: Optional[int] = typer.Option(None),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
-    plot: Optional[Path] = typer.Option(None, help="write the front as a PNG"),
+    request: Optional[Path] = typer.Argument(None, help="YAML request file with the fields below; flags override it"),
+    model: Optional[str] = typer.Option(None, help=f"{_MODEL_HELP} [required, here or in the file]"),
+    system: Optional[str] = typer.Option(None, help=f"{_SYSTEM_HELP} [required, here or in the file]"),
+    backend: Optional[str] = typer.Option(None, help=f"serving framework: {_values(Backend)} "
+                                                     f"[default: {_default('backend')}]"),
+    version: Optional[str] = typer.Option(None, help=_VERSION_HELP),
+    isl: Optional[int] = typer.Option(None, help=f"input tokens per request [default: {_default('isl')}]"),
+    osl: Optional[int] = typer.Option(None, help=f"output tokens per request, ≥ 2 [default: {_default('osl')}]"),
+    prefix: Optional[int] = typer.Option(None, help="tokens of each input already in the prefix cache, below isl "
+                                                    f"[default: {_default('prefix')}]"),
+    ttft_ms: Optional[float] = typer.Option(None, help="SLO: time to first token, ms [default: no limit]"),
+    tpot_ms: Optional[float] = typer.Option(None, help="SLO: time per output token, ms (tokens/s/user = "
+                                                       "1000 / tpot_ms) [default: no limit]"),
+    request_latency_ms: Optional[float] = typer.Option(None, help="SLO: whole request, first token to last, ms "
+                                                                  "[default: no limit]"),
+    total_gpus: Optional[int] = typer.Option(None, help="GPU budget of the deployment [required, here or in the file]"),
+    modes: Optional[str] = typer.Option(None, help=f"comma list of serving modes: {_values(ServingMode)} "
+                                                   f"[default: {_default('modes')}]"),
+    quantizations: Optional[str] = typer.Option(None, help=f"comma list of GEMM formats to plan: {_values(GemmQuant)}"
+                                                           " [default: the checkpoint's, plus fp8 for bf16]"),
+    max_batch_size: Optional[int] = typer.Option(None, help="most requests in flight per replica, 1-4096 "
+                                                            f"[default: {_default('max_batch_size')}]"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of tables"),
+    plot: Optional[Path] = typer.Option(None, help="also write the front as an image; the extension picks the "
+                                                   "format: png, pdf, svg, ... (checked before solving) "
+                                                   "[default: no image]"),
 ) -> None:
     """Best deployment under the SLOs and the exact Pareto front (tokens/s/GPU vs tokens/s/user)."""
     from .request import load_request, parse_request
@@ -64,56 +190,85 @@ def solve(
     flags = {k: v for k, v in dict(model=model, system=system, backend=backend, version=version, isl=isl, osl=osl,
                                    prefix=prefix, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
                                    request_latency_ms=request_latency_ms, total_gpus=total_gpus,
-                                   modes=_csv_list(modes), quantizations=_csv_list(quantizations),
+                                   modes=_csv_list("modes", modes, ServingMode),
+                                   quantizations=_csv_list("quantizations", quantizations, GemmQuant),
                                    max_batch_size=max_batch_size).items() if v is not None}
     base = load_request(request).model_dump(exclude_unset=True) if request else {}
     req = parse_request({**base, **flags})
+    plot_format = None
+    if plot is not None:
+        from .plot import check_plot_target
+
+        plot_format = check_plot_target(plot)
     from .api import solve as run
 
     with _spinner("solving"):
         result = run(req)
-    if plot:
-        from .plot import plot_front
+    with _reader_may_leave():
+        if as_json:
+            _print_json(result.to_dict())
+        else:
+            from .report import print_solve
 
-        plot_front(result, plot)
-    if as_json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
-    else:
-        from .report import print_solve
-
-        print_solve(result)
+            print_solve(result)
+    note = _plot_note(result, plot, plot_format) if plot is not None else None
     if result.best is None:
-        if not as_json:
-            print(f"infeasible: {result.infeasible_reason}", file=sys.stderr)
+        line = None if as_json else f"infeasible: {result.infeasible_reason}"
+        line = "; ".join(x for x in (line, note) if x)  # one line on stderr, whatever was asked
+        if line:
+            print(line, file=sys.stderr)
         raise typer.Exit(EXIT_INFEASIBLE)
+    if note:
+        print(note, file=sys.stderr)
 
 
-@app.command()
+def _plot_note(result, plot: Path, plot_format: str) -> str:
+    """Write the plot when there is a front to draw; the line saying where it went, or why there is none
+    (an infeasible request has an empty front: an empty image would say nothing)."""
+    from .plot import plot_front, shown
+
+    if not result.front:
+        return "no plot written: no deployment meets the SLOs, the front is empty"
+    plot_front(result, plot, plot_format)
+    return f"front plotted → {shown(plot)}"
+
+
+@app.command(epilog=EXIT_CODES)
 def estimate(
-    model: Optional[str] = typer.Option(None), system: Optional[str] = typer.Option(None),
-    backend: str = typer.Option("trtllm"), version: Optional[str] = typer.Option(None),
-    tp: int = typer.Option(1), pp: int = typer.Option(1), quant: Optional[str] = typer.Option(None),
-    mode: str = typer.Option("agg"), concurrency: int = typer.Option(1, help="requests in flight (static: batch)"),
-    isl: int = typer.Option(4000), osl: int = typer.Option(1000), prefix: int = typer.Option(0),
-    from_csv: Optional[Path] = typer.Option(None, help="CSV with silicon_sample.csv's columns"),
-    out: Optional[Path] = typer.Option(None, help="where --from-csv writes predictions"),
-    as_json: bool = typer.Option(False, "--json"),
+    model: Optional[str] = typer.Option(None, help=f"{_MODEL_HELP} [required unless --from-csv]"),
+    system: Optional[str] = typer.Option(None, help=f"{_SYSTEM_HELP} [required unless --from-csv]"),
+    backend: str = typer.Option(Backend.TRTLLM.value, help=f"serving framework: {_values(Backend)}"),
+    version: Optional[str] = typer.Option(None, help=_VERSION_HELP),
+    tp: int = typer.Option(1, help="tensor-parallel GPUs per replica"),
+    pp: int = typer.Option(1, help="pipeline-parallel stages per replica (GPUs per replica = tp × pp)"),
+    quant: Optional[str] = typer.Option(None, help=f"GEMM format: {_values(GemmQuant)} [default: the checkpoint's]"),
+    mode: str = typer.Option(ServingMode.AGG.value, help=f"serving mode: {_values(ServingMode)}"),
+    concurrency: int = typer.Option(1, help="requests in flight on the replica (static: the batch size)"),
+    isl: int = typer.Option(4000, help="input tokens per request"),
+    osl: int = typer.Option(1000, help="output tokens per request"),
+    prefix: int = typer.Option(0, help="tokens of each input already in the prefix cache, below isl"),
+    from_csv: Optional[Path] = typer.Option(None, help="CSV with silicon_sample.csv's columns: predict every row "
+                                                       "(needs --out; the flags above are not used) "
+                                                       "[default: none, one configuration from the flags]"),
+    out: Optional[Path] = typer.Option(None, help="where --from-csv writes its predictions (CSV) "
+                                                  "[required with --from-csv, refused without]"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of a table"),
 ) -> None:
     """Metrics of one configuration, or of every row of a CSV (--from-csv IN --out PRED.csv)."""
     if from_csv:
         return _estimate_csv(from_csv, out)
+    if out is not None:
+        raise InputError("out", "only --from-csv writes a file; accepted: --from-csv IN.csv --out PRED.csv")
     if not model or not system:
         raise InputError("model" if not model else "system", "required (or use --from-csv FILE --out PRED.csv)")
     from .estimation import estimate as run
 
-    for name, value, choices in (("backend", backend, ("trtllm", "vllm", "sglang")), ("mode", mode, ("agg", "static")),
-                                 ("quant", quant, ("bf16", "fp8", "fp8_block", "nvfp4"))):
-        if value is not None and value not in choices:
-            raise InputError(name, f"accepted: {', '.join(choices)} (got {value!r})")
+    for name, value, kind in (("backend", backend, Backend), ("mode", mode, ServingMode), ("quant", quant, GemmQuant)):
+        _choice(name, value, kind)
     est = run(model, system, backend, tp=tp, pp=pp, quant=quant, mode=mode, concurrency=concurrency, isl=isl, osl=osl,
               prefix=prefix, version=version)
     if as_json:
-        print(json.dumps(est.to_dict(), indent=2))
+        _print_json(est.to_dict())
     else:
         from .report import print_estimate
 
@@ -168,8 +323,12 @@ def main() -> None:
         _fail(EXIT_INPUT, str(exc))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, BrokenPipeError):
+    except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:  # a write outside the commands' guard (see the module docstring)
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except Exception as exc:  # click usage errors carry their own exit code
         if is_input_error(exc):
             _fail(EXIT_INPUT, str(exc))
