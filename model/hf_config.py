@@ -23,7 +23,8 @@ _ECHO = 40  # characters of a bad value echoed back
 BOUNDS = {
     "hidden_size": (1, 1 << 17), "num_hidden_layers": (1, 1024), "num_attention_heads": (1, 1024),
     "num_key_value_heads": (1, 1024), "head_dim": (1, 1024), "intermediate_size": (1, 1 << 20),
-    "vocab_size": (1, 1 << 24), "max_position_embeddings": (1, 1 << 27), "sliding_window": (1, 1 << 27),
+    "vocab_size": (1, 1 << 24), "max_position_embeddings": (1, 1 << 27),
+    "sliding_window": (0, 1 << 27),  # 0 or null: full attention on every layer
 }
 DEFAULT_MAX_POSITION = 131072
 
@@ -45,6 +46,10 @@ def echo(value: object) -> str:
             text = json.dumps(value, ensure_ascii=False)
         except (TypeError, ValueError, RecursionError):
             text = type(value).__name__
+    return _clip(text)
+
+
+def _clip(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _ECHO else text[:_ECHO - 1] + "…"
 
@@ -73,6 +78,8 @@ def read_json(path: Path, label: str) -> object:
                                  "accepted: a JSON object") from None
     except RecursionError:
         raise InvalidModelConfig(f"model: {label} is nested too deeply to be a config; accepted: a JSON object") from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python converts
+        raise InvalidModelConfig(f"model: {label} is not valid JSON ({echo(str(exc))}); accepted: a JSON object") from None
 
 
 class _Fields:
@@ -175,7 +182,8 @@ def checkpoint_quant(qcfg: object, modelopt: object, source: str) -> GemmQuant:
     if qcfg is None:
         return GemmQuant.BF16
     if not isinstance(qcfg, dict):
-        raise InvalidModelConfig(f"model: {source} quantization_config: must be a JSON object (got {_kind(qcfg)})")
+        raise InvalidModelConfig(f"model: {source} quantization_config: must be a JSON object (got {_kind(qcfg)}); "
+                                 f"accepted: {ACCEPTED_QUANT}")
     method = qcfg.get("quant_method")
     method_l = method.lower() if isinstance(method, str) else method
     if method_l in (None, "modelopt") and qcfg.get("quant_algo") is not None:
@@ -213,10 +221,9 @@ def _compressed_tensors(qcfg: dict, source: str) -> GemmQuant:
             found.add(GemmQuant.NVFP4)
         else:
             t, bits, abits = scheme
-            found.add(f"{t}{bits} weights with {'no' if abits is None else f'{abits}-bit'} activation quantization")
+            found.add(f"W{bits}A{16 if abits is None else abits} {t}")
     if len(found) == 1 and isinstance(next(iter(found)), GemmQuant):
         return found.pop()
     got = ", ".join(sorted(str(x) if not isinstance(x, GemmQuant) else x.value for x in found)) or "no weight scheme"
-    got = got if len(got) <= _ECHO else got[:_ECHO - 1] + "…"
-    raise InvalidModelConfig(f"model: {source} quantization_config: compressed-tensors with {got} "
+    raise InvalidModelConfig(f"model: {source} quantization_config: compressed-tensors {_clip(got)} "
                              f"is not modelled; accepted: {ACCEPTED_QUANT}")
