@@ -248,3 +248,39 @@ def test_models_says_spellings_resolve_and_shows_the_readme_examples(capsys):
     for example in ("Qwen/Qwen3-32B-FP8", "meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.1-8B-Instruct"):
         assert example in out
         assert catalog_entry(example) is not None  # each README example resolves
+
+
+def test_any_config_json_resolves_or_is_an_input_error(tmp_path):
+    """Property: whatever config.json holds, resolving it gives an architecture that passes the checks,
+    or an InputError on `model` in one line; never another exception."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from sloplan.context import resolve_arch
+    from sloplan.errors import InputError
+    from sloplan.model.hf_config import BOUNDS
+
+    scalar = st.one_of(st.none(), st.booleans(), st.integers(-2, 5000), st.integers(), st.floats(),
+                       st.text(max_size=8))
+    json_value = st.recursive(scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.text(max_size=6), inner, max_size=3), max_leaves=8)
+    field_values = st.fixed_dictionaries({}, optional={k: st.one_of(st.integers(-2, 1 << 18), json_value)
+                                                       for k in [*BOUNDS, "tie_word_embeddings", "use_sliding_window",
+                                                                 "quantization_config", "architectures"]})
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(change=field_values, whole=st.one_of(st.none(), json_value))
+    def check(change, whole):
+        cfg = whole if whole is not None else {**LLAMA_8B, **change}
+        (tmp_path / "config.json").write_text(json.dumps(cfg))
+        try:
+            arch = resolve_arch(str(tmp_path))
+        except InputError as exc:
+            assert exc.field == "model" and "\n" not in str(exc)
+            return
+        assert arch.num_heads % arch.num_kv_heads == 0 and arch.head_dim >= 1 and arch.num_layers >= 1
+        for key, (lo, hi) in BOUNDS.items():
+            value = cfg.get(key)
+            assert value is None or (type(value) is int and lo <= value <= hi), (key, value)
+
+    check()
