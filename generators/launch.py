@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 
+from sloplan.model.arch import ModelArch
 from sloplan.model.engine import Engine
 from sloplan.model.framework import Backend, FrameworkProfile
 from sloplan.model.memory import MemoryPlan
@@ -84,11 +85,14 @@ def trtllm_command(model: str, engine: Engine, fw: FrameworkProfile, wl: Workloa
 _BUILDERS = {Backend.VLLM: vllm_command, Backend.SGLANG: sglang_command, Backend.TRTLLM: trtllm_command}
 
 
-def launch_command(backend: Backend, model: str, engine: Engine, memory: MemoryPlan, fw: FrameworkProfile,
-                   wl: Workload, max_seqs: int, ckpt: GemmQuant) -> str:
+def launch_command(backend: Backend, arch: ModelArch, engine: Engine, memory: MemoryPlan, fw: FrameworkProfile,
+                   wl: Workload, max_seqs: int) -> str:
     """The command that starts one replica of `engine` serving up to `max_seqs` requests at once,
     preceded by the checkpoint conversion the plan's quantization needs, if any (build_context has
-    already refused formats the checkpoint cannot give)."""
-    backend = Backend(backend)
-    prepare, served = offline_quantization(backend, model, engine, ckpt)
+    already refused formats the checkpoint cannot give).
+
+    It loads `arch.checkpoint` (the resolved Hugging Face id or local folder), never the user's
+    spelling of the model: `qwen3-32b` resolves to an architecture, but only `Qwen/Qwen3-32B` downloads."""
+    backend, ckpt = Backend(backend), arch.checkpoint_quant
+    prepare, served = offline_quantization(backend, arch.checkpoint, engine, ckpt)
     return prepare + _BUILDERS[backend](served, engine, fw, wl, max_seqs, ckpt)

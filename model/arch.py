@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .hf_config import arch_fields, architecture, checkpoint_quant, require_object
 from .quant import GemmQuant
 
 DENSE_ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM")
@@ -16,7 +17,8 @@ class UnsupportedModel(ValueError):
 class ModelArch:
     """Everything the op decomposition and the memory model need about a dense GQA model."""
 
-    name: str
+    name: str  # as the user spelled it
+    checkpoint: str  # what a server loads: the catalog's Hugging Face id (org/name) or the local folder
     architecture: str
     hidden_size: int
     num_layers: int
@@ -49,41 +51,22 @@ class ModelArch:
         return self.weight_params + self.embedding_params
 
     @staticmethod
-    def from_hf_config(name: str, cfg: dict, quant_cfg: dict | None = None) -> "ModelArch":
-        """Parse config.json (plus an optional ModelOpt hf_quant_config.json)."""
-        outer = cfg  # multimodal configs name the architecture outside their text_config
-        cfg = cfg.get("text_config", cfg) if "num_hidden_layers" not in cfg else cfg
-        arch = (cfg.get("architectures") or outer.get("architectures") or ["unnamed"])[0]
+    def from_hf_config(name: str, cfg: object, quant_cfg: object = None, checkpoint: str | None = None,
+                       source: str = "config.json") -> "ModelArch":
+        """Parse config.json (plus an optional ModelOpt hf_quant_config.json), validated by model/hf_config.py.
+
+        `name` is the model as the user spelled it (messages echo it); `checkpoint` is what a server loads
+        (a Hugging Face id or a folder; default `name`); `source` names the config in error messages."""
+        require_object(cfg, source)
+        arch = architecture(cfg, source)
         if arch not in DENSE_ARCHITECTURES:
             raise UnsupportedModel(
                 f"model: architecture {arch} is not supported yet; accepted: {', '.join(DENSE_ARCHITECTURES)}")
-        if cfg.get("num_experts") or cfg.get("num_local_experts") or cfg.get("kv_lora_rank"):
+        inner = cfg.get("text_config", cfg) if "num_hidden_layers" not in cfg else cfg
+        inner = inner if isinstance(inner, dict) else {}
+        if inner.get("num_experts") or inner.get("num_local_experts") or inner.get("kv_lora_rank"):
             raise UnsupportedModel("model: MoE/MLA models are not supported yet; accepted: dense GQA models")
-        heads = int(cfg["num_attention_heads"])
-        hidden = int(cfg["hidden_size"])
-        window = cfg.get("sliding_window") if cfg.get("use_sliding_window", True) else None
-        max_pos = int(cfg.get("max_position_embeddings", 131072))
-        return ModelArch(
-            name=name, architecture=arch, hidden_size=hidden, num_layers=int(cfg["num_hidden_layers"]),
-            num_heads=heads, num_kv_heads=int(cfg.get("num_key_value_heads", heads)),
-            head_dim=int(cfg.get("head_dim") or hidden // heads),
-            intermediate_size=int(cfg["intermediate_size"]), vocab_size=int(cfg["vocab_size"]),
-            max_position_embeddings=max_pos,
-            sliding_window=int(window) if window and int(window) < max_pos else 0,
-            tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-            checkpoint_quant=_checkpoint_quant(cfg.get("quantization_config"), quant_cfg),
-        )
+        fields = arch_fields(cfg, source)
+        quant = checkpoint_quant(inner.get("quantization_config", cfg.get("quantization_config")), quant_cfg, source)
+        return ModelArch(name=name, checkpoint=checkpoint or name, architecture=arch, checkpoint_quant=quant, **fields)
 
-
-def _checkpoint_quant(qcfg: dict | None, modelopt: dict | None) -> GemmQuant:
-    """The GEMM format the checkpoint's weights are stored in."""
-    algo = ((modelopt or {}).get("quantization") or {}).get("quant_algo") or (qcfg or {}).get("quant_algo")
-    if algo:
-        algo = str(algo).upper()
-        if "FP4" in algo:
-            return GemmQuant.NVFP4
-        if "FP8" in algo:
-            return GemmQuant.FP8
-    if qcfg and str(qcfg.get("quant_method", "")).lower() == "fp8":
-        return GemmQuant.FP8_BLOCK if qcfg.get("weight_block_size") else GemmQuant.FP8
-    return GemmQuant.BF16

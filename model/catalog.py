@@ -8,16 +8,17 @@ suffix (`-FP8`, `-NVFP4`): those change the checkpoint format, which matters for
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
 
 from .arch import ModelArch, UnsupportedModel
+from .hf_config import InvalidModelConfig, read_json
 
 _CATALOG = Path(__file__).parent / "catalog" / "models.yaml"
 _SHAPE_SUFFIXES = re.compile(r"-(instruct|chat|base|it|hf)(?=-|$)")
 _QUANT_SUFFIX = re.compile(r"-(fp8|nvfp4|fp4)(-.*)?$")
+_SUFFIX_CASING = {"instruct": "Instruct", "chat": "Chat", "base": "Base", "it": "it", "hf": "hf"}
 
 
 class UnknownModel(ValueError):
@@ -26,7 +27,7 @@ class UnknownModel(ValueError):
     def __init__(self, name: str, suggestions: list[str]):
         self.accepted = suggestions
         hint = f"; did you mean: {', '.join(suggestions)}" if suggestions else "; see `sloplan models`"
-        super().__init__(f"model: unknown model '{name}' (not a folder with config.json, not in the catalog){hint}")
+        super().__init__(f"model: unknown model '{_short(name)}' (not a folder with config.json, not in the catalog){hint}")
 
 
 def _key(name: str) -> str:
@@ -56,18 +57,21 @@ def _entries() -> dict[str, tuple[dict, dict | None]]:
                 continue
             name = f.name.removesuffix("_config.json").replace("--", "/", 1)
             qf = folder / f.name.replace("_config.json", "_hf_quant_config.json")
-            entries[name] = (json.loads(f.read_text()), json.loads(qf.read_text()) if qf.exists() else None)
+            try:
+                entries[name] = (read_json(f, f.name), read_json(qf, qf.name) if qf.exists() else None)
+            except InvalidModelConfig:
+                continue  # a damaged file in the wheel is not an entry
     entries.update(_ours())
     return entries
 
 
 def list_models(dense_only: bool = True) -> list[str]:
-    """Catalog names, optionally only those this release can estimate."""
+    """Catalog names, optionally only those this release can estimate (whose config also validates)."""
     out = []
     for name, (cfg, q) in _entries().items():
         try:
-            ModelArch.from_hf_config(name, cfg, q)
-        except (UnsupportedModel, KeyError, TypeError, ValueError):
+            ModelArch.from_hf_config(name, cfg, q, source=f"catalog entry {name}")
+        except (UnsupportedModel, InvalidModelConfig):
             if dense_only:
                 continue
         out.append(name)
@@ -75,21 +79,67 @@ def list_models(dense_only: bool = True) -> list[str]:
 
 
 def resolve_model(name: str) -> ModelArch:
-    """A path to a folder with config.json, an exact catalog name, or a spelling variant of one."""
-    path = Path(name).expanduser()
-    if path.is_dir() and (path / "config.json").is_file():
-        return _from_folder(path)
+    """A path to a folder with config.json, an exact catalog name, or a spelling variant of one.
+
+    The result's `checkpoint` is what a server should load: the folder, the exact name, or the
+    catalog's Hugging Face id spelled as the hub spells it (see `checkpoint_id`)."""
+    folder = _local_folder(name)
+    if folder is not None:
+        return _from_folder(name, folder)
+    found = _lookup(name)
+    if found is None:
+        raise UnknownModel(name, _suggest(name, list(_entries())))
+    canon, entry = found
+    return ModelArch.from_hf_config(name, *entry, checkpoint=checkpoint_id(name, canon),
+                                    source=f"catalog entry {canon}")
+
+
+def catalog_entry(name: str) -> str | None:
+    """The catalog name whose architecture `name` resolves to (None: unknown, or a local folder)."""
+    found = None if _local_folder(name) else _lookup(name)
+    return found[0] if found else None
+
+
+def _lookup(name: str) -> tuple[str, tuple[dict, dict | None]] | None:
     ours = _ours()
     if name in ours:
-        return ModelArch.from_hf_config(name, *ours[name])
+        return name, ours[name]
     shipped = _wheel_config(name)
     if shipped:
-        return ModelArch.from_hf_config(name, *shipped)
+        return name, shipped
     for pool in (ours, _entries()):  # spelling variants: our catalog first, it is small
         canon = _by_key(tuple(pool)).get(_key(name))
         if canon:
-            return ModelArch.from_hf_config(name, *pool[canon])
-    raise UnknownModel(name, _suggest(name, list(_entries())))
+            return canon, pool[canon]
+    return None
+
+
+def checkpoint_id(typed: str, canon: str) -> str:
+    """The Hugging Face id a server loads for `typed`, which resolved to the catalog entry `canon`.
+
+    A spelling of the entry itself (`qwen3-32b`, `Meta-Llama-3.1-70B`) is the entry's id. A spelling
+    that differs from it only by a shape-neutral suffix (`llama-3.1-8b-instruct` for
+    meta-llama/Llama-3.1-8B) names a different checkpoint of the same shape: the entry's org and
+    casing with the user's suffixes (meta-llama/Llama-3.1-8B-Instruct). A different org the user typed
+    (a fine-tune or a mirror of that shape) is served as typed."""
+    typed = typed.strip().rstrip("/")
+    org, _, base = typed.rpartition("/")
+    canon_org, _, canon_base = canon.rpartition("/")
+    if org and org.lower() != canon_org.lower():
+        return typed
+    if _full_key(typed) == _full_key(canon):
+        return canon
+    casing = {t.lower(): t for t in re.split(r"[-_]", canon_base)}
+    tokens = re.split(r"[-_]", base)
+    if tokens and tokens[0].lower() == "meta" and "meta" not in casing:
+        tokens = tokens[1:]
+    words = [casing.get(t.lower(), _SUFFIX_CASING.get(t.lower(), t)) for t in tokens]
+    return f"{canon_org}/{'-'.join(words)}" if canon_org else "-".join(words)
+
+
+def _full_key(name: str) -> str:
+    """Like `_key`, keeping the shape-neutral suffixes (they name different checkpoints)."""
+    return name.strip().rstrip("/").split("/")[-1].lower().replace("_", "-").removeprefix("meta-")
 
 
 @lru_cache(maxsize=4)
@@ -116,20 +166,33 @@ def _wheel_config(name: str) -> tuple[dict, dict | None] | None:
     if not f.is_file():
         return None
     qf = folder / (name.replace("/", "--", 1) + "_hf_quant_config.json")
-    return json.loads(f.read_text()), json.loads(qf.read_text()) if qf.is_file() else None
+    return read_json(f, f.name), read_json(qf, qf.name) if qf.is_file() else None
 
 
-def _from_folder(path: Path) -> ModelArch:
+def _local_folder(name: str) -> Path | None:
+    """`name` as a folder holding config.json, or None (a name too long for the OS is not a folder)."""
     try:
-        cfg = json.loads((path / "config.json").read_text())
-        qf = path / "hf_quant_config.json"
-        q = json.loads(qf.read_text()) if qf.is_file() else None
-    except (OSError, ValueError) as exc:
-        raise UnknownModel(str(path), []) from exc
-    try:
-        return ModelArch.from_hf_config(str(path), cfg, q)
-    except KeyError as exc:
-        raise UnsupportedModel(f"model: {path}/config.json lacks {exc.args[0]}") from exc
+        path = Path(name).expanduser()
+        return path if path.is_dir() and (path / "config.json").is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _from_folder(typed: str, path: Path) -> ModelArch:
+    """A local checkpoint: served from the folder as the user wrote it (`./x` stays a path to servers
+    that would otherwise look `x` up on the hub), with `~` expanded since a launch may run unquoted."""
+    label = f"{_short(str(path))}/config.json"
+    cfg = read_json(path / "config.json", label)
+    qf = path / "hf_quant_config.json"
+    q = read_json(qf, label.replace("config.json", "hf_quant_config.json")) if qf.is_file() else None
+    folder = str(path) if typed.startswith("~") else typed
+    return ModelArch.from_hf_config(typed, cfg, q, checkpoint=folder, source=label)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """A path echoed in a message: its tail, bounded, on one line."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
 
 
 def _suggest(name: str, names: list[str]) -> list[str]:

@@ -131,5 +131,5 @@ def _with_launch(point: PlanPoint, ctx: Context, slots, table: OptionTable, dep:
     main = point.replicas[0]
     slot = next(s for s in slots if s.engine.label == main.engine)
     max_seqs = min(main.concurrency, slot.max_running)
-    return replace(point, launch=launch_command(req.backend, req.model, slot.engine, slot.memory, ctx.fw,
-                                                ctx.workload, max_seqs, ctx.arch.checkpoint_quant))
+    return replace(point, launch=launch_command(req.backend, ctx.arch, slot.engine, slot.memory, ctx.fw,
+                                                ctx.workload, max_seqs))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sloplan.model.arch import ModelArch, UnsupportedModel
 from sloplan.model.calibration import Calibration, calibration
 from sloplan.model.catalog import UnknownModel, resolve_model
+from sloplan.model.hf_config import InvalidModelConfig
 from sloplan.model.framework import Backend, FrameworkProfile, profile
 from sloplan.model.quant import GemmQuant, Quant
 from sloplan.model.workload import Workload
@@ -43,9 +44,11 @@ def supported(gemm: GemmQuant, system: SystemSpec) -> bool:
 
 
 def resolve_arch(model: str) -> ModelArch:
+    """The model's validated architecture; every way a name or a config.json can be wrong is the
+    user's input (field `model`), never an internal error."""
     try:
         return resolve_model(model)
-    except (UnknownModel, UnsupportedModel) as exc:
+    except (UnknownModel, UnsupportedModel, InvalidModelConfig) as exc:
         raise InputError("model", str(exc).removeprefix("model: ")) from None
 
 

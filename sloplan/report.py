@@ -117,8 +117,23 @@ def _data_tier(name: str, spec, backend: str) -> str:
     return f"roofline ← {donor}" if donor else "roofline only"
 
 
-def print_models() -> None:
-    from sloplan.model.catalog import list_models
+SPELLING_EXAMPLES = ("qwen3-32b", "meta-llama/Llama-3.1-8B-Instruct", "Llama-3.1-70B-Instruct", "Meta-Llama-3.1-8B")
 
+
+def print_models() -> None:
+    """The catalog, and how other spellings resolve (shown by resolving examples, so it cannot drift)."""
+    from sloplan.model.catalog import catalog_entry, list_models, resolve_model
+
+    for line in ("Models sloplan plans (dense GQA), by catalog name; a local folder with a config.json works too.",
+                 "Names match spelling-insensitively: case, the org, '_' for '-', a 'Meta-' prefix and the suffixes",
+                 "-Instruct/-Chat/-Base/-it/-hf do not change the architecture (-FP8/-NVFP4 do: another weight format).",
+                 "Launch commands serve the checkpoint a spelling names, for example:"):
+        console.print(line)
+    width = max(map(len, SPELLING_EXAMPLES))
+    for typed in SPELLING_EXAMPLES:
+        ckpt, entry = resolve_model(typed).checkpoint, catalog_entry(typed)
+        shape = "" if entry == ckpt else f"  (architecture of {entry})"
+        console.print(f"  {typed:<{width}}  → {ckpt}{shape}")
+    console.print()
     for name in list_models():
         console.print(name)

@@ -16,7 +16,7 @@ def _cmd(backend, gemm, tp=2, pp=1, model="Qwen/Qwen3-32B"):
     e = Engine(tp, pp, Quant.default_for(gemm))
     fw = profile(backend)
     mem = memory_plan(arch, e, system, fw)
-    return launch_command(backend, model, e, mem, fw, Workload(4000, 500), 37, arch.checkpoint_quant), fw
+    return launch_command(backend, arch, e, mem, fw, Workload(4000, 500), 37), fw
 
 
 def _flags(cmd: str) -> dict:
