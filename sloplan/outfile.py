@@ -58,7 +58,7 @@ def _temp_in(field: str, path: Path) -> tuple[int, str]:
         if not parent.is_dir():
             what = "does not exist" if not parent.exists() else "is not a directory"
             raise _refuse(field, path, f"cannot be written: its directory {what}")
-        return tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+        return tempfile.mkstemp(dir=parent, prefix=f".{path.name[:40]}.", suffix=".tmp")
     except OSError as exc:
         raise _refuse(field, path, f"cannot be written ({exc.strerror or type(exc).__name__})") from None
 

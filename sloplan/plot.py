@@ -4,21 +4,15 @@ The target is checked *before* the solve (`check_plot_target`), so a typo in a p
 one error line, not the run; the image is then written atomically (`atomic_write`), so the path holds
 either the whole image or what it held before.
 
-`check_target` and `atomic_write` below are a LOCAL STAND-IN for the shared safe-output helper
-`sloplan/outfile.py` (helper D, used by `--out`), with its exact signatures: on merge, delete the block
-marked below and import both from `.outfile`.
+`--out` uses the same two helpers (sloplan/outfile.py).
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import stat
-import tempfile
 from pathlib import Path
-from typing import IO, Callable
 
 from .errors import InputError
+from .outfile import atomic_write, check_target
 from .result import SolveResult
 
 _SHOWN_CHARS = 120  # echoed paths are bounded and on one line (design.md, Contracts)
@@ -30,82 +24,6 @@ def shown(path: Path | str) -> str:
     return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
 
 
-# ----- local stand-in for sloplan/outfile.py (same API: check_target, atomic_write); delete on merge -----
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISLNK, "symbolic link"), (stat.S_ISFIFO, "FIFO"),
-                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-                       (stat.S_ISSOCK, "socket")):
-        if test(mode):
-            return name
-    return "special file"
-
-
-def _refuse_non_regular(field: str, path: Path) -> None:
-    """An existing target must be a regular file: renaming over a directory, FIFO, device or symlink
-    would destroy it (or fail half-way), so those are refused, never replaced."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise InputError(field, f"cannot use {shown(path)}: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise InputError(field, f"{shown(path)} is a {_kind(st.st_mode)}, refusing to replace it; "
-                                "accepted: a new path or a regular file")
-
-
-def check_target(field: str, path: Path) -> Path:
-    """Refuse, before any work is done, an output path that would be damaged or cannot be written:
-    an existing non-regular file, a missing folder, a folder we cannot create files in (probed by
-    creating and removing a temp file there: permission bits lie for root and for /proc-like mounts)."""
-    path = Path(path)
-    _refuse_non_regular(field, path)
-    parent = path.parent
-    if not parent.is_dir():
-        raise InputError(field, f"folder {shown(parent)} does not exist; accepted: a path in an existing folder")
-    try:
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=".sloplan-", suffix=".probe")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise InputError(field, f"cannot create a file in {shown(parent)}: {exc.strerror}") from None
-    return path
-
-
-def _final_mode(path: Path) -> int:
-    """What the file would have had if written in place: the old file's mode, else 0o666 less the umask
-    (mkstemp makes 0o600 files, which would silently hide a plot from the user's group)."""
-    with contextlib.suppress(OSError):
-        return stat.S_IMODE(os.stat(path).st_mode)
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def atomic_write(field: str, path: Path, write: Callable[[IO], None], *, binary: bool = False) -> None:
-    """`write(fh)` fills a temp file in the target's folder, which is then renamed over `path`: the path
-    holds the whole new file or its old content, and the temp file is removed on any failure."""
-    path = Path(path)
-    mode = _final_mode(path)
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}.", suffix=".tmp")
-    except OSError as exc:
-        raise InputError(field, f"cannot create a file in {shown(path.parent)}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, mode)
-        _refuse_non_regular(field, path)  # the target may have changed while we worked
-        os.replace(tmp_name, path)
-    except BaseException as exc:  # Ctrl-C included: never leave the temp file behind
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        if isinstance(exc, OSError):
-            raise InputError(field, f"cannot write {shown(path)}: {exc.strerror or exc}") from None
-        raise
-# ----- end of the local stand-in for sloplan/outfile.py -----
 
 
 def _pyplot():
