@@ -80,9 +80,14 @@ def set_overlay(path: str | os.PathLike | None) -> None:
     _EXPLICIT[0] = open_overlay(path) if path is not None else None
 
 
+_NO_OVERLAY = object()  # `pinned(None)`: no overlay inside the block, whatever is configured
+
+
 def active() -> Overlay | None:
-    """The overlay in force: a `using` block, else `set_overlay`, else $SLOPLAN_PERFDB, else None."""
+    """The overlay in force: a `using` / `pinned` block, else `set_overlay`, else $SLOPLAN_PERFDB, else None."""
     scoped = getattr(_STATE, "overlay", None)
+    if scoped is _NO_OVERLAY:
+        return None
     if scoped is not None:
         return scoped
     if _EXPLICIT[0] is not None:
@@ -98,6 +103,18 @@ def using(path: str | os.PathLike | Overlay | None):
     _STATE.overlay = path if isinstance(path, Overlay) or path is None else open_overlay(path)
     try:
         yield active()
+    finally:
+        _STATE.overlay = previous
+
+
+@contextlib.contextmanager
+def pinned(ov: Overlay | None):
+    """Exactly `ov` (None: no overlay) is active inside the block: a PerfDB reading a table family on first
+    use reads it under the overlay it was loaded with, which its cache files are keyed by."""
+    previous = getattr(_STATE, "overlay", None)
+    _STATE.overlay = ov if ov is not None else _NO_OVERLAY
+    try:
+        yield ov
     finally:
         _STATE.overlay = previous
 
