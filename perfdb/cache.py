@@ -142,7 +142,7 @@ def _say_unwritable(exc: OSError) -> None:
     if root in _UNWRITABLE_SAID:
         return
     _UNWRITABLE_SAID.add(root)
-    warnings.warn(f"perf cache directory {root} is not writable ({_reason(exc)}); working without the disk "
+    warnings.warn(f"perf cache directory {root} is not a writable folder ({_reason(exc)}); working without the disk "
                   "cache, so every run pays the cold start (set SLOPLAN_CACHE_DIR to a writable folder)",
                   CacheWarning, stacklevel=4)
 

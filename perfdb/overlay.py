@@ -23,6 +23,7 @@ from pathlib import Path
 
 ENV_VAR = "SLOPLAN_PERFDB"
 LAYOUT = "DIR/<system>/<family>/<framework>/<version>/*.parquet"
+BUILD_PREFIX = ".build-"  # a merged tree being built (renamed into place when whole)
 
 
 class BadOverlay(ValueError):
@@ -152,6 +153,24 @@ def _files(root: Path):
                 yield Path(dirpath) / name
 
 
+def _sweep_stale_builds(parent: Path) -> None:
+    """Remove half-built trees left by a builder killed before its rename (older than cache.STALE_TMP_S)."""
+    import time
+
+    from .cache import STALE_TMP_S
+
+    try:
+        entries = [e for e in os.scandir(parent) if e.name.startswith(BUILD_PREFIX)]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_S:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _build_farm(name: str, shipped: Path | None, user: Path) -> Path:
     """Symlink every shipped and user table into one tree (once per fingerprint; atomic rename)."""
     from .cache import cache_dir
@@ -168,7 +187,8 @@ def _build_farm(name: str, shipped: Path | None, user: Path) -> Path:
         final = parent / name
         if final.is_dir():
             return final
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".build-"))
+    _sweep_stale_builds(parent)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=BUILD_PREFIX))
     for root in (r for r in (shipped, user) if r):
         for src in _files(root):
             dst = tmp / src.relative_to(root)
