@@ -14,6 +14,7 @@ import json
 import numpy as np
 
 from . import cache
+from . import overlay as overlay_mod
 from .source import system_data_dir
 from .tables import SparseGrid
 
@@ -40,6 +41,7 @@ def pack(grids: dict[str, SparseGrid], lanes: dict) -> dict:
 
 
 def unpack(arrays: dict):
+    """(grids, lanes) of a side file written by `pack`; raises KeyError / ValueError on foreign content."""
     orders = json.loads(str(arrays["__orders__"]))
     grids = {n: SparseGrid([arrays[f"{n}|a{i}"] for i in range(len(o))], arrays[f"{n}|flat"], arrays[f"{n}|lu"],
                            list(o)) for n, o in orders.items()}
@@ -55,14 +57,11 @@ class LazyFamilyMixin:
             return loaded[family]
         side = (cache.dense_path(self._cache_file, f"family_{family}_v{FAMILY_SCHEMA}")
                 if self._cache_file else None)
-        data = cache.load_arrays(side)
-        try:
-            grids, lanes = unpack(data) if data is not None else (None, None)
-        except (KeyError, ValueError):
-            grids = None
+        grids, lanes = cache.load_arrays(side, unpack) or (None, None)
         if grids is None:
-            root = system_data_dir(self.system.silicon_dir, self.system.name)
-            grids, lanes = BUILDERS[family](root, self.system, self.backend, self.version) if root else ({}, {})
+            with self._own_overlay():
+                root = system_data_dir(self.system.silicon_dir, self.system.name)
+                grids, lanes = BUILDERS[family](root, self.system, self.backend, self.version) if root else ({}, {})
             if side:
                 cache.save_arrays(side, pack(grids, lanes))
         for name, g in grids.items():
@@ -75,6 +74,11 @@ class LazyFamilyMixin:
         self.lanes.update(lanes)
         loaded[family] = sorted(grids)
         return loaded[family]
+
+    def _own_overlay(self):
+        """Read tables under the overlay this db was loaded with (not whatever is active at first use), so a
+        family read later sees the same user tables as the eager ones and as its cache key says."""
+        return overlay_mod.pinned(getattr(self, "_overlay", None))
 
     def _family_grid(self, family: str, name: str):
         """Filled grid `name` of a lazily read family, or None when the wheel has no such slice."""

@@ -30,6 +30,7 @@ def load_perfdb(system: str, backend: str, version: str | None = None, overlay=N
         key = (system, backend, resolved, tag)
         if key not in _MEMO:
             _MEMO[key] = _load(spec, backend, resolved, tag)
+            _MEMO[key]._overlay = ov if tag else None  # families read on first use read under the same overlay
         return _MEMO[key]
 
 

@@ -54,17 +54,29 @@ def read_moe(path, spec) -> dict:
             "lanes": np.array(lanes)}
 
 
+def _checked(data: dict) -> dict:
+    """The side file's arrays, or KeyError / ValueError when they are not what `read_moe` writes (damage)."""
+    need = ("labels", "version") + (("code", "keys", "tokens", "lu") if len(data["labels"]) else ())
+    missing = [k for k in need if k not in data]
+    if missing:
+        raise KeyError(f"missing {', '.join(missing)}")
+    if len(data["labels"]) and not (len(data["code"]) == len(data["keys"]) == len(data["tokens"]) == len(data["lu"])):
+        raise ValueError("arrays of different lengths")
+    return data
+
+
 class MoeMixin:
     """PerfDB method for MoE expert compute (mixed into PerfDB)."""
 
     def _moe_table(self) -> dict:
         if getattr(self, "_moe", None) is None:
             side = cache.dense_path(self._cache_file, "family_moe") if self._cache_file else None
-            data = cache.load_arrays(side)
+            data = cache.load_arrays(side, _checked)
             if data is None:
-                root = system_data_dir(self.system.silicon_dir, self.system.name)
-                path, ver = family_table(root, "moe", self.backend, "moe_perf.parquet", self.version)
-                data = read_moe(path, self.system) if path is not None else {"labels": np.array([], dtype=str)}
+                with self._own_overlay():
+                    root = system_data_dir(self.system.silicon_dir, self.system.name)
+                    path, ver = family_table(root, "moe", self.backend, "moe_perf.parquet", self.version)
+                    data = read_moe(path, self.system) if path is not None else {"labels": np.array([], dtype=str)}
                 data["version"] = np.array(ver or "")
                 if side:
                     cache.save_arrays(side, data)

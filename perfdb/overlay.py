@@ -23,6 +23,7 @@ from pathlib import Path
 
 ENV_VAR = "SLOPLAN_PERFDB"
 LAYOUT = "DIR/<system>/<family>/<framework>/<version>/*.parquet"
+BUILD_PREFIX = ".build-"  # a merged tree being built (renamed into place when whole)
 
 
 class BadOverlay(ValueError):
@@ -80,9 +81,14 @@ def set_overlay(path: str | os.PathLike | None) -> None:
     _EXPLICIT[0] = open_overlay(path) if path is not None else None
 
 
+_NO_OVERLAY = object()  # `pinned(None)`: no overlay inside the block, whatever is configured
+
+
 def active() -> Overlay | None:
-    """The overlay in force: a `using` block, else `set_overlay`, else $SLOPLAN_PERFDB, else None."""
+    """The overlay in force: a `using` / `pinned` block, else `set_overlay`, else $SLOPLAN_PERFDB, else None."""
     scoped = getattr(_STATE, "overlay", None)
+    if scoped is _NO_OVERLAY:
+        return None
     if scoped is not None:
         return scoped
     if _EXPLICIT[0] is not None:
@@ -98,6 +104,18 @@ def using(path: str | os.PathLike | Overlay | None):
     _STATE.overlay = path if isinstance(path, Overlay) or path is None else open_overlay(path)
     try:
         yield active()
+    finally:
+        _STATE.overlay = previous
+
+
+@contextlib.contextmanager
+def pinned(ov: Overlay | None):
+    """Exactly `ov` (None: no overlay) is active inside the block: a PerfDB reading a table family on first
+    use reads it under the overlay it was loaded with, which its cache files are keyed by."""
+    previous = getattr(_STATE, "overlay", None)
+    _STATE.overlay = ov if ov is not None else _NO_OVERLAY
+    try:
+        yield ov
     finally:
         _STATE.overlay = previous
 
@@ -135,6 +153,24 @@ def _files(root: Path):
                 yield Path(dirpath) / name
 
 
+def _sweep_stale_builds(parent: Path) -> None:
+    """Remove half-built trees left by a builder killed before its rename (older than cache.STALE_TMP_S)."""
+    import time
+
+    from .cache import STALE_TMP_S
+
+    try:
+        entries = [e for e in os.scandir(parent) if e.name.startswith(BUILD_PREFIX)]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_S:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _build_farm(name: str, shipped: Path | None, user: Path) -> Path:
     """Symlink every shipped and user table into one tree (once per fingerprint; atomic rename)."""
     from .cache import cache_dir
@@ -151,7 +187,8 @@ def _build_farm(name: str, shipped: Path | None, user: Path) -> Path:
         final = parent / name
         if final.is_dir():
             return final
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".build-"))
+    _sweep_stale_builds(parent)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=BUILD_PREFIX))
     for root in (r for r in (shipped, user) if r):
         for src in _files(root):
             dst = tmp / src.relative_to(root)

@@ -56,6 +56,7 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         self._fallback_eff = fallback_eff or {}
         self._cache_file = cache_file  # npz of this db; filled grids go to side files next to it
         self._moe = None  # MoE curves, read on first use (moe.py)
+        self._overlay = None  # the overlay it was loaded with (loader.py): lazily read families use it too
 
     # ----------------------------------------------------------------- plumbing
     def grid(self, name: str) -> Grid | None:
@@ -65,9 +66,8 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
             if sg is None:
                 return None
             side = cache.dense_path(self._cache_file, name) if self._cache_file else None
-            stored = cache.load_dense(side) if side else None
-            shape = tuple(len(a) for a in sg.axes)
-            if stored is not None and stored[0].shape == shape:
+            stored = cache.load_dense(side, tuple(len(a) for a in sg.axes)) if side else None
+            if stored is not None:
                 self._dense[name] = Grid(sg.axes, *stored)
             else:
                 self._dense[name] = self._fill(name, sg)

@@ -84,13 +84,19 @@ def _is_shipped(path: Path) -> bool:
 
 def _read_valid(path: Path, numeric: list[str], text: list[str], optional: dict | None,
                 shipped: bool) -> dict[str, np.ndarray]:
-    """One file: columns → drop bad latencies → duplicate-key rule. User files must keep some rows."""
+    """One file: columns → key domain → drop bad latencies → (user files) implausible latencies warned →
+    duplicate-key rule. User files must keep some rows."""
     cols = _read_file(path, numeric, text, optional or {})
+    cols = validate.check_domain(cols, path, shipped, skip=cols.filled)
     total = len(next(iter(cols.values()))) if cols else 0
     cols = validate.drop_bad_latency(cols, path)
     if not shipped and total and not len(next(iter(cols.values()))):
         lat = next((c for c in cols if validate.is_latency(c)), None)
         raise validate.BadPerfData(path, lat, "no row has a finite, positive latency")
+    if not shipped:
+        from .bounds import warn_implausible  # imports sol / catalog: only when a user table is read
+
+        warn_implausible(path, cols)
     return validate.check_duplicates(cols, path, shipped)
 
 
@@ -103,11 +109,12 @@ def _read_file(path: Path, numeric: list[str], text: list[str], optional: dict) 
         table = pq.read_table(path, columns=wanted)
     except Exception as exc:  # pyarrow raises several types for corrupt or truncated files
         raise validate.BadPerfData(path, None, f"not a readable Parquet file ({_first_line(exc)})") from None
-    out: dict[str, np.ndarray] = {}
+    out = _Columns()
     for col in numeric + text + list(optional):
         if col not in names:
             if col in optional:
                 out[col] = np.full(table.num_rows, optional[col])
+                out.filled.append(col)
                 continue
             raise validate.BadPerfData(path, col, "required column is missing")
         arr = table.column(col).to_numpy(zero_copy_only=False)
@@ -119,6 +126,15 @@ def _read_file(path: Path, numeric: list[str], text: list[str], optional: dict) 
         except (TypeError, ValueError):
             raise validate.BadPerfData(path, col, "column is not numeric") from None
     return out
+
+
+class _Columns(dict):
+    """Column name → array, remembering which optional columns were absent and filled with their default
+    (a placeholder, e.g. wideep `num_slots` = 0, not data: the key-domain rule skips them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.filled: list[str] = []
 
 
 def _first_line(exc: Exception) -> str:

@@ -6,6 +6,10 @@ Rules (perfdb/README.md, "Bad data"), applied to every table `source.read_column
   `BadPerfData` (a ValueError) whose one-line message names the file and the column.
 * A NaN, infinite, zero or negative latency → the row is dropped with a `PerfDataWarning` naming the file,
   the column and how many rows went. A latency of 0 is a failed measurement, not a free kernel.
+* A numeric key (a size: m, n, k, batch, heads, tokens, GPUs, …) outside its domain — not a finite integer,
+  below 1 (0 allowed for `step` outside generation tables and for `window_size`), above 2^40 — is refused:
+  `BadPerfData` naming file and column in user data; rows dropped with a warning in the shipped wheel (none
+  today). Without this a negative `m` became a NaN latency and `m = 0` or NaN a "duplicate key".
 * Duplicate keys (rows equal in every column the reader uses except the measured values): latencies within
   `MAX_DUPLICATE_SPREAD` (2×) of each other are all kept and the grid takes their geometric mean — repeat
   measurements are normal (the shipped tables sloplan reads hold ~600 such keys, spread ≤ 1.8×), so this
@@ -66,6 +70,40 @@ def drop_bad_latency(cols: dict[str, np.ndarray], path: Path) -> dict[str, np.nd
         if bad:
             warnings.warn(f"perf table {path}, column {col!r}: dropped {bad} of {len(ok)} rows with a NaN, "
                           "infinite, zero or negative latency", PerfDataWarning, stacklevel=3)
+        keep &= ok
+    return cols if keep.all() else take(cols, keep)
+
+
+MAX_SIZE = float(2 ** 40)  # beyond this a size overflows the roofline arithmetic (2·m·n·k) for no real kernel
+ZERO_OK = ("step", "window_size")  # 0 = no cached tokens (context tables) / full attention
+
+
+def size_domain(column: str, path: Path) -> float:
+    """Smallest accepted value of a numeric key column: 1, or 0 where 0 means "none" (`window_size`, and `step`
+    except in generation tables, where it is the KV length and an axis in log2)."""
+    if column in ZERO_OK and not (column == "step" and "generation" in Path(path).name):
+        return 0.0
+    return 1.0
+
+
+def check_domain(cols: dict[str, np.ndarray], path: Path, shipped: bool, skip=()) -> dict[str, np.ndarray]:
+    """Numeric key columns (but `skip`: defaults filled in for absent optional columns) must hold finite
+    integers in [size_domain, MAX_SIZE]: an error for user data (naming file, column and one bad value),
+    dropped rows with a warning for the wheel."""
+    keep = np.ones(_rows(cols), dtype=bool)
+    for col in (c for c in key_columns(cols) if cols[c].dtype.kind == "f" and c not in skip):
+        a, low = cols[col], size_domain(col, path)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(a) & (a == np.round(a)) & (a >= low) & (a <= MAX_SIZE)
+        if ok.all():
+            continue
+        bad = int((~ok).sum())
+        accepted = f"finite integers from {low:g} to 2^40"
+        if not shipped:
+            raise BadPerfData(path, col, f"{bad} of {len(a)} rows hold a key outside its domain (e.g. "
+                              f"{a[~ok][0]:g}); accepted: {accepted}")
+        warnings.warn(f"perf table {path}, column {col!r}: dropped {bad} of {len(a)} rows whose key is not "
+                      f"{accepted}", PerfDataWarning, stacklevel=3)
         keep &= ok
     return cols if keep.all() else take(cols, keep)
 
