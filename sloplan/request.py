@@ -12,7 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
@@ -64,9 +64,22 @@ def _int(default, minimum: int, maximum: int | None = None, extra: str = ""):
     return Field(default, ge=minimum, le=maximum, description=int_range(minimum, maximum) + extra)
 
 
+def _member(enum: type[Enum]):
+    """An enum field taking a member or its text value. Anything else is refused without pydantic's lax
+    `Enum(value)`, which formats the value's full repr (seconds to forever for a deep or aliased list)."""
+    def by_value(v):
+        if isinstance(v, str):
+            try:
+                return enum(v)
+            except ValueError:
+                pass
+        return v
+
+    return Annotated[enum, BeforeValidator(by_value)]  # strict (the model is): a member, nothing else
+
+
 def _list_of(enum: type[Enum]):
-    return Annotated[tuple[Annotated[enum, Field(strict=False)], ...],
-                     Field(min_length=1, strict=False), AfterValidator(_unique)]
+    return Annotated[tuple[_member(enum), ...], Field(min_length=1, strict=False), AfterValidator(_unique)]
 
 
 Ms = Annotated[Optional[float], Field(gt=0, allow_inf_nan=False, description=POSITIVE_MS)]
@@ -81,7 +94,7 @@ class Request(BaseModel):
         description=f"a catalog id (sloplan models) or a folder with config.json, at most {MAX_MODEL_CHARS} "
                     f"characters")
     system: _text(MAX_NAME_CHARS) = Field(description="a system name (sloplan systems)")
-    backend: Annotated[Backend, Field(strict=False)] = Field(Backend.TRTLLM, description=members(Backend))
+    backend: _member(Backend) = Field(Backend.TRTLLM, description=members(Backend))
     version: Optional[_text(MAX_NAME_CHARS)] = Field(None, description="text such as '1.3.0rc20' (quote it in YAML)")
     isl: int = _int(4000, 1, MAX_TOKENS)
     osl: int = _int(1000, 2, MAX_TOKENS)
@@ -136,7 +149,8 @@ def load_request(path: str | Path) -> Request:
 _WRONG = {"int_type": "not an integer", "int_parsing": "not an integer", "int_from_float": "not an integer",
           "float_type": "not a number", "float_parsing": "not a number", "finite_number": "not a finite number",
           "string_type": "not text", "string_too_short": "empty", "too_short": "empty list",
-          "tuple_type": "not a list", "enum": "unknown value", "greater_than": "out of range",
+          "tuple_type": "not a list", "enum": "unknown value", "is_instance_of": "unknown value",
+          "string_unicode": "not valid Unicode text", "greater_than": "out of range",
           "greater_than_equal": "out of range", "less_than": "out of range", "less_than_equal": "out of range"}
 
 

@@ -28,14 +28,15 @@ class _UniqueKeyLoader(_BASE):
             for key_node, _ in node.value:
                 if key_node.tag == _MERGE:
                     continue
-                key = self.construct_object(key_node, deep=True)
+                key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
                 try:
-                    line = first.setdefault(key, key_node.start_mark.line + 1)
+                    seen = key in first
                 except TypeError:  # an unhashable key: the base constructor refuses it
                     continue
-                if line != key_node.start_mark.line + 1:
-                    raise InputError("request", f"duplicate key {shown(key)} (lines {line} and "
-                                                f"{key_node.start_mark.line + 1}); give each field once")
+                first.setdefault(key, line)
+                if seen:
+                    raise InputError("request", f"duplicate key {shown(key)} (lines {first[key]} and {line}); "
+                                                "give each field once")
         return super().construct_mapping(node, deep)
 
 
