@@ -13,17 +13,22 @@ from sloplan.perfdb import Tier
 from sloplan.solver import Deployment, Slo, best_deployment, pareto_front
 
 from .context import Context, build_context
-from .errors import InputError
+from .errors import InputError, shown
 from .request import Request, load_request, parse_request
 from .result import Check, PlanPoint, ReplicaGroup, SolveResult
 
 
 def _as_request(request: Request | dict | str | Path) -> Request:
+    """Every way in goes through the one schema, so every bad input is an InputError (never a bare
+    ValueError/TypeError from deeper down)."""
     if isinstance(request, Request):
         return request
     if isinstance(request, dict):
         return parse_request(request)
-    return load_request(request)
+    if isinstance(request, (str, Path)):
+        return load_request(request)
+    raise InputError("request", f"expected a sloplan.Request, a mapping of fields or a YAML file path "
+                                f"(got {shown(request)})")
 
 
 def _slo(req: Request) -> Slo:

@@ -1,0 +1,104 @@
+"""SafeYaml: reading a request file so that no file can cost more than its size, or mean two things.
+
+A request is a small flat mapping, so the reader refuses, before building any value: files over
+`MAX_FILE_BYTES`, aliases (the "billion laughs" expansion, and a request never needs them), nesting deeper
+than `MAX_DEPTH`; while building: a key given twice in one mapping (YAML's last-one-wins would plan for a
+value the user overrode by accident). Every refusal is one InputError naming `field` and the line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import InputError, shown
+
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 16
+_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it: same results, faster
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _UniqueKeyLoader(_BASE):
+    """The safe loader, refusing a mapping that names one key twice (at any depth)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE:
+                    continue
+                key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+                try:
+                    seen = key in first
+                except TypeError:  # an unhashable key: the base constructor refuses it
+                    continue
+                first.setdefault(key, line)
+                if seen:
+                    raise InputError("request", f"duplicate key {shown(key)} (lines {first[key]} and {line}); "
+                                                "give each field once")
+        return super().construct_mapping(node, deep)
+
+
+def _check_events(text: str) -> None:
+    """Aliases and depth, on the flat event stream (libyaml's parser is not recursive, so a deep file
+    cannot overflow anything here), before the composer would follow either."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_BASE):
+        line = event.start_mark.line + 1 if event.start_mark else "?"
+        if isinstance(event, yaml.AliasEvent):
+            raise InputError("request", f"YAML alias *{shown(event.anchor, 30)[1:-1]} at line {line}: aliases are not "
+                                        "accepted in a request; write the value out")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InputError("request", f"nested deeper than {MAX_DEPTH} levels at line {line}; a request is a "
+                                            "flat mapping of fields")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def read_text(p: Path, field: str = "request") -> str:
+    """The file's text: it exists, is a regular file, is at most MAX_FILE_BYTES, is UTF-8 without NULs,
+    and is not blank."""
+    try:
+        if not p.exists():
+            raise InputError(field, f"file not found: {shown(str(p), 200)}")
+        if not p.is_file():
+            raise InputError(field, f"not a file: {shown(str(p), 200)}")
+        with p.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as exc:  # a name too long, a NUL in the name, no permission
+        if isinstance(exc, InputError):
+            raise
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(field, f"cannot read {shown(str(p), 200)}: {shown(why, 80)[1:-1]}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise InputError(field, f"file is larger than {MAX_FILE_BYTES >> 20} MiB: {shown(str(p), 200)}; a request "
+                                "is a few lines")
+    if not raw.strip():
+        raise InputError(field, f"file is empty: {shown(str(p), 200)}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\x00"
+    if "\x00" in text:
+        raise InputError(field, f"not a text YAML file: {shown(str(p), 200)} (expected UTF-8 text)")
+    return text
+
+
+def load_yaml(p: Path, field: str = "request") -> object:
+    """The one YAML document in file `p`, within the bounds above."""
+    text = read_text(p, field)
+    try:
+        _check_events(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise InputError(field, f"malformed YAML{where} in {shown(str(p), 200)}") from None
+    except (ValueError, OverflowError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        # a scalar YAML resolves but Python cannot build (an integer of more than 4300 digits)
+        raise InputError(field, f"a value in {shown(str(p), 200)} cannot be read: {str(exc)[:80]}") from None
