@@ -23,7 +23,7 @@ from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
 
-from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InputError
+from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InputError, shown_path
 from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
 from .request import Request
@@ -225,12 +225,12 @@ def solve(
 def _plot_note(result, plot: Path, plot_format: str) -> str:
     """Write the plot when there is a front to draw; the line saying where it went, or why there is none
     (an infeasible request has an empty front: an empty image would say nothing)."""
-    from .plot import plot_front, shown
+    from .plot import plot_front
 
     if not result.front:
         return "no plot written: no deployment meets the SLOs, the front is empty"
     plot_front(result, plot, plot_format)
-    return f"front plotted → {shown(plot)}"
+    return f"front plotted → {shown_path(plot)}"
 
 
 @app.command(epilog=EXIT_CODES)

@@ -36,6 +36,12 @@ def shown(value: object, limit: int = SHOWN_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def shown_path(path: object, limit: int = 120) -> str:
+    """A path as a message echoes it: unquoted, one line, at most `limit` characters."""
+    text = one_line(str(path))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class InputError(ValueError):
     """Bad input: printed as one line naming the field and what is accepted; exit code 2.
 

@@ -25,8 +25,9 @@ from sloplan.model.quant import GemmQuant
 from sloplan.perfdb import nearest_version
 from sloplan.perfdb.errors import PerfDBInputError, UnknownSystem
 
-from .errors import InputError
-from .estimation import ACCEPTED, EstimateArgs, arguments, context_for, metrics, shown
+from .errors import InputError, shown
+from .estimation import EstimateArgs, arguments, context_for, metrics
+from .fields import accepted
 from .outfile import atomic_write, check_target
 
 REQUIRED = ("model_path", "system", "backend", "isl", "osl")
@@ -53,7 +54,7 @@ def _integer(row: dict, arg: str, default: int | None = None) -> int | None:
     text = _text(row, column)
     if not text:
         if default is None:
-            raise InputError(column, f"is empty; accepted: {ACCEPTED[arg]}")
+            raise InputError(column, f"is empty; accepted: {accepted(EstimateArgs, arg)}")
         return default
     try:
         return int(text)
@@ -62,9 +63,9 @@ def _integer(row: dict, arg: str, default: int | None = None) -> int | None:
     try:
         x = float(text)
     except ValueError:
-        raise InputError(column, f"not a number (got {shown(text)}); accepted: {ACCEPTED[arg]}") from None
+        raise InputError(column, f"not a number (got {shown(text)}); accepted: {accepted(EstimateArgs, arg)}") from None
     if not math.isfinite(x) or x != math.floor(x):
-        raise InputError(column, f"must be a finite integer (got {shown(text)}); accepted: {ACCEPTED[arg]}")
+        raise InputError(column, f"must be a finite integer (got {shown(text)}); accepted: {accepted(EstimateArgs, arg)}")
     return int(x)
 
 

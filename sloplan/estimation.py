@@ -6,11 +6,11 @@ what it accepts, and no value the request schema refuses (prefix ≥ isl, tp="2"
 """
 from __future__ import annotations
 
-import operator
-from typing import Annotated, Mapping, Optional
+from collections.abc import Mapping
+from typing import Optional
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sloplan.model.engine import Engine, invalid_reason
 from sloplan.model.framework import Backend
@@ -23,77 +23,35 @@ from sloplan.perfdb import Tier
 
 from .context import Context, build_context
 from .errors import InputError
+from .fields import (MAX_BATCH_SIZE, MAX_NAME_CHARS, MAX_TOKENS, MODEL_ACCEPTS, SYSTEM_ACCEPTS, VERSION_ACCEPTS, Int,
+                     ModelName, bounded, input_error, member, members, prefix_below_isl, text)
 from .result import Estimate
 
 MAX_CONCURRENCY = 1_000_000  # far beyond any engine's running cap; bounds the arrays a typo could ask for
-MAX_BATCH_SIZE = 4096  # the request schema's bound on max_batch_size
-
-
-def _integer(v: object) -> object:
-    """Integers only, as in the request schema (no "2", no 2.0, no True); numpy integers count as integers."""
-    if isinstance(v, np.integer):
-        return operator.index(v)
-    return v
-
-
-def _version_text(v: object) -> object:
-    """A version written as a number (0.19, as YAML reads it) is that text, as in the request schema."""
-    return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
-
-
-Count = Annotated[int, BeforeValidator(_integer), Field(ge=1)]
-Choice = dict(strict=False)  # an enum member or its value ("vllm")
 
 
 class EstimateArgs(BaseModel):
-    """The arguments of `estimate`, with the request schema's types and bounds (strict: no coercion)."""
+    """The arguments of `estimate`, with the request schema's field types and bounds (strict: no coercion)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    model: str = Field(min_length=1)
-    system: str = Field(min_length=1)
-    backend: Annotated[Backend, Field(**Choice)] = Backend.TRTLLM
-    version: Annotated[Optional[str], BeforeValidator(_version_text)] = None
-    tp: Count = 1
-    pp: Count = 1
-    quant: Optional[Annotated[GemmQuant, Field(**Choice)]] = None
-    mode: Annotated[ServingMode, Field(**Choice)] = ServingMode.AGG
-    concurrency: Annotated[int, BeforeValidator(_integer), Field(ge=1, le=MAX_CONCURRENCY)] = 1
-    isl: Count = 4000
-    osl: Annotated[int, BeforeValidator(_integer), Field(ge=2)] = 1000
-    prefix: Annotated[int, BeforeValidator(_integer), Field(ge=0)] = 0
-    max_batch_size: Optional[Annotated[int, BeforeValidator(_integer), Field(ge=1, le=MAX_BATCH_SIZE)]] = None
+    model: ModelName = Field(description=MODEL_ACCEPTS)
+    system: text(MAX_NAME_CHARS) = Field(description=SYSTEM_ACCEPTS)
+    backend: member(Backend) = Field(Backend.TRTLLM, description=members(Backend))
+    version: Optional[text(MAX_NAME_CHARS)] = Field(None, description=VERSION_ACCEPTS)
+    tp: Int = bounded(1, 1)
+    pp: Int = bounded(1, 1)
+    quant: Optional[member(GemmQuant)] = Field(
+        None, description=f"{members(GemmQuant)}, or none for the checkpoint's own format")
+    mode: member(ServingMode) = Field(ServingMode.AGG, description=members(ServingMode))
+    concurrency: Int = bounded(1, 1, MAX_CONCURRENCY)
+    isl: Int = bounded(4000, 1, MAX_TOKENS)
+    osl: Int = bounded(1000, 2, MAX_TOKENS)
+    prefix: Int = bounded(0, 0, None, " below isl")
+    max_batch_size: Optional[Int] = Field(None, ge=1, le=MAX_BATCH_SIZE,
+                                          description=f"an integer 1..{MAX_BATCH_SIZE}, or none for the KV capacity")
 
-    @model_validator(mode="after")
-    def _prefix_below_isl(self) -> "EstimateArgs":
-        if self.prefix >= self.isl:
-            raise ValueError(f"prefix: must be smaller than isl ({self.isl}) (got {self.prefix})")
-        return self
-
-
-def _values(enum) -> str:
-    return ", ".join(m.value for m in enum)
-
-
-ACCEPTED = {
-    "model": "a catalog name (sloplan models) or a folder with config.json",
-    "system": "a system name (sloplan systems)",
-    "backend": _values(Backend),
-    "version": "a framework version with data (sloplan systems), or none for the newest",
-    "tp": "integers ≥ 1", "pp": "integers ≥ 1",
-    "quant": f"{_values(GemmQuant)}, or none for the checkpoint's own format",
-    "mode": _values(ServingMode),
-    "concurrency": f"integers from 1 to {MAX_CONCURRENCY}",
-    "isl": "integers ≥ 1", "osl": "integers ≥ 2", "prefix": "integers from 0 to isl - 1",
-    "max_batch_size": f"integers from 1 to {MAX_BATCH_SIZE}, or none for the KV capacity",
-}
-_BOUND = {"greater_than_equal": ("≥", "ge"), "less_than_equal": ("≤", "le")}
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """A value as echoed in a one-line message: its repr, bounded, without control characters."""
-    text = "".join(c if c.isprintable() else "?" for c in repr(value))
-    return text if len(text) <= limit else f"{text[:limit - 1]}…"
+    _prefix_below_isl = field_validator("prefix")(prefix_below_isl)
 
 
 def arguments(names: Mapping[str, str] | None = None, **kwargs) -> EstimateArgs:
@@ -102,26 +60,7 @@ def arguments(names: Mapping[str, str] | None = None, **kwargs) -> EstimateArgs:
     try:
         return EstimateArgs(**kwargs)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        field = str(err["loc"][0]) if err["loc"] else "prefix"  # the one whole-model rule is prefix < isl
-        label = (names or {}).get(field, field)
-        raise InputError(label, f"{_problem(err)}; accepted: {ACCEPTED.get(field, 'see sloplan estimate --help')}") from None
-
-
-def _problem(err: dict) -> str:
-    kind, got = err["type"], shown(err.get("input"))
-    if kind == "enum":
-        return f"unknown value {got}"
-    if kind in _BOUND:
-        sign, key = _BOUND[kind]
-        return f"must be {sign} {err['ctx'][key]} (got {got})"
-    if kind in ("int_type", "int_from_float", "int_parsing"):
-        return f"must be an integer (got {got})"
-    if kind in ("string_type", "string_too_short"):
-        return f"must be non-empty text (got {got})"
-    if kind == "value_error":
-        return str(err["ctx"]["error"]).split(": ", 1)[-1]
-    return f"{err['msg'][0].lower()}{err['msg'][1:]} (got {got})"
+        raise input_error(exc, EstimateArgs, names) from None
 
 
 def context_for(args: EstimateArgs) -> tuple[Context, EngineSlot]:

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Callable
 
-from .errors import InputError
+from .errors import InputError, shown_path
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link (name the file it points to)"),
           (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -27,14 +27,8 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link (name t
 _ACCEPTED = "a new file in an existing, writable directory, or an existing regular file"
 
 
-def _shown(path: Path, limit: int = 120) -> str:
-    """The path as echoed in a one-line message: bounded length, no control characters."""
-    text = "".join(c if c.isprintable() else "?" for c in str(path))
-    return text if len(text) <= limit else f"{text[:limit - 1]}…"
-
-
 def _refuse(field: str, path: Path, what: str) -> InputError:
-    return InputError(field, f"{_shown(path)} {what}; accepted: {_ACCEPTED}")
+    return InputError(field, f"{shown_path(path)} {what}; accepted: {_ACCEPTED}")
 
 
 def _existing_mode(field: str, path: Path) -> int | None:

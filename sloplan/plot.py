@@ -11,20 +11,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, shown_path
 from .outfile import atomic_write, check_target
 from .result import SolveResult
-
-_SHOWN_CHARS = 120  # echoed paths are bounded and on one line (design.md, Contracts)
-
-
-def shown(path: Path | str) -> str:
-    """A path as a message may echo it: newlines and control characters escaped, length bounded."""
-    text = repr(str(path))[1:-1]
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
-
-
-
 
 def _pyplot():
     try:
@@ -55,7 +44,7 @@ def check_plot_target(path: Path) -> str:
     check_target("plot", path)
     fmt, formats = path.suffix.lower().removeprefix("."), image_formats()
     if fmt not in formats:
-        got = f"extension {shown(path.suffix)}" if path.suffix else "no extension"
+        got = f"extension {shown_path(path.suffix)}" if path.suffix else "no extension"
         raise InputError("plot", f"image format from the file's extension ({got}); accepted: {', '.join(formats)}")
     return fmt
 

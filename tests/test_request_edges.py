@@ -11,10 +11,9 @@ from hypothesis import strategies as st
 
 import sloplan
 from sloplan.errors import InputError, shown
-from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
-from sloplan.request import bounded_int, coerce_enum, parse_request
+from sloplan.request import parse_request
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = dict(model="Qwen/Qwen3-32B-FP8", system="h200_sxm", total_gpus=8, isl=4000, osl=500, tpot_ms=30)
@@ -237,16 +236,17 @@ def test_shown_and_input_error_are_one_bounded_line(value, message):
     str(exc).encode("utf-8")  # stderr can always print it
 
 
-def test_validators_for_other_entry_points_refuse_in_the_same_words():
-    assert coerce_enum("backend", "vllm", Backend) is Backend.VLLM
-    assert coerce_enum("backend", Backend.SGLANG, Backend) is Backend.SGLANG
-    assert bounded_int("tp", 4, 1, 64) == 4
-    for call, field, accepted in ((lambda: coerce_enum("backend", "foo", Backend), "backend", "trtllm, vllm, sglang"),
-                                  (lambda: coerce_enum("mode", 1, ServingMode), "mode", "static, agg"),
-                                  (lambda: bounded_int("tp", "2"), "tp", "an integer ≥ 1"),
-                                  (lambda: bounded_int("tp", True), "tp", "an integer ≥ 1"),
-                                  (lambda: bounded_int("pp", 100, 1, 64), "pp", "an integer 1..64"),
-                                  (lambda: bounded_int("tp", 2.0), "tp", "an integer ≥ 1")):
-        with pytest.raises(InputError) as e:
-            call()
-        assert_input_error(e.value, field, f"accepted: {accepted}")
+@pytest.mark.parametrize("field, value", [("backend", "foo"), ("backend", 1), ("isl", "2"), ("isl", True),
+                                          ("isl", 2.0), ("osl", 1), ("prefix", -1), ("version", 1.0),
+                                          ("model", "x" * 2000)])
+def test_estimate_arguments_are_refused_in_the_request_schemas_words(field, value):
+    """sloplan.estimate's keywords and a request share one set of field types (sloplan/fields.py)."""
+    import sloplan
+
+    base = {"model": "Qwen/Qwen3-32B", "system": "h200_sxm"}
+    with pytest.raises(InputError) as req:
+        parse_request({**base, "total_gpus": 8, field: value})
+    with pytest.raises(InputError) as est:
+        sloplan.estimate(**{**base, field: value})
+    assert req.value.field == est.value.field == field
+    assert str(req.value) == str(est.value)
