@@ -23,7 +23,7 @@ from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
 
-from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InputError, shown_path
+from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InputError, one_line, shown_path
 from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
 from .request import Request
@@ -331,12 +331,18 @@ def main() -> None:
         sys.exit(0)
     except Exception as exc:  # click usage errors carry their own exit code
         if is_input_error(exc):
-            _fail(EXIT_INPUT, str(exc))
+            _fail(EXIT_INPUT, _named(exc))
         code = getattr(exc, "exit_code", None)
         if code is not None and hasattr(exc, "format_message"):
             _fail_usage(exc)
         print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(EXIT_INTERNAL)
+
+
+def _named(exc: Exception) -> str:
+    """A perfdb input error's message as `field: …` (a perf-table problem reads `perfdb: perf table …`)."""
+    field, text = getattr(exc, "field", None), str(exc)
+    return one_line(text if not field or text.startswith(f"{field}:") else f"{field}: {text}")
 
 
 def _fail_usage(exc) -> None:
