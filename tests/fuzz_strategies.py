@@ -52,7 +52,8 @@ class Expect:
 
     codes: frozenset            # exit codes allowed
     fields: frozenset = frozenset()  # on exit 2: the line must name one of these (empty: any known field)
-    mentions: tuple = ()        # on exit 2: the line must contain each of these
+    mentions: tuple = ()        # on exit 2 naming a field of `mention_for`: the line must contain each of these
+    mention_for: frozenset = frozenset()
     intended: dict = field(default_factory=dict)  # on exit 0 with --json: echoed request fields must equal these
     slo: dict = field(default_factory=dict)       # on exit 0: SLOs the best plan must meet
     total_gpus: int | None = None
@@ -254,11 +255,11 @@ def judge_request(req: dict, duplicates: tuple = (), dup_lines: tuple = ()) -> E
     bad |= set(duplicates)
     mentions = tuple(str(n) for n in dup_lines) if duplicates else ()
     if bad:
-        return Expect(BAD_EXPECT, frozenset(bad | amb), mentions)
+        return Expect(BAD_EXPECT, frozenset(bad | amb), mentions, mention_for=frozenset(duplicates))
     intended = {k: full[k] for k in req if k in full and k not in amb}
     slo = {k: full.get(k) for k in SLO_FIELDS if full.get(k) is not None}
-    return Expect(ANY_EXPECT if amb else VALID_EXPECT, frozenset(amb), (), intended, slo,
-                  full.get("total_gpus") if isinstance(full.get("total_gpus"), int) else None)
+    return Expect(ANY_EXPECT if amb else VALID_EXPECT, frozenset(amb), intended=intended, slo=slo,
+                  total_gpus=full.get("total_gpus") if isinstance(full.get("total_gpus"), int) else None)
 
 
 def _cross_checks(full: dict, bad: set, amb: set) -> None:
@@ -326,7 +327,7 @@ def request_files(draw) -> RequestFile:
     entries: list[list] = [[k, v] for k, v in req.items()]
     notes, dups, dup_lines = [], [], []
     for _ in range(draw(st.integers(0, 3))):
-        kind = draw(st.sampled_from(["value", "value", "value", "unknown", "drop", "duplicate", "alias"]))
+        kind = draw(st.sampled_from(["value", "value", "value", "unknown", "drop", "duplicate"]))
         if kind == "value":
             name = draw(field_names)
             value = draw(hostile_values)
@@ -345,12 +346,13 @@ def request_files(draw) -> RequestFile:
             entries.append([entries[i][0], entries[i][1]])
             dups.append(entries[i][0])
             notes.append(f"duplicate {entries[i][0]}")
-        elif kind == "alias" and len(entries) >= 2:
-            i, j = draw(st.lists(st.integers(0, len(entries) - 1), min_size=2, max_size=2, unique=True))
-            src = entries[i][1]
-            entries[i][1] = Raw(f"&v {render(src)}")
-            entries[j][1] = _Alias(src)
-            notes.append(f"{entries[j][0]} = *{entries[i][0]}")
+    plain = [i for i, (_, v) in enumerate(entries) if not isinstance(v, (Raw, Deep))]
+    if len(plain) >= 2 and draw(st.integers(0, 4)) == 0:  # last, so no later mutation splits anchor and alias
+        i, j = sorted(draw(st.lists(st.sampled_from(plain), min_size=2, max_size=2, unique=True)))
+        src = entries[i][1]
+        entries[i][1] = Raw(f"&v {render(src)}")
+        entries[j][1] = _Alias(src)
+        notes.append(f"{entries[j][0]} = *{entries[i][0]}")
     text = "".join(f"{render(k)}: {_render_entry(v)}\n" for k, v in entries)
     mapping = {}
     for k, v in entries:
@@ -358,8 +360,9 @@ def request_files(draw) -> RequestFile:
     if dups:
         dup_lines = _dup_line_numbers(entries, dups)
     expect = judge_request(mapping, tuple(dict.fromkeys(dups)), tuple(dup_lines))
-    if any(isinstance(v, _Alias) for _, v in entries) and expect.codes != BAD_EXPECT:
-        expect = replace(expect, codes=ANY_EXPECT, fields=expect.fields | {"request"})  # aliases may be refused
+    if any(isinstance(v, _Alias) for _, v in entries):  # aliases may be refused outright (field `request`)
+        codes = expect.codes if expect.codes == BAD_EXPECT else ANY_EXPECT
+        expect = replace(expect, codes=codes, fields=expect.fields | {"request"} | set(expect.intended))
     return RequestFile(text, expect, "; ".join(notes) or "valid")
 
 
