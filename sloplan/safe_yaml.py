@@ -20,7 +20,12 @@ _MERGE = "tag:yaml.org,2002:merge"
 
 
 class _UniqueKeyLoader(_BASE):
-    """The safe loader, refusing a mapping that names one key twice (at any depth)."""
+    """The safe loader, refusing a mapping that names one key twice (at any depth). A repeated top-level
+    key is a request field, so the error names it; deeper ones are the request's."""
+
+    def construct_document(self, node):
+        self._root = node
+        return super().construct_document(node)
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -35,8 +40,10 @@ class _UniqueKeyLoader(_BASE):
                     continue
                 first.setdefault(key, line)
                 if seen:
-                    raise InputError("request", f"duplicate key {shown(key)} (lines {first[key]} and {line}); "
-                                                "give each field once")
+                    top = node is getattr(self, "_root", None) and isinstance(key, str) and key.isprintable()
+                    field = key[:40] if top else "request"
+                    raise InputError(field, f"duplicate key {shown(key)} (lines {first[key]} and {line}); "
+                                            "accepted: each field once")
         return super().construct_mapping(node, deep)
 
 

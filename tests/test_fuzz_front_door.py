@@ -193,7 +193,7 @@ INFEASIBLE = re.compile(r"(TTFT|TPOT|request latency) ≤ ([0-9.e+-]+) ms is unr
 
 
 def norm_field(token: str) -> str:
-    return re.split(r"[.\[]", token.removeprefix("--"))[0].replace("-", "_")
+    return re.split(r"[.\[]", token.lstrip("-"))[0].replace("-", "_")
 
 
 def strict_json(text: str):
@@ -263,7 +263,8 @@ def check_solve(run: Run, expect: fs.Expect, as_json: bool, launch_names=(), ext
 def check_infeasible(run: Run, doc, stray: list[str], as_json: bool) -> None:
     assert len(stray) <= (1 if as_json else 1) and all(s.startswith("infeasible: ") for s in stray), \
         f"exit 3 stderr must be one `infeasible: ...` line\n{run}"
-    reason = doc["infeasible_reason"] if doc is not None else stray[0].removeprefix("infeasible: ") if stray else ""
+    said = [ln for ln in lines(run.err) if ln.startswith("infeasible: ")]  # may also say why no plot was written
+    reason = doc["infeasible_reason"] if doc is not None else said[0].removeprefix("infeasible: ") if said else ""
     assert reason, f"exit 3 without a certificate\n{run}"
     if doc is not None:
         assert doc["best"] is None and not doc["front"], f"exit 3 with a plan\n{run}"
@@ -608,7 +609,9 @@ def csv_rows(draw):
             column = draw(st.sampled_from(["isl", "osl", "batch_size", "tp_size", "gemm_quant_mode"]))
             cells[CSV_COLUMNS.index(column)] = value = draw(CSV_HOSTILE)
             verdict = True
-            if column != "gemm_quant_mode" and value == "2":
+            if column == "gemm_quant_mode" and value == "":
+                verdict = False  # empty: the checkpoint's own format
+            elif column != "gemm_quant_mode" and value == "2":
                 verdict = False
             elif column != "gemm_quant_mode" and value == " 4 ":
                 verdict = None
