@@ -52,7 +52,7 @@ def test_multimodal_config_names_its_outer_architecture():
     cfg = {"architectures": ["Qwen3_5MoeForConditionalGeneration"],
            "text_config": {"hidden_size": 4096, "num_hidden_layers": 60, "num_attention_heads": 32,
                            "intermediate_size": 1024, "vocab_size": 248320}}
-    with pytest.raises(UnsupportedModel, match="architecture Qwen3_5MoeForConditionalGeneration is not supported"):
+    with pytest.raises(UnsupportedModel, match="architectures: Qwen3_5MoeForConditionalGeneration is not supported"):
         ModelArch.from_hf_config("x", cfg)
 
 
