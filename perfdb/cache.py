@@ -27,9 +27,9 @@ from typing import Callable
 
 import numpy as np
 
-from .source import aic_version
 from .system_spec import SystemSpec
-from .tables import SparseGrid
+from .wheel import aic_version
+from .sparse_grid import SparseGrid
 
 CACHE_SCHEMA = 7  # 2: generation attention filled in latency space; 3: NCCL, a2a, MLA grids; 4: LOO-chosen fill schemes; 5: decode kv-edge extrapolation; 6: overlay torch lane; 7: MLA read lazily (side file)
 STALE_TMP_S = 3600.0  # a .tmp older than this belongs to a dead writer (a live one renames within seconds)

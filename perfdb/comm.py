@@ -18,7 +18,7 @@ from .families_common import canon_dtype, family_table
 from .lookup import Lookup
 from .source import read_columns
 from .system_spec import SystemSpec
-from .tables import SparseGrid
+from .sparse_grid import SparseGrid
 from .tier import Tier
 
 NCCL_OPS = ("all_gather", "reduce_scatter", "alltoall", "all_reduce")

@@ -120,13 +120,11 @@ class FallbackMixin:
     """`_roofline(sol_s, family, name, coords)` of PerfDB: donor's util at the same shape, else the median."""
 
     def _donor_db(self):
+        """The catalog donor's PerfDB, from the `donor` source the PerfDB was given (loader.py passes one that
+        loads it on first use); None without one. Injected, so this module never imports the loader."""
         if "_donor" not in self.__dict__:
-            from .loader import load_perfdb
-            from .versions import data_versions
-
-            name = self.system.efficiency_donor
-            ok = name and name != self.system.name and data_versions(name, self.backend)
-            self._donor = load_perfdb(name, self.backend) if ok else None
+            source = getattr(self, "_donor_source", None)
+            self._donor = source() if source is not None else None
         return self._donor
 
     def _borrowed_grid(self, name: str):

@@ -16,7 +16,7 @@ import numpy as np
 from . import cache
 from . import overlay as overlay_mod
 from .source import system_data_dir
-from .tables import SparseGrid
+from .sparse_grid import SparseGrid
 
 FAMILY_SCHEMA = 2  # bump when a builder changes what it stores (2: wideep, deepep families)
 BUILDERS: dict = {}  # family name → builder(root, spec, backend, version) -> (grids, lanes)

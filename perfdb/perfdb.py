@@ -7,6 +7,8 @@ family (on this system, else on its catalog donor) and tagged ROOFLINE.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from . import cache, sol, tables
@@ -25,7 +27,7 @@ from .moe import MoeMixin
 from .quantize import QuantizeMixin
 from .sparse import SparseAttentionMixin
 from .system_spec import SystemSpec
-from .tables import SparseGrid
+from .sparse_grid import SparseGrid
 from .tier import Tier
 from .wideep import WideEpMixin
 
@@ -48,8 +50,12 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
     catalog donor's latency at the same shape."""
 
     def __init__(self, system: SystemSpec, backend: str, version: str, grids: dict[str, SparseGrid],
-                 lanes: dict, eff: dict, fallback_eff: dict | None = None, cache_file=None):
+                 lanes: dict, eff: dict, fallback_eff: dict | None = None, cache_file=None,
+                 donor: Callable[[], "PerfDB | None"] | None = None):
+        """`donor`: called once, on the first ROOFLINE query that borrows a shape, for the catalog donor's
+        PerfDB (or None); without it nothing is borrowed across GPUs (fallback.py)."""
         self.system, self.backend, self.version = system, backend, version
+        self._donor_source = donor
         self.lanes, self.eff = dict(lanes), dict(eff)
         self._sparse = grids
         self._dense: dict[str, Grid] = {}
