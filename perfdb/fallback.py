@@ -22,7 +22,7 @@ from .tier import Tier
 LAZY_PREFIX = {"dsa_ctx": "sparse", "dsa_gen": "sparse", "glm5": "sparse", "gdn": "linear", "mamba2": "linear",
                "quant": "quantize", "enc": "encoder", "mhc": "mhc", "wideep_moe": "wideep",
                "wideep_mla_ctx": "wideep", "wideep_mla_gen": "wideep", "wideep_mlp": "wideep", "deepep": "deepep",
-               "mla_ctx": "mla", "mla_gen": "mla", "mla_ctx_module": "mla", "mla_gen_module": "mla", "mla_bmm": "mla"}
+               "nccl": "nccl", "a2a": "a2a", "mla_ctx": "mla", "mla_gen": "mla", "mla_ctx_module": "mla", "mla_gen_module": "mla", "mla_bmm": "mla"}
 # A system *with* data but without a dtype slice borrows a sibling dtype's slice at the same shape (first found).
 DTYPE_SIBLINGS = {"nvfp4": ("fp8_block", "fp8", "bf16"), "fp8_block": ("fp8", "bf16"), "fp8": ("fp8_block", "bf16"),
                   "bf16": ("fp8", "fp8_block"), "int8": ("fp8", "bf16")}

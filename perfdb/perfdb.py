@@ -16,7 +16,7 @@ from .analytic import AnalyticMixin
 from .comm import CommMixin
 from .deepep import DeepEpMixin
 from .encoder import EncoderMixin
-from .fallback import FallbackMixin
+from .fallback import LAZY_PREFIX, FallbackMixin
 from .grid import Grid
 from .lazy_families import LazyFamilyMixin
 from .linear_attention import LinearAttentionMixin
@@ -92,7 +92,15 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         return sorted(self._sparse)
 
     def efficiency(self, family: str, name: str | None = None) -> float:
-        """Median measured util for a slice, else its family here, else the donor's, else a default."""
+        """Median measured util for a slice, else its family here, else the donor's, else a default. A lazily
+        read family is read first (here, and on the donor whose medians this db falls back to), so its medians
+        are the same whether or not a grid query read it before."""
+        lazy = LAZY_PREFIX.get(family)
+        if lazy is not None:
+            self._ensure_family(lazy)
+            donor = self._donor_db() if self._fallback_eff else None
+            if donor is not None:
+                donor._ensure_family(lazy)
         for source in (self.eff, self._fallback_eff):
             if name in source:
                 return source[name]

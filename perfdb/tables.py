@@ -110,7 +110,7 @@ def comm_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
 
 def build_all(root: Path | None, spec: SystemSpec, backend: str, version: str):
     """Every eagerly read family for one (system, backend, version): grids, chosen lanes, median efficiencies.
-    MLA and the other model-specific families are read on first use (lazy_families.py)."""
+    NCCL, MoE all-to-all, MLA and the other model-specific families are read on first use (lazy_families.py)."""
     grids, lanes = {}, {}
     if root is not None:
         base = lambda fam: root / fam / backend / version  # noqa: E731
@@ -123,10 +123,6 @@ def build_all(root: Path | None, spec: SystemSpec, backend: str, version: str):
                 grids.update(g), lanes.update(l)
         g, l = comm_grids(root, spec, backend, version)
         grids.update(g), lanes.update(l)
-        from .comm import a2a_grids, nccl_grids  # these modules import SparseGrid from here
-
-        for g, l in (nccl_grids(root, spec), a2a_grids(root, spec, backend, version)):
-            grids.update(g), lanes.update(l)
     return grids, lanes, median_efficiency(grids)
 
 
