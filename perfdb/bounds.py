@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sol
-from .families_common import canon_dtype
+from .dtypes import canon_dtype
 from .validate import PerfDataWarning, is_latency, is_value
 
 FAST_VS_SOL, SLOW_S, SLOW_VS_SOL = 0.1, 1.0, 1000.0

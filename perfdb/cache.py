@@ -17,7 +17,6 @@ Warnings are `CacheWarning`s (python warnings; the CLI prints each as one `warni
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import time
@@ -27,11 +26,12 @@ from typing import Callable
 
 import numpy as np
 
-from .source import aic_version
 from .system_spec import SystemSpec
-from .tables import SparseGrid
+from .wheel import aic_version
+from . import grid_store
+from .sparse_grid import SparseGrid
 
-CACHE_SCHEMA = 7  # 2: generation attention filled in latency space; 3: NCCL, a2a, MLA grids; 4: LOO-chosen fill schemes; 5: decode kv-edge extrapolation; 6: overlay torch lane; 7: MLA read lazily (side file)
+CACHE_SCHEMA = 8  # 2: generation attention filled in latency space; 3: NCCL, a2a, MLA grids; 4: LOO-chosen fill schemes; 5: decode kv-edge extrapolation; 6: overlay torch lane; 7: MLA read lazily (side file); 8: grid_store layout everywhere, NCCL / all-to-all read lazily, one counter (family side files carry none)
 STALE_TMP_S = 3600.0  # a .tmp older than this belongs to a dead writer (a live one renames within seconds)
 _MAX_REASON = 120  # characters of an exception message echoed in a warning
 _UNWRITABLE_SAID: set[str] = set()  # cache folders already reported unwritable in this process
@@ -164,31 +164,18 @@ def load_dense(path: Path | None, shape: tuple[int, ...] | None = None):
 
 
 def save(path: Path, grids: dict[str, SparseGrid], lanes: dict, eff: dict) -> None:
-    """Write atomically; a failure to write (read-only home, full disk) is not fatal — just no cache."""
-    arrays: dict[str, np.ndarray] = {}
-    orders = {}
-    for name, g in grids.items():
-        for i, axis in enumerate(g.axes):
-            arrays[f"{name}|a{i}"] = np.asarray(axis, dtype=np.float64)
-        arrays[f"{name}|flat"] = g.flat
-        arrays[f"{name}|lu"] = g.lu
-        orders[name] = g.fill_order
-    meta = {"grids": orders, "lanes": lanes, "eff": eff}
-    arrays["__meta__"] = np.array(json.dumps(meta))
-    _atomic_savez(path, arrays)
+    """Write atomically (grid_store's layout); a failure to write (read-only home, full disk) is not fatal."""
+    _atomic_savez(path, grid_store.pack(grids, {"lanes": lanes, "eff": eff}))
 
 
 def _decode_main(data: dict):
-    meta = json.loads(str(data.pop("__meta__")))
-    grids = {}
-    for name, order in meta["grids"].items():
-        axes = [data[f"{name}|a{i}"] for i in range(len(order))]
-        grids[name] = SparseGrid(axes, data[f"{name}|flat"], data[f"{name}|lu"], list(order))
+    grids, meta = grid_store.unpack(data)
     return grids, meta["lanes"], meta["eff"]
 
 
 def load(path: Path):
-    """(grids, lanes, eff) from a cache file, or None when absent or damaged (then discarded)."""
+    """(grids, lanes, eff) from a cache file, or None when absent or damaged (then discarded). The grids are a
+    `grid_store.LazyGrids`: each is built on first access."""
     return read(path, _decode_main)
 
 

@@ -6,6 +6,8 @@ largest collected GPU count the latency is rescaled by bandwidth like all-reduce
 
 MoE all-to-all (`comm/<fw>/<v>/moe_a2a_perf.parquet`): latency is in MICROseconds in that table (every
 other table uses ms). One grid per (comm backend, phase, dtype) over (ep, hidden, topk, experts, tokens).
+
+Both are read on first use (lazy_families.py, families "nccl" and "a2a"): a dense solve reads neither.
 """
 from __future__ import annotations
 
@@ -15,15 +17,22 @@ import numpy as np
 
 from . import sol
 from .families_common import canon_dtype, family_table
+from .lazy_families import register
 from .lookup import Lookup
 from .source import read_columns
 from .system_spec import SystemSpec
-from .tables import SparseGrid
+from .sparse_grid import SparseGrid
 from .tier import Tier
 
 NCCL_OPS = ("all_gather", "reduce_scatter", "alltoall", "all_reduce")
 A2A_LATENCY_TO_S = 1e-6  # moe_a2a_perf latency column is in µs
 A2A_AXES = ["ep_size", "hidden_size", "topk", "num_experts", "num_tokens"]
+
+
+@register("nccl")
+def nccl_family(root: Path | None, spec: SystemSpec, backend: str, version: str):
+    """The NCCL family read on first use: the system's newest NCCL table (any backend)."""
+    return nccl_grids(root, spec)
 
 
 def nccl_grids(root: Path | None, spec: SystemSpec):
@@ -43,6 +52,7 @@ def nccl_grids(root: Path | None, spec: SystemSpec):
     return grids, {"nccl": f"NCCL@{ver}"}
 
 
+@register("a2a")
 def a2a_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
     """MoE all-to-all grids `a2a/<comm_backend>/<phase>/<dtype>` (latency µs → s on load)."""
     path, ver = family_table(root, "comm", backend, "moe_a2a_perf.parquet", version)
@@ -80,6 +90,7 @@ class CommMixin:
         if num_gpus <= 1:
             return Lookup.of(np.zeros_like(msg), Tier.MEASURED)
         dt = _nccl_dtype(dtype)
+        self._ensure_family("nccl")
         nbytes = sol.NCCL_BYTES[dt if dt == "int8" else "bf16"]
         grid = self.grid(f"nccl/{op}/{dt}") or self.grid(f"nccl/{op}/bf16")
         if grid is None:
@@ -129,6 +140,7 @@ class CommMixin:
         return self._finish(sol_s, lu, tier, floor)
 
     def _a2a_grid(self, phase: str, dtype: str, kernel: str):
+        self._ensure_family("a2a")
         names = [n for n in self.grid_names() if n.startswith("a2a/") and n.split("/")[2] == phase]
         lanes = [n for n in names if kernel in n.split("/")[1].split("_")] or names
         for want, floor in ((dtype, Tier.MEASURED), ("bf16", Tier.ROOFLINE)):

@@ -22,7 +22,7 @@ from .families_common import family_table
 from .lazy_families import register
 from .lookup import Lookup
 from .source import read_columns
-from .tables import SparseGrid
+from .sparse_grid import SparseGrid
 from .tier import Tier
 
 DEEPEP_FILES = {"ll": "wideep_deepep_ll_perf.parquet", "normal": "wideep_deepep_normal_perf.parquet"}

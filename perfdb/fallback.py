@@ -22,7 +22,7 @@ from .tier import Tier
 LAZY_PREFIX = {"dsa_ctx": "sparse", "dsa_gen": "sparse", "glm5": "sparse", "gdn": "linear", "mamba2": "linear",
                "quant": "quantize", "enc": "encoder", "mhc": "mhc", "wideep_moe": "wideep",
                "wideep_mla_ctx": "wideep", "wideep_mla_gen": "wideep", "wideep_mlp": "wideep", "deepep": "deepep",
-               "mla_ctx": "mla", "mla_gen": "mla", "mla_ctx_module": "mla", "mla_gen_module": "mla", "mla_bmm": "mla"}
+               "nccl": "nccl", "a2a": "a2a", "mla_ctx": "mla", "mla_gen": "mla", "mla_ctx_module": "mla", "mla_gen_module": "mla", "mla_bmm": "mla"}
 # A system *with* data but without a dtype slice borrows a sibling dtype's slice at the same shape (first found).
 DTYPE_SIBLINGS = {"nvfp4": ("fp8_block", "fp8", "bf16"), "fp8_block": ("fp8", "bf16"), "fp8": ("fp8_block", "bf16"),
                   "bf16": ("fp8", "fp8_block"), "int8": ("fp8", "bf16")}
@@ -120,13 +120,11 @@ class FallbackMixin:
     """`_roofline(sol_s, family, name, coords)` of PerfDB: donor's util at the same shape, else the median."""
 
     def _donor_db(self):
+        """The catalog donor's PerfDB, from the `donor` source the PerfDB was given (loader.py passes one that
+        loads it on first use); None without one. Injected, so this module never imports the loader."""
         if "_donor" not in self.__dict__:
-            from .loader import load_perfdb
-            from .versions import data_versions
-
-            name = self.system.efficiency_donor
-            ok = name and name != self.system.name and data_versions(name, self.backend)
-            self._donor = load_perfdb(name, self.backend) if ok else None
+            source = getattr(self, "_donor_source", None)
+            self._donor = source() if source is not None else None
         return self._donor
 
     def _borrowed_grid(self, name: str):

@@ -3,16 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .dtypes import DTYPE_ALIASES, canon_dtype  # noqa: F401 — re-exported for the family modules
 from .source import version_dirs
 from .versions import pick_nearest, sort_versions
-
-DTYPE_ALIASES = {"bfloat16": "bf16", "bf16": "bf16", "float16": "bf16", "fp16": "bf16", "half": "bf16",
-                 "default": "bf16", "fp8": "fp8", "fp8_block": "fp8_block", "int8": "int8", "nvfp4": "nvfp4"}
-
-
-def canon_dtype(name: str) -> str:
-    """Canonical dtype name used in grid names ("bfloat16", "half", vLLM's "default" → "bf16")."""
-    return DTYPE_ALIASES.get(str(name).lower(), str(name).lower())
 
 
 def family_table(root: Path | None, family: str, framework: str, filename: str, version: str | None):

@@ -16,7 +16,7 @@ import functools
 import numpy as np
 import yaml
 
-from .source import wheel_dir
+from .wheel import wheel_dir
 from .versions import pick_nearest
 
 _VLLM_CTX = {90: ["fa3"], 100: ["trtllmprefill", "flashinfer"], 103: ["trtllmprefill", "flashinfer"],

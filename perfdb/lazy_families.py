@@ -1,24 +1,21 @@
-"""Lazily read table families (sparse / linear attention, quantize, encoder attention, mHC).
+"""Lazily read table families (NCCL, MoE all-to-all, MLA, sparse / linear attention, quantize, encoder, mHC, …).
 
 These tables matter only to some models, so they are read on the first query of their family, never at
 load: a family builder turns its Parquet table(s) into `SparseGrid`s (log-util over log2 axes, exactly like
 GEMM / attention), the grids are merged into the PerfDB's sparse grids (so `PerfDB.grid` densifies, fills
 and side-caches them like any other) and written together to one side file of the disk cache
-(`family_<name>_v<FAMILY_SCHEMA>.npz`), so later processes skip Parquet. A family's median utils are added
+(`family_<name>.npz`, in the folder named after the main file, so cache.CACHE_SCHEMA versions it too), so later processes skip Parquet. A family's median utils are added
 to `db.eff` (used by the roofline fallback of a slice without data).
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
-from . import cache
+from . import cache, grid_store
 from . import overlay as overlay_mod
 from .source import system_data_dir
-from .tables import SparseGrid
+from .sparse_grid import SparseGrid
 
-FAMILY_SCHEMA = 2  # bump when a builder changes what it stores (2: wideep, deepep families)
 BUILDERS: dict = {}  # family name → builder(root, spec, backend, version) -> (grids, lanes)
 
 
@@ -31,21 +28,13 @@ def register(name: str):
 
 
 def pack(grids: dict[str, SparseGrid], lanes: dict) -> dict:
-    arrays = {"__lanes__": np.array(json.dumps(lanes)),
-              "__orders__": np.array(json.dumps({n: g.fill_order for n, g in grids.items()}))}
-    for name, g in grids.items():
-        for i, axis in enumerate(g.axes):
-            arrays[f"{name}|a{i}"] = np.asarray(axis, dtype=np.float64)
-        arrays[f"{name}|flat"], arrays[f"{name}|lu"] = g.flat, g.lu
-    return arrays
+    return grid_store.pack(grids, {"lanes": lanes})
 
 
 def unpack(arrays: dict):
     """(grids, lanes) of a side file written by `pack`; raises KeyError / ValueError on foreign content."""
-    orders = json.loads(str(arrays["__orders__"]))
-    grids = {n: SparseGrid([arrays[f"{n}|a{i}"] for i in range(len(o))], arrays[f"{n}|flat"], arrays[f"{n}|lu"],
-                           list(o)) for n, o in orders.items()}
-    return grids, json.loads(str(arrays["__lanes__"]))
+    grids, meta = grid_store.unpack(arrays)
+    return grids, meta["lanes"]
 
 
 class LazyFamilyMixin:
@@ -55,7 +44,7 @@ class LazyFamilyMixin:
         loaded = self.__dict__.setdefault("_lazy_loaded", {})
         if family in loaded:
             return loaded[family]
-        side = (cache.dense_path(self._cache_file, f"family_{family}_v{FAMILY_SCHEMA}")
+        side = (cache.dense_path(self._cache_file, f"family_{family}")
                 if self._cache_file else None)
         grids, lanes = cache.load_arrays(side, unpack) or (None, None)
         if grids is None:
@@ -74,6 +63,11 @@ class LazyFamilyMixin:
         self.lanes.update(lanes)
         loaded[family] = sorted(grids)
         return loaded[family]
+
+    def families_read(self) -> list[str]:
+        """The lazily read families this PerfDB has read so far (MoE curves count as "moe")."""
+        read = set(self.__dict__.get("_lazy_loaded", {}))
+        return sorted(read | ({"moe"} if getattr(self, "_moe", None) is not None else set()))
 
     def _own_overlay(self):
         """Read tables under the overlay this db was loaded with (not whatever is active at first use), so a

@@ -22,7 +22,7 @@ from .lanes import pick_lane
 from .lazy_families import register
 from .lookup import Lookup
 from .source import read_columns
-from .tables import SparseGrid
+from .sparse_grid import SparseGrid
 
 PHASES = ("context", "generation")
 

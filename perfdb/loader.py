@@ -38,7 +38,8 @@ def _load(spec, backend: str, version: str, overlay_tag: str = "") -> PerfDB:
     root = system_data_dir(spec.silicon_dir, spec.name)
     if root is None or not data_versions(spec.name, backend):
         grids, lanes = torch_lane(root, spec, {}, {}) if overlay_tag else ({}, {})
-        return PerfDB(spec, backend, version, grids, lanes, median_efficiency(grids), _donor_eff(spec, backend))
+        return PerfDB(spec, backend, version, grids, lanes, median_efficiency(grids), _donor_eff(spec, backend),
+                      donor=donor_source(spec, backend))
     path = cache.cache_path(spec, backend, version, overlay_tag)
     loaded = cache.load(path)
     if loaded is None:
@@ -48,7 +49,7 @@ def _load(spec, backend: str, version: str, overlay_tag: str = "") -> PerfDB:
             loaded = (grids, lanes, median_efficiency(grids))
         cache.save(path, *loaded)
     grids, lanes, eff = loaded
-    return PerfDB(spec, backend, version, grids, lanes, eff, cache_file=path)
+    return PerfDB(spec, backend, version, grids, lanes, eff, cache_file=path, donor=donor_source(spec, backend))
 
 
 def torch_lane(root, spec, grids: dict, lanes: dict):
@@ -75,6 +76,16 @@ def torch_lane(root, spec, grids: dict, lanes: dict):
                 lane = new_lanes.get(name, new_lanes.get(name.split("/")[0], "?"))
                 lanes[name] = f"{TORCH}:{lane}@{v}"
     return grids, lanes
+
+
+def donor_source(spec, backend: str):
+    """The `donor` argument of a PerfDB: loads the catalog donor (a similar GPU with data for this backend)
+    when first called, None when there is none. The fallback calls it; it never imports this module."""
+    def load():
+        name = spec.efficiency_donor
+        ok = name and name != spec.name and data_versions(name, backend)
+        return load_perfdb(name, backend) if ok else None
+    return load
 
 
 def _donor_eff(spec, backend: str) -> dict:

@@ -24,7 +24,7 @@ from .lanes import pick_lane
 from .lookup import Lookup
 from .source import read_columns
 from .system_spec import SystemSpec
-from .tables import SparseGrid
+from .sparse_grid import SparseGrid
 from .tier import Tier
 
 MLA_FILES = {"mla_ctx": "context_mla_perf.parquet", "mla_gen": "generation_mla_perf.parquet",

@@ -7,6 +7,8 @@ family (on this system, else on its catalog donor) and tagged ROOFLINE.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from . import cache, sol, tables
@@ -14,7 +16,7 @@ from .analytic import AnalyticMixin
 from .comm import CommMixin
 from .deepep import DeepEpMixin
 from .encoder import EncoderMixin
-from .fallback import FallbackMixin
+from .fallback import LAZY_PREFIX, FallbackMixin
 from .grid import Grid
 from .lazy_families import LazyFamilyMixin
 from .linear_attention import LinearAttentionMixin
@@ -25,7 +27,7 @@ from .moe import MoeMixin
 from .quantize import QuantizeMixin
 from .sparse import SparseAttentionMixin
 from .system_spec import SystemSpec
-from .tables import SparseGrid
+from .sparse_grid import SparseGrid
 from .tier import Tier
 from .wideep import WideEpMixin
 
@@ -48,8 +50,12 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
     catalog donor's latency at the same shape."""
 
     def __init__(self, system: SystemSpec, backend: str, version: str, grids: dict[str, SparseGrid],
-                 lanes: dict, eff: dict, fallback_eff: dict | None = None, cache_file=None):
+                 lanes: dict, eff: dict, fallback_eff: dict | None = None, cache_file=None,
+                 donor: Callable[[], "PerfDB | None"] | None = None):
+        """`donor`: called once, on the first ROOFLINE query that borrows a shape, for the catalog donor's
+        PerfDB (or None); without it nothing is borrowed across GPUs (fallback.py)."""
         self.system, self.backend, self.version = system, backend, version
+        self._donor_source = donor
         self.lanes, self.eff = dict(lanes), dict(eff)
         self._sparse = grids
         self._dense: dict[str, Grid] = {}
@@ -86,7 +92,15 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         return sorted(self._sparse)
 
     def efficiency(self, family: str, name: str | None = None) -> float:
-        """Median measured util for a slice, else its family here, else the donor's, else a default."""
+        """Median measured util for a slice, else its family here, else the donor's, else a default. A lazily
+        read family is read first (here, and on the donor whose medians this db falls back to), so its medians
+        are the same whether or not a grid query read it before."""
+        lazy = LAZY_PREFIX.get(family)
+        if lazy is not None:
+            self._ensure_family(lazy)
+            donor = self._donor_db() if self._fallback_eff else None
+            if donor is not None:
+                donor._ensure_family(lazy)
         for source in (self.eff, self._fallback_eff):
             if name in source:
                 return source[name]

@@ -20,7 +20,7 @@ from .families_common import canon_dtype, family_table
 from .lazy_families import register
 from .lookup import Lookup
 from .source import read_columns
-from .tables import SparseGrid
+from .sparse_grid import SparseGrid
 
 QUANT_FILES = {"compute_scale": "computescale_perf.parquet", "scale_matrix": "scale_matrix_perf.parquet"}
 

@@ -7,33 +7,14 @@ and sloplan never calls its estimator. pyarrow is imported lazily, only when a t
 from __future__ import annotations
 
 import functools
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from . import overlay, validate
+from .wheel import aic_version, wheel_dir
 
 BACKENDS = ("trtllm", "vllm", "sglang")
-
-
-@functools.lru_cache(maxsize=1)
-def wheel_dir() -> Path:
-    """Folder of the installed aiconfigurator_core package (without importing it)."""
-    spec = importlib.util.find_spec("aiconfigurator_core")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("aiconfigurator-core is not installed; sloplan reads its silicon tables")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-@functools.lru_cache(maxsize=1)
-def aic_version() -> str:
-    """Version of the installed wheel, from its dist-info folder name (cheap; keys the disk cache)."""
-    for info in sorted(wheel_dir().parent.glob("aiconfigurator_core-*.dist-info")):
-        return info.name[len("aiconfigurator_core-"):-len(".dist-info")]
-    from importlib.metadata import version
-
-    return version("aiconfigurator-core")
 
 
 def system_data_dir(silicon_dir: str | None, system: str | None = None) -> Path | None:

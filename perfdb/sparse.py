@@ -25,7 +25,7 @@ from .lanes import pick_lane
 from .lazy_families import register
 from .lookup import Lookup
 from .source import read_columns
-from .tables import SparseGrid
+from .sparse_grid import SparseGrid
 from .tier import Tier
 
 DSA_FILES = {"dsa_ctx": "dsa_context_module_perf.parquet", "dsa_gen": "dsa_generation_module_perf.parquet"}

@@ -5,7 +5,6 @@ log(util) there. Densify-and-fill happens lazily at query time (perfdb.py), so l
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,29 +13,13 @@ from . import sol
 from .fill import FillScheme
 from .lanes import attention_preference, pick_lane
 from .source import read_columns, version_dirs
+from .sparse_grid import SparseGrid
 from .system_spec import SystemSpec
 from .versions import pick_nearest, sort_versions
 
 DTYPE_NAMES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16"}
 ATTN_KEYS = ["batch_size", "isl", "num_heads", "num_key_value_heads", "head_dim", "step", "latency"]
 ATTN_FILL_ORDER = [4, 3, 0, 1, 2]  # sequence, batch, heads, GQA ratio, head_dim
-
-
-@dataclass
-class SparseGrid:
-    """Measured points of one slice: `axes` keys, `flat` cell indices, `lu` = log(SOL / latency)."""
-
-    axes: list[np.ndarray]
-    flat: np.ndarray
-    lu: np.ndarray
-    fill_order: list[int]
-
-    @classmethod
-    def of(cls, coords: list[np.ndarray], lu: np.ndarray, fill_order: list[int]) -> "SparseGrid":
-        axes = [np.unique(c) for c in coords]
-        idx = tuple(np.searchsorted(a, c) for a, c in zip(axes, coords))
-        flat = np.ravel_multi_index(idx, tuple(len(a) for a in axes)).astype(np.int64)
-        return cls(axes, flat, lu.astype(np.float64), fill_order)
 
 
 def _valid(lat_ms: np.ndarray) -> np.ndarray:
@@ -127,7 +110,7 @@ def comm_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
 
 def build_all(root: Path | None, spec: SystemSpec, backend: str, version: str):
     """Every eagerly read family for one (system, backend, version): grids, chosen lanes, median efficiencies.
-    MLA and the other model-specific families are read on first use (lazy_families.py)."""
+    NCCL, MoE all-to-all, MLA and the other model-specific families are read on first use (lazy_families.py)."""
     grids, lanes = {}, {}
     if root is not None:
         base = lambda fam: root / fam / backend / version  # noqa: E731
@@ -140,10 +123,6 @@ def build_all(root: Path | None, spec: SystemSpec, backend: str, version: str):
                 grids.update(g), lanes.update(l)
         g, l = comm_grids(root, spec, backend, version)
         grids.update(g), lanes.update(l)
-        from .comm import a2a_grids, nccl_grids  # these modules import SparseGrid from here
-
-        for g, l in (nccl_grids(root, spec), a2a_grids(root, spec, backend, version)):
-            grids.update(g), lanes.update(l)
     return grids, lanes, median_efficiency(grids)
 
 

@@ -30,7 +30,7 @@ from .tier import Tier
 from .lanes import pick_lane
 from .lazy_families import register
 from .source import read_columns
-from .tables import SparseGrid
+from .sparse_grid import SparseGrid
 
 WIDEEP_MOE_AXES = ["hidden_size", "inter_size", "topk", "num_experts", "num_slots", "moe_ep_size", "num_tokens"]
 MOE_FILL = [6, 5, 0, 1, 4, 3, 2]

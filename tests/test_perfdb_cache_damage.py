@@ -74,7 +74,7 @@ def _foreign_npz(_: bytes) -> bytes:
 DAMAGE = {"zero bytes": lambda data: b"", "truncated": lambda data: data[: len(data) // 2],
           "bit flip": _flip_middle_byte, "text": lambda data: b"not a cache file\n",
           "npy, not npz": _npy_not_npz, "foreign npz": _foreign_npz}
-FILES = ["main", "gemm_fp8.npz", "family_mla_v2.npz", "family_moe.npz"]
+FILES = ["main", "gemm_fp8.npz", "family_mla.npz", "family_moe.npz"]
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
