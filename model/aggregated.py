@@ -16,7 +16,7 @@ in flight than the engine can run (KV capacity or max batch), the excess waits f
 client latency = concurrency / λ, and TTFT absorbs the difference — this is why measured TTFT at
 high concurrency is often tens of seconds.
 
-What the kernel tables cannot see comes from model/calibration.py: per-step framework overhead
+What the kernel tables cannot see comes from the Calibration the caller passes (model/calibration.py): per-step framework overhead
 (paid by every pipeline stage), prefill contention among clients that stay partly synchronized
 (growing with the number of clients and with the share of step time prompts take), a TTFT
 overhead, how much of the mixed steps the *reported* TPOT contains, and the output tokens/s one
@@ -28,13 +28,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sloplan.perfdb import PerfDB
+from sloplan.perfdb import PerfDB, SystemSpec
 
 from .arch import ModelArch
-from .calibration import Calibration, calibration
+from .calibration import Calibration
 from .engine import Engine
 from .framework import FrameworkProfile
-from .ops import context_attention, generation_attention, linear_ops, weakest
+from .ops import OpGroup, Priced, context_attention, generation_attention, linear_ops, price, weakest
+from .pending import Pending, settle
 from .workload import ServingMetrics, Workload
 
 
@@ -56,25 +57,51 @@ class StepCurves:
     source: np.ndarray  # the ops.Op whose lookup set `tier`
 
 
-def step_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
-                d_max: int) -> StepCurves:
-    """Price every decode width once; the closed-loop solve then only interpolates these arrays."""
+@dataclass(frozen=True)
+class StepGrid:
+    """The steps `step_curves` prices for decode widths d = 0..d_max, as op groups still to be priced:
+    the linear ops of the three step kinds (concatenated: one lookup per GEMM shape, not three),
+    decode attention, and one prompt's prefill attention."""
+
+    d: np.ndarray
+    chunk: np.ndarray
+    room: np.ndarray
+    prompts: np.ndarray  # prompts a full step packs
+    new_tokens: int
+    groups: tuple[OpGroup, OpGroup, OpGroup]
+
+    def curves(self, priced: list[Priced]) -> StepCurves:
+        """The step curves from the groups' prices (in the order of `groups`)."""
+        lin, gen, req_attn = priced
+        lin_dec, lin_mix, lin_full = lin.split(3)
+        I, chunk, prompts = self.new_tokens, self.chunk, self.prompts
+        dec = lin_dec + gen
+        mix = lin_mix + gen + req_attn.scale(chunk / I)
+        full = lin_full + gen + req_attn.scale(prompts * chunk / I)
+        return StepCurves(self.d, dec.latency_s, mix.latency_s, full.latency_s, chunk.astype(float),
+                          self.room.astype(float), *weakest(dec, mix, full))
+
+
+def step_grid(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
+              d_max: int) -> StepGrid:
+    """Every decode width's steps, to be priced once; the closed-loop solve then only interpolates."""
     C, I = fw.token_budget, wl.new_tokens
     d = np.arange(0, d_max + 1)
     room = np.clip(C - d, 1, None)
     chunk = np.minimum(room, I)
     prompts = room / chunk
-    # the three step kinds' linear ops in one call: one table lookup per GEMM shape, not three
-    lin_dec, lin_mix, lin_full = linear_ops(
-        arch, engine, db, np.concatenate([np.maximum(d, 1), d + chunk, d + room]),
-        np.concatenate([np.maximum(d, 1), d + 1, d + np.ceil(prompts)])).split(3)
-    gen = generation_attention(arch, engine, db, d, np.full(d.shape, wl.mean_decode_kv))
-    req_attn = context_attention(arch, engine, db, np.array([1]), np.array([I]), np.array([wl.prefix]))
-    dec = lin_dec + gen
-    mix = lin_mix + gen + req_attn.scale(chunk / I)
-    full = lin_full + gen + req_attn.scale(prompts * chunk / I)
-    return StepCurves(d, dec.latency_s, mix.latency_s, full.latency_s, chunk.astype(float), room.astype(float),
-                      *weakest(dec, mix, full))
+    lin = linear_ops(arch, engine, system, np.concatenate([np.maximum(d, 1), d + chunk, d + room]),
+                     np.concatenate([np.maximum(d, 1), d + 1, d + np.ceil(prompts)]))
+    gen = generation_attention(arch, engine, d, np.full(d.shape, wl.mean_decode_kv))
+    req_attn = context_attention(arch, engine, np.array([1]), np.array([I]), np.array([wl.prefix]))
+    return StepGrid(d, chunk, room, prompts, I, (lin, gen, req_attn))
+
+
+def step_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
+                d_max: int) -> StepCurves:
+    """Price every decode width once (see StepGrid)."""
+    grid = step_grid(arch, engine, db.system, fw, wl, d_max)
+    return grid.curves(price(db, list(grid.groups)))
 
 
 def prefill_service(new_tokens: int, chunk: np.ndarray, tau_dec: np.ndarray, tau_mix: np.ndarray) -> np.ndarray:
@@ -160,31 +187,50 @@ def frontend_limited(rate: np.ndarray, tokens_per_item: float, cal: Calibration)
     return (rate ** -FRONTEND_KNEE + cap ** -FRONTEND_KNEE) ** (-1 / FRONTEND_KNEE)
 
 
+def _d_cap(engine: Engine, fw: FrameworkProfile, concurrency: np.ndarray, max_running: int) -> int:
+    """The widest decode step (per pipeline stream) these concurrencies can reach."""
+    running = np.minimum(np.asarray(concurrency, dtype=float), max_running)
+    return int(min(np.ceil(running.max() / engine.pp) + 1, fw.token_budget - 1))
+
+
 def replica_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
                    concurrency: np.ndarray, max_running: int) -> StepCurves:
     """Step curves wide enough for every decode width these concurrencies can reach."""
-    running = np.minimum(np.asarray(concurrency, dtype=float), max_running)
-    d_cap = int(min(np.ceil(running.max() / engine.pp) + 1, fw.token_budget - 1))
-    return step_curves(arch, engine, db, fw, wl, d_cap)
+    return step_curves(arch, engine, db, fw, wl, _d_cap(engine, fw, concurrency, max_running))
+
+
+def aggregated_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
+                       concurrency: np.ndarray, max_running: int, cal: Calibration) -> Pending:
+    """`aggregated`, waiting for its lookups (model/pending.py)."""
+    grid = step_grid(arch, engine, system, fw, wl, _d_cap(engine, fw, concurrency, max_running))
+    return Pending(grid.groups, lambda priced: closed_loop(grid.curves(priced), wl, engine.pp, concurrency,
+                                                           max_running, cal))
 
 
 def aggregated(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
-               concurrency: np.ndarray, max_running: int) -> ServingMetrics:
+               concurrency: np.ndarray, max_running: int, cal: Calibration) -> ServingMetrics:
     """TTFT, TPOT and output tokens/s of one replica at each closed-loop client concurrency."""
-    curves = replica_curves(arch, engine, db, fw, wl, concurrency, max_running)
-    return closed_loop(curves, wl, engine.pp, concurrency, max_running, calibration(fw.backend, db.system.name))
+    return settle(db, [aggregated_pending(arch, engine, db.system, fw, wl, concurrency, max_running, cal)])[0]
 
 
-def static(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
-           batch: np.ndarray) -> ServingMetrics:
-    """Static batching: `batch` requests prefill together, then decode together to the end."""
-    cal = calibration(fw.backend, db.system.name)
+def static_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
+                   batch: np.ndarray, cal: Calibration) -> Pending:
+    """`static`, waiting for its lookups (model/pending.py)."""
     b = np.asarray(batch, dtype=int)
     mb = np.maximum(np.ceil(b / engine.pp).astype(int), 1)  # pipeline micro-batch
-    I, O1 = wl.new_tokens, wl.osl - 1
-    lin_pre, lin_dec = linear_ops(arch, engine, db, np.concatenate([mb * I, mb]), np.concatenate([mb, mb])).split(2)
-    pre = lin_pre + context_attention(arch, engine, db, mb, np.full(mb.shape, I), np.full(mb.shape, wl.prefix))
-    dec = lin_dec + generation_attention(arch, engine, db, mb, np.full(mb.shape, wl.mean_decode_kv))
+    I = wl.new_tokens
+    groups = (linear_ops(arch, engine, system, np.concatenate([mb * I, mb]), np.concatenate([mb, mb])),
+              context_attention(arch, engine, mb, np.full(mb.shape, I), np.full(mb.shape, wl.prefix)),
+              generation_attention(arch, engine, mb, np.full(mb.shape, wl.mean_decode_kv)))
+    return Pending(groups, lambda priced: _static_metrics(engine, wl, b, mb, cal, *priced))
+
+
+def _static_metrics(engine: Engine, wl: Workload, b: np.ndarray, mb: np.ndarray, cal: Calibration, lin: Priced,
+                    ctx_attn: Priced, gen_attn: Priced) -> ServingMetrics:
+    lin_pre, lin_dec = lin.split(2)
+    pre = lin_pre + ctx_attn
+    dec = lin_dec + gen_attn
+    O1 = wl.osl - 1
     per_step = cal.step_overhead_s * engine.pp + cal.request_overhead_s * mb
     ttft = pre.latency_s * cal.kernel_scale + per_step + cal.ttft_overhead_s
     # the batch's tokens leave no faster than the server's frontend streams them
@@ -193,3 +239,9 @@ def static(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl
     tier, source = weakest(pre, dec)
     return ServingMetrics(concurrency=b, running=b, ttft_s=ttft, tpot_s=tpot, tokens_per_s=tokens, tier=tier,
                           source=source)
+
+
+def static(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
+           batch: np.ndarray, cal: Calibration) -> ServingMetrics:
+    """Static batching: `batch` requests prefill together, then decode together to the end."""
+    return settle(db, [static_pending(arch, engine, db.system, fw, wl, batch, cal)])[0]

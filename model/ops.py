@@ -4,6 +4,10 @@ A forward step is the sum of its ops (the peer tool also sums; overlap is not mo
 function takes whole arrays of step shapes at once and returns latency for *all* layers, so an
 estimator prices a full batch grid with a handful of vectorized table lookups.
 
+Each op group is data first (OpGroup: the lookups it needs, model/lookups.py) and priced second
+(`price`), so the option table prices the groups of every engine and mode together, one table
+lookup per distinct shape.
+
 Pipeline parallelism: a token still crosses every layer in sequence, so one full pass costs
 `pp * layers_per_stage` layers plus `pp - 1` activation hand-offs; the micro-batching that lets
 `pp` batches overlap is the estimators' business (model/aggregated.py).
@@ -15,10 +19,11 @@ from enum import IntEnum
 
 import numpy as np
 
-from sloplan.perfdb import Lookup, PerfDB, Tier
+from sloplan.perfdb import Lookup, PerfDB, SystemSpec, Tier
 
 from .arch import ModelArch
 from .engine import Engine
+from .lookups import Kind, Query, lookup_all
 
 
 class Op(IntEnum):
@@ -92,48 +97,93 @@ def _analytic(lk: Lookup, count: float, op: Op) -> Priced:
     return Priced(p.latency_s, np.zeros_like(p.tier), p.source)
 
 
+@dataclass(frozen=True)
+class Term:
+    """One op of a step: the lookup that prices it, how often a full pass runs it, and whether it is
+    modelled (analytic: does not lower the tier) rather than measured."""
+
+    query: Query
+    count: float
+    op: Op
+    analytic: bool = False
+
+
+@dataclass(frozen=True)
+class OpGroup:
+    """Ops priced over one grid of step shapes and summed in order; where `active` is False the group is
+    absent (a step without decode requests runs no generation attention)."""
+
+    terms: tuple[Term, ...]
+    active: np.ndarray | None = None
+
+    @property
+    def queries(self) -> list[Query]:
+        return [t.query for t in self.terms]
+
+    def priced(self, lookups: list[Lookup]) -> Priced:
+        """The group's latency from its terms' lookups (same order as `queries`)."""
+        parts = [(_analytic if t.analytic else _priced)(lk, t.count, t.op) for t, lk in zip(self.terms, lookups)]
+        out = parts[0]
+        for p in parts[1:]:
+            out = out + p
+        if self.active is None:
+            return out
+        return Priced(np.where(self.active, out.latency_s, 0.0),
+                      np.where(self.active, out.tier, Tier.MEASURED).astype(np.int8), out.source)
+
+
+def price(db: PerfDB, groups: list[OpGroup]) -> list[Priced]:
+    """Each group priced, with one table lookup per distinct query shape among all of them."""
+    lookups = lookup_all(db, [q for g in groups for q in g.queries])
+    out, at = [], 0
+    for g in groups:
+        out.append(g.priced(lookups[at: at + len(g.terms)]))
+        at += len(g.terms)
+    return out
+
+
 def _layers(arch: ModelArch, engine: Engine) -> int:
     return engine.layers_per_stage(arch) * engine.pp
 
 
-def linear_ops(arch: ModelArch, engine: Engine, db: PerfDB, tokens: np.ndarray, logits: np.ndarray) -> Priced:
+def linear_ops(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray, logits: np.ndarray) -> OpGroup:
     """GEMMs, all-reduces, norms and activations for `tokens` tokens, plus the LM head for `logits` rows."""
     tokens = np.maximum(np.asarray(tokens, dtype=np.int64), 1)
     h, d, tp, q = arch.hidden_size, arch.head_dim, engine.tp, engine.quant.gemm.value
     heads, kvh = arch.num_heads // tp, engine.kv_heads_per_gpu(arch)
     inter = arch.intermediate_size // tp
     L = _layers(arch, engine)
-    out = _priced(db.gemm(tokens, (heads + 2 * kvh) * d, h, q), L, Op.QKV_GEMM)
-    out = out + _priced(db.gemm(tokens, h, heads * d, q), L, Op.ATTN_OUT_GEMM)
-    out = out + _priced(db.gemm(tokens, 2 * inter, h, q), L, Op.GATE_UP_GEMM)
-    out = out + _priced(db.gemm(tokens, h, inter, q), L, Op.DOWN_GEMM)
+    gemm = lambda m, n, k, dtype: Query.of(Kind.GEMM, (n, k, dtype), m)  # noqa: E731
+    terms = [Term(gemm(tokens, (heads + 2 * kvh) * d, h, q), L, Op.QKV_GEMM),
+             Term(gemm(tokens, h, heads * d, q), L, Op.ATTN_OUT_GEMM),
+             Term(gemm(tokens, 2 * inter, h, q), L, Op.GATE_UP_GEMM),
+             Term(gemm(tokens, h, inter, q), L, Op.DOWN_GEMM)]
     if tp > 1:
-        out = out + _priced(db.all_reduce(tokens * h, tp), 2 * L, Op.ALL_REDUCE)
+        terms.append(Term(Query.of(Kind.ALL_REDUCE, (tp,), tokens * h), 2 * L, Op.ALL_REDUCE))
     # two add+norm, one SiLU-gate, rope/KV write: BF16 bytes in + out per token
     ew_bytes = tokens * 2.0 * (2 * (2 * h + 2 * h) + (2 * inter + inter) + 2 * (heads + 2 * kvh) * d)
-    out = out + _analytic(db.memory_op(ew_bytes), L, Op.ELEMENTWISE)
+    terms.append(Term(Query.of(Kind.MEMORY, (), ew_bytes), L, Op.ELEMENTWISE, analytic=True))
     logits = np.maximum(np.asarray(logits, dtype=np.int64), 1)
-    out = out + _priced(db.gemm(logits, arch.vocab_size // tp, h, "bf16"), 1, Op.LM_HEAD_GEMM)
+    terms.append(Term(gemm(logits, arch.vocab_size // tp, h, "bf16"), 1, Op.LM_HEAD_GEMM))
     if engine.pp > 1:
-        cross = engine.gpus > db.system.gpus_per_node
-        out = out + _analytic(db.p2p(tokens * h * 2.0, cross_node=cross), engine.pp - 1, Op.PP_HANDOFF)
-    return out
+        cross = engine.gpus > system.gpus_per_node
+        terms.append(Term(Query.of(Kind.P2P, (cross,), tokens * h * 2.0), engine.pp - 1, Op.PP_HANDOFF, analytic=True))
+    return OpGroup(tuple(terms))
 
 
-def context_attention(arch: ModelArch, engine: Engine, db: PerfDB, batch, new_tokens, prefix) -> Priced:
+def _attention_key(arch: ModelArch, engine: Engine) -> tuple:
+    return (arch.num_heads // engine.tp, engine.kv_heads_per_gpu(arch), arch.head_dim, arch.sliding_window,
+            engine.quant.kv.value)
+
+
+def context_attention(arch: ModelArch, engine: Engine, batch, new_tokens, prefix) -> OpGroup:
     """Prefill attention of `batch` requests of `new_tokens` each on top of `prefix` cached tokens."""
-    lk = db.context_attention(np.asarray(batch), np.asarray(new_tokens), np.asarray(prefix),
-                              arch.num_heads // engine.tp, engine.kv_heads_per_gpu(arch), arch.head_dim,
-                              arch.sliding_window, engine.quant.kv.value)
-    return _priced(lk, _layers(arch, engine), Op.CONTEXT_ATTENTION)
+    query = Query.of(Kind.CONTEXT_ATTENTION, _attention_key(arch, engine), batch, new_tokens, prefix)
+    return OpGroup((Term(query, _layers(arch, engine), Op.CONTEXT_ATTENTION),))
 
 
-def generation_attention(arch: ModelArch, engine: Engine, db: PerfDB, batch, kv_len) -> Priced:
+def generation_attention(arch: ModelArch, engine: Engine, batch, kv_len) -> OpGroup:
     """One decode step of attention for `batch` requests holding `kv_len` cached tokens each."""
     batch = np.asarray(batch)
-    lk = db.generation_attention(np.maximum(batch, 1), np.asarray(kv_len), arch.num_heads // engine.tp,
-                                 engine.kv_heads_per_gpu(arch), arch.head_dim, arch.sliding_window,
-                                 engine.quant.kv.value)
-    p = _priced(lk, _layers(arch, engine), Op.GENERATION_ATTENTION)
-    return Priced(np.where(batch > 0, p.latency_s, 0.0), np.where(batch > 0, p.tier, Tier.MEASURED).astype(np.int8),
-                  p.source)
+    query = Query.of(Kind.GENERATION_ATTENTION, _attention_key(arch, engine), np.maximum(batch, 1), kv_len)
+    return OpGroup((Term(query, _layers(arch, engine), Op.GENERATION_ATTENTION),), active=batch > 0)

@@ -13,12 +13,14 @@ import numpy as np
 
 from sloplan.perfdb import PerfDB, SystemSpec
 
-from .aggregated import aggregated, static
+from .aggregated import aggregated_pending, static_pending
 from .arch import ModelArch
+from .calibration import Calibration
 from .engine import Engine, candidate_engines
 from .framework import FrameworkProfile
 from .memory import MemoryPlan, kv_tokens_per_request, memory_plan
 from .option_table import MODES, OptionTable, ServingMode
+from .pending import Pending, settle
 from .quant import Quant
 from .workload import ServingMetrics, Workload
 
@@ -57,27 +59,36 @@ def fitting_engines(arch: ModelArch, db: PerfDB, fw: FrameworkProfile, wl: Workl
     return slots, rejected
 
 
-def evaluate(arch: ModelArch, slot: EngineSlot, db: PerfDB, fw: FrameworkProfile, wl: Workload,
-             mode: ServingMode, concurrency: np.ndarray) -> ServingMetrics:
-    """The full estimator for one engine and mode at the given concurrencies."""
+def pending(arch: ModelArch, slot: EngineSlot, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
+            mode: ServingMode, concurrency: np.ndarray, cal: Calibration) -> Pending:
+    """The full estimator for one engine and mode at the given concurrencies, waiting for its lookups."""
     if mode is ServingMode.AGG:
-        return aggregated(arch, slot.engine, db, fw, wl, concurrency, slot.max_running)
-    return static(arch, slot.engine, db, fw, wl, np.minimum(concurrency, slot.max_running))
+        return aggregated_pending(arch, slot.engine, system, fw, wl, concurrency, slot.max_running, cal)
+    return static_pending(arch, slot.engine, system, fw, wl, np.minimum(concurrency, slot.max_running), cal)
+
+
+def evaluate(arch: ModelArch, slot: EngineSlot, db: PerfDB, fw: FrameworkProfile, wl: Workload,
+             mode: ServingMode, concurrency: np.ndarray, cal: Calibration) -> ServingMetrics:
+    """The full estimator for one engine and mode at the given concurrencies."""
+    return settle(db, [pending(arch, slot, db.system, fw, wl, mode, concurrency, cal)])[0]
 
 
 def option_table(arch: ModelArch, slots: list[EngineSlot], db: PerfDB, fw: FrameworkProfile, wl: Workload,
-                 modes: list[ServingMode], max_batch_size: int) -> OptionTable:
-    """Options for every slot × mode × concurrency 1..cap (agg may exceed the running cap: clients queue)."""
+                 modes: list[ServingMode], max_batch_size: int, cal: Calibration) -> OptionTable:
+    """Options for every slot × mode × concurrency 1..cap (agg may exceed the running cap: clients queue).
+
+    Every row's engine_index points into the table's `slots`; all slots and modes share one round of
+    table lookups (model/pending.py), which gives the same numbers as evaluating each alone."""
+    jobs = [(i, mode, np.arange(1, (max_batch_size if mode is ServingMode.AGG else slot.max_running) + 1))
+            for i, slot in enumerate(slots) for mode in modes]
+    table_slots = tuple(slots)
+    metrics = settle(db, [pending(arch, slots[i], db.system, fw, wl, mode, conc, cal) for i, mode, conc in jobs])
     parts = []
-    engines = tuple(s.engine for s in slots)
-    for i, slot in enumerate(slots):
-        for mode in modes:
-            cap = max_batch_size if mode is ServingMode.AGG else slot.max_running
-            m = evaluate(arch, slot, db, fw, wl, mode, np.arange(1, cap + 1))
-            n = len(m.concurrency)
-            parts.append(OptionTable(
-                gpus=np.full(n, slot.engine.gpus), tokens_per_s=m.tokens_per_s, ttft_s=m.ttft_s, tpot_s=m.tpot_s,
-                request_latency_s=m.request_latency_s(wl.osl), concurrency=m.concurrency,
-                engine_index=np.full(n, i), mode=np.full(n, MODES.index(mode)), tier=m.tier, source=m.source,
-                engines=engines))
+    for (i, mode, _), m in zip(jobs, metrics):
+        n = len(m.concurrency)
+        parts.append(OptionTable(
+            gpus=np.full(n, slots[i].engine.gpus), tokens_per_s=m.tokens_per_s, ttft_s=m.ttft_s, tpot_s=m.tpot_s,
+            request_latency_s=m.request_latency_s(wl.osl), concurrency=m.concurrency,
+            engine_index=np.full(n, i), mode=np.full(n, MODES.index(mode)), tier=m.tier, source=m.source,
+            slots=table_slots))
     return OptionTable.concat(parts)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from sloplan.model.ops import source_label
 from sloplan.model.option_table import OptionTable
-from sloplan.model.options import EngineSlot, evaluate, fitting_engines, option_table
+from sloplan.model.options import evaluate, fitting_engines, option_table
 from sloplan.perfdb import Tier
 from sloplan.solver import Deployment, Slo, best_deployment, pareto_front
 
@@ -47,18 +48,17 @@ def solve(request: Request | dict | str | Path) -> SolveResult:
     if not slots:
         raise _no_engine(ctx, req)
     t1 = time.perf_counter()
-    table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, list(req.modes), req.max_batch_size)
+    table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, list(req.modes), req.max_batch_size,
+                         ctx.calibration)
     t2 = time.perf_counter()
     slo = _slo(req)
     best = best_deployment(table, req.total_gpus, slo)
     front = pareto_front(table, req.total_gpus, slo)
     t3 = time.perf_counter()
-    best_point = _point(ctx, slots, table, best, verify=True) if best else None
-    if best_point is not None:
-        best_point = _with_launch(best_point, ctx, slots, table, best, req)
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
-        best=best_point, front=tuple(_point(ctx, slots, table, d, verify=False) for d in front),
+        best=_point(ctx, table, best, verify=True, req=req) if best else None,
+        front=tuple(_point(ctx, table, d, verify=False) for d in front),
         options=len(table), engines=len(slots),
         infeasible_reason=None if best else _why_infeasible(table, slo),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
@@ -86,38 +86,44 @@ def _why_infeasible(table: OptionTable, slo: Slo) -> str:
     return "; ".join(parts) or "no single option meets all SLOs together (each is reachable alone)"
 
 
-def _groups(ctx: Context, slots: list[EngineSlot], table: OptionTable, dep: Deployment) -> tuple[ReplicaGroup, ...]:
+def _groups(table: OptionTable, dep: Deployment) -> tuple[tuple[ReplicaGroup, int], ...]:
+    """The plan's replica groups, largest first, each with the table row it runs."""
     out = []
     for row, count in dep.replicas:
-        e = slots[int(table.engine_index[row])].engine
-        out.append(ReplicaGroup(engine=e.label, mode=table.mode_of(row).value, tp=e.tp, pp=e.pp, quant=e.quant.gemm.value,
-                                kv_cache_dtype=e.quant.kv.value, gpus_per_replica=e.gpus,
-                                concurrency=int(table.concurrency[row]), count=count))
-    return tuple(sorted(out, key=lambda g: -g.gpus_per_replica * g.count))
+        e = table.slot(row).engine
+        out.append((ReplicaGroup(engine=e.label, mode=table.mode_of(row).value, tp=e.tp, pp=e.pp,
+                                 quant=e.quant.gemm.value, kv_cache_dtype=e.quant.kv.value, gpus_per_replica=e.gpus,
+                                 concurrency=int(table.concurrency[row]), count=count,
+                                 role=table.role_of(row).value), row))
+    return tuple(sorted(out, key=lambda g: -g[0].gpus_per_replica * g[0].count))
 
 
-def _point(ctx: Context, slots, table: OptionTable, dep: Deployment, verify: bool) -> PlanPoint:
-    groups = _groups(ctx, slots, table, dep)
-    main = groups[0]
+def _point(ctx: Context, table: OptionTable, dep: Deployment, verify: bool, req: Request | None = None) -> PlanPoint:
+    """One plan as the user sees it; `verify` (the best plan) re-checks it with the full estimator and
+    gives each replica group its launch command (`req`)."""
+    groups = _groups(table, dep)
+    if verify:
+        groups = tuple((replace(g, launch=_launch(ctx, table, row, req)), row) for g, row in groups)
+    main, main_row = groups[0]
     rows = [r for r, _ in dep.replicas]
-    slot = next(s for s in slots if s.engine.label == main.engine)
     worst = rows[int(np.argmax(table.tier[rows]))]  # the row whose tier the plan reports
     return PlanPoint(
         mode=main.mode, engine=main.engine, tokens_per_s_per_user=dep.tokens_per_s_per_user,
         tokens_per_s_per_gpu=dep.tokens_per_s_per_gpu, tokens_per_s=dep.tokens_per_s, ttft_ms=dep.ttft_s * 1e3,
         tpot_ms=dep.tpot_s * 1e3, request_latency_ms=dep.request_latency_s * 1e3, concurrency=main.concurrency,
         gpus_used=dep.gpus_used, total_gpus=dep.total_gpus, tier=Tier(int(table.tier[worst])).label,
-        tier_source=source_label(table.tier[worst], table.source[worst]), replicas=groups,
+        tier_source=source_label(table.tier[worst], table.source[worst]), replicas=tuple(g for g, _ in groups),
         frontend_load=ctx.calibration.frontend_load(float(table.tokens_per_s[rows].max())),
-        check=_check(ctx, slots, table, dep) if verify else None, memory_gib=slot.memory.as_gib if verify else None)
+        check=_check(ctx, table, dep) if verify else None,
+        memory_gib=table.slot(main_row).memory.as_gib if verify else None, launch=main.launch)
 
 
-def _check(ctx: Context, slots, table: OptionTable, dep: Deployment) -> Check:
+def _check(ctx: Context, table: OptionTable, dep: Deployment) -> Check:
     """Re-run the full estimator at each replica group's exact concurrency (no interpolation)."""
     ttft, tpot, tokens = [], [], 0.0
     for row, count in dep.replicas:
-        slot = slots[int(table.engine_index[row])]
-        m = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, table.mode_of(row), np.array([table.concurrency[row]]))
+        m = evaluate(ctx.arch, table.slot(row), ctx.db, ctx.fw, ctx.workload, table.mode_of(row),
+                     np.array([table.concurrency[row]]), ctx.calibration)
         ttft.append(float(m.ttft_s[0]))
         tpot.append(float(m.tpot_s[0]))
         tokens += float(m.tokens_per_s[0]) * count
@@ -128,13 +134,11 @@ def _check(ctx: Context, slots, table: OptionTable, dep: Deployment) -> Check:
                  surrogate_error_pct=round(err, 3))
 
 
-def _with_launch(point: PlanPoint, ctx: Context, slots, table: OptionTable, dep: Deployment, req: Request) -> PlanPoint:
-    from dataclasses import replace
-
+def _launch(ctx: Context, table: OptionTable, row: int, req: Request) -> str:
+    """The command that starts one replica of the row's engine, admitting its concurrency (at most the
+    running cap)."""
     from sloplan.generators import launch_command
 
-    main = point.replicas[0]
-    slot = next(s for s in slots if s.engine.label == main.engine)
-    max_seqs = min(main.concurrency, slot.max_running)
-    return replace(point, launch=launch_command(req.backend, ctx.arch, slot.engine, slot.memory, ctx.fw,
-                                                ctx.workload, max_seqs))
+    slot = table.slot(row)
+    max_seqs = min(int(table.concurrency[row]), slot.max_running)
+    return launch_command(req.backend, ctx.arch, slot.engine, slot.memory, ctx.fw, ctx.workload, max_seqs)

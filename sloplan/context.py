@@ -26,12 +26,7 @@ class Context:
     fw: FrameworkProfile
     workload: Workload
     quants: tuple[Quant, ...]
-
-    @property
-    def calibration(self) -> Calibration:
-        """The framework constants the estimators use for this system (model/calibration.py)."""
-        return calibration(self.fw.backend, self.db.system.name)
-
+    calibration: Calibration  # the framework's constants on this system, passed to every estimator
 
 def default_gemm_quants(arch: ModelArch) -> list[GemmQuant]:
     """The checkpoint's own format, plus FP8 for a BF16 checkpoint (frameworks quantize it on load)."""
@@ -87,5 +82,6 @@ def build_context(model: str, system: str, backend: Backend, version: str | None
     if not ok:
         accepted = ", ".join(q.value for q in GemmQuant if supported(q, db.system))
         raise InputError(quant_field, f"{', '.join(q.value for q in wanted)} not supported on {system}; accepted: {accepted}")
-    return Context(arch, db.system, db, profile(backend), Workload(isl, osl, prefix),
-                   tuple(Quant.default_for(q) for q in ok))
+    fw = profile(backend)
+    return Context(arch, db.system, db, fw, Workload(isl, osl, prefix), tuple(Quant.default_for(q) for q in ok),
+                   calibration(fw.backend, db.system.name))

@@ -108,7 +108,7 @@ def configure(model: str, system: str, backend: Backend | str, *, tp: int, pp: i
 def metrics(ctx: Context, slot: EngineSlot, mode: ServingMode, concurrency: np.ndarray) -> ServingMetrics:
     """The estimator at every concurrency of one configuration in one call: each value is what a call at
     that concurrency alone gives (the step curves are priced per decode width; see model/aggregated.py)."""
-    return evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, mode, np.asarray(concurrency))
+    return evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, mode, np.asarray(concurrency), ctx.calibration)
 
 
 def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *, tp: int = 1, pp: int = 1,

@@ -62,7 +62,12 @@ def print_solve(r: SolveResult) -> None:
     _frontend_note(b.frontend_load, indent="  ")
     if b.memory_gib:
         console.print("  memory per GPU (GiB): " + ", ".join(f"{k} {v}" for k, v in b.memory_gib.items()))
-    if b.launch:
+    launches = [g for g in b.replicas if g.launch]
+    if len(launches) > 1:  # a mixed plan: each group starts its own engine
+        for g in launches:
+            console.print(f"[bold]Launch (one replica of {g.count}× {g.engine}, {g.mode}):[/]")
+            console.print(g.launch, soft_wrap=True)
+    elif b.launch:
         console.print("[bold]Launch (one replica):[/]")
         console.print(b.launch, soft_wrap=True)
 

@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass(frozen=True)
 class ReplicaGroup:
-    """`count` replicas of one engine in one mode at one concurrency each."""
+    """`count` replicas of one engine in one mode at one concurrency each; `role` is what the group does
+    in the plan (agg or static today, from its mode; prefill/decode pools later) and `launch` the command
+    that starts one of its replicas (the best plan only)."""
 
     engine: str
     mode: str
@@ -17,6 +19,8 @@ class ReplicaGroup:
     gpus_per_replica: int
     concurrency: int
     count: int
+    role: str = ""
+    launch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class PlanPoint:
     replicas: tuple[ReplicaGroup, ...]
     check: Check | None = None
     memory_gib: dict | None = None
-    launch: str | None = None
+    launch: str | None = None  # the main (first) replica group's command; every group has its own in `replicas`
     tier_source: str | None = None  # the op whose lookup made `tier` extrapolated/roofline, else None
     frontend_load: float = 0.0  # the busiest replica's tokens/s over its server's frontend limit (Estimate)
 

@@ -17,7 +17,7 @@ def setup():
 
 
 def _agg(ctx, slot, conc):
-    return evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, ServingMode.AGG, np.asarray(conc))
+    return evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, ServingMode.AGG, np.asarray(conc), ctx.calibration)
 
 
 def test_tpot_and_throughput_grow_with_concurrency(setup):
@@ -49,7 +49,7 @@ def test_clients_beyond_capacity_wait_for_a_slot(setup):
 def test_static_batch_ttft_grows_with_batch(setup):
     ctx, slots = setup
     m = evaluate(ctx.arch, slots["tp4pp1 fp8_block"], ctx.db, ctx.fw, ctx.workload, ServingMode.STATIC,
-                 np.array([1, 2, 4, 8]))
+                 np.array([1, 2, 4, 8]), ctx.calibration)
     assert np.all(np.diff(m.ttft_s) > 0) and np.all(np.diff(m.tpot_s) >= 0)
 
 

@@ -21,7 +21,7 @@ INSTANCES = [
 def _table(model, system, backend, total_gpus, max_batch, modes):
     ctx = build_context(model, system, backend, None, 2000, 200, 0, None)
     slots, _ = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), total_gpus, max_batch)
-    return option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, list(modes), max_batch)
+    return option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, list(modes), max_batch, ctx.calibration)
 
 
 @pytest.mark.parametrize("inst", INSTANCES, ids=lambda i: f"{i[0]}-{i[1]}-{i[3]}gpu")

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from sloplan.context import build_context
-from sloplan.model import aggregated
 from sloplan.model.aggregated import closed_loop, prefill_service, slowest_of, static, step_curves
 from sloplan.model.calibration import Calibration
 from sloplan.model.framework import Backend
@@ -87,13 +86,12 @@ def test_a_frontend_limit_caps_throughput_and_the_excess_waits_for_its_first_tok
     assert capped.ttft_s[1] > free.ttft_s[1] + 0.5 * latency / 2
 
 
-def test_a_static_batch_streams_no_faster_than_the_frontend(short_output, monkeypatch):
+def test_a_static_batch_streams_no_faster_than_the_frontend(short_output):
     ctx, slot, _ = short_output
     batch = np.array([1, 64])
 
     def run(cal: Calibration):
-        monkeypatch.setattr(aggregated, "calibration", lambda *_: cal)
-        return static(ctx.arch, slot.engine, ctx.db, ctx.fw, ctx.workload, batch)
+        return static(ctx.arch, slot.engine, ctx.db, ctx.fw, ctx.workload, batch, cal)
 
     free = run(Calibration())
     s_per_token = 2 * free.tpot_s[1] / 64  # binds at 64 requests, hardly at one

@@ -1,0 +1,75 @@
+"""Table lookups as data: a Query names one PerfDB call; `lookup_all` answers many with few calls.
+
+Why: a PerfDB call pays a fixed ~0.2 ms (slice choice, contracting the scalar axes of a grid) before
+its per-element work, and an option table asks ~170 of them: the same GEMM shape for every pipeline
+depth and both serving modes, the same attention geometry for every engine of one TP size. Queries
+whose scalar arguments (`key`) are equal differ only in their array arguments, so they are
+concatenated, looked up in one call and split back.
+
+Exact: every lookup is elementwise in its array arguments (perfdb/grid.py interpolates each point on
+its own), so an element's answer does not depend on the elements it was batched with; the option
+table is bit-identical to pricing each query alone (tests/test_option_catalog.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from sloplan.perfdb import Lookup, PerfDB
+
+
+class Kind(str, Enum):
+    """The PerfDB primitive a query calls."""
+
+    GEMM = "gemm"  # key: (n, k, dtype); arrays: (m,)
+    ALL_REDUCE = "all_reduce"  # key: (num_gpus,); arrays: (message_elems,)
+    MEMORY = "memory_op"  # key: (); arrays: (nbytes,)
+    P2P = "p2p"  # key: (cross_node,); arrays: (nbytes,)
+    CONTEXT_ATTENTION = "context_attention"  # key: (heads, kv_heads, head_dim, window, kv_dtype); (batch, new, prefix)
+    GENERATION_ATTENTION = "generation_attention"  # key: as context; arrays: (batch, kv_len)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One lookup: `arrays` broadcast to one 1-D float64 shape (PerfDB converts to float64 anyway)."""
+
+    kind: Kind
+    key: tuple
+    arrays: tuple[np.ndarray, ...]
+
+    @staticmethod
+    def of(kind: Kind, key: tuple, *arrays) -> "Query":
+        flat = np.broadcast_arrays(*(np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in arrays))
+        return Query(kind, key, tuple(np.ascontiguousarray(a).ravel() for a in flat))
+
+    @property
+    def size(self) -> int:
+        return len(self.arrays[0])
+
+
+def _call(db: PerfDB, kind: Kind, key: tuple, arrays: list[np.ndarray]) -> Lookup:
+    if kind is Kind.P2P:
+        return db.p2p(*arrays, cross_node=key[0])
+    return getattr(db, kind.value)(*arrays, *key)
+
+
+def lookup_all(db: PerfDB, queries: list[Query]) -> list[Lookup]:
+    """Each query's answer, in order, from one PerfDB call per distinct (kind, key)."""
+    groups: dict[tuple, list[int]] = {}
+    for i, q in enumerate(queries):
+        groups.setdefault((q.kind, q.key), []).append(i)
+    out: list[Lookup | None] = [None] * len(queries)
+    for (kind, key), idx in groups.items():
+        members = [queries[i] for i in idx]
+        if len(members) == 1:
+            out[idx[0]] = _call(db, kind, key, list(members[0].arrays))
+            continue
+        arrays = [np.concatenate([q.arrays[a] for q in members]) for a in range(len(members[0].arrays))]
+        lk = _call(db, kind, key, arrays)
+        at = 0
+        for i, q in zip(idx, members):
+            out[i] = Lookup(lk.latency_s[at: at + q.size], lk.tier[at: at + q.size])
+            at += q.size
+    return out
