@@ -117,6 +117,7 @@ def input_error(exc: ValidationError, schema: type[BaseModel], names: Mapping[st
     loc = err["loc"]
     field = str(loc[0]) if loc else "request"
     label = (names or {}).get(field, field)
+    label = label if label.isidentifier() and len(label) <= 40 else shown(label, 40)  # an odd key, quoted
     kind = err["type"]
     if kind == "extra_forbidden":
         return InputError(label, f"unknown field; accepted: {', '.join(schema.model_fields)}")

@@ -49,20 +49,32 @@ class _UniqueKeyLoader(_BASE):
 
 def _check_events(text: str) -> None:
     """Aliases and depth, on the flat event stream (libyaml's parser is not recursive, so a deep file
-    cannot overflow anything here), before the composer would follow either."""
-    depth = 0
+    cannot overflow anything here), before the composer would follow either. A problem inside a
+    top-level field's value names that field."""
+    depth, at_key, field = 0, False, "request"
     for event in yaml.parse(text, Loader=_BASE):
         line = event.start_mark.line + 1 if event.start_mark else "?"
+        if depth == 1 and at_key:  # the top-level mapping's next key
+            field = _field_name(event)
+        if depth == 1 and isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent, yaml.AliasEvent)):
+            at_key = not at_key
         if isinstance(event, yaml.AliasEvent):
-            raise InputError("request", f"YAML alias *{shown(event.anchor, 30)[1:-1]} at line {line}: aliases are not "
-                                        "accepted in a request; write the value out")
+            raise InputError(field, f"YAML alias *{shown(event.anchor, 30)[1:-1]} at line {line}: aliases are not "
+                                    "accepted in a request; write the value out")
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
+            if depth == 1:
+                at_key = isinstance(event, yaml.MappingStartEvent)
             if depth > MAX_DEPTH:
-                raise InputError("request", f"nested deeper than {MAX_DEPTH} levels at line {line}; a request is a "
-                                            "flat mapping of fields")
+                raise InputError(field, f"nested deeper than {MAX_DEPTH} levels at line {line}; a request is a "
+                                        "flat mapping of fields")
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
+
+
+def _field_name(event) -> str:
+    value = getattr(event, "value", None) if isinstance(event, yaml.ScalarEvent) else None
+    return value if isinstance(value, str) and value.isidentifier() and len(value) <= 40 else "request"
 
 
 def read_text(p: Path, field: str = "request") -> str:

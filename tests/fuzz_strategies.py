@@ -254,8 +254,8 @@ def judge_request(req: dict, duplicates: tuple = (), dup_lines: tuple = ()) -> E
     _cross_checks(full, bad, amb)
     bad |= set(duplicates)
     mentions = tuple(str(n) for n in dup_lines) if duplicates else ()
-    if bad:
-        return Expect(BAD_EXPECT, frozenset(bad | amb), mentions, mention_for=frozenset(duplicates))
+    if bad:  # the lines are promised for the first repeated key only (duplicates[0], see _repeated)
+        return Expect(BAD_EXPECT, frozenset(bad | amb), mentions, mention_for=frozenset(duplicates[:1]))
     intended = {k: full[k] for k in req if k in full and k not in amb}
     slo = {k: full.get(k) for k in SLO_FIELDS if full.get(k) is not None}
     return Expect(ANY_EXPECT if amb else VALID_EXPECT, frozenset(amb), intended=intended, slo=slo,
@@ -325,7 +325,7 @@ def request_files(draw) -> RequestFile:
     """A valid request with 0-3 mutations: wrong values, unknown keys, missing keys, duplicate keys, aliases."""
     req = draw(valid_requests())
     entries: list[list] = [[k, v] for k, v in req.items()]
-    notes, dups, dup_lines = [], [], []
+    notes = []
     for _ in range(draw(st.integers(0, 3))):
         kind = draw(st.sampled_from(["value", "value", "value", "unknown", "drop", "duplicate"]))
         if kind == "value":
@@ -344,7 +344,6 @@ def request_files(draw) -> RequestFile:
         elif kind == "duplicate" and entries:
             i = draw(st.integers(0, len(entries) - 1))
             entries.append([entries[i][0], entries[i][1]])
-            dups.append(entries[i][0])
             notes.append(f"duplicate {entries[i][0]}")
     plain = [i for i, (_, v) in enumerate(entries) if not isinstance(v, (Raw, Deep))]
     if len(plain) >= 2 and draw(st.integers(0, 4)) == 0:  # last, so no later mutation splits anchor and alias
@@ -357,12 +356,12 @@ def request_files(draw) -> RequestFile:
     mapping = {}
     for k, v in entries:
         mapping[k] = v.value if isinstance(v, _Alias) else interpret(_strip_anchor(v))
-    if dups:
-        dup_lines = _dup_line_numbers(entries, dups)
-    expect = judge_request(mapping, tuple(dict.fromkeys(dups)), tuple(dup_lines))
+    dups, dup_lines = _repeated(entries)  # after every mutation: a later drop can undo a duplicate
+    expect = judge_request(mapping, dups, dup_lines)
     if any(isinstance(v, _Alias) for _, v in entries):  # aliases may be refused outright (field `request`)
         codes = expect.codes if expect.codes == BAD_EXPECT else ANY_EXPECT
-        expect = replace(expect, codes=codes, fields=expect.fields | {"request"} | set(expect.intended))
+        expect = replace(expect, codes=codes, fields=expect.fields | {"request"} | set(expect.intended),
+                         mention_for=frozenset())  # the alias may be what is refused, not the duplicate
     return RequestFile(text, expect, "; ".join(notes) or "valid")
 
 
@@ -389,11 +388,19 @@ def _set(entries: list[list], name: str, value) -> None:
     entries.append([name, value])
 
 
-def _dup_line_numbers(entries, dups) -> list[int]:
-    lines = []
-    for key in dict.fromkeys(dups):
-        lines += [i + 1 for i, (k, _) in enumerate(entries) if k == key][:2]
-    return lines
+def _repeated(entries) -> tuple[tuple, tuple]:
+    """(keys given more than once, the two lines of the one a reader meets first repeated): a loader
+    stops at the first key whose second occurrence it reaches, so only that one's lines are promised."""
+    seen: dict = {}
+    first = None
+    for i, (k, _) in enumerate(entries):
+        if k in seen and first is None:
+            first = (k, seen[k], i + 1)
+        seen.setdefault(k, i + 1)
+    if first is None:
+        return (), ()
+    keys = tuple(k for k in seen if k != first[0] and sum(1 for kk, _ in entries if kk == k) > 1)
+    return (first[0], *keys), first[1:]
 
 
 # documents that are not a mapping at all: field `request`
@@ -425,11 +432,12 @@ POSITIVE_INT_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", 
                      "intermediate_size", "vocab_size", "max_position_embeddings", "head_dim")
 NOT_POSITIVE_INT = [0, -1, -32, 32.5, 0.5, None, math.nan, math.inf, "abc", "32", [32], {"v": 32}, True, 10 ** 30,
                     2 ** 63, -(2 ** 63)]
+OPTIONAL_INT_KEYS = {"num_key_value_heads", "head_dim", "max_position_embeddings"}  # transformers defaults them
 UNMODELLED_QUANT = [{"quant_method": "gptq", "bits": 4, "group_size": 128},
                     {"quant_method": "awq", "bits": 4, "group_size": 128, "version": "gemm"},
                     {"quant_method": "bitsandbytes", "load_in_4bit": True},
                     {"quant_method": "compressed-tensors", "format": "pack-quantized"},
-                    {"quant_method": "mxfp4"}, {"quant_method": "fbgemm_fp8"}, {"quant_method": "aqlm"},
+                    {"quant_method": "mxfp4"}, {"quant_method": "aqlm"},
                     {"quant_algo": "W4A16_AWQ"}, {"quant_algo": "INT8_SQ"}, {"quant_method": "hqq"}]
 
 
@@ -481,6 +489,8 @@ def model_folders(draw) -> ModelFolder:
         keys, note = (key,), f"{key}={value!r}"
         if key == "max_position_embeddings" and value == 10 ** 30:
             keys, expect = (), Expect(ANY_EXPECT, frozenset({"model"}))  # a huge context is just large
+        elif value is None and key in OPTIONAL_INT_KEYS:
+            keys, expect = (), Expect(ANY_EXPECT, frozenset({"model", "total_gpus", "isl"}))  # null: HF's default
         else:
             expect = Expect(BAD_EXPECT, frozenset({"model"}))
     elif kind == "geometry":

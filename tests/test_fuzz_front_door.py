@@ -720,7 +720,7 @@ ALIAS_BOMB = ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a,
               "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
               "model: [*h, *h, *h, *h, *h, *h, *h, *h, *h]\nsystem: h200_sxm\ntotal_gpus: 1\n")
 REAL_CASES = {
-    "alias_bomb_as_model": (ALIAS_BOMB, {"model", "request"}),
+    "alias_bomb_as_model": (ALIAS_BOMB, {"model", "request", "b"}),
     "list_nested_100000_deep": ("model: " + "[" * 100000 + "]" * 100000 + "\nsystem: h200_sxm\ntotal_gpus: 1\n",
                                 {"model", "request"}),
     "model_name_with_newline_and_escape": ('model: "bad\\nname\\x1b[31m"\nsystem: h200_sxm\ntotal_gpus: 1\n',

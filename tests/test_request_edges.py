@@ -71,10 +71,10 @@ def _alias_bomb() -> str:
 
 
 HOSTILE_FILES = {
-    "alias bomb (billion laughs)": (_alias_bomb(), "request", "alias"),
-    "500-deep flow list": ("model: " + "[" * 500 + "]" * 500 + "\nsystem: h200_sxm\ntotal_gpus: 8\n", "request", "nested"),
+    "alias bomb (billion laughs)": (_alias_bomb(), "b", "alias"),  # named where the first alias is
+    "500-deep flow list": ("model: " + "[" * 500 + "]" * 500 + "\nsystem: h200_sxm\ntotal_gpus: 8\n", "model", "nested"),
     "400-deep block list": ("model:\n" + "".join("  " * i + "-\n" for i in range(1, 400)) + "system: s\n",
-                            "request", "nested"),
+                            "model", "nested"),
     "file over 1 MiB": ("# " + "x" * (1 << 20) + "\nmodel: a\n", "request", "MiB"),
     "integer of 5000 digits": ("model: a\nsystem: h200_sxm\ntotal_gpus: 1" + "0" * 5000 + "\n", "request", "cannot"),
     "model name of 300 characters": ("model: " + "x" * 300 + "\nsystem: h200_sxm\ntotal_gpus: 8\n", "model", "255"),
