@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from sloplan.solver import Slo, SolverError, best_deployment, pareto_front
-from sloplan.solver.backends import (EXACT, SolveOptions, SolveResult, SolverBackend, SolveStatus, UnknownBackend,
+from sloplan.solver.backends import (EXACT, SolveOptions, BackendResult, SolverBackend, SolveStatus, UnknownBackend,
                                      backend_for)
 from sloplan.solver.brute import brute_best
 from sloplan.solver.formulation import Constraint, Formulation, Sense, Variable
@@ -63,7 +63,7 @@ def _hard_knapsack(items: int = 40, rows: int = 5, seed: int = 0) -> Formulation
     return Formulation((x,), cons, {"x": value}, Sense.MAXIMIZE)
 
 
-def _check_limited(result: SolveResult, status: SolveStatus, formulation: Formulation) -> None:
+def _check_limited(result: BackendResult, status: SolveStatus, formulation: Formulation) -> None:
     assert result.status is status and result.limited
     assert not result.optimal and result.status is not SolveStatus.OPTIMAL
     assert result.gap >= 0
@@ -110,7 +110,7 @@ class _StoppedBackend(SolverBackend):
 
     def solve(self, options=EXACT):
         ones = np.ones(self.formulation.num_cols)
-        return SolveResult(SolveStatus.TIME_LIMIT, ones, 1.0, 0.1, 2.0)
+        return BackendResult(SolveStatus.TIME_LIMIT, ones, 1.0, 0.1, 2.0)
 
 
 def test_problems_never_turn_a_limited_result_into_a_plan():
@@ -121,7 +121,7 @@ def test_problems_never_turn_a_limited_result_into_a_plan():
 
 def test_an_optimal_result_without_proof_cannot_be_built():
     with pytest.raises(ValueError):
-        SolveResult(SolveStatus.OPTIMAL, np.zeros(1), 0.0, gap=0.01)
+        BackendResult(SolveStatus.OPTIMAL, np.zeros(1), 0.0, gap=0.01)
 
 
 @pytest.mark.parametrize("bad", [dict(time_limit_s=0), dict(mip_gap=-0.1), dict(mip_gap=float("inf")),

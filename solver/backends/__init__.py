@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from .base import (EXACT, Iis, SolveOptions, SolveResult, SolverBackend, SolverError, SolveStatus,
+from .base import (EXACT, Iis, SolveOptions, BackendResult, SolverBackend, SolverError, SolveStatus,
                    export_suffix)
 
 DEFAULT_BACKEND = "highs"
@@ -41,6 +41,6 @@ def backend_for(name: str = DEFAULT_BACKEND) -> type[SolverBackend]:
     return getattr(import_module(f"{__name__}.{module}"), cls)
 
 
-__all__ = ["DEFAULT_BACKEND", "EXACT", "Iis", "SolveOptions", "SolveResult", "SolveStatus", "SolverBackend",
+__all__ = ["DEFAULT_BACKEND", "EXACT", "Iis", "SolveOptions", "BackendResult", "SolveStatus", "SolverBackend",
            "SolverError", "UnknownBackend", "backend_for", "backend_names",
            "known_backend", "export_suffix"]

@@ -17,7 +17,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import ClassVar, Mapping
+from typing import ClassVar
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -66,7 +67,7 @@ EXACT = SolveOptions()
 
 
 @dataclass(frozen=True, eq=False)
-class SolveResult:
+class BackendResult:
     """One solve's outcome; arrays are in formulation order (use `SolverBackend.values`/`duals`).
 
     `values`/`objective`: the optimum, or under a limit the incumbent (None when there is none).
@@ -134,7 +135,7 @@ class SolverBackend(ABC):
         """New bounds for elements of one variable block (all, or the block-local `index`)."""
 
     @abstractmethod
-    def solve(self, options: SolveOptions = EXACT) -> SolveResult:
+    def solve(self, options: SolveOptions = EXACT) -> BackendResult:
         """Solve the current model under `options`."""
 
     @abstractmethod
@@ -145,13 +146,13 @@ class SolverBackend(ABC):
         """An IIS of the current (infeasible) model, or None when the solver offers or finds none."""
         return None
 
-    def values(self, var: str, result: SolveResult) -> np.ndarray:
+    def values(self, var: str, result: BackendResult) -> np.ndarray:
         """The slice of `result.values` that belongs to variable block `var`."""
         if result.values is None:
             raise ValueError(f"no values in a {result.status.value} result")
         return result.values[self.formulation.col_slice(var)]
 
-    def duals(self, constraint: str | ConstraintGroup, result: SolveResult) -> np.ndarray | None:
+    def duals(self, constraint: str | ConstraintGroup, result: BackendResult) -> np.ndarray | None:
         """Row duals of one constraint block, or None when the result carries none."""
         if result.row_duals is None:
             return None

@@ -14,14 +14,14 @@ has none. Exported names write ``n[3]`` as ``n(3)``: HiGHS's LP writer rejects b
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 import highspy
 import numpy as np
 
 from ..formulation import Formulation, Sense
 from ..groups import ConstraintGroup
-from .base import EXACT, Iis, SolveOptions, SolveResult, SolverBackend, SolverError, SolveStatus, export_suffix
+from .base import EXACT, Iis, SolveOptions, BackendResult, SolverBackend, SolverError, SolveStatus, export_suffix
 
 _HS = highspy.HighsModelStatus
 _STATUS = {
@@ -114,7 +114,7 @@ class HighsBackend(SolverBackend):
                 self._h.setOptionValue(key, value)
         self._applied = wanted
 
-    def solve(self, options: SolveOptions = EXACT) -> SolveResult:
+    def solve(self, options: SolveOptions = EXACT) -> BackendResult:
         """Run HiGHS; values are rounded for integer columns (HiGHS returns them within 1e-6)."""
         self._apply(options)
         self._h.run()
@@ -126,40 +126,40 @@ class HighsBackend(SolverBackend):
             return self._optimal(options)
         if status in (SolveStatus.TIME_LIMIT, SolveStatus.NODE_LIMIT):
             return self._incumbent(status)
-        return SolveResult(status)
+        return BackendResult(status)
 
     def _values(self, solution) -> np.ndarray:
         values = np.asarray(solution.col_value, dtype=float)
         values[self._integer] = np.round(values[self._integer])
         return values
 
-    def _optimal(self, options: SolveOptions) -> SolveResult:
+    def _optimal(self, options: SolveOptions) -> BackendResult:
         info, sol = self._h.getInfo(), self._h.getSolution()
         objective = float(info.objective_function_value)
         if not self._integer.any():  # an LP: proved optimal, duals where HiGHS has them
             duals = sol.dual_valid
-            return SolveResult(SolveStatus.OPTIMAL, self._values(sol), objective, 0.0, objective,
+            return BackendResult(SolveStatus.OPTIMAL, self._values(sol), objective, 0.0, objective,
                                np.asarray(sol.row_dual, float) if duals else None,
                                np.asarray(sol.col_dual, float) if duals else None)
         gap = float(info.mip_gap)
         if options.mip_gap > 0 and gap > 0:  # stopped inside the requested gap: not a proof
-            return SolveResult(SolveStatus.GAP_LIMIT, self._values(sol), objective, gap, float(info.mip_dual_bound))
-        return SolveResult(SolveStatus.OPTIMAL, self._values(sol), objective, 0.0, float(info.mip_dual_bound))
+            return BackendResult(SolveStatus.GAP_LIMIT, self._values(sol), objective, gap, float(info.mip_dual_bound))
+        return BackendResult(SolveStatus.OPTIMAL, self._values(sol), objective, 0.0, float(info.mip_dual_bound))
 
-    def _incumbent(self, status: SolveStatus) -> SolveResult:
+    def _incumbent(self, status: SolveStatus) -> BackendResult:
         info = self._h.getInfo()
         bound = float(info.mip_dual_bound) if self._integer.any() else None
         if info.primal_solution_status != _FEASIBLE:
-            return SolveResult(status, dual_bound=bound)
-        return SolveResult(status, self._values(self._h.getSolution()), float(info.objective_function_value),
+            return BackendResult(status, dual_bound=bound)
+        return BackendResult(status, self._values(self._h.getSolution()), float(info.objective_function_value),
                            max(float(info.mip_gap), 0.0), bound)
 
-    def _solve_empty(self) -> SolveResult:
+    def _solve_empty(self) -> BackendResult:
         """No columns: every row's activity is 0, so the model is feasible iff 0 fits every row."""
         lp = self._h.getLp()
         if all(lo <= 0.0 <= hi for lo, hi in zip(lp.row_lower_, lp.row_upper_)):
-            return SolveResult(SolveStatus.OPTIMAL, np.zeros(0), 0.0, 0.0, 0.0)
-        return SolveResult(SolveStatus.INFEASIBLE)
+            return BackendResult(SolveStatus.OPTIMAL, np.zeros(0), 0.0, 0.0, 0.0)
+        return BackendResult(SolveStatus.INFEASIBLE)
 
     # ---- certificates and files -----------------------------------------------------------------
     def iis(self) -> Iis | None:
