@@ -1,13 +1,16 @@
 """Solver backends behind one interface (`SolverBackend`), chosen by name.
 
 A backend is a file in this folder plus one line in `_REGISTRY`: the next ones ("pyomo", "ortools")
-are added that way. `backend_for(name)` imports a backend's module only when it is asked for, so
-importing the solver never imports a solver library (highspy costs ~50 ms).
+are added that way. `backend_for(name)` imports a backend's module when it is asked for, and no
+backend imports its solver library before it builds a model, so importing the solver never imports
+one (highspy costs ~50 ms). The default backend's module is light and loads with the package, so
+the first solve does not pay for loading it.
 """
 from __future__ import annotations
 
 from importlib import import_module
 
+from . import highs as _default  # noqa: F401  (the default backend: loaded with the package)
 from .base import (EXACT, Iis, SolveOptions, BackendResult, SolverBackend, SolverError, SolveStatus,
                    export_suffix)
 

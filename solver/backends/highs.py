@@ -1,37 +1,52 @@
 """HiGHS through highspy: the first `SolverBackend`, and the only module that imports highspy.
 
-The module itself is imported only by `backend_for("highs")` (or a test), never by importing
-`sloplan.solver`: highspy costs ~50 ms to import and most CLI commands never solve anything.
+highspy is imported when the first model is built (`_hp`), never by importing `sloplan.solver`:
+it costs ~50 ms to import and most CLI commands never solve anything. This module itself is light
+and loads with the package, as the default backend that every solve uses.
 
 Exact by default: ``mip_rel_gap = 0`` *and* ``mip_abs_gap = 0`` (the latter defaults to 1e-6, which
 would let a solution worse by a micro-token/s pass as optimal). Options are applied per solve, only
 where they differ from the last solve, so the hot path (many solves with the default options) sets
 nothing. HiGHS keeps the matrix between solves; only changed vectors cross the Python boundary.
-Duals: HiGHS returns them for LPs only (none for a MIP). IIS: highspy's `getIis` (HiGHS ≥ 1.10,
-checked at call time), computed on the LP relaxation — a model infeasible only through integrality
-has none. Exported names write ``n[3]`` as ``n(3)``: HiGHS's LP writer rejects brackets.
+Duals: HiGHS returns them for LPs only (none for a MIP). IIS: highspy's `getIis` where the
+installed highspy has it (1.16 does; checked at call time), computed on the LP relaxation — a model
+infeasible only through integrality has none. Exported names write ``n[3]`` as ``n(3)``: HiGHS's
+LP writer rejects brackets.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
 
-import highspy
 import numpy as np
 
 from ..formulation import Formulation, Sense
 from ..groups import ConstraintGroup
 from .base import EXACT, Iis, SolveOptions, BackendResult, SolverBackend, SolverError, SolveStatus, export_suffix
 
-_HS = highspy.HighsModelStatus
-_STATUS = {
-    _HS.kOptimal: SolveStatus.OPTIMAL,
-    _HS.kInfeasible: SolveStatus.INFEASIBLE,
-    _HS.kUnbounded: SolveStatus.UNBOUNDED,
-    _HS.kUnboundedOrInfeasible: SolveStatus.INFEASIBLE_OR_UNBOUNDED,
-    _HS.kTimeLimit: SolveStatus.TIME_LIMIT,
-    _HS.kSolutionLimit: SolveStatus.NODE_LIMIT,  # HiGHS's status for mip_max_nodes (we set no other)
-}
+
+@cache
+def _hp():
+    """highspy, imported on first use."""
+    import highspy
+
+    return highspy
+
+
+@cache
+def _status() -> dict:
+    s = _hp().HighsModelStatus
+    return {
+        s.kOptimal: SolveStatus.OPTIMAL,
+        s.kInfeasible: SolveStatus.INFEASIBLE,
+        s.kUnbounded: SolveStatus.UNBOUNDED,
+        s.kUnboundedOrInfeasible: SolveStatus.INFEASIBLE_OR_UNBOUNDED,
+        s.kTimeLimit: SolveStatus.TIME_LIMIT,
+        s.kSolutionLimit: SolveStatus.NODE_LIMIT,  # HiGHS's status for mip_max_nodes (we set no other)
+    }
+
+
 _BASE_OPTIONS = (("output_flag", False), ("log_to_console", False), ("mip_rel_gap", 0.0),
                  ("mip_abs_gap", 0.0), ("mip_heuristic_run_feasibility_jump", False))
 _FEASIBLE = 2  # HiGHS SolutionStatus kSolutionStatusFeasible
@@ -41,11 +56,13 @@ _IIS_STRATEGY = 2 | 4  # kIisStrategyFromLp | kIisStrategyIrreducible: a true (i
 def _new_highs():
     """A bare HiGHS instance: the core class, because highspy.Highs() prints a banner to stdout
     (before any option can switch output off) and wraps `run` in interrupt-handling threads."""
+    highspy = _hp()
     core = getattr(getattr(highspy, "_core", None), "_Highs", None)
     return core() if core is not None else highspy.Highs()
 
 
 def _highs_options(options: SolveOptions) -> dict:
+    highspy = _hp()
     return {"time_limit": highspy.kHighsInf if options.time_limit_s is None else float(options.time_limit_s),
             "mip_rel_gap": float(options.mip_gap),
             "mip_max_nodes": highspy.kHighsIInf if options.node_limit is None else int(options.node_limit)}
@@ -79,7 +96,7 @@ class HighsBackend(SolverBackend):
         h.addCols(n, np.zeros(n), lb, ub, 0, np.zeros(n, np.int32), empty_i, empty_f)
         integer = np.flatnonzero(self._integer).astype(np.int32)
         if len(integer):
-            types = np.full(len(integer), highspy.HighsVarType.kInteger)
+            types = np.full(len(integer), _hp().HighsVarType.kInteger)
             h.changeColsIntegrality(len(integer), integer, types)
         if f.num_rows:
             starts, cols, vals = f.csr()
@@ -93,8 +110,8 @@ class HighsBackend(SolverBackend):
         cost = self.formulation.objective_vector(objective)
         idx = np.arange(len(cost), dtype=np.int32)
         self._h.changeColsCost(len(cost), idx, cost)
-        self._h.changeObjectiveSense(highspy.ObjSense.kMaximize if sense is Sense.MAXIMIZE
-                                     else highspy.ObjSense.kMinimize)
+        sense_ = _hp().ObjSense
+        self._h.changeObjectiveSense(sense_.kMaximize if sense is Sense.MAXIMIZE else sense_.kMinimize)
 
     def set_row_bounds(self, constraint: str | ConstraintGroup, lb, ub, rows: np.ndarray | None = None) -> None:
         idx, lb, ub = _block_bounds(self.formulation.row_slice(constraint), lb, ub, rows)
@@ -119,9 +136,9 @@ class HighsBackend(SolverBackend):
         self._apply(options)
         self._h.run()
         raw = self._h.getModelStatus()
-        if raw == _HS.kModelEmpty:
+        if raw == _hp().HighsModelStatus.kModelEmpty:
             return self._solve_empty()
-        status = _STATUS.get(raw, SolveStatus.ERROR)
+        status = _status().get(raw, SolveStatus.ERROR)
         if status is SolveStatus.OPTIMAL:
             return self._optimal(options)
         if status in (SolveStatus.TIME_LIMIT, SolveStatus.NODE_LIMIT):
@@ -169,7 +186,7 @@ class HighsBackend(SolverBackend):
         self._h.setOptionValue("iis_strategy", _IIS_STRATEGY)
         status, found = get_iis()
         rows, cols = list(found.row_index_), list(found.col_index_)
-        if status != highspy.HighsStatus.kOk or not found.valid_ or not (rows or cols):
+        if status != _hp().HighsStatus.kOk or not found.valid_ or not (rows or cols):
             return None
         f = self.formulation
         owners = [f.row_owner(int(r)) for r in rows]
@@ -180,7 +197,7 @@ class HighsBackend(SolverBackend):
         export_suffix(path)
         path = Path(path)
         self._pass_names()
-        if self._h.writeModel(str(path)) == highspy.HighsStatus.kError:
+        if self._h.writeModel(str(path)) == _hp().HighsStatus.kError:
             raise SolverError(f"HiGHS could not write {path}")
         return path
 
