@@ -4,12 +4,15 @@ Public entry points::
 
     from sloplan.solver import Slo, Deployment, best_deployment, pareto_front
 
-highspy is imported only when a model is solved, so importing this package stays cheap.
+Layout: `problems/` build solver-independent formulations (`formulation.py`, groups in `groups.py`)
+and invert solutions into Deployments; `backends/` solve them behind one interface (HiGHS first);
+`best.py` and `pareto.py` are drivers over both. highspy is imported only when a model is solved,
+so importing this package stays cheap.
 """
+from .backends import SolverError
 from .best import best_deployment
 from .deployment import Deployment
 from .pareto import pareto_front
-from .replica_model import SolverError
 from .slo import Slo
 
 __all__ = ["Deployment", "Slo", "SolverError", "best_deployment", "pareto_front"]

@@ -2,7 +2,8 @@
 
 Lexicographic order: (1) most tokens/s (= most tokens/s/GPU, the budget N being fixed), (2) fewest
 GPUs used, (3) highest tokens/s/user. Weighted sums with small fudge factors can change the optimum
-of (1) when tokens/s values are close, so each level is its own solve on one HiGHS model:
+of (1) when tokens/s values are close, so each level is its own solve on one backend model of the
+replica problem (solver/problems/replica.py):
 
 1. maximize T                                           -> T*
 2. minimize GPUs subject to T >= T*                     -> G*   (row `throughput_floor`)
@@ -20,30 +21,30 @@ import numpy as np
 
 from sloplan.model.option_table import OptionTable
 
+from .backends import DEFAULT_BACKEND, SolverBackend, backend_for, known_backend
 from .deployment import Deployment
 from .formulation import Sense
-from .highs_backend import HighsModel
-from .replica_model import (GPU_BUDGET, THROUGHPUT_FLOOR, USER_SPEED_FLOOR, build_replica_model,
-                            solve_or_none)
+from .groups import ConstraintGroup
+from .problems.replica import ReplicaProblem, build_replica_problem
 from .slo import Slo
 
 
-def _fewest_gpus(highs: HighsModel, model, best: Deployment) -> Deployment:
-    highs.set_row_bounds(THROUGHPUT_FLOOR, best.tokens_per_s, np.inf)
-    highs.set_objective(model.gpu_objective(), Sense.MINIMIZE)
-    cand = solve_or_none(highs, model)
+def _fewest_gpus(backend: SolverBackend, problem: ReplicaProblem, best: Deployment) -> Deployment:
+    backend.set_row_bounds(ConstraintGroup.THROUGHPUT_FLOOR, best.tokens_per_s, np.inf)
+    backend.set_objective(problem.gpu_objective(), Sense.MINIMIZE)
+    cand = problem.solve(backend)
     if cand is not None and cand.tokens_per_s >= best.tokens_per_s and cand.gpus_used < best.gpus_used:
         return cand
     return best
 
 
-def _fastest_users(highs: HighsModel, model, best: Deployment) -> Deployment:
-    highs.set_row_bounds(GPU_BUDGET, -np.inf, float(best.gpus_used))
-    speed = model.user_speed
+def _fastest_users(backend: SolverBackend, problem: ReplicaProblem, best: Deployment) -> Deployment:
+    backend.set_row_bounds(ConstraintGroup.GPU_BUDGET, -np.inf, float(best.gpus_used))
+    speed = problem.user_speed
     while True:
-        highs.set_row_bounds(USER_SPEED_FLOOR, 0.0,
-                             np.where(speed <= best.tokens_per_s_per_user, 0.0, np.inf))
-        cand = solve_or_none(highs, model)
+        backend.set_row_bounds(ConstraintGroup.USER_SPEED_FLOOR, 0.0,
+                               np.where(speed <= best.tokens_per_s_per_user, 0.0, np.inf))
+        cand = problem.solve(backend)
         if (cand is None or cand.tokens_per_s < best.tokens_per_s or cand.gpus_used > best.gpus_used
                 or cand.tokens_per_s_per_user <= best.tokens_per_s_per_user):
             return best
@@ -55,7 +56,7 @@ def top_rate_rows(table: OptionTable, total_gpus: int, slo: Slo) -> np.ndarray:
     with that size's highest tokens/s (ties kept). Any other row could be swapped for one of these
     at the same GPU count and strictly more tokens/s, so no optimum uses it; the tie-breaks of
     levels 2 and 3 only ever choose among optima, so they lose nothing either."""
-    ok = np.flatnonzero((table.gpus <= total_gpus) & ~_violates(table, slo))
+    ok = np.flatnonzero((table.gpus <= total_gpus) & slo.allowed(table))
     gpus, rate = table.gpus[ok], table.tokens_per_s[ok]
     keep = np.zeros(len(ok), dtype=bool)
     for g in np.unique(gpus):
@@ -64,32 +65,28 @@ def top_rate_rows(table: OptionTable, total_gpus: int, slo: Slo) -> np.ndarray:
     return ok[keep]
 
 
-def _violates(table: OptionTable, slo: Slo) -> np.ndarray:
-    bad = np.zeros(len(table), dtype=bool)
-    for rows in slo.violators(table).values():
-        bad[rows] = True
-    return bad
-
-
-def best_deployment(table: OptionTable, total_gpus: int, slo: Slo | None = None) -> Deployment | None:
-    """The lexicographically best deployment (see module docstring), or None if none is feasible."""
+def best_deployment(table: OptionTable, total_gpus: int, slo: Slo | None = None, *,
+                    backend: str = DEFAULT_BACKEND) -> Deployment | None:
+    """The lexicographically best deployment (see module docstring), or None if none is feasible.
+    `backend` names the solver backend (`backends.backend_for`)."""
+    known_backend(backend)
     slo = slo or Slo()
     rows = top_rate_rows(table, total_gpus, slo)
     if len(rows) == 0:
         return None
-    best = _best_on(table.take(rows), total_gpus, slo)
+    best = _best_on(table.take(rows), total_gpus, slo, backend)
     if best is None:
         return None
     return Deployment.from_counts(table, {int(rows[r]): c for r, c in best.replicas}, total_gpus)
 
 
-def _best_on(table: OptionTable, total_gpus: int, slo: Slo) -> Deployment | None:
-    model = build_replica_model(table, total_gpus, slo)
-    if len(model.rows) == 0:
+def _best_on(table: OptionTable, total_gpus: int, slo: Slo, backend_name: str) -> Deployment | None:
+    problem = build_replica_problem(table, total_gpus, slo)
+    if len(problem.rows) == 0:
         return None
-    highs = HighsModel(model.formulation)
-    best = solve_or_none(highs, model)
+    backend = backend_for(backend_name)(problem.formulation)
+    best = problem.solve(backend)
     if best is None:
         return None
-    best = _fewest_gpus(highs, model, best)
-    return _fastest_users(highs, model, best)
+    best = _fewest_gpus(backend, problem, best)
+    return _fastest_users(backend, problem, best)

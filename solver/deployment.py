@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from sloplan.model.option_table import OptionTable
+
+from .slo import Slo, SloKind
 
 
 def exact_rate(tokens_per_s: np.ndarray, rows: np.ndarray, counts: np.ndarray) -> float:
@@ -73,8 +75,6 @@ class Deployment:
             out[r] = c
         return out
 
-    def meets(self, slo) -> bool:
+    def meets(self, slo: Slo) -> bool:
         """True when every SLO that is set holds (the deployment metrics are max over used rows)."""
-        return all(limit is None or value <= limit for value, limit in (
-            (self.ttft_s, slo.ttft_s), (self.tpot_s, slo.tpot_s),
-            (self.request_latency_s, slo.request_latency_s)))
+        return all(slo.limit(kind) is None or getattr(self, kind.field) <= slo.limit(kind) for kind in SloKind)

@@ -7,16 +7,19 @@ here a block of rows is a handful of numpy arrays, so a 10,000-option model buil
 
 Naming: a variable block ``n`` of size k has elements ``n[0] .. n[k-1]`` (a block built from scalars
 is a single variable named ``n``). A constraint block ``slo_ttft`` with row labels ``(3, 7)`` has rows
-``slo_ttft[3]`` and ``slo_ttft[7]``. Every constraint block belongs to one group.
+``slo_ttft[3]`` and ``slo_ttft[7]``. Every constraint block belongs to one `ConstraintGroup`; a
+group with a single block can stand for it wherever a block name is expected (`block`).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
+
+from .groups import ConstraintGroup
 
 _ELEMENT = re.compile(r"^(?P<block>[^\[\]]+)(\[(?P<index>\d+)\])?$")
 
@@ -106,10 +109,12 @@ class Constraint:
     terms: tuple[Terms, ...] | Mapping[str, float]
     lb: np.ndarray
     ub: np.ndarray
-    group: str
+    group: ConstraintGroup
     labels: np.ndarray | None = None  # row labels for naming; default 0..rows-1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.group, ConstraintGroup):
+            raise ValueError(f"Constraint {self.name}: group must be a ConstraintGroup, got {self.group!r}")
         lb, ub = np.atleast_1d(np.asarray(self.lb, float)), np.atleast_1d(np.asarray(self.ub, float))
         if isinstance(self.terms, Mapping):
             if len(lb) != 1:
@@ -135,12 +140,13 @@ class Constraint:
         return f"{self.name}[{self.labels[i]}]"
 
     @staticmethod
-    def single(name: str, terms: Mapping[str, float], lb: float, ub: float, group: str) -> "Constraint":
+    def single(name: str, terms: Mapping[str, float], lb: float, ub: float,
+               group: ConstraintGroup) -> "Constraint":
         """One row from a dict of element names (``"n[3]"`` or a scalar ``"x"``) to coefficients."""
         return Constraint(name, dict(terms), np.array([lb]), np.array([ub]), group)
 
     @staticmethod
-    def singletons(name: str, var: str, index: np.ndarray, lb, ub, group: str) -> "Constraint":
+    def singletons(name: str, var: str, index: np.ndarray, lb, ub, group: ConstraintGroup) -> "Constraint":
         """Rows ``lb_i <= var[index_i] <= ub_i``: named bound constraints, labelled by the index."""
         index = np.asarray(index, dtype=np.int64)
         k = len(index)
@@ -149,7 +155,7 @@ class Constraint:
 
     @staticmethod
     def weighted_sum(name: str, var: str, coef: np.ndarray, lb: float, ub: float,
-                     group: str) -> "Constraint":
+                     group: ConstraintGroup) -> "Constraint":
         """One row ``lb <= sum_i coef_i var[i] <= ub`` over the whole block (zeros are skipped)."""
         coef = np.asarray(coef, dtype=float)
         index = np.flatnonzero(coef)
@@ -201,6 +207,15 @@ class Formulation:
     def constraint(self, name: str) -> Constraint:
         return next(c for c in self.constraints if c.name == name)
 
+    def block(self, key: str | ConstraintGroup) -> Constraint:
+        """The constraint block named `key`, or the only block of group `key`."""
+        if not isinstance(key, ConstraintGroup):
+            return self.constraint(key)
+        blocks = [c for c in self.constraints if c.group is key]
+        if len(blocks) != 1:
+            raise KeyError(f"group {key.value} has {len(blocks)} constraint blocks, not one")
+        return blocks[0]
+
     @property
     def num_cols(self) -> int:
         return sum(v.size for v in self.variables)
@@ -213,9 +228,26 @@ class Formulation:
         start = self._col_offset[var]
         return slice(start, start + self.variable(var).size)
 
-    def row_slice(self, constraint: str) -> slice:
-        start = self._row_offset[constraint]
-        return slice(start, start + self.constraint(constraint).rows)
+    def row_slice(self, constraint: str | ConstraintGroup) -> slice:
+        block = self.block(constraint)
+        start = self._row_offset[block.name]
+        return slice(start, start + block.rows)
+
+    def row_owner(self, row: int) -> tuple[Constraint, int]:
+        """The block holding global row `row`, and the row's position inside it."""
+        for c in self.constraints:
+            start = self._row_offset[c.name]
+            if start <= row < start + c.rows:
+                return c, row - start
+        raise IndexError(f"row {row} outside a model of {self.num_rows} rows")
+
+    def column_name(self, col: int) -> str:
+        """Element name of global column `col` (``"n[3]"``)."""
+        for v in self.variables:
+            start = self._col_offset[v.name]
+            if start <= col < start + v.size:
+                return v.element_name(col - start)
+        raise IndexError(f"column {col} outside a model of {self.num_cols} columns")
 
     def column(self, element: str) -> int:
         """Global column of an element name such as ``"n[3]"``."""
@@ -224,14 +256,14 @@ class Formulation:
             raise KeyError(element)
         return self._col_offset[m["block"]] + int(m["index"] or 0)
 
-    def groups(self) -> dict[str, tuple[str, ...]]:
-        """Group name -> names of its constraint blocks, in formulation order."""
-        out: dict[str, list[str]] = {}
+    def groups(self) -> dict[ConstraintGroup, tuple[str, ...]]:
+        """Group -> names of its constraint blocks, in formulation order."""
+        out: dict[ConstraintGroup, list[str]] = {}
         for c in self.constraints:
             out.setdefault(c.group, []).append(c.name)
         return {g: tuple(names) for g, names in out.items()}
 
-    def without_groups(self, groups: set[str] | frozenset[str]) -> "Formulation":
+    def without_groups(self, groups: set[ConstraintGroup] | frozenset[ConstraintGroup]) -> "Formulation":
         """The same model with every constraint block of `groups` removed (relaxation)."""
         kept = tuple(c for c in self.constraints if c.group not in groups)
         return Formulation(self.variables, kept, self.objective, self.sense)

@@ -14,29 +14,32 @@ below T. Weak dominance: if the next solve returns the same T (compared as the c
 exact sums of `Deployment`), the previous point had the same T at a lower user speed — it is
 dropped. The result is strictly increasing in u and strictly decreasing in T: nothing dominated.
 
-Each step is solved on one small HiGHS model over GPU-size classes (solver/class_model.py); only
-its objective and column bounds change between steps.
+Each step is solved on one small backend model over GPU-size classes (solver/problems/class_knapsack.py);
+only its objective and column bounds change between steps.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from sloplan.model.option_table import OptionTable
 
+from .backends import DEFAULT_BACKEND, known_backend
 from .deployment import Deployment
-from .class_model import ClassModel, class_rankings, class_winners
-from .replica_model import build_replica_model
+from .problems.class_knapsack import ClassKnapsack, class_rankings, class_winners
+from .problems.replica import build_replica_problem
 from .slo import Slo
 
 
-def pareto_front(table: OptionTable, total_gpus: int, slo: Slo | None = None) -> list[Deployment]:
-    """Non-dominated deployments, sorted by tokens/s/user ascending (tokens/s/GPU descending)."""
-    model = build_replica_model(table, total_gpus, slo or Slo(), feasible_only=True)
-    if len(model.rows) == 0:
+def pareto_front(table: OptionTable, total_gpus: int, slo: Slo | None = None, *,
+                 backend: str = DEFAULT_BACKEND) -> list[Deployment]:
+    """Non-dominated deployments, sorted by tokens/s/user ascending (tokens/s/GPU descending).
+    `backend` names the solver backend (`backends.backend_for`)."""
+    known_backend(backend)
+    slo = slo or Slo()
+    problem = build_replica_problem(table, total_gpus, slo, feasible_only=True)
+    if len(problem.rows) == 0:
         return []
-    knapsack = ClassModel(model)
-    speed, rate, gpus = model.user_speed, model.tokens_per_s, model.gpus
-    allowed = _slo_ok(model, slo or Slo())
+    knapsack = ClassKnapsack(problem, backend)
+    speed, rate, gpus = problem.user_speed, problem.tokens_per_s, problem.gpus
+    allowed = slo.allowed(table)[problem.rows]
     rankings = class_rankings(rate, speed, gpus, knapsack.sizes)
     front: list[Deployment] = []
     while allowed.any():
@@ -48,12 +51,3 @@ def pareto_front(table: OptionTable, total_gpus: int, slo: Slo | None = None) ->
         front.append(point)
         allowed &= speed > point.tokens_per_s_per_user
     return front
-
-
-def _slo_ok(model, slo: Slo) -> np.ndarray:
-    """Columns whose option meets every SLO that is set."""
-    ok = np.ones(len(model.rows), dtype=bool)
-    sub = model.table.take(model.rows)
-    for rows in slo.violators(sub).values():
-        ok[rows] = False
-    return ok

@@ -6,17 +6,35 @@ the maximum over the options it uses, so one violating replica breaks the SLO fo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
 from sloplan.model.option_table import OptionTable
 
-# (Slo field, OptionTable column, constraint group) for every SLO kind, in one place.
-SLO_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("ttft_s", "ttft_s", "slo_ttft"),
-    ("tpot_s", "tpot_s", "slo_tpot"),
-    ("request_latency_s", "request_latency_s", "slo_request_latency"),
-)
+from .groups import ConstraintGroup
+
+
+class SloKind(str, Enum):
+    """The three SLOs. `field` names both the `Slo` attribute and the OptionTable column (seconds)."""
+
+    TTFT = "ttft"
+    TPOT = "tpot"
+    REQUEST_LATENCY = "request_latency"
+
+    @property
+    def field(self) -> str:
+        return _FIELD[self]
+
+    @property
+    def group(self) -> ConstraintGroup:
+        """The constraint group holding this SLO's rows in a formulation."""
+        return _GROUP[self]
+
+
+_FIELD = {SloKind.TTFT: "ttft_s", SloKind.TPOT: "tpot_s", SloKind.REQUEST_LATENCY: "request_latency_s"}
+_GROUP = {SloKind.TTFT: ConstraintGroup.SLO_TTFT, SloKind.TPOT: ConstraintGroup.SLO_TPOT,
+          SloKind.REQUEST_LATENCY: ConstraintGroup.SLO_REQUEST_LATENCY}
 
 
 @dataclass(frozen=True)
@@ -28,22 +46,25 @@ class Slo:
     request_latency_s: float | None = None
 
     def __post_init__(self) -> None:
-        for name, _, _ in SLO_COLUMNS:
-            value = getattr(self, name)
+        for kind in SloKind:
+            value = self.limit(kind)
             if value is not None and not value > 0:
-                raise ValueError(f"Slo.{name} must be a positive number of seconds or None, got {value!r}")
+                raise ValueError(f"Slo.{kind.field} must be a positive number of seconds or None, got {value!r}")
 
-    def violators(self, table: OptionTable) -> dict[str, np.ndarray]:
-        """Constraint group -> row indices of `table` that break that SLO (only SLOs that are set)."""
+    def limit(self, kind: SloKind) -> float | None:
+        return getattr(self, kind.field)
+
+    def violators(self, table: OptionTable) -> dict[SloKind, np.ndarray]:
+        """SLO kind -> row indices of `table` that break that SLO (only SLOs that are set)."""
         out = {}
-        for name, column, group in SLO_COLUMNS:
-            limit = getattr(self, name)
+        for kind in SloKind:
+            limit = self.limit(kind)
             if limit is not None:
-                out[group] = np.flatnonzero(~(getattr(table, column) <= limit))  # NaN violates
+                out[kind] = np.flatnonzero(~(getattr(table, kind.field) <= limit))  # NaN violates
         return out
 
     def allowed(self, table: OptionTable) -> np.ndarray:
-        """Boolean mask of rows that meet every SLO."""
+        """Boolean mask of rows that meet every SLO (the one definition of "meets the SLO" per row)."""
         mask = np.ones(len(table), dtype=bool)
         for rows in self.violators(table).values():
             mask[rows] = False

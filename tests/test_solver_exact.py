@@ -139,18 +139,18 @@ def test_property_random_instances(seed):
     check_against_brute(table, total_gpus, slo)
 
 
-def test_front_reuses_one_highs_model(monkeypatch):
-    import sloplan.solver.class_model as class_model
+def test_front_reuses_one_backend_model(monkeypatch):
+    from sloplan.solver.backends.highs import HighsBackend
     from sloplan.solver.pareto import pareto_front
 
     built = []
-    original = class_model.HighsModel
+    original = HighsBackend.__init__
 
-    def counting(*args, **kwargs):
+    def counting(self, *args, **kwargs):
         built.append(1)
-        return original(*args, **kwargs)
+        original(self, *args, **kwargs)
 
-    monkeypatch.setattr(class_model, "HighsModel", counting)
+    monkeypatch.setattr(HighsBackend, "__init__", counting)
     front = pareto_front(random_table(8, 5), 16, Slo())
     assert len(front) >= 2 and len(built) == 1
 

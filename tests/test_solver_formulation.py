@@ -1,13 +1,14 @@
-"""Formulation layer and HiGHS backend: names, groups, validation, re-solving with new bounds."""
+"""Formulation layer and the HiGHS backend: names, groups, validation, re-solving with new bounds."""
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from sloplan.solver.backends import SolveStatus
+from sloplan.solver.backends.highs import HighsBackend
 from sloplan.solver.formulation import Constraint, Formulation, Sense, Variable
-from sloplan.solver.highs_backend import HighsModel
-from sloplan.solver.solution import SolveStatus
+from sloplan.solver.groups import ConstraintGroup as G
 
 
 def _knapsack() -> Formulation:
@@ -16,9 +17,9 @@ def _knapsack() -> Formulation:
     return Formulation(
         variables=(n, x),
         constraints=(
-            Constraint.weighted_sum("budget", "n", [2, 3, 4], -np.inf, 7, group="gpu_budget"),
-            Constraint("link", {"n[0]": 1.0, "x": -1.0}, 0.0, np.inf, group="link"),
-            Constraint.singletons("ban", "n", np.array([2]), 0.0, 0.0, group="slo_ttft"),
+            Constraint.weighted_sum("budget", "n", [2, 3, 4], -np.inf, 7, group=G.GPU_BUDGET),
+            Constraint("link", {"n[0]": 1.0, "x": -1.0}, 0.0, np.inf, group=G.THROUGHPUT_FLOOR),
+            Constraint.singletons("ban", "n", np.array([2]), 0.0, 0.0, group=G.SLO_TTFT),
         ),
         objective={"n": np.array([5.0, 7.0, 20.0]), "x": np.array([1.0])},
         sense=Sense.MAXIMIZE,
@@ -32,9 +33,11 @@ def test_names_groups_and_columns():
     assert f.variable("x").element_name(0) == "x"
     assert f.variable("n").element_name(1) == "n[1]"
     assert f.constraint("ban").row_name(0) == "ban[2]"
-    assert f.groups() == {"gpu_budget": ("budget",), "link": ("link",), "slo_ttft": ("ban",)}
-    relaxed = f.without_groups({"slo_ttft"})
-    assert relaxed.num_rows == 2 and "slo_ttft" not in relaxed.groups()
+    assert f.groups() == {G.GPU_BUDGET: ("budget",), G.THROUGHPUT_FLOOR: ("link",), G.SLO_TTFT: ("ban",)}
+    relaxed = f.without_groups({G.SLO_TTFT})
+    assert relaxed.num_rows == 2 and G.SLO_TTFT not in relaxed.groups()
+    assert f.block(G.SLO_TTFT).name == "ban" and f.row_slice(G.GPU_BUDGET) == slice(0, 1)
+    assert f.row_owner(2) == (f.constraint("ban"), 0) and f.column_name(3) == "x"
 
 
 def test_csr_matches_terms():
@@ -46,13 +49,14 @@ def test_csr_matches_terms():
 
 @pytest.mark.parametrize("bad", [
     lambda: Formulation((Variable("n", 0, 1), Variable("n", 0, 1)), (), {}, Sense.MINIMIZE),
-    lambda: Formulation((Variable("n", 0, 1),), (Constraint.single("c", {"m": 1}, 0, 1, "g"),), {},
+    lambda: Formulation((Variable("n", 0, 1),), (Constraint.single("c", {"m": 1}, 0, 1, G.GPU_BUDGET),), {},
                         Sense.MINIMIZE),
     lambda: Formulation((Variable("n", 0, np.ones(2)),),
-                        (Constraint.singletons("c", "n", np.array([5]), 0, 1, "g"),), {}, Sense.MINIMIZE),
+                        (Constraint.singletons("c", "n", np.array([5]), 0, 1, G.GPU_BUDGET),), {}, Sense.MINIMIZE),
     lambda: Formulation((Variable("n", 0, 1),), (), {"z": np.ones(1)}, Sense.MINIMIZE),
-    lambda: Constraint("c", {"n[0]": 1.0}, [0, 0], [1, 1], "g"),  # a dict is one row
-    lambda: Constraint("c", {"n[": 1.0}, 0, 1, "g"),
+    lambda: Constraint("c", {"n[0]": 1.0}, [0, 0], [1, 1], G.GPU_BUDGET),  # a dict is one row
+    lambda: Constraint("c", {"n[": 1.0}, 0, 1, G.GPU_BUDGET),
+    lambda: Constraint("c", {"n[0]": 1.0}, 0, 1, "gpu_budget"),  # a group is a ConstraintGroup, not a string
 ])
 def test_validation_rejects_bad_models(bad):
     with pytest.raises(ValueError):
@@ -61,7 +65,7 @@ def test_validation_rejects_bad_models(bad):
 
 def test_highs_solves_and_resolves_with_changed_bounds():
     f = _knapsack()
-    model = HighsModel(f)
+    model = HighsBackend(f)
     first = model.solve()
     assert first.status is SolveStatus.OPTIMAL
     # n[2] is banned; best of 2a+3b<=7 for 5a+7b is a=2,b=1 (17); x <= n[0] adds 2
@@ -77,7 +81,7 @@ def test_highs_solves_and_resolves_with_changed_bounds():
 
 
 def test_highs_objective_can_be_replaced():
-    model = HighsModel(_knapsack())
+    model = HighsBackend(_knapsack())
     model.set_objective({"n": np.array([1.0, 1.0, 1.0])}, Sense.MINIMIZE)
     sol = model.solve()
     assert sol.optimal and sol.objective == pytest.approx(0.0)
@@ -92,14 +96,14 @@ def test_importing_solver_does_not_import_highspy():
 def test_build_of_10000_options_is_fast():
     import time
 
-    from sloplan.solver.replica_model import build_replica_model
+    from sloplan.solver.problems.replica import build_replica_problem
     from sloplan.solver.slo import Slo
     from sloplan.solver.synthetic import random_table
 
     table = random_table(10_000, seed=3)
-    build_replica_model(table, 8, Slo(ttft_s=1.0), reduce=False)
+    build_replica_problem(table, 8, Slo(ttft_s=1.0), reduce=False)
     start = time.perf_counter()
-    model = build_replica_model(table, 8, Slo(ttft_s=1.0), reduce=False)
+    model = build_replica_problem(table, 8, Slo(ttft_s=1.0), reduce=False)
     elapsed = time.perf_counter() - start
     assert model.formulation.num_cols == 10_000
     assert elapsed < 0.05  # generous: it takes about 1 ms

@@ -1,20 +1,20 @@
-"""ClassModel: the ε-step MIP over GPU-size classes, a handful of integer columns instead of hundreds.
+"""The class knapsack: the ε-step MIP over GPU-size classes, a handful of integer columns instead of hundreds.
 
 For "max tokens/s with every used option at user speed ≥ ε" only one option per GPU size can be
 needed: swapping each replica for its size class's best allowed option keeps the GPU count, does
 not lower tokens/s and keeps every used option allowed. So each ε-step is a small knapsack —
 one integer count per GPU size, one budget row — whose objective coefficients are the class
-winners' tokens/s. One HiGHS model is built once; a step changes only costs and column bounds.
+winners' tokens/s. One backend model is built once; a step changes only costs and column bounds.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .deployment import Deployment
-from .formulation import Constraint, Formulation, Sense, Variable
-from .highs_backend import HighsModel
-from .replica_model import GPU_BUDGET, MIN_REPLICAS, ReplicaModel
-from .solution import SolveStatus
+from ..backends import DEFAULT_BACKEND, SolverBackend, SolverError, backend_for
+from ..deployment import Deployment
+from ..formulation import Constraint, Formulation, Sense, Variable
+from ..groups import ConstraintGroup
+from .replica import ReplicaProblem
 
 CLASS_VAR = "n_class"
 
@@ -36,18 +36,20 @@ def class_winners(allowed: np.ndarray, rankings: list[np.ndarray]) -> np.ndarray
     return win
 
 
-class ClassModel:
-    """Knapsack over GPU-size classes for one ReplicaModel; `solve(winners)` returns a Deployment."""
+class ClassKnapsack:
+    """Knapsack over GPU-size classes for one ReplicaProblem; `solve(winners)` returns a Deployment.
+    The backend model is built once here (`backend` names it, see `backend_for`)."""
 
-    def __init__(self, model: ReplicaModel):
+    def __init__(self, model: ReplicaProblem, backend: str = DEFAULT_BACKEND):
         self.model = model
         self.sizes = np.unique(model.gpus)
-        n = N = model.total_gpus
+        N = model.total_gpus
+        budget, least = ConstraintGroup.GPU_BUDGET, ConstraintGroup.MIN_REPLICAS
         var = Variable(CLASS_VAR, np.zeros(len(self.sizes)), np.floor(N / self.sizes), integer=True)
-        cons = (Constraint.weighted_sum(GPU_BUDGET, CLASS_VAR, self.sizes, -np.inf, float(n), GPU_BUDGET),
-                Constraint.weighted_sum(MIN_REPLICAS, CLASS_VAR, np.ones(len(self.sizes)), 1.0, np.inf, MIN_REPLICAS))
+        cons = (Constraint.weighted_sum(budget.value, CLASS_VAR, self.sizes, -np.inf, float(N), budget),
+                Constraint.weighted_sum(least.value, CLASS_VAR, np.ones(len(self.sizes)), 1.0, np.inf, least))
         self.formulation = Formulation((var,), cons, {CLASS_VAR: np.zeros(len(self.sizes))}, Sense.MAXIMIZE)
-        self.highs = HighsModel(self.formulation)
+        self.backend: SolverBackend = backend_for(backend)(self.formulation)
 
     def solve(self, winners: np.ndarray) -> Deployment | None:
         """Best mix of the class winners (-1 = class closed); None when no class is open."""
@@ -81,9 +83,11 @@ class ClassModel:
         return counts
 
     def _branch_and_bound(self, open_: np.ndarray, rate: np.ndarray) -> np.ndarray | None:
-        self.highs.set_objective({CLASS_VAR: rate}, Sense.MAXIMIZE)
-        self.highs.set_col_bounds(CLASS_VAR, 0.0, np.where(open_, np.floor(self.model.total_gpus / self.sizes), 0.0))
-        sol = self.highs.solve()
-        if sol.status is not SolveStatus.OPTIMAL:
+        self.backend.set_objective({CLASS_VAR: rate}, Sense.MAXIMIZE)
+        self.backend.set_col_bounds(CLASS_VAR, 0.0, np.where(open_, np.floor(self.model.total_gpus / self.sizes), 0.0))
+        result = self.backend.solve()
+        if result.infeasible:
             return None
-        return np.rint(self.highs.values(CLASS_VAR, sol)).astype(np.int64)
+        if not result.optimal:
+            raise SolverError(f"the solver stopped with status {result.status.value}")
+        return np.rint(self.backend.values(CLASS_VAR, result)).astype(np.int64)

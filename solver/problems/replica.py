@@ -1,18 +1,21 @@
-"""The replica-count MIP for one option table, GPU budget and SLO, as a solver-independent Formulation.
+"""The replica problem: integer replica counts for one option table, GPU budget and SLO.
 
 Variables ``n[i] >= 0`` integer: replicas of kept option ``rows[i]`` (after the exact reduction of
-`reduction.py`), at most ``floor(N / gpus)``. Constraint groups (the units an explainer relaxes):
+`reduction.py`), at most ``floor(N / gpus)``. Constraint groups (`ConstraintGroup`, the units an
+explainer relaxes; each is one block named after its group):
 
 * ``gpu_budget``      — ``sum gpus_i n_i <= N``; the lexicographic GPU tie-break lowers this bound.
 * ``min_replicas``    — ``sum n_i >= 1``: a deployment has at least one replica.
 * ``slo_ttft`` / ``slo_tpot`` / ``slo_request_latency`` — ``n_i <= 0`` for every option breaking that
   SLO, one named row each (labelled by table row) instead of silently dropped columns, so relaxing
-  the group readmits exactly those options.
+  the group readmits exactly those options. `feasible_only` drops those columns instead (the fast
+  path; the same optima, tests/test_solver_backends.py).
 * ``user_speed_floor`` — ``n_i <= U_i`` per option; the Pareto tracer sets ``U_i = 0`` for options
   below the current floor epsilon and ``+inf`` otherwise, changing only row bounds.
 * ``throughput_floor`` — ``sum tokens_per_s_i n_i >= T``; inactive (-inf) until a tie-break fixes T.
 
 Objective: maximize ``sum tokens_per_s_i n_i`` (tokens/s/GPU is that over the fixed budget N).
+The problem also inverts a solution: `solve(backend)` returns the `Deployment` of the optimum.
 """
 from __future__ import annotations
 
@@ -22,21 +25,19 @@ import numpy as np
 
 from sloplan.model.option_table import OptionTable
 
-from .deployment import Deployment
-from .formulation import Constraint, Formulation, Sense, Variable
-from .reduction import undominated_rows
-from .slo import Slo
-from .solution import SolveStatus
+from ..backends.base import EXACT, SolveOptions, SolverBackend, SolverError
+from ..deployment import Deployment
+from ..formulation import Constraint, Formulation, Sense, Variable
+from ..groups import ConstraintGroup
+from ..reduction import undominated_rows
+from ..slo import Slo
 
 VAR = "n"
-GPU_BUDGET = "gpu_budget"
-MIN_REPLICAS = "min_replicas"
-USER_SPEED_FLOOR = "user_speed_floor"
-THROUGHPUT_FLOOR = "throughput_floor"
+_G = ConstraintGroup
 
 
 @dataclass(frozen=True, eq=False)
-class ReplicaModel:
+class ReplicaProblem:
     """A Formulation plus the map from its columns back to table rows."""
 
     table: OptionTable
@@ -70,24 +71,19 @@ class ReplicaModel:
         return Deployment.from_counts(
             self.table, {int(self.rows[i]): int(counts[i]) for i in used}, self.total_gpus)
 
-
-class SolverError(RuntimeError):
-    """The backend stopped without proving optimality or infeasibility."""
-
-
-def solve_or_none(highs, model: ReplicaModel) -> Deployment | None:
-    """Solve `highs` (a backend model of `model.formulation`): the Deployment when optimal, None
-    when proved infeasible, SolverError otherwise (never a silently non-optimal plan)."""
-    sol = highs.solve()
-    if sol.status in (SolveStatus.INFEASIBLE, SolveStatus.INFEASIBLE_OR_UNBOUNDED):
-        return None
-    if not sol.optimal:
-        raise SolverError(f"the solver stopped with status {sol.status.value}")
-    return model.deployment(highs.values(VAR, sol))
+    def solve(self, backend: SolverBackend, options: SolveOptions = EXACT) -> Deployment | None:
+        """Solve `backend` (a built model of this formulation): the Deployment when optimal, None
+        when proved infeasible, SolverError otherwise (never a silently non-optimal plan)."""
+        result = backend.solve(options)
+        if result.infeasible:
+            return None
+        if not result.optimal:
+            raise SolverError(f"the solver stopped with status {result.status.value}")
+        return self.deployment(backend.values(VAR, result))
 
 
-def build_replica_model(table: OptionTable, total_gpus: int, slo: Slo, reduce: bool = True,
-                        feasible_only: bool = False) -> ReplicaModel:
+def build_replica_problem(table: OptionTable, total_gpus: int, slo: Slo, reduce: bool = True,
+                          feasible_only: bool = False) -> ReplicaProblem:
     """Formulate the problem of the module docstring; `reduce=False` keeps every fitting option.
     `feasible_only` keeps only SLO-meeting columns (the SLO groups are then empty): the same optima
     at a cost linear in the feasible rows, for callers that never relax an SLO (reduction.py)."""
@@ -102,16 +98,16 @@ def build_replica_model(table: OptionTable, total_gpus: int, slo: Slo, reduce: b
     cap = np.floor(total_gpus / np.maximum(gpus, 1))
     n = Variable(VAR, np.zeros(k), cap, integer=True)
     constraints = [
-        Constraint.weighted_sum(GPU_BUDGET, VAR, gpus, -np.inf, float(total_gpus), GPU_BUDGET),
-        Constraint.weighted_sum(MIN_REPLICAS, VAR, np.ones(k), 1.0, np.inf, MIN_REPLICAS),
+        Constraint.weighted_sum(_G.GPU_BUDGET.value, VAR, gpus, -np.inf, float(total_gpus), _G.GPU_BUDGET),
+        Constraint.weighted_sum(_G.MIN_REPLICAS.value, VAR, np.ones(k), 1.0, np.inf, _G.MIN_REPLICAS),
     ]
-    for group, local in slo.violators(sub).items():
-        c = Constraint.singletons(group, VAR, local, 0.0, 0.0, group)
-        constraints.append(Constraint(c.name, c.terms, c.lb, c.ub, group, rows[local]))
-    floor = Constraint.singletons(USER_SPEED_FLOOR, VAR, np.arange(k), 0.0, np.inf, USER_SPEED_FLOOR)
+    for kind, local in slo.violators(sub).items():
+        c = Constraint.singletons(kind.group.value, VAR, local, 0.0, 0.0, kind.group)
+        constraints.append(Constraint(c.name, c.terms, c.lb, c.ub, c.group, rows[local]))
+    floor = Constraint.singletons(_G.USER_SPEED_FLOOR.value, VAR, np.arange(k), 0.0, np.inf, _G.USER_SPEED_FLOOR)
     constraints.append(Constraint(floor.name, floor.terms, floor.lb, floor.ub, floor.group, rows))
-    constraints.append(Constraint.weighted_sum(THROUGHPUT_FLOOR, VAR, sub.tokens_per_s, -np.inf,
-                                               np.inf, THROUGHPUT_FLOOR))
+    constraints.append(Constraint.weighted_sum(_G.THROUGHPUT_FLOOR.value, VAR, sub.tokens_per_s, -np.inf,
+                                               np.inf, _G.THROUGHPUT_FLOOR))
     formulation = Formulation((n,), tuple(constraints), {VAR: sub.tokens_per_s.astype(float)},
                               Sense.MAXIMIZE)
-    return ReplicaModel(table, int(total_gpus), rows, formulation)
+    return ReplicaProblem(table, int(total_gpus), rows, formulation)
