@@ -360,7 +360,8 @@ def request_files(draw) -> RequestFile:
     expect = judge_request(mapping, dups, dup_lines)
     if any(isinstance(v, _Alias) for _, v in entries):  # aliases may be refused outright (field `request`)
         codes = expect.codes if expect.codes == BAD_EXPECT else ANY_EXPECT
-        expect = replace(expect, codes=codes, fields=expect.fields | {"request"} | set(expect.intended),
+        aliased = {k for k, v in entries if isinstance(v, _Alias)}  # the refusal may name where the alias is
+        expect = replace(expect, codes=codes, fields=expect.fields | {"request"} | set(expect.intended) | aliased,
                          mention_for=frozenset())  # the alias may be what is refused, not the duplicate
     return RequestFile(text, expect, "; ".join(notes) or "valid")
 
