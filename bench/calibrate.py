@@ -183,7 +183,8 @@ def cross_validate(prepped: list[dict], folds: int) -> None:
         ep.append(p)
         print(f"fold {k}: n={len(test)}  TTFT MAPE {t.mean():.1%}  TPOT MAPE {p.mean():.1%}")
     et, ep = np.concatenate(et), np.concatenate(ep)
-    print(f"{folds}-fold cross-validated on the dev split: n={len(et)}  TTFT MAPE {et.mean():.1%}  TPOT MAPE {ep.mean():.1%}")
+    print(f"{folds}-fold cross-validated on the dev split: n={len(et)}  TTFT MAPE {et.mean():.1%}  "
+          f"TPOT MAPE {ep.mean():.1%}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,7 +114,8 @@ def peer_version(py: Path) -> str:
 
 # ----------------------------------------------------------------------------- running
 
-def run_once(cmd: list[str], timeout: float, ok_codes: tuple[int, ...] = (0,)) -> tuple[float, subprocess.CompletedProcess]:
+def run_once(cmd: list[str], timeout: float,
+             ok_codes: tuple[int, ...] = (0,)) -> tuple[float, subprocess.CompletedProcess]:
     """Run one process to completion; wall time measured around the whole process."""
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -124,7 +125,8 @@ def run_once(cmd: list[str], timeout: float, ok_codes: tuple[int, ...] = (0,)) -
     return wall, proc
 
 
-def time_repeats(cmd: list[str], repeats: int, timeout: float, ok_codes: tuple[int, ...] = (0,)) -> tuple[list[float], subprocess.CompletedProcess]:
+def time_repeats(cmd: list[str], repeats: int, timeout: float,
+                 ok_codes: tuple[int, ...] = (0,)) -> tuple[list[float], subprocess.CompletedProcess]:
     """Wall times of `repeats` runs and the last run's output."""
     times, proc = [], None
     for _ in range(repeats):

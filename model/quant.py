@@ -57,4 +57,6 @@ class Quant:
 
     @property
     def label(self) -> str:
-        return self.gemm.value if self.kv is KvDtype.FP8 or self.gemm is GemmQuant.BF16 else f"{self.gemm.value}/kv-{self.kv.value}"
+        if self.kv is KvDtype.FP8 or self.gemm is GemmQuant.BF16:
+            return self.gemm.value
+        return f"{self.gemm.value}/kv-{self.kv.value}"

@@ -41,4 +41,5 @@ class ServingMetrics:
         return self.ttft_s + (osl - 1) * self.tpot_s
 
     def at(self, i: int) -> dict:
-        return {k: getattr(self, k)[i].item() for k in ("concurrency", "running", "ttft_s", "tpot_s", "tokens_per_s", "tier")}
+        keys = ("concurrency", "running", "ttft_s", "tpot_s", "tokens_per_s", "tier")
+        return {k: getattr(self, k)[i].item() for k in keys}

@@ -16,7 +16,7 @@ import csv
 import math
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -65,7 +65,8 @@ def _integer(row: dict, arg: str, default: int | None = None) -> int | None:
     except ValueError:
         raise InputError(column, f"not a number (got {shown(text)}); accepted: {accepted(EstimateArgs, arg)}") from None
     if not math.isfinite(x) or x != math.floor(x):
-        raise InputError(column, f"must be a finite integer (got {shown(text)}); accepted: {accepted(EstimateArgs, arg)}")
+        raise InputError(column, f"must be a finite integer (got {shown(text)}); "
+                                 f"accepted: {accepted(EstimateArgs, arg)}")
     return int(x)
 
 
@@ -95,8 +96,8 @@ def parse_row(row: dict) -> EstimateArgs:
     """One row as validated estimate arguments (aggregated mode); InputError naming the column otherwise."""
     _shape(row)
     if (_text(row, "mode") or "agg") != "agg":
-        raise InputError("mode", f"only aggregated rows are estimated in this release (got {shown(_text(row, 'mode'))});"
-                                 " accepted: agg")
+        mode = shown(_text(row, "mode"))
+        raise InputError("mode", f"only aggregated rows are estimated in this release (got {mode}); accepted: agg")
     return arguments(COLUMN, model=_text(row, "model_path"), system=_text(row, "system"),
                      backend=_text(row, "backend"), version=_text(row, "backend_version") or None,
                      tp=_integer(row, "tp", 1), pp=_integer(row, "pp", 1), quant=_quant(row),
@@ -111,7 +112,8 @@ def with_nearest_version(args: EstimateArgs) -> EstimateArgs:
     try:
         return args.model_copy(update={"version": nearest_version(args.system, args.backend.value, args.version)})
     except UnknownSystem as exc:
-        raise InputError("system", f"unknown system {shown(args.system)}; accepted: {', '.join(exc.accepted)}") from None
+        accepted_systems = ", ".join(exc.accepted)
+        raise InputError("system", f"unknown system {shown(args.system)}; accepted: {accepted_systems}") from None
     except PerfDBInputError:
         raise InputError("backend_version", f"no {args.backend.value} data on {args.system} for any version; "
                                             "accepted: empty") from None
@@ -186,7 +188,8 @@ def read_rows(src: Path) -> tuple[list[str], list[dict]]:
         raise InputError("from_csv", f"cannot read {shown(str(src))} ({exc.strerror})") from None
     missing = [c for c in REQUIRED if c not in fields]
     if missing:
-        raise InputError("from_csv", f"missing columns {', '.join(missing)}; the input uses silicon_sample.csv's columns")
+        raise InputError("from_csv", f"missing columns {', '.join(missing)}; "
+                                     "the input uses silicon_sample.csv's columns")
     return fields, rows
 
 

@@ -17,7 +17,8 @@ import stat
 import threading
 import tempfile
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
+from collections.abc import Callable
 
 from .errors import InputError, shown_path
 

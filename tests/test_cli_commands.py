@@ -44,7 +44,8 @@ def test_solve_json_best_meets_the_request_slos_and_is_on_the_front(solved):
 
 def test_estimate_json_is_one_consistent_document():
     code, out, err = run("estimate", "--model", "meta-llama/Llama-3.1-70B", "--system", "h100_sxm", "--backend", "vllm",
-                         "--tp", "4", "--quant", "fp8", "--concurrency", "32", "--isl", "1024", "--osl", "1024", "--json")
+                         "--tp", "4", "--quant", "fp8", "--concurrency", "32", "--isl", "1024", "--osl", "1024",
+                         "--json")
     assert code == 0, err
     e = json.loads(out)
     assert e["engine"] == "tp4pp1 fp8" and e["running"] == 32

@@ -93,7 +93,8 @@ class Run:
     err: str
 
     def __str__(self) -> str:
-        return f"sloplan {_show(self.args)}\n-> exit {self.code}\n-> stderr: {self.err[:1500]!r}\n-> stdout: {self.out[:300]!r}"
+        return (f"sloplan {_show(self.args)}\n-> exit {self.code}\n-> stderr: {self.err[:1500]!r}\n"
+                f"-> stdout: {self.out[:300]!r}")
 
 
 def _show(args) -> str:

@@ -88,7 +88,8 @@ def test_missing_field_is_named(tmp_path, capsys):
 
 # ---- head geometry: KV heads divide the heads, hidden splits into heads when head_dim is absent ----------
 GEOMETRY = {
-    "kv heads do not divide": ({"num_key_value_heads": 7}, "num_key_value_heads", "must divide num_attention_heads (got 7 and 32)"),
+    "kv heads do not divide": ({"num_key_value_heads": 7}, "num_key_value_heads",
+                               "must divide num_attention_heads (got 7 and 32)"),
     "kv heads exceed heads": ({"num_key_value_heads": 64}, "num_key_value_heads", "must not exceed"),
     "hidden not a multiple of heads": ({"hidden_size": 4100}, "hidden_size", "multiple of num_attention_heads"),
     "multimodal text_config too": ({"text_config": {**LLAMA_8B, "num_key_value_heads": 5}, "num_hidden_layers": None},

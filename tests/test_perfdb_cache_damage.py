@@ -191,7 +191,7 @@ def test_killed_cold_runs_leave_only_whole_files(reference_solve, tmp_path):
         start = time.monotonic()
         proc = subprocess.Popen(SOLVE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(work))
 
-        def kill_now() -> bool:
+        def kill_now(files_before_kill=files_before_kill, start=start) -> bool:
             if files_before_kill == 0:  # half a second in: reading Parquet, nothing written yet
                 return time.monotonic() - start > 0.5
             return len(list(work.rglob("*.npz"))) >= files_before_kill

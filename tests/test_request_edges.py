@@ -58,7 +58,8 @@ def test_duplicate_keys_are_refused_naming_both_lines(tmp_path, text, key, lines
     path = tmp_path / "req.yaml"
     path.write_text(text)
     field = "request" if key == "x" else key
-    assert_refused(run_cli("solve", path), field, f"duplicate key '{key}' (lines {lines[0]} and {lines[1]}); accepted: each field once")
+    assert_refused(run_cli("solve", path), field,
+                   f"duplicate key '{key}' (lines {lines[0]} and {lines[1]}); accepted: each field once")
 
 
 # ---- 9: hostile files fail fast, in one bounded line ----------------------------------------------------------
@@ -72,7 +73,8 @@ def _alias_bomb() -> str:
 
 HOSTILE_FILES = {
     "alias bomb (billion laughs)": (_alias_bomb(), "b", "alias"),  # named where the first alias is
-    "500-deep flow list": ("model: " + "[" * 500 + "]" * 500 + "\nsystem: h200_sxm\ntotal_gpus: 8\n", "model", "nested"),
+    "500-deep flow list": ("model: " + "[" * 500 + "]" * 500 + "\nsystem: h200_sxm\ntotal_gpus: 8\n", "model",
+                           "nested"),
     "400-deep block list": ("model:\n" + "".join("  " * i + "-\n" for i in range(1, 400)) + "system: s\n",
                             "model", "nested"),
     "file over 1 MiB": ("# " + "x" * (1 << 20) + "\nmodel: a\n", "request", "MiB"),
@@ -81,7 +83,8 @@ HOSTILE_FILES = {
     "model name of 5000 characters": ("model: " + "x/" * 2500 + "\nsystem: h200_sxm\ntotal_gpus: 8\n", "model", "1024"),
     "newline in a name": ('model: "Qwen/Qwen3\\n-32B"\nsystem: h200_sxm\ntotal_gpus: 8\n', "model", "U+000A"),
     "terminal escape in a name": ('model: a\nsystem: "\\e[31mred"\ntotal_gpus: 8\n', "system", "U+001B"),
-    "line separator in a name": ('model: a\nsystem: h200_sxm\nversion: "1\\u2028x"\ntotal_gpus: 8\n', "version", "U+2028"),
+    "line separator in a name": ('model: a\nsystem: h200_sxm\nversion: "1\\u2028x"\ntotal_gpus: 8\n', "version",
+                                 "U+2028"),
 }
 
 
@@ -118,8 +121,8 @@ def _deep(n):
     ("system", "h200\ud800", "Unicode"),  # a lone surrogate stderr could not even encode
     ("isl", 10 ** 5000, "out of range"),
     ("total_gpus", 10 ** 20, "out of range"),
-], ids=["alias bomb", "alias bomb in modes", "alias bomb as backend", "5000-deep list", "5000-deep list in modes", "100k-char name", "newline", "surrogate",
-        "5000-digit isl", "1e20 gpus"])
+], ids=["alias bomb", "alias bomb in modes", "alias bomb as backend", "5000-deep list", "5000-deep list in modes",
+        "100k-char name", "newline", "surrogate", "5000-digit isl", "1e20 gpus"])
 def test_hostile_python_values_are_one_bounded_input_error(field, value, word):
     with pytest.raises(InputError) as e:
         sloplan.solve({**BASE, field: value})
