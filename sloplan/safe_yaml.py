@@ -7,6 +7,7 @@ value the user overrode by accident). Every refusal is one InputError naming `fi
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -72,6 +73,17 @@ def _check_events(text: str) -> None:
             depth -= 1
 
 
+def _key_above(text: str, line: int) -> str | None:
+    """The top-level key whose value holds line `line` (0-based) of a block-style file, if any."""
+    for row in reversed(text.split("\n", line + 1)[: line + 1]):
+        key = re.match(r"([A-Za-z_]\w{0,39})\s*:", row)
+        if key:
+            return key.group(1)
+        if row[:1] not in (" ", "\t", "-", ""):
+            return None
+    return None
+
+
 def _field_name(event) -> str:
     value = getattr(event, "value", None) if isinstance(event, yaml.ScalarEvent) else None
     return value if isinstance(value, str) and value.isidentifier() and len(value) <= 40 else "request"
@@ -115,6 +127,9 @@ def load_yaml(p: Path, field: str = "request") -> object:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
+        if "nesting depth" in str(exc) and mark:  # libyaml's own depth limit, met while scanning ahead
+            raise InputError(_key_above(text, mark.line) or field, f"nested deeper than {MAX_DEPTH} levels{where}; "
+                                                                   "a request is a flat mapping of fields") from None
         raise InputError(field, f"malformed YAML{where} in {shown(str(p), 200)}") from None
     except (ValueError, OverflowError) as exc:
         if isinstance(exc, InputError):
