@@ -1,10 +1,25 @@
-"""Serving frameworks and the defaults of theirs that change performance or memory."""
+"""Serving frameworks: what each can do, the defaults of theirs that change performance or memory, and
+the flag names of their launch commands.
+
+The facts live as data, one file per framework under model/frameworks/ (plus modelopt.yaml, the offline
+quantizer), so adding a framework or following a renamed flag is an edit of data, not of code. This
+module is their one reader: typed, strict (an unknown key or a wrong type is an error naming the file
+and the key), each file read once, on first use. yaml is imported only then: `sloplan --help` reads none.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields, is_dataclass
 from enum import Enum
+from functools import cache
+from pathlib import Path
+
+from .quant import GemmQuant, KvDtype
 
 GIB = 1024**3
+_FOLDER = Path(__file__).parent / "frameworks"
 
 
 class Backend(str, Enum):
@@ -18,6 +33,29 @@ class KvFractionOf(str, Enum):
 
     FREE_AFTER_WEIGHTS = "free"  # TRT-LLM kv_cache_config.free_gpu_memory_fraction
     TOTAL = "total"  # vLLM --gpu-memory-utilization, SGLang --mem-fraction-static
+
+
+class Parallelism(str, Enum):
+    TP = "tp"
+    PP = "pp"
+
+
+class Setting(str, Enum):
+    """What a launch command sets; each framework names the flag (or options-file key) for it."""
+
+    TP = "tp"
+    PP = "pp"
+    MAX_SEQS = "max_seqs"
+    TOKEN_BUDGET = "token_budget"
+    MEMORY_FRACTION = "memory_fraction"
+    KV_DTYPE = "kv_dtype"
+    CONTEXT_LENGTH = "context_length"
+    QUANTIZATION = "quantization"
+    NO_PREFIX_CACHING = "no_prefix_caching"  # a switch, written without a value
+
+
+class FrameworkDataError(ValueError):
+    """A framework data file does not say what the schema expects (a bug in shipped data, or in an edit)."""
 
 
 @dataclass(frozen=True)
@@ -40,12 +78,216 @@ class FrameworkProfile:
     runtime_reserve_bytes: float  # CUDA context, graphs, allocator slack, sampler buffers
 
 
-PROFILES = {
-    Backend.TRTLLM: FrameworkProfile(Backend.TRTLLM, 8192, 0.90, KvFractionOf.FREE_AFTER_WEIGHTS, 1.0, 3.0 * GIB),
-    Backend.VLLM: FrameworkProfile(Backend.VLLM, 8192, 0.90, KvFractionOf.TOTAL, 0.5, 2.5 * GIB),
-    Backend.SGLANG: FrameworkProfile(Backend.SGLANG, 8192, 0.88, KvFractionOf.TOTAL, 0.5, 2.5 * GIB),
-}
+@dataclass(frozen=True)
+class Capabilities:
+    """quantize_on_load: checkpoint format → the formats the framework makes from it while loading →
+    the value of its quantization flag. kv_dtypes: KV dtype → its spelling (None: not written)."""
+
+    parallelism: tuple[Parallelism, ...]
+    memory_fraction_of: KvFractionOf
+    quantize_on_load: Mapping[GemmQuant, Mapping[GemmQuant, str]]
+    kv_dtypes: Mapping[KvDtype, str | None]
+
+    def load_quantization(self, planned: GemmQuant, checkpoint: GemmQuant) -> str | None:
+        """The quantization flag's value when `planned` is made from `checkpoint` on load, else None."""
+        return self.quantize_on_load.get(checkpoint, {}).get(planned)
+
+    def quantizes_on_load(self, planned: GemmQuant, checkpoint: GemmQuant) -> bool:
+        return self.load_quantization(planned, checkpoint) is not None
+
+
+@dataclass(frozen=True)
+class OptionsFile:
+    """Settings a framework's CLI has no flag for, written to a YAML file passed by one flag."""
+
+    flag: str
+    path: str
+    keys: Mapping[Setting, str]  # setting → dotted key in the file
+    written_with: Mapping[str, bool | int | float | str]  # written along whenever the file is
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How the server starts: `flags` is ordered, the order the command writes them in."""
+
+    command: tuple[str, ...]
+    model_flag: str | None  # None: the model is the first positional argument
+    fixed: tuple[str, ...]
+    flags: Mapping[Setting, str]
+    options_file: OptionsFile | None = None
+
+
+@dataclass(frozen=True)
+class _Profile:
+    token_budget: int
+    kv_fraction: float
+    reserve_per_request_osl: float
+    runtime_reserve_gib: float
+
+
+@dataclass(frozen=True)
+class _File:
+    backend: Backend
+    capabilities: Capabilities
+    default_quantizations: Mapping[GemmQuant, tuple[GemmQuant, ...]]
+    profile: _Profile
+    launch: Launch
+
+
+@dataclass(frozen=True)
+class Framework:
+    """One framework's data file, typed. `profile` is the estimators' view of it."""
+
+    backend: Backend
+    capabilities: Capabilities
+    default_quantizations: Mapping[GemmQuant, tuple[GemmQuant, ...]]
+    profile: FrameworkProfile
+    launch: Launch
+
+    def default_gemm_quants(self, checkpoint: GemmQuant) -> tuple[GemmQuant, ...]:
+        """What a plan considers when the request names no format: listed per checkpoint, else its own."""
+        return self.default_quantizations.get(checkpoint, (checkpoint,))
+
+
+@dataclass(frozen=True)
+class OfflineQuantizer:
+    """A tool that writes a checkpoint in a format the framework cannot make on load (modelopt.yaml)."""
+
+    command: str  # shell text, kept as written (it may expand variables)
+    checkpoint_flag: str
+    qformat_flag: str
+    export_flag: str
+    export_folder: str  # format string over {name} (the model's last path component) and {qformat}
+    qformats: Mapping[GemmQuant, str]
+
+
+# --------------------------------------------------------------------------- reading
+def load_framework(path: Path) -> Framework:
+    """One framework file, validated; its name must be its backend's (`vllm.yaml` says `backend: vllm`)."""
+    f = _build(_File, _read(path), f"{path}:")
+    if f.backend.value != path.stem:
+        raise FrameworkDataError(f"{path}: backend: {f.backend.value} in a file named {path.name}")
+    _check_launch(f, str(path))
+    p = f.profile
+    prof = FrameworkProfile(f.backend, p.token_budget, p.kv_fraction, f.capabilities.memory_fraction_of,
+                            p.reserve_per_request_osl, p.runtime_reserve_gib * GIB)
+    return Framework(f.backend, f.capabilities, f.default_quantizations, prof, f.launch)
+
+
+def load_quantizer(path: Path) -> OfflineQuantizer:
+    return _build(OfflineQuantizer, _read(path), f"{path}:")
+
+
+@cache
+def framework(backend: Backend | str) -> Framework:
+    """The shipped data of `backend` (read once)."""
+    return load_framework(_FOLDER / f"{Backend(backend).value}.yaml")
+
+
+@cache
+def offline_quantizer() -> OfflineQuantizer:
+    return load_quantizer(_FOLDER / "modelopt.yaml")
 
 
 def profile(backend: Backend | str) -> FrameworkProfile:
-    return PROFILES[Backend(backend)]
+    return framework(backend).profile
+
+
+def _read(path: Path) -> object:
+    import yaml
+
+    try:
+        return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise FrameworkDataError(f"{path}: not YAML ({str(exc).splitlines()[0]})") from None
+
+
+_ALWAYS = {Setting.MAX_SEQS, Setting.TOKEN_BUDGET, Setting.MEMORY_FRACTION, Setting.CONTEXT_LENGTH}
+
+
+def _check_launch(f: _File, where: str) -> None:
+    """Every setting the plan relies on has somewhere to go (the batch, token budget, memory fraction and
+    context the capacity figures assumed, the parallelism, a KV dtype and a format made on load), every
+    KV dtype has a spelling, and no setting has two places."""
+    launch = f.launch
+    unspelt = sorted(k.value for k in set(KvDtype) - set(f.capabilities.kv_dtypes))
+    if unspelt:
+        raise FrameworkDataError(f"{where}: capabilities.kv_dtypes: no entry for {', '.join(unspelt)}")
+    extra = launch.options_file.keys if launch.options_file else {}
+    twice = set(launch.flags) & set(extra)
+    if twice:
+        raise FrameworkDataError(f"{where}: launch: {', '.join(sorted(s.value for s in twice))} both a flag "
+                                 "and a file key")
+    written = set(launch.flags) | set(extra)
+    needs = _ALWAYS | {Setting(p.value) for p in f.capabilities.parallelism}
+    needs |= {Setting.QUANTIZATION} if any(f.capabilities.quantize_on_load.values()) else set()
+    needs |= {Setting.KV_DTYPE} if any(v is not None for v in f.capabilities.kv_dtypes.values()) else set()
+    missing = needs - written
+    if missing:
+        raise FrameworkDataError(f"{where}: launch.flags: no flag for {', '.join(sorted(s.value for s in missing))}")
+
+
+# --------------------------------------------------------------------------- a strict, typed builder
+def _build(tp: object, value: object, where: str) -> object:
+    """`value` (plain YAML data) as type `tp`: dataclasses by field, enums by value, tuples, mappings,
+    optionals and scalars (bool is not a number here); anything else is an error at `where`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if is_dataclass(tp):
+        return _build_dataclass(tp, value, where)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        kinds = [a for a in args if a is not type(None)]
+        if len(kinds) == 1:
+            return _build(kinds[0], value, where)
+        if type(value) in kinds or (float in kinds and type(value) is int):
+            return value
+        raise FrameworkDataError(f"{where}: expected {' or '.join(k.__name__ for k in kinds)}, got {_kind(value)}")
+    if origin is tuple:
+        _expect(isinstance(value, list), "a list", value, where)
+        return tuple(_build(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is Mapping:
+        _expect(isinstance(value, dict), "a mapping", value, where)
+        return types.MappingProxyType({_build(args[0], k, _at(where, k)): _build(args[1], v, _at(where, k))
+                                       for k, v in value.items()})
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        accepted = [m.value for m in tp]
+        if value not in accepted:
+            raise FrameworkDataError(f"{where}: {value!r} is not one of {', '.join(accepted)}")
+        return tp(value)
+    return _scalar(tp, value, where)
+
+
+def _build_dataclass(tp: type, value: object, where: str) -> object:
+    _expect(isinstance(value, dict), "a mapping", value, where)
+    hints, names = typing.get_type_hints(tp), [f.name for f in fields(tp)]
+    for key in value:
+        if key not in names:
+            raise FrameworkDataError(f"{_at(where, key)}: unknown key; accepted: {', '.join(names)}")
+    for f in fields(tp):
+        if f.default is MISSING and f.name not in value:
+            raise FrameworkDataError(f"{_at(where, f.name)}: missing")
+    return tp(**{k: _build(hints[k], v, _at(where, k)) for k, v in value.items()})
+
+
+def _at(where: str, key: object) -> str:
+    """`file: a.b` + key: the file's top-level keys after a colon, nested ones after a dot."""
+    return f"{where} {key}" if where.endswith(":") else f"{where}.{key}"
+
+
+def _scalar(tp: object, value: object, where: str) -> object:
+    ok = {bool: type(value) is bool, int: type(value) is int, float: type(value) in (int, float),
+          str: type(value) is str}
+    if tp not in ok:
+        raise TypeError(f"no reader for {tp}")
+    _expect(ok[tp], tp.__name__, value, where)
+    return float(value) if tp is float else value
+
+
+def _expect(ok: bool, what: str, value: object, where: str) -> None:
+    if not ok:
+        raise FrameworkDataError(f"{where}: expected {what}, got {_kind(value)}")
+
+
+def _kind(value: object) -> str:
+    return "nothing" if value is None else f"{type(value).__name__} {value!r}"

@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from enum import Enum
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
+
+from sloplan.model.framework import Backend  # the model's enums are the CLI's choices: one list of each
+from sloplan.model.quant import GemmQuant, KvDtype
 
 from .errors import InputError
 
@@ -24,26 +27,9 @@ PERFDB_HELP = ("folder of your own perf tables laid over the shipped ones, same 
                "DIR/<system>/<family>/<framework>/<version>/*.parquet")
 
 
-class Backend(str, Enum):
-    trtllm = "trtllm"
-    vllm = "vllm"
-    sglang = "sglang"
-
-
-class GemmDtype(str, Enum):
-    bf16 = "bf16"
-    fp8 = "fp8"
-    fp8_block = "fp8_block"
-    nvfp4 = "nvfp4"
-
-
-class KvDtype(str, Enum):
-    bf16 = "bf16"
-    fp8 = "fp8"
-
-
 System = Annotated[str, typer.Option(help="catalog system (sloplan systems)")]
-BackendOpt = Annotated[Optional[Backend], typer.Option(help="serving framework [default: the first one the system runs, trtllm on NVIDIA]")]
+BackendOpt = Annotated[Optional[Backend], typer.Option(
+    help="serving framework [default: the first one the system runs, trtllm on NVIDIA]")]
 Version = Annotated[Optional[str], typer.Option(help="framework version (default: newest with data)")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON document")]
 Heads = Annotated[int, typer.Option(min=1, help="query heads (per GPU)")]
@@ -95,8 +81,8 @@ def _format_s(seconds: float) -> str:
     return f"{seconds * 1e6:.2f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.3f} ms"
 
 
-def _answer(primitive: str, params: dict, system: str, backend: Optional[Backend], version: Optional[str], as_json: bool,
-            ask: Callable) -> None:
+def _answer(primitive: str, params: dict, system: str, backend: Optional[Backend], version: Optional[str],
+            as_json: bool, ask: Callable) -> None:
     """Load the db, ask it one scalar question, print latency + tier (+ the kernel lane behind it)."""
     db = _load(system, backend, version)
     lk = ask(db)
@@ -115,7 +101,7 @@ def query_gemm(system: System, backend: BackendOpt = None, version: Version = No
                m: Annotated[int, typer.Option(min=1, help="tokens (rows of A)")] = 1,
                n: Annotated[int, typer.Option(min=1, help="output features")] = 4096,
                k: Annotated[int, typer.Option(min=1, help="input features")] = 4096,
-               dtype: Annotated[GemmDtype, typer.Option(help="GEMM compute dtype")] = GemmDtype.bf16,
+               dtype: Annotated[GemmQuant, typer.Option(help="GEMM compute dtype")] = GemmQuant.BF16,
                as_json: Json = False) -> None:
     """[m,k]×[k,n] GEMM."""
     _answer("gemm", dict(m=m, n=n, k=k, dtype=dtype.value), system, backend, version, as_json,
@@ -128,7 +114,7 @@ def query_context(system: System, backend: BackendOpt = None, version: Version =
                   isl: Annotated[int, typer.Option(min=1, help="new tokens per request")] = 4096,
                   prefix: Annotated[int, typer.Option(min=0, help="cached prefix tokens per request")] = 0,
                   heads: Heads = 32, kv_heads: KvHeads = 8, head_dim: HeadDim = 128, window: Window = 0,
-                  kv_dtype: KvDtypeOpt = KvDtype.bf16, as_json: Json = False) -> None:
+                  kv_dtype: KvDtypeOpt = KvDtype.BF16, as_json: Json = False) -> None:
     """Prefill attention of one layer."""
     params = dict(batch=batch, isl=isl, prefix=prefix, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
                   window=window, kv_dtype=kv_dtype.value)
@@ -142,7 +128,7 @@ def query_generation(system: System, backend: BackendOpt = None, version: Versio
                      batch: Annotated[int, typer.Option(min=1)] = 1,
                      kv_len: Annotated[int, typer.Option(min=1, help="cached tokens per request")] = 4096,
                      heads: Heads = 32, kv_heads: KvHeads = 8, head_dim: HeadDim = 128, window: Window = 0,
-                     kv_dtype: KvDtypeOpt = KvDtype.bf16, as_json: Json = False) -> None:
+                     kv_dtype: KvDtypeOpt = KvDtype.BF16, as_json: Json = False) -> None:
     """One decode step of attention of one layer."""
     params = dict(batch=batch, kv_len=kv_len, heads=heads, kv_heads=kv_heads, head_dim=head_dim, window=window,
                   kv_dtype=kv_dtype.value)

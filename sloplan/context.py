@@ -10,7 +10,7 @@ from sloplan.model.arch import ModelArch, UnsupportedModel
 from sloplan.model.calibration import Calibration, calibration
 from sloplan.model.catalog import UnknownModel, resolve_model
 from sloplan.model.hf_config import InvalidModelConfig
-from sloplan.model.framework import Backend, FrameworkProfile, profile
+from sloplan.model.framework import Backend, Framework, FrameworkProfile, framework
 from sloplan.model.quant import GemmQuant, Quant
 from sloplan.model.workload import Workload
 from sloplan.perfdb import PerfDB, SystemSpec, UnknownSystem, UnknownVersion, load_perfdb, load_system
@@ -27,11 +27,14 @@ class Context:
     workload: Workload
     quants: tuple[Quant, ...]
     calibration: Calibration  # the framework's constants on this system, passed to every estimator
+    framework: Framework  # its capabilities, profile (= fw) and launch flags, as data
 
-def default_gemm_quants(arch: ModelArch) -> list[GemmQuant]:
-    """The checkpoint's own format, plus FP8 for a BF16 checkpoint (frameworks quantize it on load)."""
-    own = arch.checkpoint_quant
-    return [GemmQuant.BF16, GemmQuant.FP8] if own is GemmQuant.BF16 else [own]
+
+def default_gemm_quants(arch: ModelArch, spec: Framework) -> list[GemmQuant]:
+    """The formats a request that names none plans in: the framework's data says, per checkpoint format
+    (default_quantizations; today the checkpoint's own, plus FP8 for a BF16 one, made on load by vLLM
+    and SGLang, offline before TRT-LLM starts)."""
+    return list(spec.default_gemm_quants(arch.checkpoint_quant))
 
 
 def supported(gemm: GemmQuant, system: SystemSpec) -> bool:
@@ -70,8 +73,10 @@ def build_context(model: str, system: str, backend: Backend, version: str | None
     arch = resolve_arch(model)
     db = resolve_db(system, backend, version)
     if isl + osl > arch.max_position_embeddings:
-        raise InputError("isl", f"isl + osl = {isl + osl} exceeds the model's context of {arch.max_position_embeddings} tokens")
-    wanted = list(quantizations) if quantizations else default_gemm_quants(arch)
+        raise InputError("isl", f"isl + osl = {isl + osl} exceeds the model's context of "
+                                f"{arch.max_position_embeddings} tokens")
+    spec = framework(backend)
+    wanted = list(quantizations) if quantizations else default_gemm_quants(arch, spec)
     own = arch.checkpoint_quant
     for q in wanted:
         if not q.derivable_from(own):
@@ -81,7 +86,7 @@ def build_context(model: str, system: str, backend: Backend, version: str | None
     ok = [q for q in wanted if supported(q, db.system)]
     if not ok:
         accepted = ", ".join(q.value for q in GemmQuant if supported(q, db.system))
-        raise InputError(quant_field, f"{', '.join(q.value for q in wanted)} not supported on {system}; accepted: {accepted}")
-    fw = profile(backend)
-    return Context(arch, db.system, db, fw, Workload(isl, osl, prefix), tuple(Quant.default_for(q) for q in ok),
-                   calibration(fw.backend, db.system.name))
+        raise InputError(quant_field, f"{', '.join(q.value for q in wanted)} not supported on {system}; "
+                                      f"accepted: {accepted}")
+    return Context(arch, db.system, db, spec.profile, Workload(isl, osl, prefix),
+                   tuple(Quant.default_for(q) for q in ok), calibration(spec.backend, db.system.name), spec)
