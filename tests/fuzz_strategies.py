@@ -140,9 +140,9 @@ class _Unloadable:
 def _number_text(v: str):
     """A string that is plainly a decimal number, and its value (else None)."""
     t = v.strip()
-    if re.fullmatch(r"[+-]?\d+", t):
+    if re.fullmatch(r"[+-]?\d+", t, flags=re.ASCII):
         return int(t)
-    if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", t):
+    if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", t, flags=re.ASCII):
         return float(t)
     return None
 
@@ -585,7 +585,7 @@ def flag_value(name: str, text: str):
             return _BadFlag()
         return items if items == parts else Lenient(items)
     if name in INT_FIELDS:
-        if re.fullmatch(r"[+-]?\d+", text):
+        if re.fullmatch(r"[+-]?[0-9]+", text):  # ASCII digits; "１６" is lenient
             return int(text)
         for parse in (int, float):
             try:
@@ -595,7 +595,7 @@ def flag_value(name: str, text: str):
             return Lenient(int(x)) if math.isfinite(x) and x == int(x) else _BadFlag()
         return _BadFlag()
     if name in SLO_FIELDS:
-        if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf)", text, flags=re.I):
+        if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf)", text, flags=re.I | re.ASCII):
             return float(text)
         try:
             return Lenient(float(text))
