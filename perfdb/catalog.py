@@ -4,10 +4,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import yaml
-
 from .errors import UnknownSystem
 from .system_spec import SystemSpec
+from .yaml_data import load_yaml
 
 _DIR = Path(__file__).with_name("systems")
 _FLOAT_FIELDS = ("mem_capacity_bytes", "mem_bw_bytes_per_s", "intra_node_bw_bytes_per_s",
@@ -25,7 +24,7 @@ def load_system(name: str) -> SystemSpec:
     path = _DIR / f"{name}.yaml"
     if not isinstance(name, str) or not path.is_file():
         raise UnknownSystem(name, list_systems())
-    raw = yaml.safe_load(path.read_text())
+    raw = load_yaml(path.read_text())
     return SystemSpec(
         name=raw["name"],
         gpu_name=str(raw["gpu_name"]),
