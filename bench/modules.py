@@ -44,6 +44,12 @@ def census() -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def library_modules() -> int:
+    """Modules of a process that only imports the libraries (bench/startup.py's reference)."""
+    code = "import json, sys; import numpy, highspy, yaml, typer, rich, pydantic; print(len(sys.modules))"
+    return int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="print every sloplan module imported")
@@ -54,7 +60,7 @@ def main() -> None:
     heavy = [h for h in HEAVY if h in mods]
     print(f"warm solve of {QUICK_START} (exit {doc['code']}), in-process via sloplan.cli:main")
     print(f"sloplan modules: {len(ours)}")
-    print(f"all modules:     {len(mods)}")
+    print(f"all modules:     {len(mods)} (a process importing just its libraries: {library_modules()})")
     print(f"heavy libraries imported: {', '.join(heavy) or 'none'}")
     if args.list:
         print("\n".join(ours))

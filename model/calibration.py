@@ -63,7 +63,7 @@ class Calibration:
 def _table() -> dict:
     if not _FILE.exists():
         return {}
-    from sloplan.perfdb.yaml_data import load_yaml
+    from sloplan.perfdb.catalog import load_yaml
 
     return load_yaml(_FILE.read_text()) or {}
 

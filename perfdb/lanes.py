@@ -17,7 +17,7 @@ import numpy as np
 
 from .wheel import wheel_dir
 from .versions import pick_nearest
-from .yaml_data import load_yaml
+from .catalog import load_yaml
 
 _VLLM_CTX = {90: ["fa3"], 100: ["trtllmprefill", "flashinfer"], 103: ["trtllmprefill", "flashinfer"],
              120: ["flashinfer"], 89: ["flash_attn", "fa2"], 80: ["flash_attn", "fa2"]}

@@ -78,3 +78,19 @@ def test_a_warm_solve_imports_only_what_it_runs():
     assert "sloplan.api" in mods and "highspy" in mods  # the probe did solve
     found = sorted(m for m in mods for name in _NOT_ON_A_WARM_SOLVE if m == name or m.startswith(name + "."))
     assert not found, f"a warm solve imported {found}"
+
+
+def test_shipped_yaml_reads_through_libyaml_with_the_same_values():
+    """The solve path reads its data files with libyaml (perfdb.catalog.load_yaml); values must equal
+    the pure-Python safe loader's, file by file."""
+    import yaml
+
+    from sloplan.perfdb.catalog import _SAFE_LOADER, load_yaml
+
+    if getattr(yaml, "__with_libyaml__", False):
+        assert _SAFE_LOADER is yaml.CSafeLoader
+    files = sorted((ROOT / "perfdb" / "systems").glob("*.yaml")) + sorted((ROOT / "model" / "catalog").glob("*.yaml"))
+    assert len(files) > 10
+    for path in files:
+        text = path.read_text()
+        assert repr(load_yaml(text)) == repr(yaml.load(text, Loader=yaml.SafeLoader)), path
