@@ -63,9 +63,9 @@ class Calibration:
 def _table() -> dict:
     if not _FILE.exists():
         return {}
-    import yaml
+    from sloplan.perfdb.catalog import load_yaml
 
-    return yaml.safe_load(_FILE.read_text()) or {}
+    return load_yaml(_FILE.read_text()) or {}
 
 
 @lru_cache(maxsize=None)

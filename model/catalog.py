@@ -40,10 +40,10 @@ def _key(name: str) -> str:
 @lru_cache(maxsize=1)
 def _ours() -> dict[str, tuple[dict, dict | None]]:
     """Our own catalog (small; read first so common names resolve without touching the wheel)."""
-    import yaml
+    from sloplan.perfdb.catalog import load_yaml
 
     with open(_CATALOG) as fh:
-        return {name: (cfg, None) for name, cfg in yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)).items()}
+        return {name: (cfg, None) for name, cfg in load_yaml(fh).items()}
 
 
 @lru_cache(maxsize=1)

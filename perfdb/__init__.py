@@ -9,11 +9,22 @@ from .errors import UnknownSystem, UnknownVersion
 from .loader import load_perfdb
 from .lookup import Lookup
 from .overlay import BadOverlay, set_overlay
-from .validate import BadPerfData, PerfDataWarning
 from .perfdb import PerfDB
 from .system_spec import SystemSpec
 from .tier import Tier, worst
 from .versions import data_versions, nearest_version, resolve_version
+
+_LAZY = {"BadPerfData": "validate", "PerfDataWarning": "validate"}  # the checks run only when a table is read
+
+
+def __getattr__(name: str):
+    """Names whose module a warm solve never runs, imported on first use."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Tier", "worst", "Lookup", "PerfDB", "SystemSpec", "load_system", "list_systems", "data_versions",

@@ -1,8 +1,16 @@
-"""Hardware catalog: perfdb/systems/*.yaml → SystemSpec. Data files, so adding a GPU needs no code."""
+"""Hardware catalog: perfdb/systems/*.yaml → SystemSpec. Data files, so adding a GPU needs no code.
+
+Also the one reader of the shipped YAML data files (`load_yaml`: these systems, the wheel's lane pins, the
+model catalog, calibration): libyaml's CSafeLoader where PyYAML has it. The pure-Python parser takes
+~5 ms for a few-kB file, libyaml well under 1; both build the same values (the C loader keeps the Python
+SafeConstructor and resolver, only scanner and parser are C). Request files are read by
+sloplan/safe_yaml.py, which adds its own checks on the same C base.
+"""
 from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import IO, Any
 
 import yaml
 
@@ -10,8 +18,14 @@ from .errors import UnknownSystem
 from .system_spec import SystemSpec
 
 _DIR = Path(__file__).with_name("systems")
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # PyYAML built without libyaml: the Python one
 _FLOAT_FIELDS = ("mem_capacity_bytes", "mem_bw_bytes_per_s", "intra_node_bw_bytes_per_s",
                  "inter_node_bw_bytes_per_s", "p2p_latency_s")
+
+
+def load_yaml(source: str | bytes | IO) -> Any:
+    """`yaml.safe_load`, through libyaml where PyYAML has it."""
+    return yaml.load(source, Loader=_SAFE_LOADER)
 
 
 def list_systems() -> list[str]:
@@ -25,7 +39,7 @@ def load_system(name: str) -> SystemSpec:
     path = _DIR / f"{name}.yaml"
     if not isinstance(name, str) or not path.is_file():
         raise UnknownSystem(name, list_systems())
-    raw = yaml.safe_load(path.read_text())
+    raw = load_yaml(path.read_text())
     return SystemSpec(
         name=raw["name"],
         gpu_name=str(raw["gpu_name"]),

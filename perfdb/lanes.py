@@ -14,10 +14,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import yaml
 
 from .wheel import wheel_dir
 from .versions import pick_nearest
+from .catalog import load_yaml
 
 _VLLM_CTX = {90: ["fa3"], 100: ["trtllmprefill", "flashinfer"], 103: ["trtllmprefill", "flashinfer"],
              120: ["flashinfer"], 89: ["flash_attn", "fa2"], 80: ["flash_attn", "fa2"]}
@@ -41,7 +41,7 @@ def pick_lane(sources: np.ndarray, preferred: list[str]) -> str:
 def _lane_defaults() -> dict:
     path = wheel_dir() / "systems" / "attention_lane_defaults.yaml"
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return load_yaml(path.read_text()) or {}
     except OSError:
         return {}
 

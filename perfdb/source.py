@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import overlay, validate
+from . import overlay
 from .wheel import aic_version, wheel_dir
 
 BACKENDS = ("trtllm", "vllm", "sglang")
@@ -51,6 +51,8 @@ def read_columns(path: Path, numeric: list[str], text: list[str],
     e.g. `window_size`). Behind a merged-tree path (overlay.py) both the shipped and the user table are
     read and the user's rows win on identical keys.
     """
+    from . import validate  # only when a table is read: a warm cache never gets here
+
     parts = overlay.sources(Path(path)) or [(Path(path), _is_shipped(Path(path)))]
     tables = [_read_valid(p, numeric, text, optional, shipped) for p, shipped in parts]
     return tables[0] if len(tables) == 1 else validate.overlay_rows(tables[0], tables[1])
@@ -67,6 +69,8 @@ def _read_valid(path: Path, numeric: list[str], text: list[str], optional: dict 
                 shipped: bool) -> dict[str, np.ndarray]:
     """One file: columns → key domain → drop bad latencies → (user files) implausible latencies warned →
     duplicate-key rule. User files must keep some rows."""
+    from . import validate
+
     cols = _read_file(path, numeric, text, optional or {})
     cols = validate.check_domain(cols, path, shipped, skip=cols.filled)
     total = len(next(iter(cols.values()))) if cols else 0
@@ -83,6 +87,8 @@ def _read_valid(path: Path, numeric: list[str], text: list[str], optional: dict 
 
 def _read_file(path: Path, numeric: list[str], text: list[str], optional: dict) -> dict[str, np.ndarray]:
     import pyarrow.parquet as pq
+
+    from . import validate
 
     try:
         names = set(pq.read_schema(path).names)
