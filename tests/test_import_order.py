@@ -43,7 +43,7 @@ def test_the_checker_catches_an_upward_import(tmp_path):
 # What a warm dense solve must not import: optional or heavy libraries it never runs (pyarrow reads
 # Parquet only on a cold cache, matplotlib only for --plot, scipy/pandas/torch/aiconfigurator never),
 # and the parts of sloplan that serve other commands or cold loads.
-_NOT_ON_A_WARM_SOLVE = ("pyarrow", "scipy", "matplotlib", "pandas", "torch", "aiconfigurator",
+_NOT_ON_A_WARM_SOLVE = ("numpy.ma", "pyarrow", "scipy", "matplotlib", "pandas", "torch", "aiconfigurator",
                         "sloplan.plot", "sloplan.coverage_report", "sloplan.estimate_rows", "sloplan.estimation",
                         "sloplan.perfdb.collector", "sloplan.perfdb.validate", "sloplan.perfdb.bounds")
 _PROBE = """

@@ -42,7 +42,7 @@ class ClassKnapsack:
 
     def __init__(self, model: ReplicaProblem, backend: str = DEFAULT_BACKEND):
         self.model = model
-        self.sizes = np.unique(model.gpus)
+        self.sizes = np.unique(model.gpus, return_index=True)[0]  # return_index: no numpy.ma import
         N = model.total_gpus
         budget, least = ConstraintGroup.GPU_BUDGET, ConstraintGroup.MIN_REPLICAS
         var = Variable(CLASS_VAR, np.zeros(len(self.sizes)), np.floor(N / self.sizes), integer=True)
