@@ -16,7 +16,8 @@ in flight than the engine can run (KV capacity or max batch), the excess waits f
 client latency = concurrency / λ, and TTFT absorbs the difference — this is why measured TTFT at
 high concurrency is often tens of seconds.
 
-What the kernel tables cannot see comes from the Calibration the caller passes (model/calibration.py): per-step framework overhead
+What the kernel tables cannot see comes from the Calibration the caller passes (model/calibration.py):
+per-step framework overhead
 (paid by every pipeline stage), prefill contention among clients that stay partly synchronized
 (growing with the number of clients and with the share of step time prompts take), a TTFT
 overhead, how much of the mixed steps the *reported* TPOT contains, and the output tokens/s one

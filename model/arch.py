@@ -61,7 +61,8 @@ class ModelArch:
         arch = architecture(cfg, source)
         if arch not in DENSE_ARCHITECTURES:
             raise UnsupportedModel(
-                f"model: {source} architectures: {arch} is not supported yet; accepted: {', '.join(DENSE_ARCHITECTURES)}")
+                f"model: {source} architectures: {arch} is not supported yet; "
+                f"accepted: {', '.join(DENSE_ARCHITECTURES)}")
         inner = cfg.get("text_config", cfg) if "num_hidden_layers" not in cfg else cfg
         inner = inner if isinstance(inner, dict) else {}
         if inner.get("num_experts") or inner.get("num_local_experts") or inner.get("kv_lora_rank"):

@@ -9,7 +9,7 @@ development-split rows of silicon_sample.csv (design.md, Contracts).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, cache
 from pathlib import Path
 
 from .framework import Backend
@@ -68,7 +68,7 @@ def _table() -> dict:
     return load_yaml(_FILE.read_text()) or {}
 
 
-@lru_cache(maxsize=None)
+@cache
 def calibration(backend: Backend | str, system: str | None = None) -> Calibration:
     """The backend's constants, with the (system, backend) entry's fields on top when there is one."""
     name = Backend(backend).value

@@ -27,7 +27,8 @@ class UnknownModel(ValueError):
     def __init__(self, name: str, suggestions: list[str]):
         self.accepted = suggestions
         hint = f"; did you mean: {', '.join(suggestions)}" if suggestions else "; see `sloplan models`"
-        super().__init__(f"model: unknown model '{_short(name)}' (not a folder with config.json, not in the catalog){hint}")
+        super().__init__(f"model: unknown model '{_short(name)}' (not a folder with config.json, "
+                         f"not in the catalog){hint}")
 
 
 def _key(name: str) -> str:

@@ -77,9 +77,11 @@ def read_json(path: Path, label: str) -> object:
         raise InvalidModelConfig(f"model: {label} is not valid JSON (line {exc.lineno}: {exc.msg}); "
                                  "accepted: a JSON object") from None
     except RecursionError:
-        raise InvalidModelConfig(f"model: {label} is nested too deeply to be a config; accepted: a JSON object") from None
+        raise InvalidModelConfig(f"model: {label} is nested too deeply to be a config; "
+                                 "accepted: a JSON object") from None
     except ValueError as exc:  # e.g. an integer literal longer than Python converts
-        raise InvalidModelConfig(f"model: {label} is not valid JSON ({echo(str(exc))}); accepted: a JSON object") from None
+        raise InvalidModelConfig(f"model: {label} is not valid JSON ({echo(str(exc))}); "
+                                 "accepted: a JSON object") from None
 
 
 class _Fields:
@@ -201,7 +203,8 @@ def checkpoint_quant(qcfg: object, modelopt: object, source: str) -> GemmQuant:
 def _modelopt(algo: object, where: str) -> GemmQuant:
     gemm = _MODELOPT_ALGOS.get(algo.upper()) if isinstance(algo, str) else None
     if gemm is None:
-        raise InvalidModelConfig(f"model: {where}: {echo(algo)} is not modelled; accepted: {', '.join(_MODELOPT_ALGOS)}")
+        raise InvalidModelConfig(f"model: {where}: {echo(algo)} is not modelled; "
+                                 f"accepted: {', '.join(_MODELOPT_ALGOS)}")
     return gemm
 
 

@@ -8,7 +8,7 @@ table over every engine and mode cost a few dozen lookups instead of a few hundr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from sloplan.perfdb import PerfDB
 

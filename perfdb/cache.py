@@ -22,7 +22,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -31,7 +31,10 @@ from .wheel import aic_version
 from . import grid_store
 from .sparse_grid import SparseGrid
 
-CACHE_SCHEMA = 8  # 2: generation attention filled in latency space; 3: NCCL, a2a, MLA grids; 4: LOO-chosen fill schemes; 5: decode kv-edge extrapolation; 6: overlay torch lane; 7: MLA read lazily (side file); 8: grid_store layout everywhere, NCCL / all-to-all read lazily, one counter (family side files carry none)
+# 2: generation attention filled in latency space; 3: NCCL, a2a, MLA grids; 4: LOO-chosen fill schemes;
+# 5: decode kv-edge extrapolation; 6: overlay torch lane; 7: MLA read lazily (side file); 8: grid_store
+# layout everywhere, NCCL / all-to-all read lazily, one counter (family side files carry none)
+CACHE_SCHEMA = 8
 STALE_TMP_S = 3600.0  # a .tmp older than this belongs to a dead writer (a live one renames within seconds)
 _MAX_REASON = 120  # characters of an exception message echoed in a warning
 _UNWRITABLE_SAID: set[str] = set()  # cache folders already reported unwritable in this process

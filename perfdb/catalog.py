@@ -33,7 +33,7 @@ def list_systems() -> list[str]:
     return sorted(p.stem for p in _DIR.glob("*.yaml"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_system(name: str) -> SystemSpec:
     """Read one catalog entry. YAML may spell floats as `2e+12` (a string to YAML 1.1), so cast explicitly."""
     path = _DIR / f"{name}.yaml"

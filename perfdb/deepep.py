@@ -8,7 +8,8 @@ read on first use (lazy family `deepep`).
   are not read (a zero would count as a bad latency).
 Both tables are in **microseconds** (→ s on load). `num_token` is tokens per rank. No `ep_size` column:
 `node_num` nodes of DEEPEP_GPUS_PER_NODE GPUs (every shipped row: 1 node = EP 8).
-Grid `deepep/<ll|normal>/<dispatch|combine>` over (node_num, hidden, topk, experts, sms, tokens) (ll: sms axis 1, log2 axes),
+Grid `deepep/<ll|normal>/<dispatch|combine>` over (node_num, hidden, topk, experts, sms, tokens)
+(ll: sms axis 1, log2 axes),
 log-util vs `sol.moe_a2a_sol_s` (bf16 bytes, ep = 8 · node_num, NVLink within a node).
 """
 from __future__ import annotations

@@ -20,7 +20,8 @@ def encoder_grids(root, spec, backend: str, version: str):
     path, ver = family_table(root, "encoder_attention", backend, "encoder_attention_perf.parquet", version)
     if path is None:
         return {}, {}
-    cols = read_columns(path, ["batch_size", "isl", "num_heads", "head_dim", "latency"], ["attn_dtype", "kernel_source"])
+    cols = read_columns(path, ["batch_size", "isl", "num_heads", "head_dim", "latency"],
+                        ["attn_dtype", "kernel_source"])
     grids = {}
     for raw in np.unique(cols["attn_dtype"]):
         sel = cols["attn_dtype"] == raw

@@ -22,7 +22,8 @@ from .tier import Tier
 LAZY_PREFIX = {"dsa_ctx": "sparse", "dsa_gen": "sparse", "glm5": "sparse", "gdn": "linear", "mamba2": "linear",
                "quant": "quantize", "enc": "encoder", "mhc": "mhc", "wideep_moe": "wideep",
                "wideep_mla_ctx": "wideep", "wideep_mla_gen": "wideep", "wideep_mlp": "wideep", "deepep": "deepep",
-               "nccl": "nccl", "a2a": "a2a", "mla_ctx": "mla", "mla_gen": "mla", "mla_ctx_module": "mla", "mla_gen_module": "mla", "mla_bmm": "mla"}
+               "nccl": "nccl", "a2a": "a2a", "mla_ctx": "mla", "mla_gen": "mla", "mla_ctx_module": "mla",
+               "mla_gen_module": "mla", "mla_bmm": "mla"}
 # A system *with* data but without a dtype slice borrows a sibling dtype's slice at the same shape (first found).
 DTYPE_SIBLINGS = {"nvfp4": ("fp8_block", "fp8", "bf16"), "fp8_block": ("fp8", "bf16"), "fp8": ("fp8_block", "bf16"),
                   "bf16": ("fp8", "fp8_block"), "int8": ("fp8", "bf16")}
@@ -77,7 +78,8 @@ def pick_donor(spec, candidates) -> str | None:
 
 def slice_sol_s(spec, name: str, coords: list) -> np.ndarray | None:
     """SOL of a grid cell given the slice name and its grid coordinates (GEMM, context/generation
-    attention, MLA, MLA BMM, NCCL, all-reduce, MoE all-to-all); None for other families. Used by the LOSO bench to compare systems at the same shape."""
+    attention, MLA, MLA BMM, NCCL, all-reduce, MoE all-to-all); None for other families. Used by the LOSO
+    bench to compare systems at the same shape."""
     parts = name.split("/")
     if parts[0] == "gemm":
         return sol.gemm_sol_s(spec, coords[0], coords[1], coords[2], parts[1])

@@ -92,7 +92,7 @@ class Grid:
         if spaces is not None and any(sp == "sqrt" for sp in spaces):
             lat = _sequential(lat_nodes, brackets, spaces)
         lat = lat * sol_fn(*arrays) / sol_fn(*clamped)
-        for j, w, beyond in brackets:
+        for _, w, beyond in brackets:
             out_tier = np.maximum(out_tier, _axis_tier(w, beyond))
         return lat, np.maximum(out_tier, floor_tier).astype(np.int8)
 
@@ -223,6 +223,6 @@ def _multilinear(lu, tier, log_axes, arrays):
             weight = weight * (w if hi else 1.0 - w)
         out += weight * flat_lu[idx]
         out_tier = np.maximum(out_tier, np.where(weight > 0, flat_tier[idx], 0).astype(np.int8))
-    for j, w, beyond in brackets:
+    for _, w, beyond in brackets:
         out_tier = np.maximum(out_tier, _axis_tier(w, beyond))
     return out, out_tier

@@ -39,7 +39,8 @@ def pack(grids: dict[str, SparseGrid], meta: dict) -> dict[str, np.ndarray]:
                        "axes": [put(f64, "f", a, np.float64) for a in g.axes],
                        "flat": put(i64, "i", g.flat, np.int64), "lu": put(f64, "f", g.lu, np.float64)}
     return {META: np.array(json.dumps({**meta, "index": index})),
-            F64: np.concatenate(f64) if f64 else np.zeros(0), I64: np.concatenate(i64) if i64 else np.zeros(0, np.int64)}
+            F64: np.concatenate(f64) if f64 else np.zeros(0),
+            I64: np.concatenate(i64) if i64 else np.zeros(0, np.int64)}
 
 
 def unpack(arrays: dict) -> tuple["LazyGrids", dict]:

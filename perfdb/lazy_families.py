@@ -4,7 +4,8 @@ These tables matter only to some models, so they are read on the first query of 
 load: a family builder turns its Parquet table(s) into `SparseGrid`s (log-util over log2 axes, exactly like
 GEMM / attention), the grids are merged into the PerfDB's sparse grids (so `PerfDB.grid` densifies, fills
 and side-caches them like any other) and written together to one side file of the disk cache
-(`family_<name>.npz`, in the folder named after the main file, so cache.CACHE_SCHEMA versions it too), so later processes skip Parquet. A family's median utils are added
+(`family_<name>.npz`, in the folder named after the main file, so cache.CACHE_SCHEMA versions it too), so
+later processes skip Parquet. A family's median utils are added
 to `db.eff` (used by the roofline fallback of a slice without data).
 """
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Keyed (num_tokens, hidden_size) at hc_mult 4, 2 sites, 20 Sinkhorn iterations (the only values
 collected). Lanes: TRT-LLM ships several `pre` kernels, each timed only where its dispatcher may pick it
-(FMA for few tokens, DeepGEMM split-K / no-split above), so per (hidden, tokens) the fastest lane is kept. Grid `mhc/<op>` over (hidden, tokens),
+(FMA for few tokens, DeepGEMM split-K / no-split above), so per (hidden, tokens) the fastest lane is kept.
+Grid `mhc/<op>` over (hidden, tokens),
 util against `sol.mhc_sol_s`.
 """
 from __future__ import annotations

@@ -6,7 +6,8 @@ each collected shape keeps its own token curve (log-util, interpolated in log2 t
 grids: MEASURED on a collected count, INTERPOLATED between, EXTRAPOLATED ≤ 2 octaves beyond, ROOFLINE
 further). A shape that was not collected → a sibling dtype's curve of the same shape (fallback.py; not
 where the GPU lacks the dtype), on a GPU without MoE data the donor's same query, else SOL (sol.moe_sol_s,
-peer §2.5) / median util of the dtype slice; ROOFLINE. A missing distribution slice borrows power_law_1.2, then balanced (EXTRAPOLATED).
+peer §2.5) / median util of the dtype slice; ROOFLINE. A missing distribution slice borrows power_law_1.2,
+then balanced (EXTRAPOLATED).
 
 Lane per dtype: the kernel_source with the most rows, excluding `*nongated*` (non-gated activations are
 another op, not another kernel for the same op): TRT-LLM → moe_torch_flow_cutlass (deepgemm for
@@ -98,7 +99,8 @@ class MoeMixin:
         full = (float(labels.index(label)),) + tuple(float(k) for k in key)
         if full not in self._moe_curves:
             rows = self._moe_index.get(full)
-            self._moe_curves[full] = None if rows is None else Grid.from_points([data["tokens"][rows]], data["lu"][rows])
+            self._moe_curves[full] = (None if rows is None
+                                      else Grid.from_points([data["tokens"][rows]], data["lu"][rows]))
         return self._moe_curves[full]
 
     def moe(self, num_tokens, hidden: int, inter: int, topk: int, num_experts: int, moe_tp: int, moe_ep: int,

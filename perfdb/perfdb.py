@@ -7,7 +7,7 @@ family (on this system, else on its catalog donor) and tagged ROOFLINE.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -162,9 +162,11 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         share = (sol.causal_pairs(full, window) - sol.causal_pairs(p, window)) / sol.causal_pairs(full, window)
         grid, gwin, floor = self._attention_slice("ctx", kv, int(window), [heads, ratio, float(head_dim)])
         if grid is None:
+            def roofline_on(sp):  # the same SOL on another system (the donor fallback)
+                return share * sol.context_attention_sol_s(sp, b, full, 0.0, num_heads, num_kv_heads, head_dim,
+                                                           window, kvb)
             return self._roofline(sol_full * share, "ctx", f"ctx/bf16/{kv}/0", [heads, ratio, float(head_dim), b, full],
-                                  lambda sp: share * sol.context_attention_sol_s(sp, b, full, 0.0, num_heads, num_kv_heads,
-                                                                                 head_dim, window, kvb))
+                                  roofline_on)
         def sol_fn(bb, ss):  # the grid's own SOL frame (its window), at the query's heads / head_dim
             return sol.context_attention_sol_s(self.system, bb, ss, 0.0, num_heads, num_kv_heads, head_dim,
                                                gwin, kvb)
@@ -193,7 +195,8 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
             return sol.generation_attention_sol_s(self.system, bb, ss, num_heads, num_kv_heads, head_dim,
                                                   gwin, sol.KV_BYTES[kv])
         if grid is None:
-            return self._roofline(sol_fn(b, eff_len), "gen", f"gen/bf16/{kv}/0", [heads, ratio, float(head_dim), b, eff_len],
+            coords = [heads, ratio, float(head_dim), b, eff_len]
+            return self._roofline(sol_fn(b, eff_len), "gen", f"gen/bf16/{kv}/0", coords,
                                   lambda sp: sol.generation_attention_sol_s(sp, b, eff_len, num_heads, num_kv_heads,
                                                                             head_dim, gwin, sol.KV_BYTES[kv]))
         lat, tier = grid.query_latency([heads, ratio, float(head_dim)], [b, eff_len], sol_fn)

@@ -30,7 +30,7 @@ def system_data_dir(silicon_dir: str | None, system: str | None = None) -> Path 
     return overlay.data_root(name, shipped, aic_version()) if name else shipped
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def version_dirs(root: Path | None, family: str, framework: str, filename: str) -> tuple[str, ...]:
     """Version folder names under `<root>/<family>/<framework>/` that hold `filename` (unordered)."""
     if root is None:

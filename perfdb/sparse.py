@@ -133,7 +133,8 @@ class SparseAttentionMixin:
         flat / top_last), `isl` queries per request over `kv_len` keys (kv_len ≥ isl)."""
         if op not in GLM5_FILES:
             raise ValueError(f"glm5_kernel op {op!r}: accepted {', '.join(GLM5_FILES)}")
-        b, q, kv = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, isl, kv_len)))
+        b, q, kv = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0)
+                                         for x in (batch, isl, kv_len)))
         kv = np.maximum(kv, q)
         sol_s = sol.glm5_kernel_sol_s(self.system, op, b, q, kv)
         name = f"glm5/{op}" + (f"/{score_mode}" if op == "topk" else "")

@@ -14,7 +14,8 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
+from collections.abc import Iterator
 
 import typer
 from typer.core import TyperGroup

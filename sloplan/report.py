@@ -57,8 +57,9 @@ def print_solve(r: SolveResult) -> None:
                   f"TTFT {b.ttft_ms:.0f} ms · TPOT {b.tpot_ms:.2f} ms · tier {b.tier}"
                   + (f" ({b.tier_source})" if b.tier_source else ""))
     if b.check:
-        console.print(f"  re-checked by the full estimator: TTFT {b.check.ttft_ms:.0f} ms, TPOT {b.check.tpot_ms:.2f} ms,"
-                      f" {b.check.tokens_per_s_per_gpu:.1f} tok/s/gpu (surrogate error {b.check.surrogate_error_pct:.2f}%)")
+        c = b.check
+        console.print(f"  re-checked by the full estimator: TTFT {c.ttft_ms:.0f} ms, TPOT {c.tpot_ms:.2f} ms,"
+                      f" {c.tokens_per_s_per_gpu:.1f} tok/s/gpu (surrogate error {c.surrogate_error_pct:.2f}%)")
     _frontend_note(b.frontend_load, indent="  ")
     if b.memory_gib:
         console.print("  memory per GPU (GiB): " + ", ".join(f"{k} {v}" for k, v in b.memory_gib.items()))
@@ -131,7 +132,8 @@ def print_models() -> None:
 
     for line in ("Models sloplan plans (dense GQA), by catalog name; a local folder with a config.json works too.",
                  "Names match spelling-insensitively: case, the org, '_' for '-', a 'Meta-' prefix and the suffixes",
-                 "-Instruct/-Chat/-Base/-it/-hf do not change the architecture (-FP8/-NVFP4 do: another weight format).",
+                 "-Instruct/-Chat/-Base/-it/-hf do not change the architecture "
+                 "(-FP8/-NVFP4 do: another weight format).",
                  "Launch commands serve the checkpoint a spelling names, for example:"):
         console.print(line)
     width = max(map(len, SPELLING_EXAMPLES))

@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from . import grid as g
 from . import schema as s
@@ -145,7 +145,7 @@ def _details(request: CollectRequest, device, grids: dict, skipped: dict, notes:
     except PackageNotFoundError:
         sloplan_version = "unknown"
     return {"tool": "sloplan collect", "sloplan_version": sloplan_version,
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "system_name": request.system, "gpu": device.gpu_name, "gpu_count": device.gpu_count,
             "compute_capability": device.compute_capability, "gpu_memory_bytes": device.memory_bytes,
             "driver": device.driver, "cuda": device.cuda, "torch": device.torch_version,
