@@ -11,7 +11,7 @@ from sloplan.model.ops import source_label
 from sloplan.model.option_table import OptionTable
 from sloplan.model.options import evaluate, fitting_engines, option_table
 from sloplan.perfdb import Tier
-from sloplan.solver import Deployment, Slo, best_deployment, pareto_front
+from sloplan.solver import Deployment, best_deployment, infeasibility_reason, pareto_front
 
 from .context import Context, build_context
 from .errors import InputError, shown
@@ -32,11 +32,6 @@ def _as_request(request: Request | dict | str | Path) -> Request:
                                 f"(got {shown(request)})")
 
 
-def _slo(req: Request) -> Slo:
-    ms = lambda v: None if v is None else v / 1000.0  # noqa: E731
-    return Slo(ttft_s=ms(req.ttft_ms), tpot_s=ms(req.tpot_ms), request_latency_s=ms(req.request_latency_ms))
-
-
 def solve(request: Request | dict | str | Path) -> SolveResult:
     """Best deployment under the SLOs within the GPU budget, and the exact front of the option table."""
     t0 = time.perf_counter()
@@ -51,7 +46,7 @@ def solve(request: Request | dict | str | Path) -> SolveResult:
     table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, list(req.modes), req.max_batch_size,
                          ctx.calibration)
     t2 = time.perf_counter()
-    slo = _slo(req)
+    slo = req.slo
     best = best_deployment(table, req.total_gpus, slo)
     front = pareto_front(table, req.total_gpus, slo)
     t3 = time.perf_counter()
@@ -60,7 +55,7 @@ def solve(request: Request | dict | str | Path) -> SolveResult:
         best=_point(ctx, table, best, verify=True, req=req) if best else None,
         front=tuple(_point(ctx, table, d, verify=False) for d in front),
         options=len(table), engines=len(slots),
-        infeasible_reason=None if best else _why_infeasible(table, slo),
+        infeasible_reason=None if best else infeasibility_reason(table, slo),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
         timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)})
 
@@ -74,16 +69,6 @@ def _no_engine(ctx: Context, req: Request) -> InputError:
                                         f"{ctx.arch.name} on {ctx.system.name} ({need} GPUs); accepted: ≥ {need}")
     return InputError("model", f"{ctx.arch.name} does not fit on {ctx.system.name} in any engine up to 64 GPUs "
                                f"with isl+osl={req.isl + req.osl}")
-
-
-def _why_infeasible(table: OptionTable, slo: Slo) -> str:
-    """One line: the SLOs that no option meets, with the best value any option reaches."""
-    parts = []
-    for name, limit, col in (("TTFT", slo.ttft_s, table.ttft_s), ("TPOT", slo.tpot_s, table.tpot_s),
-                             ("request latency", slo.request_latency_s, table.request_latency_s)):
-        if limit is not None and col.min() > limit:
-            parts.append(f"{name} ≤ {limit * 1e3:g} ms is unreachable (best option: {col.min() * 1e3:.1f} ms)")
-    return "; ".join(parts) or "no single option meets all SLOs together (each is reachable alone)"
 
 
 def _groups(table: OptionTable, dep: Deployment) -> tuple[tuple[ReplicaGroup, int], ...]:

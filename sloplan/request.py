@@ -51,6 +51,17 @@ class Request(BaseModel):
 
     _prefix_below_isl = field_validator("prefix")(prefix_below_isl)
 
+    @property
+    def slo(self):
+        """The SLOs in seconds as the solver takes them (a `sloplan.solver.Slo`; milliseconds exist only at
+        this edge). The solver is imported here, not at the top, so `--help` does not load it."""
+        from sloplan.solver import Slo
+
+        def s(ms: float | None) -> float | None:
+            return None if ms is None else ms / 1000.0
+
+        return Slo(ttft_s=s(self.ttft_ms), tpot_s=s(self.tpot_ms), request_latency_s=s(self.request_latency_ms))
+
 
 FIELDS = tuple(Request.model_fields)
 

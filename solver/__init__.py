@@ -12,7 +12,8 @@ so importing this package stays cheap.
 from .backends import SolverError
 from .best import best_deployment
 from .deployment import Deployment
+from .infeasibility import infeasibility_reason
 from .pareto import pareto_front
 from .slo import Slo
 
-__all__ = ["Deployment", "Slo", "SolverError", "best_deployment", "pareto_front"]
+__all__ = ["Deployment", "Slo", "SolverError", "best_deployment", "infeasibility_reason", "pareto_front"]

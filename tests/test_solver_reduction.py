@@ -99,3 +99,14 @@ def test_reducing_feasible_rows_only_keeps_the_same_feasible_survivors_and_front
         if brute is not None:
             assert [f[:2] for f in fast] == brute
         assert all(ok[r] for f in fast for r, _ in f[2])
+
+
+def test_infeasibility_reason_names_each_unreachable_slo_with_its_bound():
+    from sloplan.solver import infeasibility_reason
+
+    table = table_from_columns([1, 2], [10.0, 20.0], [0.02, 0.01], ttft_s=[0.3, 0.5])
+    assert infeasibility_reason(table, Slo(tpot_s=0.005)) == "TPOT ≤ 5 ms is unreachable (best option: 10.0 ms)"
+    both = infeasibility_reason(table, Slo(tpot_s=0.005, ttft_s=0.1))
+    assert both.startswith("TTFT ≤ 100 ms is unreachable (best option: 300.0 ms); TPOT ≤ 5 ms")
+    # TTFT is reachable (row 0) and TPOT too (row 1), but no row meets both
+    assert "each is reachable alone" in infeasibility_reason(table, Slo(ttft_s=0.31, tpot_s=0.015))

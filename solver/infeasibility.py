@@ -1,0 +1,24 @@
+"""Why no deployment meets the SLOs, in one line: the SLOs no option reaches, with the best value one does.
+
+A deployment's TTFT/TPOT/request latency is the maximum over the options it uses, so an SLO that no
+single option meets is unreachable by any deployment, and the best option's value is the bound. When
+each SLO is reachable alone but no option meets them all, that is said instead (the certificate issue
+turns this line into minimal conflicting groups and tight bounds).
+"""
+from __future__ import annotations
+
+from sloplan.model.option_table import OptionTable
+
+from .slo import Slo, SloKind
+
+_LABEL = {SloKind.TTFT: "TTFT", SloKind.TPOT: "TPOT", SloKind.REQUEST_LATENCY: "request latency"}
+
+
+def infeasibility_reason(table: OptionTable, slo: Slo) -> str:
+    """One line naming each unreachable SLO with the best value any option reaches (milliseconds)."""
+    parts = []
+    for kind in SloKind:
+        limit, best = slo.limit(kind), float(getattr(table, kind.field).min())
+        if limit is not None and best > limit:
+            parts.append(f"{_LABEL[kind]} ≤ {limit * 1e3:g} ms is unreachable (best option: {best * 1e3:.1f} ms)")
+    return "; ".join(parts) or "no single option meets all SLOs together (each is reachable alone)"
