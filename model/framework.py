@@ -16,16 +16,12 @@ from enum import Enum
 from functools import cache
 from pathlib import Path
 
+from sloplan.core.enums import Backend
+
 from .quant import GemmQuant, KvDtype
 
 GIB = 1024**3
 _FOLDER = Path(__file__).parent / "frameworks"
-
-
-class Backend(str, Enum):
-    TRTLLM = "trtllm"
-    VLLM = "vllm"
-    SGLANG = "sglang"
 
 
 class KvFractionOf(str, Enum):

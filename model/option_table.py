@@ -8,32 +8,18 @@ never calls an estimator, which is what makes its answers exact "for the tables 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sloplan.core.enums import Role, ServingMode
+
 if TYPE_CHECKING:
     from .options import EngineSlot
 
 
-class ServingMode(str, Enum):
-    """How one replica schedules requests."""
-
-    STATIC = "static"  # a batch arrives together, prefills together, decodes to the end
-    AGG = "agg"  # continuous (in-flight) batching with chunked prefill, closed-loop concurrency
-
-
 MODES: tuple[ServingMode, ...] = (ServingMode.STATIC, ServingMode.AGG)
-
-
-class Role(str, Enum):
-    """What a replica group does in a plan. Today every replica serves whole requests in its mode;
-    disaggregated serving adds prefill and decode pools as roles of their own."""
-
-    AGG = "agg"
-    STATIC = "static"
 
 
 _ROLE_OF_MODE = {ServingMode.AGG: Role.AGG, ServingMode.STATIC: Role.STATIC}

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sloplan.core.enums import Phase
+
 from . import sol
 from .dtypes import canon_dtype
 from .validate import PerfDataWarning, is_latency, is_value
@@ -79,7 +81,7 @@ def _roofline(name: str, c: dict[str, np.ndarray], spec) -> np.ndarray | None:
         return out
     if name in MLA_KINDS:
         kvb = np.array([sol.KV_BYTES.get(canon_dtype(d), 2.0) for d in c["kv_cache_dtype"]])
-        if MLA_KINDS[name] == "ctx":
+        if MLA_KINDS[name] == Phase.CONTEXT.short:
             return sol.context_mla_sol_s(spec, c["batch_size"], c["isl"], c["num_heads"], kvb)
         return sol.generation_mla_sol_s(spec, c["batch_size"], c["step"], c["num_heads"], kvb)
     if name == "mla_bmm_perf.parquet":

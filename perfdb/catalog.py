@@ -14,6 +14,8 @@ from typing import IO, Any
 
 import yaml
 
+from sloplan.core.enums import BACKEND_NAMES
+
 from .errors import UnknownSystem
 from .system_spec import SystemSpec
 
@@ -48,6 +50,6 @@ def load_system(name: str) -> SystemSpec:
         silicon_dir=raw.get("silicon_dir") or None,
         sm_version=int(raw["sm_version"]) if raw.get("sm_version") is not None else None,
         efficiency_donor=raw.get("efficiency_donor") or None,
-        frameworks=tuple(str(f) for f in raw.get("frameworks") or ("trtllm", "vllm", "sglang")),
+        frameworks=tuple(str(f) for f in raw.get("frameworks") or BACKEND_NAMES),
         **{f: float(raw[f]) for f in _FLOAT_FIELDS},
     )

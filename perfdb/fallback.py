@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from sloplan.core.enums import Phase
+
 from . import sol
 from .lookup import Lookup
 from .tier import Tier
@@ -83,10 +85,10 @@ def slice_sol_s(spec, name: str, coords: list) -> np.ndarray | None:
     parts = name.split("/")
     if parts[0] == "gemm":
         return sol.gemm_sol_s(spec, coords[0], coords[1], coords[2], parts[1])
-    if parts[0] in ("ctx", "gen"):
+    if parts[0] in (Phase.CONTEXT.short, Phase.GENERATION.short):
         h, ratio, d, b, s = coords
         kvb = sol.KV_BYTES.get(parts[2], 2.0)
-        if parts[0] == "ctx":
+        if parts[0] == Phase.CONTEXT.short:
             return sol.context_attention_sol_s(spec, b, s, 0.0, h, h / ratio, d, int(parts[3]), kvb, parts[1])
         return sol.generation_attention_sol_s(spec, b, s, h, h / ratio, d, int(parts[3]), kvb)
     if parts[0] in ("mla_ctx", "mla_gen", "mla_ctx_module", "mla_gen_module"):

@@ -15,6 +15,8 @@ import functools
 
 import numpy as np
 
+from sloplan.core.enums import Backend, Phase
+
 from .wheel import wheel_dir
 from .versions import pick_nearest
 from .catalog import load_yaml
@@ -55,8 +57,8 @@ def attention_preference(backend: str, version: str, sm: int | None, phase: str)
         pin = (pins.get(ver) or {}).get(sm)
         if pin and pin != "default":
             tokens.append(str(pin))
-    if backend == "trtllm":
+    if backend == Backend.TRTLLM:
         tokens.append("torch_flow")
-    elif backend == "vllm":
-        tokens += (_VLLM_CTX if phase == "ctx" else _VLLM_GEN).get(sm or 90, [])
+    elif backend == Backend.VLLM:
+        tokens += (_VLLM_CTX if phase == Phase.CONTEXT.short else _VLLM_GEN).get(sm or 90, [])
     return tokens

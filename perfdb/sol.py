@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sloplan.core.enums import Phase
+
 from .system_spec import SystemSpec
 
 GEMM_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0, "nvfp4": 9.0 / 16.0}  # nvfp4: one fp8 scale per 16
@@ -143,7 +145,7 @@ def dsa_module_sol_s(spec: SystemSpec, phase: str, batch, seq, num_heads, kv_byt
     bytes = latent cache (576 per token, KV dtype) + indexer keys (128 B per token) + per-head Q/O."""
     b, s, h = (np.asarray(x, dtype=np.float64) for x in (batch, seq, num_heads))
     latent = MLA_LATENT + MLA_ROPE
-    if phase == "context":
+    if phase == Phase.CONTEXT:
         sparse_pairs, index_pairs, queries = causal_pairs(s, DSA_TOPK), causal_pairs(s, 0), s
         cache_tokens = s
     else:

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from sloplan.core.enums import BACKEND_NAMES
+
 from . import overlay
 from .wheel import aic_version, wheel_dir
 
-BACKENDS = ("trtllm", "vllm", "sglang")
+BACKENDS = BACKEND_NAMES  # the frameworks silicon tables exist for: all of sloplan.core.Backend
 
 
 def system_data_dir(silicon_dir: str | None, system: str | None = None) -> Path | None:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sloplan.core.enums import Phase
+
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
 from .lanes import pick_lane
@@ -105,12 +107,12 @@ class SparseAttentionMixin:
         kind = {"context": "dsa_ctx", "generation": "dsa_gen"}[phase]
         b, s, p = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (batch, seq, prefix)))
         b, s, p = np.maximum(b, 1.0), np.maximum(s, 1.0), np.maximum(p, 0.0)
-        full = s + p if phase == "context" else s
+        full = s + p if phase == Phase.CONTEXT else s
         kv, gemm = _kv(kv_dtype), canon_dtype(gemm_dtype)
         arch = MODEL_ALIASES.get(str(model).lower(), str(model).lower())
         sol_s = sol.dsa_module_sol_s(self.system, phase, b, full, float(num_heads), sol.KV_BYTES[kv])
         share = 1.0
-        if phase == "context":
+        if phase == Phase.CONTEXT:
             w = sol.DSA_TOPK
             share = (sol.causal_pairs(full, w) - sol.causal_pairs(p, w)) / sol.causal_pairs(full, w)
         self._ensure_family("sparse")

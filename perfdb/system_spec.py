@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sloplan.core.enums import BACKEND_NAMES
+
 
 @dataclass(frozen=True)
 class SystemSpec:
@@ -28,7 +30,7 @@ class SystemSpec:
     silicon_dir: str | None
     sm_version: int | None = None
     efficiency_donor: str | None = field(default=None, compare=False)
-    frameworks: tuple[str, ...] = field(default=("trtllm", "vllm", "sglang"), compare=False, repr=False)
+    frameworks: tuple[str, ...] = field(default=BACKEND_NAMES, compare=False, repr=False)
 
     def __hash__(self) -> int:  # dict field makes the generated hash fail; the name identifies a system
         return hash(self.name)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sloplan.core.enums import Phase
+
 from . import sol
 from .fill import FillScheme
 from .lanes import attention_preference, pick_lane
@@ -60,7 +62,7 @@ def attention_grids(path: Path, spec: SystemSpec, backend: str, version: str, ph
         attn, kv, window = DTYPE_NAMES.get(key[0], key[0]), DTYPE_NAMES.get(key[1], key[1]), int(key[2])
         b, h, nkv, d = (cols[c][sel] for c in ("batch_size", "num_heads", "num_key_value_heads", "head_dim"))
         kvb = sol.KV_BYTES.get(kv, 2.0)
-        if phase == "ctx":
+        if phase == Phase.CONTEXT.short:
             seq = cols["isl"][sel]
             s = sol.context_attention_sol_s(spec, b, seq, 0.0, h, nkv, d, window, kvb, attn)
             name = f"ctx/{attn}/{kv}/{window}"

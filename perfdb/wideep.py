@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sloplan.core.enums import Phase
+
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
 from .lookup import Lookup
@@ -85,7 +87,7 @@ def _mla_grids(path, spec, kind: str):
 
 def mla_sol(spec, kind: str, b, s, h, kv: str):
     kvb = sol.KV_BYTES.get(kv, 2.0)
-    if kind == "ctx":
+    if kind == Phase.CONTEXT.short:
         return sol.context_mla_sol_s(spec, b, s, h, kvb)
     return sol.generation_mla_sol_s(spec, b, s, h, kvb)
 

@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass
 from rich.console import Console
 from rich.table import Table
 
+from sloplan.core.enums import BACKEND_NAMES
+
 from .errors import InputError
 
-BACKENDS = ("trtllm", "vllm", "sglang")
+BACKENDS = BACKEND_NAMES
 
 
 @dataclass(frozen=True)

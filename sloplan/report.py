@@ -4,6 +4,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from sloplan.core.enums import BACKEND_NAMES
+
 from .result import Estimate, PlanPoint, SolveResult
 
 console = Console(highlight=False, width=None if Console().is_terminal else 132)
@@ -101,11 +103,11 @@ def print_systems() -> None:
 
     t = Table(title="Systems · measured V: silicon tables for framework version V · roofline ← X: speed of light "
                     "× efficiencies measured on X · n/a: framework does not run there", title_justify="left")
-    for col in ("system", "GPU", "HBM GiB", "TB/s", "GPUs/node", "trtllm", "vllm", "sglang"):
+    for col in ("system", "GPU", "HBM GiB", "TB/s", "GPUs/node", *BACKEND_NAMES):
         t.add_column(col, no_wrap=col != "GPU")
     for name in list_systems():
         s = load_system(name)
-        tiers = [_data_tier(name, s, b) for b in ("trtllm", "vllm", "sglang")]
+        tiers = [_data_tier(name, s, b) for b in BACKEND_NAMES]
         t.add_row(name, s.gpu_name, f"{s.mem_capacity_bytes / 2**30:.0f}", f"{s.mem_bw_bytes_per_s / 1e12:.2f}",
                   str(s.gpus_per_node), *tiers)
     console.print(t)

@@ -6,35 +6,12 @@ the maximum over the options it uses, so one violating replica breaks the SLO fo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 
+from sloplan.core.enums import SloKind
 from sloplan.model.option_table import OptionTable
 
-from .groups import ConstraintGroup
-
-
-class SloKind(str, Enum):
-    """The three SLOs. `field` names both the `Slo` attribute and the OptionTable column (seconds)."""
-
-    TTFT = "ttft"
-    TPOT = "tpot"
-    REQUEST_LATENCY = "request_latency"
-
-    @property
-    def field(self) -> str:
-        return _FIELD[self]
-
-    @property
-    def group(self) -> ConstraintGroup:
-        """The constraint group holding this SLO's rows in a formulation."""
-        return _GROUP[self]
-
-
-_FIELD = {SloKind.TTFT: "ttft_s", SloKind.TPOT: "tpot_s", SloKind.REQUEST_LATENCY: "request_latency_s"}
-_GROUP = {SloKind.TTFT: ConstraintGroup.SLO_TTFT, SloKind.TPOT: ConstraintGroup.SLO_TPOT,
-          SloKind.REQUEST_LATENCY: ConstraintGroup.SLO_REQUEST_LATENCY}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""Imports flow one way: perfdb → model → solver → generators → sloplan (design.md)."""
+"""Imports flow one way: core → perfdb → model → solver → generators → sloplan (design.md)."""
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["perfdb", "model", "solver", "generators", "sloplan"]
+LAYERS = ["core", "perfdb", "model", "solver", "generators", "sloplan"]
 
 
 def _imported_layers(path: Path, layer: str) -> set[str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sloplan.core.enums import Phase
+
 GIB = 1 << 30
 DEFAULT_BUDGET_BYTES = 16 * GIB
 
@@ -98,7 +100,7 @@ def head_pairs(heads=ATTN_HEADS) -> tuple[tuple[int, int], ...]:
 
 def attention_bytes(case: AttentionCase) -> int:
     """Q and output (q tokens × heads) plus K and V (seq × kv_heads), bf16."""
-    q_tokens = case.seq if case.phase == "context" else 1
+    q_tokens = case.seq if case.phase == Phase.CONTEXT else 1
     return 2 * case.batch * case.head_dim * (2 * q_tokens * case.heads + 2 * case.seq * case.kv_heads)
 
 

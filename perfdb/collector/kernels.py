@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from sloplan.core.enums import Phase
+
 from .grid import AttentionCase, GemmCase
 
 GEMM_SOURCES = {"bfloat16": "torch.matmul", "fp8": "torch._scaled_mm"}
@@ -57,12 +59,12 @@ def attention_call(torch, case: AttentionCase, expand_kv: bool = False) -> Built
     kernel_source says so, since that variant reads heads/kv_heads× more KV.
     """
     f = torch.nn.functional.scaled_dot_product_attention
-    q_len = case.seq if case.phase == "context" else 1
+    q_len = case.seq if case.phase == Phase.CONTEXT else 1
     shape = lambda heads, n: (case.batch, heads, n, case.head_dim)  # noqa: E731
     q = torch.randn(shape(case.heads, q_len), device="cuda", dtype=torch.bfloat16)
     k = torch.randn(shape(case.kv_heads, case.seq), device="cuda", dtype=torch.bfloat16)
     v = torch.randn_like(k)
-    causal = case.phase == "context"
+    causal = case.phase == Phase.CONTEXT
     source, kwargs = SDPA_SOURCE, {}
     if case.kv_heads != case.heads:
         if expand_kv:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sloplan.core.enums import Phase
+
 from .grid import AttentionCase, GemmCase, NcclCase
 from .schema import FRAMEWORK
 
@@ -29,7 +31,7 @@ def gemm_row(case: GemmCase, m: Measured, version: str, device: str) -> dict:
 
 def attention_row(case: AttentionCase, m: Measured, version: str, device: str) -> dict:
     """Context: isl = new tokens, step 0. Generation: isl 1, step = cached tokens = kv_len − 1 (wheel §2.2)."""
-    context = case.phase == "context"
+    context = case.phase == Phase.CONTEXT
     return {**_head(version, device, f"{case.phase}_attention", m.kernel_source), "batch_size": case.batch,
             "isl": case.seq if context else 1, "num_heads": case.heads, "num_key_value_heads": case.kv_heads,
             "head_dim": case.head_dim, "beam_width": 1, "attn_dtype": "bfloat16", "kv_cache_dtype": "bfloat16",

@@ -1,0 +1,145 @@
+"""The closed sets of sloplan, each defined once.
+
+They used to live in the layer that first needed them (Backend in model/framework.py, Tier in perfdb,
+SloKind in solver...), so a lower layer that needed one spelled it out again as strings. Here they sit
+below every layer; the old modules re-export them, so `from sloplan.model.framework import Backend` and
+`from sloplan.core import Backend` name the same class. Members are `str` (or `int`) enums so values read
+from YAML, Parquet and the CLI compare and hash like the strings they replace.
+"""
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+
+
+class Backend(str, Enum):
+    """A serving framework."""
+
+    TRTLLM = "trtllm"
+    VLLM = "vllm"
+    SGLANG = "sglang"
+
+
+BACKEND_NAMES: tuple[str, ...] = tuple(b.value for b in Backend)  # in declaration order, for messages/choices
+
+
+class GemmQuant(str, Enum):
+    """Weight/activation format of the linear layers (names match the perf tables' dtypes)."""
+
+    BF16 = "bf16"
+    FP8 = "fp8"  # per-tensor scaled FP8
+    FP8_BLOCK = "fp8_block"  # 128x128 block-scaled FP8 (DeepSeek / Qwen3-FP8 checkpoints)
+    NVFP4 = "nvfp4"  # FP4 with one FP8 scale per 16 values
+
+    @property
+    def weight_bytes(self) -> float:
+        """Bytes per weight element, scales included. (perfdb/sol.py still counts fp8_block as 1.0: the
+        two disagree by 4/128^2; unifying them would move roofline numbers, so it waits for its own change.)"""
+        return {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0 + 4.0 / (128 * 128), "nvfp4": 9.0 / 16.0}[self.value]
+
+    def derivable_from(self, checkpoint: GemmQuant) -> bool:
+        """Whether weights in `checkpoint` format can be served in this one: a BF16 checkpoint can be
+        quantized to any format (on load or offline); quantized weights are never de-quantized."""
+        return self is checkpoint or checkpoint is GemmQuant.BF16
+
+    @property
+    def compute_dtype(self) -> str:
+        """Key into SystemSpec.flops_per_s for this mode's tensor-core rate."""
+        return {"bf16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "fp4"}[self.value]
+
+
+class KvDtype(str, Enum):
+    """Element type of the KV cache."""
+
+    BF16 = "bf16"
+    FP8 = "fp8"
+
+    @property
+    def bytes(self) -> int:
+        return 2 if self is KvDtype.BF16 else 1
+
+
+class Phase(str, Enum):
+    """The two phases of a request. perfdb's files and grid names use both spellings: the long one
+    ("context_attention_perf.parquet", DSA/linear-attention calls) is the value, the short one ("ctx"
+    grid keys, lane tables) is `short`; `parse` accepts either."""
+
+    CONTEXT = "context"  # prefill: the prompt's tokens, in one pass
+    GENERATION = "generation"  # decode: one new token per request per step
+
+    @property
+    def short(self) -> str:
+        return "ctx" if self is Phase.CONTEXT else "gen"
+
+    @classmethod
+    def parse(cls, text: str) -> Phase:
+        """The phase named by `text`, long or short spelling."""
+        for phase in cls:
+            if text in (phase.value, phase.short):
+                return phase
+        raise ValueError(f"unknown phase {text!r}; expected one of context, generation, ctx, gen")
+
+
+class ServingMode(str, Enum):
+    """How one replica schedules requests."""
+
+    STATIC = "static"  # a batch arrives together, prefills together, decodes to the end
+    AGG = "agg"  # continuous (in-flight) batching with chunked prefill, closed-loop concurrency
+
+
+class Role(str, Enum):
+    """What a replica group does in a plan. Today every replica serves whole requests in its mode;
+    disaggregated serving adds prefill and decode pools as roles of their own."""
+
+    AGG = "agg"
+    STATIC = "static"
+
+
+class Tier(IntEnum):
+    """How an estimate was obtained. Larger values are less trusted, so `max` gives the weakest link."""
+
+    MEASURED = 0  # an exact row of a silicon table
+    INTERPOLATED = 1  # inside the convex hull of measured rows on every axis
+    EXTRAPOLATED = 2  # outside the measured range on at least one axis (bounded, see perfdb/interp.py)
+    ROOFLINE = 3  # speed-of-light / analytic, no measurement of this op
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class ConstraintGroup(str, Enum):
+    """Named groups of constraint rows; the value is also the default name of the group's block.
+
+    A group is the unit an explainer relaxes and a driver re-bounds ("lower the GPU budget", "drop the
+    TTFT rows"). A new kind of row (a disaggregated pool's rate balance, a memory row) is a new member here.
+    """
+
+    GPU_BUDGET = "gpu_budget"  # sum of GPUs used <= N
+    MIN_REPLICAS = "min_replicas"  # at least one replica
+    SLO_TTFT = "slo_ttft"  # options breaking the TTFT limit are not used
+    SLO_TPOT = "slo_tpot"
+    SLO_REQUEST_LATENCY = "slo_request_latency"
+    USER_SPEED_FLOOR = "user_speed_floor"  # the Pareto tracer's epsilon row per option
+    THROUGHPUT_FLOOR = "throughput_floor"  # served tokens/s >= T (lexicographic tie-breaks)
+
+
+class SloKind(str, Enum):
+    """The three SLOs. `field` names both the `Slo` attribute and the OptionTable column (seconds)."""
+
+    TTFT = "ttft"
+    TPOT = "tpot"
+    REQUEST_LATENCY = "request_latency"
+
+    @property
+    def field(self) -> str:
+        return _SLO_FIELD[self]
+
+    @property
+    def group(self) -> ConstraintGroup:
+        """The constraint group holding this SLO's rows in a formulation."""
+        return _SLO_GROUP[self]
+
+
+_SLO_FIELD = {SloKind.TTFT: "ttft_s", SloKind.TPOT: "tpot_s", SloKind.REQUEST_LATENCY: "request_latency_s"}
+_SLO_GROUP = {SloKind.TTFT: ConstraintGroup.SLO_TTFT, SloKind.TPOT: ConstraintGroup.SLO_TPOT,
+              SloKind.REQUEST_LATENCY: ConstraintGroup.SLO_REQUEST_LATENCY}

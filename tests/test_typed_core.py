@@ -1,0 +1,130 @@
+"""The typed core (issue 11, bullet 1): each closed set is one enum in one module, and the backend set is
+spelled once — sloplan.core.enums — with every other layer reading it from there."""
+import ast
+import pickle
+from pathlib import Path
+
+from sloplan.core import enums as core
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("core", "perfdb", "model", "solver", "generators", "sloplan")
+BACKEND_VALUES = {b.value for b in core.Backend}
+PHASE_WORDS = {p.value for p in core.Phase} | {p.short for p in core.Phase}
+# Modules that read strings from files or users and turn them into members: literals are their job.
+EDGE_MODULES = {"sloplan/request.py", "sloplan/fields.py", "sloplan/safe_yaml.py", "sloplan/estimate_rows.py",
+                "perfdb/source.py", "perfdb/validate.py", "model/hf_config.py"}
+
+
+def _modules():
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            yield path.relative_to(ROOT).as_posix(), ast.parse(path.read_text())
+
+
+def _is_enum_class(node: ast.ClassDef) -> bool:
+    names = [b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else "" for b in node.bases]
+    return any(n.endswith("Enum") for n in names)
+
+
+def _enum_definitions() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for rel, tree in _modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and _is_enum_class(node):
+                found.setdefault(node.name, []).append(rel)
+    return found
+
+
+def test_every_enum_is_defined_in_exactly_one_module():
+    found = _enum_definitions()
+    twice = {name: where for name, where in found.items() if len(where) > 1}
+    assert not twice, twice
+    assert len(found) >= 10  # the scan sees the enums (it would pass vacuously on a broken walk)
+
+
+def test_the_closed_sets_live_in_core():
+    found = _enum_definitions()
+    for name in ("Backend", "GemmQuant", "KvDtype", "Phase", "Role", "ServingMode", "SloKind", "Tier",
+                 "ConstraintGroup"):
+        assert found.get(name) == ["core/enums.py"], (name, found.get(name))
+
+
+def test_the_old_homes_re_export_the_same_class_objects():
+    from sloplan.model.framework import Backend
+    from sloplan.model.option_table import Role, ServingMode
+    from sloplan.model.quant import GemmQuant, KvDtype
+    from sloplan.perfdb.tier import Tier
+    from sloplan.solver.groups import ConstraintGroup
+    from sloplan.solver.slo import SloKind
+    assert (Backend, GemmQuant, KvDtype, Role, ServingMode, Tier, SloKind, ConstraintGroup) == (
+        core.Backend, core.GemmQuant, core.KvDtype, core.Role, core.ServingMode, core.Tier, core.SloKind,
+        core.ConstraintGroup)
+    assert Backend("vllm") is Backend.VLLM and Backend.VLLM == "vllm"
+    assert pickle.loads(pickle.dumps(Tier.ROOFLINE)) is Tier.ROOFLINE and Tier.ROOFLINE.label == "roofline"
+    assert SloKind.TTFT.group is ConstraintGroup.SLO_TTFT and SloKind.TPOT.field == "tpot_s"
+    assert GemmQuant.FP8_BLOCK.weight_bytes == 1.0 + 4.0 / 128**2 and GemmQuant.NVFP4.compute_dtype == "fp4"
+
+
+def test_phase_reads_both_spellings():
+    assert core.Phase.parse("ctx") is core.Phase.parse("context") is core.Phase.CONTEXT
+    assert core.Phase.parse("gen") is core.Phase.GENERATION and core.Phase.GENERATION.short == "gen"
+    try:
+        core.Phase.parse("decode")
+    except ValueError as exc:
+        assert "decode" in str(exc)
+    else:
+        raise AssertionError("an unknown phase was accepted")
+
+
+def _backend_literal_sets(tree: ast.AST) -> list[int]:
+    """Lines of tuple/list/set displays of two or more strings that are all backend names."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and len(node.elts) >= 2:
+            values = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+            if len(values) == len(node.elts) and set(values) <= BACKEND_VALUES:
+                lines.append(node.lineno)
+    return lines
+
+
+def test_the_backend_set_is_spelled_only_in_core():
+    offenders = [f"{rel}:{line}" for rel, tree in _modules() if not rel.startswith("core/")
+                 for line in _backend_literal_sets(tree)]
+    assert not offenders, offenders
+    assert core.BACKEND_NAMES == ("trtllm", "vllm", "sglang")
+
+
+def test_the_scan_catches_a_spelled_out_backend_set():
+    assert _backend_literal_sets(ast.parse('B = ("vllm", "trtllm")\nx = ["vllm", "nvfp4"]')) == [1]
+
+
+def _literal_words(node: ast.AST) -> set[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return {e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+    return set()
+
+
+def _string_dispatch(tree: ast.AST) -> list[int]:
+    """Lines comparing (==, !=, in, not in) against a backend or phase name written as a string."""
+    closed = BACKEND_VALUES | PHASE_WORDS
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(_literal_words(n) & closed for n in (node.left, *node.comparators)):
+            lines.append(node.lineno)
+    return lines
+
+
+def _is_edge(rel: str) -> bool:
+    return rel in EDGE_MODULES or rel.startswith("core/") or Path(rel).name.startswith("cli")
+
+
+def test_backends_and_phases_are_compared_as_members_outside_the_edges():
+    offenders = [f"{rel}:{line}" for rel, tree in _modules() if not _is_edge(rel) for line in _string_dispatch(tree)]
+    assert not offenders, offenders
+
+
+def test_the_scan_catches_a_string_comparison():
+    src = 'if backend == "vllm": pass\nif phase in ("ctx", "x"): pass\nif kind == "dsa_ctx": pass'
+    assert _string_dispatch(ast.parse(src)) == [1, 2]
