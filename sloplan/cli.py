@@ -186,14 +186,18 @@ def solve(
                                                    "[default: no image]"),
 ) -> None:
     """Best deployment under the SLOs and the exact Pareto front (tokens/s/GPU vs tokens/s/user)."""
+    flags = dict(model=model, system=system, backend=backend, version=version, isl=isl, osl=osl, prefix=prefix,
+                 ttft_ms=ttft_ms, tpot_ms=tpot_ms, request_latency_ms=request_latency_ms, total_gpus=total_gpus,
+                 modes=_csv_list("modes", modes, ServingMode),
+                 quantizations=_csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size)
+    _solve(request, {k: v for k, v in flags.items() if v is not None}, as_json, plot)
+
+
+def _solve(request: Optional[Path], flags: dict, as_json: bool, plot: Optional[Path]) -> None:
+    """The file's fields with the flags over them, validated once; the plot target checked before the
+    solve; the result printed; exit 3 with one stderr line when nothing meets the SLOs."""
     from .request import load_request, parse_request
 
-    flags = {k: v for k, v in dict(model=model, system=system, backend=backend, version=version, isl=isl, osl=osl,
-                                   prefix=prefix, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
-                                   request_latency_ms=request_latency_ms, total_gpus=total_gpus,
-                                   modes=_csv_list("modes", modes, ServingMode),
-                                   quantizations=_csv_list("quantizations", quantizations, GemmQuant),
-                                   max_batch_size=max_batch_size).items() if v is not None}
     base = load_request(request).model_dump(exclude_unset=True) if request else {}
     req = parse_request({**base, **flags})
     plot_format = None
