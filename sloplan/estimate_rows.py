@@ -101,7 +101,7 @@ def parse_row(row: dict) -> EstimateArgs:
     return arguments(COLUMN, model=_text(row, "model_path"), system=_text(row, "system"),
                      backend=_text(row, "backend"), version=_text(row, "backend_version") or None,
                      tp=_integer(row, "tp", 1), pp=_integer(row, "pp", 1), quant=_quant(row),
-                     isl=_integer(row, "isl"), osl=_integer(row, "osl"), concurrency=_integer(row, "concurrency", 1),
+                     isl=_integer(row, "isl"), osl=_integer(row, "osl"), concurrency=_integer(row, "concurrency"),
                      mode=ServingMode.AGG)
 
 

@@ -67,8 +67,8 @@ def _check_events(text: str) -> None:
             if depth == 1:
                 at_key = isinstance(event, yaml.MappingStartEvent)
             if depth > MAX_DEPTH:
-                raise InputError(field, f"nested deeper than {MAX_DEPTH} levels at line {line}; a request is a "
-                                        "flat mapping of fields")
+                raise InputError(field, f"nested deeper than {MAX_DEPTH} levels at line {line}; accepted: a flat "
+                                        "mapping of fields with scalar or list values")
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -129,7 +129,8 @@ def load_yaml(p: Path, field: str = "request") -> object:
         where = f" at line {mark.line + 1}" if mark else ""
         if "nesting depth" in str(exc) and mark:  # libyaml's own depth limit, met while scanning ahead
             raise InputError(_key_above(text, mark.line) or field, f"nested deeper than {MAX_DEPTH} levels{where}; "
-                                                                   "a request is a flat mapping of fields") from None
+                                                                   "accepted: a flat mapping of fields with scalar "
+                                                                   "or list values") from None
         raise InputError(field, f"malformed YAML{where} in {shown(str(p), 200)}") from None
     except (ValueError, OverflowError) as exc:
         if isinstance(exc, InputError):

@@ -352,11 +352,13 @@ def request_files(draw) -> RequestFile:
         entries[i][1] = Raw(f"&v {render(src)}")
         entries[j][1] = _Alias(src)
         notes.append(f"{entries[j][0]} = *{entries[i][0]}")
-    text = "".join(f"{render(k)}: {_render_entry(v)}\n" for k, v in entries)
+    rendered = [f"{render(k)}: {_render_entry(v)}\n" for k, v in entries]
+    text = "".join(rendered)
     mapping = {}
     for k, v in entries:
         mapping[k] = v.value if isinstance(v, _Alias) else interpret(_strip_anchor(v))
-    dups, dup_lines = _repeated(entries)  # after every mutation: a later drop can undo a duplicate
+    starts = [1 + sum(r.count("\n") for r in rendered[:i]) for i in range(len(rendered))]  # a value may span lines
+    dups, dup_lines = _repeated(entries, starts)  # after every mutation: a later drop can undo a duplicate
     expect = judge_request(mapping, dups, dup_lines)
     if any(isinstance(v, _Alias) for _, v in entries):  # aliases may be refused outright (field `request`)
         codes = expect.codes if expect.codes == BAD_EXPECT else ANY_EXPECT
@@ -389,15 +391,15 @@ def _set(entries: list[list], name: str, value) -> None:
     entries.append([name, value])
 
 
-def _repeated(entries) -> tuple[tuple, tuple]:
+def _repeated(entries, starts: list[int]) -> tuple[tuple, tuple]:
     """(keys given more than once, the two lines of the one a reader meets first repeated): a loader
     stops at the first key whose second occurrence it reaches, so only that one's lines are promised."""
     seen: dict = {}
     first = None
-    for i, (k, _) in enumerate(entries):
+    for (k, _), line in zip(entries, starts):
         if k in seen and first is None:
-            first = (k, seen[k], i + 1)
-        seen.setdefault(k, i + 1)
+            first = (k, seen[k], line)
+        seen.setdefault(k, line)
     if first is None:
         return (), ()
     keys = tuple(k for k in seen if k != first[0] and sum(1 for kk, _ in entries if kk == k) > 1)
