@@ -548,7 +548,7 @@ def _break_geometry(draw, cfg: dict) -> tuple[tuple, str]:
     if choice == "kv_above_heads":
         cfg["num_key_value_heads"] = heads * 2
         return ("num_key_value_heads",), f"num_key_value_heads={heads * 2} > {heads} heads"
-    if choice == "hidden_not_divisible" and "head_dim" not in cfg:
+    if choice == "hidden_not_divisible" and "head_dim" not in cfg and heads > 1:  # one head divides anything
         cfg["hidden_size"] = heads * 128 + 1
         return ("hidden_size", "num_attention_heads"), f"hidden_size={cfg['hidden_size']} over {heads} heads"
     cfg["head_dim"] = 0
