@@ -610,8 +610,8 @@ def csv_rows(draw):
             column = draw(st.sampled_from(["isl", "osl", "batch_size", "tp_size", "gemm_quant_mode"]))
             cells[CSV_COLUMNS.index(column)] = value = draw(CSV_HOSTILE)
             verdict = True
-            if column == "gemm_quant_mode" and value == "":
-                verdict = False  # empty: the checkpoint's own format
+            if column in ("gemm_quant_mode", "tp_size") and value == "":
+                verdict = False  # empty: the checkpoint's own format / no tensor parallelism (README)
             elif column != "gemm_quant_mode" and value == "2":
                 verdict = False
             elif column != "gemm_quant_mode" and value == " 4 ":
