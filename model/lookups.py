@@ -20,6 +20,16 @@ import numpy as np
 from sloplan.perfdb import Lookup, PerfDB
 
 
+def chunks(flat: list, sizes) -> list[list]:
+    """`flat` cut back into consecutive pieces of the given sizes (the inverse of concatenating them):
+    many estimates' queries are priced in one round, then each takes back its own."""
+    out, at = [], 0
+    for n in sizes:
+        out.append(flat[at: at + n])
+        at += n
+    return out
+
+
 class Kind(str, Enum):
     """The PerfDB primitive a query calls."""
 

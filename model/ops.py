@@ -23,7 +23,7 @@ from sloplan.perfdb import Lookup, PerfDB, SystemSpec, Tier
 
 from .arch import ModelArch
 from .engine import Engine
-from .lookups import Kind, Query, lookup_all
+from .lookups import Kind, Query, chunks, lookup_all
 
 
 class Op(IntEnum):
@@ -135,11 +135,7 @@ class OpGroup:
 def price(db: PerfDB, groups: list[OpGroup]) -> list[Priced]:
     """Each group priced, with one table lookup per distinct query shape among all of them."""
     lookups = lookup_all(db, [q for g in groups for q in g.queries])
-    out, at = [], 0
-    for g in groups:
-        out.append(g.priced(lookups[at: at + len(g.terms)]))
-        at += len(g.terms)
-    return out
+    return [g.priced(part) for g, part in zip(groups, chunks(lookups, [len(g.terms) for g in groups]))]
 
 
 def _layers(arch: ModelArch, engine: Engine) -> int:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from sloplan.perfdb import PerfDB
 
+from .lookups import chunks
 from .ops import OpGroup, Priced, price
 from .workload import ServingMetrics
 
@@ -27,8 +28,4 @@ class Pending:
 def settle(db: PerfDB, pending: list[Pending]) -> list[ServingMetrics]:
     """Every pending estimate's metrics, in order, from one shared round of lookups."""
     priced = price(db, [g for p in pending for g in p.groups])
-    out, at = [], 0
-    for p in pending:
-        out.append(p.finish(priced[at: at + len(p.groups)]))
-        at += len(p.groups)
-    return out
+    return [p.finish(part) for p, part in zip(pending, chunks(priced, [len(p.groups) for p in pending]))]

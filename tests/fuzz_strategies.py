@@ -147,18 +147,23 @@ def _number_text(v: str):
     return None
 
 
+def _as_number(v) -> tuple[object, bool]:
+    """(the value, whether it was text that only may be read as a number); (None, _) for a bool or for
+    text that is no number."""
+    if isinstance(v, bool):
+        return None, False
+    if isinstance(v, str):
+        return _number_text(v), True
+    return v, False
+
+
 def judge_int(name: str, v, required: bool) -> tuple[str, object]:
     lo, hi = INT_FIELDS[name]
-    amb = False
     if v is None:
         return (Verdict.BAD, None) if required else (Verdict.AMBIGUOUS, DEFAULTS[name])
-    if isinstance(v, bool):
+    v, amb = _as_number(v)
+    if v is None:
         return Verdict.BAD, None
-    if isinstance(v, str):
-        n = _number_text(v)
-        if n is None:
-            return Verdict.BAD, None
-        v, amb = n, True
     if isinstance(v, float):
         if not math.isfinite(v) or v != int(v):
             return Verdict.BAD, None
@@ -173,16 +178,12 @@ def judge_int(name: str, v, required: bool) -> tuple[str, object]:
 
 
 def judge_slo(v) -> tuple[str, object]:
-    amb = False
     if v is None:
         return Verdict.VALID, None
-    if isinstance(v, bool):
+    v, amb = _as_number(v)
+    if v is None:
         return Verdict.BAD, None
-    if isinstance(v, str):
-        n = _number_text(v)
-        if n is None:
-            return Verdict.BAD, None
-        v, amb = float(n), True
+    v = float(v) if amb else v
     if not isinstance(v, (int, float)):
         return Verdict.BAD, None
     if math.isnan(v) or v <= 0:
