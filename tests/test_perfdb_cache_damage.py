@@ -77,6 +77,20 @@ DAMAGE = {"zero bytes": lambda data: b"", "truncated": lambda data: data[: len(d
 FILES = ["main", "gemm_fp8.npz", "family_mla.npz", "family_moe.npz"]
 
 
+def _run_on_cache(monkeypatch, cache_dir, run):
+    """`run()` on a fresh process state over `cache_dir`: its result and the CacheWarnings it raised."""
+    monkeypatch.setenv("SLOPLAN_CACHE_DIR", str(cache_dir))
+    monkeypatch.delenv("SLOPLAN_PERFDB", raising=False)
+    clear_memo()
+    try:
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            got = run()
+    finally:
+        clear_memo()
+    return got, [str(w.message) for w in rec if issubclass(w.category, CacheWarning)]
+
+
 @pytest.mark.parametrize("damage", list(DAMAGE))
 @pytest.mark.parametrize("which", FILES)
 def test_damaged_file_is_rebuilt_with_one_warning(good_cache, tmp_path, monkeypatch, which, damage):
@@ -85,16 +99,7 @@ def test_damaged_file_is_rebuilt_with_one_warning(good_cache, tmp_path, monkeypa
     shutil.copytree(root, work)
     path = _side(work, which)
     path.write_bytes(DAMAGE[damage](path.read_bytes()))
-    monkeypatch.setenv("SLOPLAN_CACHE_DIR", str(work))
-    monkeypatch.delenv("SLOPLAN_PERFDB", raising=False)
-    clear_memo()
-    try:
-        with warnings.catch_warnings(record=True) as rec:
-            warnings.simplefilter("always")
-            got = _answers()
-    finally:
-        clear_memo()
-    said = [str(w.message) for w in rec if issubclass(w.category, CacheWarning)]
+    got, said = _run_on_cache(monkeypatch, work, _answers)
     assert len(said) == 1 and str(path) in said[0] and "rebuilt" in said[0] and "\n" not in said[0], said
     for a, b in zip(got, ref):
         np.testing.assert_array_equal(a, b)
@@ -107,17 +112,12 @@ def test_unwritable_cache_dir_is_said_once_and_the_run_goes_on(good_cache, tmp_p
     _, ref = good_cache
     (tmp_path / "f").write_text("")
     target = tmp_path / "f" if where == "a regular file" else tmp_path / "f" / "cache"
-    monkeypatch.setenv("SLOPLAN_CACHE_DIR", str(target))
-    monkeypatch.delenv("SLOPLAN_PERFDB", raising=False)
-    clear_memo()
-    try:
-        with warnings.catch_warnings(record=True) as rec:
-            warnings.simplefilter("always")
-            got = _answers()  # many writes: main, dense grids, two side files
-            load_perfdb("h100_sxm", "vllm").gemm(M, 4096, 4096, "fp8")  # another system, more writes
-    finally:
-        clear_memo()
-    said = [str(w.message) for w in rec if issubclass(w.category, CacheWarning)]
+    def answers_and_another_system():
+        got = _answers()  # many writes: main, dense grids, two side files
+        load_perfdb("h100_sxm", "vllm").gemm(M, 4096, 4096, "fp8")  # another system, more writes
+        return got
+
+    got, said = _run_on_cache(monkeypatch, target, answers_and_another_system)
     assert len(said) == 1 and str(target) in said[0] and "cold start" in said[0], said
     for a, b in zip(got, ref):
         np.testing.assert_array_equal(a, b)
