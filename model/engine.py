@@ -12,19 +12,28 @@ PP_SIZES = (1, 2, 4)
 
 @dataclass(frozen=True)
 class Engine:
-    """Tensor x pipeline parallel group running one copy of the model in one quantization."""
+    """Tensor x pipeline (x attention-data) parallel group running one copy of the model in one quantization.
+
+    `dp` is attention data parallelism: dp copies of the attention layers, each with tp ranks, share one
+    set of MoE layers split moe_tp x moe_ep ways (so moe_tp * moe_ep == tp * dp for a MoE model). A dense
+    model keeps dp = moe_tp = moe_ep = 1, and its label is the dense one."""
 
     tp: int
     pp: int
     quant: Quant
+    dp: int = 1
+    moe_tp: int = 1
+    moe_ep: int = 1
 
     @property
     def gpus(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.pp * self.dp
 
     @property
     def label(self) -> str:
-        return f"tp{self.tp}pp{self.pp} {self.quant.label}"
+        extra = "".join(f"{name}{n}" for name, n in (("dp", self.dp), ("etp", self.moe_tp), ("ep", self.moe_ep))
+                        if n > 1)
+        return f"tp{self.tp}pp{self.pp}{extra} {self.quant.label}"
 
     def kv_heads_per_gpu(self, arch: ModelArch) -> int:
         """KV heads each TP rank stores; heads are replicated when TP exceeds the KV-head count."""
