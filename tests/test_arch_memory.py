@@ -103,7 +103,8 @@ def test_dense_models_keep_their_numbers(name):
     heads, untied or pp 1) and KV bytes per token (every tp and pp)."""
     a = resolve_model(name)
     g = a.attention.gqa
-    attn = a.hidden_size * (g.num_heads * g.head_dim + 2 * g.num_kv_heads * g.head_dim) + g.num_heads * g.head_dim * a.hidden_size
+    q = g.num_heads * g.head_dim
+    attn = a.hidden_size * (q + 2 * g.num_kv_heads * g.head_dim) + q * a.hidden_size
     assert a.weight_params == a.num_layers * (attn + 3 * a.hidden_size * a.intermediate_size)
     for tp in (1, 2, 4, 8):
         for pp in (1, 2, 4):

@@ -91,7 +91,8 @@ def test_dsa_indexer_geometry_and_weights():
     a = arch("zai-org/GLM-5")
     i, m = a.attention.indexer, a.attention.mla
     assert (i.num_heads, i.head_dim, i.topk) == (32, 128, 2048)
-    assert (m.q_lora_rank, m.kv_lora_rank, m.qk_nope_head_dim, m.qk_rope_head_dim, m.v_head_dim) == (2048, 512, 192, 64, 256)
+    geometry = (m.q_lora_rank, m.kv_lora_rank, m.qk_nope_head_dim, m.qk_rope_head_dim, m.v_head_dim)
+    assert geometry == (2048, 512, 192, 64, 256)
     names = {w.name: w for w in a.groups[0].weights}
     assert names["self_attn.indexer.wq_b"].params == 2048 * 32 * 128
     assert names["self_attn.kv_b_proj"].params == 512 * 64 * (192 + 256)
