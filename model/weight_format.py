@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from enum import Enum
+from functools import lru_cache
 
 from .quant import GemmQuant
 
@@ -42,28 +43,45 @@ class WeightFormat(str, Enum):
         return WeightFormat(gemm.value)
 
 
-def _matches(pattern: str, name: str) -> bool:
-    """One exclusion entry against one module name, as the three checkpoint tools write them:
-    compressed-tensors `re:` regexes, ModelOpt / gpt-oss globs, and HF `modules_to_not_convert` names
-    (matched on whole dotted components: "gate" is the router `mlp.gate`, never `gate_proj`)."""
-    if pattern.startswith("re:"):
-        try:
-            return re.match(pattern[3:], name) is not None
-        except re.error:
-            return False
-    if "*" in pattern or "?" in pattern or "[" in pattern:  # a glob names a module or any module above it
-        parts = name.split(".")
-        return any(fnmatch.fnmatchcase(".".join(parts[:k]), pattern) for k in range(len(parts), 0, -1))
-    return name == pattern or name.startswith(pattern + ".") or name.endswith("." + pattern) \
-        or f".{pattern}." in name
+_WRAPPERS = ("language_model.", "model.language_model.")
 
 
-_WRAPPERS = ("", "language_model.", "model.language_model.")
+@lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern | None, re.Pattern | None, frozenset[str]]:
+    """The three kinds of entry the checkpoint tools write, each kind as one matcher: compressed-tensors
+    `re:` regexes, ModelOpt / gpt-oss globs, and HF `modules_to_not_convert` names (an NVFP4 list holds
+    hundreds of entries, so they are compiled once, not tried one by one)."""
+    regexes, globs, names = [], [], set()
+    for p in patterns:
+        if p.startswith("re:"):
+            try:
+                re.compile(p[3:])
+                regexes.append(f"(?:{p[3:]})")
+            except re.error:
+                continue  # a pattern no tool could have applied excludes nothing
+        elif any(c in p for c in "*?["):
+            globs.append(f"(?:{fnmatch.translate(p)})")
+        else:
+            names.add(p)
+    return (re.compile("|".join(regexes)) if regexes else None, re.compile("|".join(globs)) if globs else None,
+            frozenset(names))
 
 
 def excluded(module: str, patterns: tuple[str, ...]) -> bool:
     """Whether `module` (e.g. "model.layers.3.self_attn.q_a_proj") is left unquantized by `patterns`.
-    Multimodal checkpoints name the decoder under a wrapper; each spelling is tried."""
-    names = [module] + [w + module for w in _WRAPPERS[1:]]
-    names.append(module.replace("model.layers.", "model.language_model.layers.", 1))
-    return any(_matches(p, n) for p in patterns for n in names)
+    A glob or a name excludes a module or any module above it; plain names match whole dotted
+    components ("gate" is the router `mlp.gate`, never `gate_proj`). Multimodal checkpoints name the
+    decoder under a wrapper, so each spelling is tried."""
+    regex, glob, names = _compiled(patterns)
+    spellings = [module, *(w + module for w in _WRAPPERS),
+                 module.replace("model.layers.", "model.language_model.layers.", 1)]
+    for name in spellings:
+        if regex is not None and regex.match(name):
+            return True
+        parts = name.split(".")
+        if glob is not None and any(glob.match(".".join(parts[:k])) for k in range(len(parts), 0, -1)):
+            return True
+        runs = (".".join(parts[i:j]) for i in range(len(parts)) for j in range(i + 1, len(parts) + 1))
+        if names and any(r in names for r in runs):
+            return True
+    return False

@@ -114,3 +114,17 @@ def test_checkpoint_formats_follow_the_exclusion_lists():
     assert {f for r, _, f in qwen if r is WeightRole.SHARED_EXPERT} == {WeightFormat.BF16}
     assert {f for r, _, f in qwen if r is WeightRole.EXPERT} == {WeightFormat.NVFP4}
     assert arch("deepseek-ai/DeepSeek-R1").checkpoint_format is WeightFormat.FP8_BLOCK
+
+
+@pytest.mark.parametrize("module,kept_bf16", [
+    ("model.layers.3.self_attn.q_proj", True), ("model.layers.3.mlp.gate", True),
+    ("model.layers.3.mlp.experts.0.gate_proj", False), ("model.layers.3.mlp.shared_experts.up_proj", True),
+    ("model.layers.61.mlp.experts.0.up_proj", True), ("model.layers.6.mlp.experts.0.up_proj", False),
+    ("model.layers.2.linear_attn.out_proj", True)])
+def test_exclusion_entries_of_each_tool(module, kept_bf16):
+    """A glob names a module or one above it, `re:` is a regex, a plain name matches whole components
+    ("gate" is the router, not gate_proj); the multimodal wrapper's spelling matches too."""
+    from sloplan.model.weight_format import excluded
+    patterns = ("lm_head", "model.layers.*.self_attn", "gate", "re:.*shared_experts.*", "model.layers.61*",
+                "model.language_model.layers.2.linear_attn*")
+    assert excluded(module, patterns) is kept_bf16
