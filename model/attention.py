@@ -19,7 +19,7 @@ class AttentionKind(str, Enum):
     GQA = "gqa"  # grouped-query (incl. MHA/MQA); layers full or sliding-window
     MLA = "mla"  # multi-head latent attention (DeepSeek-V3/R1, Kimi-K2)
     SPARSE_MLA = "sparse_mla"  # MLA whose keys a lightning indexer selects (DSA: DeepSeek-V3.2, GLM-5)
-    HYBRID_LINEAR = "hybrid_linear"  # gated-DeltaNet linear layers between GQA layers (Qwen3.5, Qwen3-Next)
+    HYBRID_LINEAR = "hybrid_linear"  # gated-DeltaNet linear layers between GQA layers (Qwen3.5)
 
 
 class LayerAttention(str, Enum):

@@ -79,9 +79,11 @@ def test_qwen35_hybrid_gated_deltanet_moe():
 @pytest.mark.parametrize("name,total_b,active_b", [
     ("moonshotai/Kimi-K2.5", 1026.4, 31.7), ("zai-org/GLM-5", 743.9, 40.8), ("MiniMaxAI/MiniMax-M2.5", 228.7, 10.4),
     ("mistralai/Mixtral-8x7B-v0.1", 46.7, 12.75), ("Qwen/Qwen3-235B-A22B", 235.1, 21.6),
-    ("deepseek-ai/DeepSeek-V3.2", 671.9, 37.5)])
+    ("deepseek-ai/DeepSeek-V3.2", 671.9, 37.5), ("mistralai/Mixtral-8x22B-v0.1", 140.6, 39.0),
+    ("openai/gpt-oss-20b", 20.9, 3.6), ("Qwen/Qwen3.5-27B", 26.9, 25.6)])
 def test_published_sizes(name, total_b, active_b):
-    """Kimi-K2 1T/32B, GLM-5 744B/40B, MiniMax-M2.5 230B/10B, Mixtral 46.7B/12.9B, Qwen3-235B-A22B."""
+    """Kimi-K2 1T/32B, GLM-5 744B/40B, MiniMax-M2.5 230B/10B, Mixtral 46.7B/12.9B and 141B/39B, Qwen3-235B-A22B,
+    gpt-oss-20b 21B/3.6B, Qwen3.5-27B (dense hybrid: only the LM head's input twin is not active)."""
     a = arch(name)
     assert a.total_params / 1e9 == pytest.approx(total_b, abs=0.1)
     assert a.active_params / 1e9 == pytest.approx(active_b, abs=0.1)
