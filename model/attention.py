@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .hf_config import Fields
+from .hf_config import Fields, echo
 
 
 class AttentionKind(str, Enum):
@@ -151,8 +151,8 @@ def mla_geometry(f: Fields) -> MlaGeometry:
 
 def linear_geometry(f: Fields) -> LinearGeometry:
     dtype = f.obj.get("mamba_ssm_dtype", "bfloat16")
-    if dtype not in _STATE_BYTES:
-        raise f.fail("mamba_ssm_dtype", f"got {dtype!r:.40}; accepted: {', '.join(_STATE_BYTES)}")
+    if not isinstance(dtype, str) or dtype not in _STATE_BYTES:
+        raise f.fail("mamba_ssm_dtype", f"got {echo(dtype)}; accepted: {', '.join(_STATE_BYTES)}")
     return LinearGeometry(f.int("linear_num_key_heads"), f.int("linear_num_value_heads"),
                           f.int("linear_key_head_dim"), f.int("linear_value_head_dim"),
                           f.int("linear_conv_kernel_dim"), _STATE_BYTES[dtype])
