@@ -28,7 +28,8 @@ class WeightRole(str, Enum):
 class Split(str, Enum):
     """How a weight divides over its role's tensor-parallel degree."""
 
-    TP = "tp"  # column or row parallel: 1/tp per GPU
+    COLUMN = "column"  # output features cut over TP (q/k/v, gate/up): the GEMM's N / tp
+    ROW = "row"  # input features cut over TP (o_proj, down_proj): the GEMM's K / tp, then an all-reduce
     KV_HEADS = "kv_heads"  # K/V projections: ceil(heads/tp) heads per GPU (replicated when tp > heads)
     REPLICATED = "replicated"  # every GPU holds it (MLA's down-projections, the DSA indexer, routers)
 
@@ -39,7 +40,7 @@ class Weight:
     role: WeightRole
     out_features: int
     in_features: int
-    split: Split = Split.TP
+    split: Split = Split.COLUMN
     count: int = 1  # copies per layer (routed experts)
     bias: bool = False
     gemm: bool = True  # False: a small non-GEMM tensor (sinks, conv1d, A_log), always BF16
@@ -81,7 +82,7 @@ def attention_weights(att: Attention, kind: LayerAttention, h: int) -> list[Weig
                 Weight("linear_attn.conv1d", a, g.conv_dim, g.conv_kernel, gemm=False),
                 Weight("linear_attn.A_log", a, g.num_v_heads, 1, gemm=False),
                 Weight("linear_attn.dt_bias", a, g.num_v_heads, 1, gemm=False),
-                Weight("linear_attn.out_proj", a, h, g.value_dim)]
+                Weight("linear_attn.out_proj", a, h, g.value_dim, Split.ROW)]
     if att.mla:
         m, rep = att.mla, Split.REPLICATED
         q = ([Weight("self_attn.q_a_proj", a, m.q_lora_rank, h, rep),
@@ -89,7 +90,7 @@ def attention_weights(att: Attention, kind: LayerAttention, h: int) -> list[Weig
              else [Weight("self_attn.q_proj", a, m.num_heads * m.qk_head_dim, h)])
         out = q + [Weight("self_attn.kv_a_proj_with_mqa", a, m.kv_lora_rank + m.qk_rope_head_dim, h, rep),
                    Weight("self_attn.kv_b_proj", a, m.num_heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank),
-                   Weight("self_attn.o_proj", a, h, m.num_heads * m.v_head_dim)]
+                   Weight("self_attn.o_proj", a, h, m.num_heads * m.v_head_dim, Split.ROW)]
         if att.indexer:
             i = att.indexer
             out += [Weight("self_attn.indexer.wq_b", a, i.num_heads * i.head_dim, m.q_lora_rank or h, rep),
@@ -102,14 +103,14 @@ def attention_weights(att: Attention, kind: LayerAttention, h: int) -> list[Weig
     out = [Weight("self_attn.q_proj", a, q_out, h, bias=g.bias),
            Weight("self_attn.k_proj", a, g.num_kv_heads * g.head_dim, h, **kv),
            Weight("self_attn.v_proj", a, g.num_kv_heads * g.head_dim, h, **kv),
-           Weight("self_attn.o_proj", a, h, g.num_heads * g.head_dim, bias=g.bias)]
+           Weight("self_attn.o_proj", a, h, g.num_heads * g.head_dim, Split.ROW, bias=g.bias)]
     return out + ([Weight("self_attn.sinks", a, g.num_heads, 1, gemm=False)] if g.sinks else [])
 
 
 def _swiglu(prefix: str, role: WeightRole, h: int, inter: int, count: int = 1, bias: bool = False) -> list[Weight]:
     return [Weight(f"{prefix}.gate_proj", role, inter, h, count=count, bias=bias),
             Weight(f"{prefix}.up_proj", role, inter, h, count=count, bias=bias),
-            Weight(f"{prefix}.down_proj", role, h, inter, count=count, bias=bias)]
+            Weight(f"{prefix}.down_proj", role, h, inter, Split.ROW, count=count, bias=bias)]
 
 
 def mlp_weights(mlp: Mlp, kind: LayerMlp, h: int) -> list[Weight]:

@@ -74,12 +74,31 @@ def stage_layers(num_layers: int, pp: int) -> list[range]:
 def weight_bytes_on_gpu(w: Weight, sharding: Sharding, fmt: WeightFormat | None = None) -> float:
     """One layer's copy of `w` on one GPU, in `fmt` (None: as the checkpoint stores it)."""
     t = sharding.degree(w.role)
-    share = {Split.TP: 1.0 / t, Split.REPLICATED: 1.0,
+    share = {Split.COLUMN: 1.0 / t, Split.ROW: 1.0 / t, Split.REPLICATED: 1.0,
              Split.KV_HEADS: -(-w.heads // t) / w.heads if w.heads else 1.0 / t}[w.split]
-    count = -(-w.count // sharding.moe_ep) if w.role is WeightRole.EXPERT else w.count
+    count = experts_on_gpu(w, sharding)
     elem = (fmt or w.fmt).weight_bytes if w.gemm and w.role is not WeightRole.ROUTER else 2.0
     per_copy = w.out_features * w.in_features * elem + (w.out_features * 2.0 if w.bias else 0.0)
     return count * per_copy * share
+
+
+def experts_on_gpu(w: Weight, sharding: Sharding) -> int:
+    """Copies of `w` one GPU holds: routed experts spread over EP (rounded up), anything else as is."""
+    return -(-w.count // sharding.moe_ep) if w.role is WeightRole.EXPERT else w.count
+
+
+def gemm_shape_on_gpu(w: Weight, sharding: Sharding) -> tuple[int, int, int]:
+    """(copies, N, K) of the GEMM `w` runs on one GPU: what the op decomposition looks up in the
+    GEMM / MoE tables (N = out_features, K = in_features, each cut the way the weight is split)."""
+    t = sharding.degree(w.role)
+    n, k = w.out_features, w.in_features
+    if w.split is Split.COLUMN:
+        n = -(-n // t)
+    elif w.split is Split.ROW:
+        k = -(-k // t)
+    elif w.split is Split.KV_HEADS:
+        n = -(-w.heads // t) * (n // w.heads)
+    return experts_on_gpu(w, sharding), n, k
 
 
 def stage_weight_bytes(arch: ModelArch, sharding: Sharding,

@@ -126,3 +126,17 @@ def test_dense_checkpoint_format_is_its_gemm_quant():
 def test_sharding_rejects_non_positive_degrees():
     with pytest.raises(ValueError, match="moe_ep"):
         Sharding(moe_ep=0)
+
+
+def test_gemm_shapes_per_gpu():
+    """Column-parallel weights cut N, row-parallel cut K, K/V heads round up, experts spread over EP."""
+    from sloplan.model.weights import gemm_shape_on_gpu
+    a = arch("deepseek-ai/DeepSeek-V3")
+    w = {x.name: x for x in a.groups[-1].weights}
+    s = Sharding(tp=8, moe_tp=2, moe_ep=4)
+    assert gemm_shape_on_gpu(w["self_attn.q_b_proj"], s) == (1, 128 * 192 // 8, 1536)
+    assert gemm_shape_on_gpu(w["self_attn.o_proj"], s) == (1, H, 128 * 128 // 8)
+    assert gemm_shape_on_gpu(w["self_attn.kv_a_proj_with_mqa"], s) == (1, 576, H)
+    assert gemm_shape_on_gpu(w["mlp.experts.0.down_proj"], s) == (64, H, 1024)
+    q = {x.name: x for x in arch("Qwen/Qwen3-30B-A3B").groups[0].weights}
+    assert gemm_shape_on_gpu(q["self_attn.k_proj"], Sharding(tp=8)) == (1, 128, 2048)
