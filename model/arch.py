@@ -67,6 +67,14 @@ class ModelArch:
     def total_params(self) -> int:
         return self.weight_params + self.embedding_params
 
+    @property
+    def mtp_params(self) -> int:
+        """Parameters of the multi-token-prediction layers, loaded only when a server speculates with them:
+        each is a copy of the last decoder layer plus its 2h x h projection of [embedding; hidden] (they
+        share the embedding and LM head). DeepSeek-V3: 11.6B, its '14B MTP module' with those two."""
+        last = next(g for g in self.groups if self.num_layers - 1 in g.indices)
+        return self.mtp_layers * (last.params_per_layer + 2 * self.hidden_size * self.hidden_size)
+
     def params_of(self, role: WeightRole) -> int:
         return sum(w.params * len(g.indices) for g in self.groups for w in g.weights if w.role is role)
 

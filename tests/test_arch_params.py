@@ -31,6 +31,8 @@ def test_deepseek_v3_671b_total_37b_active():
     assert a.mlp.layers[:4] == (LayerMlp.DENSE,) * 3 + (LayerMlp.MOE,)
     assert a.attention.kind is AttentionKind.MLA and a.mtp_layers == 1
     assert a.params_of(WeightRole.SHARED_EXPERT) == 58 * expert
+    assert a.mtp_params == moe_layer + 2 * h * h  # DeepSeek's "14B MTP module" adds embedding + head (1.85B)
+    assert (a.mtp_params + emb) / 1e9 == pytest.approx(14, abs=0.6)
 
 
 def test_qwen3_30b_a3b():
