@@ -79,20 +79,22 @@ def list_models(dense_only: bool = True) -> list[str]:
     return sorted(out)
 
 
-def resolve_model(name: str) -> ModelArch:
+def resolve_model(name: str, estimable: bool = True) -> ModelArch:
     """A path to a folder with config.json, an exact catalog name, or a spelling variant of one.
 
     The result's `checkpoint` is what a server should load: the folder, the exact name, or the
-    catalog's Hugging Face id spelled as the hub spells it (see `checkpoint_id`)."""
+    catalog's Hugging Face id spelled as the hub spells it (see `checkpoint_id`). `estimable` (what
+    solve/estimate ask for) refuses a recognised design the estimators do not price yet; False
+    describes any recognised design (MoE, MLA, sparse or linear attention)."""
+    parse = ModelArch.from_hf_config if estimable else ModelArch.parse
     folder = _local_folder(name)
     if folder is not None:
-        return _from_folder(name, folder)
+        return _from_folder(name, folder, parse)
     found = _lookup(name)
     if found is None:
         raise UnknownModel(name, _suggest(name, list(_entries())))
     canon, entry = found
-    return ModelArch.from_hf_config(name, *entry, checkpoint=checkpoint_id(name, canon),
-                                    source=f"catalog entry {canon}")
+    return parse(name, *entry, checkpoint=checkpoint_id(name, canon), source=f"catalog entry {canon}")
 
 
 def catalog_entry(name: str) -> str | None:
@@ -179,7 +181,7 @@ def _local_folder(name: str) -> Path | None:
         return None
 
 
-def _from_folder(typed: str, path: Path) -> ModelArch:
+def _from_folder(typed: str, path: Path, parse=ModelArch.from_hf_config) -> ModelArch:
     """A local checkpoint: served from the folder as the user wrote it (`./x` stays a path to servers
     that would otherwise look `x` up on the hub), with `~` expanded since a launch may run unquoted."""
     label = f"{_short(str(path))}/config.json"
@@ -187,7 +189,7 @@ def _from_folder(typed: str, path: Path) -> ModelArch:
     qf = path / "hf_quant_config.json"
     q = read_json(qf, label.replace("config.json", "hf_quant_config.json")) if qf.is_file() else None
     folder = str(path) if typed.startswith("~") else typed
-    return ModelArch.from_hf_config(typed, cfg, q, checkpoint=folder, source=label)
+    return parse(typed, cfg, q, checkpoint=folder, source=label)
 
 
 def _short(text: str, limit: int = 60) -> str:

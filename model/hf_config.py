@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from .quant import GemmQuant
+from .weight_format import WeightFormat
 
 MAX_CONFIG_BYTES = 8 << 20  # real config.json files are a few kB (the largest ModelOpt ones < 1 MB)
 _ECHO = 40  # characters of a bad value echoed back
@@ -26,11 +27,33 @@ BOUNDS = {
     "vocab_size": (1, 1 << 24), "max_position_embeddings": (1, 1 << 27),
     "sliding_window": (0, 1 << 27),  # 0 or null: full attention on every layer
 }
+# The fields only MoE / MLA / sparse / linear-attention designs read (a dense config's are not looked at).
+FAMILY_BOUNDS = {
+    # MoE (DeepSeek / Qwen / Mixtral spellings of the same numbers); the largest public: Qwen3.5 512 experts
+    "n_routed_experts": (1, 1 << 14), "num_experts": (1, 1 << 14), "num_local_experts": (1, 1 << 14),
+    "num_experts_per_tok": (1, 1024), "experts_per_token": (1, 1024), "moe_intermediate_size": (1, 1 << 20),
+    "n_shared_experts": (0, 64), "shared_expert_intermediate_size": (0, 1 << 20),
+    "shared_intermediate_size": (0, 1 << 20), "first_k_dense_replace": (0, 1024), "moe_layer_freq": (1, 1024),
+    "decoder_sparse_step": (1, 1024), "mlp_only_layers[]": (0, 1023),
+    # MLA (DeepSeek-V3: q_lora 1536, kv_lora 512, nope 128, rope 64, v 128) and its sparse indexer
+    "q_lora_rank": (1, 1 << 16), "kv_lora_rank": (1, 1 << 16), "qk_nope_head_dim": (0, 1024),
+    "qk_rope_head_dim": (1, 1024), "v_head_dim": (1, 1024), "index_n_heads": (1, 1024),
+    "index_head_dim": (1, 1024), "index_topk": (1, 1 << 27),
+    # gated-DeltaNet linear attention (Qwen3.5: 16 key heads, 64 value heads of 128, conv kernel 4)
+    "linear_num_key_heads": (1, 1024), "linear_num_value_heads": (1, 1024), "linear_key_head_dim": (1, 1024),
+    "linear_value_head_dim": (1, 1024), "linear_conv_kernel_dim": (1, 64), "full_attention_interval": (1, 1024),
+    # multi-token-prediction layers shipped with the checkpoint (not part of the main forward pass)
+    "num_nextn_predict_layers": (0, 64), "mtp_num_hidden_layers": (0, 64), "num_mtp_modules": (0, 64),
+}
 DEFAULT_MAX_POSITION = 131072
 
 _MODELOPT_ALGOS = {"FP8": GemmQuant.FP8, "NVFP4": GemmQuant.NVFP4}
 ACCEPTED_QUANT = ("none (BF16/FP16 weights), quant_method fp8 (per-tensor or weight_block_size), fbgemm_fp8, "
                   "ModelOpt quant_algo FP8 or NVFP4, compressed-tensors FP8 or NVFP4 (W4A4)")
+
+
+def bounds(key: str) -> tuple[int, int]:
+    return BOUNDS[key] if key in BOUNDS else FAMILY_BOUNDS[key]
 
 
 class InvalidModelConfig(ValueError):
@@ -84,7 +107,7 @@ def read_json(path: Path, label: str) -> object:
                                  "accepted: a JSON object") from None
 
 
-class _Fields:
+class Fields:
     """Typed reads from one JSON object, each error naming `label` and the dotted field."""
 
     def __init__(self, obj: dict, label: str, prefix: str = ""):
@@ -95,7 +118,7 @@ class _Fields:
 
     def int(self, key: str, default: int | None = None, required: bool = True) -> int | None:
         """A bounded integer; null or absent is `default` for optional fields."""
-        lo, hi = BOUNDS[key]
+        lo, hi = bounds(key)
         v = self.obj.get(key)
         if v is None:
             if not required:
@@ -106,6 +129,41 @@ class _Fields:
         if not lo <= v <= hi:
             raise self.fail(key, f"out of range (got {v}); accepted: an integer {lo}..{hi}")
         return v
+
+    def first_int(self, keys: tuple[str, ...], default: int | None = None) -> int | None:
+        """The first of several spellings of one number that the config has (e.g. n_routed_experts,
+        num_experts, num_local_experts); `default` when none is there, an error naming all when none
+        is there and no default is given."""
+        for key in keys:
+            if self.obj.get(key) is not None:
+                return self.int(key)
+        if default is None:
+            lo, hi = bounds(keys[0])
+            raise self.fail(keys[0], f"missing (also looked for {', '.join(keys[1:])}); accepted: an integer {lo}..{hi}"
+                            if len(keys) > 1 else f"missing; accepted: an integer {lo}..{hi}")
+        return default
+
+    def int_list(self, key: str) -> tuple[int, ...]:
+        """A list of bounded integers (bounds of `key[]`); null or absent is empty."""
+        v = self.obj.get(key)
+        if v is None:
+            return ()
+        lo, hi = bounds(key + "[]")
+        if not isinstance(v, list) or not all(type(x) is int and lo <= x <= hi for x in v):
+            raise self.fail(key, f"must be a list of integers {lo}..{hi} (got {echo(v)})")
+        return tuple(v)
+
+    def choices(self, key: str, accepted: tuple[str, ...], length: int) -> tuple[str, ...] | None:
+        """A list of `length` names, each one of `accepted` (e.g. layer_types); None when absent."""
+        v = self.obj.get(key)
+        if v is None:
+            return None
+        if not isinstance(v, list) or len(v) != length or not all(isinstance(x, str) and x in accepted for x in v):
+            bad = next((x for x in v if x not in accepted), None) if isinstance(v, list) else v
+            what = (f"has {len(v)} entries, not num_hidden_layers = {length}" if isinstance(v, list) and bad is None
+                    else f"got {echo(bad)}")
+            raise self.fail(key, f"{what}; accepted: a list of {length} of {', '.join(accepted)}")
+        return tuple(v)
 
     def bool(self, key: str, default: bool) -> bool:
         v = self.obj.get(key)
@@ -121,15 +179,20 @@ def require_object(cfg: object, source: str) -> None:
         raise InvalidModelConfig(f"model: {source} must be a JSON object (got {_kind(cfg)}); accepted: a JSON object")
 
 
-def arch_fields(cfg: dict, source: str) -> dict:
-    """The validated shape of a dense decoder as ModelArch's keyword arguments."""
+def decoder_fields(cfg: dict, source: str) -> Fields:
+    """Typed reads from the decoder's part of the config (multimodal checkpoints nest it in text_config)."""
     require_object(cfg, source)
     prefix = ""
     if "num_hidden_layers" not in cfg and "text_config" in cfg:  # multimodal: the decoder is in text_config
         cfg, prefix = cfg["text_config"], "text_config."
         if not isinstance(cfg, dict):
             raise InvalidModelConfig(f"model: {source} text_config: must be a JSON object (got {_kind(cfg)})")
-    f = _Fields(cfg, source, prefix)
+    return Fields(cfg, source, prefix)
+
+
+def arch_fields(cfg: dict, source: str) -> dict:
+    """The validated shape of a dense decoder as ModelArch's keyword arguments."""
+    f = decoder_fields(cfg, source)
     heads = f.int("num_attention_heads")
     kv = f.int("num_key_value_heads", default=heads, required=False)
     if kv > heads:
@@ -198,6 +261,47 @@ def checkpoint_quant(qcfg: object, modelopt: object, source: str) -> GemmQuant:
         return _compressed_tensors(qcfg, source)
     what = "names no quant_method" if method is None else f"quant_method {echo(method)} is not modelled"
     raise InvalidModelConfig(f"model: {source} quantization_config: {what}; accepted: {ACCEPTED_QUANT}")
+
+
+def checkpoint_format(qcfg: object, modelopt: object, source: str) -> tuple[WeightFormat, tuple[str, ...]]:
+    """The format of a MoE/MLA checkpoint's quantized weights and the modules it leaves unquantized.
+
+    Beyond what `checkpoint_quant` reads for dense models, MoE checkpoints use gpt-oss's MXFP4 experts
+    and Kimi-K2's INT4 weight-only experts (compressed-tensors, groups of 32); either way most of
+    them exclude attention or shared experts, which then stay BF16 (see model/weight_format.py)."""
+    if isinstance(qcfg, dict) and isinstance(qcfg.get("quant_method"), str):
+        method = qcfg["quant_method"].lower()
+        if method == "mxfp4":
+            return WeightFormat.MXFP4, _exclusions(qcfg, f"{source} quantization_config")
+        if method == "compressed-tensors" and _is_int4_g32(qcfg):
+            return WeightFormat.INT4_WO, _exclusions(qcfg, f"{source} quantization_config")
+    fmt = WeightFormat.of(checkpoint_quant(qcfg, modelopt, source))
+    q = modelopt.get("quantization") if isinstance(modelopt, dict) else None
+    if isinstance(q, dict) and q.get("quant_algo") is not None:
+        return fmt, _exclusions(q, source.replace("config.json", "hf_quant_config.json") + " quantization")
+    return fmt, _exclusions(qcfg, f"{source} quantization_config") if isinstance(qcfg, dict) else ()
+
+
+def _is_int4_g32(qcfg: dict) -> bool:
+    """compressed-tensors W4A16: 4-bit integer weights in groups of 32, activations left BF16."""
+    groups = qcfg.get("config_groups")
+    if not isinstance(groups, dict) or len(groups) != 1:
+        return False
+    g = next(iter(groups.values()))
+    w = g.get("weights") if isinstance(g, dict) else None
+    return (isinstance(w, dict) and g.get("input_activations") is None and w.get("type") == "int"
+            and w.get("num_bits") == 4 and w.get("group_size") == 32)
+
+
+def _exclusions(q: dict, where: str) -> tuple[str, ...]:
+    for key in ("exclude_modules", "modules_to_not_convert", "ignore"):
+        v = q.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise InvalidModelConfig(f"model: {where}.{key}: must be a list of module names (got {echo(v)})")
+        return tuple(v)
+    return ()
 
 
 def _modelopt(algo: object, where: str) -> GemmQuant:
