@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sloplan.core.dtypes import DTYPES, kv_canonical
+
 from . import cache, sol, tables
 from .analytic import AnalyticMixin
 from .comm import CommMixin
@@ -35,7 +37,7 @@ DEFAULT_EFF = {"gemm": 0.5, "ctx": 0.3, "gen": 0.05, "ar": 0.15,  # last resort:
                "nccl": 0.15, "a2a": 0.1, "moe": 0.1, "mla_ctx": 0.3, "mla_gen": 0.1, "mla_bmm": 0.2}
 MEM_BW_EFFICIENCY = 0.8  # element-wise kernels reach ~80 % of HBM bandwidth (aiconfigurator-core systems)
 MEM_OP_LATENCY_S = 3e-6  # launch + tail of a small element-wise kernel
-KV_DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "bf16", "fp8": "fp8"}
+KV_DTYPES = {s: kv_canonical(s) for d in DTYPES for s in (d.name, *d.aliases)}  # core/dtypes.py
 
 
 class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin, LinearAttentionMixin,
