@@ -12,9 +12,11 @@ Two byte counts, on purpose. `storage_bytes` is what an element costs in memory,
 the model sizes weights with it, and it is the physically right count of bytes a kernel reads. `sol_bytes`
 is what perfdb's speed-of-light formulas count today; it differs for fp8_block (1.0) and the 4-bit MoE
 formats (no scales). Both are kept because perfdb interpolates in utilization = SOL / measured latency, so
-changing the SOL moves every interpolated and roofline answer of those dtypes (by about 2e-4 relative for
-fp8_block, measured in the report of the change that made this table); issue 11 promises no user-visible
-number moves. A later change that accepts the move sets `sol_bytes = storage_bytes` here and nowhere else.
+changing the SOL moves every interpolated and roofline answer of those dtypes, and issue 11 promises that
+no user-visible number moves. Measured with sol_bytes = storage_bytes: the quick start keeps its plan and
+front but 595 of its 1368 JSON numbers move (at most 6.8e-8 relative); 19 of bench/accuracy.py's 1712
+predictions move (at most 7e-6 relative; the printed MAPEs do not); the other instances and the README
+examples do not move. A later change that accepts this sets `sol_bytes = storage_bytes` here, nowhere else.
 
 `kernels` says in which kernel families' SOL a dtype counts its own bytes: elsewhere it counts as bf16
 (2 B), as the per-family maps this table replaced did (an int8 GEMM or an fp8 NCCL message is priced at
