@@ -53,6 +53,7 @@ class DtypeInfo:
     kernels: frozenset[Kernel]  # families whose SOL counts sol_bytes (elsewhere: bf16, 2 B)
     siblings: tuple[str, ...] = ()  # a missing slice borrows these dtypes' slices, first found first
     aliases: tuple[str, ...] = ()  # other spellings in perf tables (lower case)
+    nccl_as: str = DEFAULT  # the NCCL table slice a message in this dtype is priced from (1-byte: int8)
 
     @property
     def needs_own_rate(self) -> bool:
@@ -64,11 +65,12 @@ _K = Kernel
 DTYPES: tuple[DtypeInfo, ...] = (
     DtypeInfo("bf16", 2.0, 2.0, "bf16", frozenset(_K), ("fp8", "fp8_block"),
               ("bfloat16", "float16", "fp16", "half", "default")),  # vLLM's kv "default" = model dtype
-    DtypeInfo("fp8", 1.0, 1.0, "fp8", frozenset({_K.GEMM, _K.MOE, _K.KV, _K.A2A}), ("fp8_block", "bf16")),
+    DtypeInfo("fp8", 1.0, 1.0, "fp8", frozenset({_K.GEMM, _K.MOE, _K.KV, _K.A2A}), ("fp8_block", "bf16"),
+              nccl_as="int8"),
     DtypeInfo("fp8_block", 1.0 + 4.0 / (128 * 128), 1.0, "fp8", frozenset({_K.GEMM, _K.MOE}), ("fp8", "bf16")),
     DtypeInfo("nvfp4", 9.0 / 16.0, 9.0 / 16.0, "fp4", frozenset({_K.GEMM, _K.MOE, _K.A2A}),
               ("fp8_block", "fp8", "bf16")),
-    DtypeInfo("int8", 1.0, 1.0, "int8", frozenset({_K.NCCL}), ("fp8", "bf16")),
+    DtypeInfo("int8", 1.0, 1.0, "int8", frozenset({_K.NCCL}), ("fp8", "bf16"), nccl_as="int8"),
     # MoE-only formats. mxfp4: one e8m0 scale per 32 values. int4_wo / w4afp8: group scales whose size
     # depends on the checkpoint's group size, not counted.
     DtypeInfo("w4a16_mxfp4", 0.5 + 1.0 / 32.0, 0.5, "bf16", frozenset({_K.MOE})),
@@ -108,3 +110,22 @@ def kv_canonical(name: str) -> str:
     """The KV-cache dtype a spelling names: a KV dtype of the table, anything else bf16 (the model's dtype)."""
     info = lookup(name)
     return info.name if info is not None and Kernel.KV in info.kernels else DEFAULT
+
+
+def kv_sibling(name: str) -> str:
+    """The KV dtype whose slice a missing KV-dtype slice borrows: the first sibling that is a KV dtype."""
+    info = BY_NAME[kv_canonical(name)]
+    return next(s for s in info.siblings if Kernel.KV in BY_NAME[s].kernels)
+
+
+def nccl_slice(name: str) -> str:
+    """The NCCL table dtype a collective in `name` is priced from (fp8 and int8 travel as int8, the rest bf16)."""
+    info = lookup(name)
+    return info.nccl_as if info is not None else DEFAULT
+
+
+def own_rate_key(name: str) -> str | None:
+    """The flops_per_s key a dtype's math needs beyond bf16 (fp8, fp4, int8), None when bf16 math serves it
+    (bf16, weight-only formats, names the table does not know): a GPU without that key has no such kernels."""
+    key = flops_key(name)
+    return None if key == DEFAULT else key

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from sloplan.core.dtypes import DTYPES, flops_key
+from sloplan.core.dtypes import DTYPES, own_rate_key
 from sloplan.core.enums import Phase
 
 from . import sol
@@ -35,8 +35,8 @@ SIBLING_FAMILIES = ("gemm", "mla_bmm", "wideep_moe", "wideep_mlp")  # grids whos
 def hardware_has(spec, dtype: str) -> bool:
     """False when the GPU has no tensor-core rate for `dtype` (nvfp4 on Hopper, fp8 on Ampere): then no
     sibling is borrowed and the answer stays SOL / family median (ROOFLINE), as before."""
-    key = flops_key(dtype)  # bf16 math (bf16, weight-only formats, unknown names) runs on every GPU
-    return key == "bf16" or key in spec.flops_per_s
+    key = own_rate_key(dtype)  # None: bf16 math (bf16, weight-only formats, unknown names), every GPU has it
+    return key is None or key in spec.flops_per_s
 
 
 def sibling_names(name: str) -> list[tuple[str, str, str]]:
