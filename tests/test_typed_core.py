@@ -51,8 +51,17 @@ def test_every_enum_is_defined_in_exactly_one_module():
 def test_the_closed_sets_live_in_core():
     found = _enum_definitions()
     for name in ("Backend", "GemmQuant", "KvDtype", "Phase", "Role", "ServingMode", "SloKind", "Tier",
-                 "ConstraintGroup"):
+                 "ConstraintGroup", "Parallelism", "Setting", "KvFractionOf"):
         assert found.get(name) == ["core/enums.py"], (name, found.get(name))
+    assert found.get("Kernel") == ["core/dtypes.py"]
+
+
+def test_framework_enums_are_re_exported_from_their_old_home():
+    # Setting is read by generators/launch.py, KvFractionOf by model/memory.py: closed sets used beyond
+    # framework.py; Parallelism names the Settings a framework must have flags for.
+    from sloplan.model import framework as fw
+    assert (fw.Setting, fw.Parallelism, fw.KvFractionOf) == (core.Setting, core.Parallelism, core.KvFractionOf)
+    assert {p.value for p in core.Parallelism} <= {s.value for s in core.Setting}
 
 
 def test_the_old_homes_re_export_the_same_class_objects():
