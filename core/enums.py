@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import Enum, IntEnum
 
+from .dtypes import BY_NAME
+
 
 class Backend(str, Enum):
     """A serving framework."""
@@ -22,6 +24,34 @@ class Backend(str, Enum):
 BACKEND_NAMES: tuple[str, ...] = tuple(b.value for b in Backend)  # in declaration order, for messages/choices
 
 
+class KvFractionOf(str, Enum):
+    """What the framework's KV-memory fraction is a fraction *of* (their semantics differ)."""
+
+    FREE_AFTER_WEIGHTS = "free"  # TRT-LLM kv_cache_config.free_gpu_memory_fraction
+    TOTAL = "total"  # vLLM --gpu-memory-utilization, SGLang --mem-fraction-static
+
+
+class Parallelism(str, Enum):
+    """A way a framework splits one model over GPUs (each a Setting of the launch command too)."""
+
+    TP = "tp"
+    PP = "pp"
+
+
+class Setting(str, Enum):
+    """What a launch command sets; each framework names the flag (or options-file key) for it."""
+
+    TP = "tp"
+    PP = "pp"
+    MAX_SEQS = "max_seqs"
+    TOKEN_BUDGET = "token_budget"
+    MEMORY_FRACTION = "memory_fraction"
+    KV_DTYPE = "kv_dtype"
+    CONTEXT_LENGTH = "context_length"
+    QUANTIZATION = "quantization"
+    NO_PREFIX_CACHING = "no_prefix_caching"  # a switch, written without a value
+
+
 class GemmQuant(str, Enum):
     """Weight/activation format of the linear layers (names match the perf tables' dtypes)."""
 
@@ -32,9 +62,8 @@ class GemmQuant(str, Enum):
 
     @property
     def weight_bytes(self) -> float:
-        """Bytes per weight element, scales included. (perfdb/sol.py still counts fp8_block as 1.0: the
-        two disagree by 4/128^2; unifying them would move roofline numbers, so it waits for its own change.)"""
-        return {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0 + 4.0 / (128 * 128), "nvfp4": 9.0 / 16.0}[self.value]
+        """Bytes per weight element in memory, block scales included (core/dtypes.py `storage_bytes`)."""
+        return BY_NAME[self.value].storage_bytes
 
     def derivable_from(self, checkpoint: GemmQuant) -> bool:
         """Whether weights in `checkpoint` format can be served in this one: a BF16 checkpoint can be
@@ -43,8 +72,8 @@ class GemmQuant(str, Enum):
 
     @property
     def compute_dtype(self) -> str:
-        """Key into SystemSpec.flops_per_s for this mode's tensor-core rate."""
-        return {"bf16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "fp4"}[self.value]
+        """Key into SystemSpec.flops_per_s for this mode's tensor-core rate (core/dtypes.py `flops_key`)."""
+        return BY_NAME[self.value].flops_key
 
 
 class KvDtype(str, Enum):
@@ -54,8 +83,9 @@ class KvDtype(str, Enum):
     FP8 = "fp8"
 
     @property
-    def bytes(self) -> int:
-        return 2 if self is KvDtype.BF16 else 1
+    def bytes(self) -> float:
+        """Bytes per cached element (core/dtypes.py)."""
+        return BY_NAME[self.value].storage_bytes
 
 
 class Phase(str, Enum):

@@ -16,38 +16,12 @@ from enum import Enum
 from functools import cache
 from pathlib import Path
 
-from sloplan.core.enums import Backend
+from sloplan.core.enums import Backend, KvFractionOf, Parallelism, Setting  # homes in core, re-exported here
 
 from .quant import GemmQuant, KvDtype
 
 GIB = 1024**3
 _FOLDER = Path(__file__).parent / "frameworks"
-
-
-class KvFractionOf(str, Enum):
-    """What the framework's KV-memory fraction is a fraction *of* (their semantics differ)."""
-
-    FREE_AFTER_WEIGHTS = "free"  # TRT-LLM kv_cache_config.free_gpu_memory_fraction
-    TOTAL = "total"  # vLLM --gpu-memory-utilization, SGLang --mem-fraction-static
-
-
-class Parallelism(str, Enum):
-    TP = "tp"
-    PP = "pp"
-
-
-class Setting(str, Enum):
-    """What a launch command sets; each framework names the flag (or options-file key) for it."""
-
-    TP = "tp"
-    PP = "pp"
-    MAX_SEQS = "max_seqs"
-    TOKEN_BUDGET = "token_budget"
-    MEMORY_FRACTION = "memory_fraction"
-    KV_DTYPE = "kv_dtype"
-    CONTEXT_LENGTH = "context_length"
-    QUANTIZATION = "quantization"
-    NO_PREFIX_CACHING = "no_prefix_caching"  # a switch, written without a value
 
 
 class FrameworkDataError(ValueError):

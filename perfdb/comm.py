@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sloplan.core.dtypes import nccl_slice
+
 from . import sol
 from .families_common import canon_dtype, family_table
 from .lazy_families import register
@@ -73,8 +75,7 @@ def a2a_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
 
 
 def _nccl_dtype(dtype: str) -> str:
-    d = canon_dtype(dtype)
-    return "int8" if d in ("fp8", "int8") else "bf16"
+    return nccl_slice(dtype)  # core/dtypes.py
 
 
 class CommMixin:
@@ -91,7 +92,7 @@ class CommMixin:
             return Lookup.of(np.zeros_like(msg), Tier.MEASURED)
         dt = _nccl_dtype(dtype)
         self._ensure_family("nccl")
-        nbytes = sol.NCCL_BYTES[dt if dt == "int8" else "bf16"]
+        nbytes = sol.NCCL_BYTES[dt]
         grid = self.grid(f"nccl/{op}/{dt}") or self.grid(f"nccl/{op}/bf16")
         if grid is None:
             def bw(sp):

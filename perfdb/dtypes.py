@@ -1,10 +1,14 @@
-"""Canonical dtype names of perfdb's grid names (a leaf: table readers, bounds and families all use it)."""
+"""Canonical dtype names of perfdb's grid names (a leaf: table readers, bounds and families all use it).
+
+The spellings live in the one dtype table, core/dtypes.py; this module keeps perfdb's old names for them.
+"""
 from __future__ import annotations
 
-DTYPE_ALIASES = {"bfloat16": "bf16", "bf16": "bf16", "float16": "bf16", "fp16": "bf16", "half": "bf16",
-                 "default": "bf16", "fp8": "fp8", "fp8_block": "fp8_block", "int8": "int8", "nvfp4": "nvfp4"}
+from sloplan.core.dtypes import DTYPES, canonical
+
+DTYPE_ALIASES = {s: d.name for d in DTYPES for s in (d.name, *d.aliases)}
 
 
 def canon_dtype(name: str) -> str:
     """Canonical dtype name used in grid names ("bfloat16", "half", vLLM's "default" → "bf16")."""
-    return DTYPE_ALIASES.get(str(name).lower(), str(name).lower())
+    return canonical(name)

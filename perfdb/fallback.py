@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from sloplan.core.dtypes import DTYPES, own_rate_key
 from sloplan.core.enums import Phase
 
 from . import sol
@@ -27,16 +28,14 @@ LAZY_PREFIX = {"dsa_ctx": "sparse", "dsa_gen": "sparse", "glm5": "sparse", "gdn"
                "nccl": "nccl", "a2a": "a2a", "mla_ctx": "mla", "mla_gen": "mla", "mla_ctx_module": "mla",
                "mla_gen_module": "mla", "mla_bmm": "mla"}
 # A system *with* data but without a dtype slice borrows a sibling dtype's slice at the same shape (first found).
-DTYPE_SIBLINGS = {"nvfp4": ("fp8_block", "fp8", "bf16"), "fp8_block": ("fp8", "bf16"), "fp8": ("fp8_block", "bf16"),
-                  "bf16": ("fp8", "fp8_block"), "int8": ("fp8", "bf16")}
+DTYPE_SIBLINGS = {d.name: d.siblings for d in DTYPES if d.siblings}  # the dtype table's (core/dtypes.py)
 SIBLING_FAMILIES = ("gemm", "mla_bmm", "wideep_moe", "wideep_mlp")  # grids whose name carries the compute dtype
-HW_DTYPE = {"nvfp4": "fp4", "fp4": "fp4", "fp8": "fp8", "fp8_block": "fp8", "int8": "int8"}
 
 
 def hardware_has(spec, dtype: str) -> bool:
     """False when the GPU has no tensor-core rate for `dtype` (nvfp4 on Hopper, fp8 on Ampere): then no
     sibling is borrowed and the answer stays SOL / family median (ROOFLINE), as before."""
-    key = HW_DTYPE.get(dtype)
+    key = own_rate_key(dtype)  # None: bf16 math (bf16, weight-only formats, unknown names), every GPU has it
     return key is None or key in spec.flops_per_s
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import threading
 
+from sloplan.core.enums import Phase
+
 from . import cache
 from . import overlay as overlay_mod
 from .catalog import load_system
@@ -61,9 +63,10 @@ def torch_lane(root, spec, grids: dict, lanes: dict):
     if root is None:
         return grids, lanes
     sources = [("gemm", "gemm_perf.parquet", lambda p, v: gemm_grids(p, spec)),
-               ("attention", "context_attention_perf.parquet", lambda p, v: attention_grids(p, spec, TORCH, v, "ctx")),
+               ("attention", "context_attention_perf.parquet",
+                lambda p, v: attention_grids(p, spec, TORCH, v, Phase.CONTEXT.short)),
                ("attention", "generation_attention_perf.parquet",
-                lambda p, v: attention_grids(p, spec, TORCH, v, "gen"))]
+                lambda p, v: attention_grids(p, spec, TORCH, v, Phase.GENERATION.short))]
     for family, fname, build in sources:
         versions = version_dirs(root, family, TORCH, fname)
         if not versions:

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sloplan.core.dtypes import kv_canonical, kv_sibling
+from sloplan.core.enums import Phase
+
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
 from .lazy_families import register
@@ -85,12 +88,12 @@ class MlaMixin:
 
     def _mla(self, kind: str, batch, seq, num_heads: int, kv_dtype: str, gemm: str | None = None) -> Lookup:
         b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq)))
-        kv = "fp8" if canon_dtype(kv_dtype) == "fp8" else "bf16"
+        kv = kv_canonical(kv_dtype)
         suffix = f"/{canon_dtype(gemm)}" if gemm else ""
         self._ensure_family("mla")
         grid, floor = self.grid(f"{kind}/{kv}{suffix}"), Tier.MEASURED
         if grid is None:  # other KV dtype's util through this dtype's SOL
-            other = "bf16" if kv == "fp8" else "fp8"
+            other = kv_sibling(kv)
             grid, floor = self.grid(f"{kind}/{other}{suffix}"), Tier.ROOFLINE
         sol_s = _mla_sol(self.system, kind, b, s, float(num_heads), kv)
         if grid is None:
@@ -121,7 +124,7 @@ class MlaMixin:
                    gemm_dtype: str = "fp8_block") -> Lookup:
         """Whole DeepSeek-V3 attention module (projections + kernel), `phase` "context" (seq = new tokens,
         no prefix) or "generation" (seq = kv length)."""
-        kind = {"context": "mla_ctx_module", "generation": "mla_gen_module"}[phase]
+        kind = {Phase.CONTEXT: "mla_ctx_module", Phase.GENERATION: "mla_gen_module"}[phase]
         return self._mla(kind, batch, seq, num_heads, kv_dtype, gemm_dtype)
 
     def mla_bmm(self, num_tokens, num_heads: int, dtype: str = "bf16", phase: str = "pre") -> Lookup:

@@ -11,6 +11,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sloplan.core.dtypes import DTYPES, kv_canonical, kv_sibling
+from sloplan.core.enums import Phase
+
 from . import cache, sol, tables
 from .analytic import AnalyticMixin
 from .comm import CommMixin
@@ -35,7 +38,7 @@ DEFAULT_EFF = {"gemm": 0.5, "ctx": 0.3, "gen": 0.05, "ar": 0.15,  # last resort:
                "nccl": 0.15, "a2a": 0.1, "moe": 0.1, "mla_ctx": 0.3, "mla_gen": 0.1, "mla_bmm": 0.2}
 MEM_BW_EFFICIENCY = 0.8  # element-wise kernels reach ~80 % of HBM bandwidth (aiconfigurator-core systems)
 MEM_OP_LATENCY_S = 3e-6  # launch + tail of a small element-wise kernel
-KV_DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "bf16", "fp8": "fp8"}
+KV_DTYPES = {s: kv_canonical(s) for d in DTYPES for s in (d.name, *d.aliases)}  # core/dtypes.py
 
 
 class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin, LinearAttentionMixin,
@@ -133,7 +136,7 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         """Pick the grid for (kv dtype, window): exact window slice if it covers the query's head
         geometry, else the full-attention slice (window transferred through the SOL, EXTRAPOLATED).
         A missing kv dtype borrows the other dtype's util (ROOFLINE). Returns (grid, window_of_grid, floor)."""
-        for kv_try, floor in ((kv, Tier.MEASURED), ("fp8" if kv == "bf16" else "bf16", Tier.ROOFLINE)):
+        for kv_try, floor in ((kv, Tier.MEASURED), (kv_sibling(kv), Tier.ROOFLINE)):
             for attn in ("bf16", "fp8"):
                 if window > 0:
                     g = self.grid(f"{phase}/{attn}/{kv_try}/{window}")
@@ -160,7 +163,7 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         sol_full = sol.context_attention_sol_s(self.system, b, full, 0.0, num_heads, num_kv_heads,
                                                head_dim, window, kvb)
         share = (sol.causal_pairs(full, window) - sol.causal_pairs(p, window)) / sol.causal_pairs(full, window)
-        grid, gwin, floor = self._attention_slice("ctx", kv, int(window), [heads, ratio, float(head_dim)])
+        grid, gwin, floor = self._attention_slice(Phase.CONTEXT.short, kv, int(window), [heads, ratio, float(head_dim)])
         if grid is None:
             def roofline_on(sp):  # the same SOL on another system (the donor fallback)
                 return share * sol.context_attention_sol_s(sp, b, full, 0.0, num_heads, num_kv_heads, head_dim,
@@ -188,7 +191,8 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         b, kvl = np.maximum(b, 1.0), np.maximum(kvl, 1.0)
         kv = KV_DTYPES.get(kv_dtype, "bf16")
         heads, ratio = float(num_heads), float(num_heads) / max(float(num_kv_heads), 1.0)
-        grid, gwin, floor = self._attention_slice("gen", kv, int(window), [heads, ratio, float(head_dim)])
+        grid, gwin, floor = self._attention_slice(Phase.GENERATION.short, kv, int(window),
+                                                  [heads, ratio, float(head_dim)])
         eff_len = np.minimum(kvl, window) if window > 0 and gwin == 0 else kvl
 
         def sol_fn(bb, ss):

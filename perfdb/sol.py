@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from sloplan.core.dtypes import Kernel, sol_kernels
 from sloplan.core.enums import Phase
 
 from .system_spec import SystemSpec
 
-GEMM_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0, "nvfp4": 9.0 / 16.0}  # nvfp4: one fp8 scale per 16
-KV_BYTES = {"bf16": 2.0, "fp8": 1.0}
+# Bytes per element each family's SOL counts: views of the one dtype table (core/dtypes.py `sol_bytes`, which
+# says why fp8_block counts 1.0 here but 1 + 4/128² in the model's weight memory). Unlisted dtypes count 2.0.
+GEMM_BYTES = sol_kernels(Kernel.GEMM)
+KV_BYTES = sol_kernels(Kernel.KV)
 
 
 def gemm_sol_s(spec: SystemSpec, m, n, k, dtype: str) -> np.ndarray:
@@ -68,11 +71,9 @@ def all_reduce_sol_s(message_elems, num_gpus, bw_bytes_per_s: float) -> np.ndarr
 
 
 # ----------------------------------------------------------------------------- families added for MoE/MLA/comm
-NCCL_BYTES = {"half": 2.0, "bf16": 2.0, "int8": 1.0}
-COMM_BYTES = {"bf16": 2.0, "fp8": 1.0, "nvfp4": 9.0 / 16.0}
-MOE_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0, "nvfp4": 9.0 / 16.0, "w4a16_mxfp4": 0.5,
-             "int4_wo": 0.5, "w4afp8": 0.5}
-MOE_COMPUTE = {"w4a16_mxfp4": "bf16", "int4_wo": "bf16", "w4afp8": "fp8"}  # weight-only: bf16 math
+NCCL_BYTES = sol_kernels(Kernel.NCCL)
+COMM_BYTES = sol_kernels(Kernel.A2A)
+MOE_BYTES = sol_kernels(Kernel.MOE)
 # DeepSeek-V3 MLA geometry (the only model the MLA tables were collected for): q/k head dim 128 + 64 rope,
 # v head dim 128, latent KV 512 + 64 rope.
 MLA_QK_DIM, MLA_V_DIM, MLA_LATENT, MLA_ROPE = 192.0, 128.0, 512.0, 64.0
@@ -97,7 +98,7 @@ def moe_sol_s(spec: SystemSpec, tokens, hidden, inter, topk, num_experts, moe_tp
     wb = MOE_BYTES.get(dtype, 2.0)
     experts_hit = np.minimum(num_experts / moe_ep, routed)
     nbytes = wb * (2.0 * routed * hidden + routed * inter * g / moe_tp + hidden * inter * g / moe_tp * experts_hit)
-    compute = flops / spec.compute_flops_per_s(MOE_COMPUTE.get(dtype, dtype))
+    compute = flops / spec.compute_flops_per_s(dtype)  # weight-only formats: bf16 math (flops_key)
     return np.maximum(compute, nbytes / spec.mem_bw_bytes_per_s)
 
 

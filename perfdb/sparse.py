@@ -104,7 +104,7 @@ class SparseAttentionMixin:
         of that slice through this query's SOL); no slice → roofline fallback (donor's util at this shape).
         Context with a prefix: looked up at the full length, scaled by the new tokens' share of the
         (top-k capped) causal pairs."""
-        kind = {"context": "dsa_ctx", "generation": "dsa_gen"}[phase]
+        kind = {Phase.CONTEXT: "dsa_ctx", Phase.GENERATION: "dsa_gen"}[phase]
         b, s, p = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (batch, seq, prefix)))
         b, s, p = np.maximum(b, 1.0), np.maximum(s, 1.0), np.maximum(p, 0.0)
         full = s + p if phase == Phase.CONTEXT else s

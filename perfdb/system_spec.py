@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sloplan.core.dtypes import flops_key
 from sloplan.core.enums import BACKEND_NAMES
 
 
@@ -37,6 +38,4 @@ class SystemSpec:
 
     def compute_flops_per_s(self, dtype: str) -> float:
         """Tensor-core rate for a GEMM/attention dtype; an unsupported dtype computes at bf16 (weight-only style)."""
-        key = {"bf16": "bf16", "bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8",
-               "nvfp4": "fp4", "fp4": "fp4", "int8": "int8"}.get(dtype, "bf16")
-        return float(self.flops_per_s.get(key, self.flops_per_s["bf16"]))
+        return float(self.flops_per_s.get(flops_key(dtype), self.flops_per_s["bf16"]))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sloplan.core.dtypes import kv_canonical, kv_sibling
 from sloplan.core.enums import Phase
 
 from . import sol
@@ -37,7 +38,7 @@ from .sparse_grid import SparseGrid
 WIDEEP_MOE_AXES = ["hidden_size", "inter_size", "topk", "num_experts", "num_slots", "moe_ep_size", "num_tokens"]
 MOE_FILL = [6, 5, 0, 1, 4, 3, 2]
 MLA_FILES = {"ctx": "wideep_context_mla_perf.parquet", "gen": "wideep_generation_mla_perf.parquet"}
-PHASES = {"context": "ctx", "generation": "gen"}
+PHASES = {p.value: p.short for p in Phase}
 
 
 def _moe_lu(spec, cols, sel, dtype):
@@ -205,11 +206,11 @@ class WideEpMixin:
         kind = _phase(phase)
         self._ensure_family("wideep")
         b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq)))
-        kv = "fp8" if canon_dtype(kv_dtype) == "fp8" else "bf16"
+        kv = kv_canonical(kv_dtype)
         g = canon_dtype(gemm_dtype)
         coords = [float(num_heads), b, s]
         sol_s = mla_sol(self.system, kind, b, s, float(num_heads), kv)
-        for kv_try, floor in ((kv, Tier.MEASURED), ("bf16" if kv == "fp8" else "fp8", Tier.ROOFLINE)):
+        for kv_try, floor in ((kv, Tier.MEASURED), (kv_sibling(kv), Tier.ROOFLINE)):
             grid = self.grid(f"wideep_mla_{kind}/{kv_try}/{g}")
             if grid is not None:
                 lu, tier = grid.query(coords)

@@ -4,13 +4,19 @@ import ast
 import pickle
 from pathlib import Path
 
+from sloplan.core import dtypes as dtype_table
 from sloplan.core import enums as core
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("core", "perfdb", "model", "solver", "generators", "sloplan")
 BACKEND_VALUES = {b.value for b in core.Backend}
 PHASE_WORDS = {p.value for p in core.Phase} | {p.short for p in core.Phase}
-# Modules that read strings from files or users and turn them into members: literals are their job.
+# Dtype names as perf tables and users spell them ("default" and "half" are left out: ordinary words too).
+DTYPE_WORDS = {d.name for d in dtype_table.DTYPES} | {"bfloat16", "float16", "fp16", "fp4"}
+# Modules that read strings from files or users and turn them into members: literals are their job. The
+# collector (perfdb/collector/) writes the perf tables on a GPU machine: its dtype strings are torch's and
+# the tables' own.
+EDGE_PREFIXES = ("core/", "perfdb/collector/")
 EDGE_MODULES = {"sloplan/request.py", "sloplan/fields.py", "sloplan/safe_yaml.py", "sloplan/estimate_rows.py",
                 "perfdb/source.py", "perfdb/validate.py", "model/hf_config.py"}
 
@@ -45,8 +51,17 @@ def test_every_enum_is_defined_in_exactly_one_module():
 def test_the_closed_sets_live_in_core():
     found = _enum_definitions()
     for name in ("Backend", "GemmQuant", "KvDtype", "Phase", "Role", "ServingMode", "SloKind", "Tier",
-                 "ConstraintGroup"):
+                 "ConstraintGroup", "Parallelism", "Setting", "KvFractionOf"):
         assert found.get(name) == ["core/enums.py"], (name, found.get(name))
+    assert found.get("Kernel") == ["core/dtypes.py"]
+
+
+def test_framework_enums_are_re_exported_from_their_old_home():
+    # Setting is read by generators/launch.py, KvFractionOf by model/memory.py: closed sets used beyond
+    # framework.py; Parallelism names the Settings a framework must have flags for.
+    from sloplan.model import framework as fw
+    assert (fw.Setting, fw.Parallelism, fw.KvFractionOf) == (core.Setting, core.Parallelism, core.KvFractionOf)
+    assert {p.value for p in core.Parallelism} <= {s.value for s in core.Setting}
 
 
 def test_the_old_homes_re_export_the_same_class_objects():
@@ -107,8 +122,8 @@ def _literal_words(node: ast.AST) -> set[str]:
 
 
 def _string_dispatch(tree: ast.AST) -> list[int]:
-    """Lines comparing (==, !=, in, not in) against a backend or phase name written as a string."""
-    closed = BACKEND_VALUES | PHASE_WORDS
+    """Lines comparing (==, !=, in, not in) against a backend, phase or dtype name written as a string."""
+    closed = BACKEND_VALUES | PHASE_WORDS | DTYPE_WORDS
     lines = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Compare) and any(_literal_words(n) & closed for n in (node.left, *node.comparators)):
@@ -117,7 +132,7 @@ def _string_dispatch(tree: ast.AST) -> list[int]:
 
 
 def _is_edge(rel: str) -> bool:
-    return rel in EDGE_MODULES or rel.startswith("core/") or Path(rel).name.startswith("cli")
+    return rel in EDGE_MODULES or rel.startswith(EDGE_PREFIXES) or Path(rel).name.startswith("cli")
 
 
 def test_backends_and_phases_are_compared_as_members_outside_the_edges():
@@ -126,5 +141,29 @@ def test_backends_and_phases_are_compared_as_members_outside_the_edges():
 
 
 def test_the_scan_catches_a_string_comparison():
-    src = 'if backend == "vllm": pass\nif phase in ("ctx", "x"): pass\nif kind == "dsa_ctx": pass'
-    assert _string_dispatch(ast.parse(src)) == [1, 2]
+    src = ('if backend == "vllm": pass\nif phase in ("ctx", "x"): pass\nif kind == "dsa_ctx": pass\n'
+           'if kv == "fp8": pass\nif d in ("fp8_block", "int8"): pass\nif dt == "mxfp8": pass')
+    assert _string_dispatch(ast.parse(src)) == [1, 2, 4, 5]
+
+
+def _phase_keyed_dicts(tree: ast.AST) -> list[int]:
+    """Lines of dict displays keyed by phase names written as strings: a map over the phases is keyed by
+    Phase. Maps to file names (the Parquet tables' names, file-facing) and maps that only include a phase's
+    grid family among others (DEFAULT_EFF's "gemm", "ctx", "ar") are not maps over phases."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict) and node.keys:
+            keys = [k.value if isinstance(k, ast.Constant) else None for k in node.keys]
+            files = all(isinstance(v, ast.Constant) and str(v.value).endswith(".parquet") for v in node.values)
+            if set(keys) <= PHASE_WORDS and not files:
+                lines.append(node.lineno)
+    return lines
+
+
+def test_maps_over_phases_are_keyed_by_phase_outside_the_edges():
+    offenders = [f"{rel}:{line}" for rel, tree in _modules() if not _is_edge(rel)
+                 for line in _phase_keyed_dicts(tree)]
+    assert not offenders, offenders
+    src = ('A = {"context": "dsa_ctx", "generation": "dsa_gen"}\nB = {"ctx": "x.parquet", "gen": "y.parquet"}\n'
+           'C = {"gemm": 0.5, "ctx": 0.3}\nD = {Phase.CONTEXT: 1}')
+    assert _phase_keyed_dicts(ast.parse(src)) == [1]
