@@ -77,6 +77,9 @@ SCENARIOS = [
     Scenario("qwen32b-fp8-h200-trtllm-8", "Qwen/Qwen3-32B-FP8", "h200_sxm", "trtllm", 8),
     Scenario("llama8b-h100-vllm-8", "meta-llama/Meta-Llama-3.1-8B", "h100_sxm", "vllm", 8),
     Scenario("llama70b-b200-trtllm-16", "meta-llama/Meta-Llama-3.1-70B", "b200_sxm", "trtllm", 16),
+    # MoE (issue 12): expert / attention-data parallel engines on one and on several 8-GPU nodes
+    Scenario("qwen3-30b-a3b-fp8-h200-trtllm-16", "Qwen/Qwen3-30B-A3B-FP8", "h200_sxm", "trtllm", 16),
+    Scenario("deepseek-v3-h200-trtllm-32", "deepseek-ai/DeepSeek-V3", "h200_sxm", "trtllm", 32),
 ]
 
 
@@ -239,7 +242,7 @@ def precompile() -> None:
 
     An editable checkout run with PYTHONDONTWRITEBYTECODE=1 (as on this project's machines) would
     otherwise recompile every module on every start, which is not what an installed tool pays."""
-    dirs = [str(REPO_ROOT / d) for d in ("perfdb", "model", "solver", "generators", "sloplan")]
+    dirs = [str(REPO_ROOT / d) for d in ("core", "perfdb", "model", "solver", "generators", "sloplan")]
     subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], check=False, capture_output=True)
 
 
