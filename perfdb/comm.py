@@ -17,7 +17,7 @@ import numpy as np
 
 from . import sol
 from .families_common import canon_dtype, family_table
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .system_spec import SystemSpec
@@ -29,7 +29,7 @@ A2A_LATENCY_TO_S = 1e-6  # moe_a2a_perf latency column is in µs
 A2A_AXES = ["ep_size", "hidden_size", "topk", "num_experts", "num_tokens"]
 
 
-@register("nccl")
+@register("nccl", ("nccl",), default_eff={"nccl": 0.15})
 def nccl_family(root: Path | None, spec: SystemSpec, backend: str, version: str):
     """The NCCL family read on first use: the system's newest NCCL table (any backend)."""
     return nccl_grids(root, spec)
@@ -52,7 +52,7 @@ def nccl_grids(root: Path | None, spec: SystemSpec):
     return grids, {"nccl": f"NCCL@{ver}"}
 
 
-@register("a2a")
+@register("a2a", ("a2a",), default_eff={"a2a": 0.1})
 def a2a_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
     """MoE all-to-all grids `a2a/<comm_backend>/<phase>/<dtype>` (latency µs → s on load)."""
     path, ver = family_table(root, "comm", backend, "moe_a2a_perf.parquet", version)

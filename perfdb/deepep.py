@@ -20,7 +20,7 @@ import numpy as np
 
 from . import sol
 from .families_common import family_table
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .sparse_grid import SparseGrid
@@ -39,7 +39,7 @@ def deepep_sol(tokens, hidden, topk, nodes, bw_fn):
     return sol.moe_a2a_sol_s(tokens, hidden, topk, ep, 2.0, bw_fn(ep))
 
 
-@register("deepep")
+@register("deepep", ("deepep",))
 def deepep_grids(root, spec, backend: str, version: str):
     grids, lanes = {}, {}
     intra, inter = spec.intra_node_bw_bytes_per_s, spec.inter_node_bw_bytes_per_s

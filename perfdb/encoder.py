@@ -9,13 +9,13 @@ import numpy as np
 
 from . import sol
 from .families_common import canon_dtype, family_table
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .sparse_grid import SparseGrid
 
 
-@register("encoder")
+@register("encoder", ("enc",))
 def encoder_grids(root, spec, backend: str, version: str):
     path, ver = family_table(root, "encoder_attention", backend, "encoder_attention_perf.parquet", version)
     if path is None:

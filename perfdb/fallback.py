@@ -17,19 +17,14 @@ import numpy as np
 
 from sloplan.core.enums import Phase
 
+from . import family as family_mod
 from . import sol
 from .lookup import Lookup
 from .tier import Tier
 
-LAZY_PREFIX = {"dsa_ctx": "sparse", "dsa_gen": "sparse", "glm5": "sparse", "gdn": "linear", "mamba2": "linear",
-               "quant": "quantize", "enc": "encoder", "mhc": "mhc", "wideep_moe": "wideep",
-               "wideep_mla_ctx": "wideep", "wideep_mla_gen": "wideep", "wideep_mlp": "wideep", "deepep": "deepep",
-               "nccl": "nccl", "a2a": "a2a", "mla_ctx": "mla", "mla_gen": "mla", "mla_ctx_module": "mla",
-               "mla_gen_module": "mla", "mla_bmm": "mla"}
 # A system *with* data but without a dtype slice borrows a sibling dtype's slice at the same shape (first found).
 DTYPE_SIBLINGS = {"nvfp4": ("fp8_block", "fp8", "bf16"), "fp8_block": ("fp8", "bf16"), "fp8": ("fp8_block", "bf16"),
                   "bf16": ("fp8", "fp8_block"), "int8": ("fp8", "bf16")}
-SIBLING_FAMILIES = ("gemm", "mla_bmm", "wideep_moe", "wideep_mlp")  # grids whose name carries the compute dtype
 HW_DTYPE = {"nvfp4": "fp4", "fp4": "fp4", "fp8": "fp8", "fp8_block": "fp8", "int8": "int8"}
 
 
@@ -43,7 +38,7 @@ def hardware_has(spec, dtype: str) -> bool:
 def sibling_names(name: str) -> list[tuple[str, str, str]]:
     """(sibling grid name, sibling dtype, own dtype) for a grid name whose family carries a compute dtype."""
     parts = name.split("/")
-    if parts[0] not in SIBLING_FAMILIES:
+    if not family_mod.carries_dtype(parts[0]):  # gemm, mla_bmm, wideep_moe, wideep_mlp
         return []
     for i in range(1, len(parts)):
         if parts[i] in DTYPE_SIBLINGS:
@@ -136,7 +131,7 @@ class FallbackMixin:
         donor = self._donor_db()
         if donor is None or not self._sparse_empty_for(name):
             return None
-        family = LAZY_PREFIX.get(name.split("/")[0])
+        family = family_mod.lazy_family(name.split("/")[0])
         if family is not None:
             donor._ensure_family(family)
         return donor.grid(name)
@@ -153,7 +148,7 @@ class FallbackMixin:
         sibs = sibling_names(name)
         if not sibs or not self._sparse or not hardware_has(self.system, sibs[0][2]):
             return None
-        family = LAZY_PREFIX.get(name.split("/")[0])
+        family = family_mod.lazy_family(name.split("/")[0])
         if family is not None:
             self._ensure_family(family)
         present = [(n, d) for n, d, _ in sibs if n in self._sparse]

@@ -13,20 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import cache, grid_store
+from . import family as family_mod
 from . import overlay as overlay_mod
 from .source import system_data_dir
 from .sparse_grid import SparseGrid
-
-BUILDERS: dict = {}  # family name → builder(root, spec, backend, version) -> (grids, lanes)
-
-
-def register(name: str):
-    """Decorator: register the grid builder of one lazily read family."""
-    def deco(fn):
-        BUILDERS[name] = fn
-        return fn
-    return deco
-
 
 def pack(grids: dict[str, SparseGrid], lanes: dict) -> dict:
     return grid_store.pack(grids, {"lanes": lanes})
@@ -51,7 +41,8 @@ class LazyFamilyMixin:
         if grids is None:
             with self._own_overlay():
                 root = system_data_dir(self.system.silicon_dir, self.system.name)
-                grids, lanes = BUILDERS[family](root, self.system, self.backend, self.version) if root else ({}, {})
+                read = family_mod.FAMILIES[family].read
+                grids, lanes = read(root, self.system, self.backend, self.version) if root else ({}, {})
             if side:
                 cache.save_arrays(side, pack(grids, lanes))
         for name, g in grids.items():

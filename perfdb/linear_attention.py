@@ -19,7 +19,7 @@ import numpy as np
 from . import sol
 from .families_common import family_table
 from .lanes import pick_lane
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .sparse_grid import SparseGrid
@@ -45,7 +45,7 @@ def _lanes(cols, op: str, lanes: dict, ver: str):
     return keep, role
 
 
-@register("linear")
+@register("linear", ("gdn", "mamba2"))
 def linear_grids(root, spec, backend: str, version: str):
     grids, lanes = {}, {}
     path, ver = family_table(root, "linear_attention", backend, "gdn_perf.parquet", version)

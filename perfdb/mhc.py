@@ -12,7 +12,7 @@ import numpy as np
 
 from . import sol
 from .families_common import family_table
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .sparse_grid import SparseGrid
@@ -20,7 +20,7 @@ from .sparse_grid import SparseGrid
 MHC_OPS = ("pre", "post")
 
 
-@register("mhc")
+@register("mhc", ("mhc",))
 def mhc_grids(root, spec, backend: str, version: str):
     path, ver = family_table(root, "mhc", backend, "mhc_module_perf.parquet", version)
     if path is None:

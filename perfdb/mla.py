@@ -19,12 +19,13 @@ import numpy as np
 
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
-from .lazy_families import register
+from .family import register
 from .lanes import pick_lane
 from .lookup import Lookup
 from .source import read_columns
 from .system_spec import SystemSpec
 from .sparse_grid import SparseGrid
+from .tables import fill_scheme, node_log_sol
 from .tier import Tier
 
 MLA_FILES = {"mla_ctx": "context_mla_perf.parquet", "mla_gen": "generation_mla_perf.parquet",
@@ -60,7 +61,9 @@ def _kernel_grids(path: Path, spec: SystemSpec, kind: str):
     return grids, lane
 
 
-@register("mla")
+@register("mla", ("mla_ctx", "mla_gen", "mla_ctx_module", "mla_gen_module", "mla_bmm"),
+          sibling_prefixes=("mla_bmm",), default_eff={"mla_ctx": 0.3, "mla_gen": 0.1, "mla_bmm": 0.2},
+          fill=fill_scheme, log_sol=node_log_sol)
 def mla_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
     """Every MLA grid this (system, backend) ships (version newest ≤ requested, else nearest)."""
     grids, lanes = gather_grids(root, "mla", backend, version, MLA_FILES,

@@ -12,11 +12,13 @@ from collections.abc import Callable
 import numpy as np
 
 from . import cache, sol, tables
+from . import family as family_mod
 from .analytic import AnalyticMixin
 from .comm import CommMixin
 from .deepep import DeepEpMixin
 from .encoder import EncoderMixin
-from .fallback import LAZY_PREFIX, FallbackMixin
+from .fallback import FallbackMixin
+from .fill import FillScheme
 from .grid import Grid
 from .lazy_families import LazyFamilyMixin
 from .linear_attention import LinearAttentionMixin
@@ -31,8 +33,6 @@ from .sparse_grid import SparseGrid
 from .tier import Tier
 from .wideep import WideEpMixin
 
-DEFAULT_EFF = {"gemm": 0.5, "ctx": 0.3, "gen": 0.05, "ar": 0.15,  # last resort: no data anywhere
-               "nccl": 0.15, "a2a": 0.1, "moe": 0.1, "mla_ctx": 0.3, "mla_gen": 0.1, "mla_bmm": 0.2}
 MEM_BW_EFFICIENCY = 0.8  # element-wise kernels reach ~80 % of HBM bandwidth (aiconfigurator-core systems)
 MEM_OP_LATENCY_S = 3e-6  # launch + tail of a small element-wise kernel
 KV_DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "bf16", "fp8": "fp8"}
@@ -84,9 +84,10 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
     def _fill(self, name: str, sg: SparseGrid) -> Grid:
         """Densify and fill one slice by its family's scheme (tables.fill_scheme: attention fills batch / seq
         in latency space and uses batch × heads equivalents; GEMM m keeps tile-boundary pairs apart)."""
-        log_sol = tables.node_log_sol(self.system, name, sg.axes)
-        return Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order, log_sol=log_sol,
-                              scheme=tables.fill_scheme(name, sg.axes))
+        fam = family_mod.of_grid(name)
+        log_sol = fam.log_sol(self.system, name, sg.axes) if fam is not None else None
+        scheme = fam.fill(name, sg.axes) if fam is not None and fam.fill is not None else FillScheme()
+        return Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order, log_sol=log_sol, scheme=scheme)
 
     def grid_names(self) -> list[str]:
         return sorted(self._sparse)
@@ -95,7 +96,7 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         """Median measured util for a slice, else its family here, else the donor's, else a default. A lazily
         read family is read first (here, and on the donor whose medians this db falls back to), so its medians
         are the same whether or not a grid query read it before."""
-        lazy = LAZY_PREFIX.get(family)
+        lazy = family_mod.lazy_family(family)
         if lazy is not None:
             self._ensure_family(lazy)
             donor = self._donor_db() if self._fallback_eff else None
@@ -106,7 +107,7 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
                 return source[name]
             if family in source:
                 return source[family]
-        return DEFAULT_EFF.get(family, 0.1)
+        return family_mod.default_eff(family)
 
     @staticmethod
     def _finish(sol_s, lu, tier, floor=Tier.MEASURED) -> Lookup:

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import sol
 from .families_common import canon_dtype, family_table
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .sparse_grid import SparseGrid
@@ -25,7 +25,7 @@ from .sparse_grid import SparseGrid
 QUANT_FILES = {"compute_scale": "computescale_perf.parquet", "scale_matrix": "scale_matrix_perf.parquet"}
 
 
-@register("quantize")
+@register("quantize", ("quant",))
 def quantize_grids(root, spec, backend: str, version: str):
     grids, lanes = {}, {}
     for op, fname in QUANT_FILES.items():

@@ -24,7 +24,7 @@ from sloplan.core.enums import Phase
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
 from .lanes import pick_lane
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .sparse_grid import SparseGrid
@@ -78,7 +78,7 @@ def _glm5_grids(path: Path, spec, op: str):
     return grids
 
 
-@register("sparse")
+@register("sparse", ("dsa_ctx", "dsa_gen", "glm5"))
 def sparse_grids(root, spec, backend: str, version: str):
     """Every sparse-attention grid this (system, backend) ships, and the lanes used."""
     grids, lanes = gather_grids(root, "sparse_attention", backend, version, DSA_FILES,

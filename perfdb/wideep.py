@@ -30,7 +30,7 @@ from .families_common import canon_dtype, family_table, gather_grids
 from .lookup import Lookup
 from .tier import Tier
 from .lanes import pick_lane
-from .lazy_families import register
+from .family import register
 from .source import read_columns
 from .sparse_grid import SparseGrid
 
@@ -112,7 +112,8 @@ def _mlp_grids(path, spec, phase: str):
     return grids
 
 
-@register("wideep")
+@register("wideep", ("wideep_moe", "wideep_mla_ctx", "wideep_mla_gen", "wideep_mlp"),
+          sibling_prefixes=("wideep_moe", "wideep_mlp"))
 def wideep_grids(root, spec, backend: str, version: str):
     """Every wide-EP grid this (system, backend) ships (per table: version newest ≤ requested, else nearest)."""
     grids, lanes = {}, {}
