@@ -7,7 +7,7 @@ largest collected GPU count the latency is rescaled by bandwidth like all-reduce
 MoE all-to-all (`comm/<fw>/<v>/moe_a2a_perf.parquet`): latency is in MICROseconds in that table (every
 other table uses ms). One grid per (comm backend, phase, dtype) over (ep, hidden, topk, experts, tokens).
 
-Both are read on first use (lazy_families.py, families "nccl" and "a2a"): a dense solve reads neither.
+Both are read on first use (store.py, families "nccl" and "a2a"): a dense solve reads neither.
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ class CommMixin:
         if num_gpus <= 1:
             return Lookup.of(np.zeros_like(msg), Tier.MEASURED)
         dt = _nccl_dtype(dtype)
-        self._ensure_family("nccl")
+        self.store.ensure("nccl")
         nbytes = sol.NCCL_BYTES[dt if dt == "int8" else "bf16"]
         grid = self.grid(f"nccl/{op}/{dt}") or self.grid(f"nccl/{op}/bf16")
         if grid is None:
@@ -140,7 +140,7 @@ class CommMixin:
         return self._finish(sol_s, lu, tier, floor)
 
     def _a2a_grid(self, phase: str, dtype: str, kernel: str):
-        self._ensure_family("a2a")
+        self.store.ensure("a2a")
         names = [n for n in self.grid_names() if n.startswith("a2a/") and n.split("/")[2] == phase]
         lanes = [n for n in names if kernel in n.split("/")[1].split("_")] or names
         for want, floor in ((dtype, Tier.MEASURED), ("bf16", Tier.ROOFLINE)):

@@ -40,7 +40,7 @@ class EncoderMixin:
         sol_s = sol.encoder_attention_sol_s(self.system, b, s, float(num_heads), float(head_dim))
         name = f"enc/{canon_dtype(dtype)}"
         coords = [float(num_heads), float(head_dim), b, s]
-        grid = self._family_grid("encoder", name)
+        grid = self.store.family_grid("encoder", name)
         if grid is None:
             return self._roofline(sol_s, "enc", name, coords,
                                   lambda sp: sol.encoder_attention_sol_s(sp, b, s, float(num_heads), float(head_dim)))

@@ -133,7 +133,7 @@ class FallbackMixin:
             return None
         family = family_mod.lazy_family(name.split("/")[0])
         if family is not None:
-            donor._ensure_family(family)
+            donor.store.ensure(family)
         return donor.grid(name)
 
     def _sparse_empty_for(self, name: str) -> bool:
@@ -150,7 +150,7 @@ class FallbackMixin:
             return None
         family = family_mod.lazy_family(name.split("/")[0])
         if family is not None:
-            self._ensure_family(family)
+            self.store.ensure(family)
         present = [(n, d) for n, d, _ in sibs if n in self._sparse]
         if not present:
             return None

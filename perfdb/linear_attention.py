@@ -86,7 +86,7 @@ class LinearAttentionMixin:
     """PerfDB methods for GDN and Mamba2 (mixed into PerfDB); read on first use."""
 
     def _linear_part(self, name: str, coords: list, sol_s, sol_fn) -> Lookup:
-        grid = self._family_grid("linear", name)
+        grid = self.store.family_grid("linear", name)
         if grid is None:
             return self._roofline(sol_s, name.split("/")[0], name, coords, sol_fn)
         lu, tier = grid.query(coords)

@@ -55,7 +55,7 @@ def _load(spec, backend: str, version: str, overlay_tag: str = "") -> PerfDB:
 
 def read_eager(root, spec, backend: str, version: str):
     """Grids, lanes and median efficiencies of every eager family (GEMM, attention, all-reduce): the main
-    cache file. Every other family is read on its first query (lazy_families.py)."""
+    cache file. Every other family is read on its first query (store.py)."""
     grids, lanes = {}, {}
     for fam in family_mod.eager():
         g, l = fam.read(root, spec, backend, version)

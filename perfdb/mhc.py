@@ -51,7 +51,7 @@ class MhcMixin:
             raise ValueError(f"mhc op {op!r}: accepted pre, post")
         t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
         sol_s = sol.mhc_sol_s(self.system, t, float(hidden), hc_mult)
-        grid = self._family_grid("mhc", f"mhc/{op}")
+        grid = self.store.family_grid("mhc", f"mhc/{op}")
         if grid is None:
             return self._roofline(sol_s, "mhc", f"mhc/{op}", [float(hidden), t],
                                   lambda sp: sol.mhc_sol_s(sp, t, float(hidden), hc_mult))

@@ -8,7 +8,7 @@ All MLA tables were collected for the DeepSeek-V3 geometry; `num_heads` is heads
 * `mla_bmm/<pre|post>/<dtype>` over (heads, tokens)  — `mla_bmm/<fw>/<v>/mla_bmm_perf.parquet`
 * `mla_ctx_module/<kv>/<gemm>`, `mla_gen_module/<kv>/<gemm>` — the module tables (GEMMs + kernel).
 Lane: the one with the most rows (TRT-LLM has one; vLLM module tables: FLASHMLA vs FLASH_ATTN_MLA).
-Read on the first MLA query (lazy_families.py, family "mla"), never at load: a dense model never reads these
+Read on the first MLA query (store.py, family "mla"), never at load: a dense model never reads these
 tables, so it neither pays for them nor sees warnings about their rows.
 """
 from __future__ import annotations
@@ -90,7 +90,7 @@ class MlaMixin:
         b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq)))
         kv = "fp8" if canon_dtype(kv_dtype) == "fp8" else "bf16"
         suffix = f"/{canon_dtype(gemm)}" if gemm else ""
-        self._ensure_family("mla")
+        self.store.ensure("mla")
         grid, floor = self.grid(f"{kind}/{kv}{suffix}"), Tier.MEASURED
         if grid is None:  # other KV dtype's util through this dtype's SOL
             other = "bf16" if kv == "fp8" else "fp8"
@@ -134,7 +134,7 @@ class MlaMixin:
         t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
         dt = canon_dtype(dtype)
         sol_s = sol.mla_bmm_sol_s(self.system, t, float(num_heads), dt)
-        self._ensure_family("mla")
+        self.store.ensure("mla")
         grid = self.grid(f"mla_bmm/{phase}/{dt}")
         if grid is None:
             h = float(num_heads)

@@ -11,16 +11,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import cache, sol, tables
+from . import sol, tables
 from . import family as family_mod
 from .analytic import AnalyticMixin
 from .comm import CommMixin
 from .deepep import DeepEpMixin
 from .encoder import EncoderMixin
 from .fallback import FallbackMixin
-from .fill import FillScheme
 from .grid import Grid
-from .lazy_families import LazyFamilyMixin
 from .linear_attention import LinearAttentionMixin
 from .lookup import Lookup
 from .mla import MlaMixin
@@ -30,6 +28,7 @@ from .quantize import QuantizeMixin
 from .sparse import SparseAttentionMixin
 from .system_spec import SystemSpec
 from .sparse_grid import SparseGrid
+from .store import FamilyStore
 from .tier import Tier
 from .wideep import WideEpMixin
 
@@ -39,11 +38,11 @@ KV_DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "bf16", "fp8": "fp8"}
 
 
 class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin, LinearAttentionMixin,
-             QuantizeMixin, EncoderMixin, MhcMixin, WideEpMixin, DeepEpMixin, LazyFamilyMixin, FallbackMixin):
+             QuantizeMixin, EncoderMixin, MhcMixin, WideEpMixin, DeepEpMixin, FallbackMixin):
     """Primitive latencies for one (system, backend, version). Build with `load_perfdb`.
 
     Family methods live in their modules: comm.py (nccl, moe_a2a), moe.py (moe), mla.py (context_mla,
-    generation_mla, mla_module, mla_bmm), analytic.py (embedding); read on first use (lazy_families.py):
+    generation_mla, mla_module, mla_bmm), analytic.py (embedding); read on first use (store.py):
     sparse.py (dsa_module, glm5_kernel), linear_attention.py (gdn, mamba2), quantize.py (quantize,
     gemm_fp8_static), encoder.py (encoder_attention), mhc.py (mhc), wideep.py (wideep_moe, wideep_mla,
     wideep_mlp), deepep.py (deepep). The ROOFLINE tier (fallback.py) borrows a sibling dtype's or the
@@ -55,42 +54,34 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         """`donor`: called once, on the first ROOFLINE query that borrows a shape, for the catalog donor's
         PerfDB (or None); without it nothing is borrowed across GPUs (fallback.py)."""
         self.system, self.backend, self.version = system, backend, version
+        self.store = FamilyStore(system, backend, version, grids, lanes, eff, cache_file)
         self._donor_source = donor
-        self.lanes, self.eff = dict(lanes), dict(eff)
-        self._sparse = grids
-        self._dense: dict[str, Grid] = {}
         self._fallback_eff = fallback_eff or {}
-        self._cache_file = cache_file  # npz of this db; filled grids go to side files next to it
-        self._moe = None  # MoE curves, read on first use (moe.py)
-        self._overlay = None  # the overlay it was loaded with (loader.py): lazily read families use it too
 
-    # ----------------------------------------------------------------- plumbing
+    # ----------------------------------------------------------------- the store's state, by its old names
+    lanes = property(lambda self: self.store.lanes, doc="chosen kernel_source lane per grid / family")
+    eff = property(lambda self: self.store.eff, doc="median measured util per grid and per family")
+    _sparse = property(lambda self: self.store.sparse)
+    _cache_file = property(lambda self: self.store.cache_file)
+
+    @property
+    def _overlay(self):
+        return self.store.overlay
+
+    @_overlay.setter
+    def _overlay(self, ov) -> None:  # loader.py: families read on first use read under the same overlay
+        self.store.overlay = ov
+
     def grid(self, name: str) -> Grid | None:
-        """Densified, filled grid of one slice (built on first use, then kept)."""
-        if name not in self._dense:
-            sg = self._sparse.get(name)
-            if sg is None:
-                return None
-            side = cache.dense_path(self._cache_file, name) if self._cache_file else None
-            stored = cache.load_dense(side, tuple(len(a) for a in sg.axes)) if side else None
-            if stored is not None:
-                self._dense[name] = Grid(sg.axes, *stored)
-            else:
-                self._dense[name] = self._fill(name, sg)
-                if side:
-                    cache.save_dense(side, self._dense[name].lu, self._dense[name].tier)
-        return self._dense[name]
-
-    def _fill(self, name: str, sg: SparseGrid) -> Grid:
-        """Densify and fill one slice by its family's scheme (tables.fill_scheme: attention fills batch / seq
-        in latency space and uses batch × heads equivalents; GEMM m keeps tile-boundary pairs apart)."""
-        fam = family_mod.of_grid(name)
-        log_sol = fam.log_sol(self.system, name, sg.axes) if fam is not None else None
-        scheme = fam.fill(name, sg.axes) if fam is not None and fam.fill is not None else FillScheme()
-        return Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order, log_sol=log_sol, scheme=scheme)
+        """Densified, filled grid of one slice (FamilyStore.grid)."""
+        return self.store.grid(name)
 
     def grid_names(self) -> list[str]:
-        return sorted(self._sparse)
+        return sorted(self.store.sparse)
+
+    def families_read(self) -> list[str]:
+        """The lazily read families this PerfDB has read so far (MoE curves count as "moe")."""
+        return self.store.families_read()
 
     def efficiency(self, family: str, name: str | None = None) -> float:
         """Median measured util for a slice, else its family here, else the donor's, else a default. A lazily
@@ -98,10 +89,10 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         are the same whether or not a grid query read it before."""
         lazy = family_mod.lazy_family(family)
         if lazy is not None:
-            self._ensure_family(lazy)
+            self.store.ensure(lazy)
             donor = self._donor_db() if self._fallback_eff else None
             if donor is not None:
-                donor._ensure_family(lazy)
+                donor.store.ensure(lazy)
         for source in (self.eff, self._fallback_eff):
             if name in source:
                 return source[name]
@@ -249,7 +240,7 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         return Lookup.of(nb / bw + MEM_OP_LATENCY_S, Tier.ROOFLINE)
 
     def __repr__(self) -> str:
-        return f"PerfDB({self.system.name}, {self.backend}, {self.version}, {len(self._sparse)} grids)"
+        return f"PerfDB({self.system.name}, {self.backend}, {self.version}, {len(self.store.sparse)} grids)"
 
 
 def _covers(grid: Grid, scalars: list[float]) -> bool:

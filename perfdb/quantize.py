@@ -53,7 +53,7 @@ class QuantizeMixin:
         m = np.maximum(np.asarray(m, dtype=np.float64), 1.0)
         sol_s = sol.quantize_sol_s(self.system, op, m, float(k))
         name = f"quant/{op}/{canon_dtype(dtype)}"
-        grid = self._family_grid("quantize", name)
+        grid = self.store.family_grid("quantize", name)
         if grid is None:
             return self._roofline(sol_s, "quant", name, [m, float(k)],
                                   lambda sp: sol.quantize_sol_s(sp, op, m, float(k)))

@@ -115,7 +115,7 @@ class SparseAttentionMixin:
         if phase == Phase.CONTEXT:
             w = sol.DSA_TOPK
             share = (sol.causal_pairs(full, w) - sol.causal_pairs(p, w)) / sol.causal_pairs(full, w)
-        self._ensure_family("sparse")
+        self.store.ensure("sparse")
         other = {"dsv32": "glm5", "glm5": "dsv32"}.get(arch, "dsv32")
         tries = [(arch, kv, gemm, Tier.MEASURED), (other, kv, gemm, Tier.EXTRAPOLATED)]
         tries += [(a, k, g, Tier.ROOFLINE) for a in (arch, other) for k in (kv, "bf16", "fp8")
@@ -140,7 +140,7 @@ class SparseAttentionMixin:
         kv = np.maximum(kv, q)
         sol_s = sol.glm5_kernel_sol_s(self.system, op, b, q, kv)
         name = f"glm5/{op}" + (f"/{score_mode}" if op == "topk" else "")
-        grid = self._family_grid("sparse", name)
+        grid = self.store.family_grid("sparse", name)
         if grid is None:
             return self._roofline(sol_s, "glm5", name, [b, q, kv], lambda sp: sol.glm5_kernel_sol_s(sp, op, b, q, kv))
         lu, tier = grid.query([b, q, kv])

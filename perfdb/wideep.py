@@ -175,7 +175,7 @@ class WideEpMixin:
         grids. Another distribution slice (the EPLB twin, then power_law_1.2, 1.01, uniform, balanced) →
         at least EXTRAPOLATED. No wide-EP slice: a sibling dtype's util at the same shape (ROOFLINE), the
         donor's same shape (ROOFLINE), else `moe(...)` (moe_tp 1) tagged at least EXTRAPOLATED."""
-        self._ensure_family("wideep")
+        self.store.ensure("wideep")
         t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
         dt = canon_dtype(dtype)
         slots = float(num_slots or num_experts)
@@ -204,7 +204,7 @@ class WideEpMixin:
         GPU. Other KV dtype → its util (ROOFLINE); no table → `mla_module(...)` tagged at least
         EXTRAPOLATED (same module, not DP-collected), donor's same shape on a GPU without data."""
         kind = _phase(phase)
-        self._ensure_family("wideep")
+        self.store.ensure("wideep")
         b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq)))
         kv = "fp8" if canon_dtype(kv_dtype) == "fp8" else "bf16"
         g = canon_dtype(gemm_dtype)
@@ -228,7 +228,7 @@ class WideEpMixin:
         per GPU for `num_tokens` tokens. No table → gate/up + down `gemm(...)` sum, tier at least
         EXTRAPOLATED; sibling dtype / donor same shape → ROOFLINE."""
         ph = _phase(phase) and phase
-        self._ensure_family("wideep")
+        self.store.ensure("wideep")
         t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
         dt = canon_dtype(dtype)
         coords = [float(hidden), float(inter), t]
