@@ -96,9 +96,9 @@ class CommMixin:
         if grid is None:
             def bw(sp):
                 return sp.intra_node_bw_bytes_per_s if num_gpus <= sp.gpus_per_node else sp.inter_node_bw_bytes_per_s
-            return self._roofline(sol.nccl_sol_s(op, msg, num_gpus, nbytes, self._bw(num_gpus)), "nccl",
-                                  f"nccl/{op}/{dt}", [float(num_gpus), msg],
-                                  lambda sp: sol.nccl_sol_s(op, msg, num_gpus, nbytes, bw(sp)))
+            return self.fallback.roofline(sol.nccl_sol_s(op, msg, num_gpus, nbytes, self._bw(num_gpus)), "nccl",
+                                          f"nccl/{op}/{dt}", [float(num_gpus), msg],
+                                          lambda sp: sol.nccl_sol_s(op, msg, num_gpus, nbytes, bw(sp)))
         top = int(grid.axes[0].max())
         n_eff = min(int(num_gpus), top)
         lu, tier = grid.query([float(n_eff), msg])
@@ -133,9 +133,9 @@ class CommMixin:
             def sol_fn(sp):
                 bw_d = sp.intra_node_bw_bytes_per_s if ep_size <= sp.gpus_per_node else sp.inter_node_bw_bytes_per_s
                 return sol.moe_a2a_sol_s(t, hidden, topk, ep_size, nb, bw_d)
-            lk = self._donor_transfer(lambda d: d.moe_a2a(t, hidden, topk, num_experts, ep_size, phase, dtype, kernel),
-                                      sol_s, sol_fn)
-            return lk if lk is not None else self._roofline(sol_s, "a2a")
+            lk = self.fallback.donor_transfer(
+                lambda d: d.moe_a2a(t, hidden, topk, num_experts, ep_size, phase, dtype, kernel), sol_s, sol_fn)
+            return lk if lk is not None else self.fallback.roofline(sol_s, "a2a")
         lu, tier = grid.query([float(ep_size), float(hidden), float(topk), float(num_experts), t])
         return self._finish(sol_s, lu, tier, floor)
 

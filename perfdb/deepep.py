@@ -89,8 +89,8 @@ class DeepEpMixin:
         name = f"deepep/{kind}/{phase}"
         grid = self.store.family_grid("deepep", name)
         if grid is None:
-            lk = self._per_shape_fallback(sol_s, [name], coords, sol_fn)
-            return lk if lk is not None else self._roofline(sol_s, "a2a")
+            lk = self.fallback.per_shape(sol_s, [name], coords, sol_fn)
+            return lk if lk is not None else self.fallback.roofline(sol_s, "a2a")
         lu, tier = grid.query(coords)
         return self._finish(sol_s, lu, tier)
 

@@ -42,7 +42,8 @@ class EncoderMixin:
         coords = [float(num_heads), float(head_dim), b, s]
         grid = self.store.family_grid("encoder", name)
         if grid is None:
-            return self._roofline(sol_s, "enc", name, coords,
-                                  lambda sp: sol.encoder_attention_sol_s(sp, b, s, float(num_heads), float(head_dim)))
+            def sol_on(sp):
+                return sol.encoder_attention_sol_s(sp, b, s, float(num_heads), float(head_dim))
+            return self.fallback.roofline(sol_s, "enc", name, coords, sol_on)
         lu, tier = grid.query(coords)
         return self._finish(sol_s, lu, tier)

@@ -88,7 +88,7 @@ class LinearAttentionMixin:
     def _linear_part(self, name: str, coords: list, sol_s, sol_fn) -> Lookup:
         grid = self.store.family_grid("linear", name)
         if grid is None:
-            return self._roofline(sol_s, name.split("/")[0], name, coords, sol_fn)
+            return self.fallback.roofline(sol_s, name.split("/")[0], name, coords, sol_fn)
         lu, tier = grid.query(coords)
         return self._finish(sol_s, lu, tier)
 

@@ -92,10 +92,14 @@ def torch_lane(root, spec, grids: dict, lanes: dict):
 def donor_source(spec, backend: str):
     """The `donor` argument of a PerfDB: loads the catalog donor (a similar GPU with data for this backend)
     when first called, None when there is none. The fallback calls it; it never imports this module."""
+    memo: list = []
+
     def load():
-        name = spec.efficiency_donor
-        ok = name and name != spec.name and data_versions(name, backend)
-        return load_perfdb(name, backend) if ok else None
+        if not memo:  # once per PerfDB, as the fallback asks on every borrowing query
+            name = spec.efficiency_donor
+            ok = name and name != spec.name and data_versions(name, backend)
+            memo.append(load_perfdb(name, backend) if ok else None)
+        return memo[0]
     return load
 
 

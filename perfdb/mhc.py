@@ -53,7 +53,7 @@ class MhcMixin:
         sol_s = sol.mhc_sol_s(self.system, t, float(hidden), hc_mult)
         grid = self.store.family_grid("mhc", f"mhc/{op}")
         if grid is None:
-            return self._roofline(sol_s, "mhc", f"mhc/{op}", [float(hidden), t],
-                                  lambda sp: sol.mhc_sol_s(sp, t, float(hidden), hc_mult))
+            return self.fallback.roofline(sol_s, "mhc", f"mhc/{op}", [float(hidden), t],
+                                          lambda sp: sol.mhc_sol_s(sp, t, float(hidden), hc_mult))
         lu, tier = grid.query([float(hidden), t])
         return self._finish(sol_s, lu, tier)

@@ -98,8 +98,8 @@ class MlaMixin:
         sol_s = _mla_sol(self.system, kind, b, s, float(num_heads), kv)
         if grid is None:
             h = float(num_heads)
-            return self._roofline(sol_s, kind.split("_module")[0], f"{kind}/{kv}{suffix}", [h, b, s],
-                                  lambda sp: _mla_sol(sp, kind, b, s, h, kv))
+            return self.fallback.roofline(sol_s, kind.split("_module")[0], f"{kind}/{kv}{suffix}", [h, b, s],
+                                          lambda sp: _mla_sol(sp, kind, b, s, h, kv))
         if kind == "mla_gen":  # decode: latency bilinear in raw (batch, kv), as generation attention
             lat, tier = grid.query_latency([float(num_heads)], [b, s],
                                            lambda bb, ss: _mla_sol(self.system, kind, bb, ss, float(num_heads), kv))
@@ -138,8 +138,8 @@ class MlaMixin:
         grid = self.grid(f"mla_bmm/{phase}/{dt}")
         if grid is None:
             h = float(num_heads)
-            return self._roofline(sol_s, "mla_bmm", f"mla_bmm/{phase}/{dt}", [h, t],
-                                  lambda sp: sol.mla_bmm_sol_s(sp, t, h, dt),
-                                  dtype_sol=lambda d: sol.mla_bmm_sol_s(self.system, t, h, d))
+            return self.fallback.roofline(sol_s, "mla_bmm", f"mla_bmm/{phase}/{dt}", [h, t],
+                                          lambda sp: sol.mla_bmm_sol_s(sp, t, h, dt),
+                                          dtype_sol=lambda d: sol.mla_bmm_sol_s(self.system, t, h, d))
         lu, tier = grid.query([float(num_heads), t])
         return self._finish(sol_s, lu, tier)

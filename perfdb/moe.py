@@ -84,7 +84,7 @@ class MoeMixin:
 
     def _moe_table(self) -> dict:
         """The MoE arrays (the store's curve family "moe") and, once per db, their (label, shape) → rows index."""
-        if getattr(self, "_moe_index", None) is None:
+        if "moe" not in self.store.derived:
             data = self.store.curves("moe")
             index = {}
             if len(data["labels"]):
@@ -92,7 +92,7 @@ class MoeMixin:
                 order = np.argsort(inv.ravel(), kind="stable")
                 bounds = np.searchsorted(inv.ravel()[order], np.arange(len(uniq) + 1))
                 index = {tuple(u): order[bounds[i]:bounds[i + 1]] for i, u in enumerate(uniq.tolist())}
-            self._moe_index, self._moe_curves = index, {}
+            self.store.derived["moe"] = (index, {})  # (label, shape) → rows; → built curve
             self.lanes["moe"] = ";".join(data.get("lanes", [])) + f"@{data['version']}"
         return self.store.curves("moe")
 
@@ -102,11 +102,11 @@ class MoeMixin:
         if label not in labels:
             return None
         full = (float(labels.index(label)),) + tuple(float(k) for k in key)
-        if full not in self._moe_curves:
-            rows = self._moe_index.get(full)
-            self._moe_curves[full] = (None if rows is None
-                                      else Grid.from_points([data["tokens"][rows]], data["lu"][rows]))
-        return self._moe_curves[full]
+        index, curves = self.store.derived["moe"]
+        if full not in curves:
+            rows = index.get(full)
+            curves[full] = None if rows is None else Grid.from_points([data["tokens"][rows]], data["lu"][rows])
+        return curves[full]
 
     def moe(self, num_tokens, hidden: int, inter: int, topk: int, num_experts: int, moe_tp: int, moe_ep: int,
             dtype: str = "bf16", distribution: str = "power_law_1.2") -> Lookup:
@@ -142,7 +142,7 @@ class MoeMixin:
                         sol_sib = sol.moe_sol_s(self.system, t, hidden, inter, topk, num_experts, moe_tp, moe_ep, sib)
                         return Lookup.of(transfer_latency(sol_s, sol_sib, np.exp(lu)), Tier.ROOFLINE)
             return None
-        return self._donor_transfer(
+        return self.fallback.donor_transfer(
             lambda d: d.moe(t, hidden, inter, topk, num_experts, moe_tp, moe_ep, dt, distribution), sol_s,
             lambda sp: sol.moe_sol_s(sp, t, hidden, inter, topk, num_experts, moe_tp, moe_ep, dt))
 

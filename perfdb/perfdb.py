@@ -12,12 +12,11 @@ from collections.abc import Callable
 import numpy as np
 
 from . import sol, tables
-from . import family as family_mod
 from .analytic import AnalyticMixin
 from .comm import CommMixin
 from .deepep import DeepEpMixin
 from .encoder import EncoderMixin
-from .fallback import FallbackMixin
+from .fallback import Fallback
 from .grid import Grid
 from .linear_attention import LinearAttentionMixin
 from .lookup import Lookup
@@ -38,15 +37,17 @@ KV_DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "bf16", "fp8": "fp8"}
 
 
 class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin, LinearAttentionMixin,
-             QuantizeMixin, EncoderMixin, MhcMixin, WideEpMixin, DeepEpMixin, FallbackMixin):
+             QuantizeMixin, EncoderMixin, MhcMixin, WideEpMixin, DeepEpMixin):
     """Primitive latencies for one (system, backend, version). Build with `load_perfdb`.
 
     Family methods live in their modules: comm.py (nccl, moe_a2a), moe.py (moe), mla.py (context_mla,
     generation_mla, mla_module, mla_bmm), analytic.py (embedding); read on first use (store.py):
     sparse.py (dsa_module, glm5_kernel), linear_attention.py (gdn, mamba2), quantize.py (quantize,
     gemm_fp8_static), encoder.py (encoder_attention), mhc.py (mhc), wideep.py (wideep_moe, wideep_mla,
-    wideep_mlp), deepep.py (deepep). The ROOFLINE tier (fallback.py) borrows a sibling dtype's or the
-    catalog donor's latency at the same shape."""
+    wideep_mlp), deepep.py (deepep). The mixins hold no state: grids, filled grids, medians, lanes and the
+    families read live in `self.store` (store.FamilyStore, each family described by its `family.Family`
+    record); the ROOFLINE tier is `self.fallback` (fallback.Fallback: a sibling dtype's or the catalog
+    donor's latency at the same shape, else the median)."""
 
     def __init__(self, system: SystemSpec, backend: str, version: str, grids: dict[str, SparseGrid],
                  lanes: dict, eff: dict, fallback_eff: dict | None = None, cache_file=None,
@@ -55,8 +56,7 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         PerfDB (or None); without it nothing is borrowed across GPUs (fallback.py)."""
         self.system, self.backend, self.version = system, backend, version
         self.store = FamilyStore(system, backend, version, grids, lanes, eff, cache_file)
-        self._donor_source = donor
-        self._fallback_eff = fallback_eff or {}
+        self.fallback = Fallback(system, self.store, donor, fallback_eff)
 
     # ----------------------------------------------------------------- the store's state, by its old names
     lanes = property(lambda self: self.store.lanes, doc="chosen kernel_source lane per grid / family")
@@ -84,21 +84,8 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         return self.store.families_read()
 
     def efficiency(self, family: str, name: str | None = None) -> float:
-        """Median measured util for a slice, else its family here, else the donor's, else a default. A lazily
-        read family is read first (here, and on the donor whose medians this db falls back to), so its medians
-        are the same whether or not a grid query read it before."""
-        lazy = family_mod.lazy_family(family)
-        if lazy is not None:
-            self.store.ensure(lazy)
-            donor = self._donor_db() if self._fallback_eff else None
-            if donor is not None:
-                donor.store.ensure(lazy)
-        for source in (self.eff, self._fallback_eff):
-            if name in source:
-                return source[name]
-            if family in source:
-                return source[family]
-        return family_mod.default_eff(family)
+        """Median measured util of a slice / family, else the donor's, else a default (Fallback.efficiency)."""
+        return self.fallback.efficiency(family, name)
 
     @staticmethod
     def _finish(sol_s, lu, tier, floor=Tier.MEASURED) -> Lookup:
@@ -114,9 +101,9 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         sol_s = sol.gemm_sol_s(self.system, m, n, k, dtype)
         grid = self.grid(f"gemm/{dtype}")
         if grid is None:
-            return self._roofline(sol_s, "gemm", f"gemm/{dtype}", [m, float(n), float(k)],
-                                  lambda sp: sol.gemm_sol_s(sp, m, n, k, dtype),
-                                  dtype_sol=lambda d: sol.gemm_sol_s(self.system, m, n, k, d))
+            return self.fallback.roofline(sol_s, "gemm", f"gemm/{dtype}", [m, float(n), float(k)],
+                                          lambda sp: sol.gemm_sol_s(sp, m, n, k, dtype),
+                                          dtype_sol=lambda d: sol.gemm_sol_s(self.system, m, n, k, d))
         lu, tier = grid.query([m, float(n), float(k)])
         return self._finish(sol_s, lu, tier)
 
@@ -157,8 +144,8 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
             def roofline_on(sp):  # the same SOL on another system (the donor fallback)
                 return share * sol.context_attention_sol_s(sp, b, full, 0.0, num_heads, num_kv_heads, head_dim,
                                                            window, kvb)
-            return self._roofline(sol_full * share, "ctx", f"ctx/bf16/{kv}/0", [heads, ratio, float(head_dim), b, full],
-                                  roofline_on)
+            return self.fallback.roofline(sol_full * share, "ctx", f"ctx/bf16/{kv}/0",
+                                          [heads, ratio, float(head_dim), b, full], roofline_on)
         def sol_fn(bb, ss):  # the grid's own SOL frame (its window), at the query's heads / head_dim
             return sol.context_attention_sol_s(self.system, bb, ss, 0.0, num_heads, num_kv_heads, head_dim,
                                                gwin, kvb)
@@ -188,9 +175,10 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
                                                   gwin, sol.KV_BYTES[kv])
         if grid is None:
             coords = [heads, ratio, float(head_dim), b, eff_len]
-            return self._roofline(sol_fn(b, eff_len), "gen", f"gen/bf16/{kv}/0", coords,
-                                  lambda sp: sol.generation_attention_sol_s(sp, b, eff_len, num_heads, num_kv_heads,
-                                                                            head_dim, gwin, sol.KV_BYTES[kv]))
+            return self.fallback.roofline(sol_fn(b, eff_len), "gen", f"gen/bf16/{kv}/0", coords,
+                                          lambda sp: sol.generation_attention_sol_s(
+                                              sp, b, eff_len, num_heads, num_kv_heads, head_dim, gwin,
+                                              sol.KV_BYTES[kv]))
         lat, tier = grid.query_latency([heads, ratio, float(head_dim)], [b, eff_len], sol_fn)
         if window > 0 and gwin == 0:
             tier = np.maximum(tier, np.where(kvl > window, Tier.EXTRAPOLATED, Tier.MEASURED))
@@ -214,8 +202,9 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         if grid is None:
             def bw(sp):
                 return sp.intra_node_bw_bytes_per_s if num_gpus <= sp.gpus_per_node else sp.inter_node_bw_bytes_per_s
-            return self._roofline(sol.all_reduce_sol_s(msg, num_gpus, self._bw(num_gpus)), "ar", "ar/custom",
-                                  [float(num_gpus), msg], lambda sp: sol.all_reduce_sol_s(msg, num_gpus, bw(sp)))
+            return self.fallback.roofline(sol.all_reduce_sol_s(msg, num_gpus, self._bw(num_gpus)), "ar", "ar/custom",
+                                          [float(num_gpus), msg],
+                                          lambda sp: sol.all_reduce_sol_s(msg, num_gpus, bw(sp)))
         top = int(grid.axes[0].max())
         n_eff = min(int(num_gpus), top)
         lu, tier = grid.query([float(n_eff), msg])

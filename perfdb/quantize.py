@@ -55,8 +55,8 @@ class QuantizeMixin:
         name = f"quant/{op}/{canon_dtype(dtype)}"
         grid = self.store.family_grid("quantize", name)
         if grid is None:
-            return self._roofline(sol_s, "quant", name, [m, float(k)],
-                                  lambda sp: sol.quantize_sol_s(sp, op, m, float(k)))
+            return self.fallback.roofline(sol_s, "quant", name, [m, float(k)],
+                                          lambda sp: sol.quantize_sol_s(sp, op, m, float(k)))
         lu, tier = grid.query([m, float(k)])
         return self._finish(sol_s, lu, tier)
 

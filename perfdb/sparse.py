@@ -126,8 +126,9 @@ class SparseAttentionMixin:
                 lu, tier = grid.query([float(num_heads), b, full])
                 lk = self._finish(sol_s, lu, tier, floor)
                 return Lookup.of(lk.latency_s * share, lk.tier)
-        lk = self._roofline(sol_s, kind, f"{kind}/{arch}/{kv}/{gemm}", [float(num_heads), b, full],
-                            lambda sp: sol.dsa_module_sol_s(sp, phase, b, full, float(num_heads), sol.KV_BYTES[kv]))
+        lk = self.fallback.roofline(sol_s, kind, f"{kind}/{arch}/{kv}/{gemm}", [float(num_heads), b, full],
+                                    lambda sp: sol.dsa_module_sol_s(sp, phase, b, full, float(num_heads),
+                                                                    sol.KV_BYTES[kv]))
         return Lookup.of(lk.latency_s * share, lk.tier)
 
     def glm5_kernel(self, op: str, batch, isl, kv_len, score_mode: str = "flat") -> Lookup:
@@ -142,6 +143,7 @@ class SparseAttentionMixin:
         name = f"glm5/{op}" + (f"/{score_mode}" if op == "topk" else "")
         grid = self.store.family_grid("sparse", name)
         if grid is None:
-            return self._roofline(sol_s, "glm5", name, [b, q, kv], lambda sp: sol.glm5_kernel_sol_s(sp, op, b, q, kv))
+            return self.fallback.roofline(sol_s, "glm5", name, [b, q, kv],
+                                          lambda sp: sol.glm5_kernel_sol_s(sp, op, b, q, kv))
         lu, tier = grid.query([b, q, kv])
         return self._finish(sol_s, lu, tier)

@@ -43,6 +43,7 @@ class FamilyStore:
         self.overlay = None  # the overlay the db was loaded with (loader.py): families read later use it too
         self.loaded: dict[str, list[str]] = {}  # grid family → its grid names
         self.curve_data: dict[str, dict] = {}  # curve family → its arrays
+        self.derived: dict[str, object] = {}  # curve family → what its module built from them (MoE: index)
 
     def _side(self, name: str):
         return cache.dense_path(self.cache_file, name) if self.cache_file else None

@@ -189,8 +189,8 @@ class WideEpMixin:
                     lu, tier = grid.query(coords)
                     return self._finish(sol_s, lu, tier, Tier.MEASURED if exact else Tier.EXTRAPOLATED)
         names = [f"wideep_moe/{ph}/{dt}/{d}" for d, _ in _dist_candidates(distribution) for ph in phases]
-        lk = self._per_shape_fallback(sol_s, names, coords,
-                                      lambda sp, d=dt: sol.moe_sol_s(sp, t, hidden, inter, topk, num_experts, 1,
+        lk = self.fallback.per_shape(sol_s, names, coords,
+                                     lambda sp, d=dt: sol.moe_sol_s(sp, t, hidden, inter, topk, num_experts, 1,
                                                                       moe_ep, d))
         if lk is not None:
             return lk
@@ -215,8 +215,8 @@ class WideEpMixin:
             if grid is not None:
                 lu, tier = grid.query(coords)
                 return self._finish(sol_s, lu, tier, floor)
-        lk = self._per_shape_fallback(sol_s, [f"wideep_mla_{kind}/{kv}/{g}"], coords,
-                                      lambda sp: mla_sol(sp, kind, b, s, float(num_heads), kv))
+        lk = self.fallback.per_shape(sol_s, [f"wideep_mla_{kind}/{kv}/{g}"], coords,
+                                     lambda sp: mla_sol(sp, kind, b, s, float(num_heads), kv))
         if lk is not None:
             return lk
         lk = self.mla_module(phase, b, s, num_heads, kv, g)
@@ -237,8 +237,8 @@ class WideEpMixin:
         if grid is not None:
             lu, tier = grid.query(coords)
             return self._finish(sol_s, lu, tier)
-        lk = self._per_shape_fallback(sol_s, [f"wideep_mlp/{ph}/{dt}"], coords,
-                                      lambda sp, d=dt: mlp_sol(sp, t, hidden, inter, d))
+        lk = self.fallback.per_shape(sol_s, [f"wideep_mlp/{ph}/{dt}"], coords,
+                                     lambda sp, d=dt: mlp_sol(sp, t, hidden, inter, d))
         if lk is not None:
             return lk
         up, down = self.gemm(t, 2 * inter, hidden, dt), self.gemm(t, hidden, inter, dt)
