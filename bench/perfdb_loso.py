@@ -141,7 +141,7 @@ def siblings(args) -> None:
             hidden = PerfDB(db.system, db.backend, db.version, {n: g for n, g in db._sparse.items() if n != name},
                             dict(db.lanes), {n: e for n, e in db.eff.items() if n != name and n != fam})
             hidden.eff[fam] = float(np.exp(p_med[0]))
-            lk = hidden._sibling_lookup(name, list(coords), sol_t, lambda d, db=db, name=name, sibs=sibs,
+            lk = hidden.fallback.sibling_lookup(name, list(coords), sol_t, lambda d, db=db, name=name, sibs=sibs,
                                         coords=coords: slice_sol_s(
                 db.system, name.replace(f"/{sibs[0][2]}", f"/{d}"), coords))
             p_ship = np.log(sol_t / lk.latency_s)

@@ -7,7 +7,7 @@ largest collected GPU count the latency is rescaled by bandwidth like all-reduce
 MoE all-to-all (`comm/<fw>/<v>/moe_a2a_perf.parquet`): latency is in MICROseconds in that table (every
 other table uses ms). One grid per (comm backend, phase, dtype) over (ep, hidden, topk, experts, tokens).
 
-Both are read on first use (lazy_families.py, families "nccl" and "a2a"): a dense solve reads neither.
+Both are read on first use (store.py, families "nccl" and "a2a"): a dense solve reads neither.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sloplan.core.dtypes import nccl_slice
 
 from . import sol
 from .families_common import canon_dtype, family_table
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .system_spec import SystemSpec
@@ -31,7 +31,7 @@ A2A_LATENCY_TO_S = 1e-6  # moe_a2a_perf latency column is in µs
 A2A_AXES = ["ep_size", "hidden_size", "topk", "num_experts", "num_tokens"]
 
 
-@register("nccl")
+@register("nccl", ("nccl",), default_eff={"nccl": 0.15})
 def nccl_family(root: Path | None, spec: SystemSpec, backend: str, version: str):
     """The NCCL family read on first use: the system's newest NCCL table (any backend)."""
     return nccl_grids(root, spec)
@@ -54,7 +54,7 @@ def nccl_grids(root: Path | None, spec: SystemSpec):
     return grids, {"nccl": f"NCCL@{ver}"}
 
 
-@register("a2a")
+@register("a2a", ("a2a",), default_eff={"a2a": 0.1})
 def a2a_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
     """MoE all-to-all grids `a2a/<comm_backend>/<phase>/<dtype>` (latency µs → s on load)."""
     path, ver = family_table(root, "comm", backend, "moe_a2a_perf.parquet", version)
@@ -91,15 +91,15 @@ class CommMixin:
         if num_gpus <= 1:
             return Lookup.of(np.zeros_like(msg), Tier.MEASURED)
         dt = _nccl_dtype(dtype)
-        self._ensure_family("nccl")
+        self.store.ensure("nccl")
         nbytes = sol.NCCL_BYTES[dt]
         grid = self.grid(f"nccl/{op}/{dt}") or self.grid(f"nccl/{op}/bf16")
         if grid is None:
             def bw(sp):
                 return sp.intra_node_bw_bytes_per_s if num_gpus <= sp.gpus_per_node else sp.inter_node_bw_bytes_per_s
-            return self._roofline(sol.nccl_sol_s(op, msg, num_gpus, nbytes, self._bw(num_gpus)), "nccl",
-                                  f"nccl/{op}/{dt}", [float(num_gpus), msg],
-                                  lambda sp: sol.nccl_sol_s(op, msg, num_gpus, nbytes, bw(sp)))
+            return self.fallback.roofline(sol.nccl_sol_s(op, msg, num_gpus, nbytes, self._bw(num_gpus)), "nccl",
+                                          f"nccl/{op}/{dt}", [float(num_gpus), msg],
+                                          lambda sp: sol.nccl_sol_s(op, msg, num_gpus, nbytes, bw(sp)))
         top = int(grid.axes[0].max())
         n_eff = min(int(num_gpus), top)
         lu, tier = grid.query([float(n_eff), msg])
@@ -134,14 +134,14 @@ class CommMixin:
             def sol_fn(sp):
                 bw_d = sp.intra_node_bw_bytes_per_s if ep_size <= sp.gpus_per_node else sp.inter_node_bw_bytes_per_s
                 return sol.moe_a2a_sol_s(t, hidden, topk, ep_size, nb, bw_d)
-            lk = self._donor_transfer(lambda d: d.moe_a2a(t, hidden, topk, num_experts, ep_size, phase, dtype, kernel),
-                                      sol_s, sol_fn)
-            return lk if lk is not None else self._roofline(sol_s, "a2a")
+            lk = self.fallback.donor_transfer(
+                lambda d: d.moe_a2a(t, hidden, topk, num_experts, ep_size, phase, dtype, kernel), sol_s, sol_fn)
+            return lk if lk is not None else self.fallback.roofline(sol_s, "a2a")
         lu, tier = grid.query([float(ep_size), float(hidden), float(topk), float(num_experts), t])
         return self._finish(sol_s, lu, tier, floor)
 
     def _a2a_grid(self, phase: str, dtype: str, kernel: str):
-        self._ensure_family("a2a")
+        self.store.ensure("a2a")
         names = [n for n in self.grid_names() if n.startswith("a2a/") and n.split("/")[2] == phase]
         lanes = [n for n in names if kernel in n.split("/")[1].split("_")] or names
         for want, floor in ((dtype, Tier.MEASURED), ("bf16", Tier.ROOFLINE)):

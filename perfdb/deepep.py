@@ -20,7 +20,7 @@ import numpy as np
 
 from . import sol
 from .families_common import family_table
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .sparse_grid import SparseGrid
@@ -39,7 +39,7 @@ def deepep_sol(tokens, hidden, topk, nodes, bw_fn):
     return sol.moe_a2a_sol_s(tokens, hidden, topk, ep, 2.0, bw_fn(ep))
 
 
-@register("deepep")
+@register("deepep", ("deepep",))
 def deepep_grids(root, spec, backend: str, version: str):
     grids, lanes = {}, {}
     intra, inter = spec.intra_node_bw_bytes_per_s, spec.inter_node_bw_bytes_per_s
@@ -87,10 +87,10 @@ class DeepEpMixin:
                 sp.intra_node_bw_bytes_per_s if ep <= DEEPEP_GPUS_PER_NODE else sp.inter_node_bw_bytes_per_s))
         sol_s = sol_fn(self.system)
         name = f"deepep/{kind}/{phase}"
-        grid = self._family_grid("deepep", name)
+        grid = self.store.family_grid("deepep", name)
         if grid is None:
-            lk = self._per_shape_fallback(sol_s, [name], coords, sol_fn)
-            return lk if lk is not None else self._roofline(sol_s, "a2a")
+            lk = self.fallback.per_shape(sol_s, [name], coords, sol_fn)
+            return lk if lk is not None else self.fallback.roofline(sol_s, "a2a")
         lu, tier = grid.query(coords)
         return self._finish(sol_s, lu, tier)
 
@@ -99,7 +99,7 @@ class DeepEpMixin:
         answer on ceil(ep / 8) nodes, rescaled by the SOL ratio when ep is not a whole number of 8-GPU
         nodes (then at least EXTRAPOLATED). None when there is no DeepEP table."""
         kind = "ll" if kernel == "ll" else "normal"
-        if self._family_grid("deepep", f"deepep/{kind}/{phase}") is None:
+        if self.store.family_grid("deepep", f"deepep/{kind}/{phase}") is None:
             return None
         nodes = max(1, math.ceil(ep_size / DEEPEP_GPUS_PER_NODE))
         lk = self.deepep(t, hidden, topk, num_experts, phase, kind, nodes)

@@ -9,13 +9,13 @@ import numpy as np
 
 from . import sol
 from .families_common import canon_dtype, family_table
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .sparse_grid import SparseGrid
 
 
-@register("encoder")
+@register("encoder", ("enc",))
 def encoder_grids(root, spec, backend: str, version: str):
     path, ver = family_table(root, "encoder_attention", backend, "encoder_attention_perf.parquet", version)
     if path is None:
@@ -40,9 +40,10 @@ class EncoderMixin:
         sol_s = sol.encoder_attention_sol_s(self.system, b, s, float(num_heads), float(head_dim))
         name = f"enc/{canon_dtype(dtype)}"
         coords = [float(num_heads), float(head_dim), b, s]
-        grid = self._family_grid("encoder", name)
+        grid = self.store.family_grid("encoder", name)
         if grid is None:
-            return self._roofline(sol_s, "enc", name, coords,
-                                  lambda sp: sol.encoder_attention_sol_s(sp, b, s, float(num_heads), float(head_dim)))
+            def sol_on(sp):
+                return sol.encoder_attention_sol_s(sp, b, s, float(num_heads), float(head_dim))
+            return self.fallback.roofline(sol_s, "enc", name, coords, sol_on)
         lu, tier = grid.query(coords)
         return self._finish(sol_s, lu, tier)

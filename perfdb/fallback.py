@@ -18,18 +18,13 @@ import numpy as np
 from sloplan.core.dtypes import DTYPES, own_rate_key
 from sloplan.core.enums import Phase
 
+from . import family as family_mod
 from . import sol
 from .lookup import Lookup
 from .tier import Tier
 
-LAZY_PREFIX = {"dsa_ctx": "sparse", "dsa_gen": "sparse", "glm5": "sparse", "gdn": "linear", "mamba2": "linear",
-               "quant": "quantize", "enc": "encoder", "mhc": "mhc", "wideep_moe": "wideep",
-               "wideep_mla_ctx": "wideep", "wideep_mla_gen": "wideep", "wideep_mlp": "wideep", "deepep": "deepep",
-               "nccl": "nccl", "a2a": "a2a", "mla_ctx": "mla", "mla_gen": "mla", "mla_ctx_module": "mla",
-               "mla_gen_module": "mla", "mla_bmm": "mla"}
 # A system *with* data but without a dtype slice borrows a sibling dtype's slice at the same shape (first found).
 DTYPE_SIBLINGS = {d.name: d.siblings for d in DTYPES if d.siblings}  # the dtype table's (core/dtypes.py)
-SIBLING_FAMILIES = ("gemm", "mla_bmm", "wideep_moe", "wideep_mlp")  # grids whose name carries the compute dtype
 
 
 def hardware_has(spec, dtype: str) -> bool:
@@ -42,7 +37,7 @@ def hardware_has(spec, dtype: str) -> bool:
 def sibling_names(name: str) -> list[tuple[str, str, str]]:
     """(sibling grid name, sibling dtype, own dtype) for a grid name whose family carries a compute dtype."""
     parts = name.split("/")
-    if parts[0] not in SIBLING_FAMILIES:
+    if not family_mod.carries_dtype(parts[0]):  # gemm, mla_bmm, wideep_moe, wideep_mlp
         return []
     for i in range(1, len(parts)):
         if parts[i] in DTYPE_SIBLINGS:
@@ -119,48 +114,66 @@ def transfer_latency(sol_t, sol_d, util_d):
     return sol_d / util_d * ratio ** a
 
 
-class FallbackMixin:
-    """`_roofline(sol_s, family, name, coords)` of PerfDB: donor's util at the same shape, else the median."""
+class Fallback:
+    """The ROOFLINE tier of one PerfDB: donor's util at the same shape, a sibling dtype's, else the median.
 
-    def _donor_db(self):
-        """The catalog donor's PerfDB, from the `donor` source the PerfDB was given (loader.py passes one that
-        loads it on first use); None without one. Injected, so this module never imports the loader."""
-        if "_donor" not in self.__dict__:
-            source = getattr(self, "_donor_source", None)
-            self._donor = source() if source is not None else None
-        return self._donor
+    It owns nothing: it is given this db's `FamilyStore`, the `donor` source (called on the first query that
+    borrows, for the catalog donor's PerfDB or None; loader.py memoizes it, so this module never imports
+    the loader), and the donor's medians for a roofline-only system (`fallback_eff`). The sibling rule is
+    `sibling_names` above (which families carry a dtype: their `Family.sibling_prefixes`)."""
 
-    def _borrowed_grid(self, name: str):
+    def __init__(self, system, store, donor=None, fallback_eff: dict | None = None):
+        self.system, self.store, self._source = system, store, donor
+        self.fallback_eff = fallback_eff or {}
+
+    def donor(self):
+        """The catalog donor's PerfDB, or None without one."""
+        return self._source() if self._source is not None else None
+
+    def efficiency(self, family: str, name: str | None = None) -> float:
+        """Median measured util for a slice, else its family here, else the donor's, else the family's default.
+        A lazily read family is read first (here, and on the donor whose medians this db falls back to), so
+        its medians are the same whether or not a grid query read it before."""
+        lazy = family_mod.lazy_family(family)
+        if lazy is not None:
+            self.store.ensure(lazy)
+            donor = self.donor() if self.fallback_eff else None
+            if donor is not None:
+                donor.store.ensure(lazy)
+        for source in (self.store.eff, self.fallback_eff):
+            if name in source:
+                return source[name]
+            if family in source:
+                return source[family]
+        return family_mod.default_eff(family)
+
+    def borrowed_grid(self, name: str):
         """The donor's filled grid of slice `name` (its lazily read family loaded on demand), or None."""
-        donor = self._donor_db()
-        if donor is None or not self._sparse_empty_for(name):
+        donor = self.donor()
+        if donor is None or name in self.store.sparse:
             return None
-        family = LAZY_PREFIX.get(name.split("/")[0])
+        family = family_mod.lazy_family(name.split("/")[0])
         if family is not None:
-            donor._ensure_family(family)
+            donor.store.ensure(family)
         return donor.grid(name)
 
-    def _sparse_empty_for(self, name: str) -> bool:
-        """True when this system itself has no slice of that name (only then is the donor consulted)."""
-        return name not in self._sparse
-
-    def _sibling_lookup(self, name: str, coords: list, sol_t, dtype_sol) -> Lookup | None:
+    def sibling_lookup(self, name: str, coords: list, sol_t, dtype_sol) -> Lookup | None:
         """This system's slice of a sibling dtype at the same shape (same GPU, other precision): the
         sibling's latency moved by the roofline ratio, latency_s · (SOL_t / SOL_s)^min(1, util_s)
         (`transfer_latency`, as across GPUs); ROOFLINE. None when the GPU lacks the dtype or no sibling
         slice exists. `dtype_sol(dtype)` = the query's SOL on this GPU in another dtype."""
         sibs = sibling_names(name)
-        if not sibs or not self._sparse or not hardware_has(self.system, sibs[0][2]):
+        if not sibs or not self.store.sparse or not hardware_has(self.system, sibs[0][2]):
             return None
-        family = LAZY_PREFIX.get(name.split("/")[0])
+        family = family_mod.lazy_family(name.split("/")[0])
         if family is not None:
-            self._ensure_family(family)
-        present = [(n, d) for n, d, _ in sibs if n in self._sparse]
+            self.store.ensure(family)
+        present = [(n, d) for n, d, _ in sibs if n in self.store.sparse]
         if not present:
             return None
         # the most densely collected sibling (a sparse one holds its util far outside its few shapes)
-        sib_name, sib = max(present, key=lambda nd: np.unique(self._sparse[nd[0]].flat).size)
-        lu, tier = self.grid(sib_name).query(coords)
+        sib_name, sib = max(present, key=lambda nd: np.unique(self.store.sparse[nd[0]].flat).size)
+        lu, tier = self.store.grid(sib_name).query(coords)
         sol_t = np.asarray(sol_t, dtype=np.float64)
         util = np.exp(lu)
         lat = (sol_t / util if dtype_sol is None
@@ -169,11 +182,11 @@ class FallbackMixin:
         lat = np.where(tier < Tier.ROOFLINE, lat, sol_t / self.efficiency(name.split("/")[0], name))
         return Lookup.of(lat, Tier.ROOFLINE)
 
-    def _donor_transfer(self, call, sol_t, sol_fn) -> Lookup | None:
+    def donor_transfer(self, call, sol_t, sol_fn) -> Lookup | None:
         """The donor's answer to the same query (`call(donor) -> Lookup`) moved to this GPU by
         `transfer_latency`, ROOFLINE; for families whose tables are not plain grids (MoE token curves,
         all-to-all lanes). None without a donor."""
-        donor = self._donor_db()
+        donor = self.donor()
         if donor is None:
             return None
         lat_d = call(donor).latency_s
@@ -182,19 +195,19 @@ class FallbackMixin:
             util_d = np.where(lat_d > 0, sol_d / lat_d, 1.0)
         return Lookup.of(transfer_latency(np.asarray(sol_t, dtype=np.float64), sol_d, util_d), Tier.ROOFLINE)
 
-    def _per_shape_fallback(self, sol_s, names: list[str], coords: list, sol_fn, dtype_sol=None) -> Lookup | None:
+    def per_shape(self, sol_s, names: list[str], coords: list, sol_fn, dtype_sol=None) -> Lookup | None:
         """The first of `names` the donor holds, else a sibling dtype on this GPU (names[0]), at the same shape;
         None when neither exists (the caller then falls back its own way)."""
         for name in names:
-            grid = self._borrowed_grid(name)
+            grid = self.borrowed_grid(name)
             if grid is not None:
                 lu, _ = grid.query(coords)
-                sol_d = np.asarray(sol_fn(self._donor_db().system), dtype=np.float64)
+                sol_d = np.asarray(sol_fn(self.donor().system), dtype=np.float64)
                 return Lookup.of(transfer_latency(np.asarray(sol_s, dtype=np.float64), sol_d, np.exp(lu)),
                                  Tier.ROOFLINE)
-        return self._sibling_lookup(names[0], coords, sol_s, dtype_sol) if names else None
+        return self.sibling_lookup(names[0], coords, sol_s, dtype_sol) if names else None
 
-    def _roofline(self, sol_s, family: str, name: str | None = None, coords: list | None = None,
+    def roofline(self, sol_s, family: str, name: str | None = None, coords: list | None = None,
                   sol_fn=None, dtype_sol=None) -> Lookup:
         """ROOFLINE answer. With `name` and `coords` (the query's grid coordinates) and a donor holding that
         slice: the donor's latency at the same shape, latency_d = SOL_d / util_d, moved to this GPU by
@@ -205,16 +218,16 @@ class FallbackMixin:
         Without a donor slice (a GPU with data that lacks only this dtype slice): a sibling dtype's slice at
         the same shape (`_sibling_lookup`, with `dtype_sol`), unless the GPU lacks the dtype."""
         if name is not None and coords is not None:
-            grid = self._borrowed_grid(name)
+            grid = self.borrowed_grid(name)
             if grid is not None:
                 lu, _ = grid.query(coords)
                 util_d = np.exp(lu)
                 sol_t = np.asarray(sol_s, dtype=np.float64)
                 if sol_fn is None:
                     return Lookup.of(sol_t / util_d, Tier.ROOFLINE)
-                sol_d = np.asarray(sol_fn(self._donor_db().system), dtype=np.float64)
+                sol_d = np.asarray(sol_fn(self.donor().system), dtype=np.float64)
                 return Lookup.of(transfer_latency(sol_t, sol_d, util_d), Tier.ROOFLINE)
-            sib = self._sibling_lookup(name, coords, sol_s, dtype_sol)
+            sib = self.sibling_lookup(name, coords, sol_s, dtype_sol)
             if sib is not None:
                 return sib
         return Lookup.of(sol_s / self.efficiency(family, name), Tier.ROOFLINE)

@@ -19,7 +19,7 @@ import numpy as np
 from . import sol
 from .families_common import family_table
 from .lanes import pick_lane
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .sparse_grid import SparseGrid
@@ -45,7 +45,7 @@ def _lanes(cols, op: str, lanes: dict, ver: str):
     return keep, role
 
 
-@register("linear")
+@register("linear", ("gdn", "mamba2"))
 def linear_grids(root, spec, backend: str, version: str):
     grids, lanes = {}, {}
     path, ver = family_table(root, "linear_attention", backend, "gdn_perf.parquet", version)
@@ -86,9 +86,9 @@ class LinearAttentionMixin:
     """PerfDB methods for GDN and Mamba2 (mixed into PerfDB); read on first use."""
 
     def _linear_part(self, name: str, coords: list, sol_s, sol_fn) -> Lookup:
-        grid = self._family_grid("linear", name)
+        grid = self.store.family_grid("linear", name)
         if grid is None:
-            return self._roofline(sol_s, name.split("/")[0], name, coords, sol_fn)
+            return self.fallback.roofline(sol_s, name.split("/")[0], name, coords, sol_fn)
         lu, tier = grid.query(coords)
         return self._finish(sol_s, lu, tier)
 

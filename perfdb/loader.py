@@ -10,7 +10,8 @@ from . import overlay as overlay_mod
 from .catalog import load_system
 from .perfdb import PerfDB
 from .source import system_data_dir, version_dirs
-from .tables import attention_grids, build_all, gemm_grids, median_efficiency
+from . import family as family_mod
+from .tables import attention_grids, gemm_grids, median_efficiency
 from .versions import data_versions, resolve_version, sort_versions
 
 TORCH = "torch"  # framework folder of `sloplan collect`'s GEMM / attention tables
@@ -45,13 +46,23 @@ def _load(spec, backend: str, version: str, overlay_tag: str = "") -> PerfDB:
     path = cache.cache_path(spec, backend, version, overlay_tag)
     loaded = cache.load(path)
     if loaded is None:
-        loaded = build_all(root, spec, backend, version)
+        loaded = read_eager(root, spec, backend, version)
         if overlay_tag:
             grids, lanes = torch_lane(root, spec, dict(loaded[0]), dict(loaded[1]))
             loaded = (grids, lanes, median_efficiency(grids))
         cache.save(path, *loaded)
     grids, lanes, eff = loaded
     return PerfDB(spec, backend, version, grids, lanes, eff, cache_file=path, donor=donor_source(spec, backend))
+
+
+def read_eager(root, spec, backend: str, version: str):
+    """Grids, lanes and median efficiencies of every eager family (GEMM, attention, all-reduce): the main
+    cache file. Every other family is read on its first query (store.py)."""
+    grids, lanes = {}, {}
+    for fam in family_mod.eager():
+        g, l = fam.read(root, spec, backend, version)
+        grids.update(g), lanes.update(l)
+    return grids, lanes, median_efficiency(grids)
 
 
 def torch_lane(root, spec, grids: dict, lanes: dict):
@@ -84,10 +95,14 @@ def torch_lane(root, spec, grids: dict, lanes: dict):
 def donor_source(spec, backend: str):
     """The `donor` argument of a PerfDB: loads the catalog donor (a similar GPU with data for this backend)
     when first called, None when there is none. The fallback calls it; it never imports this module."""
+    memo: list = []
+
     def load():
-        name = spec.efficiency_donor
-        ok = name and name != spec.name and data_versions(name, backend)
-        return load_perfdb(name, backend) if ok else None
+        if not memo:  # once per PerfDB, as the fallback asks on every borrowing query
+            name = spec.efficiency_donor
+            ok = name and name != spec.name and data_versions(name, backend)
+            memo.append(load_perfdb(name, backend) if ok else None)
+        return memo[0]
     return load
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import sol
 from .families_common import family_table
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .sparse_grid import SparseGrid
@@ -20,7 +20,7 @@ from .sparse_grid import SparseGrid
 MHC_OPS = ("pre", "post")
 
 
-@register("mhc")
+@register("mhc", ("mhc",))
 def mhc_grids(root, spec, backend: str, version: str):
     path, ver = family_table(root, "mhc", backend, "mhc_module_perf.parquet", version)
     if path is None:
@@ -51,9 +51,9 @@ class MhcMixin:
             raise ValueError(f"mhc op {op!r}: accepted pre, post")
         t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
         sol_s = sol.mhc_sol_s(self.system, t, float(hidden), hc_mult)
-        grid = self._family_grid("mhc", f"mhc/{op}")
+        grid = self.store.family_grid("mhc", f"mhc/{op}")
         if grid is None:
-            return self._roofline(sol_s, "mhc", f"mhc/{op}", [float(hidden), t],
-                                  lambda sp: sol.mhc_sol_s(sp, t, float(hidden), hc_mult))
+            return self.fallback.roofline(sol_s, "mhc", f"mhc/{op}", [float(hidden), t],
+                                          lambda sp: sol.mhc_sol_s(sp, t, float(hidden), hc_mult))
         lu, tier = grid.query([float(hidden), t])
         return self._finish(sol_s, lu, tier)

@@ -8,7 +8,7 @@ All MLA tables were collected for the DeepSeek-V3 geometry; `num_heads` is heads
 * `mla_bmm/<pre|post>/<dtype>` over (heads, tokens)  — `mla_bmm/<fw>/<v>/mla_bmm_perf.parquet`
 * `mla_ctx_module/<kv>/<gemm>`, `mla_gen_module/<kv>/<gemm>` — the module tables (GEMMs + kernel).
 Lane: the one with the most rows (TRT-LLM has one; vLLM module tables: FLASHMLA vs FLASH_ATTN_MLA).
-Read on the first MLA query (lazy_families.py, family "mla"), never at load: a dense model never reads these
+Read on the first MLA query (store.py, family "mla"), never at load: a dense model never reads these
 tables, so it neither pays for them nor sees warnings about their rows.
 """
 from __future__ import annotations
@@ -22,12 +22,13 @@ from sloplan.core.enums import Phase
 
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
-from .lazy_families import register
+from .family import register
 from .lanes import pick_lane
 from .lookup import Lookup
 from .source import read_columns
 from .system_spec import SystemSpec
 from .sparse_grid import SparseGrid
+from .tables import fill_scheme, node_log_sol
 from .tier import Tier
 
 MLA_FILES = {"mla_ctx": "context_mla_perf.parquet", "mla_gen": "generation_mla_perf.parquet",
@@ -63,7 +64,9 @@ def _kernel_grids(path: Path, spec: SystemSpec, kind: str):
     return grids, lane
 
 
-@register("mla")
+@register("mla", ("mla_ctx", "mla_gen", "mla_ctx_module", "mla_gen_module", "mla_bmm"),
+          sibling_prefixes=("mla_bmm",), default_eff={"mla_ctx": 0.3, "mla_gen": 0.1, "mla_bmm": 0.2},
+          fill=fill_scheme, log_sol=node_log_sol)
 def mla_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
     """Every MLA grid this (system, backend) ships (version newest ≤ requested, else nearest)."""
     grids, lanes = gather_grids(root, "mla", backend, version, MLA_FILES,
@@ -90,7 +93,7 @@ class MlaMixin:
         b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq)))
         kv = kv_canonical(kv_dtype)
         suffix = f"/{canon_dtype(gemm)}" if gemm else ""
-        self._ensure_family("mla")
+        self.store.ensure("mla")
         grid, floor = self.grid(f"{kind}/{kv}{suffix}"), Tier.MEASURED
         if grid is None:  # other KV dtype's util through this dtype's SOL
             other = kv_sibling(kv)
@@ -98,8 +101,8 @@ class MlaMixin:
         sol_s = _mla_sol(self.system, kind, b, s, float(num_heads), kv)
         if grid is None:
             h = float(num_heads)
-            return self._roofline(sol_s, kind.split("_module")[0], f"{kind}/{kv}{suffix}", [h, b, s],
-                                  lambda sp: _mla_sol(sp, kind, b, s, h, kv))
+            return self.fallback.roofline(sol_s, kind.split("_module")[0], f"{kind}/{kv}{suffix}", [h, b, s],
+                                          lambda sp: _mla_sol(sp, kind, b, s, h, kv))
         if kind == "mla_gen":  # decode: latency bilinear in raw (batch, kv), as generation attention
             lat, tier = grid.query_latency([float(num_heads)], [b, s],
                                            lambda bb, ss: _mla_sol(self.system, kind, bb, ss, float(num_heads), kv))
@@ -134,12 +137,12 @@ class MlaMixin:
         t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
         dt = canon_dtype(dtype)
         sol_s = sol.mla_bmm_sol_s(self.system, t, float(num_heads), dt)
-        self._ensure_family("mla")
+        self.store.ensure("mla")
         grid = self.grid(f"mla_bmm/{phase}/{dt}")
         if grid is None:
             h = float(num_heads)
-            return self._roofline(sol_s, "mla_bmm", f"mla_bmm/{phase}/{dt}", [h, t],
-                                  lambda sp: sol.mla_bmm_sol_s(sp, t, h, dt),
-                                  dtype_sol=lambda d: sol.mla_bmm_sol_s(self.system, t, h, d))
+            return self.fallback.roofline(sol_s, "mla_bmm", f"mla_bmm/{phase}/{dt}", [h, t],
+                                          lambda sp: sol.mla_bmm_sol_s(sp, t, h, dt),
+                                          dtype_sol=lambda d: sol.mla_bmm_sol_s(self.system, t, h, d))
         lu, tier = grid.query([float(num_heads), t])
         return self._finish(sol_s, lu, tier)

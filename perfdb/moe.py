@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cache, sol
+from . import family as family_mod
+from . import sol
+from .family import Family
 from .families_common import canon_dtype, family_table
 from .grid import Grid
 from .lanes import pick_lane
 from .lookup import Lookup
-from .source import read_columns, system_data_dir
+from .source import read_columns
 from .tier import Tier
 
 MOE_KEYS = ["topk", "num_experts", "hidden_size", "inter_size", "moe_tp_size", "moe_ep_size"]
@@ -66,30 +68,33 @@ def _checked(data: dict) -> dict:
     return data
 
 
+def moe_family(root, spec, backend: str, version: str) -> dict:
+    """The MoE curve family's arrays (`read_moe`, plus the version read; no table → no labels)."""
+    path, ver = family_table(root, "moe", backend, "moe_perf.parquet", version)
+    data = read_moe(path, spec) if path is not None else {"labels": np.array([], dtype=str)}
+    data["version"] = np.array(ver or "")
+    return data
+
+
+family_mod.add(Family("moe", moe_family, ("moe",), default_eff={"moe": 0.1}, check=_checked))
+
+
 class MoeMixin:
     """PerfDB method for MoE expert compute (mixed into PerfDB)."""
 
     def _moe_table(self) -> dict:
-        if getattr(self, "_moe", None) is None:
-            side = cache.dense_path(self._cache_file, "family_moe") if self._cache_file else None
-            data = cache.load_arrays(side, _checked)
-            if data is None:
-                with self._own_overlay():
-                    root = system_data_dir(self.system.silicon_dir, self.system.name)
-                    path, ver = family_table(root, "moe", self.backend, "moe_perf.parquet", self.version)
-                    data = read_moe(path, self.system) if path is not None else {"labels": np.array([], dtype=str)}
-                data["version"] = np.array(ver or "")
-                if side:
-                    cache.save_arrays(side, data)
+        """The MoE arrays (the store's curve family "moe") and, once per db, their (label, shape) → rows index."""
+        if "moe" not in self.store.derived:
+            data = self.store.curves("moe")
             index = {}
             if len(data["labels"]):
                 uniq, inv = np.unique(np.column_stack([data["code"], data["keys"]]), axis=0, return_inverse=True)
                 order = np.argsort(inv.ravel(), kind="stable")
                 bounds = np.searchsorted(inv.ravel()[order], np.arange(len(uniq) + 1))
                 index = {tuple(u): order[bounds[i]:bounds[i + 1]] for i, u in enumerate(uniq.tolist())}
-            self._moe, self._moe_index, self._moe_curves = data, index, {}
+            self.store.derived["moe"] = (index, {})  # (label, shape) → rows; → built curve
             self.lanes["moe"] = ";".join(data.get("lanes", [])) + f"@{data['version']}"
-        return self._moe
+        return self.store.curves("moe")
 
     def _moe_curve(self, label: str, key: tuple) -> Grid | None:
         data = self._moe_table()
@@ -97,11 +102,11 @@ class MoeMixin:
         if label not in labels:
             return None
         full = (float(labels.index(label)),) + tuple(float(k) for k in key)
-        if full not in self._moe_curves:
-            rows = self._moe_index.get(full)
-            self._moe_curves[full] = (None if rows is None
-                                      else Grid.from_points([data["tokens"][rows]], data["lu"][rows]))
-        return self._moe_curves[full]
+        index, curves = self.store.derived["moe"]
+        if full not in curves:
+            rows = index.get(full)
+            curves[full] = None if rows is None else Grid.from_points([data["tokens"][rows]], data["lu"][rows])
+        return curves[full]
 
     def moe(self, num_tokens, hidden: int, inter: int, topk: int, num_experts: int, moe_tp: int, moe_ep: int,
             dtype: str = "bf16", distribution: str = "power_law_1.2") -> Lookup:
@@ -137,7 +142,7 @@ class MoeMixin:
                         sol_sib = sol.moe_sol_s(self.system, t, hidden, inter, topk, num_experts, moe_tp, moe_ep, sib)
                         return Lookup.of(transfer_latency(sol_s, sol_sib, np.exp(lu)), Tier.ROOFLINE)
             return None
-        return self._donor_transfer(
+        return self.fallback.donor_transfer(
             lambda d: d.moe(t, hidden, inter, topk, num_experts, moe_tp, moe_ep, dt, distribution), sol_s,
             lambda sp: sol.moe_sol_s(sp, t, hidden, inter, topk, num_experts, moe_tp, moe_ep, dt))
 

@@ -14,14 +14,13 @@ import numpy as np
 from sloplan.core.dtypes import DTYPES, kv_canonical, kv_sibling
 from sloplan.core.enums import Phase
 
-from . import cache, sol, tables
+from . import sol, tables
 from .analytic import AnalyticMixin
 from .comm import CommMixin
 from .deepep import DeepEpMixin
 from .encoder import EncoderMixin
-from .fallback import LAZY_PREFIX, FallbackMixin
+from .fallback import Fallback
 from .grid import Grid
-from .lazy_families import LazyFamilyMixin
 from .linear_attention import LinearAttentionMixin
 from .lookup import Lookup
 from .mla import MlaMixin
@@ -31,26 +30,27 @@ from .quantize import QuantizeMixin
 from .sparse import SparseAttentionMixin
 from .system_spec import SystemSpec
 from .sparse_grid import SparseGrid
+from .store import FamilyStore
 from .tier import Tier
 from .wideep import WideEpMixin
 
-DEFAULT_EFF = {"gemm": 0.5, "ctx": 0.3, "gen": 0.05, "ar": 0.15,  # last resort: no data anywhere
-               "nccl": 0.15, "a2a": 0.1, "moe": 0.1, "mla_ctx": 0.3, "mla_gen": 0.1, "mla_bmm": 0.2}
 MEM_BW_EFFICIENCY = 0.8  # element-wise kernels reach ~80 % of HBM bandwidth (aiconfigurator-core systems)
 MEM_OP_LATENCY_S = 3e-6  # launch + tail of a small element-wise kernel
 KV_DTYPES = {s: kv_canonical(s) for d in DTYPES for s in (d.name, *d.aliases)}  # core/dtypes.py
 
 
 class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin, LinearAttentionMixin,
-             QuantizeMixin, EncoderMixin, MhcMixin, WideEpMixin, DeepEpMixin, LazyFamilyMixin, FallbackMixin):
+             QuantizeMixin, EncoderMixin, MhcMixin, WideEpMixin, DeepEpMixin):
     """Primitive latencies for one (system, backend, version). Build with `load_perfdb`.
 
     Family methods live in their modules: comm.py (nccl, moe_a2a), moe.py (moe), mla.py (context_mla,
-    generation_mla, mla_module, mla_bmm), analytic.py (embedding); read on first use (lazy_families.py):
+    generation_mla, mla_module, mla_bmm), analytic.py (embedding); read on first use (store.py):
     sparse.py (dsa_module, glm5_kernel), linear_attention.py (gdn, mamba2), quantize.py (quantize,
     gemm_fp8_static), encoder.py (encoder_attention), mhc.py (mhc), wideep.py (wideep_moe, wideep_mla,
-    wideep_mlp), deepep.py (deepep). The ROOFLINE tier (fallback.py) borrows a sibling dtype's or the
-    catalog donor's latency at the same shape."""
+    wideep_mlp), deepep.py (deepep). The mixins hold no state: grids, filled grids, medians, lanes and the
+    families read live in `self.store` (store.FamilyStore, each family described by its `family.Family`
+    record); the ROOFLINE tier is `self.fallback` (fallback.Fallback: a sibling dtype's or the catalog
+    donor's latency at the same shape, else the median)."""
 
     def __init__(self, system: SystemSpec, backend: str, version: str, grids: dict[str, SparseGrid],
                  lanes: dict, eff: dict, fallback_eff: dict | None = None, cache_file=None,
@@ -58,58 +58,37 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         """`donor`: called once, on the first ROOFLINE query that borrows a shape, for the catalog donor's
         PerfDB (or None); without it nothing is borrowed across GPUs (fallback.py)."""
         self.system, self.backend, self.version = system, backend, version
-        self._donor_source = donor
-        self.lanes, self.eff = dict(lanes), dict(eff)
-        self._sparse = grids
-        self._dense: dict[str, Grid] = {}
-        self._fallback_eff = fallback_eff or {}
-        self._cache_file = cache_file  # npz of this db; filled grids go to side files next to it
-        self._moe = None  # MoE curves, read on first use (moe.py)
-        self._overlay = None  # the overlay it was loaded with (loader.py): lazily read families use it too
+        self.store = FamilyStore(system, backend, version, grids, lanes, eff, cache_file)
+        self.fallback = Fallback(system, self.store, donor, fallback_eff)
 
-    # ----------------------------------------------------------------- plumbing
+    # ----------------------------------------------------------------- the store's state, by its old names
+    lanes = property(lambda self: self.store.lanes, doc="chosen kernel_source lane per grid / family")
+    eff = property(lambda self: self.store.eff, doc="median measured util per grid and per family")
+    _sparse = property(lambda self: self.store.sparse)
+    _cache_file = property(lambda self: self.store.cache_file)
+
+    @property
+    def _overlay(self):
+        return self.store.overlay
+
+    @_overlay.setter
+    def _overlay(self, ov) -> None:  # loader.py: families read on first use read under the same overlay
+        self.store.overlay = ov
+
     def grid(self, name: str) -> Grid | None:
-        """Densified, filled grid of one slice (built on first use, then kept)."""
-        if name not in self._dense:
-            sg = self._sparse.get(name)
-            if sg is None:
-                return None
-            side = cache.dense_path(self._cache_file, name) if self._cache_file else None
-            stored = cache.load_dense(side, tuple(len(a) for a in sg.axes)) if side else None
-            if stored is not None:
-                self._dense[name] = Grid(sg.axes, *stored)
-            else:
-                self._dense[name] = self._fill(name, sg)
-                if side:
-                    cache.save_dense(side, self._dense[name].lu, self._dense[name].tier)
-        return self._dense[name]
-
-    def _fill(self, name: str, sg: SparseGrid) -> Grid:
-        """Densify and fill one slice by its family's scheme (tables.fill_scheme: attention fills batch / seq
-        in latency space and uses batch × heads equivalents; GEMM m keeps tile-boundary pairs apart)."""
-        log_sol = tables.node_log_sol(self.system, name, sg.axes)
-        return Grid.from_flat(sg.axes, sg.flat, sg.lu, sg.fill_order, log_sol=log_sol,
-                              scheme=tables.fill_scheme(name, sg.axes))
+        """Densified, filled grid of one slice (FamilyStore.grid)."""
+        return self.store.grid(name)
 
     def grid_names(self) -> list[str]:
-        return sorted(self._sparse)
+        return sorted(self.store.sparse)
+
+    def families_read(self) -> list[str]:
+        """The lazily read families this PerfDB has read so far (MoE curves count as "moe")."""
+        return self.store.families_read()
 
     def efficiency(self, family: str, name: str | None = None) -> float:
-        """Median measured util for a slice, else its family here, else the donor's, else a default. A lazily
-        read family is read first (here, and on the donor whose medians this db falls back to), so its medians
-        are the same whether or not a grid query read it before."""
-        lazy = LAZY_PREFIX.get(family)
-        if lazy is not None:
-            self._ensure_family(lazy)
-            donor = self._donor_db() if self._fallback_eff else None
-            if donor is not None:
-                donor._ensure_family(lazy)
-        for source in (self.eff, self._fallback_eff):
-            if name in source:
-                return source[name]
-            if family in source:
-                return source[family]
-        return DEFAULT_EFF.get(family, 0.1)
+        """Median measured util of a slice / family, else the donor's, else a default (Fallback.efficiency)."""
+        return self.fallback.efficiency(family, name)
 
     @staticmethod
     def _finish(sol_s, lu, tier, floor=Tier.MEASURED) -> Lookup:
@@ -125,9 +104,9 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         sol_s = sol.gemm_sol_s(self.system, m, n, k, dtype)
         grid = self.grid(f"gemm/{dtype}")
         if grid is None:
-            return self._roofline(sol_s, "gemm", f"gemm/{dtype}", [m, float(n), float(k)],
-                                  lambda sp: sol.gemm_sol_s(sp, m, n, k, dtype),
-                                  dtype_sol=lambda d: sol.gemm_sol_s(self.system, m, n, k, d))
+            return self.fallback.roofline(sol_s, "gemm", f"gemm/{dtype}", [m, float(n), float(k)],
+                                          lambda sp: sol.gemm_sol_s(sp, m, n, k, dtype),
+                                          dtype_sol=lambda d: sol.gemm_sol_s(self.system, m, n, k, d))
         lu, tier = grid.query([m, float(n), float(k)])
         return self._finish(sol_s, lu, tier)
 
@@ -168,8 +147,8 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
             def roofline_on(sp):  # the same SOL on another system (the donor fallback)
                 return share * sol.context_attention_sol_s(sp, b, full, 0.0, num_heads, num_kv_heads, head_dim,
                                                            window, kvb)
-            return self._roofline(sol_full * share, "ctx", f"ctx/bf16/{kv}/0", [heads, ratio, float(head_dim), b, full],
-                                  roofline_on)
+            return self.fallback.roofline(sol_full * share, "ctx", f"ctx/bf16/{kv}/0",
+                                          [heads, ratio, float(head_dim), b, full], roofline_on)
         def sol_fn(bb, ss):  # the grid's own SOL frame (its window), at the query's heads / head_dim
             return sol.context_attention_sol_s(self.system, bb, ss, 0.0, num_heads, num_kv_heads, head_dim,
                                                gwin, kvb)
@@ -200,9 +179,10 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
                                                   gwin, sol.KV_BYTES[kv])
         if grid is None:
             coords = [heads, ratio, float(head_dim), b, eff_len]
-            return self._roofline(sol_fn(b, eff_len), "gen", f"gen/bf16/{kv}/0", coords,
-                                  lambda sp: sol.generation_attention_sol_s(sp, b, eff_len, num_heads, num_kv_heads,
-                                                                            head_dim, gwin, sol.KV_BYTES[kv]))
+            return self.fallback.roofline(sol_fn(b, eff_len), "gen", f"gen/bf16/{kv}/0", coords,
+                                          lambda sp: sol.generation_attention_sol_s(
+                                              sp, b, eff_len, num_heads, num_kv_heads, head_dim, gwin,
+                                              sol.KV_BYTES[kv]))
         lat, tier = grid.query_latency([heads, ratio, float(head_dim)], [b, eff_len], sol_fn)
         if window > 0 and gwin == 0:
             tier = np.maximum(tier, np.where(kvl > window, Tier.EXTRAPOLATED, Tier.MEASURED))
@@ -226,8 +206,9 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         if grid is None:
             def bw(sp):
                 return sp.intra_node_bw_bytes_per_s if num_gpus <= sp.gpus_per_node else sp.inter_node_bw_bytes_per_s
-            return self._roofline(sol.all_reduce_sol_s(msg, num_gpus, self._bw(num_gpus)), "ar", "ar/custom",
-                                  [float(num_gpus), msg], lambda sp: sol.all_reduce_sol_s(msg, num_gpus, bw(sp)))
+            return self.fallback.roofline(sol.all_reduce_sol_s(msg, num_gpus, self._bw(num_gpus)), "ar", "ar/custom",
+                                          [float(num_gpus), msg],
+                                          lambda sp: sol.all_reduce_sol_s(msg, num_gpus, bw(sp)))
         top = int(grid.axes[0].max())
         n_eff = min(int(num_gpus), top)
         lu, tier = grid.query([float(n_eff), msg])
@@ -252,7 +233,7 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         return Lookup.of(nb / bw + MEM_OP_LATENCY_S, Tier.ROOFLINE)
 
     def __repr__(self) -> str:
-        return f"PerfDB({self.system.name}, {self.backend}, {self.version}, {len(self._sparse)} grids)"
+        return f"PerfDB({self.system.name}, {self.backend}, {self.version}, {len(self.store.sparse)} grids)"
 
 
 def _covers(grid: Grid, scalars: list[float]) -> bool:

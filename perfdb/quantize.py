@@ -17,7 +17,7 @@ import numpy as np
 
 from . import sol
 from .families_common import canon_dtype, family_table
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .sparse_grid import SparseGrid
@@ -25,7 +25,7 @@ from .sparse_grid import SparseGrid
 QUANT_FILES = {"compute_scale": "computescale_perf.parquet", "scale_matrix": "scale_matrix_perf.parquet"}
 
 
-@register("quantize")
+@register("quantize", ("quant",))
 def quantize_grids(root, spec, backend: str, version: str):
     grids, lanes = {}, {}
     for op, fname in QUANT_FILES.items():
@@ -53,10 +53,10 @@ class QuantizeMixin:
         m = np.maximum(np.asarray(m, dtype=np.float64), 1.0)
         sol_s = sol.quantize_sol_s(self.system, op, m, float(k))
         name = f"quant/{op}/{canon_dtype(dtype)}"
-        grid = self._family_grid("quantize", name)
+        grid = self.store.family_grid("quantize", name)
         if grid is None:
-            return self._roofline(sol_s, "quant", name, [m, float(k)],
-                                  lambda sp: sol.quantize_sol_s(sp, op, m, float(k)))
+            return self.fallback.roofline(sol_s, "quant", name, [m, float(k)],
+                                          lambda sp: sol.quantize_sol_s(sp, op, m, float(k)))
         lu, tier = grid.query([m, float(k)])
         return self._finish(sol_s, lu, tier)
 

@@ -24,7 +24,7 @@ from sloplan.core.enums import Phase
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
 from .lanes import pick_lane
-from .lazy_families import register
+from .family import register
 from .lookup import Lookup
 from .source import read_columns
 from .sparse_grid import SparseGrid
@@ -78,7 +78,7 @@ def _glm5_grids(path: Path, spec, op: str):
     return grids
 
 
-@register("sparse")
+@register("sparse", ("dsa_ctx", "dsa_gen", "glm5"))
 def sparse_grids(root, spec, backend: str, version: str):
     """Every sparse-attention grid this (system, backend) ships, and the lanes used."""
     grids, lanes = gather_grids(root, "sparse_attention", backend, version, DSA_FILES,
@@ -115,7 +115,7 @@ class SparseAttentionMixin:
         if phase == Phase.CONTEXT:
             w = sol.DSA_TOPK
             share = (sol.causal_pairs(full, w) - sol.causal_pairs(p, w)) / sol.causal_pairs(full, w)
-        self._ensure_family("sparse")
+        self.store.ensure("sparse")
         other = {"dsv32": "glm5", "glm5": "dsv32"}.get(arch, "dsv32")
         tries = [(arch, kv, gemm, Tier.MEASURED), (other, kv, gemm, Tier.EXTRAPOLATED)]
         tries += [(a, k, g, Tier.ROOFLINE) for a in (arch, other) for k in (kv, "bf16", "fp8")
@@ -126,8 +126,9 @@ class SparseAttentionMixin:
                 lu, tier = grid.query([float(num_heads), b, full])
                 lk = self._finish(sol_s, lu, tier, floor)
                 return Lookup.of(lk.latency_s * share, lk.tier)
-        lk = self._roofline(sol_s, kind, f"{kind}/{arch}/{kv}/{gemm}", [float(num_heads), b, full],
-                            lambda sp: sol.dsa_module_sol_s(sp, phase, b, full, float(num_heads), sol.KV_BYTES[kv]))
+        lk = self.fallback.roofline(sol_s, kind, f"{kind}/{arch}/{kv}/{gemm}", [float(num_heads), b, full],
+                                    lambda sp: sol.dsa_module_sol_s(sp, phase, b, full, float(num_heads),
+                                                                    sol.KV_BYTES[kv]))
         return Lookup.of(lk.latency_s * share, lk.tier)
 
     def glm5_kernel(self, op: str, batch, isl, kv_len, score_mode: str = "flat") -> Lookup:
@@ -140,8 +141,9 @@ class SparseAttentionMixin:
         kv = np.maximum(kv, q)
         sol_s = sol.glm5_kernel_sol_s(self.system, op, b, q, kv)
         name = f"glm5/{op}" + (f"/{score_mode}" if op == "topk" else "")
-        grid = self._family_grid("sparse", name)
+        grid = self.store.family_grid("sparse", name)
         if grid is None:
-            return self._roofline(sol_s, "glm5", name, [b, q, kv], lambda sp: sol.glm5_kernel_sol_s(sp, op, b, q, kv))
+            return self.fallback.roofline(sol_s, "glm5", name, [b, q, kv],
+                                          lambda sp: sol.glm5_kernel_sol_s(sp, op, b, q, kv))
         lu, tier = grid.query([b, q, kv])
         return self._finish(sol_s, lu, tier)

@@ -11,7 +11,9 @@ import numpy as np
 
 from sloplan.core.enums import Phase
 
+from . import family as family_mod
 from . import sol
+from .family import Family
 from .fill import FillScheme
 from .lanes import attention_preference, pick_lane
 from .source import read_columns, version_dirs
@@ -110,22 +112,21 @@ def comm_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
     return grids, lanes
 
 
-def build_all(root: Path | None, spec: SystemSpec, backend: str, version: str):
-    """Every eagerly read family for one (system, backend, version): grids, chosen lanes, median efficiencies.
-    NCCL, MoE all-to-all, MLA and the other model-specific families are read on first use (lazy_families.py)."""
+def gemm_family(root: Path, spec: SystemSpec, backend: str, version: str):
+    """The eager GEMM family: `gemm/<backend>/<version>/gemm_perf.parquet` when shipped."""
+    path = root / "gemm" / backend / version / "gemm_perf.parquet"
+    return gemm_grids(path, spec) if path.is_file() else ({}, {})
+
+
+def attention_family(root: Path, spec: SystemSpec, backend: str, version: str):
+    """The eager attention family: context and generation tables of exactly this version, when shipped."""
     grids, lanes = {}, {}
-    if root is not None:
-        base = lambda fam: root / fam / backend / version  # noqa: E731
-        if (base("gemm") / "gemm_perf.parquet").is_file():
-            g, l = gemm_grids(base("gemm") / "gemm_perf.parquet", spec)
+    for phase, fname in (("ctx", "context_attention_perf.parquet"), ("gen", "generation_attention_perf.parquet")):
+        path = root / "attention" / backend / version / fname
+        if path.is_file():
+            g, l = attention_grids(path, spec, backend, version, phase)
             grids.update(g), lanes.update(l)
-        for phase, fname in (("ctx", "context_attention_perf.parquet"), ("gen", "generation_attention_perf.parquet")):
-            if (base("attention") / fname).is_file():
-                g, l = attention_grids(base("attention") / fname, spec, backend, version, phase)
-                grids.update(g), lanes.update(l)
-        g, l = comm_grids(root, spec, backend, version)
-        grids.update(g), lanes.update(l)
-    return grids, lanes, median_efficiency(grids)
+    return grids, lanes
 
 
 def median_efficiency(grids: dict[str, SparseGrid]) -> dict[str, float]:
@@ -202,3 +203,10 @@ def node_log_sol(spec: SystemSpec, name: str, axes: list[np.ndarray]) -> np.ndar
     else:
         return None
     return np.log(np.broadcast_to(s, shape))
+
+
+family_mod.add(Family("gemm", gemm_family, ("gemm",), eager=True, sibling_prefixes=("gemm",),
+                      default_eff={"gemm": 0.5}, fill=fill_scheme))
+family_mod.add(Family("attention", attention_family, ("ctx", "gen"), eager=True,
+                      default_eff={"ctx": 0.3, "gen": 0.05}, fill=fill_scheme, log_sol=node_log_sol))
+family_mod.add(Family("ar", comm_grids, ("ar",), eager=True, default_eff={"ar": 0.15}))

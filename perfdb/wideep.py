@@ -31,7 +31,7 @@ from .families_common import canon_dtype, family_table, gather_grids
 from .lookup import Lookup
 from .tier import Tier
 from .lanes import pick_lane
-from .lazy_families import register
+from .family import register
 from .source import read_columns
 from .sparse_grid import SparseGrid
 
@@ -113,7 +113,8 @@ def _mlp_grids(path, spec, phase: str):
     return grids
 
 
-@register("wideep")
+@register("wideep", ("wideep_moe", "wideep_mla_ctx", "wideep_mla_gen", "wideep_mlp"),
+          sibling_prefixes=("wideep_moe", "wideep_mlp"))
 def wideep_grids(root, spec, backend: str, version: str):
     """Every wide-EP grid this (system, backend) ships (per table: version newest ≤ requested, else nearest)."""
     grids, lanes = {}, {}
@@ -175,7 +176,7 @@ class WideEpMixin:
         grids. Another distribution slice (the EPLB twin, then power_law_1.2, 1.01, uniform, balanced) →
         at least EXTRAPOLATED. No wide-EP slice: a sibling dtype's util at the same shape (ROOFLINE), the
         donor's same shape (ROOFLINE), else `moe(...)` (moe_tp 1) tagged at least EXTRAPOLATED."""
-        self._ensure_family("wideep")
+        self.store.ensure("wideep")
         t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
         dt = canon_dtype(dtype)
         slots = float(num_slots or num_experts)
@@ -189,8 +190,8 @@ class WideEpMixin:
                     lu, tier = grid.query(coords)
                     return self._finish(sol_s, lu, tier, Tier.MEASURED if exact else Tier.EXTRAPOLATED)
         names = [f"wideep_moe/{ph}/{dt}/{d}" for d, _ in _dist_candidates(distribution) for ph in phases]
-        lk = self._per_shape_fallback(sol_s, names, coords,
-                                      lambda sp, d=dt: sol.moe_sol_s(sp, t, hidden, inter, topk, num_experts, 1,
+        lk = self.fallback.per_shape(sol_s, names, coords,
+                                     lambda sp, d=dt: sol.moe_sol_s(sp, t, hidden, inter, topk, num_experts, 1,
                                                                       moe_ep, d))
         if lk is not None:
             return lk
@@ -204,7 +205,7 @@ class WideEpMixin:
         GPU. Other KV dtype → its util (ROOFLINE); no table → `mla_module(...)` tagged at least
         EXTRAPOLATED (same module, not DP-collected), donor's same shape on a GPU without data."""
         kind = _phase(phase)
-        self._ensure_family("wideep")
+        self.store.ensure("wideep")
         b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq)))
         kv = kv_canonical(kv_dtype)
         g = canon_dtype(gemm_dtype)
@@ -215,8 +216,8 @@ class WideEpMixin:
             if grid is not None:
                 lu, tier = grid.query(coords)
                 return self._finish(sol_s, lu, tier, floor)
-        lk = self._per_shape_fallback(sol_s, [f"wideep_mla_{kind}/{kv}/{g}"], coords,
-                                      lambda sp: mla_sol(sp, kind, b, s, float(num_heads), kv))
+        lk = self.fallback.per_shape(sol_s, [f"wideep_mla_{kind}/{kv}/{g}"], coords,
+                                     lambda sp: mla_sol(sp, kind, b, s, float(num_heads), kv))
         if lk is not None:
             return lk
         lk = self.mla_module(phase, b, s, num_heads, kv, g)
@@ -228,7 +229,7 @@ class WideEpMixin:
         per GPU for `num_tokens` tokens. No table → gate/up + down `gemm(...)` sum, tier at least
         EXTRAPOLATED; sibling dtype / donor same shape → ROOFLINE."""
         ph = _phase(phase) and phase
-        self._ensure_family("wideep")
+        self.store.ensure("wideep")
         t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
         dt = canon_dtype(dtype)
         coords = [float(hidden), float(inter), t]
@@ -237,8 +238,8 @@ class WideEpMixin:
         if grid is not None:
             lu, tier = grid.query(coords)
             return self._finish(sol_s, lu, tier)
-        lk = self._per_shape_fallback(sol_s, [f"wideep_mlp/{ph}/{dt}"], coords,
-                                      lambda sp, d=dt: mlp_sol(sp, t, hidden, inter, d))
+        lk = self.fallback.per_shape(sol_s, [f"wideep_mlp/{ph}/{dt}"], coords,
+                                     lambda sp, d=dt: mlp_sol(sp, t, hidden, inter, d))
         if lk is not None:
             return lk
         up, down = self.gemm(t, 2 * inter, hidden, dt), self.gemm(t, hidden, inter, dt)
