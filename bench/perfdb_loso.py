@@ -86,7 +86,7 @@ def main() -> None:
     systems = [s for s in args.systems.split(",") if data_versions(s, args.backend)]
     dbs = {s: load_perfdb(s, args.backend) for s in systems}
     for db in dbs.values():
-        db._ensure_family("mla")  # read on first use; this benchmark scores its grids too
+        db.store.ensure("mla")  # read on first use; this benchmark scores its grids too
     print(f"backend {args.backend}; error of SOL_target / util borrowed from the donor (median p90 (cells))")
     print(f"{'family':15} {'system':19} {'donor':19} {'median util (before)':>26} {'same-shape util':>26}"
           f" {'shipped (lat·SOL ratio^u)':>26}")
@@ -126,7 +126,7 @@ def siblings(args) -> None:
     pooled: dict[str, list] = {}
     for target in [s for s in args.systems.split(",") if data_versions(s, args.backend)]:
         db = load_perfdb(target, args.backend)
-        db._ensure_family("mla")
+        db.store.ensure("mla")
         for name in db.grid_names():
             sibs = [(n, d, own) for n, d, own in sibling_names(name) if n in db._sparse]
             if not sibs or not hardware_has(db.system, sibs[0][2]):

@@ -207,6 +207,7 @@ def node_log_sol(spec: SystemSpec, name: str, axes: list[np.ndarray]) -> np.ndar
 
 family_mod.add(Family("gemm", gemm_family, ("gemm",), eager=True, sibling_prefixes=("gemm",),
                       default_eff={"gemm": 0.5}, fill=fill_scheme))
-family_mod.add(Family("attention", attention_family, ("ctx", "gen"), eager=True,
-                      default_eff={"ctx": 0.3, "gen": 0.05}, fill=fill_scheme, log_sol=node_log_sol))
+family_mod.add(Family("attention", attention_family, (Phase.CONTEXT.short, Phase.GENERATION.short), eager=True,
+                      default_eff={Phase.CONTEXT.short: 0.3, Phase.GENERATION.short: 0.05}, fill=fill_scheme,
+                      log_sol=node_log_sol))
 family_mod.add(Family("ar", comm_grids, ("ar",), eager=True, default_eff={"ar": 0.15}))
