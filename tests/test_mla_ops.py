@@ -170,3 +170,16 @@ def test_not_an_mla_model_is_refused():
     dense = resolve_model("Qwen/Qwen3-32B-FP8")
     with pytest.raises(ValueError, match="not an MLA model"):
         mla_ops.linear_ops(dense, Engine(1, 1, FP8), [1])
+
+
+def test_a_prefix_costs_more_and_vllm_says_its_prefix_is_roofline(dsv3):
+    e = Engine(8, 1, FP8)
+    for backend in ("trtllm", "sglang", "vllm"):
+        module = mla_ops.prefers_module(backend)
+        groups = [mla_ops.context_attention(dsv3, e, [1, 2, 4], 1024, p, module) for p in (0, 2048)]
+        no, pre = price(_db("h200_sxm", backend), groups)  # (kv_b over > 32k tokens leaves the GEMM table)
+        assert np.all(pre.latency_s > no.latency_s)
+        if backend == "vllm":  # only modules were collected, without a prefix: the prefix's kernel is roofline
+            assert {source_label(t, s) for t, s in zip(pre.tier, pre.source)} == {"context MLA kernel"}
+        else:
+            assert pre.tier.max() <= Tier.INTERPOLATED
