@@ -82,7 +82,7 @@ def _kernels(arch: ModelArch, engine: Engine, tokens, b, q, kv, count: float) ->
     floor = int(Tier.MEASURED if exact else Tier.EXTRAPOLATED)
     bmm_floor = max(floor, mla_ops.kernel_floor(arch.attention.mla))
     dt = mla_ops.bmm_dtype(engine)
-    glm5 = lambda op, mode="": Query.of(Kind.GLM5_KERNEL, (op, mode or "flat", floor), b, q, kv)  # noqa: E731
+    glm5 = lambda op: Query.of(Kind.GLM5_KERNEL, (op, "flat", floor), b, q, kv)  # noqa: E731  (top-k: flat scores)
     return [Term(Query.of(Kind.MLA_BMM, (heads, dt, "pre", bmm_floor), tokens), count, Op.MLA_BMM_PRE),
             Term(glm5("mqa_logits"), count, Op.DSA_INDEXER_LOGITS),
             Term(glm5("topk"), count, Op.DSA_TOPK),
