@@ -85,7 +85,7 @@ def test_latent_per_token_is_the_cache_model(dsv3):
 
 
 @pytest.mark.parametrize("system,backend", [("h200_sxm", "trtllm"), ("h200_sxm", "sglang"), ("h200_sxm", "vllm"),
-                                            ("b200_sxm", "trtllm")])
+                                            ("b200_sxm", "trtllm"), ("b200_sxm", "sglang"), ("b200_sxm", "vllm")])
 @pytest.mark.parametrize("tp", [1, 8])
 def test_the_framework_path_is_measured_and_grows(dsv3, system, backend, tp):
     db, e, module = _db(system, backend), Engine(tp, 1, FP8), mla_ops.prefers_module(backend)
