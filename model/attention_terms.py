@@ -2,6 +2,12 @@
 linear_attention_ops.py): layer counts per layer kind, GEMMs, the attention block's all-reduce and its
 element-wise traffic, each as the Terms model/ops.py prices.
 
+The contract with the estimators: a module's `linear_terms(arch, engine, tokens)` is the attention block of
+every layer for all of a step's tokens (input add+norm, projections, o_proj and its TP all-reduce); the
+MLP / MoE side adds its own terms (post-attention add+norm, experts, its reduction or all-to-all) and the LM
+head into the same OpGroup, as model/ops.linear_ops holds both for a dense model. `context_attention` and
+`generation_attention` are groups of their own, priced per phase as model/ops.py's are.
+
 Why a module of its own: the three attention designs differ in their kernels, not in how a GEMM or a norm
 is priced, and the dense decomposition (model/ops.py) must stay byte-identical, so it is not reused or
 edited here.
