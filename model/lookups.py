@@ -39,6 +39,15 @@ class Kind(str, Enum):
     P2P = "p2p"  # key: (cross_node,); arrays: (nbytes,)
     CONTEXT_ATTENTION = "context_attention"  # key: (heads, kv_heads, head_dim, window, kv_dtype); (batch, new, prefix)
     GENERATION_ATTENTION = "generation_attention"  # key: as context; arrays: (batch, kv_len)
+    # MLA / DSA / gated-DeltaNet (adapters in _ADAPTERS); `floor`: the least tier an answer may claim
+    # (EXTRAPOLATED where the model's geometry is not the one the table was collected for)
+    CONTEXT_MLA = "context_mla"  # key: (heads, kv_dtype, floor); arrays: (batch, new, prefix)
+    GENERATION_MLA = "generation_mla"  # key: (heads, kv_dtype, floor); arrays: (batch, kv_len)
+    MLA_MODULE = "mla_module"  # key: (phase, heads, kv_dtype, gemm_dtype, floor); arrays: (batch, seq)
+    MLA_BMM = "mla_bmm"  # key: (heads, dtype, pre|post, floor); arrays: (tokens,)
+    DSA_MODULE = "dsa_module"  # key: (phase, heads, kv_dtype, gemm_dtype, model); arrays: (batch, seq, prefix)
+    GLM5_KERNEL = "glm5_kernel"  # key: (op, score_mode, floor); arrays: (batch, isl, kv_len)
+    GDN = "gdn"  # key: (phase, k_heads, v_heads, head_k_dim, head_v_dim); arrays: (batch, seq_len)
 
 
 @dataclass(frozen=True)
@@ -59,9 +68,27 @@ class Query:
         return len(self.arrays[0])
 
 
+def _floored(lk: Lookup, floor: int) -> Lookup:
+    return Lookup.of(lk.latency_s, np.maximum(lk.tier, np.int8(floor)))
+
+
+# PerfDB methods whose arguments are not (arrays..., key...): phase first, prefix after the key, a tier floor
+_ADAPTERS = {
+    Kind.CONTEXT_MLA: lambda db, k, a: _floored(db.context_mla(*a, *k[:2]), k[2]),
+    Kind.GENERATION_MLA: lambda db, k, a: _floored(db.generation_mla(*a, *k[:2]), k[2]),
+    Kind.MLA_MODULE: lambda db, k, a: _floored(db.mla_module(k[0], *a, *k[1:4]), k[4]),
+    Kind.MLA_BMM: lambda db, k, a: _floored(db.mla_bmm(*a, *k[:3]), k[3]),
+    Kind.DSA_MODULE: lambda db, k, a: db.dsa_module(k[0], a[0], a[1], *k[1:], prefix=a[2]),
+    Kind.GLM5_KERNEL: lambda db, k, a: _floored(db.glm5_kernel(k[0], *a, score_mode=k[1]), k[2]),
+    Kind.GDN: lambda db, k, a: db.gdn(k[0], *a, *k[1:]),
+}
+
+
 def _call(db: PerfDB, kind: Kind, key: tuple, arrays: list[np.ndarray]) -> Lookup:
     if kind is Kind.P2P:
         return db.p2p(*arrays, cross_node=key[0])
+    if kind in _ADAPTERS:
+        return _ADAPTERS[kind](db, key, arrays)
     return getattr(db, kind.value)(*arrays, *key)
 
 

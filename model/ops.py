@@ -39,6 +39,27 @@ class Op(IntEnum):
     PP_HANDOFF = 7
     CONTEXT_ATTENTION = 8
     GENERATION_ATTENTION = 9
+    # MLA / DSA / gated-DeltaNet attention (model/mla_ops.py, sparse_attention_ops.py, linear_attention_ops.py);
+    # numbered from 40 so other blocks can be appended before them without renumbering
+    MLA_DOWN_GEMM = 40
+    MLA_Q_UP_GEMM = 41
+    MLA_KV_UP_GEMM = 42
+    CONTEXT_MLA = 43
+    GENERATION_MLA = 44
+    MLA_BMM_PRE = 45
+    MLA_BMM_POST = 46
+    MLA_CONTEXT_MODULE = 47
+    MLA_GENERATION_MODULE = 48
+    DSA_CONTEXT_MODULE = 49
+    DSA_GENERATION_MODULE = 50
+    DSA_INDEXER_GEMM = 51
+    DSA_INDEXER_LOGITS = 52
+    DSA_TOPK = 53
+    DSA_SPARSE_ATTENTION = 54
+    GDN_IN_GEMM = 55
+    GDN_OUT_GEMM = 56
+    GDN_CONTEXT = 57
+    GDN_GENERATION = 58
 
     @property
     def label(self) -> str:
@@ -50,6 +71,17 @@ _OP_LABELS = {Op.QKV_GEMM: "QKV projection GEMM", Op.ATTN_OUT_GEMM: "attention o
               Op.ALL_REDUCE: "tensor-parallel all-reduce", Op.ELEMENTWISE: "element-wise ops",
               Op.LM_HEAD_GEMM: "LM-head GEMM", Op.PP_HANDOFF: "pipeline hand-off",
               Op.CONTEXT_ATTENTION: "context attention", Op.GENERATION_ATTENTION: "generation attention"}
+_OP_LABELS |= {Op.MLA_DOWN_GEMM: "MLA q_a/kv_a down-projection GEMM", Op.MLA_Q_UP_GEMM: "MLA q_b up-projection GEMM",
+               Op.MLA_KV_UP_GEMM: "MLA kv_b up-projection GEMM", Op.CONTEXT_MLA: "context MLA kernel",
+               Op.GENERATION_MLA: "generation MLA kernel", Op.MLA_BMM_PRE: "MLA absorbed BMM (pre)",
+               Op.MLA_BMM_POST: "MLA absorbed BMM (post)", Op.MLA_CONTEXT_MODULE: "MLA context module",
+               Op.MLA_GENERATION_MODULE: "MLA generation module", Op.DSA_CONTEXT_MODULE: "DSA context module",
+               Op.DSA_GENERATION_MODULE: "DSA generation module", Op.DSA_INDEXER_GEMM: "DSA indexer projection GEMM",
+               Op.DSA_INDEXER_LOGITS: "DSA indexer logits", Op.DSA_TOPK: "DSA top-k selection",
+               Op.DSA_SPARSE_ATTENTION: "DSA sparse attention kernel",
+               Op.GDN_IN_GEMM: "gated-DeltaNet input projection GEMM", Op.GDN_OUT_GEMM: "gated-DeltaNet output GEMM",
+               Op.GDN_CONTEXT: "gated-DeltaNet context (conv + delta rule)",
+               Op.GDN_GENERATION: "gated-DeltaNet generation (conv + state update)"}
 
 
 @dataclass(frozen=True)
