@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sloplan.core.enums import Backend
+from sloplan.core.enums import Backend, GemmQuant
 from sloplan.perfdb import Tier
 
 from . import attention_terms as at
@@ -80,7 +80,7 @@ def module_floor(arch: ModelArch) -> int:
 
 def bmm_dtype(engine: Engine) -> str:
     """The absorbed BMMs run in FP8 under any quantized GEMM mode, else BF16 (the peer's rule)."""
-    return "bf16" if engine.quant.gemm.value == "bf16" else "fp8"
+    return "bf16" if engine.quant.gemm is GemmQuant.BF16 else "fp8"
 
 
 def _geometry(arch: ModelArch) -> MlaGeometry:
