@@ -19,7 +19,7 @@ from .calibration import Calibration
 from .engine import Engine, candidate_engines
 from .framework import FrameworkProfile
 from .memory import MemoryPlan, kv_tokens_per_request, memory_plan
-from .option_table import MODES, OptionTable, ServingMode
+from .option_table import MODES, OptionTable, Pool, ServingMode, class_columns, requests_per_s
 from .pending import Pending, settle
 from .quant import Quant
 from .workload import ServingMetrics, Workload
@@ -74,11 +74,14 @@ def evaluate(arch: ModelArch, slot: EngineSlot, db: PerfDB, fw: FrameworkProfile
 
 
 def option_table(arch: ModelArch, slots: list[EngineSlot], db: PerfDB, fw: FrameworkProfile, wl: Workload,
-                 modes: list[ServingMode], max_batch_size: int, cal: Calibration) -> OptionTable:
-    """Options for every slot × mode × concurrency 1..cap (agg may exceed the running cap: clients queue).
+                 modes: list[ServingMode], max_batch_size: int, cal: Calibration,
+                 pool: Pool | None = None) -> OptionTable:
+    """Options for every slot × mode × concurrency 1..cap (agg may exceed the running cap: clients queue),
+    all placed in `pool` (default: the one pool of `db`'s system).
 
     Every row's engine_index points into the table's `slots`; all slots and modes share one round of
     table lookups (model/pending.py), which gives the same numbers as evaluating each alone."""
+    pools = (pool or Pool.shared(db.system.name),)
     jobs = [(i, mode, np.arange(1, (max_batch_size if mode is ServingMode.AGG else slot.max_running) + 1))
             for i, slot in enumerate(slots) for mode in modes]
     table_slots = tuple(slots)
@@ -86,9 +89,11 @@ def option_table(arch: ModelArch, slots: list[EngineSlot], db: PerfDB, fw: Frame
     parts = []
     for (i, mode, _), m in zip(jobs, metrics):
         n = len(m.concurrency)
+        gpus, in_pool = np.full(n, slots[i].engine.gpus), np.zeros(n, dtype=np.int64)
         parts.append(OptionTable(
-            gpus=np.full(n, slots[i].engine.gpus), tokens_per_s=m.tokens_per_s, ttft_s=m.ttft_s, tpot_s=m.tpot_s,
-            request_latency_s=m.request_latency_s(wl.osl), concurrency=m.concurrency,
-            engine_index=np.full(n, i), mode=np.full(n, MODES.index(mode)), tier=m.tier, source=m.source,
-            slots=table_slots))
+            gpus=gpus, tokens_per_s=m.tokens_per_s, requests_per_s=requests_per_s(m.tokens_per_s, wl.osl),
+            ttft_s=m.ttft_s, tpot_s=m.tpot_s, request_latency_s=m.request_latency_s(wl.osl),
+            concurrency=m.concurrency, engine_index=np.full(n, i), mode=np.full(n, MODES.index(mode)),
+            pool=in_pool, gpus_by_class=class_columns(gpus, in_pool, pools), tier=m.tier, source=m.source,
+            pools=pools, slots=table_slots))
     return OptionTable.concat(parts)

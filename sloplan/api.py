@@ -2,21 +2,17 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from sloplan.model.ops import source_label
-from sloplan.model.option_table import OptionTable
 from sloplan.model.options import evaluate, fitting_engines, option_table
-from sloplan.perfdb import Tier
-from sloplan.solver import Deployment, best_deployment, infeasibility_reason, pareto_front
+from sloplan.solver import Plan, PlanGroup, best_plan, infeasibility_reason, pareto_plans
 
 from .context import Context, build_context
 from .errors import InputError, shown
 from .request import Request, load_request, parse_request
-from .result import Check, PlanPoint, ReplicaGroup, SolveResult
+from .result import Check, PlanPoint, SolveResult, plan_point
 
 
 def _as_request(request: Request | dict | str | Path) -> Request:
@@ -33,7 +29,8 @@ def _as_request(request: Request | dict | str | Path) -> Request:
 
 
 def solve(request: Request | dict | str | Path) -> SolveResult:
-    """Best deployment under the SLOs within the GPU budget, and the exact front of the option table."""
+    """Best deployment under the SLOs within the GPU budget, and the exact front of the option table:
+    build (context, engines, option table) → solve (typed Plans) → verify (the best plan) → render."""
     t0 = time.perf_counter()
     req = _as_request(request)
     ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
@@ -47,13 +44,13 @@ def solve(request: Request | dict | str | Path) -> SolveResult:
                          ctx.calibration)
     t2 = time.perf_counter()
     slo = req.slo
-    best = best_deployment(table, req.total_gpus, slo)
-    front = pareto_front(table, req.total_gpus, slo)
+    best = best_plan(table, req.total_gpus, slo)
+    front = pareto_plans(table, req.total_gpus, slo)
     t3 = time.perf_counter()
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
-        best=_point(ctx, table, best, verify=True, req=req) if best else None,
-        front=tuple(_point(ctx, table, d, verify=False) for d in front),
+        best=_verified(ctx, best, req) if best else None,
+        front=tuple(plan_point(p, _frontend_load(ctx, p)) for p in front),
         options=len(table), engines=len(slots),
         infeasible_reason=None if best else infeasibility_reason(table, slo),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
@@ -71,59 +68,39 @@ def _no_engine(ctx: Context, req: Request) -> InputError:
                                f"with isl+osl={req.isl + req.osl}")
 
 
-def _groups(table: OptionTable, dep: Deployment) -> tuple[tuple[ReplicaGroup, int], ...]:
-    """The plan's replica groups, largest first, each with the table row it runs."""
-    out = []
-    for row, count in dep.replicas:
-        e = table.slot(row).engine
-        out.append((ReplicaGroup(engine=e.label, mode=table.mode_of(row).value, tp=e.tp, pp=e.pp,
-                                 quant=e.quant.gemm.value, kv_cache_dtype=e.quant.kv.value, gpus_per_replica=e.gpus,
-                                 concurrency=int(table.concurrency[row]), count=count,
-                                 role=table.role_of(row).value), row))
-    return tuple(sorted(out, key=lambda g: -g[0].gpus_per_replica * g[0].count))
+def _frontend_load(ctx: Context, plan: Plan) -> float:
+    """The busiest replica's streaming rate over its server's frontend limit (model/calibration.py)."""
+    return ctx.calibration.frontend_load(max(g.tokens_per_s for g in plan.groups))
 
 
-def _point(ctx: Context, table: OptionTable, dep: Deployment, verify: bool, req: Request | None = None) -> PlanPoint:
-    """One plan as the user sees it; `verify` (the best plan) re-checks it with the full estimator and
-    gives each replica group its launch command (`req`)."""
-    groups = _groups(table, dep)
-    if verify:
-        groups = tuple((replace(g, launch=_launch(ctx, table, row, req)), row) for g, row in groups)
-    main, main_row = groups[0]
-    rows = [r for r, _ in dep.replicas]
-    worst = rows[int(np.argmax(table.tier[rows]))]  # the row whose tier the plan reports
-    return PlanPoint(
-        mode=main.mode, engine=main.engine, tokens_per_s_per_user=dep.tokens_per_s_per_user,
-        tokens_per_s_per_gpu=dep.tokens_per_s_per_gpu, tokens_per_s=dep.tokens_per_s, ttft_ms=dep.ttft_s * 1e3,
-        tpot_ms=dep.tpot_s * 1e3, request_latency_ms=dep.request_latency_s * 1e3, concurrency=main.concurrency,
-        gpus_used=dep.gpus_used, total_gpus=dep.total_gpus, tier=Tier(int(table.tier[worst])).label,
-        tier_source=source_label(table.tier[worst], table.source[worst]), replicas=tuple(g for g, _ in groups),
-        frontend_load=ctx.calibration.frontend_load(float(table.tokens_per_s[rows].max())),
-        check=_check(ctx, table, dep) if verify else None,
-        memory_gib=table.slot(main_row).memory.as_gib if verify else None, launch=main.launch)
+def _verified(ctx: Context, plan: Plan, req: Request) -> PlanPoint:
+    """The best plan re-checked by the full estimator, with a launch command per replica group."""
+    return plan_point(plan, _frontend_load(ctx, plan), launches=tuple(_launch(ctx, g, req) for g in plan.groups),
+                      check=_check(ctx, plan), memory_gib=plan.main.slot.memory.as_gib)
 
 
-def _check(ctx: Context, table: OptionTable, dep: Deployment) -> Check:
+def _check(ctx: Context, plan: Plan) -> Check:
     """Re-run the full estimator at each replica group's exact concurrency (no interpolation)."""
     ttft, tpot, tokens = [], [], 0.0
-    for row, count in dep.replicas:
-        m = evaluate(ctx.arch, table.slot(row), ctx.db, ctx.fw, ctx.workload, table.mode_of(row),
-                     np.array([table.concurrency[row]]), ctx.calibration)
+    for g in sorted(plan.groups, key=lambda g: g.row):  # row order: the same float sum as always
+        m = evaluate(ctx.arch, g.slot, ctx.db, ctx.fw, ctx.workload, g.mode, np.array([g.concurrency]),
+                     ctx.calibration)
         ttft.append(float(m.ttft_s[0]))
         tpot.append(float(m.tpot_s[0]))
-        tokens += float(m.tokens_per_s[0]) * count
+        tokens += float(m.tokens_per_s[0]) * g.count
     full = np.array([max(ttft), max(tpot), tokens])
-    surrogate = np.array([dep.ttft_s, dep.tpot_s, dep.tokens_per_s])
+    s = plan.metrics
+    surrogate = np.array([s.ttft_s, s.tpot_s, s.tokens_per_s])
     err = float(np.max(np.abs(surrogate - full) / np.maximum(np.abs(full), 1e-12)) * 100)
-    return Check(ttft_ms=full[0] * 1e3, tpot_ms=full[1] * 1e3, tokens_per_s_per_gpu=tokens / dep.total_gpus,
+    return Check(ttft_ms=full[0] * 1e3, tpot_ms=full[1] * 1e3, tokens_per_s_per_gpu=tokens / s.total_gpus,
                  surrogate_error_pct=round(err, 3))
 
 
-def _launch(ctx: Context, table: OptionTable, row: int, req: Request) -> str:
-    """The command that starts one replica of the row's engine, admitting its concurrency (at most the
+def _launch(ctx: Context, group: PlanGroup, req: Request) -> str:
+    """The command that starts one replica of the group's engine, admitting its concurrency (at most the
     running cap)."""
     from sloplan.generators import launch_command
 
-    slot = table.slot(row)
-    max_seqs = min(int(table.concurrency[row]), slot.max_running)
+    slot = group.slot
+    max_seqs = min(group.concurrency, slot.max_running)
     return launch_command(req.backend, ctx.arch, slot.engine, slot.memory, ctx.fw, ctx.workload, max_seqs)

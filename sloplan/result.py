@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sloplan.solver import Plan, PlanGroup
 
 
 @dataclass(frozen=True)
 class ReplicaGroup:
     """`count` replicas of one engine in one mode at one concurrency each; `role` is what the group does
     in the plan (agg or static today, from its mode; prefill/decode pools later) and `launch` the command
-    that starts one of its replicas (the best plan only)."""
+    that starts one of its replicas (the best plan only); `pool` names where its replicas run and
+    `requests_per_s` is what one of them completes per second."""
 
     engine: str
     mode: str
@@ -21,6 +26,8 @@ class ReplicaGroup:
     count: int
     role: str = ""
     launch: str | None = None
+    pool: str = ""
+    requests_per_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,32 @@ class PlanPoint:
     launch: str | None = None  # the main (first) replica group's command; every group has its own in `replicas`
     tier_source: str | None = None  # the op whose lookup made `tier` extrapolated/roofline, else None
     frontend_load: float = 0.0  # the busiest replica's tokens/s over its server's frontend limit (Estimate)
+    requests_per_s: float = 0.0  # requests the whole plan completes per second
+
+
+def replica_group(group: "PlanGroup", launch: str | None = None) -> ReplicaGroup:
+    """The rendered form of one of a Plan's replica groups."""
+    e = group.engine
+    return ReplicaGroup(engine=e.label, mode=group.mode.value, tp=e.tp, pp=e.pp, quant=e.quant.gemm.value,
+                        kv_cache_dtype=e.quant.kv.value, gpus_per_replica=group.gpus_per_replica,
+                        concurrency=group.concurrency, count=group.count, role=group.role.value, launch=launch,
+                        pool=group.pool.name, requests_per_s=group.requests_per_s)
+
+
+def plan_point(plan: "Plan", frontend_load: float, launches: tuple[str, ...] | None = None,
+               check: Check | None = None, memory_gib: dict | None = None) -> PlanPoint:
+    """The rendered form of a Plan (milliseconds, labels); `launches` has one command per group, in
+    the plan's group order, and `check`/`memory_gib` come from verifying it (the best plan only)."""
+    groups = tuple(replica_group(g, launches[i] if launches else None) for i, g in enumerate(plan.groups))
+    main, m = groups[0], plan.metrics
+    return PlanPoint(
+        mode=main.mode, engine=main.engine, tokens_per_s_per_user=m.tokens_per_s_per_user,
+        tokens_per_s_per_gpu=m.tokens_per_s_per_gpu, tokens_per_s=m.tokens_per_s, ttft_ms=m.ttft_s * 1e3,
+        tpot_ms=m.tpot_s * 1e3, request_latency_ms=m.request_latency_s * 1e3, concurrency=main.concurrency,
+        gpus_used=m.gpus_used, total_gpus=m.total_gpus, tier=plan.tier.label, replicas=groups, check=check,
+        memory_gib=memory_gib, launch=main.launch,
+        tier_source=None if plan.tier_source is None else plan.tier_source.label,
+        frontend_load=frontend_load, requests_per_s=m.requests_per_s)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from .backends import DEFAULT_BACKEND, SolverBackend, backend_for, known_backend
 from .deployment import Deployment
 from .formulation import Sense
 from .groups import ConstraintGroup
-from .problems.replica import ReplicaProblem, build_replica_problem
+from .plan import Plan
+from .problems.replica import ReplicaProblem, build_replica_problem, replica_plan
 from .slo import Slo
 
 
@@ -78,6 +79,13 @@ def best_deployment(table: OptionTable, total_gpus: int, slo: Slo | None = None,
     if best is None:
         return None
     return Deployment.from_counts(table, {int(rows[r]): c for r, c in best.replicas}, total_gpus)
+
+
+def best_plan(table: OptionTable, total_gpus: int, slo: Slo | None = None, *,
+              backend: str = DEFAULT_BACKEND) -> Plan | None:
+    """`best_deployment` inverted by the replica problem into a typed Plan over `table`."""
+    best = best_deployment(table, total_gpus, slo, backend=backend)
+    return None if best is None else replica_plan(table, best)
 
 
 def _best_on(table: OptionTable, total_gpus: int, slo: Slo, backend_name: str) -> Deployment | None:

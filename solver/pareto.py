@@ -24,7 +24,8 @@ from sloplan.model.option_table import OptionTable
 from .backends import DEFAULT_BACKEND, known_backend
 from .deployment import Deployment
 from .problems.class_knapsack import ClassKnapsack, class_rankings, class_winners
-from .problems.replica import build_replica_problem
+from .plan import Plan
+from .problems.replica import ReplicaProblem, build_replica_problem
 from .slo import Slo
 
 
@@ -32,11 +33,24 @@ def pareto_front(table: OptionTable, total_gpus: int, slo: Slo | None = None, *,
                  backend: str = DEFAULT_BACKEND) -> list[Deployment]:
     """Non-dominated deployments, sorted by tokens/s/user ascending (tokens/s/GPU descending).
     `backend` names the solver backend (`backends.backend_for`)."""
+    return _trace(table, total_gpus, slo, backend)[1]
+
+
+def pareto_plans(table: OptionTable, total_gpus: int, slo: Slo | None = None, *,
+                 backend: str = DEFAULT_BACKEND) -> list[Plan]:
+    """The front of `pareto_front`, each point inverted by the replica problem into a typed Plan."""
+    problem, front = _trace(table, total_gpus, slo, backend)
+    return [problem.plan(d) for d in front]
+
+
+def _trace(table: OptionTable, total_gpus: int, slo: Slo | None, backend: str
+           ) -> tuple[ReplicaProblem, list[Deployment]]:
+    """The ε-constraint loop of the module docstring, with the problem whose solutions it returns."""
     known_backend(backend)
     slo = slo or Slo()
     problem = build_replica_problem(table, total_gpus, slo, feasible_only=True)
     if len(problem.rows) == 0:
-        return []
+        return problem, []
     knapsack = ClassKnapsack(problem, backend)
     speed, rate, gpus = problem.user_speed, problem.tokens_per_s, problem.gpus
     allowed = slo.allowed(table)[problem.rows]
@@ -50,4 +64,4 @@ def pareto_front(table: OptionTable, total_gpus: int, slo: Slo | None = None, *,
             front.pop()  # same throughput at a higher user speed: the previous point is dominated
         front.append(point)
         allowed &= speed > point.tokens_per_s_per_user
-    return front
+    return problem, front

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sloplan.model.option_table import MODES, OptionTable, ServingMode
+from sloplan.model.option_table import MODES, OptionTable, Pool, ServingMode, class_columns, requests_per_s
+
+SYNTHETIC_POOL = Pool.shared("synthetic")
 
 
 def table_from_columns(gpus, tokens_per_s, tpot_s, ttft_s=None, osl: int = 128) -> OptionTable:
@@ -13,12 +15,14 @@ def table_from_columns(gpus, tokens_per_s, tpot_s, ttft_s=None, osl: int = 128) 
     tpot = np.asarray(tpot_s, dtype=float)
     ttft = np.full(len(gpus), 0.1) if ttft_s is None else np.asarray(ttft_s, dtype=float)
     n = len(gpus)
+    pool = np.zeros(n, dtype=np.int64)
     return OptionTable(
-        gpus=gpus, tokens_per_s=tokens, ttft_s=ttft, tpot_s=tpot,
+        gpus=gpus, tokens_per_s=tokens, requests_per_s=requests_per_s(tokens, osl), ttft_s=ttft, tpot_s=tpot,
         request_latency_s=ttft + (osl - 1) * tpot,
         concurrency=np.maximum(1, np.rint(tokens * tpot)).astype(np.int64),
         engine_index=np.arange(n), mode=np.full(n, MODES.index(ServingMode.AGG)),
-        tier=np.zeros(n, dtype=np.int64), source=np.zeros(n, dtype=np.int64),
+        pool=pool, gpus_by_class=class_columns(gpus, pool, (SYNTHETIC_POOL,)),
+        tier=np.zeros(n, dtype=np.int64), source=np.zeros(n, dtype=np.int64), pools=(SYNTHETIC_POOL,),
     )
 
 

@@ -15,7 +15,8 @@ explainer relaxes; each is one block named after its group):
 * ``throughput_floor`` — ``sum tokens_per_s_i n_i >= T``; inactive (-inf) until a tie-break fixes T.
 
 Objective: maximize ``sum tokens_per_s_i n_i`` (tokens/s/GPU is that over the fixed budget N).
-The problem also inverts a solution: `solve(backend)` returns the `Deployment` of the optimum.
+The problem also inverts a solution: `solve(backend)` returns the `Deployment` of the optimum, and
+`replica_plan` (or `ReplicaProblem.plan`) turns a Deployment of its table into a typed `Plan`.
 """
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sloplan.core.enums import Tier
 from sloplan.model.option_table import OptionTable
 
 from ..backends.base import EXACT, SolveOptions, SolverBackend, SolverError
-from ..deployment import Deployment
+from ..deployment import Deployment, exact_rate
 from ..formulation import Constraint, Formulation, Sense, Variable
 from ..groups import ConstraintGroup
+from ..plan import Plan, PlanGroup, PlanMetrics
 from ..reduction import undominated_rows
 from ..slo import Slo
 
@@ -71,6 +74,10 @@ class ReplicaProblem:
         return Deployment.from_counts(
             self.table, {int(self.rows[i]): int(counts[i]) for i in used}, self.total_gpus)
 
+    def plan(self, deployment: Deployment) -> Plan:
+        """The typed Plan of a Deployment over this problem's table."""
+        return replica_plan(self.table, deployment)
+
     def solve(self, backend: SolverBackend, options: SolveOptions = EXACT) -> Deployment | None:
         """Solve `backend` (a built model of this formulation): the Deployment when optimal, None
         when proved infeasible, SolverError otherwise (never a silently non-optimal plan)."""
@@ -111,3 +118,35 @@ def build_replica_problem(table: OptionTable, total_gpus: int, slo: Slo, reduce:
     formulation = Formulation((n,), tuple(constraints), {VAR: sub.tokens_per_s.astype(float)},
                               Sense.MAXIMIZE)
     return ReplicaProblem(table, int(total_gpus), rows, formulation)
+
+
+def _group(table: OptionTable, row: int, count: int) -> PlanGroup:
+    from sloplan.model.ops import Op
+
+    return PlanGroup(
+        row=row, slot=table.slot(row) if table.slots else None, mode=table.mode_of(row), role=table.role_of(row),
+        pool=table.pool_of(row), count=count, concurrency=int(table.concurrency[row]),
+        gpus_per_replica=int(table.gpus[row]), gpus_by_class=tuple(int(g) for g in table.gpus_by_class[row]),
+        tokens_per_s=float(table.tokens_per_s[row]), requests_per_s=float(table.requests_per_s[row]),
+        tier=Tier(int(table.tier[row])), tier_source=Op(int(table.source[row])))
+
+
+def replica_plan(table: OptionTable, deployment: Deployment) -> Plan:
+    """Invert a solution of the replica problem (a Deployment over `table`) into a Plan: one group per
+    used row, largest first (ties keep row order); the plan's tier is its least-trusted row's (the
+    first such row names the op to distrust)."""
+    groups = sorted((_group(table, r, c) for r, c in deployment.replicas), key=lambda g: -g.gpus)
+    rows = [r for r, _ in deployment.replicas]
+    worst = rows[int(np.argmax(table.tier[rows]))]
+    weakest = next(g for g in groups if g.row == worst)
+    by_class = np.sum([table.gpus_by_class[r] * c for r, c in deployment.replicas], axis=0)
+    d = deployment
+    metrics = PlanMetrics(
+        tokens_per_s=d.tokens_per_s, tokens_per_s_per_gpu=d.tokens_per_s_per_gpu,
+        tokens_per_s_per_user=d.tokens_per_s_per_user,
+        requests_per_s=exact_rate(table.requests_per_s, np.array(rows), np.array([c for _, c in d.replicas])),
+        ttft_s=d.ttft_s, tpot_s=d.tpot_s, request_latency_s=d.request_latency_s, gpus_used=d.gpus_used,
+        total_gpus=d.total_gpus)
+    return Plan(groups=tuple(groups), metrics=metrics, tier=weakest.tier,
+                tier_source=weakest.tier_source if weakest.tier >= Tier.EXTRAPOLATED else None,
+                gpus_by_class=tuple((c, int(g)) for c, g in zip(table.gpu_classes, by_class)), deployment=d)
