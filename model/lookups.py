@@ -39,6 +39,10 @@ class Kind(str, Enum):
     P2P = "p2p"  # key: (cross_node,); arrays: (nbytes,)
     CONTEXT_ATTENTION = "context_attention"  # key: (heads, kv_heads, head_dim, window, kv_dtype); (batch, new, prefix)
     GENERATION_ATTENTION = "generation_attention"  # key: as context; arrays: (batch, kv_len)
+    # MoE (model/moe_ops.py)
+    MOE = "moe"  # key: (hidden, inter, topk, experts, moe_tp, moe_ep, dtype, distribution); arrays: (group tokens,)
+    MOE_A2A = "moe_a2a"  # key: (hidden, topk, experts, ep, phase, dtype, kernel); arrays: (tokens per rank,)
+    NCCL = "nccl"  # key: (op, num_gpus, dtype); arrays: (message_elems,)
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,17 @@ class Query:
         return len(self.arrays[0])
 
 
+# The PerfDB methods whose arguments are not (arrays..., key...): how each is called.
+_ADAPTERS = {
+    Kind.P2P: lambda db, key, arrays: db.p2p(*arrays, cross_node=key[0]),
+    Kind.NCCL: lambda db, key, arrays: db.nccl(key[0], *arrays, *key[1:]),
+}
+
+
 def _call(db: PerfDB, kind: Kind, key: tuple, arrays: list[np.ndarray]) -> Lookup:
-    if kind is Kind.P2P:
-        return db.p2p(*arrays, cross_node=key[0])
+    adapter = _ADAPTERS.get(kind)
+    if adapter is not None:
+        return adapter(db, key, arrays)
     return getattr(db, kind.value)(*arrays, *key)
 
 
