@@ -17,7 +17,7 @@ from enum import Enum
 
 import numpy as np
 
-from sloplan.perfdb import Lookup, PerfDB
+from sloplan.perfdb import Lookup, PerfDB, Tier
 
 
 def chunks(flat: list, sizes) -> list[list]:
@@ -63,10 +63,26 @@ class Query:
         return len(self.arrays[0])
 
 
-# The PerfDB methods whose arguments are not (arrays..., key...): how each is called.
+def _moe(db: PerfDB, key: tuple, arrays: list[np.ndarray]) -> Lookup:
+    """Expert compute; where the engine's MoE-TP layout was not collected (ROOFLINE) the same GPUs as pure
+    expert parallelism (moe_tp 1, moe_ep = moe_tp · moe_ep: the same expert bytes and FLOPs per GPU) when
+    that layout's curve is collected, EXTRAPOLATED at best: a measured kernel of the shape beats the
+    roofline's median utilization (3-5x slow on decode-sized token counts)."""
+    hidden, inter, topk, experts, moe_tp, moe_ep, dtype, dist = key
+    lk = db.moe(*arrays, *key)
+    if moe_tp == 1 or not (lk.tier >= Tier.ROOFLINE).any():
+        return lk
+    alt = db.moe(*arrays, hidden, inter, topk, experts, 1, moe_tp * moe_ep, dtype, dist)
+    use = (lk.tier >= Tier.ROOFLINE) & (alt.tier < Tier.ROOFLINE)
+    tier = np.where(use, np.maximum(alt.tier, Tier.EXTRAPOLATED), lk.tier).astype(lk.tier.dtype)
+    return Lookup(np.where(use, alt.latency_s, lk.latency_s), tier)
+
+
+# The PerfDB methods whose arguments are not (arrays..., key...), or that need more than one call.
 _ADAPTERS = {
     Kind.P2P: lambda db, key, arrays: db.p2p(*arrays, cross_node=key[0]),
     Kind.NCCL: lambda db, key, arrays: db.nccl(key[0], *arrays, *key[1:]),
+    Kind.MOE: _moe,
 }
 
 

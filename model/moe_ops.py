@@ -59,20 +59,31 @@ def _role_weight(arch: ModelArch, role: WeightRole) -> Weight | None:
 
 
 def gemm_dtype(arch: ModelArch, engine: Engine, role: WeightRole) -> str:
-    """The GEMM table dtype of the `role` weights: BF16 where the checkpoint left them unquantized (its
-    exclusion list), else the engine's GEMM format."""
+    """The GEMM table dtype of the `role` weights: BF16 where a quantized checkpoint left them unquantized
+    (its exclusion list: gpt-oss attention), else the engine's GEMM format, as for a dense model."""
     w = _role_weight(arch, role)
     if w is not None and w.fmt is WeightFormat.BF16 and arch.checkpoint_format is not WeightFormat.BF16:
         return "bf16"
     return engine.quant.gemm.value
 
 
-def expert_dtype(arch: ModelArch, engine: Engine) -> str:
-    """The MoE table's quant name for the routed experts (see the module docstring)."""
+def expert_dtype(arch: ModelArch, engine: Engine, system: SystemSpec | None = None,
+                 backend: Backend | None = None) -> str:
+    """The MoE table's quant name for the routed experts (see the module docstring).
+
+    MXFP4 / INT4 experts run their own kernels: TRT-LLM on Blackwell (a GPU with FP4 math) with MXFP8
+    activations, its w4a8_mxfp4_mxfp8 kernels (4-8x faster there than the weight-only lane); elsewhere,
+    and in vLLM / SGLang, weight-only. An FP8 engine on FP8 block-scaled experts runs the block kernels
+    (the MoE table's fp8 and fp8_block are different kernels, chosen by the checkpoint's scales)."""
     w = _role_weight(arch, WeightRole.EXPERT)
-    if w is not None and w.fmt in _MOE_QUANT:
-        return _MOE_QUANT[w.fmt]
-    return gemm_dtype(arch, engine, WeightRole.EXPERT)
+    fmt = w.fmt if w is not None else arch.checkpoint_format
+    if fmt is WeightFormat.MXFP4 and (backend or Backend.TRTLLM) is Backend.TRTLLM \
+            and system is not None and "fp4" in system.flops_per_s:
+        return "w4a8_mxfp4_mxfp8"
+    if fmt in _MOE_QUANT:
+        return _MOE_QUANT[fmt]
+    q = gemm_dtype(arch, engine, WeightRole.EXPERT)
+    return WeightFormat.FP8_BLOCK.value if q == WeightFormat.FP8.value and fmt is WeightFormat.FP8_BLOCK else q
 
 
 def _nccl(op: str, elems, gpus: int, count: float, label: Op) -> Term:
@@ -131,7 +142,7 @@ def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens:
                   Term(gemm(tokens, h, s, q), count, Op.SHARED_EXPERT_GEMM),
                   Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 3 * s), count, Op.ELEMENTWISE, analytic=True)]
     key = (h, moe.expert_intermediate, moe.top_k, moe.num_experts, engine.moe_tp, engine.moe_ep,
-           expert_dtype(arch, engine), DISTRIBUTION)
+           expert_dtype(arch, engine, system, backend), DISTRIBUTION)
     terms.append(Term(Query.of(Kind.MOE, key, tokens * engine.dp), count, Op.MOE_EXPERTS))
     return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, count)
 
