@@ -40,7 +40,6 @@ from .workload import Workload
 MOE_OPS_ARCHITECTURES = ("Qwen3MoeForCausalLM", "MixtralForCausalLM", "MiniMaxM2ForCausalLM", "GptOssForCausalLM")
 DISTRIBUTION = "power_law_1.2"  # routing skew of the MoE table slice (the peer's default)
 _MOE_QUANT = {WeightFormat.MXFP4: "w4a16_mxfp4", WeightFormat.INT4_WO: "int4_wo"}
-A2A_MIN_DOMAIN = 72  # TRT-LLM uses its all-to-all kernels on NVL72 domains only (peer §1.3)
 
 
 def moe_ops_estimate(arch: ModelArch) -> bool:
@@ -100,11 +99,17 @@ def _gather_scatter(elems, gpus: int, count: float) -> list[Term]:
             _nccl("reduce_scatter", elems, gpus, count, Op.MOE_COMBINE)]
 
 
+def nvlink_rack(system: SystemSpec) -> bool:
+    """GB200/GB300 NVL72: the links between trays are NVLink, as fast as inside one (the hardware catalog
+    says so with inter-node bandwidth equal to intra-node), where TRT-LLM uses its all-to-all kernels."""
+    return system.inter_node_bw_bytes_per_s >= system.intra_node_bw_bytes_per_s
+
+
 def _comm_trtllm(arch, engine, system, tokens, n):
     h, moe = arch.hidden_size, arch.mlp.moe
     if engine.dp == 1:
         return _ar(tokens * h, engine.tp, n)
-    if engine.moe_tp == 1 and system.gpus_per_node >= A2A_MIN_DOMAIN:
+    if engine.moe_tp == 1 and nvlink_rack(system):
         key = (h, moe.top_k, moe.num_experts, engine.moe_ep)
         return [Term(Query.of(Kind.MOE_A2A, key + ("dispatch", "bf16", "ll"), tokens), n, Op.MOE_DISPATCH),
                 Term(Query.of(Kind.MOE_A2A, key + ("combine", "bf16", "ll"), tokens), n, Op.MOE_COMBINE)]
