@@ -7,7 +7,9 @@ Calls the estimator directly (model/aggregated.py with model/moe_ops.py), with e
 row states it: tp_size, attention_dp_size (empty = 1), moe_tp_size, moe_ep_size, batch_size as the
 closed-loop concurrency; the row's gemm_quant_mode where the GPU computes in it, else the checkpoint's.
 The running cap is moe_ops.kv_capacity_requests (a stand-in until the MoE memory model lands). Rows with
-tp_size 64 / 72 are skipped (a data defect handled elsewhere). Only dev rows are read (bench/_common.py
+tp_size 64 / 72 are skipped (a data defect handled elsewhere). The peer's predictions
+(../shared/data/peer-predictions-dev.csv) are scored on the rows both tools predicted ("both %"), ours
+beside them on the same rows. Only dev rows are read (bench/_common.py
 is_dev_row runs first, row by row); nothing here is fitted: the dense calibration is used as it is.
 """
 from __future__ import annotations
@@ -37,6 +39,10 @@ from sloplan.model.quant import GemmQuant, Quant  # noqa: E402
 from sloplan.model.workload import Workload  # noqa: E402
 from sloplan.perfdb import Tier, load_perfdb, nearest_version  # noqa: E402
 
+# ../shared beside the repository (bench/accuracy.py's default), else beside a worktree's parent folder
+PEER = next((p for p in (REPO_ROOT.parent / "shared" / "data" / "peer-predictions-dev.csv",
+                         REPO_ROOT.parent.parent / "shared" / "data" / "peer-predictions-dev.csv") if p.exists()),
+            REPO_ROOT.parent / "shared" / "data" / "peer-predictions-dev.csv")
 FAMILIES = ("qwen3-30b-a3b", "qwen3-235b-a22b", "gpt-oss", "minimax", "mixtral")
 SKIP_TP = {64, 72}
 
@@ -104,7 +110,21 @@ def _ape(pred: float, true: str) -> float:
     return abs(pred - float(true)) / float(true) * 100
 
 
+def peer_predictions() -> dict[str, tuple[float, float]]:
+    """The peer's (TTFT, TPOT) ms by row id, where it predicted the row (empty when the file is absent)."""
+    if not PEER.exists():
+        return {}
+    with PEER.open(newline="") as fh:
+        return {r["id"]: (float(r["pred_ttft_ms"]), float(r["pred_tpot_ms"])) for r in csv.DictReader(fh)
+                if r["pred_ttft_ms"] and r["pred_tpot_ms"]}
+
+
+def _mape(values: list[float]) -> str:
+    return f"{statistics.mean(values):.1f}" if values else "-"
+
+
 def table(preds: list[dict], by: str) -> str:
+    peer = peer_predictions()
     parts = defaultdict(list)
     for p in preds:
         label = p["model_path"].split("/")[-1] if by == "model" else f"{p['system']}/{p['backend']}"
@@ -113,15 +133,18 @@ def table(preds: list[dict], by: str) -> str:
     body = []
     for label, ps in sorted(parts.items(), key=lambda kv: (kv[0] == "all", kv[0])):
         ok = [p for p in ps if math.isfinite(p["pred_ttft_ms"])]
-        ttft = [_ape(p["pred_ttft_ms"], p["silicon_ttft_ms"]) for p in ok]
-        tpot = [_ape(p["pred_tpot_ms"], p["silicon_tpot_ms"]) for p in ok]
+        theirs = [(peer[p["id"]], p) for p in ok if p["id"] in peer]  # rows both predicted
         roof = sum(p["tier"] == Tier.ROOFLINE for p in ok)
         body.append([label, str(len(ps)), f"{100 * len(ok) / len(ps):.0f}",
-                     f"{statistics.mean(ttft):.1f}" if ok else "-", f"{statistics.mean(tpot):.1f}" if ok else "-",
-                     f"{statistics.median(ttft):.1f}" if ok else "-", f"{statistics.median(tpot):.1f}" if ok else "-",
-                     f"{100 * roof / max(len(ok), 1):.0f}"])
-    return render_table(["partition", "rows", "% pred", "TTFT MAPE", "TPOT MAPE", "TTFT med", "TPOT med", "% roofline"],
-                        body)
+                     _mape([_ape(p["pred_ttft_ms"], p["silicon_ttft_ms"]) for p in ok]),
+                     _mape([_ape(p["pred_tpot_ms"], p["silicon_tpot_ms"]) for p in ok]),
+                     f"{100 * roof / max(len(ok), 1):.0f}", f"{100 * len(theirs) / len(ps):.0f}",
+                     _mape([_ape(p["pred_ttft_ms"], p["silicon_ttft_ms"]) for _, p in theirs]),
+                     _mape([_ape(p["pred_tpot_ms"], p["silicon_tpot_ms"]) for _, p in theirs]),
+                     _mape([_ape(t, p["silicon_ttft_ms"]) for (t, _), p in theirs]),
+                     _mape([_ape(t, p["silicon_tpot_ms"]) for (_, t), p in theirs])])
+    return render_table(["partition", "rows", "% pred", "TTFT MAPE", "TPOT MAPE", "% roofline", "both %",
+                         "ours TTFT", "ours TPOT", "peer TTFT", "peer TPOT"], body)
 
 
 def main() -> None:
