@@ -22,10 +22,19 @@ per-step framework overhead
 (growing with the number of clients and with the share of step time prompts take), a TTFT
 overhead, how much of the mixed steps the *reported* TPOT contains, and the output tokens/s one
 server's frontend can stream (beyond it, clients wait like those beyond capacity).
+
+Attention data parallelism (MoE engines, dp > 1): each of the dp ranks schedules its own requests with
+its own token budget (peer §1.7: concurrency and throughput × dp), while the experts serve all ranks'
+tokens at once (model/moe_ops.py). The closed loop is solved for one rank: clients spread evenly, so a
+rank sees concurrency / dp clients and at most max_running / dp running requests (`max_running` is the
+engine's, every rank's KV together); its step prices attention on the rank's tokens and the experts on
+dp times them. The engine's throughput is dp times the rank's, its TTFT/TPOT the rank's. The frontend
+limit belongs to the server, not the rank: the rank loop sees dp times the per-token frontend cost, so
+the dp ranks together meet the server's one limit. dp = 1 is the dense path, unchanged.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -92,7 +101,7 @@ def step_grid(arch: ModelArch, engine: Engine, system: SystemSpec, fw: Framework
     chunk = np.minimum(room, I)
     prompts = room / chunk
     lin = linear_ops(arch, engine, system, np.concatenate([np.maximum(d, 1), d + chunk, d + room]),
-                     np.concatenate([np.maximum(d, 1), d + 1, d + np.ceil(prompts)]))
+                     np.concatenate([np.maximum(d, 1), d + 1, d + np.ceil(prompts)]), fw.backend)
     gen = generation_attention(arch, engine, d, np.full(d.shape, wl.mean_decode_kv))
     req_attn = context_attention(arch, engine, np.array([1]), np.array([I]), np.array([wl.prefix]))
     return StepGrid(d, chunk, room, prompts, I, (lin, gen, req_attn))
@@ -200,12 +209,32 @@ def replica_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkPro
     return step_curves(arch, engine, db, fw, wl, _d_cap(engine, fw, concurrency, max_running))
 
 
+def per_rank(engine: Engine, concurrency, max_running: int, cal: Calibration) -> tuple[np.ndarray, int, Calibration]:
+    """What one attention-DP rank's closed loop sees (module docstring); the engine's own values at dp = 1."""
+    if engine.dp == 1:
+        return concurrency, max_running, cal
+    dp = engine.dp
+    return (np.asarray(concurrency, dtype=float) / dp, max(1, max_running // dp),
+            replace(cal, frontend_s_per_token=cal.frontend_s_per_token * dp))
+
+
+def whole_engine(m: ServingMetrics, engine: Engine, concurrency, max_running: int) -> ServingMetrics:
+    """One rank's metrics as the engine's: dp ranks' throughput, the clients and running requests of all."""
+    if engine.dp == 1:
+        return m
+    conc = np.asarray(concurrency).astype(int)
+    running = np.minimum(conc, max(1, max_running // engine.dp) * engine.dp)
+    return ServingMetrics(concurrency=conc, running=running, ttft_s=m.ttft_s, tpot_s=m.tpot_s,
+                          tokens_per_s=m.tokens_per_s * engine.dp, tier=m.tier, source=m.source)
+
+
 def aggregated_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
                        concurrency: np.ndarray, max_running: int, cal: Calibration) -> Pending:
     """`aggregated`, waiting for its lookups (model/pending.py)."""
-    grid = step_grid(arch, engine, system, fw, wl, _d_cap(engine, fw, concurrency, max_running))
-    return Pending(grid.groups, lambda priced: closed_loop(grid.curves(priced), wl, engine.pp, concurrency,
-                                                           max_running, cal))
+    conc, running, rank_cal = per_rank(engine, concurrency, max_running, cal)
+    grid = step_grid(arch, engine, system, fw, wl, _d_cap(engine, fw, conc, running))
+    return Pending(grid.groups, lambda priced: whole_engine(
+        closed_loop(grid.curves(priced), wl, engine.pp, conc, running, rank_cal), engine, concurrency, max_running))
 
 
 def aggregated(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
@@ -216,14 +245,25 @@ def aggregated(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile
 
 def static_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
                    batch: np.ndarray, cal: Calibration) -> Pending:
-    """`static`, waiting for its lookups (model/pending.py)."""
+    """`static`, waiting for its lookups (model/pending.py). With attention DP each rank runs its share of
+    the batch (rounded up: the fullest rank sets the pace) and the experts all ranks' tokens."""
     b = np.asarray(batch, dtype=int)
-    mb = np.maximum(np.ceil(b / engine.pp).astype(int), 1)  # pipeline micro-batch
+    rb = b if engine.dp == 1 else np.maximum(-(-b // engine.dp), 1)  # the fullest rank's requests
+    mb = np.maximum(np.ceil(rb / engine.pp).astype(int), 1)  # pipeline micro-batch
     I = wl.new_tokens
-    groups = (linear_ops(arch, engine, system, np.concatenate([mb * I, mb]), np.concatenate([mb, mb])),
+    groups = (linear_ops(arch, engine, system, np.concatenate([mb * I, mb]), np.concatenate([mb, mb]), fw.backend),
               context_attention(arch, engine, mb, np.full(mb.shape, I), np.full(mb.shape, wl.prefix)),
               generation_attention(arch, engine, mb, np.full(mb.shape, wl.mean_decode_kv)))
-    return Pending(groups, lambda priced: _static_metrics(engine, wl, b, mb, cal, *priced))
+    _, _, rank_cal = per_rank(engine, b, 1, cal)
+    return Pending(groups, lambda priced: _whole_static(_static_metrics(engine, wl, rb, mb, rank_cal, *priced), b, rb))
+
+
+def _whole_static(m: ServingMetrics, b: np.ndarray, rb: np.ndarray) -> ServingMetrics:
+    """The fullest rank's metrics as the engine's: all b requests finish when that rank's do."""
+    if rb is b:
+        return m
+    return ServingMetrics(concurrency=b, running=b, ttft_s=m.ttft_s, tpot_s=m.tpot_s,
+                          tokens_per_s=m.tokens_per_s * b / rb, tier=m.tier, source=m.source)
 
 
 def _static_metrics(engine: Engine, wl: Workload, b: np.ndarray, mb: np.ndarray, cal: Calibration, lin: Priced,

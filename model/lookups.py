@@ -17,7 +17,7 @@ from enum import Enum
 
 import numpy as np
 
-from sloplan.perfdb import Lookup, PerfDB
+from sloplan.perfdb import Lookup, PerfDB, Tier
 
 
 def chunks(flat: list, sizes) -> list[list]:
@@ -39,6 +39,10 @@ class Kind(str, Enum):
     P2P = "p2p"  # key: (cross_node,); arrays: (nbytes,)
     CONTEXT_ATTENTION = "context_attention"  # key: (heads, kv_heads, head_dim, window, kv_dtype); (batch, new, prefix)
     GENERATION_ATTENTION = "generation_attention"  # key: as context; arrays: (batch, kv_len)
+    # MoE (model/moe_ops.py)
+    MOE = "moe"  # key: (hidden, inter, topk, experts, moe_tp, moe_ep, dtype, distribution); arrays: (group tokens,)
+    MOE_A2A = "moe_a2a"  # key: (hidden, topk, experts, ep, phase, dtype, kernel); arrays: (tokens per rank,)
+    NCCL = "nccl"  # key: (op, num_gpus, dtype); arrays: (message_elems,)
     # MLA / DSA / gated-DeltaNet (adapters in _ADAPTERS); `floor`: the least tier an answer may claim
     # (EXTRAPOLATED where the model's geometry is not the one the table was collected for)
     CONTEXT_MLA = "context_mla"  # key: (heads, kv_dtype, floor); arrays: (batch, new, prefix)
@@ -72,8 +76,26 @@ def _floored(lk: Lookup, floor: int) -> Lookup:
     return Lookup.of(lk.latency_s, np.maximum(lk.tier, np.int8(floor)))
 
 
-# PerfDB methods whose arguments are not (arrays..., key...): phase first, prefix after the key, a tier floor
+def _moe(db: PerfDB, key: tuple, arrays: list[np.ndarray]) -> Lookup:
+    """Expert compute; where the engine's MoE-TP layout was not collected (ROOFLINE) the same GPUs as pure
+    expert parallelism (moe_tp 1, moe_ep = moe_tp · moe_ep: the same expert bytes and FLOPs per GPU) when
+    that layout's curve is collected, EXTRAPOLATED at best: a measured kernel of the shape beats the
+    roofline's median utilization (3-5x slow on decode-sized token counts)."""
+    hidden, inter, topk, experts, moe_tp, moe_ep, dtype, dist = key
+    lk = db.moe(*arrays, *key)
+    if moe_tp == 1 or not (lk.tier >= Tier.ROOFLINE).any():
+        return lk
+    alt = db.moe(*arrays, hidden, inter, topk, experts, 1, moe_tp * moe_ep, dtype, dist)
+    use = (lk.tier >= Tier.ROOFLINE) & (alt.tier < Tier.ROOFLINE)
+    tier = np.where(use, np.maximum(alt.tier, Tier.EXTRAPOLATED), lk.tier).astype(lk.tier.dtype)
+    return Lookup(np.where(use, alt.latency_s, lk.latency_s), tier)
+
+
+# The PerfDB methods whose arguments are not (arrays..., key...), or that need more than one call.
 _ADAPTERS = {
+    Kind.P2P: lambda db, key, arrays: db.p2p(*arrays, cross_node=key[0]),
+    Kind.NCCL: lambda db, key, arrays: db.nccl(key[0], *arrays, *key[1:]),
+    Kind.MOE: _moe,
     Kind.CONTEXT_MLA: lambda db, k, a: _floored(db.context_mla(*a, *k[:2]), k[2]),
     Kind.GENERATION_MLA: lambda db, k, a: _floored(db.generation_mla(*a, *k[:2]), k[2]),
     Kind.MLA_MODULE: lambda db, k, a: _floored(db.mla_module(k[0], *a, *k[1:4]), k[4]),
@@ -85,10 +107,9 @@ _ADAPTERS = {
 
 
 def _call(db: PerfDB, kind: Kind, key: tuple, arrays: list[np.ndarray]) -> Lookup:
-    if kind is Kind.P2P:
-        return db.p2p(*arrays, cross_node=key[0])
-    if kind in _ADAPTERS:
-        return _ADAPTERS[kind](db, key, arrays)
+    adapter = _ADAPTERS.get(kind)
+    if adapter is not None:
+        return adapter(db, key, arrays)
     return getattr(db, kind.value)(*arrays, *key)
 
 

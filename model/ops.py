@@ -1,4 +1,4 @@
-"""Op decomposition of a dense GQA transformer step, composed from perfdb primitives.
+"""Op decomposition of a GQA transformer step (dense, or MoE through model/moe_ops.py), from perfdb primitives.
 
 A forward step is the sum of its ops (the peer tool also sums; overlap is not modelled). Every
 function takes whole arrays of step shapes at once and returns latency for *all* layers, so an
@@ -22,8 +22,12 @@ import numpy as np
 from sloplan.perfdb import Lookup, PerfDB, SystemSpec, Tier
 
 from .arch import ModelArch
+from .attention import LayerAttention
 from .engine import Engine
+from .framework import Backend
+from .layers import WeightRole
 from .lookups import Kind, Query, chunks, lookup_all
+from .mlp import LayerMlp
 
 
 class Op(IntEnum):
@@ -39,6 +43,12 @@ class Op(IntEnum):
     PP_HANDOFF = 7
     CONTEXT_ATTENTION = 8
     GENERATION_ATTENTION = 9
+    ROUTER_GEMM = 10
+    SHARED_EXPERT_GEMM = 11
+    MOE_EXPERTS = 12
+    MOE_ALL_REDUCE = 13
+    MOE_DISPATCH = 14
+    MOE_COMBINE = 15
     # MLA / DSA / gated-DeltaNet attention (model/mla_ops.py, sparse_attention_ops.py, linear_attention_ops.py);
     # numbered from 40 so other blocks can be appended before them without renumbering
     MLA_DOWN_GEMM = 40
@@ -70,7 +80,10 @@ _OP_LABELS = {Op.QKV_GEMM: "QKV projection GEMM", Op.ATTN_OUT_GEMM: "attention o
               Op.GATE_UP_GEMM: "MLP gate/up GEMM", Op.DOWN_GEMM: "MLP down GEMM",
               Op.ALL_REDUCE: "tensor-parallel all-reduce", Op.ELEMENTWISE: "element-wise ops",
               Op.LM_HEAD_GEMM: "LM-head GEMM", Op.PP_HANDOFF: "pipeline hand-off",
-              Op.CONTEXT_ATTENTION: "context attention", Op.GENERATION_ATTENTION: "generation attention"}
+              Op.CONTEXT_ATTENTION: "context attention", Op.GENERATION_ATTENTION: "generation attention",
+              Op.ROUTER_GEMM: "MoE router GEMM", Op.SHARED_EXPERT_GEMM: "MoE shared-expert GEMM",
+              Op.MOE_EXPERTS: "MoE experts", Op.MOE_ALL_REDUCE: "MoE all-reduce",
+              Op.MOE_DISPATCH: "MoE dispatch", Op.MOE_COMBINE: "MoE combine"}
 _OP_LABELS |= {Op.MLA_DOWN_GEMM: "MLA q_a/kv_a down-projection GEMM", Op.MLA_Q_UP_GEMM: "MLA q_b up-projection GEMM",
                Op.MLA_KV_UP_GEMM: "MLA kv_b up-projection GEMM", Op.CONTEXT_MLA: "context MLA kernel",
                Op.GENERATION_MLA: "generation MLA kernel", Op.MLA_BMM_PRE: "MLA absorbed BMM (pre)",
@@ -174,44 +187,101 @@ def _layers(arch: ModelArch, engine: Engine) -> int:
     return engine.layers_per_stage(arch) * engine.pp
 
 
-def linear_ops(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray, logits: np.ndarray) -> OpGroup:
-    """GEMMs, all-reduces, norms and activations for `tokens` tokens, plus the LM head for `logits` rows."""
+def linear_ops(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray, logits: np.ndarray,
+               backend: Backend | None = None) -> OpGroup:
+    """GEMMs, all-reduces, norms and activations for `tokens` tokens, plus the LM head for `logits` rows.
+
+    A MoE model's step is composed by its layers' MLP kinds (`_moe_linear_terms`); `tokens` are then one
+    attention-DP rank's and `backend` picks the framework's expert communication (model/moe_ops.py)."""
     tokens = np.maximum(np.asarray(tokens, dtype=np.int64), 1)
+    logits = np.maximum(np.asarray(logits, dtype=np.int64), 1)
+    if arch.mlp.moe is not None:
+        return OpGroup(tuple(_moe_linear_terms(arch, engine, system, tokens, backend) + _tail(arch, engine, system,
+                                                                                               tokens, logits)))
     h, d, tp, q = arch.hidden_size, arch.head_dim, engine.tp, engine.quant.gemm.value
     heads, kvh = arch.num_heads // tp, engine.kv_heads_per_gpu(arch)
     inter = arch.intermediate_size // tp
     L = _layers(arch, engine)
-    gemm = lambda m, n, k, dtype: Query.of(Kind.GEMM, (n, k, dtype), m)  # noqa: E731
-    terms = [Term(gemm(tokens, (heads + 2 * kvh) * d, h, q), L, Op.QKV_GEMM),
-             Term(gemm(tokens, h, heads * d, q), L, Op.ATTN_OUT_GEMM),
-             Term(gemm(tokens, 2 * inter, h, q), L, Op.GATE_UP_GEMM),
-             Term(gemm(tokens, h, inter, q), L, Op.DOWN_GEMM)]
+    terms = [Term(_gemm(tokens, (heads + 2 * kvh) * d, h, q), L, Op.QKV_GEMM),
+             Term(_gemm(tokens, h, heads * d, q), L, Op.ATTN_OUT_GEMM),
+             Term(_gemm(tokens, 2 * inter, h, q), L, Op.GATE_UP_GEMM),
+             Term(_gemm(tokens, h, inter, q), L, Op.DOWN_GEMM)]
     if tp > 1:
         terms.append(Term(Query.of(Kind.ALL_REDUCE, (tp,), tokens * h), 2 * L, Op.ALL_REDUCE))
     # two add+norm, one SiLU-gate, rope/KV write: BF16 bytes in + out per token
     ew_bytes = tokens * 2.0 * (2 * (2 * h + 2 * h) + (2 * inter + inter) + 2 * (heads + 2 * kvh) * d)
     terms.append(Term(Query.of(Kind.MEMORY, (), ew_bytes), L, Op.ELEMENTWISE, analytic=True))
-    logits = np.maximum(np.asarray(logits, dtype=np.int64), 1)
-    terms.append(Term(gemm(logits, arch.vocab_size // tp, h, "bf16"), 1, Op.LM_HEAD_GEMM))
+    return OpGroup(tuple(terms + _tail(arch, engine, system, tokens, logits)))
+
+
+def _gemm(m, n: int, k: int, dtype: str) -> Query:
+    return Query.of(Kind.GEMM, (n, k, dtype), m)
+
+
+def _tail(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray, logits: np.ndarray) -> list[Term]:
+    """The LM head (BF16, vocabulary cut by TP) and the pipeline hand-offs."""
+    h, tp = arch.hidden_size, engine.tp
+    terms = [Term(_gemm(logits, arch.vocab_size // tp, h, "bf16"), 1, Op.LM_HEAD_GEMM)]
     if engine.pp > 1:
         cross = engine.gpus > system.gpus_per_node
         terms.append(Term(Query.of(Kind.P2P, (cross,), tokens * h * 2.0), engine.pp - 1, Op.PP_HANDOFF, analytic=True))
-    return OpGroup(tuple(terms))
+    return terms
 
 
-def _attention_key(arch: ModelArch, engine: Engine) -> tuple:
-    return (arch.num_heads // engine.tp, engine.kv_heads_per_gpu(arch), arch.head_dim, arch.sliding_window,
-            engine.quant.kv.value)
+def _moe_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray,
+                      backend: Backend | None) -> list[Term]:
+    """Attention projections on every layer; the dense MLP on the dense layers; router, experts and their
+    communication (model/moe_ops.py) on the MoE layers. Layer counts follow the busiest pipeline stage."""
+    from .moe_ops import gemm_dtype, moe_layer_terms
+
+    h, d, tp = arch.hidden_size, arch.head_dim, engine.tp
+    heads, kvh = arch.num_heads // tp, engine.kv_heads_per_gpu(arch)
+    L = _layers(arch, engine)
+    scale = L / arch.num_layers
+    n_dense, n_moe = arch.mlp.count(LayerMlp.DENSE) * scale, arch.mlp.count(LayerMlp.MOE) * scale
+    qa = gemm_dtype(arch, engine, WeightRole.ATTENTION)
+    terms = [Term(_gemm(tokens, (heads + 2 * kvh) * d, h, qa), L, Op.QKV_GEMM),
+             Term(_gemm(tokens, h, heads * d, qa), L, Op.ATTN_OUT_GEMM)]
+    if tp > 1:
+        terms.append(Term(Query.of(Kind.ALL_REDUCE, (tp,), tokens * h), L + n_dense, Op.ALL_REDUCE))
+    # two add+norm and rope/KV write on every layer, the SiLU-gate of the dense layers (BF16 in + out)
+    ew_bytes = tokens * 2.0 * (2 * (2 * h + 2 * h) + 2 * (heads + 2 * kvh) * d)
+    terms.append(Term(Query.of(Kind.MEMORY, (), ew_bytes), L, Op.ELEMENTWISE, analytic=True))
+    if n_dense:
+        inter, qd = arch.intermediate_size // tp, gemm_dtype(arch, engine, WeightRole.DENSE_MLP)
+        terms += [Term(_gemm(tokens, 2 * inter, h, qd), n_dense, Op.GATE_UP_GEMM),
+                  Term(_gemm(tokens, h, inter, qd), n_dense, Op.DOWN_GEMM),
+                  Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 3 * inter), n_dense, Op.ELEMENTWISE, analytic=True)]
+    return terms + moe_layer_terms(arch, engine, system, tokens, n_moe, backend)
+
+
+def _attention_key(arch: ModelArch, engine: Engine, window: int | None = None) -> tuple:
+    return (arch.num_heads // engine.tp, engine.kv_heads_per_gpu(arch), arch.head_dim,
+            arch.sliding_window if window is None else window, engine.quant.kv.value)
+
+
+def _attention_parts(arch: ModelArch, engine: Engine) -> list[tuple[tuple, float]]:
+    """(lookup key, layer count) per kind of attention layer: one part when every layer is alike (dense
+    models, Qwen3-MoE); gpt-oss's sliding layers priced with the window, its full layers at full length."""
+    kinds = arch.attention.layers
+    L = _layers(arch, engine)
+    if len(set(kinds)) <= 1:
+        return [(_attention_key(arch, engine), L)]
+    scale = L / arch.num_layers
+    return [(_attention_key(arch, engine, arch.attention.window if kind is LayerAttention.SLIDING else 0),
+             arch.attention.count(kind) * scale) for kind in (LayerAttention.FULL, LayerAttention.SLIDING)
+            if arch.attention.count(kind)]
 
 
 def context_attention(arch: ModelArch, engine: Engine, batch, new_tokens, prefix) -> OpGroup:
     """Prefill attention of `batch` requests of `new_tokens` each on top of `prefix` cached tokens."""
-    query = Query.of(Kind.CONTEXT_ATTENTION, _attention_key(arch, engine), batch, new_tokens, prefix)
-    return OpGroup((Term(query, _layers(arch, engine), Op.CONTEXT_ATTENTION),))
+    return OpGroup(tuple(Term(Query.of(Kind.CONTEXT_ATTENTION, key, batch, new_tokens, prefix), n, Op.CONTEXT_ATTENTION)
+                         for key, n in _attention_parts(arch, engine)))
 
 
 def generation_attention(arch: ModelArch, engine: Engine, batch, kv_len) -> OpGroup:
     """One decode step of attention for `batch` requests holding `kv_len` cached tokens each."""
     batch = np.asarray(batch)
-    query = Query.of(Kind.GENERATION_ATTENTION, _attention_key(arch, engine), np.maximum(batch, 1), kv_len)
-    return OpGroup((Term(query, _layers(arch, engine), Op.GENERATION_ATTENTION),), active=batch > 0)
+    return OpGroup(tuple(Term(Query.of(Kind.GENERATION_ATTENTION, key, np.maximum(batch, 1), kv_len), n,
+                              Op.GENERATION_ATTENTION) for key, n in _attention_parts(arch, engine)),
+                   active=batch > 0)

@@ -1,0 +1,184 @@
+"""Op decomposition of a mixture-of-experts layer (GQA families: Qwen3-MoE, Mixtral, MiniMax-M2, gpt-oss).
+
+Per MoE layer (peer §1.3): the router GEMM (N = experts, K = hidden, BF16 in every framework), the shared
+experts if any (two GEMMs cut by the attention TP), the grouped expert compute from the MoE table, and the
+dispatch/combine communication the framework does around it. The model/ops.py step composes these with
+the attention projections by the architecture's per-layer MLP kinds (dense-first layers keep the dense MLP).
+
+Token counts: every op here receives the tokens of *one attention-DP rank* (the step's batch / dp); the
+expert compute is looked up with the whole attention-DP group's tokens (tokens · dp), because after the
+all-gather (or all-to-all) each expert rank serves the routed tokens of every DP rank (peer §1.3, the
+`x · attention_dp` of the peer's MoE op). The router and shared experts run before dispatch / after
+combine, on the rank's own tokens.
+
+Expert format: from the architecture's per-weight formats (model/layers.py), mapped to the MoE table's
+quant names: MXFP4 experts (gpt-oss) are the weight-only `w4a16_mxfp4` kernels, INT4 weight-only experts
+`int4_wo`; experts quantized like the rest of the checkpoint follow the engine's GEMM format; experts the
+checkpoint left in BF16 stay BF16. The same rule decides the attention / dense / shared GEMM formats: a
+weight the checkpoint keeps in BF16 (gpt-oss attention, NVFP4 checkpoints' attention) is a BF16 GEMM.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sloplan.perfdb import SystemSpec
+
+from .arch import ModelArch
+from .attention import AttentionKind
+from .engine import Engine
+from .framework import Backend, FrameworkProfile, KvFractionOf
+from .kv_cache import kv_footprint
+from .layers import Weight, WeightRole
+from .lookups import Kind, Query
+from .ops import Op, Term
+from .weight_format import WeightFormat
+from .weights import Sharding, weight_bytes_per_gpu
+from .workload import Workload
+
+# Families whose every op this module and model/ops.py price (GQA attention, classic MoE). The gate in
+# model/arch.py (UnsupportedModel) is lifted by the integrator once the MoE engines / memory land too.
+MOE_OPS_ARCHITECTURES = ("Qwen3MoeForCausalLM", "MixtralForCausalLM", "MiniMaxM2ForCausalLM", "GptOssForCausalLM")
+DISTRIBUTION = "power_law_1.2"  # routing skew of the MoE table slice (the peer's default)
+_MOE_QUANT = {WeightFormat.MXFP4: "w4a16_mxfp4", WeightFormat.INT4_WO: "int4_wo"}
+
+
+def moe_ops_estimate(arch: ModelArch) -> bool:
+    """Whether the op decomposition prices every layer of `arch`: a GQA attention with a classic MoE MLP of
+    one of MOE_OPS_ARCHITECTURES (MLA / sparse / linear-attention MoE models are other helpers' ops)."""
+    return (arch.architecture in MOE_OPS_ARCHITECTURES and arch.mlp.moe is not None
+            and arch.attention.kind is AttentionKind.GQA)
+
+
+def _role_weight(arch: ModelArch, role: WeightRole) -> Weight | None:
+    for g in arch.groups:
+        for w in g.weights:
+            if w.role is role and w.gemm:
+                return w
+    return None
+
+
+def gemm_dtype(arch: ModelArch, engine: Engine, role: WeightRole) -> str:
+    """The GEMM table dtype of the `role` weights: BF16 where a quantized checkpoint left them unquantized
+    (its exclusion list: gpt-oss attention), else the engine's GEMM format, as for a dense model."""
+    w = _role_weight(arch, role)
+    if w is not None and w.fmt is WeightFormat.BF16 and arch.checkpoint_format is not WeightFormat.BF16:
+        return "bf16"
+    return engine.quant.gemm.value
+
+
+def expert_dtype(arch: ModelArch, engine: Engine, system: SystemSpec | None = None,
+                 backend: Backend | None = None) -> str:
+    """The MoE table's quant name for the routed experts (see the module docstring).
+
+    MXFP4 / INT4 experts run their own kernels: TRT-LLM on Blackwell (a GPU with FP4 math) with MXFP8
+    activations, its w4a8_mxfp4_mxfp8 kernels (4-8x faster there than the weight-only lane); elsewhere,
+    and in vLLM / SGLang, weight-only. An FP8 engine on FP8 block-scaled experts runs the block kernels
+    (the MoE table's fp8 and fp8_block are different kernels, chosen by the checkpoint's scales)."""
+    w = _role_weight(arch, WeightRole.EXPERT)
+    fmt = w.fmt if w is not None else arch.checkpoint_format
+    if fmt is WeightFormat.MXFP4 and (backend or Backend.TRTLLM) is Backend.TRTLLM \
+            and system is not None and "fp4" in system.flops_per_s:
+        return "w4a8_mxfp4_mxfp8"
+    if fmt in _MOE_QUANT:
+        return _MOE_QUANT[fmt]
+    q = gemm_dtype(arch, engine, WeightRole.EXPERT)
+    return WeightFormat.FP8_BLOCK.value if q == WeightFormat.FP8.value and fmt is WeightFormat.FP8_BLOCK else q
+
+
+def _nccl(op: str, elems, gpus: int, count: float, label: Op) -> Term:
+    return Term(Query.of(Kind.NCCL, (op, gpus, "bf16"), elems), count, label)
+
+
+def _ar(elems, tp: int, count: float) -> list[Term]:
+    return [Term(Query.of(Kind.ALL_REDUCE, (tp,), elems), count, Op.MOE_ALL_REDUCE)] if tp > 1 else []
+
+
+def _gather_scatter(elems, gpus: int, count: float) -> list[Term]:
+    """All-gather of every DP rank's tokens before the experts, reduce-scatter of their outputs after."""
+    return [_nccl("all_gather", elems, gpus, count, Op.MOE_DISPATCH),
+            _nccl("reduce_scatter", elems, gpus, count, Op.MOE_COMBINE)]
+
+
+def nvlink_rack(system: SystemSpec) -> bool:
+    """GB200/GB300 NVL72: the links between trays are NVLink, as fast as inside one (the hardware catalog
+    says so with inter-node bandwidth equal to intra-node), where TRT-LLM uses its all-to-all kernels."""
+    return system.inter_node_bw_bytes_per_s >= system.intra_node_bw_bytes_per_s
+
+
+def _comm_trtllm(arch, engine, system, tokens, n):
+    h, moe = arch.hidden_size, arch.mlp.moe
+    if engine.dp == 1:
+        return _ar(tokens * h, engine.tp, n)
+    if engine.moe_tp == 1 and nvlink_rack(system):
+        key = (h, moe.top_k, moe.num_experts, engine.moe_ep)
+        return [Term(Query.of(Kind.MOE_A2A, key + ("dispatch", "bf16", "ll"), tokens), n, Op.MOE_DISPATCH),
+                Term(Query.of(Kind.MOE_A2A, key + ("combine", "bf16", "ll"), tokens), n, Op.MOE_COMBINE)]
+    return _gather_scatter(tokens * h * engine.dp, engine.tp * engine.dp, n)
+
+
+def _comm_vllm(arch, engine, system, tokens, n):
+    h = arch.hidden_size
+    out = _ar(tokens * h, engine.tp, n)
+    return out + (_gather_scatter(tokens * h * engine.dp, engine.tp * engine.dp, n) if engine.dp > 1 else [])
+
+
+def _comm_sglang(arch, engine, system, tokens, n):
+    h, tp, dp = arch.hidden_size, engine.tp, engine.dp
+    if tp > 1 and dp > 1:  # reduce-scatter on the attention TP, all-gather over every GPU
+        return [_nccl("all_gather", tokens * h * dp, tp * dp, n, Op.MOE_DISPATCH),
+                _nccl("reduce_scatter", tokens * h, tp, n, Op.MOE_COMBINE)]
+    return _ar(tokens * h, tp, n) if dp == 1 else _gather_scatter(tokens * h * dp, dp, n)
+
+
+# How each framework moves tokens to and from the experts (peer §1.3); one place to change per framework.
+_COMM = {Backend.TRTLLM: _comm_trtllm, Backend.VLLM: _comm_vllm, Backend.SGLANG: _comm_sglang}
+
+
+def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray, count: float,
+                    backend: Backend | None = None) -> list[Term]:
+    """Router, shared experts, expert compute and dispatch/combine of `count` MoE layers, for `tokens`
+    tokens per attention-DP rank (an array over step shapes). `backend` None prices TRT-LLM's pattern."""
+    moe, h, tp = arch.mlp.moe, arch.hidden_size, engine.tp
+    gemm = lambda m, n, k, dtype: Query.of(Kind.GEMM, (n, k, dtype), m)  # noqa: E731
+    terms = [Term(gemm(tokens, moe.num_experts, h, "bf16"), count, Op.ROUTER_GEMM)]
+    if moe.shared_intermediate:
+        s, q = -(-moe.shared_intermediate // tp), gemm_dtype(arch, engine, WeightRole.SHARED_EXPERT)
+        terms += [Term(gemm(tokens, 2 * s, h, q), count, Op.SHARED_EXPERT_GEMM),
+                  Term(gemm(tokens, h, s, q), count, Op.SHARED_EXPERT_GEMM),
+                  Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 3 * s), count, Op.ELEMENTWISE, analytic=True)]
+    key = (h, moe.expert_intermediate, moe.top_k, moe.num_experts, engine.moe_tp, engine.moe_ep,
+           expert_dtype(arch, engine, system, backend), DISTRIBUTION)
+    terms.append(Term(Query.of(Kind.MOE, key, tokens * engine.dp), count, Op.MOE_EXPERTS))
+    return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, count)
+
+
+def _served_formats(arch: ModelArch, engine: Engine) -> dict[WeightRole, WeightFormat]:
+    """The formats the engine serves the quantized weights in, where its GEMM format is not the checkpoint's
+    (an NVFP4 engine of a model whose catalog checkpoint is FP8 is its NVFP4 checkpoint); as stored else."""
+    served = WeightFormat.of(engine.quant.gemm)
+    if arch.checkpoint_format.gemm is None or served is arch.checkpoint_format:
+        return {}
+    return {role: served for role in (WeightRole.ATTENTION, WeightRole.DENSE_MLP, WeightRole.SHARED_EXPERT,
+                                      WeightRole.EXPERT)}
+
+
+def kv_capacity_requests(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile,
+                         wl: Workload) -> int:
+    """Requests the engine's KV budget holds at once, all attention-DP ranks together (each rank caches its
+    own requests). A stand-in for the estimator tests and bench/moe_probe.py until the MoE memory model
+    (another helper's, model/memory.py) lands: per-GPU weights from model/weights.py, KV from
+    model/kv_cache.py, the framework's memory fraction as model/memory.py applies it, and activations of
+    one budget-full step (attention width plus the routed experts' intermediate on this GPU)."""
+    sharding = Sharding(engine.tp, engine.pp, engine.dp, engine.moe_tp, engine.moe_ep)
+    weights = weight_bytes_per_gpu(arch, sharding, _served_formats(arch, engine)).total
+    moe = arch.mlp.moe
+    inter = max(arch.intermediate_size // engine.tp, moe.top_k * moe.expert_intermediate // engine.moe_tp if moe else 0)
+    act = fw.token_budget * 2.0 * (4 * arch.hidden_size + 4 * inter)
+    runtime = fw.runtime_reserve_bytes + (0.4 * 2**30 if engine.gpus > 1 else 0.0)
+    cap = system.mem_capacity_bytes
+    if fw.kv_fraction_of is KvFractionOf.FREE_AFTER_WEIGHTS:
+        budget = fw.kv_fraction * (cap - weights - act - runtime)
+    else:
+        budget = fw.kv_fraction * cap - weights - act - runtime
+    per_request = kv_footprint(arch, sharding, engine.quant.kv).bytes_for(wl.isl + fw.reserve_per_request_osl * wl.osl)
+    return int(max(budget, 0.0) // max(per_request, 1.0)) * engine.dp
