@@ -82,7 +82,7 @@ def expert_dtype(arch: ModelArch, engine: Engine, system: SystemSpec | None = No
     if fmt in _MOE_QUANT:
         return _MOE_QUANT[fmt]
     q = gemm_dtype(arch, engine, WeightRole.EXPERT)
-    return WeightFormat.FP8_BLOCK.value if q == WeightFormat.FP8.value and fmt is WeightFormat.FP8_BLOCK else q
+    return WeightFormat.FP8_BLOCK.value if WeightFormat(q) is WeightFormat.FP8 and fmt is WeightFormat.FP8_BLOCK else q
 
 
 def _nccl(op: str, elems, gpus: int, count: float, label: Op) -> Term:
