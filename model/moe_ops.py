@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sloplan.core.dtypes import own_rate_key
 from sloplan.perfdb import SystemSpec
 
 from .arch import ModelArch
@@ -77,7 +78,7 @@ def expert_dtype(arch: ModelArch, engine: Engine, system: SystemSpec | None = No
     w = _role_weight(arch, WeightRole.EXPERT)
     fmt = w.fmt if w is not None else arch.checkpoint_format
     if fmt is WeightFormat.MXFP4 and (backend or Backend.TRTLLM) is Backend.TRTLLM \
-            and system is not None and "fp4" in system.flops_per_s:
+            and system is not None and own_rate_key(WeightFormat.NVFP4.value) in system.flops_per_s:  # FP4 math
         return "w4a8_mxfp4_mxfp8"
     if fmt in _MOE_QUANT:
         return _MOE_QUANT[fmt]
