@@ -36,6 +36,9 @@ class Parallelism(str, Enum):
 
     TP = "tp"
     PP = "pp"
+    DP = "dp"  # attention data parallelism (MoE models)
+    MOE_TP = "moe_tp"
+    MOE_EP = "moe_ep"
 
 
 class Setting(str, Enum):
@@ -50,6 +53,11 @@ class Setting(str, Enum):
     CONTEXT_LENGTH = "context_length"
     QUANTIZATION = "quantization"
     NO_PREFIX_CACHING = "no_prefix_caching"  # a switch, written without a value
+    DP = "dp"  # attention data-parallel ranks (written when > 1)
+    MOE_TP = "moe_tp"  # expert tensor parallelism (written when > 1 and the framework takes it)
+    MOE_EP = "moe_ep"  # expert parallelism (written when > 1)
+    ATTENTION_DP = "attention_dp"  # a switch: attention data parallelism on (dp > 1)
+    EXPERT_PARALLEL = "expert_parallel"  # a switch: expert parallelism on (moe_ep > 1)
 
 
 class GemmQuant(str, Enum):

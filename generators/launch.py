@@ -46,12 +46,24 @@ def offline_quantization(spec: Framework, model: str, engine: Engine, ckpt: Gemm
 def settings(spec: Framework, engine: Engine, fw: FrameworkProfile, wl: Workload, max_seqs: int,
              ckpt: GemmQuant) -> dict[Setting, Value]:
     """What the plan says for each setting; the framework's data decides which are written and how."""
-    caps = spec.capabilities
-    return {Setting.TP: str(engine.tp), Setting.PP: str(engine.pp), Setting.MAX_SEQS: str(max_seqs),
+    caps, world = spec.capabilities, spec.parallel_rules.world_tp
+    return {Setting.TP: str(engine.tp * engine.dp if world else engine.tp), Setting.PP: str(engine.pp),
+            **parallel_settings(engine), Setting.MAX_SEQS: str(max_seqs),
             Setting.TOKEN_BUDGET: str(fw.token_budget), Setting.MEMORY_FRACTION: f"{fw.kv_fraction:.2f}",
             Setting.KV_DTYPE: caps.kv_dtypes[engine.quant.kv], Setting.CONTEXT_LENGTH: str(wl.isl + wl.osl),
             Setting.QUANTIZATION: caps.load_quantization(engine.quant.gemm, ckpt),
             Setting.NO_PREFIX_CACHING: wl.prefix == 0}
+
+
+def parallel_settings(engine: Engine) -> dict[Setting, Value]:
+    """A MoE engine's attention-DP and expert degrees, each written only above 1 (a dense engine's
+    command has none of them); the switches turn the framework's DP attention / expert parallelism on."""
+    def above_one(n: int) -> str | None:
+        return str(n) if n > 1 else None
+
+    return {Setting.DP: above_one(engine.dp), Setting.MOE_TP: above_one(engine.moe_tp),
+            Setting.MOE_EP: above_one(engine.moe_ep), Setting.ATTENTION_DP: engine.dp > 1 or None,
+            Setting.EXPERT_PARALLEL: engine.moe_ep > 1 or None}
 
 
 def server_command(launch: Launch, model: str, values: dict[Setting, Value]) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sloplan.core.enums import Backend, KvFractionOf, Parallelism, Setting  # homes in core, re-exported here
 
+from .parallel_rules import ParallelRules
 from .quant import GemmQuant, KvDtype
 
 GIB = 1024**3
@@ -102,6 +103,7 @@ class _File:
     default_quantizations: Mapping[GemmQuant, tuple[GemmQuant, ...]]
     profile: _Profile
     launch: Launch
+    parallel_rules: ParallelRules  # MoE engines (model/parallel_rules.py)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class Framework:
     default_quantizations: Mapping[GemmQuant, tuple[GemmQuant, ...]]
     profile: FrameworkProfile
     launch: Launch
+    parallel_rules: ParallelRules
 
     def default_gemm_quants(self, checkpoint: GemmQuant) -> tuple[GemmQuant, ...]:
         """What a plan considers when the request names no format: listed per checkpoint, else its own."""
@@ -141,7 +144,7 @@ def load_framework(path: Path) -> Framework:
     p = f.profile
     prof = FrameworkProfile(f.backend, p.token_budget, p.kv_fraction, f.capabilities.memory_fraction_of,
                             p.reserve_per_request_osl, p.runtime_reserve_gib * GIB)
-    return Framework(f.backend, f.capabilities, f.default_quantizations, prof, f.launch)
+    return Framework(f.backend, f.capabilities, f.default_quantizations, prof, f.launch, f.parallel_rules)
 
 
 def load_quantizer(path: Path) -> OfflineQuantizer:
@@ -189,7 +192,7 @@ def _check_launch(f: _File, where: str) -> None:
         raise FrameworkDataError(f"{where}: launch: {', '.join(sorted(s.value for s in twice))} both a flag "
                                  "and a file key")
     written = set(launch.flags) | set(extra)
-    needs = _ALWAYS | {Setting(p.value) for p in f.capabilities.parallelism}
+    needs = _ALWAYS | {Setting(p.value) for p in f.capabilities.parallelism if p not in f.parallel_rules.implied}
     needs |= {Setting.QUANTIZATION} if any(f.capabilities.quantize_on_load.values()) else set()
     needs |= {Setting.KV_DTYPE} if any(v is not None for v in f.capabilities.kv_dtypes.values()) else set()
     missing = needs - written
