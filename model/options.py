@@ -16,10 +16,12 @@ from sloplan.perfdb import PerfDB, SystemSpec
 from .aggregated import aggregated_pending, static_pending
 from .arch import ModelArch
 from .calibration import Calibration
-from .engine import Engine, candidate_engines
-from .framework import FrameworkProfile
+from .engine import Engine
+from .framework import FrameworkProfile, framework
 from .memory import MemoryPlan, kv_tokens_per_request, memory_plan
+from .moe_memory import too_big_reason
 from .option_table import MODES, OptionTable, Pool, ServingMode, class_columns, requests_per_s
+from .parallel_rules import engines_for
 from .pending import Pending, settle
 from .quant import Quant
 from .workload import ServingMetrics, Workload
@@ -39,9 +41,8 @@ def engine_slot(arch: ModelArch, engine: Engine, system: SystemSpec, fw: Framewo
     """The engine's slot (memory plan, running cap), or why its KV budget cannot hold one full request."""
     mem = memory_plan(arch, engine, system, fw)
     longest = kv_tokens_per_request(arch, wl.isl, wl.osl)
-    if mem.kv_tokens < longest:
-        return (f"needs {mem.weights_bytes / 2**30:.1f} GiB of weights per GPU; "
-                f"KV budget holds {mem.kv_tokens} tokens < one request ({longest:.0f})")
+    if mem.max_requests(longest) < 1:  # dense: kv_tokens < longest
+        return f"{too_big_reason(mem, engine)}; KV budget holds {mem.kv_tokens} tokens < one request ({longest:.0f})"
     cap = mem.max_requests(kv_tokens_per_request(arch, wl.isl, wl.osl, fw.reserve_per_request_osl))
     return EngineSlot(engine, mem, max(1, min(max_batch_size or cap, cap)))
 
@@ -50,7 +51,7 @@ def fitting_engines(arch: ModelArch, db: PerfDB, fw: FrameworkProfile, wl: Workl
                     total_gpus: int, max_batch_size: int) -> tuple[list[EngineSlot], list[tuple[Engine, str]]]:
     """Engines whose weights fit and whose KV budget holds at least one full request; and why others don't."""
     slots, rejected = [], []
-    for e in candidate_engines(arch, quants, db.system.gpus_per_node, total_gpus):
+    for e in engines_for(arch, quants, db.system, framework(fw.backend).parallel_rules, total_gpus):
         slot = engine_slot(arch, e, db.system, fw, wl, max_batch_size)
         if isinstance(slot, str):
             rejected.append((e, slot))
