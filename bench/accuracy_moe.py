@@ -57,7 +57,7 @@ def cross_validated(rows: list[dict], folds: int) -> dict[str, tuple[float, floa
         if not test:
             continue
         t, p = calibrate.errors(test, calibrate.constants_for(fitted, test))
-        out |= {r["id"]: (100.0 * a, 100.0 * b) for r, a, b in zip(test, t, p)}
+        out |= {r["id"]: (100.0 * float(a), 100.0 * float(b)) for r, a, b in zip(test, t, p)}
     return out
 
 

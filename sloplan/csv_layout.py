@@ -29,7 +29,7 @@ The rules were worked out on the development split only (design.md, Contracts):
    above 8 and not a power of two (the GB200 rows of the campaign: every multiple of 4 from 12 to 72, at
    concurrencies of 538 to 4300), is the size of a whole NVL72 allocation — a disaggregated run's prefill
    and decode workers together — not one engine's TP: 12, 20, 36 or 72 cannot divide DeepSeek's 128
-   heads, and no framework enumerates an aggregated TP beyond 16. The row does not say how the GPUs
+   heads, and the peer enumerates an aggregated TP only up to 16 there. The row does not say how the GPUs
    split between workers, so it is refused.
 5. **Anything else from the campaign with expert parallelism** that matches neither rule 1 nor rule 2 is
    refused: its convention is known, and a row that breaks it cannot be read either way.
