@@ -20,7 +20,7 @@ The peer's predictions for the same rows come precomputed in
 sloplan CLI contract assumed:
     sloplan estimate --from-csv IN.csv --out PRED.csv
 IN.csv has silicon_sample.csv's columns; PRED.csv has those columns plus
-`pred_ttft_ms, pred_tpot_ms, data_version, error` (empty predictions + a message in `error` for rows
+`layout_note, pred_ttft_ms, pred_tpot_ms, data_version, error` (empty predictions + a message in `error` for rows
 it cannot estimate).
 """
 

@@ -33,7 +33,7 @@ from .fields import accepted
 from .outfile import atomic_write, check_target
 
 REQUIRED = ("model_path", "system", "backend", "isl", "osl")
-PREDICTIONS = ("pred_ttft_ms", "pred_tpot_ms", "data_version", "error", "layout_note")
+PREDICTIONS = ("layout_note", "pred_ttft_ms", "pred_tpot_ms", "data_version", "error")
 # estimate's argument → the silicon_sample.csv column that carries it (the others have the same name)
 COLUMN = {"model": "model_path", "tp": "tp_size", "pp": "pp_size", "quant": "gemm_quant_mode",
           "concurrency": "batch_size", "version": "backend_version", "dp": "attention_dp_size",

@@ -7,6 +7,7 @@ what it accepts, and no value the request schema refuses (prefix ≥ isl, tp="2"
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Optional
 
 import numpy as np
@@ -129,7 +130,14 @@ def _invalid_engine(engine: Engine, ctx: Context, why: str) -> InputError:
     """The reason names pp when the same tp without pipeline stages is valid, else tp; accepted are the
     values of that argument that are valid with the other one as given."""
     def valid(tp: int, pp: int) -> bool:
-        return invalid_reason(Engine(tp, pp, engine.quant), ctx.arch, ctx.system.gpus_per_node) is None
+        """The engine with another tp or pp: a MoE engine keeps its dp and expert parallelism, its
+        expert TP following the width (a dense engine's split stays 1 x 1)."""
+        width = tp * engine.dp
+        if width % engine.moe_ep:
+            return False
+        moe_tp = width // engine.moe_ep if is_moe(ctx.arch) else 1
+        other = replace(engine, tp=tp, pp=pp, moe_tp=moe_tp)
+        return invalid_reason(other, ctx.arch, ctx.system.gpus_per_node) is None
 
     if valid(engine.tp, 1):
         return InputError("pp", f"{why}; accepted with tp={engine.tp}: "

@@ -160,6 +160,6 @@ def test_cli_writes_layout_note(tmp_path):
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     got = list(csv.DictReader(open(out, newline="")))
-    assert list(got[0])[-5:] == ["pred_ttft_ms", "pred_tpot_ms", "data_version", "error", "layout_note"]
+    assert list(got[0])[-5:] == ["layout_note", "pred_ttft_ms", "pred_tpot_ms", "data_version", "error"]
     assert "tp 8, ep 8 on 8 GPUs" in got[0]["layout_note"] and got[1]["layout_note"] == ""
     assert float(got[1]["pred_tpot_ms"]) > 0
