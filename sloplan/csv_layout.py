@@ -41,6 +41,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sloplan.core.enums import Backend
+
 from .errors import InputError
 
 CAMPAIGN_NOTES = ("source_file=2026-04-06.csv", "db-dump/2026-04-27")  # rules 1, 2 and 5
@@ -114,7 +116,7 @@ def _campaign_layout(tp: int, dp: int | None, mt: int | None, me: int, backend: 
         if (dp or 1) > 1:
             return Layout(1, x, 1, x, f"campaign tp·ep convention: dp {x}, ep {x} on {x} GPUs ({recorded})")
         return Layout(x, 1, 1, x, f"campaign tp·ep convention: tp {x}, ep {x} on {x} GPUs ({recorded})")
-    if backend == "vllm" and (mt or 1) == 1 and dp == tp and me == tp * tp:
+    if backend == Backend.VLLM and (mt or 1) == 1 and dp == tp and me == tp * tp:
         return Layout(tp, 1, 1, tp, f"campaign vLLM EP convention: tp {tp}, ep {tp} on {tp} GPUs ({recorded})")
     raise InputError("moe_ep_size", f"{recorded}: the 2026-04-06 campaign writes --tp X --ep X as moe_tp_size = "
                                     "moe_ep_size = X with tp_size (or attention_dp_size) X·X, or for vLLM tp_size = "
