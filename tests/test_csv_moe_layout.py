@@ -163,3 +163,36 @@ def test_cli_writes_layout_note(tmp_path):
     assert list(got[0])[-5:] == ["layout_note", "pred_ttft_ms", "pred_tpot_ms", "data_version", "error"]
     assert "tp 8, ep 8 on 8 GPUs" in got[0]["layout_note"] and got[1]["layout_note"] == ""
     assert float(got[1]["pred_tpot_ms"]) > 0
+
+
+@pytest.mark.parametrize("given, split", [
+    (dict(tp=4), (1, 4, 1)),  # no expert flag: tensor-parallel experts over tp x dp
+    (dict(tp=4, moe_ep=4), (1, 1, 4)),
+    (dict(tp=1, dp=8, moe_ep=8), (8, 1, 8)),
+    (dict(tp=4, moe_tp=2), (1, 2, 2)),
+    (dict(tp=8, moe_tp=2, moe_ep=4), (1, 2, 4)),
+])
+def test_moe_split_derives_the_missing_side(given, split):
+    from sloplan.estimation import arguments, moe_split
+
+    assert moe_split(arguments(model="m", system="s", **given), True) == split
+
+
+@pytest.mark.parametrize("given, field", [(dict(tp=4, moe_tp=2, moe_ep=4), "moe_ep"), (dict(tp=4, moe_ep=3), "moe_ep"),
+                                          (dict(tp=4, moe_tp=8), "moe_tp")])
+def test_moe_split_refuses_a_width_mismatch(given, field):
+    from sloplan.estimation import arguments, moe_split
+
+    with pytest.raises(InputError) as err:
+        moe_split(arguments(model="m", system="s", **given), True)
+    assert err.value.field == field and "tp × dp" in str(err.value)
+
+
+def test_dense_split_is_one_unless_csv():
+    from sloplan.estimation import arguments, moe_split
+
+    args = arguments(model="m", system="s", tp=2, moe_tp=2)
+    assert moe_split(args, False, dense_ignores_moe=True) == (1, 1, 1)
+    with pytest.raises(InputError) as err:
+        moe_split(args, False)
+    assert err.value.field == "moe_tp"
