@@ -10,7 +10,9 @@ Run from the repository root:
 Ground truth is `silicon_sample.csv` from the installed aiconfigurator-core wheel. Only the
 development split is used (design.md, Contracts: Accurate); held-out rows are dropped as soon as
 the file is read and never printed, joined or scored. Of the dev rows we keep the dense aggregated
-ones (856 rows with aiconfigurator-core 0.12.0), the rows sloplan's dense agg estimator targets.
+ones (856 rows with aiconfigurator-core 0.12.0), the rows sloplan's dense agg estimator targets; a
+second section (bench/accuracy_moe.py) scores the MoE/MLA aggregated rows (2,079) the same way, per
+system/backend, with how many rows each tool predicted (`--no-moe` skips it).
 
 The peer's predictions for the same rows come precomputed in
 `../shared/data/peer-predictions-dev.csv` (see that folder's README for how they were made).
@@ -18,7 +20,7 @@ The peer's predictions for the same rows come precomputed in
 sloplan CLI contract assumed:
     sloplan estimate --from-csv IN.csv --out PRED.csv
 IN.csv has silicon_sample.csv's columns; PRED.csv has those columns plus
-`pred_ttft_ms, pred_tpot_ms, data_version, error` (empty predictions + a message in `error` for rows
+`layout_note, pred_ttft_ms, pred_tpot_ms, data_version, error` (empty predictions + a message in `error` for rows
 it cannot estimate).
 """
 
@@ -65,8 +67,8 @@ def is_dense(model_path: str) -> bool:
     return bool(DENSE_ALLOW.search(model_path)) and not DENSE_DENY.search(model_path)
 
 
-def load_dev_dense_agg(path: Path) -> tuple[list[str], list[dict]]:
-    """Read the sample, keeping only dev-split dense aggregated rows.
+def load_dev_agg(path: Path) -> tuple[list[str], list[dict], list[dict]]:
+    """Read the sample, keeping only dev-split aggregated rows: (columns, dense rows, MoE/MLA rows).
 
     The split filter runs first, row by row, so held-out rows never reach any later code.
     """
@@ -74,8 +76,14 @@ def load_dev_dense_agg(path: Path) -> tuple[list[str], list[dict]]:
         reader = csv.DictReader(f)
         columns = list(reader.fieldnames or [])
         rows = [r for r in reader if is_dev_row(r["id"])]
-    keep = [r for r in rows if r["mode"] == "agg" and is_dense(r["model_path"])]
-    return columns, keep
+    agg = [r for r in rows if r["mode"] == "agg"]
+    return columns, [r for r in agg if is_dense(r["model_path"])], [r for r in agg if not is_dense(r["model_path"])]
+
+
+def load_dev_dense_agg(path: Path) -> tuple[list[str], list[dict]]:
+    """The dev-split dense aggregated rows (what bench/calibrate.py fits on)."""
+    columns, dense, _ = load_dev_agg(path)
+    return columns, dense
 
 
 # ----------------------------------------------------------------------------- predictions
@@ -89,13 +97,14 @@ def to_ms(text: str | None) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
-def run_sloplan_estimate(exe: str, columns: list[str], rows: list[dict], workdir: Path) -> Path:
+def run_sloplan_estimate(exe: str, columns: list[str], rows: list[dict], workdir: Path, name: str = "dense") -> Path:
     """Write the rows to a CSV and run one `sloplan estimate` process over them, timing it.
 
     One process for all rows, so the wall time includes start-up and table loading, as a user
     scoring a batch would see it.
     """
-    src, out = workdir / "dev_dense_agg.csv", workdir / "sloplan_pred.csv"
+    src = workdir / f"dev_{name}_agg.csv"
+    out = workdir / ("sloplan_pred.csv" if name == "dense" else f"sloplan_pred_{name}.csv")
     with src.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
@@ -126,6 +135,7 @@ def load_predictions(path: Path, wanted: set[str]) -> dict[str, dict]:
                 "tpot": to_ms(r.get("pred_tpot_ms")),
                 "error": (r.get("error") or "").strip(),
                 "data_version": r.get("data_version", ""),
+                "layout_note": (r.get("layout_note") or "").strip(),
             }
     return preds
 
@@ -226,7 +236,7 @@ def own_rows_row(name: str, recs: list[dict]) -> list[str]:
     return cells
 
 
-def print_report(recs: list[dict], by: str, with_sloplan: bool) -> None:
+def print_report(recs: list[dict], by: str, with_sloplan: bool, targets: dict[str, float] = TARGETS) -> None:
     """Two tables (head-to-head, own rows), overall first, then one line per partition."""
     groups = [("ALL", recs), *partition(recs, by).items()]
     h2h_header = ["partition", "n", "sl%pred", "peer%pred", "n_both",
@@ -241,10 +251,10 @@ def print_report(recs: list[dict], by: str, with_sloplan: bool) -> None:
     print("\nEach tool on ALL rows it predicted itself.")
     print(render_table(own_header, [own_rows_row(name, g) for name, g in groups]))
     if with_sloplan:
-        print_targets(recs)
+        print_targets(recs, targets)
 
 
-def print_targets(recs: list[dict]) -> None:
+def print_targets(recs: list[dict], targets: dict[str, float] = TARGETS) -> None:
     """sloplan's overall figures (own predicted rows) beside the project's accuracy targets."""
     mine = [r for r in recs if predicted(r, "sloplan")]
     errs = Errors.of(mine, "sloplan")
@@ -254,7 +264,7 @@ def print_targets(recs: list[dict]) -> None:
         "predicted_pct": 100.0 * len(mine) / len(recs) if recs else None,
     }
     print("\nTargets (sloplan, all its predicted rows):")
-    for key, target in TARGETS.items():
+    for key, target in targets.items():
         value = figures[key]
         ok = value is not None and (value >= target if key == "predicted_pct" else value <= target)
         sign = ">=" if key == "predicted_pct" else "<="
@@ -297,6 +307,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--csv", type=Path, help="write the joined per-row table (dev rows only) here")
     ap.add_argument("--sloplan", help="path of the sloplan executable (default: beside this Python, then PATH)")
     ap.add_argument("--keep", type=Path, help="directory to keep the input/prediction CSVs in")
+    ap.add_argument("--no-moe", action="store_true", help="skip the MoE/MLA section (dense figures only)")
+    ap.add_argument("--moe-cv", type=int, default=0, metavar="K",
+                    help="MoE section: also K-fold cross-validated figures (refit per fold, like calibrate.py --cv)")
+    ap.add_argument("--moe-csv", type=Path, help="write the MoE section's joined per-row table (dev rows only) here")
     return ap.parse_args(argv)
 
 
@@ -318,7 +332,7 @@ def sloplan_predictions(args: argparse.Namespace, columns: list[str], rows: list
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     path = args.silicon or silicon_csv_path()
-    columns, rows = load_dev_dense_agg(path)
+    columns, rows, moe_rows = load_dev_agg(path)
     note = "" if len(rows) == EXPECTED_ROWS else f"  (WARNING: expected {EXPECTED_ROWS})"
     print(f"silicon: {path}\ndev-split dense agg rows: n = {len(rows)}{note}")
     ids = {r["id"] for r in rows}
@@ -331,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
         print_errors(recs, tool)
     if args.csv:
         dump_csv(recs, args.csv)
+    if not args.no_moe:
+        from accuracy_moe import moe_section
+
+        moe_section(args, columns, moe_rows)
     return 0 if (pred_path or args.peer_only) else 1
 
 

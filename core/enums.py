@@ -124,6 +124,15 @@ class ServingMode(str, Enum):
     AGG = "agg"  # continuous (in-flight) batching with chunked prefill, closed-loop concurrency
 
 
+class Client(str, Enum):
+    """What drives the engine: an HTTP serving front that streams tokens to benchmark clients (the
+    frontend's streaming limit applies), or an offline throughput run in the engine's own process
+    (`trtllm-bench`, `vllm bench throughput`: no such front)."""
+
+    SERVING = "serving"
+    OFFLINE = "offline"
+
+
 class Role(str, Enum):
     """What a replica group does in a plan. Today every replica serves whole requests in its mode;
     disaggregated serving adds prefill and decode pools as roles of their own."""

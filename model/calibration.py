@@ -8,9 +8,11 @@ development-split rows of silicon_sample.csv (design.md, Contracts).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache, cache
 from pathlib import Path
+
+from sloplan.core.enums import Client
 
 from .framework import Backend
 
@@ -57,6 +59,13 @@ class Calibration:
     def frontend_load(self, tokens_per_s: float) -> float:
         """A server's output tokens/s as a share of its frontend limit (0 when there is none)."""
         return tokens_per_s * self.frontend_s_per_token
+
+    def for_client(self, client: Client) -> "Calibration":
+        """The constants as seen by `client`. The frontend streaming limit belongs to an HTTP serving
+        front (one process streaming every request's tokens), not to the engine: an offline throughput
+        run (trtllm-bench, vllm bench throughput) has no such front, so it is dropped; everything else,
+        fitted on the engine, stays. The dense calibration rows were measured through serving fronts."""
+        return self if Client(client) is Client.SERVING else replace(self, frontend_s_per_token=0.0)
 
 
 @lru_cache(maxsize=1)

@@ -34,7 +34,7 @@ def solve(request: Request | dict | str | Path) -> SolveResult:
     t0 = time.perf_counter()
     req = _as_request(request)
     ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
-                        req.quantizations)
+                        req.quantizations, client=req.client)
     slots, rejected = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), req.total_gpus,
                                       req.max_batch_size)
     if not slots:

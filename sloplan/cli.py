@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import typer
 from typer.core import TyperGroup
 
+from sloplan.core.enums import Client
 from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
@@ -154,6 +155,11 @@ _MODEL_HELP = ("HF id, catalog name (see `sloplan models`; other spellings resol
                "config.json")
 _SYSTEM_HELP = "GPU system, e.g. h200_sxm (see `sloplan systems`)"
 _VERSION_HELP = "framework version of the perf data [default: the newest with data]"
+_CLIENT_HELP = (f"what drives the server: {_values(Client)}; serving = benchmark clients over an HTTP front "
+                "(its fitted streaming limit applies), offline = a throughput run in the engine's process "
+                "(trtllm-bench, vllm bench throughput: no such limit)")
+_MOE_HELP = ("MoE layers {what} ways, an integer ≥ 1; moe-tp × moe-ep = tp × dp (the other one is derived) "
+             "[default: moe-tp = tp × dp, moe-ep = 1; dense models: 1]")
 
 
 @app.command(epilog=EXIT_CODES)
@@ -180,6 +186,7 @@ def solve(
                                                            " [default: the checkpoint's, plus fp8 for bf16]"),
     max_batch_size: Optional[int] = typer.Option(None, help="most requests in flight per replica, 1-4096 "
                                                             f"[default: {_default('max_batch_size')}]"),
+    client: Optional[str] = typer.Option(None, help=f"{_CLIENT_HELP} [default: {_default('client')}]"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of tables"),
     plot: Optional[Path] = typer.Option(None, help="also write the front as an image; the extension picks the "
                                                    "format: png, pdf, svg, ... (checked before solving) "
@@ -189,7 +196,8 @@ def solve(
     flags = dict(model=model, system=system, backend=backend, version=version, isl=isl, osl=osl, prefix=prefix,
                  ttft_ms=ttft_ms, tpot_ms=tpot_ms, request_latency_ms=request_latency_ms, total_gpus=total_gpus,
                  modes=_csv_list("modes", modes, ServingMode),
-                 quantizations=_csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size)
+                 quantizations=_csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size,
+                 client=client)
     _solve(request, {k: v for k, v in flags.items() if v is not None}, as_json, plot)
 
 
@@ -245,7 +253,13 @@ def estimate(
     backend: str = typer.Option(Backend.TRTLLM.value, help=f"serving framework: {_values(Backend)}"),
     version: Optional[str] = typer.Option(None, help=_VERSION_HELP),
     tp: int = typer.Option(1, help="tensor-parallel GPUs per replica"),
-    pp: int = typer.Option(1, help="pipeline-parallel stages per replica (GPUs per replica = tp × pp)"),
+    pp: int = typer.Option(1, help="pipeline-parallel stages per replica (GPUs per replica = tp × pp × dp)"),
+    dp: int = typer.Option(1, help="attention data-parallel copies per replica, each of tp GPUs, an integer ≥ 1 "
+                                   "(MoE models only)"),
+    moe_tp: Optional[int] = typer.Option(None, help=_MOE_HELP.format(what="tensor-parallel")),
+    moe_ep: Optional[int] = typer.Option(None, help=_MOE_HELP.format(what="expert-parallel")),
+    client: str = typer.Option(Client.SERVING.value, help=_CLIENT_HELP + "; with --from-csv, a 'client' column "
+                                                                          "overrides it per row"),
     quant: Optional[str] = typer.Option(None, help=f"GEMM format: {_values(GemmQuant)} [default: the checkpoint's]"),
     mode: str = typer.Option(ServingMode.AGG.value, help=f"serving mode: {_values(ServingMode)}"),
     concurrency: int = typer.Option(1, help="requests in flight on the replica (static: the batch size)"),
@@ -260,8 +274,9 @@ def estimate(
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of a table"),
 ) -> None:
     """Metrics of one configuration, or of every row of a CSV (--from-csv IN --out PRED.csv)."""
+    _choice("client", client, Client)
     if from_csv:
-        return _estimate_csv(from_csv, out)
+        return _estimate_csv(from_csv, out, Client(client))
     if out is not None:
         raise InputError("out", "only --from-csv writes a file; accepted: --from-csv IN.csv --out PRED.csv")
     if not model or not system:
@@ -271,7 +286,7 @@ def estimate(
     for name, value, kind in (("backend", backend, Backend), ("mode", mode, ServingMode), ("quant", quant, GemmQuant)):
         _choice(name, value, kind)
     est = run(model, system, backend, tp=tp, pp=pp, quant=quant, mode=mode, concurrency=concurrency, isl=isl, osl=osl,
-              prefix=prefix, version=version)
+              prefix=prefix, version=version, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, client=client)
     if as_json:
         _print_json(est.to_dict())
     else:
@@ -280,7 +295,7 @@ def estimate(
         print_estimate(est)
 
 
-def _estimate_csv(src: Path, out: Optional[Path]) -> None:
+def _estimate_csv(src: Path, out: Optional[Path], client: Client) -> None:
     """Predict every row of `src` into `out`. Progress goes to stderr: a bar on a terminal, else a plain
     line every few seconds (scripts run long CSVs too, and a silent minute looks like a hang)."""
     if out is None:
@@ -295,9 +310,10 @@ def _estimate_csv(src: Path, out: Optional[Path]) -> None:
                 task = bar.add_task("estimating", total=total)
                 return lambda n: bar.advance(task, n)
 
-            n, ok = estimate_csv(src, out, progress=track)
+            n, ok = estimate_csv(src, out, progress=track, client=client)
     else:
-        n, ok = estimate_csv(src, out, progress=every(5.0, lambda line: print(line, file=sys.stderr, flush=True)))
+        n, ok = estimate_csv(src, out, progress=every(5.0, lambda line: print(line, file=sys.stderr, flush=True)),
+                             client=client)
     print(f"{ok}/{n} rows predicted → {out}", file=sys.stderr)
 
 

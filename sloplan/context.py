@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sloplan.core.enums import Client
 from sloplan.model.arch import ModelArch, UnsupportedModel
 from sloplan.model.calibration import Calibration, calibration
 from sloplan.model.catalog import UnknownModel, resolve_model
@@ -26,7 +27,7 @@ class Context:
     fw: FrameworkProfile
     workload: Workload
     quants: tuple[Quant, ...]
-    calibration: Calibration  # the framework's constants on this system, passed to every estimator
+    calibration: Calibration  # the framework's constants on this system as the client sees them (see build_context)
     framework: Framework  # its capabilities, profile (= fw) and launch flags, as data
 
 
@@ -67,9 +68,12 @@ def resolve_db(system: str, backend: Backend | None, version: str | None) -> Per
 
 
 def build_context(model: str, system: str, backend: Backend, version: str | None, isl: int, osl: int, prefix: int,
-                  quantizations: tuple[GemmQuant, ...] | None, quant_field: str = "quantizations") -> Context:
+                  quantizations: tuple[GemmQuant, ...] | None, quant_field: str = "quantizations",
+                  client: Client = Client.SERVING) -> Context:
     """`quant_field` is what the caller's input calls the formats (a request: quantizations; one
-    configuration: quant), so a refusal names the field the user typed."""
+    configuration: quant), so a refusal names the field the user typed. `client` picks what drives the
+    engine: the calibration every estimator receives drops the HTTP front's streaming limit for an
+    offline client (model/calibration.py, Calibration.for_client), so no estimator needs to know."""
     arch = resolve_arch(model)
     db = resolve_db(system, backend, version)
     if isl + osl > arch.max_position_embeddings:
@@ -89,4 +93,5 @@ def build_context(model: str, system: str, backend: Backend, version: str | None
         raise InputError(quant_field, f"{', '.join(q.value for q in wanted)} not supported on {system}; "
                                       f"accepted: {accepted}")
     return Context(arch, db.system, db, spec.profile, Workload(isl, osl, prefix),
-                   tuple(Quant.default_for(q) for q in ok), calibration(spec.backend, db.system.name), spec)
+                   tuple(Quant.default_for(q) for q in ok),
+                   calibration(spec.backend, db.system.name).for_client(client), spec)

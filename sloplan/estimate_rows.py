@@ -20,21 +20,25 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sloplan.core.enums import Client
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
 from sloplan.perfdb import nearest_version
 from sloplan.perfdb.errors import PerfDBInputError, UnknownSystem
 
+from .csv_layout import recover
 from .errors import InputError, shown
 from .estimation import EstimateArgs, arguments, context_for, metrics
 from .fields import accepted
 from .outfile import atomic_write, check_target
 
 REQUIRED = ("model_path", "system", "backend", "isl", "osl")
-PREDICTIONS = ("pred_ttft_ms", "pred_tpot_ms", "data_version", "error")
+PREDICTIONS = ("layout_note", "pred_ttft_ms", "pred_tpot_ms", "data_version", "error")
 # estimate's argument → the silicon_sample.csv column that carries it (the others have the same name)
 COLUMN = {"model": "model_path", "tp": "tp_size", "pp": "pp_size", "quant": "gemm_quant_mode",
-          "concurrency": "batch_size", "version": "backend_version"}
+          "concurrency": "batch_size", "version": "backend_version", "dp": "attention_dp_size",
+          "moe_tp": "moe_tp_size", "moe_ep": "moe_ep_size"}
+ARGUMENT = {column: arg for arg, column in COLUMN.items()}
 QUANT_COLUMN = {"bf16": GemmQuant.BF16, "bfloat16": GemmQuant.BF16, "float16": GemmQuant.BF16,
                 "fp8": GemmQuant.FP8, "fp8_block": GemmQuant.FP8_BLOCK, "nvfp4": GemmQuant.NVFP4}
 ROW_ERRORS = (InputError, PerfDBInputError)
@@ -92,17 +96,31 @@ def _shape(row: dict) -> None:
                                      f"accepted: the header's {width} fields")
 
 
-def parse_row(row: dict) -> EstimateArgs:
-    """One row as validated estimate arguments (aggregated mode); InputError naming the column otherwise."""
+def _client(row: dict, default: Client) -> Client | str:
+    """A `client` column, when the file has one, chooses per row; else the command's --client."""
+    return _text(row, "client") or default
+
+
+def parse_noted(row: dict, client: Client = Client.SERVING) -> tuple[EstimateArgs, str]:
+    """One row as validated estimate arguments (aggregated mode) and how its layout columns were read
+    (sloplan/csv_layout.py; empty when as recorded); InputError naming the column otherwise."""
     _shape(row)
     if (_text(row, "mode") or "agg") != "agg":
         mode = shown(_text(row, "mode"))
         raise InputError("mode", f"only aggregated rows are estimated in this release (got {mode}); accepted: agg")
-    return arguments(COLUMN, model=_text(row, "model_path"), system=_text(row, "system"),
+    layout = recover(row, lambda column: _integer(row, ARGUMENT.get(column, column), 0) if _text(row, column) else None)
+    args = arguments(COLUMN, model=_text(row, "model_path"), system=_text(row, "system"),
                      backend=_text(row, "backend"), version=_text(row, "backend_version") or None,
-                     tp=_integer(row, "tp", 1), pp=_integer(row, "pp", 1), quant=_quant(row),
+                     tp=layout.tp, pp=_integer(row, "pp", 1), quant=_quant(row), dp=layout.dp,
+                     moe_tp=layout.moe_tp, moe_ep=layout.moe_ep, client=_client(row, client),
                      isl=_integer(row, "isl"), osl=_integer(row, "osl"), concurrency=_integer(row, "concurrency"),
                      mode=ServingMode.AGG)
+    return args, layout.note
+
+
+def parse_row(row: dict, client: Client = Client.SERVING) -> EstimateArgs:
+    """One row as validated estimate arguments (aggregated mode); InputError naming the column otherwise."""
+    return parse_noted(row, client)[0]
 
 
 def with_nearest_version(args: EstimateArgs) -> EstimateArgs:
@@ -122,7 +140,7 @@ def with_nearest_version(args: EstimateArgs) -> EstimateArgs:
 def row_config(row: dict) -> dict:
     """Keyword arguments of `estimation.configure` for one row (bench/calibrate.py prices rows with it)."""
     args = with_nearest_version(parse_row(row))
-    return args.model_dump(exclude={"mode", "concurrency", "max_batch_size"})
+    return {**args.model_dump(exclude={"mode", "concurrency", "max_batch_size"}), "dense_ignores_moe": True}
 
 
 def _one_line(exc: Exception) -> str:
@@ -134,12 +152,17 @@ def _failed(exc: Exception) -> dict:
     return {"pred_ttft_ms": "", "pred_tpot_ms": "", "data_version": "", "error": _one_line(exc)}
 
 
+def _column_error(exc: InputError) -> InputError:
+    """An argument's error named as the CSV names it: tp → tp_size, moe_ep → moe_ep_size."""
+    return InputError(COLUMN.get(exc.field, exc.field), str(exc).split(": ", 1)[-1])
+
+
 def predict_group(args: EstimateArgs, concurrencies: list[int]) -> list[dict]:
     """Predictions for one configuration at each of its rows' concurrencies (one estimator call)."""
-    try:
-        ctx, slot = context_for(with_nearest_version(args))
-    except InputError as exc:  # named as the CSV names it: tp → tp_size
-        return [_failed(InputError(COLUMN.get(exc.field, exc.field), str(exc).split(": ", 1)[-1]))] * len(concurrencies)
+    try:  # the sample writes tp_size, 0 or 1 into a dense row's MoE columns: they say nothing there
+        ctx, slot = context_for(with_nearest_version(args), dense_ignores_moe=True)
+    except InputError as exc:
+        return [_failed(_column_error(exc))] * len(concurrencies)
     except PerfDBInputError as exc:
         return [_failed(exc)] * len(concurrencies)
     m = metrics(ctx, slot, ServingMode.AGG, np.array(concurrencies))
@@ -147,13 +170,15 @@ def predict_group(args: EstimateArgs, concurrencies: list[int]) -> list[dict]:
              "data_version": ctx.db.version, "error": ""} for t, p in zip(m.ttft_s, m.tpot_s)]
 
 
-def predict_rows(rows: list[dict], advance: Advance = lambda n: None) -> list[dict]:
-    """Each row's predictions (or error), in row order; rows sharing a configuration are evaluated together."""
+def predict_rows(rows: list[dict], advance: Advance = lambda n: None, client: Client = Client.SERVING) -> list[dict]:
+    """Each row's predictions (or error) and its layout note, in row order; rows sharing a configuration
+    are evaluated together. `client` is the default for rows without a `client` column."""
     out: list[dict | None] = [None] * len(rows)
+    notes = [""] * len(rows)
     groups: dict[EstimateArgs, list[tuple[int, int]]] = {}
     for i, row in enumerate(rows):
         try:
-            args = parse_row(row)
+            args, notes[i] = parse_noted(row, client)
         except ROW_ERRORS as exc:
             out[i] = _failed(exc)
             continue
@@ -163,12 +188,12 @@ def predict_rows(rows: list[dict], advance: Advance = lambda n: None) -> list[di
         for (i, _), pred in zip(members, predict_group(key, [c for _, c in members])):
             out[i] = pred
         advance(len(members))
-    return out
+    return [{**pred, "layout_note": note} for pred, note in zip(out, notes)]
 
 
-def estimate_row(row: dict) -> dict:
-    """Predict one row; returns pred_ttft_ms, pred_tpot_ms, data_version, error."""
-    return predict_rows([row])[0]
+def estimate_row(row: dict, client: Client = Client.SERVING) -> dict:
+    """Predict one row; returns pred_ttft_ms, pred_tpot_ms, data_version, error, layout_note."""
+    return predict_rows([row], client=client)[0]
 
 
 def read_rows(src: Path) -> tuple[list[str], list[dict]]:
@@ -193,13 +218,15 @@ def read_rows(src: Path) -> tuple[list[str], list[dict]]:
     return fields, rows
 
 
-def estimate_csv(src: Path, out: Path, progress: Callable[[int], Advance] | None = None) -> tuple[int, int]:
+def estimate_csv(src: Path, out: Path, progress: Callable[[int], Advance] | None = None,
+                 client: Client = Client.SERVING) -> tuple[int, int]:
     """Read rows, predict each, write all input columns plus predictions; returns (rows, predicted).
     `progress(total)`, when given, returns the callable to advance by a number of rows done. The output
-    target is checked before any work (a bad --out fails at once) and written whole or not at all."""
+    target is checked before any work (a bad --out fails at once) and written whole or not at all.
+    `client` applies to rows without a `client` column."""
     src, out = Path(src), check_target("out", Path(out))
     fields, rows = read_rows(src)
-    preds = predict_rows(rows, progress(len(rows)) if progress else lambda n: None)
+    preds = predict_rows(rows, progress(len(rows)) if progress else lambda n: None, client)
     header = fields + [c for c in PREDICTIONS if c not in fields]
 
     def write(fh) -> None:

@@ -7,11 +7,13 @@ what it accepts, and no value the request schema refuses (prefix ≥ isl, tp="2"
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Optional
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sloplan.core.enums import Client
 from sloplan.model.engine import Engine, invalid_reason
 from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
@@ -23,11 +25,14 @@ from sloplan.perfdb import Tier
 
 from .context import Context, build_context
 from .errors import InputError
-from .fields import (MAX_BATCH_SIZE, MAX_NAME_CHARS, MAX_TOKENS, MODEL_ACCEPTS, SYSTEM_ACCEPTS, VERSION_ACCEPTS, Int,
-                     ModelName, bounded, input_error, member, members, prefix_below_isl, text)
+from .fields import (CLIENT_ACCEPTS, MAX_BATCH_SIZE, MAX_NAME_CHARS, MAX_TOKENS, MODEL_ACCEPTS, SYSTEM_ACCEPTS,
+                     VERSION_ACCEPTS, Int, ModelName, bounded, input_error, member, members, prefix_below_isl, text)
 from .result import Estimate
 
 MAX_CONCURRENCY = 1_000_000  # far beyond any engine's running cap; bounds the arrays a typo could ask for
+MAX_PARALLEL = 1024  # attention-DP copies / MoE split ways: beyond any NVLink domain
+MOE_ACCEPTS = (f"an integer 1..{MAX_PARALLEL} with moe_tp × moe_ep = tp × dp, or none: moe_tp = tp × dp / moe_ep "
+               "(no expert parallelism when both are none); 1 for a dense model")
 
 
 class EstimateArgs(BaseModel):
@@ -41,6 +46,10 @@ class EstimateArgs(BaseModel):
     version: Optional[text(MAX_NAME_CHARS)] = Field(None, description=VERSION_ACCEPTS)
     tp: Int = bounded(1, 1)
     pp: Int = bounded(1, 1)
+    dp: Int = Field(1, ge=1, le=MAX_PARALLEL, description=f"an integer 1..{MAX_PARALLEL} (attention data-parallel "
+                                                          "copies; 1 for a dense model)")
+    moe_tp: Optional[Int] = Field(None, ge=1, le=MAX_PARALLEL, description=MOE_ACCEPTS)
+    moe_ep: Optional[Int] = Field(None, ge=1, le=MAX_PARALLEL, description=MOE_ACCEPTS)
     quant: Optional[member(GemmQuant)] = Field(
         None, description=f"{members(GemmQuant)}, or none for the checkpoint's own format")
     mode: member(ServingMode) = Field(ServingMode.AGG, description=members(ServingMode))
@@ -50,6 +59,7 @@ class EstimateArgs(BaseModel):
     prefix: Int = bounded(0, 0, None, " below isl")
     max_batch_size: Optional[Int] = Field(None, ge=1, le=MAX_BATCH_SIZE,
                                           description=f"an integer 1..{MAX_BATCH_SIZE}, or none for the KV capacity")
+    client: member(Client) = Field(Client.SERVING, description=CLIENT_ACCEPTS)
 
     _prefix_below_isl = field_validator("prefix")(prefix_below_isl)
 
@@ -63,11 +73,50 @@ def arguments(names: Mapping[str, str] | None = None, **kwargs) -> EstimateArgs:
         raise input_error(exc, EstimateArgs, names) from None
 
 
-def context_for(args: EstimateArgs) -> tuple[Context, EngineSlot]:
+def is_moe(arch) -> bool:
+    """Whether the model has expert layers: the architecture's `mlp.moe` (the MoE-aware ModelArch); a
+    ModelArch without it is the dense-only one, whose models never have experts."""
+    return getattr(getattr(arch, "mlp", None), "moe", None) is not None
+
+
+def moe_split(args: EstimateArgs, moe: bool, dense_ignores_moe: bool = False) -> tuple[int, int, int]:
+    """(dp, moe_tp, moe_ep) of the engine. A MoE model's expert layers span the tp × dp attention GPUs
+    (moe_tp × moe_ep = tp × dp, the peer's and every framework's rule): a missing one is derived, none
+    given means tensor-parallel experts (what a framework runs without an expert-parallel flag). A dense
+    model has no expert layers and no attention data parallelism: anything but 1 is refused, unless
+    `dense_ignores_moe` (CSV rows: the sample writes tp_size, 0 or 1 into a dense row's MoE columns)."""
+    if not moe:
+        if args.dp > 1:
+            raise InputError("dp", f"{args.model} is a dense model: attention data parallelism applies to MoE "
+                                   f"models (got {args.dp}); accepted: 1 (replicas are the plan's business)")
+        for name in ("moe_tp", "moe_ep"):
+            value = getattr(args, name)
+            if value not in (None, 1) and not dense_ignores_moe:
+                raise InputError(name, f"{args.model} is a dense model without expert layers (got {value}); "
+                                       "accepted: 1, or none")
+        return 1, 1, 1
+    width = args.tp * args.dp
+    mt, me = args.moe_tp, args.moe_ep
+    if mt is None and me is None:
+        return args.dp, width, 1
+    for name, given in (("moe_ep", me), ("moe_tp", mt)):
+        if given is not None and width % given:
+            raise InputError(name, f"{given} does not divide tp × dp = {width} (the MoE layers span the "
+                                   f"attention GPUs); accepted: a divisor of {width}")
+    mt, me = (width // me if mt is None else mt), (width // mt if me is None else me)
+    if mt * me != width:
+        raise InputError("moe_ep", f"moe_tp × moe_ep = {mt} × {me} = {mt * me} must equal tp × dp = {width} (the "
+                                   f"MoE layers span the attention GPUs); accepted: moe_ep {width // mt} with "
+                                   f"moe_tp {mt}")
+    return args.dp, mt, me
+
+
+def context_for(args: EstimateArgs, dense_ignores_moe: bool = False) -> tuple[Context, EngineSlot]:
     """Resolve validated arguments to their context and engine slot (memory + running cap)."""
     ctx = build_context(args.model, args.system, args.backend, args.version, args.isl, args.osl, args.prefix,
-                        (args.quant,) if args.quant else None, "quant")
-    engine = Engine(args.tp, args.pp, ctx.quants[0])
+                        (args.quant,) if args.quant else None, "quant", client=args.client)
+    dp, moe_tp, moe_ep = moe_split(args, is_moe(ctx.arch), dense_ignores_moe)
+    engine = Engine(args.tp, args.pp, ctx.quants[0], dp=dp, moe_tp=moe_tp, moe_ep=moe_ep)
     why = invalid_reason(engine, ctx.arch, ctx.system.gpus_per_node)
     if why:
         raise _invalid_engine(engine, ctx, why)
@@ -81,7 +130,14 @@ def _invalid_engine(engine: Engine, ctx: Context, why: str) -> InputError:
     """The reason names pp when the same tp without pipeline stages is valid, else tp; accepted are the
     values of that argument that are valid with the other one as given."""
     def valid(tp: int, pp: int) -> bool:
-        return invalid_reason(Engine(tp, pp, engine.quant), ctx.arch, ctx.system.gpus_per_node) is None
+        """The engine with another tp or pp: a MoE engine keeps its dp and expert parallelism, its
+        expert TP following the width (a dense engine's split stays 1 x 1)."""
+        width = tp * engine.dp
+        if width % engine.moe_ep:
+            return False
+        moe_tp = width // engine.moe_ep if is_moe(ctx.arch) else 1
+        other = replace(engine, tp=tp, pp=pp, moe_tp=moe_tp)
+        return invalid_reason(other, ctx.arch, ctx.system.gpus_per_node) is None
 
     if valid(engine.tp, 1):
         return InputError("pp", f"{why}; accepted with tp={engine.tp}: "
@@ -98,11 +154,13 @@ def _spans(values: list[int]) -> str:
 
 
 def configure(model: str, system: str, backend: Backend | str, *, tp: int, pp: int, quant: GemmQuant | str | None,
-              isl: int, osl: int, prefix: int = 0, version: str | None = None,
-              max_batch_size: int | None = None) -> tuple[Context, EngineSlot]:
+              isl: int, osl: int, prefix: int = 0, version: str | None = None, max_batch_size: int | None = None,
+              dp: int = 1, moe_tp: int | None = None, moe_ep: int | None = None,
+              client: Client | str = Client.SERVING, dense_ignores_moe: bool = False) -> tuple[Context, EngineSlot]:
     """Resolve one explicit configuration to its context and engine slot (memory + running cap)."""
     return context_for(arguments(model=model, system=system, backend=backend, tp=tp, pp=pp, quant=quant, isl=isl,
-                                 osl=osl, prefix=prefix, version=version, max_batch_size=max_batch_size))
+                                 osl=osl, prefix=prefix, version=version, max_batch_size=max_batch_size, dp=dp,
+                                 moe_tp=moe_tp, moe_ep=moe_ep, client=client), dense_ignores_moe)
 
 
 def metrics(ctx: Context, slot: EngineSlot, mode: ServingMode, concurrency: np.ndarray) -> ServingMetrics:
@@ -114,12 +172,15 @@ def metrics(ctx: Context, slot: EngineSlot, mode: ServingMode, concurrency: np.n
 def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *, tp: int = 1, pp: int = 1,
              quant: GemmQuant | str | None = None, mode: ServingMode | str = ServingMode.AGG, concurrency: int = 1,
              isl: int = 4000, osl: int = 1000, prefix: int = 0, version: str | None = None,
-             max_batch_size: int | None = None) -> Estimate:
+             max_batch_size: int | None = None, dp: int = 1, moe_tp: int | None = None, moe_ep: int | None = None,
+             client: Client | str = Client.SERVING) -> Estimate:
     """TTFT, TPOT, tokens/s/GPU, tokens/s/user and memory of one engine at one concurrency.
-    Every bad argument raises sloplan.InputError naming it and what it accepts."""
+    `dp`, `moe_tp`, `moe_ep`: a MoE model's attention-data and expert layout (see moe_split); `client`:
+    serving (an HTTP front, whose streaming limit applies) or offline. Every bad argument raises
+    sloplan.InputError naming it and what it accepts."""
     args = arguments(model=model, system=system, backend=backend, tp=tp, pp=pp, quant=quant, mode=mode,
                      concurrency=concurrency, isl=isl, osl=osl, prefix=prefix, version=version,
-                     max_batch_size=max_batch_size)
+                     max_batch_size=max_batch_size, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, client=client)
     ctx, slot = context_for(args)
     m = metrics(ctx, slot, args.mode, np.array([args.concurrency]))
     ttft, tpot = float(m.ttft_s[0]), float(m.tpot_s[0])

@@ -56,6 +56,8 @@ MODEL_ACCEPTS = (f"a catalog id (sloplan models) or a folder with config.json, a
                  "characters")
 SYSTEM_ACCEPTS = "a system name (sloplan systems)"
 VERSION_ACCEPTS = "text such as '1.3.0rc20' (quote it in YAML), or none for the newest with data"
+CLIENT_ACCEPTS = ("serving (an HTTP serving front streams the tokens: its fitted streaming limit applies) or "
+                  "offline (a throughput run in the engine's process, e.g. trtllm-bench: no such limit)")
 
 
 def _integer(v: object) -> object:

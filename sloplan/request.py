@@ -11,14 +11,15 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sloplan.core.enums import Client
 from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
 
 from .errors import InputError, shown
-from .fields import (MAX_BATCH_SIZE, MAX_GPUS, MAX_NAME_CHARS, MAX_TOKENS, MODEL_ACCEPTS, SYSTEM_ACCEPTS,
-                     VERSION_ACCEPTS, Int, ModelName, Ms, bounded, input_error, list_of, member, members,
-                     prefix_below_isl, text)
+from .fields import (CLIENT_ACCEPTS, MAX_BATCH_SIZE, MAX_GPUS, MAX_NAME_CHARS, MAX_TOKENS, MODEL_ACCEPTS,
+                     SYSTEM_ACCEPTS, VERSION_ACCEPTS, Int, ModelName, Ms, bounded, input_error, list_of, member,
+                     members, prefix_below_isl, text)
 
 
 class Request(BaseModel):
@@ -41,6 +42,7 @@ class Request(BaseModel):
                                         description=f"a non-empty list of {members(ServingMode)}")
     quantizations: Optional[list_of(GemmQuant)] = Field(None, description=f"a non-empty list of {members(GemmQuant)}")
     max_batch_size: Int = bounded(512, 1, MAX_BATCH_SIZE)
+    client: member(Client) = Field(Client.SERVING, description=CLIENT_ACCEPTS)
 
     def __init__(self, **data):
         """`sloplan.Request(...)` refuses bad fields as the files and flags do: one InputError."""
