@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from math import gcd
 
 from sloplan.core.enums import GemmQuant, Parallelism
 from sloplan.perfdb import SystemSpec
@@ -118,15 +119,21 @@ def moe_problem(engine: Engine, arch: ModelArch, system: SystemSpec, rules: Para
     return _structural(engine, arch, system, rules.max_nodes) or _framework(engine, rules)
 
 
-def _with(engine: Engine, field: str, value: int) -> Engine:
-    """`engine` with one degree changed; tp/dp/moe_ep changes re-derive moe_tp to keep the MoE span."""
+def _with(engine: Engine, field: str, value: int) -> Engine | None:
+    """`engine` with one degree changed; tp/dp/moe_ep changes re-derive moe_tp to keep the MoE span (and
+    narrow moe_ep to what divides a new width), a moe_tp change re-derives moe_ep."""
     d = {"tp": engine.tp, "pp": engine.pp, "dp": engine.dp, "moe_tp": engine.moe_tp, "moe_ep": engine.moe_ep}
     d[field] = value
     width = d["tp"] * d["dp"]
     if field == "moe_tp":
         d["moe_ep"] = max(1, width // value)
-    elif width % d["moe_ep"] == 0:
+    elif field == "moe_ep":
+        d["moe_tp"] = width // value if width % value == 0 else 0
+    else:  # keep as much expert parallelism as the new width allows
+        d["moe_ep"] = gcd(width, d["moe_ep"])
         d["moe_tp"] = width // d["moe_ep"]
+    if d["moe_tp"] == 0:
+        return None
     return Engine(d["tp"], d["pp"], engine.quant, d["dp"], d["moe_tp"], d["moe_ep"])
 
 
@@ -153,7 +160,8 @@ def engine_problem(engine: Engine, arch: ModelArch, system: SystemSpec, rules: P
         return None
     field, why = found
     top = max([64, *(max(v) for v in rules.sizes.values())])
-    ok = [v for v in range(1, top + 1) if moe_problem(_with(engine, field, v), arch, system, rules) is None]
+    ok = [v for v in range(1, top + 1)
+          if (other := _with(engine, field, v)) is not None and moe_problem(other, arch, system, rules) is None]
     return EngineProblem(field, f"{why}; accepted {field} with the others as given: {_spans(ok)}")
 
 
