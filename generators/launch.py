@@ -46,9 +46,10 @@ def offline_quantization(spec: Framework, model: str, engine: Engine, ckpt: Gemm
 def settings(spec: Framework, engine: Engine, fw: FrameworkProfile, wl: Workload, max_seqs: int,
              ckpt: GemmQuant) -> dict[Setting, Value]:
     """What the plan says for each setting; the framework's data decides which are written and how."""
-    caps, world = spec.capabilities, spec.parallel_rules.world_tp
-    return {Setting.TP: str(engine.tp * engine.dp if world else engine.tp), Setting.PP: str(engine.pp),
-            **parallel_settings(engine), Setting.MAX_SEQS: str(max_seqs),
+    caps, rules = spec.capabilities, spec.parallel_rules
+    per_rank = -(-max_seqs // engine.dp) if rules.max_seqs_per_rank else max_seqs  # the engine's max_seqs
+    return {Setting.TP: str(engine.tp * engine.dp if rules.world_tp else engine.tp), Setting.PP: str(engine.pp),
+            **parallel_settings(engine), Setting.MAX_SEQS: str(per_rank),
             Setting.TOKEN_BUDGET: str(fw.token_budget), Setting.MEMORY_FRACTION: f"{fw.kv_fraction:.2f}",
             Setting.KV_DTYPE: caps.kv_dtypes[engine.quant.kv], Setting.CONTEXT_LENGTH: str(wl.isl + wl.osl),
             Setting.QUANTIZATION: caps.load_quantization(engine.quant.gemm, ckpt),

@@ -55,6 +55,7 @@ class ParallelRules:
     max_nodes: int = 2
     world_tp: bool = False
     implied: tuple[Parallelism, ...] = ()
+    max_seqs_per_rank: bool = False
 
     def size_list(self, degree: Parallelism) -> tuple[int, ...]:
         return self.sizes.get(degree, (1,))

@@ -78,7 +78,9 @@ def test_dense_models_keep_their_engines():
 def test_rules_are_data(tmp_path):
     text = (FOLDER / "vllm.yaml").read_text()
     path = tmp_path / "vllm.yaml"
-    path.write_text(text.replace("  exclusive:\n    - degrees: [moe_tp, moe_ep]", "  exclusive:\n    - degrees: [tp, dp]"))
+    old, new = "  exclusive:\n    - degrees: [moe_tp, moe_ep]", "  exclusive:\n    - degrees: [tp, dp]"
+    assert old in text
+    path.write_text(text.replace(old, new))
     a = arch("Qwen/Qwen3-30B-A3B")
     got = engines_for(a, [FP8], H200, load_framework(path).parallel_rules, 16)
     assert any(e.moe_tp > 1 and e.moe_ep > 1 for e in got) and not any(e.tp > 1 and e.dp > 1 for e in got)

@@ -34,7 +34,8 @@ def test_trtllm_attention_dp_and_ep():
     cmd = command("trtllm", lambda q: Engine(1, 1, q, dp=8, moe_tp=1, moe_ep=8))
     args = argv(cmd)
     assert after(args, "--tp_size") == "8" and after(args, "--ep_size") == "8"  # tp_size: every attention GPU
-    assert "enable_attention_dp: true" in cmd.split(" && ")[0] and after(args, "--extra_llm_api_options") == "extra.yaml"
+    assert "enable_attention_dp: true" in cmd.split(" && ")[0]
+    assert after(args, "--extra_llm_api_options") == "extra.yaml"
 
 
 def test_trtllm_tp_with_expert_tp_writes_no_ep():
@@ -65,3 +66,13 @@ def test_dense_commands_have_no_moe_flags(backend):
     assert moe_flags  # every framework spells them
     cmd = command(backend, lambda q: Engine(4, 2, q), model="Qwen/Qwen3-32B")
     assert not any(f in argv(cmd) for f in moe_flags) and "attention_dp" not in cmd
+
+
+@pytest.mark.parametrize("backend,flag,value", [("trtllm", "--max_batch_size", "8"), ("vllm", "--max-num-seqs", "16"),
+                                                ("sglang", "--max-running-requests", "64")])
+def test_running_limit_is_per_rank_where_the_framework_counts_it_so(backend, flag, value):
+    """The plan's 64 running requests: 64 / dp per rank where each rank schedules its own."""
+    dp = 8 if backend == "trtllm" else 4
+    args = argv(command(backend, lambda q: Engine(8 // dp if backend != "trtllm" else 1, 1, q, dp=dp,
+                                                  moe_tp=1, moe_ep=8 if backend != "trtllm" else 8)))
+    assert after(args, flag) == value
