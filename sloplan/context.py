@@ -35,6 +35,8 @@ def default_gemm_quants(arch: ModelArch, spec: Framework) -> list[GemmQuant]:
     """The formats a request that names none plans in: the framework's data says, per checkpoint format
     (default_quantizations; today the checkpoint's own, plus FP8 for a BF16 one, made on load by vLLM
     and SGLang, offline before TRT-LLM starts)."""
+    if arch.checkpoint_format.gemm is None:  # MXFP4 / INT4 experts: served as shipped, never re-quantized
+        return [arch.checkpoint_quant]
     return list(spec.default_gemm_quants(arch.checkpoint_quant))
 
 
@@ -83,6 +85,9 @@ def build_context(model: str, system: str, backend: Backend, version: str | None
     wanted = list(quantizations) if quantizations else default_gemm_quants(arch, spec)
     own = arch.checkpoint_quant
     for q in wanted:
+        if q is not own and arch.checkpoint_format.gemm is None:
+            raise InputError(quant_field, f"{model}'s {arch.checkpoint_format.value} weights are served as shipped "
+                                          f"(sloplan does not re-quantize them); accepted: {own.value}")
         if not q.derivable_from(own):
             raise InputError(quant_field, f"{q.value} cannot be made from {model}'s {own.value} weights (quantized "
                                           f"weights are not de-quantized); accepted: {own.value}, or name a "
