@@ -14,6 +14,7 @@ Pipeline parallelism: a token still crosses every layer in sequence, so one full
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -22,7 +23,7 @@ import numpy as np
 from sloplan.perfdb import Lookup, PerfDB, SystemSpec, Tier
 
 from .arch import ModelArch
-from .attention import LayerAttention
+from .attention import AttentionKind, LayerAttention
 from .engine import Engine
 from .framework import Backend
 from .layers import WeightRole
@@ -195,7 +196,7 @@ def linear_ops(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.n
     attention-DP rank's and `backend` picks the framework's expert communication (model/moe_ops.py)."""
     tokens = np.maximum(np.asarray(tokens, dtype=np.int64), 1)
     logits = np.maximum(np.asarray(logits, dtype=np.int64), 1)
-    if arch.mlp.moe is not None:
+    if arch.mlp.moe is not None or _design_ops(arch) is not None:
         return OpGroup(tuple(_moe_linear_terms(arch, engine, system, tokens, backend) + _tail(arch, engine, system,
                                                                                                tokens, logits)))
     h, d, tp, q = arch.hidden_size, arch.head_dim, engine.tp, engine.quant.gemm.value
@@ -239,20 +240,45 @@ def _moe_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec, token
     L = _layers(arch, engine)
     scale = L / arch.num_layers
     n_dense, n_moe = arch.mlp.count(LayerMlp.DENSE) * scale, arch.mlp.count(LayerMlp.MOE) * scale
-    qa = gemm_dtype(arch, engine, WeightRole.ATTENTION)
-    terms = [Term(_gemm(tokens, (heads + 2 * kvh) * d, h, qa), L, Op.QKV_GEMM),
-             Term(_gemm(tokens, h, heads * d, qa), L, Op.ATTN_OUT_GEMM)]
-    if tp > 1:
-        terms.append(Term(Query.of(Kind.ALL_REDUCE, (tp,), tokens * h), L + n_dense, Op.ALL_REDUCE))
-    # two add+norm and rope/KV write on every layer, the SiLU-gate of the dense layers (BF16 in + out)
-    ew_bytes = tokens * 2.0 * (2 * (2 * h + 2 * h) + 2 * (heads + 2 * kvh) * d)
-    terms.append(Term(Query.of(Kind.MEMORY, (), ew_bytes), L, Op.ELEMENTWISE, analytic=True))
+    design = _design_ops(arch)
+    if design is not None:  # MLA / DSA / gated-DeltaNet: the attention block of its own module (its all-reduce
+        # included); here the post-attention add+norm and the dense layers' MLP all-reduce
+        terms = list(design.linear_terms(arch, engine, tokens, **_design_options(design, backend)))
+        if tp > 1 and n_dense:
+            terms.append(Term(Query.of(Kind.ALL_REDUCE, (tp,), tokens * h), n_dense, Op.ALL_REDUCE))
+        terms.append(Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 4 * h), L, Op.ELEMENTWISE, analytic=True))
+    else:
+        qa = gemm_dtype(arch, engine, WeightRole.ATTENTION)
+        terms = [Term(_gemm(tokens, (heads + 2 * kvh) * d, h, qa), L, Op.QKV_GEMM),
+                 Term(_gemm(tokens, h, heads * d, qa), L, Op.ATTN_OUT_GEMM)]
+        if tp > 1:
+            terms.append(Term(Query.of(Kind.ALL_REDUCE, (tp,), tokens * h), L + n_dense, Op.ALL_REDUCE))
+        # two add+norm and rope/KV write on every layer, the SiLU-gate of the dense layers (BF16 in + out)
+        ew_bytes = tokens * 2.0 * (2 * (2 * h + 2 * h) + 2 * (heads + 2 * kvh) * d)
+        terms.append(Term(Query.of(Kind.MEMORY, (), ew_bytes), L, Op.ELEMENTWISE, analytic=True))
     if n_dense:
         inter, qd = arch.intermediate_size // tp, gemm_dtype(arch, engine, WeightRole.DENSE_MLP)
         terms += [Term(_gemm(tokens, 2 * inter, h, qd), n_dense, Op.GATE_UP_GEMM),
                   Term(_gemm(tokens, h, inter, qd), n_dense, Op.DOWN_GEMM),
                   Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 3 * inter), n_dense, Op.ELEMENTWISE, analytic=True)]
-    return terms + moe_layer_terms(arch, engine, system, tokens, n_moe, backend)
+    return terms + (moe_layer_terms(arch, engine, system, tokens, n_moe, backend) if n_moe else [])
+
+
+# The attention designs with an op module of their own (the GQA decomposition is this module's)
+_DESIGN_MODULES = {AttentionKind.MLA: "mla_ops", AttentionKind.SPARSE_MLA: "sparse_attention_ops",
+                   AttentionKind.HYBRID_LINEAR: "linear_attention_ops"}
+
+
+def _design_ops(arch: ModelArch):
+    """The op module of a non-GQA attention design (model/mla_ops.py, ...), None for GQA. Imported on use:
+    a dense solve never loads them."""
+    name = _DESIGN_MODULES.get(arch.attention.kind)
+    return None if name is None else importlib.import_module(f"{__package__}.{name}")
+
+
+def _design_options(design, backend: Backend | None) -> dict:
+    """Whether the design is priced from whole-module tables on this framework (the module's own rule)."""
+    return {"module": design.prefers_module(backend)} if hasattr(design, "prefers_module") else {}
 
 
 def _attention_key(arch: ModelArch, engine: Engine, window: int | None = None) -> tuple:
@@ -273,14 +299,21 @@ def _attention_parts(arch: ModelArch, engine: Engine) -> list[tuple[tuple, float
             if arch.attention.count(kind)]
 
 
-def context_attention(arch: ModelArch, engine: Engine, batch, new_tokens, prefix) -> OpGroup:
+def context_attention(arch: ModelArch, engine: Engine, batch, new_tokens, prefix,
+                      backend: Backend | None = None) -> OpGroup:
     """Prefill attention of `batch` requests of `new_tokens` each on top of `prefix` cached tokens."""
+    design = _design_ops(arch)
+    if design is not None:
+        return design.context_attention(arch, engine, batch, new_tokens, prefix, **_design_options(design, backend))
     return OpGroup(tuple(Term(Query.of(Kind.CONTEXT_ATTENTION, key, batch, new_tokens, prefix), n, Op.CONTEXT_ATTENTION)
                          for key, n in _attention_parts(arch, engine)))
 
 
-def generation_attention(arch: ModelArch, engine: Engine, batch, kv_len) -> OpGroup:
+def generation_attention(arch: ModelArch, engine: Engine, batch, kv_len, backend: Backend | None = None) -> OpGroup:
     """One decode step of attention for `batch` requests holding `kv_len` cached tokens each."""
+    design = _design_ops(arch)
+    if design is not None:
+        return design.generation_attention(arch, engine, batch, kv_len, **_design_options(design, backend))
     batch = np.asarray(batch)
     return OpGroup(tuple(Term(Query.of(Kind.GENERATION_ATTENTION, key, np.maximum(batch, 1), kv_len), n,
                               Op.GENERATION_ATTENTION) for key, n in _attention_parts(arch, engine)),
