@@ -23,6 +23,8 @@ import numpy as np
 from sloplan.core.enums import Client
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
+
+from .csv_quant import served
 from sloplan.perfdb import nearest_version
 from sloplan.perfdb.errors import PerfDBInputError, UnknownSystem
 
@@ -109,13 +111,14 @@ def parse_noted(row: dict, client: Client = Client.SERVING) -> tuple[EstimateArg
         mode = shown(_text(row, "mode"))
         raise InputError("mode", f"only aggregated rows are estimated in this release (got {mode}); accepted: agg")
     layout = recover(row, lambda column: _integer(row, ARGUMENT.get(column, column), 0) if _text(row, column) else None)
-    args = arguments(COLUMN, model=_text(row, "model_path"), system=_text(row, "system"),
+    model, quant, quant_note = served(_text(row, "model_path"), _quant(row))
+    args = arguments(COLUMN, model=model, system=_text(row, "system"),
                      backend=_text(row, "backend"), version=_text(row, "backend_version") or None,
-                     tp=layout.tp, pp=_integer(row, "pp", 1), quant=_quant(row), dp=layout.dp,
+                     tp=layout.tp, pp=_integer(row, "pp", 1), quant=quant, dp=layout.dp,
                      moe_tp=layout.moe_tp, moe_ep=layout.moe_ep, client=_client(row, client),
                      isl=_integer(row, "isl"), osl=_integer(row, "osl"), concurrency=_integer(row, "concurrency"),
                      mode=ServingMode.AGG)
-    return args, layout.note
+    return args, "; ".join(n for n in (layout.note, quant_note) if n)
 
 
 def parse_row(row: dict, client: Client = Client.SERVING) -> EstimateArgs:
