@@ -146,7 +146,7 @@ class ModelArch:
         inner = cfg.get("text_config", cfg) if "num_hidden_layers" not in cfg else cfg
         inner = inner if isinstance(inner, dict) else {}
         qcfg = inner.get("quantization_config", cfg.get("quantization_config"))
-        if not fam.estimated:
+        if not fam.estimated or fam.mlp is not MlpKind.DENSE or fam.attention is not AttentionKind.GQA:
             return _parse_family(name, cfg, inner, qcfg, quant_cfg, checkpoint or name, source, fam)
         if inner.get("num_experts") or inner.get("num_local_experts") or inner.get("kv_lora_rank"):
             raise UnsupportedModel("model: MoE/MLA models are not supported yet; accepted: dense GQA models")
