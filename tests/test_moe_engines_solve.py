@@ -5,8 +5,14 @@ import dataclasses
 import pytest
 
 from sloplan.api import solve
+from sloplan.context import build_context
 from sloplan.errors import InputError
 from sloplan.model.family import families
+from sloplan.model.framework import Backend
+from sloplan.model.option_table import ServingMode
+from sloplan.model.options import fitting_engines, option_table
+from sloplan.solver import Slo, best_deployment, pareto_front
+from sloplan.solver.brute import brute_best, brute_front
 
 
 @pytest.fixture
@@ -43,3 +49,19 @@ def test_deepseek_rejects_engines_with_too_many_experts_per_gpu(lifted):
 def test_the_gate_still_refuses_without_the_line():
     with pytest.raises(InputError, match="not supported yet"):
         solve(_request("Qwen/Qwen3-30B-A3B-FP8", 16))
+
+
+@pytest.mark.parametrize("backend,gpus", [(Backend.TRTLLM, 16), (Backend.VLLM, 8)])
+def test_moe_front_and_best_equal_brute_force(lifted, backend, gpus):
+    """Exact on a small MoE instance whose table holds EP / DP engines, and (16 GPUs) two-node engines."""
+    ctx = build_context("Qwen/Qwen3-30B-A3B-FP8", "h200_sxm", backend, None, 2000, 200, 0, None)
+    slots, _ = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), gpus, 2)
+    engines = [s.engine for s in slots]
+    assert any(e.dp > 1 for e in engines) and any(e.moe_ep > 1 for e in engines)
+    assert gpus < 16 or any(e.gpus == 16 for e in engines)
+    table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, [ServingMode.AGG], 2, ctx.calibration)
+    slo = Slo(ttft_s=2.0)
+    pts = lambda f: sorted((d.tokens_per_s_per_user, d.tokens_per_s_per_gpu) for d in f)  # noqa: E731
+    assert pts(pareto_front(table, gpus, slo)) == pts(brute_front(table, gpus, slo))
+    best, truth = best_deployment(table, gpus, slo), brute_best(table, gpus, slo)
+    assert (best.tokens_per_s, best.gpus_used) == (truth.tokens_per_s, truth.gpus_used)
