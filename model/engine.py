@@ -45,7 +45,8 @@ class Engine:
 
 
 def invalid_reason(engine: Engine, arch: ModelArch, gpus_per_node: int) -> str | None:
-    """Why this engine cannot run this model on this node size, or None when it can."""
+    """Why this engine cannot run this model on this node size, or None when it can (the tp x pp rules;
+    a MoE engine's dp / moe_tp / moe_ep rules, per framework: model/parallel_rules.py engine_problem)."""
     if arch.num_heads % engine.tp:
         return f"{arch.num_heads} attention heads are not divisible by tp={engine.tp}"
     if engine.tp > gpus_per_node and not (engine.tp == 2 * gpus_per_node):
@@ -58,7 +59,8 @@ def invalid_reason(engine: Engine, arch: ModelArch, gpus_per_node: int) -> str |
 
 
 def candidate_engines(arch: ModelArch, quants: list[Quant], gpus_per_node: int, max_gpus: int) -> list[Engine]:
-    """Every structurally valid engine within the GPU budget (memory is checked by model.memory)."""
+    """Every structurally valid tp x pp engine within the GPU budget (memory is checked by model.memory);
+    the engines of a dense model. A MoE model's: model/parallel_rules.py engines_for."""
     out = []
     for q in quants:
         for tp in TP_SIZES:

@@ -116,7 +116,7 @@ def component_memory_plan(arch: ModelArch, engine: Engine, system: SystemSpec, f
 def too_big_reason(plan: MemoryPlan, engine: Engine) -> str:
     """Why an engine that does not fit is rejected, naming the experts each GPU holds (the rejected list)."""
     if isinstance(plan, ComponentMemoryPlan) and plan.parts.experts:
-        return (f"{plan.parts.experts / GIB:.1f} GiB of experts per GPU (moe_ep={engine.moe_ep}, "
+        return (f"needs {plan.parts.experts / GIB:.1f} GiB of experts per GPU (moe_ep={engine.moe_ep}, "
                 f"moe_tp={engine.moe_tp}) + {(plan.weights_bytes - plan.parts.experts) / GIB:.1f} GiB of other "
-                f"weights leave no KV for one request on {plan.capacity_bytes / GIB:.0f} GiB")
+                f"weights of {plan.capacity_bytes / GIB:.0f} GiB")
     return f"needs {plan.weights_bytes / GIB:.1f} GiB of weights per GPU"

@@ -113,3 +113,17 @@ def test_fp8_block_experts_cut_into_whole_blocks():
     p = engine_problem(Engine(4, 1, q, moe_tp=4), a, H200, framework("sglang").parallel_rules)
     assert p.field == "moe_tp" and "128-wide FP8 blocks" in p.message
     assert all(768 // e.moe_tp % 128 == 0 for e in engines_for(a, [q], H200, framework("sglang").parallel_rules, 16))
+
+
+def test_a_degree_the_framework_does_not_derive_needs_its_flag(tmp_path):
+    from sloplan.model.framework import FrameworkDataError
+
+    text = (FOLDER / "vllm.yaml").read_text()
+    line = "    dp: --data-parallel-size         # only when > 1\n"
+    assert line in text
+    path = tmp_path / "vllm.yaml"
+    path.write_text(text.replace(line, ""))
+    with pytest.raises(FrameworkDataError, match="no flag for dp"):
+        load_framework(path)
+    path.write_text(text.replace(line, "").replace("implied: [moe_tp, moe_ep]", "implied: [dp, moe_tp, moe_ep]"))
+    assert Parallelism.DP in load_framework(path).parallel_rules.implied
