@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sloplan.core.enums import Client
 from sloplan.model.engine import Engine, invalid_reason
+from sloplan.model.parallel_rules import engine_problem
 from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
 from sloplan.model.ops import source_label
@@ -117,6 +118,10 @@ def context_for(args: EstimateArgs, dense_ignores_moe: bool = False) -> tuple[Co
                         (args.quant,) if args.quant else None, "quant", client=args.client)
     dp, moe_tp, moe_ep = moe_split(args, is_moe(ctx.arch), dense_ignores_moe)
     engine = Engine(args.tp, args.pp, ctx.quants[0], dp=dp, moe_tp=moe_tp, moe_ep=moe_ep)
+    if is_moe(ctx.arch):  # the framework's own rules (TRT-LLM: no tp > 1 with dp > 1, ...), as data
+        problem = engine_problem(engine, ctx.arch, ctx.system, ctx.framework.parallel_rules)
+        if problem:
+            raise InputError(problem.field, problem.message)
     why = invalid_reason(engine, ctx.arch, ctx.system.gpus_per_node)
     if why:
         raise _invalid_engine(engine, ctx, why)
