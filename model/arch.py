@@ -94,20 +94,11 @@ class ModelArch:
 
     @property
     def unestimated(self) -> tuple[str, ...]:
-        """The parts of this design the estimators do not price yet (empty: dense GQA)."""
-        att, parts = self.attention, []
-        parts += {AttentionKind.MLA: ["MLA attention"], AttentionKind.SPARSE_MLA: ["DSA sparse MLA attention"],
-                  AttentionKind.HYBRID_LINEAR: ["gated-DeltaNet linear attention"]}.get(att.kind, [])
-        if att.kind is AttentionKind.GQA and len(set(att.layers)) > 1:
-            parts.append("mixed sliding-window/full layers")
-        if att.gqa and att.gqa.sinks:
-            parts.append("attention sinks")
-        if self.mlp.moe:
-            parts.append("MoE layers (router, experts" + (", shared experts)" if self.mlp.moe.shared_intermediate
-                                                          else ")"))
+        """The parts of this design the estimators do not price yet (empty: every part is priced)."""
+        parts = ["DSA sparse MLA attention"] if self.attention.kind is AttentionKind.SPARSE_MLA else []
         formats = {w.fmt for g in self.groups for w in g.weights}
-        parts += [f"{f.value} weights" for f in sorted(formats, key=lambda f: f.value) if f.gemm is None]
-        return tuple(parts)
+        return tuple(parts + [f"{f.value} weights" for f in sorted(formats, key=lambda f: f.value)
+                              if f is WeightFormat.INT4_WO])
 
     @property
     def summary(self) -> str:
@@ -142,7 +133,7 @@ class ModelArch:
         if fam is None:
             raise UnsupportedModel(
                 f"model: {source} architectures: {arch} is not supported yet; "
-                f"accepted: {', '.join(DENSE_ARCHITECTURES)}")
+                f"accepted: {', '.join(estimated_architectures())}")
         inner = cfg.get("text_config", cfg) if "num_hidden_layers" not in cfg else cfg
         inner = inner if isinstance(inner, dict) else {}
         qcfg = inner.get("quantization_config", cfg.get("quantization_config"))

@@ -67,13 +67,17 @@ def _entries() -> dict[str, tuple[dict, dict | None]]:
 
 
 def list_models(dense_only: bool = True) -> list[str]:
-    """Catalog names, optionally only those this release can estimate (whose config also validates)."""
+    """Catalog names, optionally only the dense GQA ones this release estimates (whose config also validates)."""
     out = []
     for name, (cfg, q) in _entries().items():
         try:
-            ModelArch.from_hf_config(name, cfg, q, source=f"catalog entry {name}")
+            arch = ModelArch.from_hf_config(name, cfg, q, source=f"catalog entry {name}")
         except (UnsupportedModel, InvalidModelConfig):
             if dense_only:
+                continue
+        else:
+            mixed = len(set(arch.attention.layers)) > 1  # gpt-oss: sliding and full layers
+            if dense_only and (arch.mlp.moe is not None or arch.attention.gqa is None or mixed):
                 continue
         out.append(name)
     return sorted(out)
