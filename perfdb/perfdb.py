@@ -12,17 +12,15 @@ from collections.abc import Callable
 from . import analytic, sol  # noqa: F401 — analytic registers its answers
 from . import family as family_mod
 from . import queries as q
-from .comm import CommMixin
+from . import comm as _comm, deepep as _deepep  # noqa: F401 — register their answers
 from .dense import KV_DTYPES  # noqa: F401 — registers the dense answers; KV_DTYPES's old home (tests)
-from .deepep import DeepEpMixin
 from .encoder import EncoderMixin
 from .fallback import Fallback
 from .grid import Grid
 from .linear_attention import LinearAttentionMixin
 from .lookup import Lookup, finish
-from .mla import MlaMixin
+from . import mla as _mla, moe as _moe  # noqa: F401 — register their answers
 from .mhc import MhcMixin
-from .moe import MoeMixin
 from . import quantize as _quantize  # noqa: F401 — registers its answers
 from .sparse import SparseAttentionMixin
 from .system_spec import SystemSpec
@@ -33,8 +31,8 @@ from .wideep import WideEpMixin
 
 
 
-class PerfDB(CommMixin, MoeMixin, MlaMixin, SparseAttentionMixin, LinearAttentionMixin,
-             EncoderMixin, MhcMixin, WideEpMixin, DeepEpMixin):
+class PerfDB(SparseAttentionMixin, LinearAttentionMixin,
+             EncoderMixin, MhcMixin, WideEpMixin):
     """Primitive latencies for one (system, backend, version). Build with `load_perfdb`.
 
     Family methods live in their modules: comm.py (nccl, moe_a2a), moe.py (moe), mla.py (context_mla,
@@ -137,6 +135,43 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, SparseAttentionMixin, LinearAttentio
     def gemm_fp8_static(self, m, n: int, k: int, fp8_input: bool = False) -> Lookup:
         """fp8 GEMM with a static activation scale (queries.GemmFp8Static)."""
         return self.latency(q.GemmFp8Static(m, n, k, fp8_input))
+
+    def nccl(self, op: str, message_elems, num_gpus: int, dtype: str = "bf16") -> Lookup:
+        """NCCL collective (queries.Nccl)."""
+        return self.latency(q.Nccl(op, message_elems, num_gpus, dtype))
+
+    def moe_a2a(self, num_tokens, hidden: int, topk: int, num_experts: int, ep_size: int,
+                phase: str = "dispatch", dtype: str = "bf16", kernel: str = "ll") -> Lookup:
+        """MoE expert-parallel all-to-all (queries.MoeA2a)."""
+        return self.latency(q.MoeA2a(num_tokens, hidden, topk, num_experts, ep_size, phase, dtype, kernel))
+
+    def moe(self, num_tokens, hidden: int, inter: int, topk: int, num_experts: int, moe_tp: int, moe_ep: int,
+            dtype: str = "bf16", distribution: str = "power_law_1.2") -> Lookup:
+        """MoE expert compute of one layer on one GPU (queries.Moe)."""
+        return self.latency(q.Moe(num_tokens, hidden, inter, topk, num_experts, moe_tp, moe_ep, dtype,
+                                  distribution))
+
+    def context_mla(self, batch, new_tokens, prefix, num_heads: int, kv_dtype: str = "bf16") -> Lookup:
+        """MLA prefill per layer per GPU (queries.ContextMla)."""
+        return self.latency(q.ContextMla(batch, new_tokens, prefix, num_heads, kv_dtype))
+
+    def generation_mla(self, batch, kv_len, num_heads: int, kv_dtype: str = "bf16") -> Lookup:
+        """One MLA decode step per layer per GPU (queries.GenerationMla)."""
+        return self.latency(q.GenerationMla(batch, kv_len, num_heads, kv_dtype))
+
+    def mla_module(self, phase: str, batch, seq, num_heads: int, kv_dtype: str = "bf16",
+                   gemm_dtype: str = "fp8_block") -> Lookup:
+        """Whole DeepSeek-V3 attention module (queries.MlaModule)."""
+        return self.latency(q.MlaModule(phase, batch, seq, num_heads, kv_dtype, gemm_dtype))
+
+    def mla_bmm(self, num_tokens, num_heads: int, dtype: str = "bf16", phase: str = "pre") -> Lookup:
+        """Decode absorption BMM (queries.MlaBmm)."""
+        return self.latency(q.MlaBmm(num_tokens, num_heads, dtype, phase))
+
+    def deepep(self, num_tokens, hidden: int, topk: int, num_experts: int, phase: str = "dispatch",
+               kernel: str = "ll", num_nodes: int = 1, sms: int | None = None) -> Lookup:
+        """SGLang DeepEP dispatch / combine (queries.DeepEp)."""
+        return self.latency(q.DeepEp(num_tokens, hidden, topk, num_experts, phase, kernel, num_nodes, sms))
 
     def embedding(self, tokens, hidden: int, dtype_bytes: float = 2.0) -> Lookup:
         """Embedding gather (queries.Embedding)."""
