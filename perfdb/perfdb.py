@@ -1,48 +1,37 @@
 """PerfDB: latency of every primitive for one (system, backend, version), vectorized and tier-tagged.
 
-Every table-backed lookup follows one recipe: compute the op's speed of light (sol.py), look up the
+A thin facade. `db.latency(query)` answers a typed query (queries.py) with the function its family's module
+registered for the query's type (family.answers): GEMM, attention, all-reduce in dense.py; comm.py (NCCL,
+MoE all-to-all), deepep.py, moe.py, mla.py, sparse.py, linear_attention.py, quantize.py, encoder.py,
+mhc.py, wideep.py; analytic.py (p2p, memory ops, embedding). Those functions hold no state: they read this
+db's `system`, its `store` (store.FamilyStore: grids, filled grids, medians, lanes, families read) and its
+`fallback` (fallback.Fallback: the ROOFLINE tier). The per-family methods below (`db.gemm(...)`, …) are
+one-line wrappers kept for the notebook API and every caller: same signatures, same answers.
+
+Every table-backed answer follows one recipe: compute the op's speed of light (sol.py), look up the
 utilization (SOL / measured latency) in a filled log-space grid (grid.py), return SOL / util. Where a
-system or slice has no table, the roofline is divided by the median utilization measured for the same
-family (on this system, else on its catalog donor) and tagged ROOFLINE.
+system or slice has no table, the fallback answers (donor's or sibling dtype's util at the same shape, else
+the family median) and tags it ROOFLINE.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import analytic, sol  # noqa: F401 — analytic registers its answers
+# Importing a family module registers its answers (family.answers); every query type has one below.
+from . import analytic, comm, deepep, encoder, linear_attention, mhc, mla, moe, quantize, sparse, wideep  # noqa: F401
 from . import family as family_mod
 from . import queries as q
-from . import comm as _comm, deepep as _deepep  # noqa: F401 — register their answers
 from .dense import KV_DTYPES  # noqa: F401 — registers the dense answers; KV_DTYPES's old home (tests)
-from .encoder import EncoderMixin
 from .fallback import Fallback
 from .grid import Grid
-from .linear_attention import LinearAttentionMixin
-from .lookup import Lookup, finish
-from . import mla as _mla, moe as _moe  # noqa: F401 — register their answers
-from .mhc import MhcMixin
-from . import quantize as _quantize  # noqa: F401 — registers its answers
-from .sparse import SparseAttentionMixin
+from .lookup import Lookup
 from .system_spec import SystemSpec
 from .sparse_grid import SparseGrid
 from .store import FamilyStore
-from .tier import Tier
-from .wideep import WideEpMixin
 
 
-
-class PerfDB(SparseAttentionMixin, LinearAttentionMixin,
-             EncoderMixin, MhcMixin, WideEpMixin):
-    """Primitive latencies for one (system, backend, version). Build with `load_perfdb`.
-
-    Family methods live in their modules: comm.py (nccl, moe_a2a), moe.py (moe), mla.py (context_mla,
-    generation_mla, mla_module, mla_bmm), analytic.py (embedding); read on first use (store.py):
-    sparse.py (dsa_module, glm5_kernel), linear_attention.py (gdn, mamba2), quantize.py (quantize,
-    gemm_fp8_static), encoder.py (encoder_attention), mhc.py (mhc), wideep.py (wideep_moe, wideep_mla,
-    wideep_mlp), deepep.py (deepep). The mixins hold no state: grids, filled grids, medians, lanes and the
-    families read live in `self.store` (store.FamilyStore, each family described by its `family.Family`
-    record); the ROOFLINE tier is `self.fallback` (fallback.Fallback: a sibling dtype's or the catalog
-    donor's latency at the same shape, else the median)."""
+class PerfDB:
+    """Primitive latencies for one (system, backend, version). Build with `load_perfdb`."""
 
     def __init__(self, system: SystemSpec, backend: str, version: str, grids: dict[str, SparseGrid],
                  lanes: dict, eff: dict, fallback_eff: dict | None = None, cache_file=None,
@@ -81,13 +70,6 @@ class PerfDB(SparseAttentionMixin, LinearAttentionMixin,
     def efficiency(self, family: str, name: str | None = None) -> float:
         """Median measured util of a slice / family, else the donor's, else a default (Fallback.efficiency)."""
         return self.fallback.efficiency(family, name)
-
-    @staticmethod
-    def _finish(sol_s, lu, tier, floor=Tier.MEASURED) -> Lookup:
-        return finish(sol_s, lu, tier, floor)
-
-    def _bw(self, num_gpus: int) -> float:
-        return sol.link_bw_bytes_per_s(self.system, num_gpus)
 
     # ----------------------------------------------------------------- the facade
     def latency(self, query) -> Lookup:
@@ -172,6 +154,50 @@ class PerfDB(SparseAttentionMixin, LinearAttentionMixin,
                kernel: str = "ll", num_nodes: int = 1, sms: int | None = None) -> Lookup:
         """SGLang DeepEP dispatch / combine (queries.DeepEp)."""
         return self.latency(q.DeepEp(num_tokens, hidden, topk, num_experts, phase, kernel, num_nodes, sms))
+
+    def dsa_module(self, phase: str, batch, seq, num_heads: int, kv_dtype: str = "bf16",
+                   gemm_dtype: str = "fp8_block", model: str = "dsv32", prefix=0) -> Lookup:
+        """Whole DSA attention module per layer per GPU (queries.DsaModule)."""
+        return self.latency(q.DsaModule(phase, batch, seq, num_heads, kv_dtype, gemm_dtype, model, prefix))
+
+    def glm5_kernel(self, op: str, batch, isl, kv_len, score_mode: str = "flat") -> Lookup:
+        """GLM-5 DSA kernel (queries.Glm5Kernel)."""
+        return self.latency(q.Glm5Kernel(op, batch, isl, kv_len, score_mode))
+
+    def gdn(self, phase: str, batch, seq_len, num_k_heads: int, num_v_heads: int, head_k_dim: int = 128,
+            head_v_dim: int = 128) -> Lookup:
+        """Gated DeltaNet layer's kernels per GPU (queries.Gdn)."""
+        return self.latency(q.Gdn(phase, batch, seq_len, num_k_heads, num_v_heads, head_k_dim, head_v_dim))
+
+    def mamba2(self, phase: str, batch, seq_len, nheads: int, head_dim: int = 64, n_groups: int = 8,
+               d_state: int = 128) -> Lookup:
+        """Mamba2 layer's causal conv1d per GPU (queries.Mamba2)."""
+        return self.latency(q.Mamba2(phase, batch, seq_len, nheads, head_dim, n_groups, d_state))
+
+    def encoder_attention(self, batch, seq, num_heads: int, head_dim: int, dtype: str = "bf16") -> Lookup:
+        """ViT encoder attention per layer per GPU (queries.EncoderAttention)."""
+        return self.latency(q.EncoderAttention(batch, seq, num_heads, head_dim, dtype))
+
+    def mhc(self, op: str, num_tokens, hidden: int, hc_mult: int = 4) -> Lookup:
+        """mHC pre / post per layer per GPU (queries.Mhc)."""
+        return self.latency(q.Mhc(op, num_tokens, hidden, hc_mult))
+
+    def wideep_moe(self, num_tokens, hidden: int, inter: int, topk: int, num_experts: int, moe_ep: int,
+                   dtype: str = "fp8_block", distribution: str = "power_law_1.2", num_slots: int | None = None,
+                   phase: str | None = None) -> Lookup:
+        """WideEP expert compute of one MoE layer on one GPU (queries.WideEpMoe)."""
+        return self.latency(q.WideEpMoe(num_tokens, hidden, inter, topk, num_experts, moe_ep, dtype, distribution,
+                                        num_slots, phase))
+
+    def wideep_mla(self, phase: str, batch, seq, num_heads: int, kv_dtype: str = "fp8",
+                   gemm_dtype: str = "fp8_block") -> Lookup:
+        """DeepSeek-V3 attention module under DP attention (queries.WideEpMla)."""
+        return self.latency(q.WideEpMla(phase, batch, seq, num_heads, kv_dtype, gemm_dtype))
+
+    def wideep_mlp(self, phase: str, num_tokens, hidden: int = 7168, inter: int = 2048,
+                   dtype: str = "fp8_block") -> Lookup:
+        """Dense gated MLP of a DeepSeek-V3 dense layer (queries.WideEpMlp)."""
+        return self.latency(q.WideEpMlp(phase, num_tokens, hidden, inter, dtype))
 
     def embedding(self, tokens, hidden: int, dtype_bytes: float = 2.0) -> Lookup:
         """Embedding gather (queries.Embedding)."""
