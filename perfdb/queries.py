@@ -9,14 +9,59 @@ one query is one vectorized lookup. A leaf: imports nothing from perfdb, so ever
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError
 from typing import Any, ClassVar
 
 Arr = Any  # a scalar or numpy array of sizes; vectorized over
 
 
-@dataclass(frozen=True, slots=True)
-class Gemm:
+class Query:
+    """A frozen record of the fields its subclass annotates (ClassVars excluded), defaults from the class body.
+
+    Not `@dataclass(frozen=True)`: that generates six functions per class with `exec` at import, 13 ms for
+    these 26 kinds — more than the rest of a warm solve's perfdb work. Here one shared `__init__` binds the
+    arguments by `FIELDS` (positional or keyword, as a dataclass's would) and assignment after
+    construction raises `dataclasses.FrozenInstanceError`; equality is identity (a query is asked, not
+    compared)."""
+    family: ClassVar[str | None] = None
+    FIELDS: ClassVar[tuple[str, ...]] = ()  # the fields, in order (the wrapper's parameters)
+    DEFAULTS: ClassVar[dict[str, Any]] = {}  # field → default, for the trailing fields that have one
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        notes = cls.__dict__.get("__annotations__", {})
+        cls.FIELDS = tuple(n for n, a in notes.items() if not str(a).startswith(("ClassVar", "typing.ClassVar")))
+        cls.DEFAULTS = {n: cls.__dict__[n] for n in cls.FIELDS if n in cls.__dict__}
+        cls.__match_args__ = cls.FIELDS
+
+    def __init__(self, *args, **kwargs):
+        fields = self.FIELDS
+        if len(args) > len(fields):
+            raise TypeError(f"{type(self).__name__}() takes {len(fields)} arguments, {len(args)} given")
+        values = dict(zip(fields, args))
+        for name, value in kwargs.items():
+            if name not in fields or name in values:
+                raise TypeError(f"{type(self).__name__}() got an unexpected or repeated argument {name!r}")
+            values[name] = value
+        for name in fields[len(args):]:
+            if name not in values:
+                if name not in self.DEFAULTS:
+                    raise TypeError(f"{type(self).__name__}() missing argument {name!r}")
+                values[name] = self.DEFAULTS[name]
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.FIELDS)})"
+
+
+class Gemm(Query):
     """[m,k]×[k,n] GEMM; m an array of token counts (≥1). dtype "fp8_static" → `GemmFp8Static`."""
     family: ClassVar[str] = "gemm"
     m: Arr
@@ -25,8 +70,7 @@ class Gemm:
     dtype: str
 
 
-@dataclass(frozen=True, slots=True)
-class ContextAttention:
+class ContextAttention(Query):
     """Prefill attention of `new_tokens` queries over `prefix + new_tokens` keys, per layer."""
     family: ClassVar[str] = "attention"
     batch: Arr
@@ -39,8 +83,7 @@ class ContextAttention:
     kv_dtype: str
 
 
-@dataclass(frozen=True, slots=True)
-class GenerationAttention:
+class GenerationAttention(Query):
     """One decode step of `batch` requests with `kv_len` cached tokens each, per layer."""
     family: ClassVar[str] = "attention"
     batch: Arr
@@ -52,31 +95,27 @@ class GenerationAttention:
     kv_dtype: str
 
 
-@dataclass(frozen=True, slots=True)
-class AllReduce:
+class AllReduce(Query):
     """bf16 all-reduce of `message_elems` elements over `num_gpus` GPUs (custom AR, else NCCL)."""
     family: ClassVar[str] = "ar"
     message_elems: Arr
     num_gpus: int
 
 
-@dataclass(frozen=True, slots=True)
-class P2p:
+class P2p(Query):
     """Point-to-point send (pipeline stage hop): bytes / link bandwidth + per-hop latency."""
     family: ClassVar[str | None] = None
     nbytes: Arr
     cross_node: bool
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryOp:
+class MemoryOp(Query):
     """Element-wise / memory-bound kernel moving `nbytes`."""
     family: ClassVar[str | None] = None
     nbytes: Arr
 
 
-@dataclass(frozen=True, slots=True)
-class Embedding:
+class Embedding(Query):
     """Embedding gather of `tokens` rows of width `hidden` (reads and writes the touched rows only)."""
     family: ClassVar[str | None] = None
     tokens: Arr
@@ -84,8 +123,7 @@ class Embedding:
     dtype_bytes: float = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class Nccl:
+class Nccl(Query):
     """NCCL `op` (all_gather / reduce_scatter / alltoall / all_reduce) over `num_gpus` GPUs."""
     family: ClassVar[str] = "nccl"
     op: str
@@ -94,8 +132,7 @@ class Nccl:
     dtype: str = "bf16"
 
 
-@dataclass(frozen=True, slots=True)
-class MoeA2a:
+class MoeA2a(Query):
     """MoE expert-parallel all-to-all (`phase` dispatch / combine) of `num_tokens` tokens per rank."""
     family: ClassVar[str] = "a2a"
     num_tokens: Arr
@@ -108,8 +145,7 @@ class MoeA2a:
     kernel: str = "ll"
 
 
-@dataclass(frozen=True, slots=True)
-class Moe:
+class Moe(Query):
     """Expert compute of one MoE layer on one GPU for `num_tokens` tokens entering the layer."""
     family: ClassVar[str] = "moe"
     num_tokens: Arr
@@ -123,8 +159,7 @@ class Moe:
     distribution: str = "power_law_1.2"
 
 
-@dataclass(frozen=True, slots=True)
-class ContextMla:
+class ContextMla(Query):
     """MLA prefill of `new_tokens` over `prefix + new_tokens` keys, per layer per GPU."""
     family: ClassVar[str] = "mla"
     batch: Arr
@@ -134,8 +169,7 @@ class ContextMla:
     kv_dtype: str = "bf16"
 
 
-@dataclass(frozen=True, slots=True)
-class GenerationMla:
+class GenerationMla(Query):
     """One MLA decode step of `batch` requests with `kv_len` cached tokens, per layer per GPU."""
     family: ClassVar[str] = "mla"
     batch: Arr
@@ -144,8 +178,7 @@ class GenerationMla:
     kv_dtype: str = "bf16"
 
 
-@dataclass(frozen=True, slots=True)
-class MlaModule:
+class MlaModule(Query):
     """Whole DeepSeek-V3 attention module (projections + kernel) of one phase."""
     family: ClassVar[str] = "mla"
     phase: str
@@ -156,8 +189,7 @@ class MlaModule:
     gemm_dtype: str = "fp8_block"
 
 
-@dataclass(frozen=True, slots=True)
-class MlaBmm:
+class MlaBmm(Query):
     """Decode absorption BMM, `phase` "pre" (q_nope·W_UK) or "post" (out·W_UV), per layer per GPU."""
     family: ClassVar[str] = "mla"
     num_tokens: Arr
@@ -166,8 +198,7 @@ class MlaBmm:
     phase: str = "pre"
 
 
-@dataclass(frozen=True, slots=True)
-class DsaModule:
+class DsaModule(Query):
     """Whole DSA attention module per layer per GPU (DeepSeek-V3.2 / GLM-5)."""
     family: ClassVar[str] = "sparse"
     phase: str
@@ -180,8 +211,7 @@ class DsaModule:
     prefix: Arr = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Glm5Kernel:
+class Glm5Kernel(Query):
     """GLM-5 DSA kernel `op` (dsa_attn / mqa_logits / topk), 64 heads per GPU."""
     family: ClassVar[str] = "sparse"
     op: str
@@ -191,8 +221,7 @@ class Glm5Kernel:
     score_mode: str = "flat"
 
 
-@dataclass(frozen=True, slots=True)
-class Gdn:
+class Gdn(Query):
     """One Gated DeltaNet layer's kernels per GPU: conv1d + gated delta rule."""
     family: ClassVar[str] = "linear"
     phase: str
@@ -204,8 +233,7 @@ class Gdn:
     head_v_dim: int = 128
 
 
-@dataclass(frozen=True, slots=True)
-class Mamba2:
+class Mamba2(Query):
     """Mamba2 layer's causal conv1d per GPU (the SSM scan was not collected)."""
     family: ClassVar[str] = "linear"
     phase: str
@@ -217,8 +245,7 @@ class Mamba2:
     d_state: int = 128
 
 
-@dataclass(frozen=True, slots=True)
-class Quantize:
+class Quantize(Query):
     """Quantizing an [m, k] bf16 activation: `op` "compute_scale" or "scale_matrix"."""
     family: ClassVar[str] = "quantize"
     m: Arr
@@ -227,8 +254,7 @@ class Quantize:
     dtype: str = "fp8"
 
 
-@dataclass(frozen=True, slots=True)
-class GemmFp8Static:
+class GemmFp8Static(Query):
     """fp8 GEMM with a static activation scale (fp8 GEMM − the quantize kernels it skips)."""
     family: ClassVar[str] = "quantize"
     m: Arr
@@ -237,8 +263,7 @@ class GemmFp8Static:
     fp8_input: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class EncoderAttention:
+class EncoderAttention(Query):
     """Bidirectional attention of `batch` images of `seq` patches each, per layer per GPU."""
     family: ClassVar[str] = "encoder"
     batch: Arr
@@ -248,8 +273,7 @@ class EncoderAttention:
     dtype: str = "bf16"
 
 
-@dataclass(frozen=True, slots=True)
-class Mhc:
+class Mhc(Query):
     """mHC `op` "pre" or "post" for `num_tokens` tokens of width `hidden`, per layer per GPU."""
     family: ClassVar[str] = "mhc"
     op: str
@@ -258,8 +282,7 @@ class Mhc:
     hc_mult: int = 4
 
 
-@dataclass(frozen=True, slots=True)
-class WideEpMoe:
+class WideEpMoe(Query):
     """WideEP expert compute of one MoE layer on one GPU (moe_tp = 1)."""
     family: ClassVar[str] = "wideep"
     num_tokens: Arr
@@ -274,8 +297,7 @@ class WideEpMoe:
     phase: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class WideEpMla:
+class WideEpMla(Query):
     """DeepSeek-V3 attention module under DP attention (SGLang WideEP tables), per layer per GPU."""
     family: ClassVar[str] = "wideep"
     phase: str
@@ -286,8 +308,7 @@ class WideEpMla:
     gemm_dtype: str = "fp8_block"
 
 
-@dataclass(frozen=True, slots=True)
-class WideEpMlp:
+class WideEpMlp(Query):
     """Dense gated MLP of a DeepSeek-V3 dense layer (SGLang WideEP table), per GPU."""
     family: ClassVar[str] = "wideep"
     phase: str
@@ -297,8 +318,7 @@ class WideEpMlp:
     dtype: str = "fp8_block"
 
 
-@dataclass(frozen=True, slots=True)
-class DeepEp:
+class DeepEp(Query):
     """DeepEP `phase` (dispatch / combine) of `num_tokens` tokens per rank over `num_nodes` 8-GPU nodes."""
     family: ClassVar[str] = "deepep"
     num_tokens: Arr

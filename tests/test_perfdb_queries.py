@@ -42,10 +42,9 @@ def test_perfdb_is_a_facade_not_a_class_over_mixins():
 @pytest.mark.parametrize("cls", QUERIES, ids=lambda c: c.__name__)
 def test_each_wrapper_takes_exactly_the_query_fields(cls):
     params = list(inspect.signature(getattr(PerfDB, WRAPPER[cls])).parameters.values())[1:]
-    fields = dataclasses.fields(cls)
-    assert [p.name for p in params] == [f.name for f in fields]
-    assert [p.default for p in params] == [
-        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields]
+    assert [p.name for p in params] == list(cls.FIELDS) and cls.FIELDS
+    assert {p.name: p.default for p in params if p.default is not inspect.Parameter.empty} == cls.DEFAULTS
+    assert list(cls.DEFAULTS) == list(cls.FIELDS[len(cls.FIELDS) - len(cls.DEFAULTS):])  # trailing, as in a call
 
 
 def test_latency_equals_the_wrapper_bit_for_bit(db):
@@ -61,9 +60,15 @@ def test_latency_equals_the_wrapper_bit_for_bit(db):
         assert (new.latency_s > 0).all()
 
 
-def test_queries_are_frozen_and_a_non_query_is_refused(db):
-    q = Gemm(1, 2, 3, "bf16")
+def test_queries_bind_like_a_call_are_frozen_and_a_non_query_is_refused(db):
+    q = Gemm(1, 2, k=3, dtype="bf16")
+    assert (q.m, q.n, q.k, q.dtype) == (1, 2, 3, "bf16") and repr(q) == "Gemm(m=1, n=2, k=3, dtype='bf16')"
+    assert Moe(1, 2, 3, 4, 5, 6, 7).distribution == "power_law_1.2"
     with pytest.raises(dataclasses.FrozenInstanceError):
         q.n = 5
+    for bad in (lambda: Gemm(1, 2, 3), lambda: Gemm(1, 2, 3, "bf16", 5), lambda: Gemm(1, 2, 3, n=4),
+                lambda: Gemm(1, 2, 3, d="bf16")):
+        with pytest.raises(TypeError):
+            bad()
     with pytest.raises(TypeError, match="not a perfdb query"):
         db.latency(("gemm", 1, 2, 3, "bf16"))
