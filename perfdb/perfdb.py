@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 # Importing a family module registers its answers (family.answers); every query type has one below.
 from . import analytic, comm, deepep, encoder, linear_attention, mhc, mla, moe, quantize, sparse, wideep  # noqa: F401
+from . import batch
 from . import family as family_mod
 from . import queries as q
 from .dense import KV_DTYPES  # noqa: F401 — registers the dense answers; KV_DTYPES's old home (tests)
@@ -80,6 +81,10 @@ class PerfDB:
         except KeyError:
             raise TypeError(f"not a perfdb query: {type(query).__name__}") from None
         return answer(self, query)
+
+    def latencies(self, queries) -> list[Lookup]:
+        """Each query's answer, in order, with one lookup per distinct (type, scalar fields) (batch.py)."""
+        return batch.answer_all(self, queries)
 
     # ----------------------------------------------------------------- one-line wrappers (the notebook API)
     def gemm(self, m, n: int, k: int, dtype: str) -> Lookup:

@@ -26,12 +26,14 @@ class Query:
     family: ClassVar[str | None] = None
     FIELDS: ClassVar[tuple[str, ...]] = ()  # the fields, in order (the wrapper's parameters)
     DEFAULTS: ClassVar[dict[str, Any]] = {}  # field → default, for the trailing fields that have one
+    ARRAYS: ClassVar[tuple[str, ...]] = ()  # the fields annotated `Arr`: vectorized over (batch.py)
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
         notes = cls.__dict__.get("__annotations__", {})
         cls.FIELDS = tuple(n for n, a in notes.items() if not str(a).startswith(("ClassVar", "typing.ClassVar")))
         cls.DEFAULTS = {n: cls.__dict__[n] for n in cls.FIELDS if n in cls.__dict__}
+        cls.ARRAYS = tuple(n for n in cls.FIELDS if str(notes[n]) in ("Arr", "Any"))
         cls.__match_args__ = cls.FIELDS
 
     def __init__(self, *args, **kwargs):

@@ -72,3 +72,54 @@ def test_queries_bind_like_a_call_are_frozen_and_a_non_query_is_refused(db):
             bad()
     with pytest.raises(TypeError, match="not a perfdb query"):
         db.latency(("gemm", 1, 2, 3, "bf16"))
+
+
+T = np.array([1, 3, 17, 300, 4097])
+VALID = [  # one query of every type, with array fields (batch.py groups by the scalar ones)
+    queries.Gemm(T, 4096, 4096, "fp8"), queries.Gemm(T, 5120, 5120, "nvfp4"),
+    queries.ContextAttention(np.array([1, 2, 8, 1, 4]), T, np.array([0, 100, 2000, 5, 0]), 32, 8, 128, 0, "fp8"),
+    queries.GenerationAttention(T, 1000, 32, 8, 128, 1024, "bf16"), queries.AllReduce(T * 1000, 16),
+    queries.P2p(T * 1000, True), queries.MemoryOp(T * 100), queries.Embedding(T, 4096),
+    queries.Nccl("all_gather", T * 100, 16), queries.MoeA2a(T, 7168, 8, 256, 12),
+    queries.Moe(T, 7168, 2048, 8, 256, 1, 8, "fp8_block"), queries.Moe(T, 1234, 567, 3, 9, 1, 1, "nvfp4"),
+    queries.ContextMla(2, T, 7, 16, "fp8"), queries.GenerationMla(T, 2000, 32),
+    queries.MlaModule("generation", T, 1024, 16, "fp8", "bf16"), queries.MlaBmm(T, 64, "nvfp4", "pre"),
+    queries.DsaModule("context", 1, T, 64, "bf16", "fp8_block", "glm5", 300),
+    queries.Glm5Kernel("dsa_attn", 2, T, T * 2),
+    queries.Gdn("context", 2, T, 16, 32), queries.Mamba2("generation", T, 1, 128), queries.Quantize(T, 7168),
+    queries.GemmFp8Static(T, 4096, 4096, True), queries.EncoderAttention(2, T, 16, 80), queries.Mhc("pre", T, 7168),
+    queries.WideEpMoe(T, 7168, 2048, 8, 256, 32), queries.WideEpMla("context", 2, T, 16),
+    queries.WideEpMlp("generation", T, 4096, 1024, "bf16"),
+    queries.DeepEp(T, 7168, 8, 256, "combine", "ht", 2, 24)]
+
+
+def _variants(query):
+    """The query and two more with other array values (a scalar one, a 2-D one) and the same scalar fields."""
+    cls = type(query)
+    vals = {f: getattr(query, f) for f in cls.FIELDS}
+    scalar = cls(**{**vals, **{f: 64 for f in cls.ARRAYS}})
+    grid2d = cls(**{**vals, **{f: np.array([[5.0, 900.0], [33.0, 2.0]]) for f in cls.ARRAYS}})
+    return [query, scalar, grid2d]
+
+
+@pytest.mark.parametrize("system,backend", [("h200_sxm", "trtllm"), ("h200_sxm", "sglang"), ("h100_pcie", "trtllm")])
+def test_latencies_batch_every_query_type_exactly(system, backend):
+    db = load_perfdb(system, backend)
+    asked = [v for q in VALID for v in _variants(q)]
+    assert {type(q) for q in asked} == set(QUERIES)
+    batched = db.latencies(asked)
+    for query, got in zip(asked, batched):
+        alone = db.latency(query)
+        assert got.latency_s.shape == alone.latency_s.shape, query
+        assert np.array_equal(got.latency_s, alone.latency_s) and np.array_equal(got.tier, alone.tier), query
+        assert got.tier.dtype == np.int8 and np.isfinite(got.latency_s).all() and (got.latency_s > 0).all()
+
+
+def test_latencies_ask_one_lookup_per_type_and_scalar_fields(db, monkeypatch):
+    calls = []
+    real = PerfDB.latency
+    monkeypatch.setattr(PerfDB, "latency", lambda self, q: calls.append(type(q)) or real(self, q))
+    asked = [Gemm(T, 4096, 4096, "fp8"), Gemm(7, 4096, 4096, "fp8"), Gemm(T, 4096, 1024, "fp8"),
+             GenerationAttention(T, 1000, 32, 8, 128, 0, "fp8"), GenerationAttention(3, T, 32, 8, 128, 0, "fp8")]
+    db.latencies(asked)
+    assert calls == [Gemm, Gemm, GenerationAttention]
