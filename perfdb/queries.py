@@ -38,20 +38,28 @@ class Query:
 
     def __init__(self, *args, **kwargs):
         fields = self.FIELDS
+        if kwargs or len(args) != len(fields):  # the wrappers pass every field positionally: the fast path
+            args = self._bind(args, kwargs)
+        for name, value in zip(fields, args):
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def _bind(cls, args: tuple, kwargs: dict) -> tuple:
+        """All field values in order from positional and keyword arguments and the defaults, as a call would."""
+        fields = cls.FIELDS
         if len(args) > len(fields):
-            raise TypeError(f"{type(self).__name__}() takes {len(fields)} arguments, {len(args)} given")
+            raise TypeError(f"{cls.__name__}() takes {len(fields)} arguments, {len(args)} given")
         values = dict(zip(fields, args))
         for name, value in kwargs.items():
             if name not in fields or name in values:
-                raise TypeError(f"{type(self).__name__}() got an unexpected or repeated argument {name!r}")
+                raise TypeError(f"{cls.__name__}() got an unexpected or repeated argument {name!r}")
             values[name] = value
         for name in fields[len(args):]:
             if name not in values:
-                if name not in self.DEFAULTS:
-                    raise TypeError(f"{type(self).__name__}() missing argument {name!r}")
-                values[name] = self.DEFAULTS[name]
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
+                if name not in cls.DEFAULTS:
+                    raise TypeError(f"{cls.__name__}() missing argument {name!r}")
+                values[name] = cls.DEFAULTS[name]
+        return tuple(values[n] for n in fields)
 
     def __setattr__(self, name, value):
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
