@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 # Importing a family module registers its answers (family.answers); every query type has one below.
 from . import analytic, comm, deepep, encoder, linear_attention, mhc, mla, moe, quantize, sparse, wideep  # noqa: F401
-from . import batch
 from . import family as family_mod
 from . import queries as q
 from .dense import KV_DTYPES  # noqa: F401 — registers the dense answers; KV_DTYPES's old home (tests)
@@ -83,7 +82,10 @@ class PerfDB:
         return answer(self, query)
 
     def latencies(self, queries) -> list[Lookup]:
-        """Each query's answer, in order, with one lookup per distinct (type, scalar fields) (batch.py)."""
+        """Each query's answer, in order, with one lookup per distinct (type, scalar fields) (batch.py, imported
+        on first use: a solve that asks one query at a time does not load it)."""
+        from . import batch
+
         return batch.answer_all(self, queries)
 
     # ----------------------------------------------------------------- one-line wrappers (the notebook API)
