@@ -15,6 +15,11 @@ from typing import Any, ClassVar
 Arr = Any  # a scalar or numpy array of sizes; vectorized over
 
 
+def _is_array(note) -> bool:
+    """An `Arr` annotation: the string "Arr" / "queries.Arr" under postponed annotations, else the alias."""
+    return note is Arr or (isinstance(note, str) and note.rsplit(".", 1)[-1] == "Arr")
+
+
 class Query:
     """A frozen record of the fields its subclass annotates (ClassVars excluded), defaults from the class body.
 
@@ -33,7 +38,7 @@ class Query:
         notes = cls.__dict__.get("__annotations__", {})
         cls.FIELDS = tuple(n for n, a in notes.items() if not str(a).startswith(("ClassVar", "typing.ClassVar")))
         cls.DEFAULTS = {n: cls.__dict__[n] for n in cls.FIELDS if n in cls.__dict__}
-        cls.ARRAYS = tuple(n for n in cls.FIELDS if str(notes[n]) in ("Arr", "Any"))
+        cls.ARRAYS = tuple(n for n in cls.FIELDS if _is_array(notes[n]))
         cls.__match_args__ = cls.FIELDS
 
     def __init__(self, *args, **kwargs):

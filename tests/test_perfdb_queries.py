@@ -123,3 +123,23 @@ def test_latencies_ask_one_lookup_per_type_and_scalar_fields(db, monkeypatch):
              GenerationAttention(T, 1000, 32, 8, 128, 0, "fp8"), GenerationAttention(3, T, 32, 8, 128, 0, "fp8")]
     db.latencies(asked)
     assert calls == [Gemm, Gemm, GenerationAttention]
+
+
+def test_a_new_query_kind_is_a_new_record_and_a_registered_function(db):
+    """Adding a kind touches no facade code: a Query subclass plus `@family.answers` is all db.latency needs."""
+    class Doubled(queries.Query):
+        family = "gemm"
+        m: queries.Arr
+        n: int
+
+    @family.answers(Doubled)
+    def doubled(db_, q):
+        lk = db_.latency(Gemm(q.m, q.n, q.n, "bf16"))
+        return type(lk)(2 * lk.latency_s, lk.tier)
+    try:
+        assert Doubled.ARRAYS == ("m",)
+        got, base = db.latency(Doubled(T, 4096)), db.gemm(T, 4096, 4096, "bf16")
+        assert np.array_equal(got.latency_s, 2 * base.latency_s) and np.array_equal(got.tier, base.tier)
+        assert np.array_equal(db.latencies([Doubled(T, 4096), Doubled(9, 4096)])[0].latency_s, got.latency_s)
+    finally:
+        family.ANSWERS.pop(Doubled)
