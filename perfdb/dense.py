@@ -1,4 +1,6 @@
-"""The answers of the eager families (GEMM, attention, all-reduce: the dense path; records in tables.py).
+"""The answers of the dense path: the eager families (GEMM, attention, all-reduce; records in tables.py) and
+the analytic ops without tables (peer §1.6: point-to-point sends, memory-bound kernels, embedding gather,
+priced from bytes moved alone, tier ROOFLINE; their queries name no family).
 
 Each function answers one query type (queries.py) for `db.latency`: it reads the family's filled grid from
 `db.store`, the ROOFLINE tier from `db.fallback` and the hardware from `db.system`, and holds no state.
@@ -14,10 +16,12 @@ from . import sol, tables
 from .family import answers
 from .grid import Grid
 from .lookup import Lookup, finish
-from .queries import AllReduce, ContextAttention, Gemm, GemmFp8Static, GenerationAttention
+from .queries import AllReduce, ContextAttention, Embedding, Gemm, GemmFp8Static, GenerationAttention, MemoryOp, P2p
 from .tier import Tier
 
 KV_DTYPES = {s: kv_canonical(s) for d in DTYPES for s in (d.name, *d.aliases)}  # core/dtypes.py
+MEM_BW_EFFICIENCY = 0.8  # element-wise kernels reach ~80 % of HBM bandwidth (aiconfigurator-core systems)
+MEM_OP_LATENCY_S = 3e-6  # launch + tail of a small element-wise kernel
 
 
 @answers(Gemm)
@@ -144,3 +148,29 @@ def _covers(grid: Grid, scalars: list[float]) -> bool:
     heads, ratio, head_dim = scalars
     axes = grid.axes
     return (head_dim in axes[2] and axes[0][0] <= heads <= axes[0][-1] and axes[1][0] <= ratio <= axes[1][-1])
+
+
+@answers(P2p)
+def p2p(db, q: P2p) -> Lookup:
+    """bytes / link bandwidth + the system's per-hop latency."""
+    s = db.system
+    bw = s.inter_node_bw_bytes_per_s if q.cross_node else s.intra_node_bw_bytes_per_s
+    nb = np.maximum(np.asarray(q.nbytes, dtype=np.float64), 0.0)
+    return Lookup.of(nb / bw + s.p2p_latency_s, Tier.ROOFLINE)
+
+
+@answers(MemoryOp)
+def memory_op(db, q: MemoryOp) -> Lookup:
+    """bytes / (0.8 · HBM bandwidth) + 3 µs."""
+    nb = np.maximum(np.asarray(q.nbytes, dtype=np.float64), 0.0)
+    bw = db.system.mem_bw_bytes_per_s * MEM_BW_EFFICIENCY
+    return Lookup.of(nb / bw + MEM_OP_LATENCY_S, Tier.ROOFLINE)
+
+
+@answers(Embedding)
+def embedding(db, q: Embedding) -> Lookup:
+    """Reads only the touched rows (tokens · hidden · bytes) and writes them out, so bytes = 2 · tokens ·
+    hidden · dtype_bytes, priced like `MemoryOp`. The vocabulary size does not matter: untouched rows are
+    never read."""
+    t = np.maximum(np.asarray(q.tokens, dtype=np.float64), 0.0)
+    return memory_op(db, MemoryOp(2.0 * t * float(q.hidden) * q.dtype_bytes))

@@ -3,7 +3,7 @@
 A thin facade. `db.latency(query)` answers a typed query (queries.py) with the function its family's module
 registered for the query's type (family.answers): GEMM, attention, all-reduce in dense.py; comm.py (NCCL,
 MoE all-to-all), deepep.py, moe.py, mla.py, sparse.py, linear_attention.py, quantize.py, encoder.py,
-mhc.py, wideep.py; analytic.py (p2p, memory ops, embedding). Those functions hold no state: they read this
+mhc.py, wideep.py (p2p, memory ops and embedding in dense.py too). Those functions hold no state: they read this
 db's `system`, its `store` (store.FamilyStore: grids, filled grids, medians, lanes, families read) and its
 `fallback` (fallback.Fallback: the ROOFLINE tier). The per-family methods below (`db.gemm(...)`, …) are
 one-line wrappers kept for the notebook API and every caller: same signatures, same answers.
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 # Importing a family module registers its answers (family.answers); every query type has one below.
-from . import analytic, comm, deepep, encoder, linear_attention, mhc, mla, moe, quantize, sparse, wideep  # noqa: F401
+from . import comm, deepep, encoder, linear_attention, mhc, mla, moe, quantize, sparse, wideep  # noqa: F401
 from . import family as family_mod
 from . import queries as q
 from .dense import KV_DTYPES  # noqa: F401 — registers the dense answers; KV_DTYPES's old home (tests)
