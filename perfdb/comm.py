@@ -19,8 +19,11 @@ from sloplan.core.dtypes import nccl_slice
 
 from . import sol
 from .families_common import canon_dtype, family_table
-from .family import register
-from .lookup import Lookup
+from .deepep import a2a_via_deepep
+from .dense import beyond_top
+from .family import answers, register
+from .lookup import Lookup, finish
+from .queries import MoeA2a, Nccl
 from .source import read_columns
 from .system_spec import SystemSpec
 from .sparse_grid import SparseGrid
@@ -78,74 +81,62 @@ def _nccl_dtype(dtype: str) -> str:
     return nccl_slice(dtype)  # core/dtypes.py
 
 
-class CommMixin:
-    """PerfDB methods for NCCL collectives and MoE all-to-all (mixed into PerfDB)."""
+@answers(Nccl)
+def nccl(db, q: Nccl) -> Lookup:
+    """Grid `nccl/<op>/<dtype>` (else its bf16 grid) over (gpus, elements); beyond the largest collected count
+    G: latency(G) · (n−1)/n · G/(G−1) · bw(G)/bw(n), EXTRAPOLATED. No table → the fallback (ROOFLINE)."""
+    op, num_gpus, spec = q.op, q.num_gpus, db.system
+    if op not in NCCL_OPS:
+        raise ValueError(f"nccl op {op!r}: accepted {', '.join(NCCL_OPS)}")
+    msg = np.maximum(np.asarray(q.message_elems, dtype=np.float64), 1.0)
+    if num_gpus <= 1:
+        return Lookup.of(np.zeros_like(msg), Tier.MEASURED)
+    dt = _nccl_dtype(q.dtype)
+    db.store.ensure("nccl")
+    nbytes = sol.NCCL_BYTES[dt]
+    grid = db.store.grid(f"nccl/{op}/{dt}") or db.store.grid(f"nccl/{op}/bf16")
+    if grid is None:
+        def sol_on(sp):
+            return sol.nccl_sol_s(op, msg, num_gpus, nbytes, sol.link_bw_bytes_per_s(sp, num_gpus))
+        return db.fallback.roofline(sol_on(spec), "nccl", f"nccl/{op}/{dt}", [float(num_gpus), msg], sol_on)
+    return beyond_top(grid, msg, num_gpus, spec,
+                      lambda n: sol.nccl_sol_s(op, msg, n, nbytes, spec.intra_node_bw_bytes_per_s))
 
-    def nccl(self, op: str, message_elems, num_gpus: int, dtype: str = "bf16") -> Lookup:
-        """NCCL `op` (all_gather / reduce_scatter / alltoall / all_reduce) of `message_elems` elements over
-        `num_gpus` GPUs. Beyond the largest collected count G: latency(G) · (n−1)/n · G/(G−1) · bw(G)/bw(n),
-        EXTRAPOLATED. No table → SOL / median NCCL util (ROOFLINE)."""
-        if op not in NCCL_OPS:
-            raise ValueError(f"nccl op {op!r}: accepted {', '.join(NCCL_OPS)}")
-        msg = np.maximum(np.asarray(message_elems, dtype=np.float64), 1.0)
-        if num_gpus <= 1:
-            return Lookup.of(np.zeros_like(msg), Tier.MEASURED)
-        dt = _nccl_dtype(dtype)
-        self.store.ensure("nccl")
-        nbytes = sol.NCCL_BYTES[dt]
-        grid = self.grid(f"nccl/{op}/{dt}") or self.grid(f"nccl/{op}/bf16")
-        if grid is None:
-            def bw(sp):
-                return sp.intra_node_bw_bytes_per_s if num_gpus <= sp.gpus_per_node else sp.inter_node_bw_bytes_per_s
-            return self.fallback.roofline(sol.nccl_sol_s(op, msg, num_gpus, nbytes, self._bw(num_gpus)), "nccl",
-                                          f"nccl/{op}/{dt}", [float(num_gpus), msg],
-                                          lambda sp: sol.nccl_sol_s(op, msg, num_gpus, nbytes, bw(sp)))
-        top = int(grid.axes[0].max())
-        n_eff = min(int(num_gpus), top)
-        lu, tier = grid.query([float(n_eff), msg])
-        lat = sol.nccl_sol_s(op, msg, n_eff, nbytes, self.system.intra_node_bw_bytes_per_s) / np.exp(lu)
-        if num_gpus > top:
-            n = float(num_gpus)
-            lat = lat * (n - 1) / n * top / (top - 1) * self._bw(top) / self._bw(num_gpus)
-            tier = np.maximum(tier, Tier.EXTRAPOLATED)
-        return Lookup.of(lat, tier)
 
-    def moe_a2a(self, num_tokens, hidden: int, topk: int, num_experts: int, ep_size: int,
-                phase: str = "dispatch", dtype: str = "bf16", kernel: str = "ll") -> Lookup:
-        """MoE expert-parallel all-to-all (`phase` dispatch / combine) of `num_tokens` tokens per rank.
+@answers(MoeA2a)
+def moe_a2a(db, q: MoeA2a) -> Lookup:
+    """`kernel` picks the comm-backend lane by a "_"-separated name part: "ll" (DeepEP low-latency, decode)
+    or "ht" (DeepEP high-throughput, prefill); the first such lane wins, else any lane. A missing dtype
+    uses the lane's bf16 grid through its own SOL (ROOFLINE). No `moe_a2a_perf` table: SGLang's DeepEP
+    tables (`deepep`, ll / normal), else the donor's answer at the same shape (ROOFLINE)."""
+    hidden, topk, num_experts, ep_size = q.hidden, q.topk, q.num_experts, q.ep_size
+    t = np.maximum(np.asarray(q.num_tokens, dtype=np.float64), 1.0)
+    if ep_size <= 1:
+        return Lookup.of(np.zeros_like(t), Tier.MEASURED)
+    dt = canon_dtype(q.dtype)
+    nb = sol.COMM_BYTES.get(dt, 2.0)
 
-        `kernel` picks the comm-backend lane by a "_"-separated name part: "ll" (DeepEP low-latency, decode)
-        or "ht" (DeepEP high-throughput, prefill); the first such lane wins, else any lane. A missing dtype
-        uses the lane's bf16 grid through its own SOL (ROOFLINE). No `moe_a2a_perf` table: SGLang's DeepEP
-        tables (`deepep`, ll / normal), else the donor's answer at the same shape (ROOFLINE)."""
-        t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
-        if ep_size <= 1:
-            return Lookup.of(np.zeros_like(t), Tier.MEASURED)
-        dt = canon_dtype(dtype)
-        bw = self._bw(ep_size)
-        sol_s = sol.moe_a2a_sol_s(t, hidden, topk, ep_size, sol.COMM_BYTES.get(dt, 2.0), bw)
-        grid, floor = self._a2a_grid(phase, dt, kernel)
-        if grid is None:  # SGLang ships DeepEP tables instead (deepep.py); else the donor's same query
-            lk = self._a2a_via_deepep(t, hidden, topk, num_experts, ep_size, phase, kernel)
-            if lk is not None:
-                return lk
-            nb = sol.COMM_BYTES.get(dt, 2.0)
+    def sol_on(sp):
+        return sol.moe_a2a_sol_s(t, hidden, topk, ep_size, nb, sol.link_bw_bytes_per_s(sp, ep_size))
+    sol_s = sol_on(db.system)
+    grid, floor = a2a_grid(db.store, q.phase, dt, q.kernel)
+    if grid is None:  # SGLang ships DeepEP tables instead (deepep.py); else the donor's same query
+        lk = a2a_via_deepep(db, t, hidden, topk, num_experts, ep_size, q.phase, q.kernel)
+        if lk is not None:
+            return lk
+        lk = db.fallback.donor_transfer(lambda d: d.latency(q), sol_s, sol_on)
+        return lk if lk is not None else db.fallback.roofline(sol_s, "a2a")
+    lu, tier = grid.query([float(ep_size), float(hidden), float(topk), float(num_experts), t])
+    return finish(sol_s, lu, tier, floor)
 
-            def sol_fn(sp):
-                bw_d = sp.intra_node_bw_bytes_per_s if ep_size <= sp.gpus_per_node else sp.inter_node_bw_bytes_per_s
-                return sol.moe_a2a_sol_s(t, hidden, topk, ep_size, nb, bw_d)
-            lk = self.fallback.donor_transfer(
-                lambda d: d.moe_a2a(t, hidden, topk, num_experts, ep_size, phase, dtype, kernel), sol_s, sol_fn)
-            return lk if lk is not None else self.fallback.roofline(sol_s, "a2a")
-        lu, tier = grid.query([float(ep_size), float(hidden), float(topk), float(num_experts), t])
-        return self._finish(sol_s, lu, tier, floor)
 
-    def _a2a_grid(self, phase: str, dtype: str, kernel: str):
-        self.store.ensure("a2a")
-        names = [n for n in self.grid_names() if n.startswith("a2a/") and n.split("/")[2] == phase]
-        lanes = [n for n in names if kernel in n.split("/")[1].split("_")] or names
-        for want, floor in ((dtype, Tier.MEASURED), ("bf16", Tier.ROOFLINE)):
-            for n in lanes:
-                if n.split("/")[3] == want:
-                    return self.grid(n), floor
-        return (self.grid(lanes[0]), Tier.ROOFLINE) if lanes else (None, Tier.ROOFLINE)
+def a2a_grid(store, phase: str, dtype: str, kernel: str):
+    """(grid, floor) of the all-to-all lane for (phase, dtype, kernel); the bf16 grid (ROOFLINE) else."""
+    store.ensure("a2a")
+    names = [n for n in sorted(store.sparse) if n.startswith("a2a/") and n.split("/")[2] == phase]
+    lanes = [n for n in names if kernel in n.split("/")[1].split("_")] or names
+    for want, floor in ((dtype, Tier.MEASURED), ("bf16", Tier.ROOFLINE)):
+        for n in lanes:
+            if n.split("/")[3] == want:
+                return store.grid(n), floor
+    return (store.grid(lanes[0]), Tier.ROOFLINE) if lanes else (None, Tier.ROOFLINE)

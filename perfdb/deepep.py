@@ -20,8 +20,9 @@ import numpy as np
 
 from . import sol
 from .families_common import family_table
-from .family import register
-from .lookup import Lookup
+from .family import answers, register
+from .lookup import Lookup, finish
+from .queries import DeepEp
 from .source import read_columns
 from .sparse_grid import SparseGrid
 from .tier import Tier
@@ -63,49 +64,47 @@ def deepep_grids(root, spec, backend: str, version: str):
     return grids, lanes
 
 
-class DeepEpMixin:
-    """PerfDB method for SGLang's DeepEP tables (mixed into PerfDB); read on first use."""
+@answers(DeepEp)
+def deepep(db, q: DeepEp) -> Lookup:
+    """`kernel` "ll" (low latency) or "normal" (alias "ht"), `sms` the normal kernels' SM budget (None → 20,
+    DeepEP's default). Grid semantics as elsewhere (MEASURED / INTERPOLATED / EXTRAPOLATED ≤ 2 octaves /
+    ROOFLINE); more nodes than collected hold the boundary util with the inter-node SOL. No table → the
+    donor's same shape (ROOFLINE), else the a2a median."""
+    phase, kernel, hidden, topk, num_nodes = q.phase, q.kernel, q.hidden, q.topk, q.num_nodes
+    if phase not in ("dispatch", "combine"):
+        raise ValueError(f"deepep phase {phase!r}: accepted dispatch, combine")
+    if kernel not in KERNEL_ALIASES:
+        raise ValueError(f"deepep kernel {kernel!r}: accepted {', '.join(KERNEL_ALIASES)}")
+    kind = KERNEL_ALIASES[kernel]
+    t = np.maximum(np.asarray(q.num_tokens, dtype=np.float64), 1.0)
+    s = 1.0 if kind == "ll" else float(DEEPEP_DEFAULT_SMS if q.sms is None else q.sms)
+    coords = [float(num_nodes), float(hidden), float(topk), float(q.num_experts), s, t]
 
-    def deepep(self, num_tokens, hidden: int, topk: int, num_experts: int, phase: str = "dispatch",
-               kernel: str = "ll", num_nodes: int = 1, sms: int | None = None) -> Lookup:
-        """DeepEP `phase` (dispatch / combine) of `num_tokens` tokens per rank over `num_nodes` nodes of 8
-        GPUs; `kernel` "ll" (low latency) or "normal" (alias "ht"), `sms` the normal kernels' SM budget
-        (None → 20, DeepEP's default). Grid semantics as elsewhere (MEASURED / INTERPOLATED /
-        EXTRAPOLATED ≤ 2 octaves / ROOFLINE); more nodes than collected hold the boundary util with the
-        inter-node SOL. No table → the donor's same shape (ROOFLINE), else the a2a median."""
-        if phase not in ("dispatch", "combine"):
-            raise ValueError(f"deepep phase {phase!r}: accepted dispatch, combine")
-        if kernel not in KERNEL_ALIASES:
-            raise ValueError(f"deepep kernel {kernel!r}: accepted {', '.join(KERNEL_ALIASES)}")
-        kind = KERNEL_ALIASES[kernel]
-        t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
-        s = 1.0 if kind == "ll" else float(DEEPEP_DEFAULT_SMS if sms is None else sms)
-        coords = [float(num_nodes), float(hidden), float(topk), float(num_experts), s, t]
+    def sol_fn(sp):
+        return deepep_sol(t, hidden, topk, num_nodes, lambda ep: (
+            sp.intra_node_bw_bytes_per_s if ep <= DEEPEP_GPUS_PER_NODE else sp.inter_node_bw_bytes_per_s))
+    sol_s = sol_fn(db.system)
+    name = f"deepep/{kind}/{phase}"
+    grid = db.store.family_grid("deepep", name)
+    if grid is None:
+        lk = db.fallback.per_shape(sol_s, [name], coords, sol_fn)
+        return lk if lk is not None else db.fallback.roofline(sol_s, "a2a")
+    lu, tier = grid.query(coords)
+    return finish(sol_s, lu, tier)
 
-        def sol_fn(sp):
-            return deepep_sol(t, hidden, topk, num_nodes, lambda ep: (
-                sp.intra_node_bw_bytes_per_s if ep <= DEEPEP_GPUS_PER_NODE else sp.inter_node_bw_bytes_per_s))
-        sol_s = sol_fn(self.system)
-        name = f"deepep/{kind}/{phase}"
-        grid = self.store.family_grid("deepep", name)
-        if grid is None:
-            lk = self.fallback.per_shape(sol_s, [name], coords, sol_fn)
-            return lk if lk is not None else self.fallback.roofline(sol_s, "a2a")
-        lu, tier = grid.query(coords)
-        return self._finish(sol_s, lu, tier)
 
-    def _a2a_via_deepep(self, t, hidden, topk, num_experts, ep_size: int, phase: str, kernel: str):
-        """moe_a2a on a backend without a `moe_a2a_perf` table but with DeepEP tables (SGLang): the DeepEP
-        answer on ceil(ep / 8) nodes, rescaled by the SOL ratio when ep is not a whole number of 8-GPU
-        nodes (then at least EXTRAPOLATED). None when there is no DeepEP table."""
-        kind = "ll" if kernel == "ll" else "normal"
-        if self.store.family_grid("deepep", f"deepep/{kind}/{phase}") is None:
-            return None
-        nodes = max(1, math.ceil(ep_size / DEEPEP_GPUS_PER_NODE))
-        lk = self.deepep(t, hidden, topk, num_experts, phase, kind, nodes)
-        full = DEEPEP_GPUS_PER_NODE * nodes
-        if ep_size == full:
-            return lk
-        ratio = (sol.moe_a2a_sol_s(1.0, 1.0, 1.0, ep_size, 1.0, self._bw(ep_size))
-                 / sol.moe_a2a_sol_s(1.0, 1.0, 1.0, full, 1.0, self._bw(full)))
-        return Lookup.of(lk.latency_s * ratio, np.maximum(lk.tier, np.int8(Tier.EXTRAPOLATED)))
+def a2a_via_deepep(db, t, hidden, topk, num_experts, ep_size: int, phase: str, kernel: str):
+    """moe_a2a on a backend without a `moe_a2a_perf` table but with DeepEP tables (SGLang): the DeepEP
+    answer on ceil(ep / 8) nodes, rescaled by the SOL ratio when ep is not a whole number of 8-GPU
+    nodes (then at least EXTRAPOLATED). None when there is no DeepEP table."""
+    kind = "ll" if kernel == "ll" else "normal"
+    if db.store.family_grid("deepep", f"deepep/{kind}/{phase}") is None:
+        return None
+    nodes = max(1, math.ceil(ep_size / DEEPEP_GPUS_PER_NODE))
+    lk = db.latency(DeepEp(t, hidden, topk, num_experts, phase, kind, nodes))
+    full = DEEPEP_GPUS_PER_NODE * nodes
+    if ep_size == full:
+        return lk
+    ratio = (sol.moe_a2a_sol_s(1.0, 1.0, 1.0, ep_size, 1.0, sol.link_bw_bytes_per_s(db.system, ep_size))
+             / sol.moe_a2a_sol_s(1.0, 1.0, 1.0, full, 1.0, sol.link_bw_bytes_per_s(db.system, full)))
+    return Lookup.of(lk.latency_s * ratio, np.maximum(lk.tier, np.int8(Tier.EXTRAPOLATED)))

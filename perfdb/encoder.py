@@ -9,8 +9,9 @@ import numpy as np
 
 from . import sol
 from .families_common import canon_dtype, family_table
-from .family import register
-from .lookup import Lookup
+from .family import answers, register
+from .lookup import Lookup, finish
+from .queries import EncoderAttention
 from .source import read_columns
 from .sparse_grid import SparseGrid
 
@@ -31,19 +32,17 @@ def encoder_grids(root, spec, backend: str, version: str):
     return grids, {"enc": f"{cols['kernel_source'][0] if len(cols['kernel_source']) else ''}@{ver}"}
 
 
-class EncoderMixin:
-    """PerfDB method for ViT encoder attention (mixed into PerfDB); read on first use."""
-
-    def encoder_attention(self, batch, seq, num_heads: int, head_dim: int, dtype: str = "bf16") -> Lookup:
-        """Bidirectional attention of `batch` images of `seq` patches each, per layer per GPU."""
-        b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq)))
-        sol_s = sol.encoder_attention_sol_s(self.system, b, s, float(num_heads), float(head_dim))
-        name = f"enc/{canon_dtype(dtype)}"
-        coords = [float(num_heads), float(head_dim), b, s]
-        grid = self.store.family_grid("encoder", name)
-        if grid is None:
-            def sol_on(sp):
-                return sol.encoder_attention_sol_s(sp, b, s, float(num_heads), float(head_dim))
-            return self.fallback.roofline(sol_s, "enc", name, coords, sol_on)
-        lu, tier = grid.query(coords)
-        return self._finish(sol_s, lu, tier)
+@answers(EncoderAttention)
+def encoder_attention(db, q: EncoderAttention) -> Lookup:
+    """Grid `enc/<dtype>` over (heads, head_dim, batch, seq); no slice → the fallback."""
+    nh, hd = float(q.num_heads), float(q.head_dim)
+    b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (q.batch, q.seq)))
+    sol_s = sol.encoder_attention_sol_s(db.system, b, s, nh, hd)
+    name = f"enc/{canon_dtype(q.dtype)}"
+    coords = [nh, hd, b, s]
+    grid = db.store.family_grid("encoder", name)
+    if grid is None:
+        return db.fallback.roofline(sol_s, "enc", name, coords,
+                                    lambda sp: sol.encoder_attention_sol_s(sp, b, s, nh, hd))
+    lu, tier = grid.query(coords)
+    return finish(sol_s, lu, tier)

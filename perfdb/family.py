@@ -36,6 +36,7 @@ class Family:
 
 FAMILIES: dict[str, Family] = {}
 _BY_PREFIX: dict[str, Family] = {}
+ANSWERS: dict[type, Callable] = {}  # query type (queries.py) → fn(db, query) -> Lookup, from its family's module
 
 
 def add(family: Family) -> Family:
@@ -50,6 +51,16 @@ def register(name: str, prefixes: tuple[str, ...], **fields):
     """Decorator: the decorated function is the `read` of a lazily read family `name`."""
     def deco(fn):
         add(Family(name, fn, tuple(prefixes), **fields))
+        return fn
+    return deco
+
+
+def answers(query_type: type):
+    """Decorator: the decorated `fn(db, query) -> Lookup` answers queries of `query_type` (queries.py); the
+    module of the query's family registers it at import. `db` is the PerfDB facade: its `system`, `store`
+    (FamilyStore) and `fallback` are what the function reads, `db.latency` what it asks other families."""
+    def deco(fn):
+        ANSWERS[query_type] = fn
         return fn
     return deco
 

@@ -19,8 +19,9 @@ import numpy as np
 from . import sol
 from .families_common import family_table
 from .lanes import pick_lane
-from .family import register
-from .lookup import Lookup
+from .family import answers, register
+from .lookup import Lookup, finish
+from .queries import Gdn, Mamba2
 from .source import read_columns
 from .sparse_grid import SparseGrid
 
@@ -82,41 +83,38 @@ def linear_grids(root, spec, backend: str, version: str):
     return grids, lanes
 
 
-class LinearAttentionMixin:
-    """PerfDB methods for GDN and Mamba2 (mixed into PerfDB); read on first use."""
+def _linear_part(db, name: str, coords: list, sol_s, sol_fn) -> Lookup:
+    grid = db.store.family_grid("linear", name)
+    if grid is None:
+        return db.fallback.roofline(sol_s, name.split("/")[0], name, coords, sol_fn)
+    lu, tier = grid.query(coords)
+    return finish(sol_s, lu, tier)
 
-    def _linear_part(self, name: str, coords: list, sol_s, sol_fn) -> Lookup:
-        grid = self.store.family_grid("linear", name)
-        if grid is None:
-            return self.fallback.roofline(sol_s, name.split("/")[0], name, coords, sol_fn)
-        lu, tier = grid.query(coords)
-        return self._finish(sol_s, lu, tier)
 
-    def gdn(self, phase: str, batch, seq_len, num_k_heads: int, num_v_heads: int, head_k_dim: int = 128,
-            head_v_dim: int = 128) -> Lookup:
-        """One Gated DeltaNet layer's kernels per GPU (heads per GPU): conv1d + gated delta rule.
-        `phase` "context" (`seq_len` new tokens per request) or "generation" (seq_len 1)."""
-        if phase not in PHASES:
-            raise ValueError(f"gdn phase {phase!r}: accepted {', '.join(PHASES)}")
-        b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq_len)))
-        cd = float(2 * num_k_heads * head_k_dim + num_v_heads * head_v_dim)
-        conv = self._linear_part(f"gdn/{phase}/conv", [cd, b, s], sol.conv1d_sol_s(self.system, b * s, cd),
-                                 lambda sp: sol.conv1d_sol_s(sp, b * s, cd))
+@answers(Gdn)
+def gdn(db, q: Gdn) -> Lookup:
+    """Sum of the conv1d grid and the gated-delta-rule core grid of the phase (generation: seq_len 1)."""
+    phase, nk, nv, dk, dv = q.phase, q.num_k_heads, q.num_v_heads, q.head_k_dim, q.head_v_dim
+    if phase not in PHASES:
+        raise ValueError(f"gdn phase {phase!r}: accepted {', '.join(PHASES)}")
+    b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (q.batch, q.seq_len)))
+    cd = float(2 * nk * dk + nv * dv)
+    conv = _linear_part(db, f"gdn/{phase}/conv", [cd, b, s], sol.conv1d_sol_s(db.system, b * s, cd),
+                        lambda sp: sol.conv1d_sol_s(sp, b * s, cd))
 
-        def core_sol(sp):
-            return sol.gdn_core_sol_s(sp, b, b * s, num_k_heads, num_v_heads, head_k_dim, head_v_dim)
-        core = self._linear_part(f"gdn/{phase}/core", [float(num_k_heads), float(num_v_heads), b, s],
-                                 core_sol(self.system), core_sol)
-        return Lookup.of(conv.latency_s + core.latency_s, np.maximum(conv.tier, core.tier))
+    def core_sol(sp):
+        return sol.gdn_core_sol_s(sp, b, b * s, nk, nv, dk, dv)
+    core = _linear_part(db, f"gdn/{phase}/core", [float(nk), float(nv), b, s], core_sol(db.system), core_sol)
+    return Lookup.of(conv.latency_s + core.latency_s, np.maximum(conv.tier, core.tier))
 
-    def mamba2(self, phase: str, batch, seq_len, nheads: int, head_dim: int = 64, n_groups: int = 8,
-               d_state: int = 128) -> Lookup:
-        """Mamba2 layer's causal conv1d per GPU (the only Mamba2 kernel the wheel collected; the SSM scan is
-        not included). `phase` "context" or "generation" (seq_len 1)."""
-        if phase not in PHASES:
-            raise ValueError(f"mamba2 phase {phase!r}: accepted {', '.join(PHASES)}")
-        b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq_len)))
-        cd = float(nheads * head_dim + 2 * n_groups * d_state)
-        return self._linear_part(f"mamba2/{phase}/conv", [cd, b, s], sol.conv1d_sol_s(self.system, b * s, cd),
-                                 lambda sp: sol.conv1d_sol_s(sp, b * s, cd))
 
+@answers(Mamba2)
+def mamba2(db, q: Mamba2) -> Lookup:
+    """The conv1d grid of the phase (the only Mamba2 kernel the wheel collected; no SSM scan)."""
+    phase = q.phase
+    if phase not in PHASES:
+        raise ValueError(f"mamba2 phase {phase!r}: accepted {', '.join(PHASES)}")
+    b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (q.batch, q.seq_len)))
+    cd = float(q.nheads * q.head_dim + 2 * q.n_groups * q.d_state)
+    return _linear_part(db, f"mamba2/{phase}/conv", [cd, b, s], sol.conv1d_sol_s(db.system, b * s, cd),
+                        lambda sp: sol.conv1d_sol_s(sp, b * s, cd))

@@ -25,3 +25,10 @@ class Lookup:
         lat = np.asarray(latency_s, dtype=np.float64)
         tr = np.broadcast_to(np.asarray(tier, dtype=np.int8), lat.shape).copy()
         return Lookup(lat, tr)
+
+
+def finish(sol_s, lu, tier, floor=Tier.MEASURED) -> Lookup:
+    """A grid family's answer: latency = SOL / util (util = exp(log-util) read from the grid), tier at
+    least `floor` (the slice fallback a query took: another KV dtype, distribution, …)."""
+    lat = np.asarray(sol_s, dtype=np.float64) / np.exp(lu)
+    return Lookup.of(lat, np.maximum(np.asarray(tier), np.asarray(floor, dtype=np.int8)))

@@ -12,8 +12,9 @@ import numpy as np
 
 from . import sol
 from .families_common import family_table
-from .family import register
-from .lookup import Lookup
+from .family import answers, register
+from .lookup import Lookup, finish
+from .queries import Mhc
 from .source import read_columns
 from .sparse_grid import SparseGrid
 
@@ -42,18 +43,17 @@ def mhc_grids(root, spec, backend: str, version: str):
     return grids, lanes
 
 
-class MhcMixin:
-    """PerfDB method for mHC (mixed into PerfDB); read on first use."""
-
-    def mhc(self, op: str, num_tokens, hidden: int, hc_mult: int = 4) -> Lookup:
-        """mHC `op` "pre" or "post" for `num_tokens` tokens of width `hidden`, per layer per GPU."""
-        if op not in MHC_OPS:
-            raise ValueError(f"mhc op {op!r}: accepted pre, post")
-        t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
-        sol_s = sol.mhc_sol_s(self.system, t, float(hidden), hc_mult)
-        grid = self.store.family_grid("mhc", f"mhc/{op}")
-        if grid is None:
-            return self.fallback.roofline(sol_s, "mhc", f"mhc/{op}", [float(hidden), t],
-                                          lambda sp: sol.mhc_sol_s(sp, t, float(hidden), hc_mult))
-        lu, tier = grid.query([float(hidden), t])
-        return self._finish(sol_s, lu, tier)
+@answers(Mhc)
+def mhc(db, q: Mhc) -> Lookup:
+    """Grid `mhc/<op>` over (hidden, tokens); no slice → the fallback."""
+    op, hidden, hc_mult = q.op, float(q.hidden), q.hc_mult
+    if op not in MHC_OPS:
+        raise ValueError(f"mhc op {op!r}: accepted pre, post")
+    t = np.maximum(np.asarray(q.num_tokens, dtype=np.float64), 1.0)
+    sol_s = sol.mhc_sol_s(db.system, t, hidden, hc_mult)
+    grid = db.store.family_grid("mhc", f"mhc/{op}")
+    if grid is None:
+        return db.fallback.roofline(sol_s, "mhc", f"mhc/{op}", [hidden, t],
+                                    lambda sp: sol.mhc_sol_s(sp, t, hidden, hc_mult))
+    lu, tier = grid.query([hidden, t])
+    return finish(sol_s, lu, tier)

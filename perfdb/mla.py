@@ -22,9 +22,10 @@ from sloplan.core.enums import Phase
 
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
-from .family import register
+from .family import answers, register
 from .lanes import pick_lane
-from .lookup import Lookup
+from .lookup import Lookup, finish
+from .queries import ContextMla, GenerationMla, MlaBmm, MlaModule
 from .source import read_columns
 from .system_spec import SystemSpec
 from .sparse_grid import SparseGrid
@@ -86,63 +87,67 @@ def mla_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
     return grids, lanes
 
 
-class MlaMixin:
-    """PerfDB methods for MLA (mixed into PerfDB). Heads are per GPU (after TP)."""
+def mla_lookup(db, kind: str, batch, seq, num_heads: int, kv_dtype: str, gemm: str | None = None) -> Lookup:
+    """One MLA grid `kind/<kv>[/<gemm>]` over (heads per GPU, batch, seq); the other KV dtype's util through
+    this dtype's SOL (ROOFLINE); no slice → the fallback. Decode in latency space (as generation attention)."""
+    b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq)))
+    kv = kv_canonical(kv_dtype)
+    suffix = f"/{canon_dtype(gemm)}" if gemm else ""
+    db.store.ensure("mla")
+    grid, floor = db.store.grid(f"{kind}/{kv}{suffix}"), Tier.MEASURED
+    if grid is None:  # other KV dtype's util through this dtype's SOL
+        other = kv_sibling(kv)
+        grid, floor = db.store.grid(f"{kind}/{other}{suffix}"), Tier.ROOFLINE
+    h = float(num_heads)
+    sol_s = _mla_sol(db.system, kind, b, s, h, kv)
+    if grid is None:
+        return db.fallback.roofline(sol_s, kind.split("_module")[0], f"{kind}/{kv}{suffix}", [h, b, s],
+                                    lambda sp: _mla_sol(sp, kind, b, s, h, kv))
+    if kind == "mla_gen":  # decode: latency bilinear in raw (batch, kv), as generation attention
+        lat, tier = grid.query_latency([h], [b, s], lambda bb, ss: _mla_sol(db.system, kind, bb, ss, h, kv))
+        return Lookup.of(lat, np.maximum(tier, np.int8(floor)))
+    lu, tier = grid.query([h, b, s])
+    return finish(sol_s, lu, tier, floor)
 
-    def _mla(self, kind: str, batch, seq, num_heads: int, kv_dtype: str, gemm: str | None = None) -> Lookup:
-        b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq)))
-        kv = kv_canonical(kv_dtype)
-        suffix = f"/{canon_dtype(gemm)}" if gemm else ""
-        self.store.ensure("mla")
-        grid, floor = self.grid(f"{kind}/{kv}{suffix}"), Tier.MEASURED
-        if grid is None:  # other KV dtype's util through this dtype's SOL
-            other = kv_sibling(kv)
-            grid, floor = self.grid(f"{kind}/{other}{suffix}"), Tier.ROOFLINE
-        sol_s = _mla_sol(self.system, kind, b, s, float(num_heads), kv)
-        if grid is None:
-            h = float(num_heads)
-            return self.fallback.roofline(sol_s, kind.split("_module")[0], f"{kind}/{kv}{suffix}", [h, b, s],
-                                          lambda sp: _mla_sol(sp, kind, b, s, h, kv))
-        if kind == "mla_gen":  # decode: latency bilinear in raw (batch, kv), as generation attention
-            lat, tier = grid.query_latency([float(num_heads)], [b, s],
-                                           lambda bb, ss: _mla_sol(self.system, kind, bb, ss, float(num_heads), kv))
-            return Lookup.of(lat, np.maximum(tier, np.int8(floor)))
-        lu, tier = grid.query([float(num_heads), b, s])
-        return self._finish(sol_s, lu, tier, floor)
 
-    def context_mla(self, batch, new_tokens, prefix, num_heads: int, kv_dtype: str = "bf16") -> Lookup:
-        """MLA prefill of `new_tokens` over `prefix + new_tokens` keys, per layer per GPU; looked up at the full
-        length and scaled by the new tokens' share of causal pairs, (full² − prefix²)/full² (peer §1.7)."""
-        b, s, p = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (batch, new_tokens, prefix)))
-        full = np.maximum(s, 1.0) + np.maximum(p, 0.0)
-        lk = self._mla("mla_ctx", b, full, num_heads, kv_dtype)
-        share = (sol.causal_pairs(full, 0) - sol.causal_pairs(np.maximum(p, 0.0), 0)) / sol.causal_pairs(full, 0)
-        return Lookup.of(lk.latency_s * share, lk.tier)
+@answers(ContextMla)
+def context_mla(db, q: ContextMla) -> Lookup:
+    """Looked up at the full length and scaled by the new tokens' share of causal pairs,
+    (full² − prefix²)/full² (peer §1.7)."""
+    b, s, p = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (q.batch, q.new_tokens, q.prefix)))
+    full = np.maximum(s, 1.0) + np.maximum(p, 0.0)
+    lk = mla_lookup(db, "mla_ctx", b, full, q.num_heads, q.kv_dtype)
+    share = (sol.causal_pairs(full, 0) - sol.causal_pairs(np.maximum(p, 0.0), 0)) / sol.causal_pairs(full, 0)
+    return Lookup.of(lk.latency_s * share, lk.tier)
 
-    def generation_mla(self, batch, kv_len, num_heads: int, kv_dtype: str = "bf16") -> Lookup:
-        """One MLA decode step of `batch` requests with `kv_len` cached tokens, per layer per GPU."""
-        return self._mla("mla_gen", batch, kv_len, num_heads, kv_dtype)
 
-    def mla_module(self, phase: str, batch, seq, num_heads: int, kv_dtype: str = "bf16",
-                   gemm_dtype: str = "fp8_block") -> Lookup:
-        """Whole DeepSeek-V3 attention module (projections + kernel), `phase` "context" (seq = new tokens,
-        no prefix) or "generation" (seq = kv length)."""
-        kind = {Phase.CONTEXT: "mla_ctx_module", Phase.GENERATION: "mla_gen_module"}[phase]
-        return self._mla(kind, batch, seq, num_heads, kv_dtype, gemm_dtype)
+@answers(GenerationMla)
+def generation_mla(db, q: GenerationMla) -> Lookup:
+    return mla_lookup(db, "mla_gen", q.batch, q.kv_len, q.num_heads, q.kv_dtype)
 
-    def mla_bmm(self, num_tokens, num_heads: int, dtype: str = "bf16", phase: str = "pre") -> Lookup:
-        """Decode absorption BMM, `phase` "pre" (q_nope·W_UK) or "post" (out·W_UV), per layer per GPU."""
-        if phase not in BMM_PHASES:
-            raise ValueError(f"mla_bmm phase {phase!r}: accepted pre, post")
-        t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
-        dt = canon_dtype(dtype)
-        sol_s = sol.mla_bmm_sol_s(self.system, t, float(num_heads), dt)
-        self.store.ensure("mla")
-        grid = self.grid(f"mla_bmm/{phase}/{dt}")
-        if grid is None:
-            h = float(num_heads)
-            return self.fallback.roofline(sol_s, "mla_bmm", f"mla_bmm/{phase}/{dt}", [h, t],
-                                          lambda sp: sol.mla_bmm_sol_s(sp, t, h, dt),
-                                          dtype_sol=lambda d: sol.mla_bmm_sol_s(self.system, t, h, d))
-        lu, tier = grid.query([float(num_heads), t])
-        return self._finish(sol_s, lu, tier)
+
+@answers(MlaModule)
+def mla_module(db, q: MlaModule) -> Lookup:
+    """`phase` "context" (seq = new tokens, no prefix) or "generation" (seq = kv length)."""
+    kind = {Phase.CONTEXT: "mla_ctx_module", Phase.GENERATION: "mla_gen_module"}[q.phase]
+    return mla_lookup(db, kind, q.batch, q.seq, q.num_heads, q.kv_dtype, q.gemm_dtype)
+
+
+@answers(MlaBmm)
+def mla_bmm(db, q: MlaBmm) -> Lookup:
+    """Grid `mla_bmm/<phase>/<dtype>` over (heads, tokens); no slice → the fallback (sibling dtype, donor)."""
+    phase, spec = q.phase, db.system
+    if phase not in BMM_PHASES:
+        raise ValueError(f"mla_bmm phase {phase!r}: accepted pre, post")
+    t = np.maximum(np.asarray(q.num_tokens, dtype=np.float64), 1.0)
+    dt = canon_dtype(q.dtype)
+    h = float(q.num_heads)
+    sol_s = sol.mla_bmm_sol_s(spec, t, h, dt)
+    db.store.ensure("mla")
+    grid = db.store.grid(f"mla_bmm/{phase}/{dt}")
+    if grid is None:
+        return db.fallback.roofline(sol_s, "mla_bmm", f"mla_bmm/{phase}/{dt}", [h, t],
+                                    lambda sp: sol.mla_bmm_sol_s(sp, t, h, dt),
+                                    dtype_sol=lambda d: sol.mla_bmm_sol_s(spec, t, h, d))
+    lu, tier = grid.query([h, t])
+    return finish(sol_s, lu, tier)

@@ -20,11 +20,13 @@ import numpy as np
 
 from . import family as family_mod
 from . import sol
-from .family import Family
+from .fallback import DTYPE_SIBLINGS, hardware_has, transfer_latency
+from .family import Family, answers
 from .families_common import canon_dtype, family_table
 from .grid import Grid
 from .lanes import pick_lane
-from .lookup import Lookup
+from .lookup import Lookup, finish
+from .queries import Moe
 from .source import read_columns
 from .tier import Tier
 
@@ -79,78 +81,78 @@ def moe_family(root, spec, backend: str, version: str) -> dict:
 family_mod.add(Family("moe", moe_family, ("moe",), default_eff={"moe": 0.1}, check=_checked))
 
 
-class MoeMixin:
-    """PerfDB method for MoE expert compute (mixed into PerfDB)."""
+def moe_table(store) -> dict:
+    """The MoE arrays (the store's curve family "moe") and, once per db, their (label, shape) → rows index."""
+    if "moe" not in store.derived:
+        data = store.curves("moe")
+        index = {}
+        if len(data["labels"]):
+            uniq, inv = np.unique(np.column_stack([data["code"], data["keys"]]), axis=0, return_inverse=True)
+            order = np.argsort(inv.ravel(), kind="stable")
+            bounds = np.searchsorted(inv.ravel()[order], np.arange(len(uniq) + 1))
+            index = {tuple(u): order[bounds[i]:bounds[i + 1]] for i, u in enumerate(uniq.tolist())}
+        store.derived["moe"] = (index, {})  # (label, shape) → rows; → built curve
+        store.lanes["moe"] = ";".join(data.get("lanes", [])) + f"@{data['version']}"
+    return store.curves("moe")
 
-    def _moe_table(self) -> dict:
-        """The MoE arrays (the store's curve family "moe") and, once per db, their (label, shape) → rows index."""
-        if "moe" not in self.store.derived:
-            data = self.store.curves("moe")
-            index = {}
-            if len(data["labels"]):
-                uniq, inv = np.unique(np.column_stack([data["code"], data["keys"]]), axis=0, return_inverse=True)
-                order = np.argsort(inv.ravel(), kind="stable")
-                bounds = np.searchsorted(inv.ravel()[order], np.arange(len(uniq) + 1))
-                index = {tuple(u): order[bounds[i]:bounds[i + 1]] for i, u in enumerate(uniq.tolist())}
-            self.store.derived["moe"] = (index, {})  # (label, shape) → rows; → built curve
-            self.lanes["moe"] = ";".join(data.get("lanes", [])) + f"@{data['version']}"
-        return self.store.curves("moe")
 
-    def _moe_curve(self, label: str, key: tuple) -> Grid | None:
-        data = self._moe_table()
-        labels = list(data["labels"])
-        if label not in labels:
+def moe_curve(store, label: str, key: tuple) -> Grid | None:
+    """The token curve of one collected (dtype/distribution, shape), built once; None when not collected."""
+    data = moe_table(store)
+    labels = list(data["labels"])
+    if label not in labels:
+        return None
+    full = (float(labels.index(label)),) + tuple(float(k) for k in key)
+    index, curves = store.derived["moe"]
+    if full not in curves:
+        rows = index.get(full)
+        curves[full] = None if rows is None else Grid.from_points([data["tokens"][rows]], data["lu"][rows])
+    return curves[full]
+
+
+@answers(Moe)
+def moe(db, q: Moe) -> Lookup:
+    """`num_tokens` = the tokens entering the layer (the whole attention-DP group's, peer §1.3), `inter` the
+    full expert intermediate size (split by moe_tp). A missing distribution borrows power_law_1.2, then
+    balanced (EXTRAPOLATED); an uncollected shape → `_borrow`, else SOL / the dtype's median (ROOFLINE)."""
+    t = np.maximum(np.asarray(q.num_tokens, dtype=np.float64), 1.0)
+    dt = canon_dtype(q.dtype)
+    shape = (q.hidden, q.inter, q.topk, q.num_experts, q.moe_tp, q.moe_ep)
+    sol_s = sol.moe_sol_s(db.system, t, *shape, dt)
+    key = (q.topk, q.num_experts, q.hidden, q.inter, q.moe_tp, q.moe_ep)
+    for dist, floor in [(q.distribution, Tier.MEASURED)] + [(d, Tier.EXTRAPOLATED) for d in DIST_FALLBACK]:
+        curve = moe_curve(db.store, f"{dt}/{dist}", key)
+        if curve is not None:
+            lu, tier = curve.query([t])
+            return finish(sol_s, lu, tier, floor)
+    lk = _borrow(db, t, dt, q.distribution, key, shape, sol_s)
+    return lk if lk is not None else Lookup.of(sol_s / _efficiency(db, dt), Tier.ROOFLINE)
+
+
+def _borrow(db, t, dt: str, distribution: str, key: tuple, shape: tuple, sol_s) -> Lookup | None:
+    """Uncollected (dtype, shape) on a GPU with MoE data: a sibling dtype's curve of the same shape (the
+    GPU has the dtype); a GPU without MoE data: the donor's answer to the same query; both moved by
+    `fallback.transfer_latency`, ROOFLINE. None → the dtype median."""
+    if len(moe_table(db.store)["labels"]):
+        if not hardware_has(db.system, dt):
             return None
-        full = (float(labels.index(label)),) + tuple(float(k) for k in key)
-        index, curves = self.store.derived["moe"]
-        if full not in curves:
-            rows = index.get(full)
-            curves[full] = None if rows is None else Grid.from_points([data["tokens"][rows]], data["lu"][rows])
-        return curves[full]
+        for sib in DTYPE_SIBLINGS.get(dt, ()):
+            for dist in (distribution,) + DIST_FALLBACK:
+                curve = moe_curve(db.store, f"{sib}/{dist}", key)
+                if curve is not None:
+                    lu, _ = curve.query([t])
+                    sol_sib = sol.moe_sol_s(db.system, t, *shape, sib)
+                    return Lookup.of(transfer_latency(sol_s, sol_sib, np.exp(lu)), Tier.ROOFLINE)
+        return None
+    return db.fallback.donor_transfer(lambda d: d.latency(Moe(t, *shape, dt, distribution)), sol_s,
+                                      lambda sp: sol.moe_sol_s(sp, t, *shape, dt))
 
-    def moe(self, num_tokens, hidden: int, inter: int, topk: int, num_experts: int, moe_tp: int, moe_ep: int,
-            dtype: str = "bf16", distribution: str = "power_law_1.2") -> Lookup:
-        """Expert compute of one MoE layer on one GPU for `num_tokens` tokens entering the layer (the whole
-        attention-DP group's tokens, peer §1.3), `inter` the full expert intermediate size (split by moe_tp)."""
-        t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
-        dt = canon_dtype(dtype)
-        sol_s = sol.moe_sol_s(self.system, t, hidden, inter, topk, num_experts, moe_tp, moe_ep, dt)
-        key = (topk, num_experts, hidden, inter, moe_tp, moe_ep)
-        for dist, floor in [(distribution, Tier.MEASURED)] + [(d, Tier.EXTRAPOLATED) for d in DIST_FALLBACK]:
-            curve = self._moe_curve(f"{dt}/{dist}", key)
-            if curve is not None:
-                lu, tier = curve.query([t])
-                return self._finish(sol_s, lu, tier, floor)
-        lk = self._moe_borrow(t, dt, distribution, key, (hidden, inter, topk, num_experts, moe_tp, moe_ep), sol_s)
-        return lk if lk is not None else Lookup.of(sol_s / self._moe_efficiency(dt), Tier.ROOFLINE)
 
-    def _moe_borrow(self, t, dt: str, distribution: str, key: tuple, shape: tuple, sol_s) -> Lookup | None:
-        """Uncollected (dtype, shape) on a GPU with MoE data: a sibling dtype's curve of the same shape (the
-        GPU has the dtype); a GPU without MoE data: the donor's answer to the same query; both moved by
-        `fallback.transfer_latency`, ROOFLINE. None → the dtype median."""
-        from .fallback import DTYPE_SIBLINGS, hardware_has, transfer_latency
-
-        hidden, inter, topk, num_experts, moe_tp, moe_ep = shape
-        if len(self._moe_table()["labels"]):
-            if not hardware_has(self.system, dt):
-                return None
-            for sib in DTYPE_SIBLINGS.get(dt, ()):
-                for dist in (distribution,) + DIST_FALLBACK:
-                    curve = self._moe_curve(f"{sib}/{dist}", key)
-                    if curve is not None:
-                        lu, _ = curve.query([t])
-                        sol_sib = sol.moe_sol_s(self.system, t, hidden, inter, topk, num_experts, moe_tp, moe_ep, sib)
-                        return Lookup.of(transfer_latency(sol_s, sol_sib, np.exp(lu)), Tier.ROOFLINE)
-            return None
-        return self.fallback.donor_transfer(
-            lambda d: d.moe(t, hidden, inter, topk, num_experts, moe_tp, moe_ep, dt, distribution), sol_s,
-            lambda sp: sol.moe_sol_s(sp, t, hidden, inter, topk, num_experts, moe_tp, moe_ep, dt))
-
-    def _moe_efficiency(self, dtype: str) -> float:
-        """Median util of this dtype's collected MoE rows (any shape), else of all MoE rows, else the default."""
-        data = self._moe_table()
-        if not len(data["labels"]):
-            return self.efficiency("moe")
-        rows = np.isin(data["code"], [i for i, lb in enumerate(data["labels"]) if lb.startswith(dtype + "/")])
-        lu = data["lu"][rows] if rows.any() else data["lu"]
-        return float(np.exp(np.median(lu)))
+def _efficiency(db, dtype: str) -> float:
+    """Median util of this dtype's collected MoE rows (any shape), else of all MoE rows, else the default."""
+    data = moe_table(db.store)
+    if not len(data["labels"]):
+        return db.fallback.efficiency("moe")
+    rows = np.isin(data["code"], [i for i, lb in enumerate(data["labels"]) if lb.startswith(dtype + "/")])
+    lu = data["lu"][rows] if rows.any() else data["lu"]
+    return float(np.exp(np.median(lu)))

@@ -1,56 +1,37 @@
 """PerfDB: latency of every primitive for one (system, backend, version), vectorized and tier-tagged.
 
-Every table-backed lookup follows one recipe: compute the op's speed of light (sol.py), look up the
+A thin facade. `db.latency(query)` answers a typed query (queries.py) with the function its family's module
+registered for the query's type (family.answers): GEMM, attention, all-reduce in dense.py; comm.py (NCCL,
+MoE all-to-all), deepep.py, moe.py, mla.py, sparse.py, linear_attention.py, quantize.py, encoder.py,
+mhc.py, wideep.py (p2p, memory ops and embedding in dense.py too). Those functions hold no state: they read this
+db's `system`, its `store` (store.FamilyStore: grids, filled grids, medians, lanes, families read) and its
+`fallback` (fallback.Fallback: the ROOFLINE tier). The per-family methods below (`db.gemm(...)`, …) are
+one-line wrappers kept for the notebook API and every caller: same signatures, same answers.
+
+Every table-backed answer follows one recipe: compute the op's speed of light (sol.py), look up the
 utilization (SOL / measured latency) in a filled log-space grid (grid.py), return SOL / util. Where a
-system or slice has no table, the roofline is divided by the median utilization measured for the same
-family (on this system, else on its catalog donor) and tagged ROOFLINE.
+system or slice has no table, the fallback answers (donor's or sibling dtype's util at the same shape, else
+the family median) and tags it ROOFLINE.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
-from sloplan.core.dtypes import DTYPES, kv_canonical, kv_sibling
-from sloplan.core.enums import Phase
-
-from . import sol, tables
-from .analytic import AnalyticMixin
-from .comm import CommMixin
-from .deepep import DeepEpMixin
-from .encoder import EncoderMixin
+# Importing a family module registers its answers (family.answers); every query type has one below.
+from . import comm, deepep, encoder, linear_attention, mhc, mla, moe, quantize, sparse, wideep  # noqa: F401
+from . import family as family_mod
+from . import queries as q
+from .dense import KV_DTYPES  # noqa: F401 — registers the dense answers; KV_DTYPES's old home (tests)
 from .fallback import Fallback
 from .grid import Grid
-from .linear_attention import LinearAttentionMixin
 from .lookup import Lookup
-from .mla import MlaMixin
-from .mhc import MhcMixin
-from .moe import MoeMixin
-from .quantize import QuantizeMixin
-from .sparse import SparseAttentionMixin
 from .system_spec import SystemSpec
 from .sparse_grid import SparseGrid
 from .store import FamilyStore
-from .tier import Tier
-from .wideep import WideEpMixin
-
-MEM_BW_EFFICIENCY = 0.8  # element-wise kernels reach ~80 % of HBM bandwidth (aiconfigurator-core systems)
-MEM_OP_LATENCY_S = 3e-6  # launch + tail of a small element-wise kernel
-KV_DTYPES = {s: kv_canonical(s) for d in DTYPES for s in (d.name, *d.aliases)}  # core/dtypes.py
 
 
-class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin, LinearAttentionMixin,
-             QuantizeMixin, EncoderMixin, MhcMixin, WideEpMixin, DeepEpMixin):
-    """Primitive latencies for one (system, backend, version). Build with `load_perfdb`.
-
-    Family methods live in their modules: comm.py (nccl, moe_a2a), moe.py (moe), mla.py (context_mla,
-    generation_mla, mla_module, mla_bmm), analytic.py (embedding); read on first use (store.py):
-    sparse.py (dsa_module, glm5_kernel), linear_attention.py (gdn, mamba2), quantize.py (quantize,
-    gemm_fp8_static), encoder.py (encoder_attention), mhc.py (mhc), wideep.py (wideep_moe, wideep_mla,
-    wideep_mlp), deepep.py (deepep). The mixins hold no state: grids, filled grids, medians, lanes and the
-    families read live in `self.store` (store.FamilyStore, each family described by its `family.Family`
-    record); the ROOFLINE tier is `self.fallback` (fallback.Fallback: a sibling dtype's or the catalog
-    donor's latency at the same shape, else the median)."""
+class PerfDB:
+    """Primitive latencies for one (system, backend, version). Build with `load_perfdb`."""
 
     def __init__(self, system: SystemSpec, backend: str, version: str, grids: dict[str, SparseGrid],
                  lanes: dict, eff: dict, fallback_eff: dict | None = None, cache_file=None,
@@ -90,154 +71,145 @@ class PerfDB(CommMixin, MoeMixin, MlaMixin, AnalyticMixin, SparseAttentionMixin,
         """Median measured util of a slice / family, else the donor's, else a default (Fallback.efficiency)."""
         return self.fallback.efficiency(family, name)
 
-    @staticmethod
-    def _finish(sol_s, lu, tier, floor=Tier.MEASURED) -> Lookup:
-        lat = np.asarray(sol_s, dtype=np.float64) / np.exp(lu)
-        return Lookup.of(lat, np.maximum(np.asarray(tier), np.asarray(floor, dtype=np.int8)))
+    # ----------------------------------------------------------------- the facade
+    def latency(self, query) -> Lookup:
+        """The answer to one typed query (queries.py): the function its family's module registered for the
+        query's type (family.answers), given this db's system, store and fallback."""
+        try:
+            answer = family_mod.ANSWERS[type(query)]
+        except KeyError:
+            raise TypeError(f"not a perfdb query: {type(query).__name__}") from None
+        return answer(self, query)
 
-    # ----------------------------------------------------------------- GEMM
+    def latencies(self, queries) -> list[Lookup]:
+        """Each query's answer, in order, with one lookup per distinct (type, scalar fields) (batch.py, imported
+        on first use: a solve that asks one query at a time does not load it)."""
+        from . import batch
+
+        return batch.answer_all(self, queries)
+
+    # ----------------------------------------------------------------- one-line wrappers (the notebook API)
     def gemm(self, m, n: int, k: int, dtype: str) -> Lookup:
-        """[m,k]×[k,n] GEMM latency; m is an array of token counts (≥1)."""
-        if dtype == "fp8_static":  # fp8 GEMM − dynamic-scale computation (quantize.py)
-            return self.gemm_fp8_static(m, n, k)
-        m = np.maximum(np.asarray(m, dtype=np.float64), 1.0)
-        sol_s = sol.gemm_sol_s(self.system, m, n, k, dtype)
-        grid = self.grid(f"gemm/{dtype}")
-        if grid is None:
-            return self.fallback.roofline(sol_s, "gemm", f"gemm/{dtype}", [m, float(n), float(k)],
-                                          lambda sp: sol.gemm_sol_s(sp, m, n, k, dtype),
-                                          dtype_sol=lambda d: sol.gemm_sol_s(self.system, m, n, k, d))
-        lu, tier = grid.query([m, float(n), float(k)])
-        return self._finish(sol_s, lu, tier)
-
-    # ----------------------------------------------------------------- attention
-    def _attention_slice(self, phase: str, kv: str, window: int, scalars: list[float]):
-        """Pick the grid for (kv dtype, window): exact window slice if it covers the query's head
-        geometry, else the full-attention slice (window transferred through the SOL, EXTRAPOLATED).
-        A missing kv dtype borrows the other dtype's util (ROOFLINE). Returns (grid, window_of_grid, floor)."""
-        for kv_try, floor in ((kv, Tier.MEASURED), (kv_sibling(kv), Tier.ROOFLINE)):
-            for attn in ("bf16", "fp8"):
-                if window > 0:
-                    g = self.grid(f"{phase}/{attn}/{kv_try}/{window}")
-                    if g is not None and _covers(g, scalars):
-                        return g, window, floor
-                g = self.grid(f"{phase}/{attn}/{kv_try}/0")
-                if g is not None:
-                    return g, 0, floor
-        return None, 0, Tier.ROOFLINE
+        """[m,k]×[k,n] GEMM latency; m is an array of token counts (≥1) (queries.Gemm)."""
+        return self.latency(q.Gemm(m, n, k, dtype))
 
     def context_attention(self, batch, new_tokens, prefix, num_heads: int, num_kv_heads: int,
                           head_dim: int, window: int, kv_dtype: str) -> Lookup:
-        """Prefill attention of `new_tokens` queries over `prefix + new_tokens` keys, per layer.
-
-        Looked up at the full length without prefix, then scaled by the share of (query, key) pairs the
-        new tokens own: (P(full) − P(prefix)) / P(full) — the peer's (full² − prefix²)/full², window-aware.
-        """
-        b, s, p = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (batch, new_tokens, prefix)))
-        b, s, p = np.maximum(b, 1.0), np.maximum(s, 1.0), np.maximum(p, 0.0)
-        full = s + p
-        kv = KV_DTYPES.get(kv_dtype, "bf16")
-        kvb = sol.KV_BYTES[kv]
-        heads, ratio = float(num_heads), float(num_heads) / max(float(num_kv_heads), 1.0)
-        sol_full = sol.context_attention_sol_s(self.system, b, full, 0.0, num_heads, num_kv_heads,
-                                               head_dim, window, kvb)
-        share = (sol.causal_pairs(full, window) - sol.causal_pairs(p, window)) / sol.causal_pairs(full, window)
-        grid, gwin, floor = self._attention_slice(Phase.CONTEXT.short, kv, int(window), [heads, ratio, float(head_dim)])
-        if grid is None:
-            def roofline_on(sp):  # the same SOL on another system (the donor fallback)
-                return share * sol.context_attention_sol_s(sp, b, full, 0.0, num_heads, num_kv_heads, head_dim,
-                                                           window, kvb)
-            return self.fallback.roofline(sol_full * share, "ctx", f"ctx/bf16/{kv}/0",
-                                          [heads, ratio, float(head_dim), b, full], roofline_on)
-        def sol_fn(bb, ss):  # the grid's own SOL frame (its window), at the query's heads / head_dim
-            return sol.context_attention_sol_s(self.system, bb, ss, 0.0, num_heads, num_kv_heads, head_dim,
-                                               gwin, kvb)
-        # batch: latency linear in raw batch; seq: sqrt(latency) linear in raw seq (tables.CTX_QUERY_SPACES)
-        lat, tier = grid.query_latency([heads, ratio, float(head_dim)], [b, full], sol_fn, tables.CTX_QUERY_SPACES)
-        lu = np.log(sol_fn(b, full) / lat)  # util in the grid's frame, applied to the query's (windowed) SOL
-        if window > 0 and gwin == 0:
-            tier = np.maximum(tier, np.where(full > window, Tier.EXTRAPOLATED, Tier.MEASURED))
-        return self._finish(sol_full * share, lu, tier, floor)
+        """Prefill attention per layer (queries.ContextAttention)."""
+        return self.latency(q.ContextAttention(batch, new_tokens, prefix, num_heads, num_kv_heads, head_dim,
+                                               window, kv_dtype))
 
     def generation_attention(self, batch, kv_len, num_heads: int, num_kv_heads: int, head_dim: int,
                              window: int, kv_dtype: str) -> Lookup:
-        """One decode step of `batch` requests with `kv_len` cached tokens each, per layer.
-
-        A windowed query without a window slice reads min(kv_len, window) tokens, so it is looked up at
-        that length in the full-attention slice (EXTRAPOLATED where the window actually cuts).
-        """
-        b, kvl = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (batch, kv_len)))
-        b, kvl = np.maximum(b, 1.0), np.maximum(kvl, 1.0)
-        kv = KV_DTYPES.get(kv_dtype, "bf16")
-        heads, ratio = float(num_heads), float(num_heads) / max(float(num_kv_heads), 1.0)
-        grid, gwin, floor = self._attention_slice(Phase.GENERATION.short, kv, int(window),
-                                                  [heads, ratio, float(head_dim)])
-        eff_len = np.minimum(kvl, window) if window > 0 and gwin == 0 else kvl
-
-        def sol_fn(bb, ss):
-            return sol.generation_attention_sol_s(self.system, bb, ss, num_heads, num_kv_heads, head_dim,
-                                                  gwin, sol.KV_BYTES[kv])
-        if grid is None:
-            coords = [heads, ratio, float(head_dim), b, eff_len]
-            return self.fallback.roofline(sol_fn(b, eff_len), "gen", f"gen/bf16/{kv}/0", coords,
-                                          lambda sp: sol.generation_attention_sol_s(
-                                              sp, b, eff_len, num_heads, num_kv_heads, head_dim, gwin,
-                                              sol.KV_BYTES[kv]))
-        lat, tier = grid.query_latency([heads, ratio, float(head_dim)], [b, eff_len], sol_fn)
-        if window > 0 and gwin == 0:
-            tier = np.maximum(tier, np.where(kvl > window, Tier.EXTRAPOLATED, Tier.MEASURED))
-        return Lookup.of(lat, np.maximum(tier, np.int8(floor)))
-
-    # ----------------------------------------------------------------- communication
-    def _bw(self, num_gpus: int) -> float:
-        s = self.system
-        return s.intra_node_bw_bytes_per_s if num_gpus <= s.gpus_per_node else s.inter_node_bw_bytes_per_s
+        """One decode step per layer (queries.GenerationAttention)."""
+        return self.latency(q.GenerationAttention(batch, kv_len, num_heads, num_kv_heads, head_dim, window,
+                                                  kv_dtype))
 
     def all_reduce(self, message_elems, num_gpus: int) -> Lookup:
-        """bf16 all-reduce of `message_elems` elements over `num_gpus` GPUs (custom AR, else NCCL).
-
-        Beyond the largest collected GPU count G the G-GPU latency is rescaled by
-        (n−1)/n · G/(G−1) · bw(G)/bw(n) (peer §1.5) and tagged EXTRAPOLATED.
-        """
-        msg = np.maximum(np.asarray(message_elems, dtype=np.float64), 1.0)
-        if num_gpus <= 1:
-            return Lookup.of(np.zeros_like(msg), Tier.MEASURED)
-        grid = self.grid("ar/custom") or self.grid("ar/nccl")
-        if grid is None:
-            def bw(sp):
-                return sp.intra_node_bw_bytes_per_s if num_gpus <= sp.gpus_per_node else sp.inter_node_bw_bytes_per_s
-            return self.fallback.roofline(sol.all_reduce_sol_s(msg, num_gpus, self._bw(num_gpus)), "ar", "ar/custom",
-                                          [float(num_gpus), msg],
-                                          lambda sp: sol.all_reduce_sol_s(msg, num_gpus, bw(sp)))
-        top = int(grid.axes[0].max())
-        n_eff = min(int(num_gpus), top)
-        lu, tier = grid.query([float(n_eff), msg])
-        lat = sol.all_reduce_sol_s(msg, n_eff, self.system.intra_node_bw_bytes_per_s) / np.exp(lu)
-        if num_gpus > top:
-            n = float(num_gpus)
-            lat = lat * (n - 1) / n * top / (top - 1) * self._bw(top) / self._bw(num_gpus)
-            tier = np.maximum(tier, Tier.EXTRAPOLATED)
-        return Lookup.of(lat, tier)
+        """bf16 all-reduce (custom AR, else NCCL) (queries.AllReduce)."""
+        return self.latency(q.AllReduce(message_elems, num_gpus))
 
     def p2p(self, nbytes, cross_node: bool) -> Lookup:
-        """Point-to-point send (pipeline stage hop): bytes / link bandwidth + per-hop latency."""
-        s = self.system
-        bw = s.inter_node_bw_bytes_per_s if cross_node else s.intra_node_bw_bytes_per_s
-        nb = np.maximum(np.asarray(nbytes, dtype=np.float64), 0.0)
-        return Lookup.of(nb / bw + s.p2p_latency_s, Tier.ROOFLINE)
+        """Point-to-point send (queries.P2p)."""
+        return self.latency(q.P2p(nbytes, cross_node))
 
     def memory_op(self, nbytes) -> Lookup:
-        """Element-wise / memory-bound kernel moving `nbytes`: bytes / (0.8 · HBM bandwidth) + 3 µs."""
-        nb = np.maximum(np.asarray(nbytes, dtype=np.float64), 0.0)
-        bw = self.system.mem_bw_bytes_per_s * MEM_BW_EFFICIENCY
-        return Lookup.of(nb / bw + MEM_OP_LATENCY_S, Tier.ROOFLINE)
+        """Memory-bound kernel moving `nbytes` (queries.MemoryOp)."""
+        return self.latency(q.MemoryOp(nbytes))
+
+    def quantize(self, m, k: int, op: str = "compute_scale", dtype: str = "fp8") -> Lookup:
+        """Activation quantization, `op` compute_scale / scale_matrix (queries.Quantize)."""
+        return self.latency(q.Quantize(m, k, op, dtype))
+
+    def gemm_fp8_static(self, m, n: int, k: int, fp8_input: bool = False) -> Lookup:
+        """fp8 GEMM with a static activation scale (queries.GemmFp8Static)."""
+        return self.latency(q.GemmFp8Static(m, n, k, fp8_input))
+
+    def nccl(self, op: str, message_elems, num_gpus: int, dtype: str = "bf16") -> Lookup:
+        """NCCL collective (queries.Nccl)."""
+        return self.latency(q.Nccl(op, message_elems, num_gpus, dtype))
+
+    def moe_a2a(self, num_tokens, hidden: int, topk: int, num_experts: int, ep_size: int,
+                phase: str = "dispatch", dtype: str = "bf16", kernel: str = "ll") -> Lookup:
+        """MoE expert-parallel all-to-all (queries.MoeA2a)."""
+        return self.latency(q.MoeA2a(num_tokens, hidden, topk, num_experts, ep_size, phase, dtype, kernel))
+
+    def moe(self, num_tokens, hidden: int, inter: int, topk: int, num_experts: int, moe_tp: int, moe_ep: int,
+            dtype: str = "bf16", distribution: str = "power_law_1.2") -> Lookup:
+        """MoE expert compute of one layer on one GPU (queries.Moe)."""
+        return self.latency(q.Moe(num_tokens, hidden, inter, topk, num_experts, moe_tp, moe_ep, dtype,
+                                  distribution))
+
+    def context_mla(self, batch, new_tokens, prefix, num_heads: int, kv_dtype: str = "bf16") -> Lookup:
+        """MLA prefill per layer per GPU (queries.ContextMla)."""
+        return self.latency(q.ContextMla(batch, new_tokens, prefix, num_heads, kv_dtype))
+
+    def generation_mla(self, batch, kv_len, num_heads: int, kv_dtype: str = "bf16") -> Lookup:
+        """One MLA decode step per layer per GPU (queries.GenerationMla)."""
+        return self.latency(q.GenerationMla(batch, kv_len, num_heads, kv_dtype))
+
+    def mla_module(self, phase: str, batch, seq, num_heads: int, kv_dtype: str = "bf16",
+                   gemm_dtype: str = "fp8_block") -> Lookup:
+        """Whole DeepSeek-V3 attention module (queries.MlaModule)."""
+        return self.latency(q.MlaModule(phase, batch, seq, num_heads, kv_dtype, gemm_dtype))
+
+    def mla_bmm(self, num_tokens, num_heads: int, dtype: str = "bf16", phase: str = "pre") -> Lookup:
+        """Decode absorption BMM (queries.MlaBmm)."""
+        return self.latency(q.MlaBmm(num_tokens, num_heads, dtype, phase))
+
+    def deepep(self, num_tokens, hidden: int, topk: int, num_experts: int, phase: str = "dispatch",
+               kernel: str = "ll", num_nodes: int = 1, sms: int | None = None) -> Lookup:
+        """SGLang DeepEP dispatch / combine (queries.DeepEp)."""
+        return self.latency(q.DeepEp(num_tokens, hidden, topk, num_experts, phase, kernel, num_nodes, sms))
+
+    def dsa_module(self, phase: str, batch, seq, num_heads: int, kv_dtype: str = "bf16",
+                   gemm_dtype: str = "fp8_block", model: str = "dsv32", prefix=0) -> Lookup:
+        """Whole DSA attention module per layer per GPU (queries.DsaModule)."""
+        return self.latency(q.DsaModule(phase, batch, seq, num_heads, kv_dtype, gemm_dtype, model, prefix))
+
+    def glm5_kernel(self, op: str, batch, isl, kv_len, score_mode: str = "flat") -> Lookup:
+        """GLM-5 DSA kernel (queries.Glm5Kernel)."""
+        return self.latency(q.Glm5Kernel(op, batch, isl, kv_len, score_mode))
+
+    def gdn(self, phase: str, batch, seq_len, num_k_heads: int, num_v_heads: int, head_k_dim: int = 128,
+            head_v_dim: int = 128) -> Lookup:
+        """Gated DeltaNet layer's kernels per GPU (queries.Gdn)."""
+        return self.latency(q.Gdn(phase, batch, seq_len, num_k_heads, num_v_heads, head_k_dim, head_v_dim))
+
+    def mamba2(self, phase: str, batch, seq_len, nheads: int, head_dim: int = 64, n_groups: int = 8,
+               d_state: int = 128) -> Lookup:
+        """Mamba2 layer's causal conv1d per GPU (queries.Mamba2)."""
+        return self.latency(q.Mamba2(phase, batch, seq_len, nheads, head_dim, n_groups, d_state))
+
+    def encoder_attention(self, batch, seq, num_heads: int, head_dim: int, dtype: str = "bf16") -> Lookup:
+        """ViT encoder attention per layer per GPU (queries.EncoderAttention)."""
+        return self.latency(q.EncoderAttention(batch, seq, num_heads, head_dim, dtype))
+
+    def mhc(self, op: str, num_tokens, hidden: int, hc_mult: int = 4) -> Lookup:
+        """mHC pre / post per layer per GPU (queries.Mhc)."""
+        return self.latency(q.Mhc(op, num_tokens, hidden, hc_mult))
+
+    def wideep_moe(self, num_tokens, hidden: int, inter: int, topk: int, num_experts: int, moe_ep: int,
+                   dtype: str = "fp8_block", distribution: str = "power_law_1.2", num_slots: int | None = None,
+                   phase: str | None = None) -> Lookup:
+        """WideEP expert compute of one MoE layer on one GPU (queries.WideEpMoe)."""
+        return self.latency(q.WideEpMoe(num_tokens, hidden, inter, topk, num_experts, moe_ep, dtype, distribution,
+                                        num_slots, phase))
+
+    def wideep_mla(self, phase: str, batch, seq, num_heads: int, kv_dtype: str = "fp8",
+                   gemm_dtype: str = "fp8_block") -> Lookup:
+        """DeepSeek-V3 attention module under DP attention (queries.WideEpMla)."""
+        return self.latency(q.WideEpMla(phase, batch, seq, num_heads, kv_dtype, gemm_dtype))
+
+    def wideep_mlp(self, phase: str, num_tokens, hidden: int = 7168, inter: int = 2048,
+                   dtype: str = "fp8_block") -> Lookup:
+        """Dense gated MLP of a DeepSeek-V3 dense layer (queries.WideEpMlp)."""
+        return self.latency(q.WideEpMlp(phase, num_tokens, hidden, inter, dtype))
+
+    def embedding(self, tokens, hidden: int, dtype_bytes: float = 2.0) -> Lookup:
+        """Embedding gather (queries.Embedding)."""
+        return self.latency(q.Embedding(tokens, hidden, dtype_bytes))
 
     def __repr__(self) -> str:
         return f"PerfDB({self.system.name}, {self.backend}, {self.version}, {len(self.store.sparse)} grids)"
 
-
-def _covers(grid: Grid, scalars: list[float]) -> bool:
-    """True when the slice holds the query's head_dim exactly and heads / GQA ratio inside its range."""
-    heads, ratio, head_dim = scalars
-    axes = grid.axes
-    return (head_dim in axes[2] and axes[0][0] <= heads <= axes[0][-1] and axes[1][0] <= ratio <= axes[1][-1])

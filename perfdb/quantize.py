@@ -17,8 +17,9 @@ import numpy as np
 
 from . import sol
 from .families_common import canon_dtype, family_table
-from .family import register
-from .lookup import Lookup
+from .family import answers, register
+from .lookup import Lookup, finish
+from .queries import Gemm, GemmFp8Static, Quantize
 from .source import read_columns
 from .sparse_grid import SparseGrid
 
@@ -42,32 +43,32 @@ def quantize_grids(root, spec, backend: str, version: str):
     return grids, lanes
 
 
-class QuantizeMixin:
-    """PerfDB methods for activation quantization (mixed into PerfDB); read on first use."""
+@answers(Quantize)
+def quantize(db, q: Quantize) -> Lookup:
+    """Util from the `quant/<op>/<dtype>` grid over (m, k); no slice → the fallback."""
+    op, k = q.op, q.k
+    if op not in QUANT_FILES:
+        raise ValueError(f"quantize op {op!r}: accepted {', '.join(QUANT_FILES)}")
+    m = np.maximum(np.asarray(q.m, dtype=np.float64), 1.0)
+    sol_s = sol.quantize_sol_s(db.system, op, m, float(k))
+    name = f"quant/{op}/{canon_dtype(q.dtype)}"
+    grid = db.store.family_grid("quantize", name)
+    if grid is None:
+        return db.fallback.roofline(sol_s, "quant", name, [m, float(k)],
+                                    lambda sp: sol.quantize_sol_s(sp, op, m, float(k)))
+    lu, tier = grid.query([m, float(k)])
+    return finish(sol_s, lu, tier)
 
-    def quantize(self, m, k: int, op: str = "compute_scale", dtype: str = "fp8") -> Lookup:
-        """Quantizing an [m, k] bf16 activation: `op` "compute_scale" (dynamic scale) or "scale_matrix"
-        (the cast itself)."""
-        if op not in QUANT_FILES:
-            raise ValueError(f"quantize op {op!r}: accepted {', '.join(QUANT_FILES)}")
-        m = np.maximum(np.asarray(m, dtype=np.float64), 1.0)
-        sol_s = sol.quantize_sol_s(self.system, op, m, float(k))
-        name = f"quant/{op}/{canon_dtype(dtype)}"
-        grid = self.store.family_grid("quantize", name)
-        if grid is None:
-            return self.fallback.roofline(sol_s, "quant", name, [m, float(k)],
-                                          lambda sp: sol.quantize_sol_s(sp, op, m, float(k)))
-        lu, tier = grid.query([m, float(k)])
-        return self._finish(sol_s, lu, tier)
 
-    def gemm_fp8_static(self, m, n: int, k: int, fp8_input: bool = False) -> Lookup:
-        """fp8 GEMM with a static activation scale: fp8 GEMM − compute_scale [− scale_matrix when the input
-        is already fp8], floored at the fp8 roofline."""
-        m = np.maximum(np.asarray(m, dtype=np.float64), 1.0)
-        g = self.gemm(m, n, k, "fp8")
-        lat, tier = g.latency_s.copy(), g.tier.copy()
-        for op in ("compute_scale",) + (("scale_matrix",) if fp8_input else ()):
-            q = self.quantize(m, k, op)
-            lat, tier = lat - q.latency_s, np.maximum(tier, q.tier)
-        floor = sol.gemm_sol_s(self.system, m, n, k, "fp8")
-        return Lookup.of(np.maximum(lat, floor), tier)
+@answers(GemmFp8Static)
+def gemm_fp8_static(db, q: GemmFp8Static) -> Lookup:
+    """fp8 GEMM − compute_scale [− scale_matrix when the input is already fp8], floored at the fp8 roofline."""
+    n, k = q.n, q.k
+    m = np.maximum(np.asarray(q.m, dtype=np.float64), 1.0)
+    g = db.latency(Gemm(m, n, k, "fp8"))
+    lat, tier = g.latency_s.copy(), g.tier.copy()
+    for op in ("compute_scale",) + (("scale_matrix",) if q.fp8_input else ()):
+        part = db.latency(Quantize(m, k, op))
+        lat, tier = lat - part.latency_s, np.maximum(tier, part.tier)
+    floor = sol.gemm_sol_s(db.system, m, n, k, "fp8")
+    return Lookup.of(np.maximum(lat, floor), tier)

@@ -63,6 +63,11 @@ def generation_attention_sol_s(spec: SystemSpec, batch, kv_len, num_heads, num_k
     return np.maximum(compute, nbytes / spec.mem_bw_bytes_per_s)
 
 
+def link_bw_bytes_per_s(spec: SystemSpec, num_gpus: int) -> float:
+    """Bandwidth a collective over `num_gpus` GPUs runs at: NVLink within a node, else the inter-node link."""
+    return spec.intra_node_bw_bytes_per_s if num_gpus <= spec.gpus_per_node else spec.inter_node_bw_bytes_per_s
+
+
 def all_reduce_sol_s(message_elems, num_gpus, bw_bytes_per_s: float) -> np.ndarray:
     """Ring all-reduce of bf16 elements: each GPU sends and receives 2·(n−1)/n of the message."""
     nbytes = 2.0 * np.asarray(message_elems, dtype=np.float64)

@@ -24,8 +24,9 @@ from sloplan.core.enums import Phase
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
 from .lanes import pick_lane
-from .family import register
-from .lookup import Lookup
+from .family import answers, register
+from .lookup import Lookup, finish
+from .queries import DsaModule, Glm5Kernel
 from .source import read_columns
 from .sparse_grid import SparseGrid
 from .tier import Tier
@@ -91,59 +92,58 @@ def sparse_grids(root, spec, backend: str, version: str):
     return grids, lanes
 
 
-class SparseAttentionMixin:
-    """PerfDB methods for DSA sparse attention (mixed into PerfDB); read on first use."""
+@answers(DsaModule)
+def dsa_module(db, q: DsaModule) -> Lookup:
+    """`phase` "context" (`seq` new tokens over `prefix` cached ones) or "generation" (`seq` = cached KV
+    length, one new token per request); `num_heads` per GPU; `model` "dsv32" (DeepSeek-V3.2) or "glm5".
 
-    def dsa_module(self, phase: str, batch, seq, num_heads: int, kv_dtype: str = "bf16",
-                   gemm_dtype: str = "fp8_block", model: str = "dsv32", prefix=0) -> Lookup:
-        """Whole DSA attention module per layer per GPU. `phase` "context" (`seq` new tokens over
-        `prefix` cached ones) or "generation" (`seq` = cached KV length, one new token per request);
-        `num_heads` per GPU; `model` "dsv32" (DeepSeek-V3.2) or "glm5".
+    Slice fallbacks: other model → EXTRAPOLATED; other GEMM dtype or KV dtype → ROOFLINE tier (util
+    of that slice through this query's SOL); no slice → roofline fallback (donor's util at this shape).
+    Context with a prefix: looked up at the full length, scaled by the new tokens' share of the
+    (top-k capped) causal pairs."""
+    phase, h = q.phase, float(q.num_heads)
+    kind = {Phase.CONTEXT: "dsa_ctx", Phase.GENERATION: "dsa_gen"}[phase]
+    b, s, p = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (q.batch, q.seq, q.prefix)))
+    b, s, p = np.maximum(b, 1.0), np.maximum(s, 1.0), np.maximum(p, 0.0)
+    full = s + p if phase == Phase.CONTEXT else s
+    kv, gemm = _kv(q.kv_dtype), canon_dtype(q.gemm_dtype)
+    arch = MODEL_ALIASES.get(str(q.model).lower(), str(q.model).lower())
+    sol_s = sol.dsa_module_sol_s(db.system, phase, b, full, h, sol.KV_BYTES[kv])
+    share = 1.0
+    if phase == Phase.CONTEXT:
+        w = sol.DSA_TOPK
+        share = (sol.causal_pairs(full, w) - sol.causal_pairs(p, w)) / sol.causal_pairs(full, w)
+    db.store.ensure("sparse")
+    other = {"dsv32": "glm5", "glm5": "dsv32"}.get(arch, "dsv32")
+    tries = [(arch, kv, gemm, Tier.MEASURED), (other, kv, gemm, Tier.EXTRAPOLATED)]
+    tries += [(a, k, g, Tier.ROOFLINE) for a in (arch, other) for k in (kv, "bf16", "fp8")
+              for g in (gemm, "fp8_block", "bf16")]
+    for a, k, g, floor in tries:
+        grid = db.store.grid(f"{kind}/{a}/{k}/{g}")
+        if grid is not None:
+            lu, tier = grid.query([h, b, full])
+            lk = finish(sol_s, lu, tier, floor)
+            return Lookup.of(lk.latency_s * share, lk.tier)
+    lk = db.fallback.roofline(sol_s, kind, f"{kind}/{arch}/{kv}/{gemm}", [h, b, full],
+                              lambda sp: sol.dsa_module_sol_s(sp, phase, b, full, h, sol.KV_BYTES[kv]))
+    return Lookup.of(lk.latency_s * share, lk.tier)
 
-        Slice fallbacks: other model → EXTRAPOLATED; other GEMM dtype or KV dtype → ROOFLINE tier (util
-        of that slice through this query's SOL); no slice → roofline fallback (donor's util at this shape).
-        Context with a prefix: looked up at the full length, scaled by the new tokens' share of the
-        (top-k capped) causal pairs."""
-        kind = {Phase.CONTEXT: "dsa_ctx", Phase.GENERATION: "dsa_gen"}[phase]
-        b, s, p = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (batch, seq, prefix)))
-        b, s, p = np.maximum(b, 1.0), np.maximum(s, 1.0), np.maximum(p, 0.0)
-        full = s + p if phase == Phase.CONTEXT else s
-        kv, gemm = _kv(kv_dtype), canon_dtype(gemm_dtype)
-        arch = MODEL_ALIASES.get(str(model).lower(), str(model).lower())
-        sol_s = sol.dsa_module_sol_s(self.system, phase, b, full, float(num_heads), sol.KV_BYTES[kv])
-        share = 1.0
-        if phase == Phase.CONTEXT:
-            w = sol.DSA_TOPK
-            share = (sol.causal_pairs(full, w) - sol.causal_pairs(p, w)) / sol.causal_pairs(full, w)
-        self.store.ensure("sparse")
-        other = {"dsv32": "glm5", "glm5": "dsv32"}.get(arch, "dsv32")
-        tries = [(arch, kv, gemm, Tier.MEASURED), (other, kv, gemm, Tier.EXTRAPOLATED)]
-        tries += [(a, k, g, Tier.ROOFLINE) for a in (arch, other) for k in (kv, "bf16", "fp8")
-                  for g in (gemm, "fp8_block", "bf16")]
-        for a, k, g, floor in tries:
-            grid = self.grid(f"{kind}/{a}/{k}/{g}")
-            if grid is not None:
-                lu, tier = grid.query([float(num_heads), b, full])
-                lk = self._finish(sol_s, lu, tier, floor)
-                return Lookup.of(lk.latency_s * share, lk.tier)
-        lk = self.fallback.roofline(sol_s, kind, f"{kind}/{arch}/{kv}/{gemm}", [float(num_heads), b, full],
-                                    lambda sp: sol.dsa_module_sol_s(sp, phase, b, full, float(num_heads),
-                                                                    sol.KV_BYTES[kv]))
-        return Lookup.of(lk.latency_s * share, lk.tier)
 
-    def glm5_kernel(self, op: str, batch, isl, kv_len, score_mode: str = "flat") -> Lookup:
-        """GLM-5 DSA kernel (64 heads per GPU): `op` "dsa_attn", "mqa_logits" or "topk" (`score_mode`
-        flat / top_last), `isl` queries per request over `kv_len` keys (kv_len ≥ isl)."""
-        if op not in GLM5_FILES:
-            raise ValueError(f"glm5_kernel op {op!r}: accepted {', '.join(GLM5_FILES)}")
-        b, q, kv = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0)
-                                         for x in (batch, isl, kv_len)))
-        kv = np.maximum(kv, q)
-        sol_s = sol.glm5_kernel_sol_s(self.system, op, b, q, kv)
-        name = f"glm5/{op}" + (f"/{score_mode}" if op == "topk" else "")
-        grid = self.store.family_grid("sparse", name)
-        if grid is None:
-            return self.fallback.roofline(sol_s, "glm5", name, [b, q, kv],
-                                          lambda sp: sol.glm5_kernel_sol_s(sp, op, b, q, kv))
-        lu, tier = grid.query([b, q, kv])
-        return self._finish(sol_s, lu, tier)
+@answers(Glm5Kernel)
+def glm5_kernel(db, q: Glm5Kernel) -> Lookup:
+    """`op` "dsa_attn", "mqa_logits" or "topk" (`score_mode` flat / top_last), `isl` queries per request
+    over `kv_len` keys (kv_len ≥ isl)."""
+    op = q.op
+    if op not in GLM5_FILES:
+        raise ValueError(f"glm5_kernel op {op!r}: accepted {', '.join(GLM5_FILES)}")
+    b, qs, kv = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0)
+                                      for x in (q.batch, q.isl, q.kv_len)))
+    kv = np.maximum(kv, qs)
+    sol_s = sol.glm5_kernel_sol_s(db.system, op, b, qs, kv)
+    name = f"glm5/{op}" + (f"/{q.score_mode}" if op == "topk" else "")
+    grid = db.store.family_grid("sparse", name)
+    if grid is None:
+        return db.fallback.roofline(sol_s, "glm5", name, [b, qs, kv],
+                                    lambda sp: sol.glm5_kernel_sol_s(sp, op, b, qs, kv))
+    lu, tier = grid.query([b, qs, kv])
+    return finish(sol_s, lu, tier)

@@ -28,10 +28,11 @@ from sloplan.core.enums import Phase
 
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
-from .lookup import Lookup
+from .lookup import Lookup, finish
+from .queries import Gemm, MlaModule, Moe, WideEpMla, WideEpMlp, WideEpMoe
 from .tier import Tier
 from .lanes import pick_lane
-from .family import register
+from .family import answers, register
 from .source import read_columns
 from .sparse_grid import SparseGrid
 
@@ -161,87 +162,85 @@ def _phase(phase: str) -> str:
     return PHASES[phase]
 
 
-class WideEpMixin:
-    """PerfDB methods of the wide-EP tables (mixed into PerfDB); read on first use."""
+@answers(WideEpMoe)
+def wideep_moe(db, q: WideEpMoe) -> Lookup:
+    """`num_tokens`: the EP group's tokens (TRT-LLM table; per-rank = ceil(num_tokens / moe_ep)) or the SGLang
+    table's `num_tokens`; `num_slots` EPLB slots (None → num_experts, i.e. no redundant experts); `phase`
+    "context" / "generation" picks SGLang's per-phase table, the TRT-LLM table serves both.
 
-    def wideep_moe(self, num_tokens, hidden: int, inter: int, topk: int, num_experts: int, moe_ep: int,
-                   dtype: str = "fp8_block", distribution: str = "power_law_1.2", num_slots: int | None = None,
-                   phase: str | None = None) -> Lookup:
-        """WideEP expert compute of one MoE layer on one GPU (moe_tp = 1). `num_tokens`: the EP group's
-        tokens (TRT-LLM table; per-rank = ceil(num_tokens / moe_ep)) or the SGLang table's `num_tokens`;
-        `num_slots` EPLB slots (None → num_experts, i.e. no redundant experts); `phase` "context" /
-        "generation" picks SGLang's per-phase table, the TRT-LLM table serves both.
-
-        Exact collected point → MEASURED, inside → INTERPOLATED, beyond → EXTRAPOLATED / ROOFLINE as the
-        grids. Another distribution slice (the EPLB twin, then power_law_1.2, 1.01, uniform, balanced) →
-        at least EXTRAPOLATED. No wide-EP slice: a sibling dtype's util at the same shape (ROOFLINE), the
-        donor's same shape (ROOFLINE), else `moe(...)` (moe_tp 1) tagged at least EXTRAPOLATED."""
-        self.store.ensure("wideep")
-        t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
-        dt = canon_dtype(dtype)
-        slots = float(num_slots or num_experts)
-        coords = [float(hidden), float(inter), float(topk), float(num_experts), slots, float(moe_ep), t]
-        sol_s = sol.moe_sol_s(self.system, t, hidden, inter, topk, num_experts, 1, moe_ep, dt)
-        phases = ([phase, "any"] if phase else ["any", "generation", "context"])
-        for dist, exact in _dist_candidates(distribution):
-            for ph in phases:
-                grid = self.grid(f"wideep_moe/{ph}/{dt}/{dist}")
-                if grid is not None:
-                    lu, tier = grid.query(coords)
-                    return self._finish(sol_s, lu, tier, Tier.MEASURED if exact else Tier.EXTRAPOLATED)
-        names = [f"wideep_moe/{ph}/{dt}/{d}" for d, _ in _dist_candidates(distribution) for ph in phases]
-        lk = self.fallback.per_shape(sol_s, names, coords,
-                                     lambda sp, d=dt: sol.moe_sol_s(sp, t, hidden, inter, topk, num_experts, 1,
-                                                                      moe_ep, d))
-        if lk is not None:
-            return lk
-        lk = self.moe(t, hidden, inter, topk, num_experts, 1, moe_ep, dt, distribution.removesuffix("_eplb"))
-        return Lookup.of(lk.latency_s, np.maximum(lk.tier, np.int8(Tier.EXTRAPOLATED)))
-
-    def wideep_mla(self, phase: str, batch, seq, num_heads: int, kv_dtype: str = "fp8",
-                   gemm_dtype: str = "fp8_block") -> Lookup:
-        """DeepSeek-V3 attention module under DP attention (SGLang WideEP tables), per layer per GPU:
-        `phase` "context" (seq = new tokens, no prefix) or "generation" (seq = KV length), `num_heads` per
-        GPU. Other KV dtype → its util (ROOFLINE); no table → `mla_module(...)` tagged at least
-        EXTRAPOLATED (same module, not DP-collected), donor's same shape on a GPU without data."""
-        kind = _phase(phase)
-        self.store.ensure("wideep")
-        b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (batch, seq)))
-        kv = kv_canonical(kv_dtype)
-        g = canon_dtype(gemm_dtype)
-        coords = [float(num_heads), b, s]
-        sol_s = mla_sol(self.system, kind, b, s, float(num_heads), kv)
-        for kv_try, floor in ((kv, Tier.MEASURED), (kv_sibling(kv), Tier.ROOFLINE)):
-            grid = self.grid(f"wideep_mla_{kind}/{kv_try}/{g}")
+    Exact collected point → MEASURED, inside → INTERPOLATED, beyond → EXTRAPOLATED / ROOFLINE as the
+    grids. Another distribution slice (the EPLB twin, then power_law_1.2, 1.01, uniform, balanced) →
+    at least EXTRAPOLATED. No wide-EP slice: a sibling dtype's util at the same shape (ROOFLINE), the
+    donor's same shape (ROOFLINE), else `Moe` (moe_tp 1) tagged at least EXTRAPOLATED."""
+    hidden, inter, topk, num_experts, moe_ep, distribution = (q.hidden, q.inter, q.topk, q.num_experts,
+                                                               q.moe_ep, q.distribution)
+    db.store.ensure("wideep")
+    t = np.maximum(np.asarray(q.num_tokens, dtype=np.float64), 1.0)
+    dt = canon_dtype(q.dtype)
+    slots = float(q.num_slots or num_experts)
+    coords = [float(hidden), float(inter), float(topk), float(num_experts), slots, float(moe_ep), t]
+    sol_s = sol.moe_sol_s(db.system, t, hidden, inter, topk, num_experts, 1, moe_ep, dt)
+    phases = ([q.phase, "any"] if q.phase else ["any", "generation", "context"])
+    for dist, exact in _dist_candidates(distribution):
+        for ph in phases:
+            grid = db.store.grid(f"wideep_moe/{ph}/{dt}/{dist}")
             if grid is not None:
                 lu, tier = grid.query(coords)
-                return self._finish(sol_s, lu, tier, floor)
-        lk = self.fallback.per_shape(sol_s, [f"wideep_mla_{kind}/{kv}/{g}"], coords,
-                                     lambda sp: mla_sol(sp, kind, b, s, float(num_heads), kv))
-        if lk is not None:
-            return lk
-        lk = self.mla_module(phase, b, s, num_heads, kv, g)
-        return Lookup.of(lk.latency_s, np.maximum(lk.tier, np.int8(Tier.EXTRAPOLATED)))
+                return finish(sol_s, lu, tier, Tier.MEASURED if exact else Tier.EXTRAPOLATED)
+    names = [f"wideep_moe/{ph}/{dt}/{d}" for d, _ in _dist_candidates(distribution) for ph in phases]
+    lk = db.fallback.per_shape(sol_s, names, coords,
+                               lambda sp, d=dt: sol.moe_sol_s(sp, t, hidden, inter, topk, num_experts, 1, moe_ep, d))
+    if lk is not None:
+        return lk
+    lk = db.latency(Moe(t, hidden, inter, topk, num_experts, 1, moe_ep, dt, distribution.removesuffix("_eplb")))
+    return Lookup.of(lk.latency_s, np.maximum(lk.tier, np.int8(Tier.EXTRAPOLATED)))
 
-    def wideep_mlp(self, phase: str, num_tokens, hidden: int = 7168, inter: int = 2048,
-                   dtype: str = "fp8_block") -> Lookup:
-        """Dense gated MLP of a DeepSeek-V3 dense layer (SGLang WideEP table, `phase` context / generation),
-        per GPU for `num_tokens` tokens. No table → gate/up + down `gemm(...)` sum, tier at least
-        EXTRAPOLATED; sibling dtype / donor same shape → ROOFLINE."""
-        ph = _phase(phase) and phase
-        self.store.ensure("wideep")
-        t = np.maximum(np.asarray(num_tokens, dtype=np.float64), 1.0)
-        dt = canon_dtype(dtype)
-        coords = [float(hidden), float(inter), t]
-        sol_s = mlp_sol(self.system, t, hidden, inter, dt)
-        grid = self.grid(f"wideep_mlp/{ph}/{dt}")
+
+@answers(WideEpMla)
+def wideep_mla(db, q: WideEpMla) -> Lookup:
+    """`phase` "context" (seq = new tokens, no prefix) or "generation" (seq = KV length), `num_heads` per
+    GPU. Other KV dtype → its util (ROOFLINE); no table → `MlaModule` tagged at least EXTRAPOLATED (same
+    module, not DP-collected), donor's same shape on a GPU without data."""
+    kind = _phase(q.phase)
+    h = float(q.num_heads)
+    db.store.ensure("wideep")
+    b, s = np.broadcast_arrays(*(np.maximum(np.asarray(x, dtype=np.float64), 1.0) for x in (q.batch, q.seq)))
+    kv = kv_canonical(q.kv_dtype)
+    g = canon_dtype(q.gemm_dtype)
+    coords = [h, b, s]
+    sol_s = mla_sol(db.system, kind, b, s, h, kv)
+    for kv_try, floor in ((kv, Tier.MEASURED), (kv_sibling(kv), Tier.ROOFLINE)):
+        grid = db.store.grid(f"wideep_mla_{kind}/{kv_try}/{g}")
         if grid is not None:
             lu, tier = grid.query(coords)
-            return self._finish(sol_s, lu, tier)
-        lk = self.fallback.per_shape(sol_s, [f"wideep_mlp/{ph}/{dt}"], coords,
-                                     lambda sp, d=dt: mlp_sol(sp, t, hidden, inter, d))
-        if lk is not None:
-            return lk
-        up, down = self.gemm(t, 2 * inter, hidden, dt), self.gemm(t, hidden, inter, dt)
-        return Lookup.of(up.latency_s + down.latency_s,
-                         np.maximum(np.maximum(up.tier, down.tier), np.int8(Tier.EXTRAPOLATED)))
+            return finish(sol_s, lu, tier, floor)
+    lk = db.fallback.per_shape(sol_s, [f"wideep_mla_{kind}/{kv}/{g}"], coords,
+                               lambda sp: mla_sol(sp, kind, b, s, h, kv))
+    if lk is not None:
+        return lk
+    lk = db.latency(MlaModule(q.phase, b, s, q.num_heads, kv, g))
+    return Lookup.of(lk.latency_s, np.maximum(lk.tier, np.int8(Tier.EXTRAPOLATED)))
+
+
+@answers(WideEpMlp)
+def wideep_mlp(db, q: WideEpMlp) -> Lookup:
+    """No table → gate/up + down `Gemm` sum, tier at least EXTRAPOLATED; sibling dtype / donor same shape →
+    ROOFLINE."""
+    hidden, inter = q.hidden, q.inter
+    ph = _phase(q.phase) and q.phase
+    db.store.ensure("wideep")
+    t = np.maximum(np.asarray(q.num_tokens, dtype=np.float64), 1.0)
+    dt = canon_dtype(q.dtype)
+    coords = [float(hidden), float(inter), t]
+    sol_s = mlp_sol(db.system, t, hidden, inter, dt)
+    grid = db.store.grid(f"wideep_mlp/{ph}/{dt}")
+    if grid is not None:
+        lu, tier = grid.query(coords)
+        return finish(sol_s, lu, tier)
+    lk = db.fallback.per_shape(sol_s, [f"wideep_mlp/{ph}/{dt}"], coords,
+                               lambda sp, d=dt: mlp_sol(sp, t, hidden, inter, d))
+    if lk is not None:
+        return lk
+    up, down = db.latency(Gemm(t, 2 * inter, hidden, dt)), db.latency(Gemm(t, hidden, inter, dt))
+    return Lookup.of(up.latency_s + down.latency_s,
+                     np.maximum(np.maximum(up.tier, down.tier), np.int8(Tier.EXTRAPOLATED)))
