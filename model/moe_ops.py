@@ -90,6 +90,24 @@ def _nccl(op: str, elems, gpus: int, count: float, label: Op) -> Term:
     return Term(Query.of(Kind.NCCL, (op, gpus, "bf16"), elems), count, label)
 
 
+def _collective(op: str, elems, gpus: int, span: int, system: SystemSpec, count: float, label: Op) -> list[Term]:
+    """An all-gather / reduce-scatter of `elems` elements (the gathered tensor) over a group of `gpus` GPUs
+    laid out over `span` consecutive GPUs (vLLM's DP group: every tp-th GPU of the engine).
+
+    Inside one node it is the NCCL table's. A group that spans n nodes runs hierarchically: the
+    collective among the group's GPUs of one node (measured, on the node's share of the tensor), and the
+    (n-1)/n of the tensor that lives on the other nodes crossing the inter-node link (the hardware
+    catalog's bandwidth and per-hop latency, ROOFLINE: no table measures it). Rescaling the 8-GPU latency
+    by the bandwidth ratio instead (the NCCL lookup beyond its largest count) priced a few-KB decode
+    message, which is latency-bound, 18x slower on B200 (NVLink 900 GB/s over 50 GB/s IB)."""
+    nodes = -(-span // system.gpus_per_node)
+    if nodes <= 1 or gpus < nodes:
+        return [_nccl(op, elems, gpus, count, label)]
+    local = gpus // nodes
+    cross = Term(Query.of(Kind.P2P, (True,), np.asarray(elems, dtype=float) * 2.0 * (nodes - 1) / nodes), count, label)
+    return ([_nccl(op, np.asarray(elems, dtype=float) / nodes, local, count, label)] if local > 1 else []) + [cross]
+
+
 def _ar(elems, tp: int, count: float) -> list[Term]:
     return [Term(Query.of(Kind.ALL_REDUCE, (tp,), elems), count, Op.MOE_ALL_REDUCE)] if tp > 1 else []
 
@@ -118,9 +136,18 @@ def _comm_trtllm(arch, engine, system, tokens, n):
 
 
 def _comm_vllm(arch, engine, system, tokens, n):
-    h = arch.hidden_size
-    out = _ar(tokens * h, engine.tp, n)
-    return out + (_gather_scatter(tokens * h * engine.dp, engine.tp * engine.dp, n) if engine.dp > 1 else [])
+    """vLLM with data parallelism and expert parallelism (EP = TP x DP): the all-gather before the experts
+    and the reduce-scatter after them run over the *DP group* (the dp ranks holding one TP position;
+    each TP rank of a DP rank holds the same tokens), then the TP group all-reduces the partial expert
+    outputs (vLLM's FusedMoE reduce_results). The DP group strides over the whole engine, so it spans
+    nodes when tp x dp does."""
+    h, tp, dp = arch.hidden_size, engine.tp, engine.dp
+    out = _ar(tokens * h, tp, n)
+    if dp == 1:
+        return out
+    elems = tokens * h * dp
+    return out + (_collective("all_gather", elems, dp, tp * dp, system, n, Op.MOE_DISPATCH)
+                  + _collective("reduce_scatter", elems, dp, tp * dp, system, n, Op.MOE_COMBINE))
 
 
 def _comm_sglang(arch, engine, system, tokens, n):
