@@ -145,8 +145,12 @@ def slowest_of(prompt_tokens: np.ndarray, chunk: np.ndarray, pp: int) -> np.ndar
 
 
 def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarray, max_running: int,
-                cal: Calibration) -> ServingMetrics:
-    """Solve the steady state of the module docstring for each client concurrency."""
+                cal: Calibration, dp: int = 1) -> ServingMetrics:
+    """Solve the steady state of the module docstring for each client concurrency.
+
+    `dp` attention-DP ranks run their steps in lockstep (every MoE layer gathers all ranks' tokens, so
+    no rank starts layer l+1 before the slowest finished layer l): a step is a mixed one when *any*
+    rank carries a prompt chunk, as a pipeline round is (`slowest_of` over pp · dp streams)."""
     conc = np.asarray(concurrency, dtype=float)
     O1, I, d = wl.osl - 1, wl.new_tokens, curves.d
     running = np.minimum(conc, max_running)
@@ -157,7 +161,7 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     tau_mix = curves.tau_mix_s * cal.kernel_scale + prefill_step_overhead
     tau_full = curves.tau_full_s * cal.kernel_scale + prefill_step_overhead
     prompt_tokens = d * I / O1  # prompt tokens an average step must carry to keep up
-    tau_bar = mean_step(slowest_of(prompt_tokens, curves.chunk, pp), curves, tau_dec, tau_mix, tau_full)
+    tau_bar = mean_step(slowest_of(prompt_tokens, curves.chunk, pp * dp), curves, tau_dec, tau_mix, tau_full)
     service = prefill_service(I, curves.chunk, tau_dec, tau_mix) * cal.prefill_scale
     ttft_run = service + 0.5 * tau_bar + cal.ttft_overhead_s
     others = np.maximum(d + d * ttft_run / (O1 * tau_bar) - 1, 0)  # running requests besides this one
@@ -234,7 +238,7 @@ def aggregated_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: 
     conc, running, rank_cal = per_rank(engine, concurrency, max_running, cal)
     grid = step_grid(arch, engine, system, fw, wl, _d_cap(engine, fw, conc, running))
     return Pending(grid.groups, lambda priced: whole_engine(
-        closed_loop(grid.curves(priced), wl, engine.pp, conc, running, rank_cal), engine, concurrency, max_running))
+        closed_loop(grid.curves(priced), wl, engine.pp, conc, running, rank_cal, engine.dp), engine, concurrency, max_running))
 
 
 def aggregated(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
