@@ -101,10 +101,36 @@ def step_grid(arch: ModelArch, engine: Engine, system: SystemSpec, fw: Framework
     chunk = np.minimum(room, I)
     prompts = room / chunk
     lin = linear_ops(arch, engine, system, np.concatenate([np.maximum(d, 1), d + chunk, d + room]),
-                     np.concatenate([np.maximum(d, 1), d + 1, d + np.ceil(prompts)]), fw.backend)
+                     np.concatenate([np.maximum(d, 1), d + 1, d + np.ceil(prompts)]), fw.backend,
+                     expert_group_tokens(engine, wl, d, chunk, room))
     gen = generation_attention(arch, engine, d, np.full(d.shape, wl.mean_decode_kv))
     req_attn = context_attention(arch, engine, np.array([1]), np.array([I]), np.array([wl.prefix]))
     return StepGrid(d, chunk, room, prompts, I, (lin, gen, req_attn))
+
+
+def prefilling_ranks(dp: int, share: np.ndarray) -> np.ndarray:
+    """Expected attention-DP ranks carrying a prompt chunk in a step where at least one does, each rank
+    independently with probability `share` (its share of steps with a chunk): dp·q / (1 - (1 - q)^dp),
+    1 as q -> 0, dp at q = 1."""
+    q = np.clip(share, 1e-12, 1.0)
+    return dp * q / -np.expm1(dp * np.log1p(-np.minimum(q, 1 - 1e-16)))  # 1 - (1-q)^dp without cancellation
+
+
+def expert_group_tokens(engine: Engine, wl: Workload, d: np.ndarray, chunk: np.ndarray,
+                        room: np.ndarray) -> np.ndarray | None:
+    """Tokens the experts serve in the decode, mixed and full steps of one rank (concatenated as
+    step_grid's linear ops), every rank carrying d decode tokens; None at dp = 1 (the rank's own).
+
+    A mixed step is one where this rank carries a prompt chunk; the other ranks carry one in the same
+    step only as often as their own share of steps with a chunk says (`prefilling_ranks`), not all of
+    them (pricing dp chunks at the experts in every mixed step overcharged each rank's prefill by up to
+    dp times at the experts). A full step packs the budget: every rank's."""
+    if engine.dp == 1:
+        return None
+    dp = engine.dp
+    share = d * wl.new_tokens / (wl.osl - 1) / chunk
+    mixed = d * dp + chunk * prefilling_ranks(dp, share)
+    return np.concatenate([np.maximum(d, 1) * dp, mixed, (d + room) * dp]).astype(float)
 
 
 def step_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,

@@ -124,7 +124,7 @@ def nvlink_rack(system: SystemSpec) -> bool:
     return system.inter_node_bw_bytes_per_s >= system.intra_node_bw_bytes_per_s
 
 
-def _comm_trtllm(arch, engine, system, tokens, n):
+def _comm_trtllm(arch, engine, system, tokens, group, n):
     h, moe = arch.hidden_size, arch.mlp.moe
     if engine.dp == 1:
         return _ar(tokens * h, engine.tp, n)
@@ -132,10 +132,10 @@ def _comm_trtllm(arch, engine, system, tokens, n):
         key = (h, moe.top_k, moe.num_experts, engine.moe_ep)
         return [Term(Query.of(Kind.MOE_A2A, key + ("dispatch", "bf16", "ll"), tokens), n, Op.MOE_DISPATCH),
                 Term(Query.of(Kind.MOE_A2A, key + ("combine", "bf16", "ll"), tokens), n, Op.MOE_COMBINE)]
-    return _gather_scatter(tokens * h * engine.dp, engine.tp * engine.dp, n)
+    return _gather_scatter(group * h, engine.tp * engine.dp, n)
 
 
-def _comm_vllm(arch, engine, system, tokens, n):
+def _comm_vllm(arch, engine, system, tokens, group, n):
     """vLLM with data parallelism and expert parallelism (EP = TP x DP): the all-gather before the experts
     and the reduce-scatter after them run over the *DP group* (the dp ranks holding one TP position;
     each TP rank of a DP rank holds the same tokens), then the TP group all-reduces the partial expert
@@ -145,17 +145,17 @@ def _comm_vllm(arch, engine, system, tokens, n):
     out = _ar(tokens * h, tp, n)
     if dp == 1:
         return out
-    elems = tokens * h * dp
+    elems = group * h
     return out + (_collective("all_gather", elems, dp, tp * dp, system, n, Op.MOE_DISPATCH)
                   + _collective("reduce_scatter", elems, dp, tp * dp, system, n, Op.MOE_COMBINE))
 
 
-def _comm_sglang(arch, engine, system, tokens, n):
+def _comm_sglang(arch, engine, system, tokens, group, n):
     h, tp, dp = arch.hidden_size, engine.tp, engine.dp
     if tp > 1 and dp > 1:  # reduce-scatter on the attention TP, all-gather over every GPU
-        return [_nccl("all_gather", tokens * h * dp, tp * dp, n, Op.MOE_DISPATCH),
+        return [_nccl("all_gather", group * h, tp * dp, n, Op.MOE_DISPATCH),
                 _nccl("reduce_scatter", tokens * h, tp, n, Op.MOE_COMBINE)]
-    return _ar(tokens * h, tp, n) if dp == 1 else _gather_scatter(tokens * h * dp, dp, n)
+    return _ar(tokens * h, tp, n) if dp == 1 else _gather_scatter(group * h, dp, n)
 
 
 # How each framework moves tokens to and from the experts (peer §1.3); one place to change per framework.
@@ -163,9 +163,12 @@ _COMM = {Backend.TRTLLM: _comm_trtllm, Backend.VLLM: _comm_vllm, Backend.SGLANG:
 
 
 def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray, count: float,
-                    backend: Backend | None = None) -> list[Term]:
+                    backend: Backend | None = None, group_tokens: np.ndarray | None = None) -> list[Term]:
     """Router, shared experts, expert compute and dispatch/combine of `count` MoE layers, for `tokens`
-    tokens per attention-DP rank (an array over step shapes). `backend` None prices TRT-LLM's pattern."""
+    tokens per attention-DP rank (an array over step shapes) and `group_tokens` over all the ranks the
+    experts serve (None: tokens x dp, every rank as loaded as this one). `backend` None prices TRT-LLM's
+    pattern."""
+    group = tokens * engine.dp if group_tokens is None else np.asarray(group_tokens, dtype=float)
     moe, h, tp = arch.mlp.moe, arch.hidden_size, engine.tp
     gemm = lambda m, n, k, dtype: Query.of(Kind.GEMM, (n, k, dtype), m)  # noqa: E731
     terms = [Term(gemm(tokens, moe.num_experts, h, "bf16"), count, Op.ROUTER_GEMM)]
@@ -176,8 +179,8 @@ def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens:
                   Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 3 * s), count, Op.ELEMENTWISE, analytic=True)]
     key = (h, moe.expert_intermediate, moe.top_k, moe.num_experts, engine.moe_tp, engine.moe_ep,
            expert_dtype(arch, engine, system, backend), DISTRIBUTION)
-    terms.append(Term(Query.of(Kind.MOE, key, tokens * engine.dp), count, Op.MOE_EXPERTS))
-    return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, count)
+    terms.append(Term(Query.of(Kind.MOE, key, group), count, Op.MOE_EXPERTS))
+    return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, group, count)
 
 
 def _served_formats(arch: ModelArch, engine: Engine) -> dict[WeightRole, WeightFormat]:

@@ -188,16 +188,18 @@ def _layers(arch: ModelArch, engine: Engine) -> int:
 
 
 def linear_ops(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray, logits: np.ndarray,
-               backend: Backend | None = None) -> OpGroup:
+               backend: Backend | None = None, group_tokens: np.ndarray | None = None) -> OpGroup:
     """GEMMs, all-reduces, norms and activations for `tokens` tokens, plus the LM head for `logits` rows.
 
     A MoE model's step is composed by its layers' MLP kinds (`_moe_linear_terms`); `tokens` are then one
-    attention-DP rank's and `backend` picks the framework's expert communication (model/moe_ops.py)."""
+    attention-DP rank's, `group_tokens` those of every rank the experts serve (None: dp times `tokens`,
+    every rank as loaded as this one) and `backend` picks the framework's expert communication
+    (model/moe_ops.py)."""
     tokens = np.maximum(np.asarray(tokens, dtype=np.int64), 1)
     logits = np.maximum(np.asarray(logits, dtype=np.int64), 1)
     if arch.mlp.moe is not None:
-        return OpGroup(tuple(_moe_linear_terms(arch, engine, system, tokens, backend) + _tail(arch, engine, system,
-                                                                                               tokens, logits)))
+        return OpGroup(tuple(_moe_linear_terms(arch, engine, system, tokens, backend, group_tokens)
+                             + _tail(arch, engine, system, tokens, logits)))
     h, d, tp, q = arch.hidden_size, arch.head_dim, engine.tp, engine.quant.gemm.value
     heads, kvh = arch.num_heads // tp, engine.kv_heads_per_gpu(arch)
     inter = arch.intermediate_size // tp
@@ -229,7 +231,7 @@ def _tail(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarra
 
 
 def _moe_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray,
-                      backend: Backend | None) -> list[Term]:
+                      backend: Backend | None, group_tokens: np.ndarray | None = None) -> list[Term]:
     """Attention projections on every layer; the dense MLP on the dense layers; router, experts and their
     communication (model/moe_ops.py) on the MoE layers. Layer counts follow the busiest pipeline stage."""
     from .moe_ops import gemm_dtype, moe_layer_terms
@@ -252,7 +254,7 @@ def _moe_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec, token
         terms += [Term(_gemm(tokens, 2 * inter, h, qd), n_dense, Op.GATE_UP_GEMM),
                   Term(_gemm(tokens, h, inter, qd), n_dense, Op.DOWN_GEMM),
                   Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 3 * inter), n_dense, Op.ELEMENTWISE, analytic=True)]
-    return terms + moe_layer_terms(arch, engine, system, tokens, n_moe, backend)
+    return terms + moe_layer_terms(arch, engine, system, tokens, n_moe, backend, group_tokens)
 
 
 def _attention_key(arch: ModelArch, engine: Engine, window: int | None = None) -> tuple:
