@@ -264,7 +264,8 @@ def aggregated_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: 
     conc, running, rank_cal = per_rank(engine, concurrency, max_running, cal)
     grid = step_grid(arch, engine, system, fw, wl, _d_cap(engine, fw, conc, running))
     return Pending(grid.groups, lambda priced: whole_engine(
-        closed_loop(grid.curves(priced), wl, engine.pp, conc, running, rank_cal, engine.dp), engine, concurrency, max_running))
+        closed_loop(grid.curves(priced), wl, engine.pp, conc, running, rank_cal, engine.dp), engine, concurrency,
+        max_running))
 
 
 def aggregated(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
