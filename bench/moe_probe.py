@@ -5,7 +5,8 @@ GQA MoE families (Qwen3-MoE, gpt-oss, MiniMax-M2, Mixtral), before solve/estimat
 
 Calls the estimator directly (model/aggregated.py with model/moe_ops.py), with each row's layout as the
 row states it: tp_size, attention_dp_size (empty = 1; see attention_dp for vLLM), moe_tp_size, moe_ep_size,
-batch_size as the closed-loop concurrency; the row's gemm_quant_mode where the GPU computes in it, else the checkpoint's.
+batch_size as the closed-loop concurrency; the row's gemm_quant_mode where the GPU computes in it, else the
+checkpoint's.
 The running cap is moe_ops.kv_capacity_requests (a stand-in until the MoE memory model lands). Rows with
 tp_size 64 / 72 are skipped (a data defect handled elsewhere). The peer's predictions
 (../shared/data/peer-predictions-dev.csv) are scored on the rows both tools predicted ("both %"), ours
