@@ -108,8 +108,25 @@ def _collective(op: str, elems, gpus: int, span: int, system: SystemSpec, count:
     return ([_nccl(op, np.asarray(elems, dtype=float) / nodes, local, count, label)] if local > 1 else []) + [cross]
 
 
-def _ar(elems, tp: int, count: float) -> list[Term]:
-    return [Term(Query.of(Kind.ALL_REDUCE, (tp,), elems), count, Op.MOE_ALL_REDUCE)] if tp > 1 else []
+def all_reduce_terms(elems, tp: int, system: SystemSpec | None, count: float, label: Op) -> list[Term]:
+    """The TP all-reduce of `elems` elements. A TP group wider than a node runs hierarchically (NCCL's
+    tree/ring over nodes): the all-reduce among the node's GPUs (the custom all-reduce table) and, for each
+    GPU's 1/local shard, a ring all-reduce among the nodes over the inter-node link, 2(n-1)/n of the shard
+    each way (ROOFLINE: no table measures it). Rescaling the 8-GPU latency by the bandwidth ratio (the
+    table lookup beyond its largest count) prices a latency-bound decode message 9-18x too slow."""
+    if tp <= 1:
+        return []
+    nodes = 1 if system is None else -(-tp // system.gpus_per_node)
+    if nodes <= 1 or tp % nodes:
+        return [Term(Query.of(Kind.ALL_REDUCE, (tp,), elems), count, label)]
+    local = tp // nodes
+    shard_bytes = np.asarray(elems, dtype=float) * 2.0 / local
+    hop = Term(Query.of(Kind.P2P, (True,), shard_bytes * 2 * (nodes - 1) / nodes), count, label)
+    return ([Term(Query.of(Kind.ALL_REDUCE, (local,), elems), count, label)] if local > 1 else []) + [hop]
+
+
+def _ar(elems, tp: int, count: float, system: SystemSpec | None = None) -> list[Term]:
+    return all_reduce_terms(elems, tp, system, count, Op.MOE_ALL_REDUCE)
 
 
 def _gather_scatter(elems, gpus: int, count: float) -> list[Term]:
@@ -127,7 +144,7 @@ def nvlink_rack(system: SystemSpec) -> bool:
 def _comm_trtllm(arch, engine, system, tokens, group, n):
     h, moe = arch.hidden_size, arch.mlp.moe
     if engine.dp == 1:
-        return _ar(tokens * h, engine.tp, n)
+        return _ar(tokens * h, engine.tp, n, system)
     if engine.moe_tp == 1 and nvlink_rack(system):
         key = (h, moe.top_k, moe.num_experts, engine.moe_ep)
         return [Term(Query.of(Kind.MOE_A2A, key + ("dispatch", "bf16", "ll"), tokens), n, Op.MOE_DISPATCH),
@@ -142,7 +159,7 @@ def _comm_vllm(arch, engine, system, tokens, group, n):
     outputs (vLLM's FusedMoE reduce_results). The DP group strides over the whole engine, so it spans
     nodes when tp x dp does."""
     h, tp, dp = arch.hidden_size, engine.tp, engine.dp
-    out = _ar(tokens * h, tp, n)
+    out = _ar(tokens * h, tp, n, system)
     if dp == 1:
         return out
     elems = group * h
@@ -155,7 +172,7 @@ def _comm_sglang(arch, engine, system, tokens, group, n):
     if tp > 1 and dp > 1:  # reduce-scatter on the attention TP, all-gather over every GPU
         return [_nccl("all_gather", group * h, tp * dp, n, Op.MOE_DISPATCH),
                 _nccl("reduce_scatter", tokens * h, tp, n, Op.MOE_COMBINE)]
-    return _ar(tokens * h, tp, n) if dp == 1 else _gather_scatter(group * h, dp, n)
+    return _ar(tokens * h, tp, n, system) if dp == 1 else _gather_scatter(group * h, dp, n)
 
 
 # How each framework moves tokens to and from the experts (peer §1.3); one place to change per framework.

@@ -234,7 +234,7 @@ def _moe_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec, token
                       backend: Backend | None, group_tokens: np.ndarray | None = None) -> list[Term]:
     """Attention projections on every layer; the dense MLP on the dense layers; router, experts and their
     communication (model/moe_ops.py) on the MoE layers. Layer counts follow the busiest pipeline stage."""
-    from .moe_ops import gemm_dtype, moe_layer_terms
+    from .moe_ops import all_reduce_terms, gemm_dtype, moe_layer_terms
 
     h, d, tp = arch.hidden_size, arch.head_dim, engine.tp
     heads, kvh = arch.num_heads // tp, engine.kv_heads_per_gpu(arch)
@@ -245,7 +245,7 @@ def _moe_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec, token
     terms = [Term(_gemm(tokens, (heads + 2 * kvh) * d, h, qa), L, Op.QKV_GEMM),
              Term(_gemm(tokens, h, heads * d, qa), L, Op.ATTN_OUT_GEMM)]
     if tp > 1:
-        terms.append(Term(Query.of(Kind.ALL_REDUCE, (tp,), tokens * h), L + n_dense, Op.ALL_REDUCE))
+        terms += all_reduce_terms(tokens * h, tp, system, L + n_dense, Op.ALL_REDUCE)
     # two add+norm and rope/KV write on every layer, the SiLU-gate of the dense layers (BF16 in + out)
     ew_bytes = tokens * 2.0 * (2 * (2 * h + 2 * h) + 2 * (heads + 2 * kvh) * d)
     terms.append(Term(Query.of(Kind.MEMORY, (), ew_bytes), L, Op.ELEMENTWISE, analytic=True))

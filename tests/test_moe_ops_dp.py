@@ -70,3 +70,15 @@ def test_lockstep_ranks_step_no_faster_than_a_lone_rank(qwen):
     conc = np.array([1.0, 8.0, 32.0, 64.0])
     alone, lockstep = (closed_loop(curves, wl, 1, conc, 1000, cal, dp) for dp in (1, 4))
     assert np.all(lockstep.tpot_s >= alone.tpot_s) and lockstep.tpot_s[-1] > alone.tpot_s[-1]
+
+
+def test_tp_all_reduce_wider_than_a_node_is_hierarchical(qwen):
+    """tp16 on 8-GPU nodes: the 8-GPU all-reduce (measured) and each GPU's 1/8 shard across the 2 nodes."""
+    terms = [t for t in linear_ops(qwen, Engine(16, 1, FP8B, moe_tp=4, moe_ep=4), H200, TOKENS, TOKENS).terms
+             if t.op in (Op.ALL_REDUCE, Op.MOE_ALL_REDUCE)]
+    assert [t.query.kind for t in terms] == [Kind.ALL_REDUCE, Kind.P2P] * 2
+    assert all(t.query.key == (8,) for t in terms[::2])
+    assert np.allclose(terms[1].query.arrays[0], TOKENS * qwen.hidden_size * 2.0 / 8 * 2 * 1 / 2)
+    inside = [t for t in linear_ops(qwen, Engine(8, 1, FP8B, moe_ep=8), H200, TOKENS, TOKENS).terms
+              if t.query.kind is Kind.P2P]
+    assert not inside
