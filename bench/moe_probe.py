@@ -4,8 +4,9 @@ GQA MoE families (Qwen3-MoE, gpt-oss, MiniMax-M2, Mixtral), before solve/estimat
     SLOPLAN_CACHE_DIR=... .venv/bin/python bench/moe_probe.py [--by model] [--csv OUT]
 
 Calls the estimator directly (model/aggregated.py with model/moe_ops.py), with each row's layout as the
-row states it: tp_size, attention_dp_size (empty = 1), moe_tp_size, moe_ep_size, batch_size as the
-closed-loop concurrency; the row's gemm_quant_mode where the GPU computes in it, else the checkpoint's.
+row states it: tp_size, attention_dp_size (empty = 1; see attention_dp for vLLM), moe_tp_size, moe_ep_size,
+batch_size as the closed-loop concurrency; the row's gemm_quant_mode where the GPU computes in it, else the
+checkpoint's.
 The running cap is moe_ops.kv_capacity_requests (a stand-in until the MoE memory model lands). Rows with
 tp_size 64 / 72 are skipped (a data defect handled elsewhere). The peer's predictions
 (../shared/data/peer-predictions-dev.csv) are scored on the rows both tools predicted ("both %"), ours
@@ -65,9 +66,19 @@ def _int(row: dict, col: str) -> int:
     return int(float(row[col])) if row[col] else 1
 
 
+def attention_dp(r: dict) -> int:
+    """The row's attention-DP size. A vLLM row that leaves it empty while its MoE layers span more GPUs than
+    its TP (tp 1 with moe_tp 2) ran data parallel: vLLM's MoE layers form one TP (or, with
+    --enable-expert-parallel, EP) group of TP x DP GPUs, so DP = moe_tp x moe_ep / tp."""
+    tp, moe = _int(r, "tp_size"), _int(r, "moe_tp_size") * _int(r, "moe_ep_size")
+    if not r["attention_dp_size"] and r["backend"] == "vllm" and moe > tp and moe % tp == 0:
+        return moe // tp
+    return _int(r, "attention_dp_size")
+
+
 def config_key(r: dict) -> tuple:
     return (r["model_path"], r["system"], r["backend"], r["backend_version"], r["gemm_quant_mode"], r["isl"], r["osl"],
-            _int(r, "tp_size"), _int(r, "pp_size"), _int(r, "attention_dp_size"), _int(r, "moe_tp_size"),
+            _int(r, "tp_size"), _int(r, "pp_size"), attention_dp(r), _int(r, "moe_tp_size"),
             _int(r, "moe_ep_size"))
 
 

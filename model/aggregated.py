@@ -101,10 +101,36 @@ def step_grid(arch: ModelArch, engine: Engine, system: SystemSpec, fw: Framework
     chunk = np.minimum(room, I)
     prompts = room / chunk
     lin = linear_ops(arch, engine, system, np.concatenate([np.maximum(d, 1), d + chunk, d + room]),
-                     np.concatenate([np.maximum(d, 1), d + 1, d + np.ceil(prompts)]), fw.backend)
+                     np.concatenate([np.maximum(d, 1), d + 1, d + np.ceil(prompts)]), fw.backend,
+                     expert_group_tokens(engine, wl, d, chunk, room))
     gen = generation_attention(arch, engine, d, np.full(d.shape, wl.mean_decode_kv), fw.backend)
     req_attn = context_attention(arch, engine, np.array([1]), np.array([I]), np.array([wl.prefix]), fw.backend)
     return StepGrid(d, chunk, room, prompts, I, (lin, gen, req_attn))
+
+
+def prefilling_ranks(dp: int, share: np.ndarray) -> np.ndarray:
+    """Expected attention-DP ranks carrying a prompt chunk in a step where at least one does, each rank
+    independently with probability `share` (its share of steps with a chunk): dp·q / (1 - (1 - q)^dp),
+    1 as q -> 0, dp at q = 1."""
+    q = np.clip(share, 1e-12, 1.0)
+    return dp * q / -np.expm1(dp * np.log1p(-np.minimum(q, 1 - 1e-16)))  # 1 - (1-q)^dp without cancellation
+
+
+def expert_group_tokens(engine: Engine, wl: Workload, d: np.ndarray, chunk: np.ndarray,
+                        room: np.ndarray) -> np.ndarray | None:
+    """Tokens the experts serve in the decode, mixed and full steps of one rank (concatenated as
+    step_grid's linear ops), every rank carrying d decode tokens; None at dp = 1 (the rank's own).
+
+    A mixed step is one where this rank carries a prompt chunk; the other ranks carry one in the same
+    step only as often as their own share of steps with a chunk says (`prefilling_ranks`), not all of
+    them (pricing dp chunks at the experts in every mixed step overcharged each rank's prefill by up to
+    dp times at the experts). A full step packs the budget: every rank's."""
+    if engine.dp == 1:
+        return None
+    dp = engine.dp
+    share = d * wl.new_tokens / (wl.osl - 1) / chunk
+    mixed = d * dp + chunk * prefilling_ranks(dp, share)
+    return np.concatenate([np.maximum(d, 1) * dp, mixed, (d + room) * dp]).astype(float)
 
 
 def step_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
@@ -145,8 +171,12 @@ def slowest_of(prompt_tokens: np.ndarray, chunk: np.ndarray, pp: int) -> np.ndar
 
 
 def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarray, max_running: int,
-                cal: Calibration) -> ServingMetrics:
-    """Solve the steady state of the module docstring for each client concurrency."""
+                cal: Calibration, dp: int = 1) -> ServingMetrics:
+    """Solve the steady state of the module docstring for each client concurrency.
+
+    `dp` attention-DP ranks run their steps in lockstep (every MoE layer gathers all ranks' tokens, so
+    no rank starts layer l+1 before the slowest finished layer l): a step is a mixed one when *any*
+    rank carries a prompt chunk, as a pipeline round is (`slowest_of` over pp · dp streams)."""
     conc = np.asarray(concurrency, dtype=float)
     O1, I, d = wl.osl - 1, wl.new_tokens, curves.d
     running = np.minimum(conc, max_running)
@@ -157,7 +187,7 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     tau_mix = curves.tau_mix_s * cal.kernel_scale + prefill_step_overhead
     tau_full = curves.tau_full_s * cal.kernel_scale + prefill_step_overhead
     prompt_tokens = d * I / O1  # prompt tokens an average step must carry to keep up
-    tau_bar = mean_step(slowest_of(prompt_tokens, curves.chunk, pp), curves, tau_dec, tau_mix, tau_full)
+    tau_bar = mean_step(slowest_of(prompt_tokens, curves.chunk, pp * dp), curves, tau_dec, tau_mix, tau_full)
     service = prefill_service(I, curves.chunk, tau_dec, tau_mix) * cal.prefill_scale
     ttft_run = service + 0.5 * tau_bar + cal.ttft_overhead_s
     others = np.maximum(d + d * ttft_run / (O1 * tau_bar) - 1, 0)  # running requests besides this one
@@ -234,7 +264,8 @@ def aggregated_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: 
     conc, running, rank_cal = per_rank(engine, concurrency, max_running, cal)
     grid = step_grid(arch, engine, system, fw, wl, _d_cap(engine, fw, conc, running))
     return Pending(grid.groups, lambda priced: whole_engine(
-        closed_loop(grid.curves(priced), wl, engine.pp, conc, running, rank_cal), engine, concurrency, max_running))
+        closed_loop(grid.curves(priced), wl, engine.pp, conc, running, rank_cal, engine.dp), engine, concurrency,
+        max_running))
 
 
 def aggregated(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,

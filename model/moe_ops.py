@@ -90,8 +90,43 @@ def _nccl(op: str, elems, gpus: int, count: float, label: Op) -> Term:
     return Term(Query.of(Kind.NCCL, (op, gpus, "bf16"), elems), count, label)
 
 
-def _ar(elems, tp: int, count: float) -> list[Term]:
-    return [Term(Query.of(Kind.ALL_REDUCE, (tp,), elems), count, Op.MOE_ALL_REDUCE)] if tp > 1 else []
+def _collective(op: str, elems, gpus: int, span: int, system: SystemSpec, count: float, label: Op) -> list[Term]:
+    """An all-gather / reduce-scatter of `elems` elements (the gathered tensor) over a group of `gpus` GPUs
+    laid out over `span` consecutive GPUs (vLLM's DP group: every tp-th GPU of the engine).
+
+    Inside one node it is the NCCL table's. A group that spans n nodes runs hierarchically: the
+    collective among the group's GPUs of one node (measured, on the node's share of the tensor), and the
+    (n-1)/n of the tensor that lives on the other nodes crossing the inter-node link (the hardware
+    catalog's bandwidth and per-hop latency, ROOFLINE: no table measures it). Rescaling the 8-GPU latency
+    by the bandwidth ratio instead (the NCCL lookup beyond its largest count) priced a few-KB decode
+    message, which is latency-bound, 18x slower on B200 (NVLink 900 GB/s over 50 GB/s IB)."""
+    nodes = -(-span // system.gpus_per_node)
+    if nodes <= 1 or gpus < nodes:
+        return [_nccl(op, elems, gpus, count, label)]
+    local = gpus // nodes
+    cross = Term(Query.of(Kind.P2P, (True,), np.asarray(elems, dtype=float) * 2.0 * (nodes - 1) / nodes), count, label)
+    return ([_nccl(op, np.asarray(elems, dtype=float) / nodes, local, count, label)] if local > 1 else []) + [cross]
+
+
+def all_reduce_terms(elems, tp: int, system: SystemSpec | None, count: float, label: Op) -> list[Term]:
+    """The TP all-reduce of `elems` elements. A TP group wider than a node runs hierarchically (NCCL's
+    tree/ring over nodes): the all-reduce among the node's GPUs (the custom all-reduce table) and, for each
+    GPU's 1/local shard, a ring all-reduce among the nodes over the inter-node link, 2(n-1)/n of the shard
+    each way (ROOFLINE: no table measures it). Rescaling the 8-GPU latency by the bandwidth ratio (the
+    table lookup beyond its largest count) prices a latency-bound decode message 9-18x too slow."""
+    if tp <= 1:
+        return []
+    nodes = 1 if system is None else -(-tp // system.gpus_per_node)
+    if nodes <= 1 or tp % nodes:
+        return [Term(Query.of(Kind.ALL_REDUCE, (tp,), elems), count, label)]
+    local = tp // nodes
+    shard_bytes = np.asarray(elems, dtype=float) * 2.0 / local
+    hop = Term(Query.of(Kind.P2P, (True,), shard_bytes * 2 * (nodes - 1) / nodes), count, label)
+    return ([Term(Query.of(Kind.ALL_REDUCE, (local,), elems), count, label)] if local > 1 else []) + [hop]
+
+
+def _ar(elems, tp: int, count: float, system: SystemSpec | None = None) -> list[Term]:
+    return all_reduce_terms(elems, tp, system, count, Op.MOE_ALL_REDUCE)
 
 
 def _gather_scatter(elems, gpus: int, count: float) -> list[Term]:
@@ -106,29 +141,38 @@ def nvlink_rack(system: SystemSpec) -> bool:
     return system.inter_node_bw_bytes_per_s >= system.intra_node_bw_bytes_per_s
 
 
-def _comm_trtllm(arch, engine, system, tokens, n):
+def _comm_trtllm(arch, engine, system, tokens, group, n):
     h, moe = arch.hidden_size, arch.mlp.moe
     if engine.dp == 1:
-        return _ar(tokens * h, engine.tp, n)
+        return _ar(tokens * h, engine.tp, n, system)
     if engine.moe_tp == 1 and nvlink_rack(system):
         key = (h, moe.top_k, moe.num_experts, engine.moe_ep)
         return [Term(Query.of(Kind.MOE_A2A, key + ("dispatch", "bf16", "ll"), tokens), n, Op.MOE_DISPATCH),
                 Term(Query.of(Kind.MOE_A2A, key + ("combine", "bf16", "ll"), tokens), n, Op.MOE_COMBINE)]
-    return _gather_scatter(tokens * h * engine.dp, engine.tp * engine.dp, n)
+    return _gather_scatter(group * h, engine.tp * engine.dp, n)
 
 
-def _comm_vllm(arch, engine, system, tokens, n):
-    h = arch.hidden_size
-    out = _ar(tokens * h, engine.tp, n)
-    return out + (_gather_scatter(tokens * h * engine.dp, engine.tp * engine.dp, n) if engine.dp > 1 else [])
+def _comm_vllm(arch, engine, system, tokens, group, n):
+    """vLLM with data parallelism and expert parallelism (EP = TP x DP): the all-gather before the experts
+    and the reduce-scatter after them run over the *DP group* (the dp ranks holding one TP position;
+    each TP rank of a DP rank holds the same tokens), then the TP group all-reduces the partial expert
+    outputs (vLLM's FusedMoE reduce_results). The DP group strides over the whole engine, so it spans
+    nodes when tp x dp does."""
+    h, tp, dp = arch.hidden_size, engine.tp, engine.dp
+    out = _ar(tokens * h, tp, n, system)
+    if dp == 1:
+        return out
+    elems = group * h
+    return out + (_collective("all_gather", elems, dp, tp * dp, system, n, Op.MOE_DISPATCH)
+                  + _collective("reduce_scatter", elems, dp, tp * dp, system, n, Op.MOE_COMBINE))
 
 
-def _comm_sglang(arch, engine, system, tokens, n):
+def _comm_sglang(arch, engine, system, tokens, group, n):
     h, tp, dp = arch.hidden_size, engine.tp, engine.dp
     if tp > 1 and dp > 1:  # reduce-scatter on the attention TP, all-gather over every GPU
-        return [_nccl("all_gather", tokens * h * dp, tp * dp, n, Op.MOE_DISPATCH),
+        return [_nccl("all_gather", group * h, tp * dp, n, Op.MOE_DISPATCH),
                 _nccl("reduce_scatter", tokens * h, tp, n, Op.MOE_COMBINE)]
-    return _ar(tokens * h, tp, n) if dp == 1 else _gather_scatter(tokens * h * dp, dp, n)
+    return _ar(tokens * h, tp, n, system) if dp == 1 else _gather_scatter(group * h, dp, n)
 
 
 # How each framework moves tokens to and from the experts (peer §1.3); one place to change per framework.
@@ -136,9 +180,12 @@ _COMM = {Backend.TRTLLM: _comm_trtllm, Backend.VLLM: _comm_vllm, Backend.SGLANG:
 
 
 def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray, count: float,
-                    backend: Backend | None = None) -> list[Term]:
+                    backend: Backend | None = None, group_tokens: np.ndarray | None = None) -> list[Term]:
     """Router, shared experts, expert compute and dispatch/combine of `count` MoE layers, for `tokens`
-    tokens per attention-DP rank (an array over step shapes). `backend` None prices TRT-LLM's pattern."""
+    tokens per attention-DP rank (an array over step shapes) and `group_tokens` over all the ranks the
+    experts serve (None: tokens x dp, every rank as loaded as this one). `backend` None prices TRT-LLM's
+    pattern."""
+    group = tokens * engine.dp if group_tokens is None else np.asarray(group_tokens, dtype=float)
     moe, h, tp = arch.mlp.moe, arch.hidden_size, engine.tp
     gemm = lambda m, n, k, dtype: Query.of(Kind.GEMM, (n, k, dtype), m)  # noqa: E731
     terms = [Term(gemm(tokens, moe.num_experts, h, "bf16"), count, Op.ROUTER_GEMM)]
@@ -149,8 +196,8 @@ def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens:
                   Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 3 * s), count, Op.ELEMENTWISE, analytic=True)]
     key = (h, moe.expert_intermediate, moe.top_k, moe.num_experts, engine.moe_tp, engine.moe_ep,
            expert_dtype(arch, engine, system, backend), DISTRIBUTION)
-    terms.append(Term(Query.of(Kind.MOE, key, tokens * engine.dp), count, Op.MOE_EXPERTS))
-    return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, count)
+    terms.append(Term(Query.of(Kind.MOE, key, group), count, Op.MOE_EXPERTS))
+    return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, group, count)
 
 
 def _served_formats(arch: ModelArch, engine: Engine) -> dict[WeightRole, WeightFormat]:

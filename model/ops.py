@@ -189,16 +189,18 @@ def _layers(arch: ModelArch, engine: Engine) -> int:
 
 
 def linear_ops(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray, logits: np.ndarray,
-               backend: Backend | None = None) -> OpGroup:
+               backend: Backend | None = None, group_tokens: np.ndarray | None = None) -> OpGroup:
     """GEMMs, all-reduces, norms and activations for `tokens` tokens, plus the LM head for `logits` rows.
 
     A MoE model's step is composed by its layers' MLP kinds (`_moe_linear_terms`); `tokens` are then one
-    attention-DP rank's and `backend` picks the framework's expert communication (model/moe_ops.py)."""
+    attention-DP rank's, `group_tokens` those of every rank the experts serve (None: dp times `tokens`,
+    every rank as loaded as this one) and `backend` picks the framework's expert communication
+    (model/moe_ops.py)."""
     tokens = np.maximum(np.asarray(tokens, dtype=np.int64), 1)
     logits = np.maximum(np.asarray(logits, dtype=np.int64), 1)
     if arch.mlp.moe is not None or _design_ops(arch) is not None:
-        return OpGroup(tuple(_moe_linear_terms(arch, engine, system, tokens, backend) + _tail(arch, engine, system,
-                                                                                               tokens, logits)))
+        return OpGroup(tuple(_moe_linear_terms(arch, engine, system, tokens, backend, group_tokens)
+                             + _tail(arch, engine, system, tokens, logits)))
     h, d, tp, q = arch.hidden_size, arch.head_dim, engine.tp, engine.quant.gemm.value
     heads, kvh = arch.num_heads // tp, engine.kv_heads_per_gpu(arch)
     inter = arch.intermediate_size // tp
@@ -230,10 +232,10 @@ def _tail(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarra
 
 
 def _moe_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray,
-                      backend: Backend | None) -> list[Term]:
+                      backend: Backend | None, group_tokens: np.ndarray | None = None) -> list[Term]:
     """Attention projections on every layer; the dense MLP on the dense layers; router, experts and their
     communication (model/moe_ops.py) on the MoE layers. Layer counts follow the busiest pipeline stage."""
-    from .moe_ops import gemm_dtype, moe_layer_terms
+    from .moe_ops import all_reduce_terms, gemm_dtype, moe_layer_terms
 
     h, d, tp = arch.hidden_size, arch.head_dim, engine.tp
     heads, kvh = arch.num_heads // tp, engine.kv_heads_per_gpu(arch)
@@ -245,14 +247,14 @@ def _moe_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec, token
         # included); here the post-attention add+norm and the dense layers' MLP all-reduce
         terms = list(design.linear_terms(arch, engine, tokens, **_design_options(design, backend)))
         if tp > 1 and n_dense:
-            terms.append(Term(Query.of(Kind.ALL_REDUCE, (tp,), tokens * h), n_dense, Op.ALL_REDUCE))
+            terms += all_reduce_terms(tokens * h, tp, system, n_dense, Op.ALL_REDUCE)
         terms.append(Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 4 * h), L, Op.ELEMENTWISE, analytic=True))
     else:
         qa = gemm_dtype(arch, engine, WeightRole.ATTENTION)
         terms = [Term(_gemm(tokens, (heads + 2 * kvh) * d, h, qa), L, Op.QKV_GEMM),
                  Term(_gemm(tokens, h, heads * d, qa), L, Op.ATTN_OUT_GEMM)]
         if tp > 1:
-            terms.append(Term(Query.of(Kind.ALL_REDUCE, (tp,), tokens * h), L + n_dense, Op.ALL_REDUCE))
+            terms += all_reduce_terms(tokens * h, tp, system, L + n_dense, Op.ALL_REDUCE)
         # two add+norm and rope/KV write on every layer, the SiLU-gate of the dense layers (BF16 in + out)
         ew_bytes = tokens * 2.0 * (2 * (2 * h + 2 * h) + 2 * (heads + 2 * kvh) * d)
         terms.append(Term(Query.of(Kind.MEMORY, (), ew_bytes), L, Op.ELEMENTWISE, analytic=True))
@@ -261,7 +263,7 @@ def _moe_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec, token
         terms += [Term(_gemm(tokens, 2 * inter, h, qd), n_dense, Op.GATE_UP_GEMM),
                   Term(_gemm(tokens, h, inter, qd), n_dense, Op.DOWN_GEMM),
                   Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 3 * inter), n_dense, Op.ELEMENTWISE, analytic=True)]
-    return terms + (moe_layer_terms(arch, engine, system, tokens, n_moe, backend) if n_moe else [])
+    return terms + (moe_layer_terms(arch, engine, system, tokens, n_moe, backend, group_tokens) if n_moe else [])
 
 
 # The attention designs with an op module of their own (the GQA decomposition is this module's)

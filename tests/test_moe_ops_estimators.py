@@ -74,7 +74,8 @@ def test_more_gpus_serve_more_tokens_at_high_load(setup):
 
 
 def test_attention_dp_solves_one_ranks_loop(setup):
-    """dp4: each rank sees a quarter of the clients and of the running cap; throughput is four ranks'."""
+    """dp4: each rank sees a quarter of the clients and of the running cap, its steps in lockstep with the
+    other three (closed_loop's dp); throughput is four ranks'."""
     arch, db, fw, cal = setup
     engine = ENGINES["tp1dp4ep4"]
     cap = _cap(setup, engine)
@@ -82,7 +83,7 @@ def test_attention_dp_solves_one_ranks_loop(setup):
     rank_conc, rank_cap = CONC / 4, cap // 4
     d_max = int(min(np.ceil(min(rank_conc.max(), rank_cap)) + 1, fw.token_budget - 1))
     rank_cal = replace(cal, frontend_s_per_token=cal.frontend_s_per_token * 4)
-    ref = closed_loop(step_curves(arch, engine, db, fw, WL, d_max), WL, 1, rank_conc, rank_cap, rank_cal)
+    ref = closed_loop(step_curves(arch, engine, db, fw, WL, d_max), WL, 1, rank_conc, rank_cap, rank_cal, 4)
     assert np.allclose(m.tpot_s, ref.tpot_s, rtol=1e-12) and np.allclose(m.ttft_s, ref.ttft_s, rtol=1e-12)
     assert np.allclose(m.tokens_per_s, 4 * ref.tokens_per_s, rtol=1e-12)
     assert list(m.running) == list(np.minimum(CONC, rank_cap * 4))
