@@ -14,8 +14,8 @@ Variables
 Constraint groups (`ConstraintGroup`; block names in brackets)
     rate_balance  [rate_prefill]      r <= sum_p x_p
                   [rate_decode]       r <= sum_d mu_d nd_d
-                  [prefill_capacity]  x_p <= mu_p np_p
-    slo_ttft      [ttft_base]         x_p <= rhomax_p mu_p np_p,   rhomax_p = max_d rho[p, d]
+                  [prefill_capacity]  x_p <= max_utilisation mu_p np_p
+    slo_ttft      [ttft_base]         x_p <= rhomax_p mu_p np_p,   rhomax_p = max_d rho[p, d]  (where < max_utilisation)
                   [ttft_pair]         x_p <= rho[p,d] mu_p np_p + M_pd (1 - yd_d)   where rho[p,d] < rhomax_p,
                                       M_pd = (rhomax_p - rho[p,d]) mu_p cap_p (inactive when d is unused)
                   [decode_used]       nd_d <= cap_d yd_d
@@ -28,6 +28,9 @@ Constraint groups (`ConstraintGroup`; block names in brackets)
     user_speed_floor [user_speed_floor] nd_d <= U_d (the Pareto tracer closes slow decode rows)
     throughput_floor [throughput_floor] osl r >= T (tie-breaks; inactive at -inf)
     ratio_floor   [ratio_floor]       osl r - lam G >= lb (only in models built with `ratio=lam`)
+
+The slo_ttft group holds the TTFT (and request-latency) budget's rows only: without them the model is
+that of the same instance with those SLOs unset (the planned-utilisation cap stays in rate_balance).
 
 Objective. tokens/s/GPU = osl r / G, G = all GPUs of both pools, is linear-fractional; it is
 maximized exactly by Dinkelbach's method over this MILP (solver/disagg.py): maximize
@@ -121,19 +124,19 @@ def _rate_rows(inst: DisaggInstance) -> list[Constraint]:
     k, mu_p, mu_d = len(inst.prefill), inst.prefill.requests_per_s, inst.decode.requests_per_s
     return [_row("rate_prefill", [_one(R, 1.0), _one(X, -np.ones(k))], -np.inf, 0.0, _G.RATE_BALANCE),
             _row("rate_decode", [_one(R, 1.0), _one(ND, -mu_d)], -np.inf, 0.0, _G.RATE_BALANCE),
-            _row("prefill_capacity", [_diag(X, np.ones(k)), _diag(NP, -mu_p)], np.full(k, -np.inf),
-                 np.zeros(k), _G.RATE_BALANCE)]
+            _row("prefill_capacity", [_diag(X, np.ones(k)), _diag(NP, -inst.max_utilisation * mu_p)],
+                 np.full(k, -np.inf), np.zeros(k), _G.RATE_BALANCE)]
 
 
 def _ttft_rows(inst: DisaggInstance) -> list[Constraint]:
-    k, m = len(inst.prefill), len(inst.decode)
+    m = len(inst.decode)
     mu_p, cp, cd = inst.prefill.requests_per_s, inst.prefill_cap(), inst.decode_cap()
-    allowed = inst.decode_allowed
-    rho = inst.rho
-    rhomax = rho[:, allowed].max(axis=1) if allowed.any() else np.zeros(k)
-    rows = [_row("ttft_base", [_diag(X, np.ones(k)), _diag(NP, -rhomax * mu_p)], np.full(k, -np.inf),
-                 np.zeros(k), _G.SLO_TTFT)]
-    p, d = np.nonzero((rho < rhomax[:, None]) & allowed[None, :])
+    rho = inst.rho  # over every decode row, so these rows stay right when the exclusion groups are relaxed
+    rhomax = rho.max(axis=1)
+    tight = np.flatnonzero(rhomax < inst.max_utilisation)  # elsewhere prefill_capacity says as much
+    rows = [_row("ttft_base", [_diag(X, np.ones(len(tight)), tight), _diag(NP, -rhomax[tight] * mu_p[tight], tight)],
+                 np.full(len(tight), -np.inf), np.zeros(len(tight)), _G.SLO_TTFT, labels=tight)]
+    p, d = np.nonzero(rho < rhomax[:, None])
     if len(p):
         big = (rhomax[p] - rho[p, d]) * mu_p[p] * cp[p]
         rows.append(_row("ttft_pair", [_diag(X, np.ones(len(p)), p), _diag(NP, -rho[p, d] * mu_p[p], p),
