@@ -78,8 +78,9 @@ def random_disagg(seed: int, prefill_rows: int = 3, decode_rows: int = 3, total_
     prefill = PrefillTable(gpus=gp, requests_per_s=batch / lat, latency_s=lat, batch=batch,
                            pool=rng.integers(0, len(systems), size=prefill_rows), pools=pre_pools,
                            engine_index=np.arange(prefill_rows), tier=zeros_p, source=zeros_p)
+    first = tpot * rng.uniform(1.0, 10.0, size=decode_rows)
     decode = DecodeTable(gpus=gd, requests_per_s=mu_d, tpot_s=tpot, concurrency=conc, kv_capacity=kv_cap,
-                         first_step_s=tpot, pool=rng.integers(0, len(systems), size=decode_rows),
+                         first_step_s=first, pool=rng.integers(0, len(systems), size=decode_rows),
                          pools=dec_pools, engine_index=np.arange(decode_rows), tier=zeros_d, source=zeros_d)
     kv = np.where(np.eye(len(systems), dtype=bool), 0.005, 0.03)
     return DisaggInstance(prefill=prefill, decode=decode, kv_transfer_s=kv, osl=osl, total_gpus=total_gpus,

@@ -109,3 +109,28 @@ def test_plan_has_a_prefill_and_a_decode_group():
     assert plan.gpus_by_class == (("h200", 8),)
     assert plan.metrics.tokens_per_s_per_gpu == 225.0
     assert [p.metrics.tokens_per_s_per_gpu for p in disagg_front_plans(one_by_one())] == [225.0]
+
+
+def two_decoders(mixed: bool) -> DisaggInstance:
+    """Decode A is faster per GPU (5 req/s) but its first step (0.09 s) leaves prefill a wait of only
+    0.01 s (rho <= 1/6); decode B (3 req/s, first step 0.01 s) leaves 0.09 s (rho <= 9/14)."""
+    base = one_by_one(Slo(ttft_s=0.2), kv=0.0)
+    z = np.zeros(2, np.int64)
+    decode = DecodeTable(gpus=np.array([1, 1]), requests_per_s=np.array([5.0, 3.0]), tpot_s=np.array([0.02, 0.02]),
+                         concurrency=np.array([6, 6]), kv_capacity=np.array([8, 8]),
+                         first_step_s=np.array([0.09, 0.01]), pool=z, pools=base.decode.pools, engine_index=z,
+                         tier=z, source=z)
+    return DisaggInstance(base.prefill, decode, np.array([[0.0]]), osl=100, total_gpus=8, slo=base.slo,
+                          mixed_pools=mixed)
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_ttft_caps_are_per_pair(mixed):
+    """With B: 1P + 2D serve min(6.43, 6) = 6 req/s on 3 GPUs (2P + 4D as much per GPU, twice the
+    tokens). A's capacity must not be paired with B's utilisation cap (that would promise 1P + 1D
+    at 5 req/s on 2 GPUs)."""
+    inst = two_decoders(mixed)
+    best = disagg_best(inst)
+    assert best.key == brute_disagg_best(inst).key
+    assert best.decode == ((1, 4),) and best.prefill == ((0, 2),)
+    assert best.tokens_per_s_per_gpu == 200.0 and best.ttft_s <= 0.2
