@@ -20,6 +20,7 @@ from sloplan.core.enums import Role, ServingMode, Tier
 
 from .backends import DEFAULT_BACKEND, SolverBackend, backend_for, known_backend
 from .disagg_deployment import DisaggDeployment
+from .disagg_reduction import reduce_instance
 from .disagg_tables import DisaggInstance
 from .formulation import Sense
 from .groups import ConstraintGroup
@@ -72,20 +73,42 @@ def _fastest_users(backend: SolverBackend, problem: DisaggProblem, best: DisaggD
         best = cand
 
 
-def disagg_best(inst: DisaggInstance, *, backend: str = DEFAULT_BACKEND) -> DisaggDeployment | None:
-    """The lexicographically best disaggregated deployment (module docstring), or None."""
+def _reduced(inst: DisaggInstance, reduce: bool):
+    """(instance to solve, map of its deployments back to `inst`)."""
+    if not reduce:
+        return inst, lambda d: d
+    sub, p_rows, d_rows = reduce_instance(inst)
+
+    def back(d: DisaggDeployment) -> DisaggDeployment:
+        return DisaggDeployment.from_counts(inst, {int(p_rows[r]): c for r, c in d.prefill},
+                                            {int(d_rows[r]): c for r, c in d.decode})
+    return sub, back
+
+
+def disagg_best(inst: DisaggInstance, *, backend: str = DEFAULT_BACKEND, reduce: bool = True
+                ) -> DisaggDeployment | None:
+    """The lexicographically best disaggregated deployment (module docstring), or None. `reduce`
+    solves the exactly reduced instance (solver/disagg_reduction.py); the answer is over `inst`."""
     known_backend(backend)
-    problem = build_disagg_problem(inst)
+    work, back = _reduced(inst, reduce)
+    problem = build_disagg_problem(work)
     best = _max_ratio(backend_for(backend)(problem.formulation), problem)
     if best is None:
         return None
-    best, model, problem2 = _most_tokens(inst, best, backend)
-    return _fastest_users(model, problem2, best)
+    best, model, problem2 = _most_tokens(work, best, backend)
+    return back(_fastest_users(model, problem2, best))
 
 
-def disagg_front(inst: DisaggInstance, *, backend: str = DEFAULT_BACKEND) -> list[DisaggDeployment]:
+def disagg_front(inst: DisaggInstance, *, backend: str = DEFAULT_BACKEND, reduce: bool = True
+                 ) -> list[DisaggDeployment]:
     """Non-dominated (tokens/s/user, tokens/s/GPU) deployments, by tokens/s/user ascending."""
     known_backend(backend)
+    work, back = _reduced(inst, reduce)
+    return [back(d) for d in _trace(work, backend)]
+
+
+def _trace(inst: DisaggInstance, backend: str) -> list[DisaggDeployment]:
+    """The ε-constraint loop of the module docstring on `inst` as given."""
     problem = build_disagg_problem(inst)
     model = backend_for(backend)(problem.formulation)
     front: list[DisaggDeployment] = []

@@ -216,3 +216,10 @@ class DisaggInstance:
         lim = np.array([self.limit_for(self.max_decode_gpus, self.decode_system(i))
                         for i in range(len(self.decode))], dtype=np.int64)
         return lim // self.decode.gpus
+
+
+def take_rows(table, idx: np.ndarray):
+    """A sub-table (PrefillTable or DecodeTable) of rows `idx`; pools and slots are kept."""
+    idx = np.asarray(idx, dtype=int)
+    columns = _PREFILL_COLUMNS if isinstance(table, PrefillTable) else _DECODE_COLUMNS
+    return type(table)(**{c: getattr(table, c)[idx] for c in columns}, pools=table.pools, slots=table.slots)

@@ -111,3 +111,17 @@ def test_front_points_are_exact_fractions():
     _, front = check(random_disagg(3, prefill_rows=3, decode_rows=4, total_gpus=10))
     assert all(isinstance(d.ratio_exact, Fraction) for d in front)
     assert all(np.isclose(d.tokens_per_s_per_gpu, float(d.ratio_exact)) for d in front)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reduction_keeps_best_key_and_front(seed):
+    """The dominance reduction drops rows yet keeps the optimum and the front (unreduced MILP too)."""
+    from sloplan.solver.disagg_reduction import reduce_instance
+
+    inst = random_disagg(seed, prefill_rows=12, decode_rows=20, total_gpus=12, systems=("a", "b"),
+                         slo=Slo(ttft_s=0.5, tpot_s=0.04), mixed_pools=bool(seed % 2))
+    sub, p_rows, d_rows = reduce_instance(inst)
+    assert len(p_rows) + len(d_rows) < len(inst.prefill) + len(inst.decode)
+    full = disagg_best(inst, reduce=False)
+    assert disagg_best(inst).key == full.key
+    assert pairs(disagg_front(inst)) == pairs(disagg_front(inst, reduce=False))
