@@ -16,9 +16,9 @@ def pairs(front):
     return [(d.tokens_per_s_per_user, d.ratio_exact) for d in front]
 
 
-def check(inst):
+def check(inst, reduce=True):
     """MILP == brute force on the best plan's exact key and on the whole front; returns both."""
-    best, front = disagg_best(inst), disagg_front(inst)
+    best, front = disagg_best(inst, reduce=reduce), disagg_front(inst, reduce=reduce)
     bb, bf = brute_disagg_best(inst), brute_disagg_front(inst)
     assert (None if best is None else best.key) == (None if bb is None else bb.key)
     assert pairs(front) == pairs(bf)
@@ -69,20 +69,24 @@ def test_single_system_equals_brute(seed, slo):
 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("mixed", [False, True])
-def test_heterogeneous_pools_with_limits_equal_brute(seed, mixed):
-    """Two systems (KV over the slower link between them), per-pool and per-class limits."""
+@pytest.mark.parametrize("reduce", [True, False], ids=["reduced", "full"])
+def test_heterogeneous_pools_with_limits_equal_brute(seed, mixed, reduce):
+    """Two systems (KV over the slower link between them), per-pool and per-class limits; the full
+    formulation (no dominance reduction) as well as the fast path."""
     inst = random_disagg(seed, prefill_rows=3, decode_rows=3, total_gpus=10, systems=("h200", "b200"),
                          slo=Slo(ttft_s=0.5), max_prefill_gpus=5, max_decode_gpus=7,
                          gpus_by_class={"b200": 6}, mixed_pools=mixed)
-    check(inst)
+    check(inst, reduce)
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_tie_heavy_grids_equal_brute(seed):
     """Coarse grids: many plans tie exactly, so the tie-breaks (tokens/s, then user speed) show."""
     for mixed in (False, True):
-        check(random_disagg(seed, prefill_rows=3, decode_rows=3, total_gpus=9, quantized=True,
-                            systems=("a", "b"), mixed_pools=mixed))
+        inst = random_disagg(seed, prefill_rows=3, decode_rows=3, total_gpus=9, quantized=True,
+                             systems=("a", "b"), mixed_pools=mixed)
+        check(inst)
+        check(inst, reduce=False)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
