@@ -134,3 +134,20 @@ def test_ttft_caps_are_per_pair(mixed):
     assert best.key == brute_disagg_best(inst).key
     assert best.decode == ((1, 4),) and best.prefill == ((0, 2),)
     assert best.tokens_per_s_per_gpu == 200.0 and best.ttft_s <= 0.2
+
+
+@pytest.mark.parametrize("reduce", [True, False])
+def test_user_speed_breaks_exact_ties(reduce):
+    """Decode rows equal in GPUs, rate and first step, one twice as fast for users: tokens/s/GPU and
+    tokens/s tie exactly, so the third level must pick the faster one (with and without reduction)."""
+    base = one_by_one()
+    z = np.zeros(3, np.int64)
+    decode = DecodeTable(gpus=np.array([1, 1, 2]), requests_per_s=np.array([3.0, 3.0, 6.0]),
+                         tpot_s=np.array([0.02, 0.01, 0.015]), concurrency=np.array([6, 6, 6]),
+                         kv_capacity=np.array([8, 8, 8]), first_step_s=np.array([0.03, 0.03, 0.03]), pool=z,
+                         pools=base.decode.pools, engine_index=z, tier=z, source=z)
+    for mixed in (False, True):
+        inst = DisaggInstance(base.prefill, decode, base.kv_transfer_s, osl=100, total_gpus=8, mixed_pools=mixed)
+        best = disagg_best(inst, reduce=reduce)
+        assert best.tokens_per_s_per_user == 100.0 and best.tokens_per_s == 1800.0
+        assert best.key == brute_disagg_best(inst).key
