@@ -89,13 +89,33 @@ def test_tie_heavy_grids_equal_brute(seed):
         check(inst, reduce=False)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), n=st.integers(2, 11), mixed=st.booleans(),
-       ttft=st.sampled_from([None, 0.25, 0.6]), limit_p=st.sampled_from([None, 2, 4]))
-def test_random_instances_equal_brute(seed, n, mixed, ttft, limit_p):
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 11), mixed=st.booleans(), quantized=st.booleans(),
+       ttft=st.sampled_from([None, 0.25, 0.6]), limit_p=st.sampled_from([None, 2, 4]),
+       limit_d=st.sampled_from([None, 3, 6]), class_b=st.sampled_from([None, 2, 5]))
+def test_random_instances_equal_brute(seed, n, mixed, quantized, ttft, limit_p, limit_d, class_b):
     inst = random_disagg(seed, prefill_rows=2, decode_rows=3, total_gpus=n, systems=("a", "b"),
-                         slo=Slo(ttft_s=ttft), max_prefill_gpus=limit_p, mixed_pools=mixed)
+                         quantized=quantized, slo=Slo(ttft_s=ttft), max_prefill_gpus=limit_p,
+                         max_decode_gpus=limit_d, gpus_by_class={} if class_b is None else {"b": class_b},
+                         mixed_pools=mixed)
     check(inst)
+
+
+def test_heterogeneous_plans_account_gpus_per_system():
+    """Prefill and decode pools on two systems: each group's GPUs land in its pool's system."""
+    from sloplan.core.enums import Role
+    from sloplan.solver.disagg import disagg_front_plans
+
+    inst = random_disagg(5, prefill_rows=4, decode_rows=4, total_gpus=12, systems=("h200", "b200"),
+                         mixed_pools=True)
+    plans = disagg_front_plans(inst)
+    assert plans
+    for plan in plans:
+        assert {g.role for g in plan.groups} == {Role.PREFILL, Role.DECODE}
+        by_system = dict(plan.gpus_by_class)
+        for system in ("h200", "b200"):
+            assert by_system[system] == sum(g.gpus for g in plan.groups if g.pool.system == system)
+        assert sum(by_system.values()) == plan.metrics.gpus_used == plan.deployment.gpus_used
 
 
 def test_mixed_pools_never_worse_than_one_engine_per_pool():
