@@ -23,6 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from .disagg_tables import DisaggInstance, md1_wait_s
+from .slo import Slo, SloKind
 
 
 def _items(counts: Mapping[int, int]) -> tuple[tuple[int, int], ...]:
@@ -89,6 +90,11 @@ class DisaggDeployment:
             prefill_gpus=g_p, decode_gpus=g_d, tokens_per_s_per_gpu=float(ratio),
             tokens_per_s_per_user=float(np.min(D.tokens_per_s_per_user[d_rows])), ttft_s=ttft, tpot_s=tpot,
             request_latency_s=ttft + (inst.osl - 1) * tpot, prefill_utilisation=util)
+
+    def meets(self, slo: Slo) -> bool:
+        """True when every SLO that is set holds (as `Deployment.meets`, so a Plan's deployment of
+        either kind answers the same question)."""
+        return all(slo.limit(k) is None or getattr(self, k.field) <= slo.limit(k) for k in SloKind)
 
     def counts(self, inst: DisaggInstance) -> tuple[np.ndarray, np.ndarray]:
         """Dense worker-count vectors over the prefill and the decode table."""

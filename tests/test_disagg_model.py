@@ -151,3 +151,14 @@ def test_user_speed_breaks_exact_ties(reduce):
         best = disagg_best(inst, reduce=reduce)
         assert best.tokens_per_s_per_user == 100.0 and best.tokens_per_s == 1800.0
         assert best.key == brute_disagg_best(inst).key
+
+
+def test_formulation_exports_with_its_names(tmp_path):
+    """The disaggregated model goes through the backend interface like the others, names included."""
+    problem = build_disagg_problem(two_decoders(mixed=False))
+    backend = backend_for()(problem.formulation)
+    text = backend.export(tmp_path / "disagg.lp").read_text()
+    for name in ("rate_prefill", "rate_decode", "ttft_pair", "gpu_budget", "one_decode", "yd(0)"):
+        assert name in text
+    best = disagg_best(two_decoders(mixed=False))
+    assert best.meets(Slo(ttft_s=0.2)) and not best.meets(Slo(ttft_s=0.1))
