@@ -139,6 +139,8 @@ class Role(str, Enum):
 
     AGG = "agg"
     STATIC = "static"
+    PREFILL = "prefill"  # a disaggregated plan's prefill pool: prompts in, KV cache out
+    DECODE = "decode"  # a disaggregated plan's decode pool: KV cache in, output tokens out
 
 
 class Tier(IntEnum):
@@ -168,6 +170,11 @@ class ConstraintGroup(str, Enum):
     SLO_REQUEST_LATENCY = "slo_request_latency"
     USER_SPEED_FLOOR = "user_speed_floor"  # the Pareto tracer's epsilon row per option
     THROUGHPUT_FLOOR = "throughput_floor"  # served tokens/s >= T (lexicographic tie-breaks)
+    RATE_BALANCE = "rate_balance"  # disaggregated: served rate <= what each pool sustains
+    MEMORY = "memory"  # disaggregated: a decode worker's KV memory holds its concurrency
+    POOL_GPUS = "pool_gpus"  # disaggregated: per-pool (prefill / decode) and per-GPU-class limits
+    ENGINE_CHOICE = "engine_choice"  # disaggregated: one engine type per pool (binary + big-M link)
+    RATIO_FLOOR = "ratio_floor"  # disaggregated: tokens/s/GPU >= lambda (lexicographic tie-breaks)
 
 
 class SloKind(str, Enum):

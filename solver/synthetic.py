@@ -49,3 +49,39 @@ def tie_heavy_table(seed: int) -> tuple[OptionTable, int]:
     tokens = rng.integers(1, 5, size=k) * 100.0 * gpus / rng.choice([1, 2], size=k)
     speed = rng.integers(1, 5, size=k) * 10.0
     return table_from_columns(gpus, tokens, 1.0 / speed), int(rng.integers(2, 10))
+
+
+def random_disagg(seed: int, prefill_rows: int = 3, decode_rows: int = 3, total_gpus: int = 8,
+                  systems: tuple[str, ...] = ("sysA",), quantized: bool = False, **limits):
+    """A random disaggregated instance (solver/disagg_tables.py): prefill and decode rows spread over
+    one pool per role on each of `systems`, KV transfer slower across systems than within one.
+    `quantized` puts rates and latencies on a coarse grid so that many plans tie exactly. `limits`
+    are passed to DisaggInstance (slo, max_prefill_gpus, max_decode_gpus, gpus_by_class, mixed_pools)."""
+    from .disagg_tables import DecodeTable, DisaggInstance, PrefillTable
+
+    rng = np.random.default_rng(seed)
+    pre_pools = tuple(Pool(f"prefill-{s}", s) for s in systems)
+    dec_pools = tuple(Pool(f"decode-{s}", s) for s in systems)
+    gp = rng.choice([1, 2, 4], size=prefill_rows)
+    batch = rng.integers(1, 9, size=prefill_rows)
+    lat = 0.05 * batch * rng.uniform(0.5, 1.5, size=prefill_rows) / np.sqrt(gp)
+    gd = rng.choice([1, 2, 4], size=decode_rows)
+    conc = rng.integers(4, 129, size=decode_rows)
+    tpot = 0.004 + 0.0003 * conc * rng.uniform(0.5, 1.5, size=decode_rows) / np.sqrt(gd)
+    osl = 64
+    if quantized:
+        lat = np.round(lat * 20) / 20 + 0.05
+        tpot = 1.0 / (np.round(1.0 / tpot / 10.0) * 10.0 + 10.0)
+    mu_d = conc / (osl * tpot)
+    kv_cap = (conc * rng.uniform(0.7, 2.0, size=decode_rows)).astype(np.int64)
+    zeros_p, zeros_d = np.zeros(prefill_rows, np.int64), np.zeros(decode_rows, np.int64)
+    prefill = PrefillTable(gpus=gp, requests_per_s=batch / lat, latency_s=lat, batch=batch,
+                           pool=rng.integers(0, len(systems), size=prefill_rows), pools=pre_pools,
+                           engine_index=np.arange(prefill_rows), tier=zeros_p, source=zeros_p)
+    first = tpot * rng.uniform(1.0, 10.0, size=decode_rows)
+    decode = DecodeTable(gpus=gd, requests_per_s=mu_d, tpot_s=tpot, concurrency=conc, kv_capacity=kv_cap,
+                         first_step_s=first, pool=rng.integers(0, len(systems), size=decode_rows),
+                         pools=dec_pools, engine_index=np.arange(decode_rows), tier=zeros_d, source=zeros_d)
+    kv = np.where(np.eye(len(systems), dtype=bool), 0.005, 0.03)
+    return DisaggInstance(prefill=prefill, decode=decode, kv_transfer_s=kv, osl=osl, total_gpus=total_gpus,
+                          **limits)

@@ -1,0 +1,225 @@
+"""Option tables of disaggregated serving, the instance they form, and the queueing model.
+
+A disaggregated plan runs two pools: prefill workers (prompt in, KV cache out) and decode workers
+(KV cache in, output tokens out). Each table row is one engine of one pool at one batch size /
+concurrency, priced per *worker*; the solver chooses integer worker counts over both tables at once
+(solver/problems/disagg.py). Like `OptionTable`, these are the whole hand-off from the estimators:
+the solver never calls one, so its answers are exact for the tables it is given.
+
+Queueing model (stated here once, used by the MILP and the brute force through `DisaggInstance.rho`).
+A prefill worker runs batches of `batch` prompts, each batch taking `latency_s`; it sustains
+``mu = batch / latency_s`` requests/s. Requests reach it as a Poisson stream at utilisation
+``rho = load / mu``. We treat a whole batch as one deterministic job and each worker as its own queue
+(random routing), i.e. M/D/1 at the batch level, whose mean wait (Pollaczek-Khinchine) is
+
+    W(rho) = rho * latency_s / (2 * (1 - rho)).
+
+This is conservative for a pool of c workers behind one router: a shared M/D/c queue at the same
+utilisation waits less than c separate M/D/1 queues, so the wait does not depend on the (integer)
+worker count and the TTFT bound stays linear in it. A request's TTFT through prefill row p and
+decode row d is
+
+    TTFT(p, d) = latency_s[p] + W(rho_p) + kv_transfer_s[pool p, pool d] + first_step_s[d].
+
+With a TTFT budget L (and, if set, the request-latency budget minus the decode time
+``(osl - 1) * tpot_s[d]``), the wait may be ``w = L - latency_s[p] - kv - first_step_s[d]``; W is
+increasing in rho, so W(rho) <= w exactly when ``rho <= rho_max(w) = 2 w / (latency_s[p] + 2 w)``
+(0 when w < 0). That per-pair utilisation cap, capped further by `max_utilisation`, is `rho[p, d]`;
+the MILP's TTFT rows are ``load_p <= rho[p, d] * mu_p * n_p`` whenever d is used — linear.
+
+KV transfer time is data, per (prefill pool, decode pool): bytes per request over the link between
+them (NVLink within a node, the network between nodes or systems), computed by the caller.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from sloplan.model.option_table import Pool
+
+from .slo import Slo
+
+_PREFILL_COLUMNS = ("gpus", "requests_per_s", "latency_s", "batch", "pool", "engine_index", "tier", "source")
+_DECODE_COLUMNS = ("gpus", "requests_per_s", "tpot_s", "concurrency", "kv_capacity", "first_step_s", "pool",
+                   "engine_index", "tier", "source")
+
+
+def _check_columns(obj, columns: tuple[str, ...]) -> None:
+    n = len(obj.gpus)
+    for name in columns:
+        if len(getattr(obj, name)) != n:
+            raise ValueError(f"{type(obj).__name__}.{name} has {len(getattr(obj, name))} rows, expected {n}")
+    if not obj.pools or len({p.name for p in obj.pools}) != len(obj.pools):
+        raise ValueError(f"{type(obj).__name__}.pools must be non-empty with unique names")
+    if n and (np.min(obj.gpus) < 1 or np.min(obj.requests_per_s) <= 0):
+        raise ValueError(f"{type(obj).__name__}: every worker needs >= 1 GPU and a positive rate")
+    if n and not (0 <= np.min(obj.pool) and np.max(obj.pool) < len(obj.pools)):
+        raise ValueError(f"{type(obj).__name__}.pool indexes outside its pools")
+
+
+@dataclass(frozen=True, eq=False)
+class PrefillTable:
+    """Prefill worker options, one row each; every column per worker, SI units."""
+
+    gpus: np.ndarray  # int, GPUs one worker occupies
+    requests_per_s: np.ndarray  # float, prompts/s one worker sustains (batch / latency_s)
+    latency_s: np.ndarray  # float, one batch's prefill time: a request's TTFT part without queueing
+    batch: np.ndarray  # int, prompts per batch (the worker's concurrency)
+    pool: np.ndarray  # int, index into `pools`
+    pools: tuple[Pool, ...]
+    engine_index: np.ndarray  # int, index into `slots`
+    tier: np.ndarray  # int, Tier of the least-trusted primitive
+    source: np.ndarray  # int, model.ops.Op whose lookup set `tier`
+    slots: tuple = field(default_factory=tuple)  # model.options.EngineSlot per engine_index (may be empty)
+
+    def __post_init__(self) -> None:
+        _check_columns(self, _PREFILL_COLUMNS)
+
+    def __len__(self) -> int:
+        return len(self.gpus)
+
+
+@dataclass(frozen=True, eq=False)
+class DecodeTable:
+    """Decode worker options, one row each; every column per worker, SI units."""
+
+    gpus: np.ndarray  # int
+    requests_per_s: np.ndarray  # float, requests/s one worker completes at `concurrency`
+    tpot_s: np.ndarray  # float, time per output token at `concurrency`
+    concurrency: np.ndarray  # int, requests in flight per worker
+    kv_capacity: np.ndarray  # int, requests whose whole KV cache (isl + osl) one worker's memory holds
+    first_step_s: np.ndarray  # float, the first decode step's time (TTFT's last part)
+    pool: np.ndarray  # int, index into `pools`
+    pools: tuple[Pool, ...]
+    engine_index: np.ndarray
+    tier: np.ndarray
+    source: np.ndarray
+    slots: tuple = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        _check_columns(self, _DECODE_COLUMNS)
+
+    def __len__(self) -> int:
+        return len(self.gpus)
+
+    @cached_property
+    def tokens_per_s_per_user(self) -> np.ndarray:
+        return 1.0 / self.tpot_s
+
+
+def md1_wait_s(rho: float, latency_s: float) -> float:
+    """Mean M/D/1 wait at utilisation rho of a server whose (batch) service time is latency_s."""
+    return 0.0 if rho <= 0 else rho * latency_s / (2.0 * (1.0 - rho))
+
+
+def utilisation_cap(wait_s: np.ndarray, latency_s: np.ndarray) -> np.ndarray:
+    """Largest rho with md1_wait_s(rho) <= wait_s: 2 w / (latency + 2 w), 0 where w < 0."""
+    w = np.asarray(wait_s, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cap = np.where(w >= 0, 2.0 * w / (latency_s + 2.0 * w), 0.0)
+    return np.where(np.isinf(w), 1.0, cap)
+
+
+@dataclass(frozen=True, eq=False)
+class DisaggInstance:
+    """Everything the disaggregated problem is given: both tables, the KV link, the workload's output
+    length, the budgets and the SLO. `gpus_by_class` limits GPUs per system (GPU class) where set."""
+
+    prefill: PrefillTable
+    decode: DecodeTable
+    kv_transfer_s: np.ndarray  # float, shape (len(prefill.pools), len(decode.pools)): seconds per request
+    osl: int  # output tokens per request
+    total_gpus: int
+    slo: Slo = field(default_factory=Slo)
+    max_prefill_gpus: int | None = None
+    max_decode_gpus: int | None = None
+    gpus_by_class: Mapping[str, int] = field(default_factory=dict)
+    mixed_pools: bool = False  # False: one engine type (table row) per pool
+    max_utilisation: float = 0.9  # planned prefill utilisation never exceeds this, SLO or not
+
+    def __post_init__(self) -> None:
+        kv = np.asarray(self.kv_transfer_s, dtype=float)
+        if kv.shape != (len(self.prefill.pools), len(self.decode.pools)) or not np.all(kv >= 0):
+            raise ValueError(f"kv_transfer_s must be >= 0 with shape "
+                             f"{(len(self.prefill.pools), len(self.decode.pools))}, got {kv.shape}")
+        object.__setattr__(self, "kv_transfer_s", kv)
+        if int(self.total_gpus) != self.total_gpus or self.total_gpus < 1 or self.osl < 1:
+            raise ValueError("total_gpus and osl must be positive integers")
+        if not 0 < self.max_utilisation < 1:
+            raise ValueError(f"max_utilisation must be in (0, 1), got {self.max_utilisation!r}")
+        unknown = set(self.gpus_by_class) - set(self.gpu_classes)
+        if unknown:
+            raise ValueError(f"gpus_by_class names systems no pool is on: {', '.join(sorted(unknown))}")
+
+    @cached_property
+    def gpu_classes(self) -> tuple[str, ...]:
+        """Systems of the prefill pools, then of the decode pools, each once."""
+        return tuple(dict.fromkeys(p.system for p in self.prefill.pools + self.decode.pools))
+
+    def prefill_system(self, row: int) -> str:
+        return self.prefill.pools[int(self.prefill.pool[row])].system
+
+    def decode_system(self, row: int) -> str:
+        return self.decode.pools[int(self.decode.pool[row])].system
+
+    @cached_property
+    def kv_pair_s(self) -> np.ndarray:
+        """KV transfer seconds per (prefill row, decode row)."""
+        return self.kv_transfer_s[np.ix_(self.prefill.pool, self.decode.pool)]
+
+    @cached_property
+    def rho(self) -> np.ndarray:
+        """Planned-utilisation cap per (prefill row, decode row) (module docstring): 0 for a pair that
+        cannot meet the TTFT budget even unloaded."""
+        p, d = self.prefill, self.decode
+        budget = np.full(len(d), np.inf)
+        if self.slo.ttft_s is not None:
+            budget = np.minimum(budget, self.slo.ttft_s)
+        if self.slo.request_latency_s is not None:
+            budget = np.minimum(budget, self.slo.request_latency_s - (self.osl - 1) * d.tpot_s)
+        wait = budget[None, :] - p.latency_s[:, None] - self.kv_pair_s - d.first_step_s[None, :]
+        return np.minimum(utilisation_cap(wait, p.latency_s[:, None]), self.max_utilisation)
+
+    @cached_property
+    def decode_allowed(self) -> np.ndarray:
+        """Decode rows meeting the TPOT SLO and whose KV memory holds their concurrency."""
+        return self.decode_tpot_ok & self.decode_memory_ok
+
+    @cached_property
+    def decode_tpot_ok(self) -> np.ndarray:
+        limit = self.slo.tpot_s
+        return np.ones(len(self.decode), bool) if limit is None else self.decode.tpot_s <= limit
+
+    @cached_property
+    def decode_memory_ok(self) -> np.ndarray:
+        return self.decode.concurrency <= self.decode.kv_capacity
+
+    def limit_for(self, role_gpus: int | None, system: str) -> int:
+        """GPUs one role's workers on `system` may occupy at most: the tightest applicable limit."""
+        out = self.total_gpus
+        if role_gpus is not None:
+            out = min(out, role_gpus)
+        if system in self.gpus_by_class:
+            out = min(out, int(self.gpus_by_class[system]))
+        return out
+
+    def prefill_cap(self) -> np.ndarray:
+        """Most workers of each prefill row any plan can hold."""
+        lim = np.array([self.limit_for(self.max_prefill_gpus, self.prefill_system(i))
+                        for i in range(len(self.prefill))], dtype=np.int64)
+        return lim // self.prefill.gpus
+
+    def decode_cap(self) -> np.ndarray:
+        lim = np.array([self.limit_for(self.max_decode_gpus, self.decode_system(i))
+                        for i in range(len(self.decode))], dtype=np.int64)
+        return lim // self.decode.gpus
+
+
+def take_rows(table, idx: np.ndarray):
+    """A sub-table (PrefillTable or DecodeTable) of rows `idx`; pools and slots are kept."""
+    idx = np.asarray(idx, dtype=int)
+    columns = _PREFILL_COLUMNS if isinstance(table, PrefillTable) else _DECODE_COLUMNS
+    return type(table)(**{c: getattr(table, c)[idx] for c in columns}, pools=table.pools, slots=table.slots)
