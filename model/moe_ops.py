@@ -40,7 +40,6 @@ from .workload import Workload
 # model/arch.py (UnsupportedModel) is lifted by the integrator once the MoE engines / memory land too.
 MOE_OPS_ARCHITECTURES = ("Qwen3MoeForCausalLM", "MixtralForCausalLM", "MiniMaxM2ForCausalLM", "GptOssForCausalLM")
 DISTRIBUTION = "power_law_1.2"  # routing skew of the MoE table slice (the peer's default)
-_MOE_QUANT = {WeightFormat.MXFP4: "w4a16_mxfp4", WeightFormat.INT4_WO: "int4_wo"}
 
 
 def moe_ops_estimate(arch: ModelArch) -> bool:
@@ -80,8 +79,8 @@ def expert_dtype(arch: ModelArch, engine: Engine, system: SystemSpec | None = No
     if fmt is WeightFormat.MXFP4 and (backend or Backend.TRTLLM) is Backend.TRTLLM \
             and system is not None and own_rate_key(WeightFormat.NVFP4.value) in system.flops_per_s:  # FP4 math
         return "w4a8_mxfp4_mxfp8"
-    if fmt in _MOE_QUANT:
-        return _MOE_QUANT[fmt]
+    if fmt.gemm is None:  # MXFP4 / INT4 weight-only experts: their own kernels, as shipped
+        return fmt.dtype
     q = gemm_dtype(arch, engine, WeightRole.EXPERT)
     return WeightFormat.FP8_BLOCK.value if WeightFormat(q) is WeightFormat.FP8 and fmt is WeightFormat.FP8_BLOCK else q
 
