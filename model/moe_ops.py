@@ -31,16 +31,16 @@ from .framework import Backend, FrameworkProfile, KvFractionOf
 from .kv_cache import kv_footprint
 from .layers import Weight, WeightRole
 from .lookups import Kind, Query
+from .moe_memory import served_formats, sharding
 from .ops import Op, Term
 from .weight_format import WeightFormat
-from .weights import Sharding, weight_bytes_per_gpu
+from .weights import weight_bytes_per_gpu
 from .workload import Workload
 
 # Families whose every op this module and model/ops.py price (GQA attention, classic MoE). The gate in
 # model/arch.py (UnsupportedModel) is lifted by the integrator once the MoE engines / memory land too.
 MOE_OPS_ARCHITECTURES = ("Qwen3MoeForCausalLM", "MixtralForCausalLM", "MiniMaxM2ForCausalLM", "GptOssForCausalLM")
 DISTRIBUTION = "power_law_1.2"  # routing skew of the MoE table slice (the peer's default)
-_MOE_QUANT = {WeightFormat.MXFP4: "w4a16_mxfp4", WeightFormat.INT4_WO: "int4_wo"}
 
 
 def moe_ops_estimate(arch: ModelArch) -> bool:
@@ -80,8 +80,8 @@ def expert_dtype(arch: ModelArch, engine: Engine, system: SystemSpec | None = No
     if fmt is WeightFormat.MXFP4 and (backend or Backend.TRTLLM) is Backend.TRTLLM \
             and system is not None and own_rate_key(WeightFormat.NVFP4.value) in system.flops_per_s:  # FP4 math
         return "w4a8_mxfp4_mxfp8"
-    if fmt in _MOE_QUANT:
-        return _MOE_QUANT[fmt]
+    if fmt.gemm is None:  # MXFP4 / INT4 weight-only experts: their own kernels, as shipped
+        return fmt.dtype
     q = gemm_dtype(arch, engine, WeightRole.EXPERT)
     return WeightFormat.FP8_BLOCK.value if WeightFormat(q) is WeightFormat.FP8 and fmt is WeightFormat.FP8_BLOCK else q
 
@@ -200,16 +200,6 @@ def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens:
     return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, group, count)
 
 
-def _served_formats(arch: ModelArch, engine: Engine) -> dict[WeightRole, WeightFormat]:
-    """The formats the engine serves the quantized weights in, where its GEMM format is not the checkpoint's
-    (an NVFP4 engine of a model whose catalog checkpoint is FP8 is its NVFP4 checkpoint); as stored else."""
-    served = WeightFormat.of(engine.quant.gemm)
-    if arch.checkpoint_format.gemm is None or served is arch.checkpoint_format:
-        return {}
-    return {role: served for role in (WeightRole.ATTENTION, WeightRole.DENSE_MLP, WeightRole.SHARED_EXPERT,
-                                      WeightRole.EXPERT)}
-
-
 def kv_capacity_requests(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile,
                          wl: Workload) -> int:
     """Requests the engine's KV budget holds at once, all attention-DP ranks together (each rank caches its
@@ -217,8 +207,8 @@ def kv_capacity_requests(arch: ModelArch, engine: Engine, system: SystemSpec, fw
     (another helper's, model/memory.py) lands: per-GPU weights from model/weights.py, KV from
     model/kv_cache.py, the framework's memory fraction as model/memory.py applies it, and activations of
     one budget-full step (attention width plus the routed experts' intermediate on this GPU)."""
-    sharding = Sharding(engine.tp, engine.pp, engine.dp, engine.moe_tp, engine.moe_ep)
-    weights = weight_bytes_per_gpu(arch, sharding, _served_formats(arch, engine)).total
+    shard = sharding(engine)
+    weights = weight_bytes_per_gpu(arch, shard, served_formats(arch, engine)).total
     moe = arch.mlp.moe
     inter = max(arch.intermediate_size // engine.tp, moe.top_k * moe.expert_intermediate // engine.moe_tp if moe else 0)
     act = fw.token_budget * 2.0 * (4 * arch.hidden_size + 4 * inter)
@@ -228,5 +218,5 @@ def kv_capacity_requests(arch: ModelArch, engine: Engine, system: SystemSpec, fw
         budget = fw.kv_fraction * (cap - weights - act - runtime)
     else:
         budget = fw.kv_fraction * cap - weights - act - runtime
-    per_request = kv_footprint(arch, sharding, engine.quant.kv).bytes_for(wl.isl + fw.reserve_per_request_osl * wl.osl)
+    per_request = kv_footprint(arch, shard, engine.quant.kv).bytes_for(wl.isl + fw.reserve_per_request_osl * wl.osl)
     return int(max(budget, 0.0) // max(per_request, 1.0)) * engine.dp

@@ -13,7 +13,11 @@ import re
 from enum import Enum
 from functools import lru_cache
 
+from sloplan.core.dtypes import BY_NAME
+
 from .quant import GemmQuant
+
+INT4_GROUP = 32  # weights per BF16 scale of an INT4 weight-only checkpoint (Kimi-K2 QAT)
 
 
 class WeightFormat(str, Enum):
@@ -24,13 +28,23 @@ class WeightFormat(str, Enum):
     FP8_BLOCK = "fp8_block"  # one FP32 scale per 128x128 block
     NVFP4 = "nvfp4"  # FP4 E2M1, one FP8 scale per 16 values
     MXFP4 = "mxfp4"  # FP4 E2M1, one E8M0 scale per 32 values (gpt-oss experts)
-    INT4_WO = "int4_wo"  # INT4 weights, BF16 activations, one BF16 scale per 32 (Kimi-K2 QAT experts)
+    INT4_WO = "int4_wo"  # INT4 weights, BF16 activations, one BF16 scale per INT4_GROUP (Kimi-K2 QAT experts)
+
+    @property
+    def dtype(self) -> str:
+        """The core/dtypes.py row (and MoE table quant name) of this format: MXFP4 weights are the weight-only
+        `w4a16_mxfp4` kernels' elements; every other format is spelled as its row."""
+        return "w4a16_mxfp4" if self is WeightFormat.MXFP4 else self.value
 
     @property
     def weight_bytes(self) -> float:
-        """Bytes per weight element, scales included."""
-        return {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0 + 4.0 / (128 * 128), "nvfp4": 9.0 / 16.0,
-                "mxfp4": 17.0 / 32.0, "int4_wo": 0.5 + 2.0 / 32.0}[self.value]
+        """Bytes per weight element, scales included: the dtype table's `storage_bytes`, plus for INT4
+        weight-only the BF16 group scales the table leaves out (their size is the checkpoint's; the INT4
+        checkpoints recognised, Kimi-K2's QAT experts, keep one per INT4_GROUP weights)."""
+        info = BY_NAME[self.dtype]
+        if self is WeightFormat.INT4_WO:
+            return info.storage_bytes + BY_NAME["bf16"].storage_bytes / INT4_GROUP
+        return info.storage_bytes
 
     @property
     def gemm(self) -> GemmQuant | None:

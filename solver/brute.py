@@ -61,6 +61,19 @@ def brute_best(table: OptionTable, total_gpus: int, slo: Slo | None = None) -> D
                key=lambda d: (d.tokens_per_s, -d.gpus_used, d.tokens_per_s_per_user))
 
 
+def front_ceiling(speed: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Per candidate, the best `value` among the candidates at least as fast (equal speeds share their
+    group's maximum): a candidate well below its ceiling is dominated, so only those near it are re-evaluated
+    exactly. Shared by the aggregated and the disaggregated brute force."""
+    order = np.argsort(-speed, kind="stable")
+    best_so_far = np.maximum.accumulate(value[order])
+    s_sorted = speed[order]
+    group_end = np.searchsorted(-s_sorted, -s_sorted, side="right") - 1
+    ceiling = np.empty_like(value)
+    ceiling[order] = best_so_far[group_end]
+    return ceiling
+
+
 def brute_front(table: OptionTable, total_gpus: int, slo: Slo | None = None) -> list[Deployment]:
     """The non-dominated set of (tokens/s/user, tokens/s/GPU), sorted by user speed ascending."""
     found = _allowed_vectors(table, total_gpus, slo or Slo())
@@ -69,13 +82,7 @@ def brute_front(table: OptionTable, total_gpus: int, slo: Slo | None = None) -> 
     rows, vecs = found
     rate = vecs @ table.tokens_per_s[rows].astype(float)
     speed = np.where(vecs > 0, table.tokens_per_s_per_user[rows], np.inf).min(axis=1)
-    order = np.argsort(-speed, kind="stable")
-    best_so_far = np.maximum.accumulate(rate[order])
-    # best rate among vectors at least as fast as each one (equal speeds share the group's maximum)
-    s_sorted = speed[order]
-    group_end = np.searchsorted(-s_sorted, -s_sorted, side="right") - 1
-    ceiling = np.empty_like(rate)
-    ceiling[order] = best_so_far[group_end]
+    ceiling = front_ceiling(speed, rate)
     near = vecs[rate >= ceiling - _REL_TOL * np.abs(ceiling) - 1e-12]
     cands = sorted(_exact(table, rows, near, total_gpus),
                    key=lambda d: (-d.tokens_per_s_per_user, -d.tokens_per_s, d.gpus_used))

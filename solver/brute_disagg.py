@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .brute import MAX_VECTORS, count_vectors
+from .brute import MAX_VECTORS, count_vectors, front_ceiling
 from .disagg_deployment import DisaggDeployment
 from .disagg_tables import DisaggInstance
 
@@ -92,12 +92,7 @@ def brute_disagg_front(inst: DisaggInstance) -> list[DisaggDeployment]:
     if found is None or len(found[2]) == 0:
         return []
     pv, dv, i, j, ratio, _, speed = found
-    order = np.argsort(-speed, kind="stable")
-    best_so_far = np.maximum.accumulate(ratio[order])
-    s_sorted = speed[order]
-    group_end = np.searchsorted(-s_sorted, -s_sorted, side="right") - 1
-    ceiling = np.empty_like(ratio)
-    ceiling[order] = best_so_far[group_end]
+    ceiling = front_ceiling(speed, ratio)
     near = ratio >= ceiling * (1 - _REL_TOL)
     cands = sorted(_exact(inst, pv, dv, i[near], j[near]),
                    key=lambda d: (-d.tokens_per_s_per_user, -d.ratio_exact))

@@ -3,12 +3,11 @@ and refused by solve/estimate in one line that says what is recognised and what 
 import csv
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli_run as run_cli
 
-from sloplan import cli
 from sloplan.model.arch import ModelArch, UnsupportedModel
 from sloplan.model.catalog import _ours, catalog_entry, resolve_model
 from sloplan.model.hf_config import FAMILY_BOUNDS, InvalidModelConfig
@@ -87,15 +86,8 @@ def test_unmodelled_expert_quantization_is_refused():
 
 
 def cli_run(capsys, *args):
-    argv, sys.argv = sys.argv, ["sloplan", *map(str, args)]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
+    """The CLI's exit code, stdout and non-blank stderr lines."""
+    code, out, err = run_cli(capsys, *args)
     return code, out, [ln for ln in err.splitlines() if ln.strip()]
 
 

@@ -84,3 +84,16 @@ def test_no_dtype_byte_map_outside_the_table():
                  for p in sorted((ROOT / pkg).rglob("*.py")) if p.name != "dtypes.py"
                  for line in _byte_maps(ast.parse(p.read_text()))]
     assert not offenders, offenders
+
+
+def test_weight_formats_read_the_table():
+    """A checkpoint's storage formats weigh what the dtype table says (one definition), the INT4 group
+    scales being the one addition; the MoE kernels they select are the table's rows."""
+    from sloplan.model.weight_format import WeightFormat
+
+    for f in WeightFormat:
+        assert f.dtype in dt.BY_NAME, f
+        if f.gemm is not None:
+            assert f.weight_bytes == f.gemm.weight_bytes == dt.BY_NAME[f.value].storage_bytes, f
+    assert WeightFormat.MXFP4.weight_bytes == 17 / 32 and WeightFormat.MXFP4.dtype == "w4a16_mxfp4"
+    assert WeightFormat.INT4_WO.weight_bytes == 0.5 + 2 / 32 > dt.BY_NAME["int4_wo"].storage_bytes

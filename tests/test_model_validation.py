@@ -6,11 +6,10 @@ never the spelling itself.
 """
 import json
 import shlex
-import sys
 
 import pytest
+from cli_helpers import cli_run
 
-from sloplan import cli
 from sloplan.generators import launch_command
 from sloplan.model.catalog import _entries, catalog_entry, list_models, resolve_model
 from sloplan.model.engine import Engine
@@ -23,20 +22,6 @@ from sloplan.perfdb import load_system
 LLAMA_8B = {"architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "num_hidden_layers": 32,
             "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 128256,
             "max_position_embeddings": 131072}
-
-
-def cli_run(capsys, *args) -> tuple[int, str, str]:
-    """sloplan's real entry point (cli.main, what the console script calls), in process for speed."""
-    argv, sys.argv = sys.argv, ["sloplan", *map(str, args)]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def solve_folder(capsys, folder, *extra):

@@ -1,4 +1,6 @@
 """Memory per GPU of MoE / MLA / hybrid engines (model/moe_memory.py), and memory.py's dense figures unchanged."""
+import hashlib
+import itertools
 import json
 from pathlib import Path
 
@@ -24,20 +26,40 @@ def arch(name):
     return resolve_model(name, estimable=False)
 
 
-def test_dense_memory_figures_did_not_move():
-    """Every catalog dense model x engine x framework x system, recorded before the MoE memory model."""
-    want = json.loads(GOLDEN.read_text())
-    got = {}
-    for key in want:
-        name, sysname, b, layout, g = key.split("|")
+def dense_rows(g: dict) -> dict[str, list]:
+    """memory.py's figures of every configuration the golden file's axes span, keyed model|system|backend|
+    layout|gemm: the catalog's dense models x systems x frameworks x (tp, pp) x GEMM formats."""
+    rows = {}
+    for key in itertools.product(g["models"], *(g["axes"][a] for a in ("systems", "backends", "layouts", "quants"))):
+        name, sysname, b, layout, q = key
         tp, pp = (int(x) for x in layout.removeprefix("tp").split("pp"))
-        m = memory_plan(resolve_model(name), Engine(tp, pp, Quant.default_for(GemmQuant(g))), load_system(sysname),
+        m = memory_plan(resolve_model(name), Engine(tp, pp, Quant.default_for(GemmQuant(q))), load_system(sysname),
                         framework(b).profile)
-        got[key] = [m.weights_bytes, m.activations_bytes, m.runtime_bytes, m.kv_budget_bytes,
-                    m.kv_bytes_per_token, m.kv_tokens, m.max_requests(4500.0)]
         assert type(m) is not ComponentMemoryPlan
-    assert got == want
-    assert {k.split("|")[0] for k in want} == set(list_models(dense_only=True))
+        rows["|".join(key)] = [m.weights_bytes, m.activations_bytes, m.runtime_bytes, m.kv_budget_bytes,
+                               m.kv_bytes_per_token, m.kv_tokens, m.max_requests(4500.0)]
+    return rows
+
+
+def model_digests(rows: dict[str, list]) -> dict[str, str]:
+    """Per model, the sha256 of its rows in canonical form (sorted keys, every figure as the shortest repr of
+    its float, which changes with any bit of any figure)."""
+    lines: dict[str, list[str]] = {}
+    for key in sorted(rows):
+        lines.setdefault(key.split("|")[0], []).append(f"{key} {json.dumps([float(v) for v in rows[key]])}")
+    return {m: hashlib.sha256("\n".join(ls).encode()).hexdigest() for m, ls in lines.items()}
+
+
+def test_dense_memory_figures_did_not_move():
+    """Every catalog dense model x engine x framework x system, recorded before the MoE memory model: a
+    digest per model (any moved figure fails and names its model) and a few rows in full (what moved)."""
+    g = json.loads(GOLDEN.read_text())
+    assert set(g["models"]) == set(list_models(dense_only=True))
+    rows = dense_rows(g)
+    assert len(rows) == 1944
+    assert {k: rows[k] for k in g["spot"]} == g["spot"]
+    got = model_digests(rows)
+    assert [m for m in g["sha256"] if got[m] != g["sha256"][m]] == [] and got.keys() == g["sha256"].keys()
 
 
 def test_deepseek_v3_ep8_weights_and_latent_kv():

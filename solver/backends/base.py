@@ -100,6 +100,15 @@ class BackendResult:
         """Stopped by a limit (time, nodes, gap): possibly an incumbent, never a proof."""
         return self.status in LIMITS
 
+    def proved_optimal(self) -> bool:
+        """True when optimal, False when proved infeasible, SolverError on anything else (a limit, an
+        error): the exact paths never return a silently non-optimal plan."""
+        if self.infeasible:
+            return False
+        if not self.optimal:
+            raise SolverError(f"the solver stopped with status {self.status.value}")
+        return True
+
 
 @dataclass(frozen=True)
 class Iis:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backends import DEFAULT_BACKEND, SolverBackend, SolverError, backend_for
+from ..backends import DEFAULT_BACKEND, SolverBackend, backend_for
 from ..deployment import Deployment
 from ..formulation import Constraint, Formulation, Sense, Variable
 from ..groups import ConstraintGroup
@@ -86,8 +86,6 @@ class ClassKnapsack:
         self.backend.set_objective({CLASS_VAR: rate}, Sense.MAXIMIZE)
         self.backend.set_col_bounds(CLASS_VAR, 0.0, np.where(open_, np.floor(self.model.total_gpus / self.sizes), 0.0))
         result = self.backend.solve()
-        if result.infeasible:
+        if not result.proved_optimal():
             return None
-        if not result.optimal:
-            raise SolverError(f"the solver stopped with status {result.status.value}")
         return np.rint(self.backend.values(CLASS_VAR, result)).astype(np.int64)

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backends.base import EXACT, SolveOptions, SolverBackend, SolverError
+from ..backends.base import EXACT, SolveOptions, SolverBackend
 from ..disagg_deployment import DisaggDeployment
 from ..disagg_tables import DisaggInstance
 from ..formulation import Constraint, Formulation, Sense, Terms, Variable
@@ -94,10 +94,8 @@ class DisaggProblem:
     def solve(self, backend: SolverBackend, options: SolveOptions = EXACT) -> DisaggDeployment | None:
         """The Deployment of the optimum; None when infeasible or when it serves nothing."""
         result = backend.solve(options)
-        if result.infeasible:
+        if not result.proved_optimal():
             return None
-        if not result.optimal:
-            raise SolverError(f"the solver stopped with status {result.status.value}")
         n_p = np.rint(backend.values(NP, result)).astype(np.int64)
         n_d = np.rint(backend.values(ND, result)).astype(np.int64)
         if not n_p.any() or not n_d.any():

@@ -27,7 +27,7 @@ import numpy as np
 from sloplan.core.enums import Tier
 from sloplan.model.option_table import OptionTable
 
-from ..backends.base import EXACT, SolveOptions, SolverBackend, SolverError
+from ..backends.base import EXACT, SolveOptions, SolverBackend
 from ..deployment import Deployment, exact_rate
 from ..formulation import Constraint, Formulation, Sense, Variable
 from ..groups import ConstraintGroup
@@ -82,10 +82,8 @@ class ReplicaProblem:
         """Solve `backend` (a built model of this formulation): the Deployment when optimal, None
         when proved infeasible, SolverError otherwise (never a silently non-optimal plan)."""
         result = backend.solve(options)
-        if result.infeasible:
+        if not result.proved_optimal():
             return None
-        if not result.optimal:
-            raise SolverError(f"the solver stopped with status {result.status.value}")
         return self.deployment(backend.values(VAR, result))
 
 
