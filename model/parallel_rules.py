@@ -22,13 +22,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from math import gcd
+from typing import TYPE_CHECKING
 
 from sloplan.core.enums import GemmQuant, Parallelism
-from sloplan.perfdb import SystemSpec
 
 from .arch import ModelArch
 from .engine import Engine, candidate_engines, invalid_reason
 from .quant import Quant
+
+if TYPE_CHECKING:  # annotations only: the CLI reads framework data without loading perfdb (numpy)
+    from sloplan.perfdb import SystemSpec
 
 FP8_BLOCK = 128  # block-scaled FP8: one scale per 128 x 128 weights
 
