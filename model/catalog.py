@@ -66,8 +66,9 @@ def _entries() -> dict[str, tuple[dict, dict | None]]:
     return entries
 
 
-def list_models(dense_only: bool = True) -> list[str]:
-    """Catalog names, optionally only the dense GQA ones this release estimates (whose config also validates)."""
+def list_models(dense_only: bool = True, designs: str = "dense") -> list[str]:
+    """Catalog names, optionally only those this release estimates (whose config also validates), of the
+    dense GQA designs (`designs="dense"`) or of the others (MoE, MLA, hybrid linear attention: "other")."""
     out = []
     for name, (cfg, q) in _entries().items():
         try:
@@ -77,7 +78,8 @@ def list_models(dense_only: bool = True) -> list[str]:
                 continue
         else:
             mixed = len(set(arch.attention.layers)) > 1  # gpt-oss: sliding and full layers
-            if dense_only and (arch.mlp.moe is not None or arch.attention.gqa is None or mixed):
+            dense = arch.mlp.moe is None and arch.attention.gqa is not None and not mixed
+            if dense_only and dense != (designs == "dense"):
                 continue
         out.append(name)
     return sorted(out)

@@ -146,3 +146,7 @@ def print_models() -> None:
     console.print()
     for name in list_models():
         console.print(name)
+    console.print()
+    console.print("MoE, MLA and hybrid-attention models (estimated; less accurate than the dense ones so far):")
+    for name in list_models(designs="other"):
+        console.print(name)
