@@ -314,16 +314,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def sloplan_predictions(args: argparse.Namespace, columns: list[str], rows: list[dict]) -> Path | None:
-    """Path of sloplan's prediction CSV: given, or made now; None (with the reason) if it failed."""
+def sloplan_predictions(args: argparse.Namespace, columns: list[str], rows: list[dict],
+                        name: str = "dense") -> Path | None:
+    """Path of sloplan's prediction CSV for one section: given, or made now; None (with the reason) if it failed."""
     if args.peer_only:
         return None
     if args.from_pred:
         return args.from_pred
-    workdir = args.keep or Path(tempfile.mkdtemp(prefix="sloplan-acc-"))
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="sloplan-acc-" if name == "dense" else f"sloplan-acc-{name}-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        return run_sloplan_estimate(find_sloplan(args.sloplan), columns, rows, workdir)
+        return run_sloplan_estimate(find_sloplan(args.sloplan), columns, rows, workdir, name=name)
     except (RuntimeError, OSError) as exc:
         print(f"sloplan estimate failed: {exc}")
         return None

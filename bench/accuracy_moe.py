@@ -13,31 +13,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import tempfile
-from pathlib import Path
 
-from _common import find_sloplan, fmt, render_table
+from _common import fmt, render_table
 from accuracy import (Errors, dump_csv, join, load_predictions, partition, pct, predicted, print_errors,
-                      print_report, run_sloplan_estimate)
+                      print_report, sloplan_predictions)
 
 MOE_TARGETS = {"tpot_mape": 12.0, "ttft_mape": 25.0, "predicted_pct": 95.0}
 EXPECTED_MOE_ROWS = 2079
 MIN_ROWS_TO_FLAG = 20
-
-
-def moe_predictions(args: argparse.Namespace, columns: list[str], rows: list[dict]) -> Path | None:
-    """sloplan's predictions for the MoE rows: the --from-pred file, or one `sloplan estimate` run now."""
-    if args.peer_only:
-        return None
-    if args.from_pred:
-        return args.from_pred
-    workdir = args.keep or Path(tempfile.mkdtemp(prefix="sloplan-acc-moe-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        return run_sloplan_estimate(find_sloplan(args.sloplan), columns, rows, workdir, name="moe")
-    except (RuntimeError, OSError) as exc:
-        print(f"sloplan estimate failed: {exc}")
-        return None
 
 
 def cross_validated(rows: list[dict], folds: int) -> dict[str, tuple[float, float]]:
@@ -98,7 +81,7 @@ def moe_section(args: argparse.Namespace, columns: list[str], rows: list[dict]) 
     note = "" if len(rows) == EXPECTED_MOE_ROWS else f"  (WARNING: expected {EXPECTED_MOE_ROWS})"
     print(f"\n===== MoE/MLA section =====\ndev-split MoE/MLA agg rows: n = {len(rows)}{note}")
     ids = {r["id"] for r in rows}
-    pred_path = moe_predictions(args, columns, rows)
+    pred_path = sloplan_predictions(args, columns, rows, name="moe")
     ours = load_predictions(pred_path, ids) if pred_path else {}
     recs = join(rows, ours, load_predictions(args.peer_pred, ids))
     for rec in recs:

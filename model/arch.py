@@ -19,7 +19,6 @@ from .mlp import LayerMlp, Mlp, MlpKind, parse_mlp
 from .quant import GemmQuant
 from .weight_format import WeightFormat
 
-DENSE_ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM")
 _MTP_KEYS = ("num_nextn_predict_layers", "mtp_num_hidden_layers", "num_mtp_modules")
 
 
@@ -87,6 +86,12 @@ class ModelArch:
         if self.mlp.moe:
             routed = routed * self.mlp.moe.top_k // self.mlp.moe.num_experts
         return self.weight_params - self.params_of(WeightRole.EXPERT) + routed + self.vocab_size * self.hidden_size
+
+    @property
+    def served_as_shipped(self) -> bool:
+        """Weights in a format no GEMM quantization names (MXFP4 / INT4 experts): a framework loads them only as
+        they are, so a plan never re-quantizes them (solve, estimate and the CSV path all follow this)."""
+        return self.checkpoint_format.gemm is None
 
     @property
     def estimated(self) -> bool:

@@ -84,18 +84,18 @@ _OP_LABELS = {Op.QKV_GEMM: "QKV projection GEMM", Op.ATTN_OUT_GEMM: "attention o
               Op.CONTEXT_ATTENTION: "context attention", Op.GENERATION_ATTENTION: "generation attention",
               Op.ROUTER_GEMM: "MoE router GEMM", Op.SHARED_EXPERT_GEMM: "MoE shared-expert GEMM",
               Op.MOE_EXPERTS: "MoE experts", Op.MOE_ALL_REDUCE: "MoE all-reduce",
-              Op.MOE_DISPATCH: "MoE dispatch", Op.MOE_COMBINE: "MoE combine"}
-_OP_LABELS |= {Op.MLA_DOWN_GEMM: "MLA q_a/kv_a down-projection GEMM", Op.MLA_Q_UP_GEMM: "MLA q_b up-projection GEMM",
-               Op.MLA_KV_UP_GEMM: "MLA kv_b up-projection GEMM", Op.CONTEXT_MLA: "context MLA kernel",
-               Op.GENERATION_MLA: "generation MLA kernel", Op.MLA_BMM_PRE: "MLA absorbed BMM (pre)",
-               Op.MLA_BMM_POST: "MLA absorbed BMM (post)", Op.MLA_CONTEXT_MODULE: "MLA context module",
-               Op.MLA_GENERATION_MODULE: "MLA generation module", Op.DSA_CONTEXT_MODULE: "DSA context module",
-               Op.DSA_GENERATION_MODULE: "DSA generation module", Op.DSA_INDEXER_GEMM: "DSA indexer projection GEMM",
-               Op.DSA_INDEXER_LOGITS: "DSA indexer logits", Op.DSA_TOPK: "DSA top-k selection",
-               Op.DSA_SPARSE_ATTENTION: "DSA sparse attention kernel",
-               Op.GDN_IN_GEMM: "gated-DeltaNet input projection GEMM", Op.GDN_OUT_GEMM: "gated-DeltaNet output GEMM",
-               Op.GDN_CONTEXT: "gated-DeltaNet context (conv + delta rule)",
-               Op.GDN_GENERATION: "gated-DeltaNet generation (conv + state update)"}
+              Op.MOE_DISPATCH: "MoE dispatch", Op.MOE_COMBINE: "MoE combine",
+              Op.MLA_DOWN_GEMM: "MLA q_a/kv_a down-projection GEMM", Op.MLA_Q_UP_GEMM: "MLA q_b up-projection GEMM",
+              Op.MLA_KV_UP_GEMM: "MLA kv_b up-projection GEMM", Op.CONTEXT_MLA: "context MLA kernel",
+              Op.GENERATION_MLA: "generation MLA kernel", Op.MLA_BMM_PRE: "MLA absorbed BMM (pre)",
+              Op.MLA_BMM_POST: "MLA absorbed BMM (post)", Op.MLA_CONTEXT_MODULE: "MLA context module",
+              Op.MLA_GENERATION_MODULE: "MLA generation module", Op.DSA_CONTEXT_MODULE: "DSA context module",
+              Op.DSA_GENERATION_MODULE: "DSA generation module", Op.DSA_INDEXER_GEMM: "DSA indexer projection GEMM",
+              Op.DSA_INDEXER_LOGITS: "DSA indexer logits", Op.DSA_TOPK: "DSA top-k selection",
+              Op.DSA_SPARSE_ATTENTION: "DSA sparse attention kernel",
+              Op.GDN_IN_GEMM: "gated-DeltaNet input projection GEMM", Op.GDN_OUT_GEMM: "gated-DeltaNet output GEMM",
+              Op.GDN_CONTEXT: "gated-DeltaNet context (conv + delta rule)",
+              Op.GDN_GENERATION: "gated-DeltaNet generation (conv + state update)"}
 
 
 @dataclass(frozen=True)
@@ -192,14 +192,14 @@ def linear_ops(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.n
                backend: Backend | None = None, group_tokens: np.ndarray | None = None) -> OpGroup:
     """GEMMs, all-reduces, norms and activations for `tokens` tokens, plus the LM head for `logits` rows.
 
-    A MoE model's step is composed by its layers' MLP kinds (`_moe_linear_terms`); `tokens` are then one
+    A MoE model's step is composed by its layers' MLP kinds (`_component_linear_terms`); `tokens` are then one
     attention-DP rank's, `group_tokens` those of every rank the experts serve (None: dp times `tokens`,
     every rank as loaded as this one) and `backend` picks the framework's expert communication
     (model/moe_ops.py)."""
     tokens = np.maximum(np.asarray(tokens, dtype=np.int64), 1)
     logits = np.maximum(np.asarray(logits, dtype=np.int64), 1)
     if arch.mlp.moe is not None or _design_ops(arch) is not None:
-        return OpGroup(tuple(_moe_linear_terms(arch, engine, system, tokens, backend, group_tokens)
+        return OpGroup(tuple(_component_linear_terms(arch, engine, system, tokens, backend, group_tokens)
                              + _tail(arch, engine, system, tokens, logits)))
     h, d, tp, q = arch.hidden_size, arch.head_dim, engine.tp, engine.quant.gemm.value
     heads, kvh = arch.num_heads // tp, engine.kv_heads_per_gpu(arch)
@@ -231,7 +231,7 @@ def _tail(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarra
     return terms
 
 
-def _moe_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray,
+def _component_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray,
                       backend: Backend | None, group_tokens: np.ndarray | None = None) -> list[Term]:
     """Attention projections on every layer; the dense MLP on the dense layers; router, experts and their
     communication (model/moe_ops.py) on the MoE layers. Layer counts follow the busiest pipeline stage."""

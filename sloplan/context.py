@@ -35,7 +35,7 @@ def default_gemm_quants(arch: ModelArch, spec: Framework) -> list[GemmQuant]:
     """The formats a request that names none plans in: the framework's data says, per checkpoint format
     (default_quantizations; today the checkpoint's own, plus FP8 for a BF16 one, made on load by vLLM
     and SGLang, offline before TRT-LLM starts)."""
-    if arch.checkpoint_format.gemm is None:  # MXFP4 / INT4 experts: served as shipped, never re-quantized
+    if arch.served_as_shipped:
         return [arch.checkpoint_quant]
     return list(spec.default_gemm_quants(arch.checkpoint_quant))
 
@@ -85,7 +85,7 @@ def build_context(model: str, system: str, backend: Backend, version: str | None
     wanted = list(quantizations) if quantizations else default_gemm_quants(arch, spec)
     own = arch.checkpoint_quant
     for q in wanted:
-        if q is not own and arch.checkpoint_format.gemm is None:
+        if q is not own and arch.served_as_shipped:
             raise InputError(quant_field, f"{model}'s {arch.checkpoint_format.value} weights are served as shipped "
                                           f"(sloplan does not re-quantize them); accepted: {own.value}")
         if not q.derivable_from(own):

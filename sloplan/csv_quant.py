@@ -30,7 +30,7 @@ def _formats(model: str) -> tuple[GemmQuant, str, bool] | None:
     except ValueError:
         return None
     fmt = arch.checkpoint_format
-    return arch.checkpoint_quant, fmt.value, fmt.gemm is None
+    return arch.checkpoint_quant, fmt.value, arch.served_as_shipped
 
 
 def served(model: str, quant: GemmQuant | None) -> tuple[str, GemmQuant | None, str]:
