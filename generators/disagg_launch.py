@@ -1,0 +1,258 @@
+"""Launch bundles for disaggregated plans: the prefill workers, the decode workers and the router that
+joins them, with the count of each, in the plan's framework.
+
+A worker is the aggregated server command (generators/launch.py: the same settings, flags and options
+file) plus what the framework's `disaggregation:` data adds for its role (KV transfer, its mode, an
+address). Every name comes from that data (model/frameworks/<backend>.yaml); this module only knows the
+structure: which plan value goes where, and how ports are handed out.
+
+Memory is written as the plan computed it. The memory knob is the inverse of model/memory.py's
+definition applied to the worker's own MemoryPlan (so a plan computed at another fraction is served at
+that fraction), and the bundle recomputes the plan at the written token budget and fraction on the
+worker's system and refuses a worker whose server would get another KV budget — a prefill plan must be
+computed with model.framework.prefill_profile, whose token budget the prefill command writes.
+
+Ports are deterministic: workers take HTTP ports from the data's first port in order (prefill workers,
+then decode workers), auxiliary ports (vLLM's NIXL side channel: one per DP rank; SGLang's bootstrap
+port) likewise from their first, the router its own; all distinct, so the bundle runs on one host as
+written and on several once the data's host is replaced by each worker's address.
+"""
+from __future__ import annotations
+
+import math
+import string
+from dataclasses import dataclass, replace
+
+from sloplan.core.enums import Role
+from sloplan.model.arch import ModelArch
+from sloplan.model.engine import Engine
+from sloplan.model.framework import (Backend, Disaggregation, DisaggWorker, Framework, FrameworkProfile, KvFractionOf,
+                                     Setting, framework, prefill_profile)
+from sloplan.model.memory import GIB, MemoryPlan, memory_plan
+from sloplan.model.workload import Workload
+
+from .launch import _join, offline_quantization, server_command, settings, write_file
+
+PORT, AUX = "@PORT@", "@AUX_PORT@"  # a worker's ports inside its command (characters the shell quoting keeps)
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One pool of a disaggregated plan: `count` workers of `engine` on `system`, each admitting `max_seqs`
+    requests (prefill: its batch of prompts; decode: its concurrency), with the plan's memory."""
+
+    engine: Engine
+    memory: MemoryPlan
+    max_seqs: int
+    count: int
+    system: str
+
+
+@dataclass(frozen=True)
+class LaunchStep:
+    """`count` processes of one kind. `command` is one worker's, its ports written as PORT / AUX;
+    `ports` / `aux_ports` hold each worker's, in order (the router: its own port, no aux)."""
+
+    role: Role
+    count: int
+    command: str
+    ports: tuple[int, ...]
+    aux_ports: tuple[int, ...]
+    note: str
+
+    def worker_command(self, i: int) -> str:
+        """Worker `i`'s command with its own ports."""
+        cmd = self.command.replace(PORT, str(self.ports[i]))
+        return cmd.replace(AUX, str(self.aux_ports[i])) if self.aux_ports else cmd
+
+    def line(self) -> str:
+        """One shell line that starts every worker of the step in the background (the router in front)."""
+        if self.role is Role.ROUTER:
+            return self.command
+        if self.count == 1:
+            return f"{self.worker_command(0)} &"
+        cmd = self.command.replace(PORT, _arith(self.ports))
+        cmd = cmd.replace(AUX, _arith(self.aux_ports)) if self.aux_ports else cmd
+        return f"for i in $(seq 0 {self.count - 1}); do {cmd} & done"
+
+
+def _arith(ports: tuple[int, ...]) -> str:
+    """Worker i's port as shell arithmetic; ports are handed out evenly spaced (see `_ports`)."""
+    step = ports[1] - ports[0]
+    return f"$(({ports[0]}+{'' if step == 1 else f'{step}*'}i))"
+
+
+@dataclass(frozen=True)
+class LaunchBundle:
+    """What starts a disaggregated plan: conversions to run first, then the steps (prefill workers,
+    decode workers, the router last)."""
+
+    backend: Backend
+    transfer_backend: str
+    host: str
+    prepare: tuple[str, ...]
+    steps: tuple[LaunchStep, ...]
+
+    def step(self, role: Role) -> LaunchStep:
+        return next(s for s in self.steps if s.role is role)
+
+    def text(self) -> str:
+        """The bundle as shell lines to paste: a comment per step, one line per worker type."""
+        p, d = self.step(Role.PREFILL), self.step(Role.DECODE)
+        head = (f"# {self.backend.value} disaggregated: {p.count} prefill + {d.count} decode workers, KV cache over "
+                f"{self.transfer_backend}; one host as written (else replace {self.host} by each worker's address)")
+        lines = [head, *self.prepare]
+        for s in self.steps:
+            lines += [f"# {s.note}", s.line()]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"backend": self.backend.value, "transfer_backend": self.transfer_backend, "prepare": list(self.prepare),
+                "steps": [{"role": s.role.value, "count": s.count, "ports": list(s.ports),
+                           "aux_ports": list(s.aux_ports), "commands": [s.worker_command(i) for i in range(s.count)]}
+                          for s in self.steps]}
+
+
+def disagg_launch(backend: Backend, arch: ModelArch, fw: FrameworkProfile, wl: Workload, prefill: WorkerSpec,
+                  decode: WorkerSpec, spec: Framework | None = None) -> LaunchBundle:
+    """The bundle that starts `prefill.count` prefill and `decode.count` decode workers and their router.
+    `spec`: the framework's data (default: the shipped file of `backend`). Raises ValueError for a
+    worker the plan cannot have meant (no workers, no requests, a memory plan its server would not get)."""
+    spec = spec or framework(backend)
+    d = spec.disaggregation
+    if d is None:
+        raise ValueError(f"{spec.backend.value}: its framework data has no disaggregation section")
+    ports, aux = _ports(d, prefill, decode)
+    prepared, steps = [], []
+    for role, w in ((Role.PREFILL, prefill), (Role.DECODE, decode)):
+        prep, cmd = _worker_command(spec, d, arch, fw, wl, role, w)
+        prepared += [prep] if prep else []
+        note = (f"{role.value} × {w.count} on {w.system}: {w.engine.label}, {w.engine.gpus} GPUs each, "
+                f"{w.max_seqs} {'prompts' if role is Role.PREFILL else 'requests'} at once")
+        steps.append(LaunchStep(role, w.count, cmd, ports[role], aux[role], note))
+    steps.append(LaunchStep(Role.ROUTER, 1, _router_command(d, steps, wl), (d.router.port,), (),
+                            f"router on port {d.router.port}"))
+    return LaunchBundle(spec.backend, d.transfer_backend, d.host, tuple(dict.fromkeys(prepared)), tuple(steps))
+
+
+# --------------------------------------------------------------------------- workers
+def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: FrameworkProfile, wl: Workload,
+                    role: Role, w: WorkerSpec) -> tuple[str, str]:
+    """(conversion to run first or "", one worker's command with its ports as PORT / AUX)."""
+    if w.count < 1 or w.max_seqs < 1:
+        raise ValueError(f"{role.value} workers: count {w.count} and max_seqs {w.max_seqs} must be ≥ 1")
+    ckpt = arch.checkpoint_quant
+    prepare, served = offline_quantization(spec, arch.checkpoint, w.engine, ckpt)
+    budget = prefill_profile(fw, w.max_seqs, wl.isl).token_budget if role is Role.PREFILL else fw.token_budget
+    fraction = _fraction_text(memory_fraction(w.memory, fw.kv_fraction_of))
+    _check_memory(arch, w, replace(fw, token_budget=budget), float(fraction), role)
+    values = {**settings(spec, w.engine, fw, wl, w.max_seqs, ckpt), Setting.TOKEN_BUDGET: str(budget),
+              Setting.MEMORY_FRACTION: fraction}
+    data = _role(d, role)
+    fill = _filler(d, wl, d.host, PORT, AUX)
+    tail = [a for flag, v in data.flags.items() for a in ([flag] if v == "" else [flag, fill(v)])]
+    options = {k: _yaml_scalar(fill(v)) if isinstance(v, str) else v for k, v in data.options.items()}
+    launch = spec.launch
+    if data.options_path and launch.options_file:
+        launch = replace(launch, options_file=replace(launch.options_file, path=data.options_path))
+    cmd = server_command(launch, served, values, env=[f"{k}={fill(v)}" for k, v in data.env.items()],
+                         tail=[*tail, d.host_flag, d.host, d.port_flag, PORT], options=options)
+    return prepare.removesuffix(" && "), cmd
+
+
+def memory_fraction(mem: MemoryPlan, of: KvFractionOf) -> float:
+    """The framework's memory knob that gives `mem`'s KV budget: model/memory.py's definition inverted
+    (of total memory: budget = f·capacity − used; of memory free after weights: budget = f·(capacity − used))."""
+    used = mem.weights_bytes + mem.activations_bytes + mem.runtime_bytes
+    if mem.kv_budget_bytes <= 0 or used >= mem.capacity_bytes:
+        raise ValueError(f"a memory plan with no KV budget ({mem.kv_budget_bytes / GIB:.2f} GiB) starts no worker")
+    if of is KvFractionOf.FREE_AFTER_WEIGHTS:
+        return mem.kv_budget_bytes / (mem.capacity_bytes - used)
+    return (mem.kv_budget_bytes + used) / mem.capacity_bytes
+
+
+def _fraction_text(f: float) -> str:
+    """Two decimals, as the aggregated commands write it, when that is the plan's value; else four."""
+    if not 0 < f <= 1:
+        raise ValueError(f"memory fraction {f:.4f} is outside (0, 1]: the plan does not fit its GPU")
+    two = f"{f:.2f}"
+    return two if math.isclose(float(two), f, abs_tol=1e-9) else f"{f:.4f}"
+
+
+def _check_memory(arch: ModelArch, w: WorkerSpec, fw: FrameworkProfile, fraction: float, role: Role) -> None:
+    """The worker's server, at the written token budget and fraction on its system, gets the plan's KV budget."""
+    from sloplan.perfdb import load_system
+
+    served = memory_plan(arch, w.engine, load_system(w.system), fw, kv_fraction=fraction)
+    if abs(served.kv_budget_bytes - w.memory.kv_budget_bytes) > 1e-4 * w.memory.capacity_bytes:
+        raise ValueError(f"{role.value} workers: the plan holds {w.memory.kv_budget_bytes / GIB:.2f} GiB of KV per GPU "
+                         f"but the server gets {served.kv_budget_bytes / GIB:.2f} GiB at token budget "
+                         f"{fw.token_budget}; plan prefill memory with model.framework.prefill_profile")
+
+
+def _role(d: Disaggregation, role: Role) -> DisaggWorker:
+    return d.prefill if role is Role.PREFILL else d.decode
+
+
+def _uses_aux(d: Disaggregation, role: Role) -> bool:
+    w = _role(d, role)
+    texts = [*w.flags.values(), *w.env.values(), *(v for v in w.options.values() if isinstance(v, str))]
+    return any("aux_port" in string.Template(t).get_identifiers() for t in texts)
+
+
+def _ports(d: Disaggregation, prefill: WorkerSpec, decode: WorkerSpec
+           ) -> tuple[dict[Role, tuple[int, ...]], dict[Role, tuple[int, ...]]]:
+    """Each worker's HTTP port and auxiliary port (a block of one per DP rank where the data says so),
+    handed out in order; every port of the bundle distinct (ValueError otherwise)."""
+    ports, aux, taken = {}, {}, [d.router.port]
+    nxt, nxt_aux = d.first_port, d.first_aux_port
+    for role, w in ((Role.PREFILL, prefill), (Role.DECODE, decode)):
+        ports[role] = tuple(range(nxt, nxt + w.count))
+        nxt += w.count
+        taken += ports[role]
+        aux[role] = ()
+        if nxt_aux is not None and _uses_aux(d, role):
+            block = w.engine.dp if d.aux_port_per_dp_rank else 1
+            aux[role] = tuple(range(nxt_aux, nxt_aux + block * w.count, block))
+            taken += range(nxt_aux, nxt_aux + block * w.count)
+            nxt_aux += block * w.count
+    if len(set(taken)) != len(taken):
+        raise ValueError(f"{d.first_port}+ and {d.first_aux_port}+ ports overlap for {prefill.count} prefill and "
+                         f"{decode.count} decode workers; move the framework data's first ports apart")
+    return ports, aux
+
+
+def _filler(d: Disaggregation, wl: Workload, host: str, port: object, aux_port: object):
+    """A template filler over the data's names (model.framework.DISAGG_FIELDS)."""
+    names = {"transfer_backend": d.transfer_backend, "host": host, "port": port, "aux_port": aux_port, "isl": wl.isl}
+    return lambda t: string.Template(t).substitute(names)
+
+
+def _yaml_scalar(text: str) -> object:
+    """A filled options value as YAML reads it ("4000" → 4000, "NIXL" → "NIXL")."""
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+# --------------------------------------------------------------------------- router
+def _router_command(d: Disaggregation, workers: list[LaunchStep], wl: Workload) -> str:
+    """The router with every worker's address: as arguments once per worker, or in its YAML file."""
+    r = d.router
+    per_worker = {Role.PREFILL: r.prefill, Role.DECODE: r.decode}
+    argv = [*r.command, *r.fixed]
+    for s in workers:
+        for i in range(s.count):
+            fill = _filler(d, wl, d.host, s.ports[i], s.aux_ports[i] if s.aux_ports else None)
+            argv += [fill(t) for t in per_worker[s.role]]
+    argv += [a for flag, v in ((r.host_flag, r.host), (r.port_flag, str(r.port))) if flag for a in (flag, v)]
+    if r.file is None:
+        return _join(argv)
+    f = r.file
+    doc: dict = {f.host_key: r.host, f.port_key: r.port, **f.written_with}
+    for s, key in zip(workers, (f.prefill_key, f.decode_key)):
+        urls = [_filler(d, wl, d.host, p, None)(f.url) for p in s.ports]
+        doc[key] = {f.count_key: s.count, f.urls_key: urls}
+    import yaml
+
+    return f"{write_file(f.path, yaml.safe_dump(doc, sort_keys=False))} && {_join([*argv, f.flag, f.path])}"
