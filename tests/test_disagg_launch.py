@@ -1,0 +1,319 @@
+"""Disaggregated launch bundles (generators/disagg_launch.py) on real engines: every backend, dense and
+MoE (attention DP / expert parallel), the plan's settings in each worker, counts, distinct ports, a router
+that names every worker, option files that parse, memory as the plan computed it, and a bundle that runs
+in a shell (stub servers record what they were started with)."""
+import ast
+import json
+import math
+import os
+import shlex
+import stat
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sloplan.context import build_context
+from sloplan.core.enums import Backend, Role
+from sloplan.generators.disagg_launch import LaunchBundle, WorkerSpec, disagg_launch, memory_fraction
+from sloplan.model.framework import FrameworkDataError, framework, load_framework, prefill_profile
+from sloplan.model.memory import memory_plan
+from sloplan.model.options import fitting_engines
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDER = ROOT / "model" / "frameworks"
+ISL, OSL = 4000, 500
+DENSE, MOE = "Qwen/Qwen3-32B-FP8", "Qwen/Qwen3-30B-A3B-FP8"
+
+
+@cache
+def context(model: str, backend: Backend, system: str = "h200_sxm"):
+    ctx = build_context(model, system, backend, None, ISL, OSL, 0, None)
+    slots, _ = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), 16, 512)
+    return ctx, {s.engine.label: s for s in slots}
+
+
+def worker(model, backend, label, role, max_seqs, count, system="h200_sxm", fw=None) -> WorkerSpec:
+    """A pool of `count` workers of the engine `label`; prefill memory planned at its own token budget."""
+    ctx, slots = context(model, backend, system)
+    slot = slots[label]
+    fw = fw or (prefill_profile(ctx.fw, max_seqs, ISL) if role is Role.PREFILL else ctx.fw)
+    return WorkerSpec(slot.engine, memory_plan(ctx.arch, slot.engine, ctx.db.system, fw), max_seqs, count, system)
+
+
+def bundle(model, backend, p_label, d_label, p=(4, 2), d=(48, 3), spec=None) -> LaunchBundle:
+    ctx, _ = context(model, backend)
+    return disagg_launch(backend, ctx.arch, ctx.fw, ctx.workload, worker(model, backend, p_label, Role.PREFILL, *p),
+                         worker(model, backend, d_label, Role.DECODE, *d), spec=spec)
+
+
+def argv(cmd: str) -> list[str]:
+    return shlex.split(cmd.split(" && ")[-1])
+
+
+def after(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+def written(cmd: str) -> dict:
+    """The YAML a `printf ... > file && ...` command writes."""
+    args = shlex.split(cmd.split(" && ")[0])
+    assert args[0] == "printf"
+    return yaml.safe_load(args[1].replace("\\n", "\n"))
+
+
+def all_ports(b: LaunchBundle, dp: dict[Role, int]) -> list[int]:
+    """Every port the bundle binds: HTTP, each auxiliary block (one per DP rank where vLLM says so), router."""
+    block = {r: dp[r] if framework(b.backend).disaggregation.aux_port_per_dp_rank else 1 for r in dp}
+    out = [p for s in b.steps for p in s.ports]
+    return out + [a + k for s in b.steps if s.aux_ports for a in s.aux_ports for k in range(block[s.role])]
+
+
+# --------------------------------------------------------------------------- dense, every backend
+@pytest.mark.parametrize("backend", list(Backend))
+def test_dense_workers_carry_the_plan_and_their_role(backend):
+    b = bundle(DENSE, backend, "tp2pp1 fp8_block", "tp1pp1 fp8_block")
+    spec, fw = framework(backend), context(DENSE, backend)[0].fw
+    flags = spec.launch.flags
+    for step, max_seqs, budget in ((b.step(Role.PREFILL), 4, 4 * ISL), (b.step(Role.DECODE), 48, fw.token_budget)):
+        for i in range(step.count):
+            cmd = step.worker_command(i)
+            args = argv(cmd)
+            assert after(args, flags["max_seqs"]) == str(max_seqs)
+            assert after(args, flags["token_budget"]) == str(budget)  # prefill: the whole batch of prompts
+            assert after(args, flags["context_length"]) == str(ISL + OSL)
+            assert after(args, flags["memory_fraction"]) == f"{fw.kv_fraction:.2f}"
+            assert after(args, spec.disaggregation.port_flag) == str(step.ports[i])
+    assert [s.role for s in b.steps] == [Role.PREFILL, Role.DECODE, Role.ROUTER]
+    assert [s.count for s in b.steps] == [2, 3, 1]
+
+
+def test_vllm_workers_use_the_nixl_connector_and_their_own_side_channel():
+    b = bundle(DENSE, Backend.VLLM, "tp2pp1 fp8_block", "tp1pp1 fp8_block")
+    for step in b.steps[:2]:
+        for i in range(step.count):
+            cmd = step.worker_command(i)
+            assert json.loads(after(argv(cmd), "--kv-transfer-config")) == {"kv_connector": "NixlConnector",
+                                                                              "kv_role": "kv_both"}
+            assert cmd.startswith(f"VLLM_NIXL_SIDE_CHANNEL_PORT={step.aux_ports[i]} vllm serve ")
+    assert b.transfer_backend == "NixlConnector"
+
+
+def test_sglang_workers_name_their_mode_and_prefill_its_bootstrap_port():
+    b = bundle(DENSE, Backend.SGLANG, "tp2pp1 fp8_block", "tp1pp1 fp8_block")
+    p, d = b.step(Role.PREFILL), b.step(Role.DECODE)
+    for i in range(p.count):
+        args = argv(p.worker_command(i))
+        assert after(args, "--disaggregation-mode") == "prefill"
+        assert after(args, "--disaggregation-transfer-backend") == "mooncake"
+        assert after(args, "--disaggregation-bootstrap-port") == str(p.aux_ports[i])
+    args = argv(d.worker_command(0))
+    assert after(args, "--disaggregation-mode") == "decode" and "--disaggregation-bootstrap-port" not in args
+    assert d.aux_ports == ()
+
+
+def test_trtllm_workers_carry_a_cache_transceiver_and_context_workers_no_overlap_scheduler():
+    b = bundle(DENSE, Backend.TRTLLM, "tp2pp1 fp8_block", "tp1pp1 fp8_block")
+    p, d = b.step(Role.PREFILL), b.step(Role.DECODE)
+    pre, dec = written(p.worker_command(0)), written(d.worker_command(0))
+    assert pre["cache_transceiver_config"] == dec["cache_transceiver_config"] == {"backend": "NIXL",
+                                                                                 "max_tokens_in_buffer": ISL}
+    assert pre["disable_overlap_scheduler"] is True and "disable_overlap_scheduler" not in dec
+    assert pre["kv_cache_config"] == {"dtype": "fp8"}  # the aggregated settings stay in the file
+    assert after(argv(p.worker_command(0)), "--extra_llm_api_options") == "prefill.yaml"
+    assert after(argv(d.worker_command(0)), "--extra_llm_api_options") == "decode.yaml"
+
+
+@pytest.mark.parametrize("backend", [Backend.VLLM, Backend.SGLANG])
+def test_the_router_lists_every_worker_in_order(backend):
+    b = bundle(DENSE, backend, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(2, 3), d=(32, 4))
+    r = b.step(Role.ROUTER)
+    args = shlex.split(r.command)
+    prefills = [args[i + 1] for i, a in enumerate(args) if a == "--prefill"]
+    decodes = [args[i + 1] for i, a in enumerate(args) if a == "--decode"]
+    assert prefills == [f"http://localhost:{p}" for p in b.step(Role.PREFILL).ports]
+    assert decodes == [f"http://localhost:{p}" for p in b.step(Role.DECODE).ports]
+    if backend is Backend.SGLANG:  # each prefill URL followed by its bootstrap port
+        boots = [args[i + 2] for i, a in enumerate(args) if a == "--prefill"]
+        assert boots == [str(a) for a in b.step(Role.PREFILL).aux_ports]
+    assert after(args, "--port") == str(r.ports[0]) and b.steps[-1] is r
+
+
+def test_trtllm_router_file_counts_every_worker():
+    b = bundle(DENSE, Backend.TRTLLM, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(2, 3), d=(32, 4))
+    doc = written(b.step(Role.ROUTER).command)
+    assert doc["context_servers"]["num_instances"] == 3 == b.step(Role.PREFILL).count
+    assert doc["generation_servers"]["num_instances"] == 4 == b.step(Role.DECODE).count
+    assert doc["context_servers"]["urls"] == [f"localhost:{p}" for p in b.step(Role.PREFILL).ports]
+    assert doc["generation_servers"]["urls"] == [f"localhost:{p}" for p in b.step(Role.DECODE).ports]
+    assert doc["port"] == 8000 and doc["backend"] == "pytorch"
+    assert argv(b.step(Role.ROUTER).command) == ["trtllm-serve", "disaggregated", "-c", "disagg_config.yaml"]
+
+
+# --------------------------------------------------------------------------- MoE: attention DP and EP
+@pytest.mark.parametrize("backend", list(Backend))
+def test_moe_workers_keep_their_parallelism_and_every_port_is_distinct(backend):
+    _, slots = context(MOE, backend)
+    dp_ep = sorted((s for s in slots.values() if s.engine.dp > 1 and s.engine.moe_ep > 1), key=lambda s: s.engine.gpus)
+    p_slot, d_slot = dp_ep[0], dp_ep[-1]
+    conc = min(64, d_slot.max_running)
+    b = bundle(MOE, backend, p_slot.engine.label, d_slot.engine.label, p=(8, 3), d=(conc, 2))
+    rules = framework(backend).parallel_rules
+    for step, slot, max_seqs in ((b.step(Role.PREFILL), p_slot, 8), (b.step(Role.DECODE), d_slot, conc)):
+        e, args = slot.engine, argv(step.worker_command(0))
+        per_rank = -(-max_seqs // e.dp)
+        flags = framework(backend).launch.flags
+        assert after(args, flags["max_seqs"]) == str(per_rank if rules.max_seqs_per_rank else max_seqs)
+        if backend is Backend.VLLM:
+            assert after(args, "--data-parallel-size") == str(e.dp) and "--enable-expert-parallel" in args
+        elif backend is Backend.SGLANG:
+            assert after(args, "--dp-size") == str(e.dp) and "--enable-dp-attention" in args
+            assert after(args, "--ep-size") == str(e.moe_ep)
+        else:
+            assert written(step.worker_command(0))["enable_attention_dp"] is True
+            assert after(args, "--ep_size") == str(e.moe_ep)
+    ports = all_ports(b, {Role.PREFILL: p_slot.engine.dp, Role.DECODE: d_slot.engine.dp})
+    assert len(ports) == len(set(ports))
+
+
+def test_vllm_side_channel_ports_leave_one_per_dp_rank():
+    _, slots = context(MOE, Backend.VLLM)
+    s = next(s for s in slots.values() if s.engine.dp == 4)
+    b = bundle(MOE, Backend.VLLM, s.engine.label, s.engine.label, p=(8, 3), d=(32, 2))
+    assert b.step(Role.PREFILL).aux_ports == (5600, 5604, 5608)
+    assert b.step(Role.DECODE).aux_ports == (5612, 5616)
+
+
+# --------------------------------------------------------------------------- memory as the plan computed it
+@pytest.mark.parametrize("backend", list(Backend))
+@pytest.mark.parametrize("model", [DENSE, MOE, "deepseek-ai/DeepSeek-V3"])
+def test_the_memory_knob_inverts_the_plan_for_every_engine(backend, model):
+    ctx, slots = context(model, backend)
+    assert slots
+    for slot in slots.values():
+        assert math.isclose(memory_fraction(slot.memory, ctx.fw.kv_fraction_of), ctx.fw.kv_fraction, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("backend", list(Backend))
+def test_a_plan_at_another_fraction_is_served_at_it(backend):
+    ctx, slots = context(DENSE, backend)
+    slot = slots["tp1pp1 fp8_block"]
+    d = WorkerSpec(slot.engine, memory_plan(ctx.arch, slot.engine, ctx.db.system, ctx.fw, kv_fraction=0.8), 16, 1,
+                   "h200_sxm")
+    b = disagg_launch(backend, ctx.arch, ctx.fw, ctx.workload, worker(DENSE, backend, "tp1pp1 fp8_block",
+                                                                       Role.PREFILL, 2, 1), d)
+    flag = framework(backend).launch.flags["memory_fraction"]
+    assert after(argv(b.step(Role.DECODE).worker_command(0)), flag) == "0.80"
+    assert after(argv(b.step(Role.PREFILL).worker_command(0)), flag) == f"{ctx.fw.kv_fraction:.2f}"
+
+
+@pytest.mark.parametrize("backend", list(Backend))
+def test_a_prefill_plan_at_the_default_token_budget_is_refused(backend):
+    """Batch 4 x 4000 tokens needs a 16000-token step; a memory plan with 8192-token activations
+    would promise KV the server does not have."""
+    ctx, _ = context(DENSE, backend)
+    p = worker(DENSE, backend, "tp1pp1 fp8_block", Role.PREFILL, 4, 1, fw=ctx.fw)
+    d = worker(DENSE, backend, "tp1pp1 fp8_block", Role.DECODE, 16, 1)
+    with pytest.raises(ValueError, match="prefill workers: the plan holds .* GiB of KV per GPU but the server"):
+        disagg_launch(backend, ctx.arch, ctx.fw, ctx.workload, p, d)
+
+
+def test_pools_on_two_systems_are_each_checked_against_their_own():
+    ctx_h100, _ = context(DENSE, Backend.VLLM, "h100_sxm")
+    p = worker(DENSE, Backend.VLLM, "tp2pp1 fp8_block", Role.PREFILL, 2, 2, system="h100_sxm")
+    d = worker(DENSE, Backend.VLLM, "tp1pp1 fp8_block", Role.DECODE, 32, 1)
+    b = disagg_launch(Backend.VLLM, ctx_h100.arch, ctx_h100.fw, ctx_h100.workload, p, d)
+    assert "on h100_sxm" in b.step(Role.PREFILL).note and "on h200_sxm" in b.step(Role.DECODE).note
+    wrong = WorkerSpec(p.engine, p.memory, 2, 2, "h200_sxm")  # an H100 plan on H200s: 141 GB, not 80
+    with pytest.raises(ValueError, match="prefill workers"):
+        disagg_launch(Backend.VLLM, ctx_h100.arch, ctx_h100.fw, ctx_h100.workload, wrong, d)
+
+
+def test_workers_the_plan_cannot_mean_are_refused():
+    ctx, _ = context(DENSE, Backend.SGLANG)
+    p = worker(DENSE, Backend.SGLANG, "tp1pp1 fp8_block", Role.PREFILL, 2, 1)
+    d = worker(DENSE, Backend.SGLANG, "tp1pp1 fp8_block", Role.DECODE, 16, 0)
+    with pytest.raises(ValueError, match="decode workers: count 0"):
+        disagg_launch(Backend.SGLANG, ctx.arch, ctx.fw, ctx.workload, p, d)
+
+
+# --------------------------------------------------------------------------- the bundle runs
+STUB = """#!/bin/sh
+{ printf '%s\\037' "${VLLM_NIXL_SIDE_CHANNEL_PORT:-}" "$(basename "$0")" "$@"; printf '\\n'; } >> "$LOG"
+"""
+
+
+@pytest.mark.parametrize("backend", list(Backend))
+def test_the_text_runs_and_starts_each_worker_with_its_own_ports(backend, tmp_path):
+    """Stub servers on PATH record their arguments: every worker and the router start, each worker with
+    the ports worker_command(i) names, and the option files the lines write parse."""
+    b = bundle(DENSE, backend, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(2, 3), d=(32, 2))
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    for name in ("vllm", "vllm-router", "python3", "trtllm-serve"):
+        (bin_ / name).write_text(STUB)
+        (bin_ / name).chmod(stat.S_IRWXU)
+    log = tmp_path / "log"
+    env = {"PATH": f"{bin_}:/usr/bin:/bin", "LOG": str(log)}
+    run = subprocess.run(["sh", "-c", b.text() + "\nwait\n"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    started = sorted(line.split("\x1f")[:-1] for line in log.read_text().splitlines())
+    expected = []
+    for s in b.steps:
+        for i in range(s.count):
+            args = argv(s.worker_command(i))
+            side = args[0].split("=")[1] if "=" in args[0] else ""
+            expected.append([side, *args[1 if side else 0:]])
+    assert started == sorted(expected)
+    if backend is Backend.TRTLLM:
+        for f in ("prefill.yaml", "decode.yaml", "disagg_config.yaml"):
+            assert yaml.safe_load((tmp_path / f).read_text())
+    assert os.path.getsize(log) > 0
+
+
+def test_text_shows_one_line_per_worker_type_with_its_count():
+    b = bundle(DENSE, Backend.VLLM, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(2, 3), d=(32, 1))
+    lines = b.text().splitlines()
+    assert sum(1 for ln in lines if "vllm serve" in ln) == 2 and lines[-1].startswith("vllm-router ")
+    assert "# prefill × 3 on h200_sxm" in b.text() and "# decode × 1 on h200_sxm" in b.text()
+    assert "for i in $(seq 0 2); do " in b.text()
+    assert [len(s["commands"]) for s in b.to_dict()["steps"]] == [3, 1, 1]
+
+
+# --------------------------------------------------------------------------- names are data
+def test_disagg_launch_py_holds_no_flag_or_command_name():
+    tree = ast.parse((ROOT / "generators" / "disagg_launch.py").read_text())
+    literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    names = {"vllm", "vllm-router", "trtllm-serve", "python3", "NIXL", "NixlConnector", "mooncake", "localhost"}
+    assert not [s for s in literals if s.startswith("-") or s in names]
+
+
+RENAMED = [(Backend.VLLM, "--kv-transfer-config"), (Backend.VLLM, "--vllm-pd-disaggregation"),
+           (Backend.SGLANG, "--disaggregation-mode"), (Backend.SGLANG, "--pd-disaggregation"),
+           (Backend.TRTLLM, "disaggregated"), (Backend.TRTLLM, "cache_transceiver_config")]
+
+
+@pytest.mark.parametrize("backend, old", RENAMED)
+def test_renaming_a_name_in_the_data_renames_it_in_the_bundle(tmp_path, backend, old):
+    text = (FOLDER / f"{backend.value}.yaml").read_text()
+    head, tail = text.split("\ndisaggregation:", 1)
+    path = tmp_path / f"{backend.value}.yaml"
+    path.write_text(head + "\ndisaggregation:" + tail.replace(old, old + "-renamed"))
+    text = bundle(DENSE, backend, "tp2pp1 fp8_block", "tp1pp1 fp8_block", spec=load_framework(path)).text()
+    out = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))  # commands, not the comments
+    assert old + "-renamed" in out and old not in out.replace(old + "-renamed", "")
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("transfer_backend: NixlConnector", "transfer_backend: Nixl", "transfer_backend: 'Nixl' is not one of"),
+    ("http://${host}:${port}\"]   # once per prefill", "http://${hots}:${port}\"]  #", "names hots; accepted"),
+])
+def test_the_disaggregation_section_is_checked_when_read(tmp_path, old, new, message):
+    text = (FOLDER / "vllm.yaml").read_text()
+    assert old in text
+    path = tmp_path / "vllm.yaml"
+    path.write_text(text.replace(old, new))
+    with pytest.raises(FrameworkDataError, match=message):
+        load_framework(path)
