@@ -31,7 +31,7 @@ from sloplan.model.framework import (Backend, Disaggregation, DisaggWorker, Fram
 from sloplan.model.memory import GIB, MemoryPlan, memory_plan
 from sloplan.model.workload import Workload
 
-from .launch import _join, offline_quantization, server_command, settings, write_file
+from .launch import _join, offline_quantization, server_parts, settings, write_file
 
 PORT, AUX = "@PORT@", "@AUX_PORT@"  # a worker's ports inside its command (characters the shell quoting keeps)
 
@@ -59,21 +59,24 @@ class LaunchStep:
     ports: tuple[int, ...]
     aux_ports: tuple[int, ...]
     note: str
+    setup: str = ""  # writes the file the command reads (TRT-LLM's options / router file), once for all
 
     def worker_command(self, i: int) -> str:
-        """Worker `i`'s command with its own ports."""
+        """Worker `i`'s command with its own ports, after the setup it needs."""
         cmd = self.command.replace(PORT, str(self.ports[i]))
-        return cmd.replace(AUX, str(self.aux_ports[i])) if self.aux_ports else cmd
+        cmd = cmd.replace(AUX, str(self.aux_ports[i])) if self.aux_ports else cmd
+        return f"{self.setup} && {cmd}" if self.setup else cmd
 
     def line(self) -> str:
-        """One shell line that starts every worker of the step in the background (the router in front)."""
-        if self.role is Role.ROUTER:
-            return self.command
-        if self.count == 1:
-            return f"{self.worker_command(0)} &"
+        """One shell line that starts every worker of the step in the background (the router in front),
+        writing their file first."""
+        if self.role is Role.ROUTER or self.count == 1:
+            start = self.worker_command(0)
+            return start if self.role is Role.ROUTER else f"{start} &"
         cmd = self.command.replace(PORT, _arith(self.ports))
         cmd = cmd.replace(AUX, _arith(self.aux_ports)) if self.aux_ports else cmd
-        return f"for i in $(seq 0 {self.count - 1}); do {cmd} & done"
+        loop = f"for i in $(seq 0 {self.count - 1}); do {cmd} & done"
+        return f"{self.setup} && {loop}" if self.setup else loop
 
 
 def _arith(ports: tuple[int, ...]) -> str:
@@ -125,20 +128,21 @@ def disagg_launch(backend: Backend, arch: ModelArch, fw: FrameworkProfile, wl: W
     ports, aux = _ports(d, prefill, decode)
     prepared, steps = [], []
     for role, w in ((Role.PREFILL, prefill), (Role.DECODE, decode)):
-        prep, cmd = _worker_command(spec, d, arch, fw, wl, role, w)
+        prep, setup, cmd = _worker_command(spec, d, arch, fw, wl, role, w)
         prepared += [prep] if prep else []
         note = (f"{role.value} × {w.count} on {w.system}: {w.engine.label}, {w.engine.gpus} GPUs each, "
                 f"{w.max_seqs} {'prompts' if role is Role.PREFILL else 'requests'} at once")
-        steps.append(LaunchStep(role, w.count, cmd, ports[role], aux[role], note))
-    steps.append(LaunchStep(Role.ROUTER, 1, _router_command(d, steps, wl), (d.router.port,), (),
-                            f"router on port {d.router.port}"))
+        steps.append(LaunchStep(role, w.count, cmd, ports[role], aux[role], note, setup))
+    setup, cmd = _router_command(d, steps, wl)
+    steps.append(LaunchStep(Role.ROUTER, 1, cmd, (d.router.port,), (), f"router on port {d.router.port}", setup))
     return LaunchBundle(spec.backend, d.transfer_backend, d.host, tuple(dict.fromkeys(prepared)), tuple(steps))
 
 
 # --------------------------------------------------------------------------- workers
 def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: FrameworkProfile, wl: Workload,
-                    role: Role, w: WorkerSpec) -> tuple[str, str]:
-    """(conversion to run first or "", one worker's command with its ports as PORT / AUX)."""
+                    role: Role, w: WorkerSpec) -> tuple[str, str, str]:
+    """(conversion to run first, the options file's writing — each "" when none — and one worker's
+    command with its ports as PORT / AUX)."""
     if w.count < 1 or w.max_seqs < 1:
         raise ValueError(f"{role.value} workers: count {w.count} and max_seqs {w.max_seqs} must be ≥ 1")
     ckpt = arch.checkpoint_quant
@@ -149,15 +153,15 @@ def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: Fra
     values = {**settings(spec, w.engine, fw, wl, w.max_seqs, ckpt), Setting.TOKEN_BUDGET: str(budget),
               Setting.MEMORY_FRACTION: fraction}
     data = _role(d, role)
-    fill = _filler(d, wl, d.host, PORT, AUX)
+    fill = _filler(d, wl, d.host, PORT, AUX, budget)
     tail = [a for flag, v in data.flags.items() for a in ([flag] if v == "" else [flag, fill(v)])]
     options = {k: _yaml_scalar(fill(v)) if isinstance(v, str) else v for k, v in data.options.items()}
     launch = spec.launch
     if data.options_path and launch.options_file:
         launch = replace(launch, options_file=replace(launch.options_file, path=data.options_path))
-    cmd = server_command(launch, served, values, env=[f"{k}={fill(v)}" for k, v in data.env.items()],
-                         tail=[*tail, d.host_flag, d.host, d.port_flag, PORT], options=options)
-    return prepare.removesuffix(" && "), cmd
+    setup, cmd = server_parts(launch, served, values, env=[f"{k}={fill(v)}" for k, v in data.env.items()],
+                              tail=[*tail, d.host_flag, d.host, d.port_flag, PORT], options=options)
+    return prepare.removesuffix(" && "), setup, cmd
 
 
 def memory_fraction(mem: MemoryPlan, of: KvFractionOf) -> float:
@@ -222,9 +226,10 @@ def _ports(d: Disaggregation, prefill: WorkerSpec, decode: WorkerSpec
     return ports, aux
 
 
-def _filler(d: Disaggregation, wl: Workload, host: str, port: object, aux_port: object):
+def _filler(d: Disaggregation, wl: Workload, host: str, port: object, aux_port: object, token_budget: object = None):
     """A template filler over the data's names (model.framework.DISAGG_FIELDS)."""
-    names = {"transfer_backend": d.transfer_backend, "host": host, "port": port, "aux_port": aux_port, "isl": wl.isl}
+    names = {"transfer_backend": d.transfer_backend, "host": host, "port": port, "aux_port": aux_port, "isl": wl.isl,
+             "token_budget": token_budget}
     return lambda t: string.Template(t).substitute(names)
 
 
@@ -236,8 +241,9 @@ def _yaml_scalar(text: str) -> object:
 
 
 # --------------------------------------------------------------------------- router
-def _router_command(d: Disaggregation, workers: list[LaunchStep], wl: Workload) -> str:
-    """The router with every worker's address: as arguments once per worker, or in its YAML file."""
+def _router_command(d: Disaggregation, workers: list[LaunchStep], wl: Workload) -> tuple[str, str]:
+    """(its file's writing or "", the router) with every worker's address: as arguments once per
+    worker, or in its YAML file."""
     r = d.router
     per_worker = {Role.PREFILL: r.prefill, Role.DECODE: r.decode}
     argv = [*r.command, *r.fixed]
@@ -247,7 +253,7 @@ def _router_command(d: Disaggregation, workers: list[LaunchStep], wl: Workload) 
             argv += [fill(t) for t in per_worker[s.role]]
     argv += [a for flag, v in ((r.host_flag, r.host), (r.port_flag, str(r.port))) if flag for a in (flag, v)]
     if r.file is None:
-        return _join(argv)
+        return "", _join(argv)
     f = r.file
     doc: dict = {f.host_key: r.host, f.port_key: r.port, **f.written_with}
     for s, key in zip(workers, (f.prefill_key, f.decode_key)):
@@ -255,4 +261,4 @@ def _router_command(d: Disaggregation, workers: list[LaunchStep], wl: Workload) 
         doc[key] = {f.count_key: s.count, f.urls_key: urls}
     import yaml
 
-    return f"{write_file(f.path, yaml.safe_dump(doc, sort_keys=False))} && {_join([*argv, f.flag, f.path])}"
+    return write_file(f.path, yaml.safe_dump(doc, sort_keys=False)), _join([*argv, f.flag, f.path])

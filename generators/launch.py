@@ -68,12 +68,18 @@ def parallel_settings(engine: Engine) -> dict[Setting, Value]:
             Setting.EXPERT_PARALLEL: engine.moe_ep > 1 or None}
 
 
-def server_command(launch: Launch, model: str, values: dict[Setting, Value], env: Sequence[str] = (),
-                   tail: Sequence[str] = (), options: Mapping[str, object] | None = None) -> str:
+def server_command(launch: Launch, model: str, values: dict[Setting, Value]) -> str:
     """The server's command line: command, model, fixed arguments, then each flag in the data's order;
-    settings kept in an options file are written to it first and passed by its flag. A disaggregated
-    worker adds environment assignments (`env`, "NAME=value"), arguments after the flags (`tail`) and
-    keys of its own in the options file (`options`, dotted); without them the command is the aggregated one."""
+    settings kept in an options file are written to it first and passed by its flag."""
+    setup, cmd = server_parts(launch, model, values)
+    return f"{setup} && {cmd}" if setup else cmd
+
+
+def server_parts(launch: Launch, model: str, values: dict[Setting, Value], env: Sequence[str] = (),
+                 tail: Sequence[str] = (), options: Mapping[str, object] | None = None) -> tuple[str, str]:
+    """(shell text writing the options file, or "" when none is needed; the server's command line).
+    A disaggregated worker adds environment assignments (`env`, "NAME=value"), arguments after the
+    flags (`tail`) and keys of its own in the options file (`options`, dotted)."""
     argv = [*env, *launch.command, *([launch.model_flag] if launch.model_flag else []), model, *launch.fixed]
     for setting, flag in launch.flags.items():
         value = values[setting]
@@ -81,9 +87,9 @@ def server_command(launch: Launch, model: str, values: dict[Setting, Value], env
     cmd = _join([*argv, *tail])
     text = _options_text(launch.options_file, values, options or {}) if launch.options_file else None
     if text is None:
-        return cmd
+        return "", cmd
     f = launch.options_file
-    return f"{write_file(f.path, text)} && {cmd} {_join([f.flag, f.path])}"
+    return write_file(f.path, text), f"{cmd} {_join([f.flag, f.path])}"
 
 
 def write_file(path: str, text: str) -> str:

@@ -90,7 +90,7 @@ class Launch:
 
 
 # Names a `disaggregation:` template may use (string.Template, `${name}`); generators/disagg_launch.py fills them.
-DISAGG_FIELDS = ("transfer_backend", "host", "port", "aux_port", "isl")
+DISAGG_FIELDS = ("transfer_backend", "host", "port", "aux_port", "isl", "token_budget")
 
 
 @dataclass(frozen=True)
@@ -290,12 +290,18 @@ def _check_disaggregation(d: Disaggregation, launch: Launch, where: str) -> None
         raise FrameworkDataError(f"{where}.transfer_backend: {d.transfer_backend!r} is not one of "
                                  f"{', '.join(d.transfer_backends)}")
     known = set(DISAGG_FIELDS) - ({"aux_port"} if d.first_aux_port is None else set())
-    templates = [*d.router.prefill, *d.router.decode, *([d.router.file.url] if d.router.file else [])]
+    router = [*d.router.prefill, *d.router.decode, *([d.router.file.url] if d.router.file else [])]
+    _check_templates(router, known - {"token_budget"}, f"{where}.router")  # a worker's address, not its budget
+    templates: list[str] = []
     for role in ("prefill", "decode"):
         w = getattr(d, role)
         if w.options and not launch.options_file:
             raise FrameworkDataError(f"{where}.{role}.options: launch has no options_file to write them to")
         templates += [*w.flags.values(), *w.env.values(), *(v for v in w.options.values() if isinstance(v, str))]
+    _check_templates(templates, known, where)
+
+
+def _check_templates(templates: list[str], known: set[str], where: str) -> None:
     for t in templates:
         unknown = set(string.Template(t).get_identifiers()) - known
         if unknown:
