@@ -68,11 +68,11 @@ class LaunchStep:
         return f"{self.setup} && {cmd}" if self.setup else cmd
 
     def line(self) -> str:
-        """One shell line that starts every worker of the step in the background (the router in front),
-        writing their file first."""
+        """One shell line that writes the step's file, then starts all its workers in the background (a
+        loop over i when there are several) or the router in the foreground."""
         if self.role is Role.ROUTER or self.count == 1:
-            start = self.worker_command(0)
-            return start if self.role is Role.ROUTER else f"{start} &"
+            cmd = self.worker_command(0)
+            return cmd if self.role is Role.ROUTER else f"{cmd} &"
         cmd = self.command.replace(PORT, _arith(self.ports))
         cmd = cmd.replace(AUX, _arith(self.aux_ports)) if self.aux_ports else cmd
         loop = f"for i in $(seq 0 {self.count - 1}); do {cmd} & done"
@@ -102,9 +102,11 @@ class LaunchBundle:
     def text(self) -> str:
         """The bundle as shell lines to paste: a comment per step, one line per worker type."""
         p, d = self.step(Role.PREFILL), self.step(Role.DECODE)
-        head = (f"# {self.backend.value} disaggregated: {p.count} prefill + {d.count} decode workers, KV cache over "
-                f"{self.transfer_backend}; one host as written (else replace {self.host} by each worker's address)")
-        lines = [head, *self.prepare]
+        head = [f"# {self.backend.value} disaggregated: {p.count} prefill + {d.count} decode workers, KV cache over "
+                f"{self.transfer_backend}, router last",
+                f"# each worker on GPUs of its own (CUDA_VISIBLE_DEVICES); on several nodes, replace {self.host} by "
+                "each worker's address"]
+        lines = [*head, *self.prepare]
         for s in self.steps:
             lines += [f"# {s.note}", s.line()]
         return "\n".join(lines)

@@ -108,8 +108,10 @@ def test_sglang_workers_name_their_mode_and_prefill_its_bootstrap_port():
         assert after(args, "--disaggregation-mode") == "prefill"
         assert after(args, "--disaggregation-transfer-backend") == "mooncake"
         assert after(args, "--disaggregation-bootstrap-port") == str(p.aux_ports[i])
+        assert after(args, "--max-prefill-tokens") == after(args, "--chunked-prefill-size") == str(4 * ISL)
     args = argv(d.worker_command(0))
     assert after(args, "--disaggregation-mode") == "decode" and "--disaggregation-bootstrap-port" not in args
+    assert "--max-prefill-tokens" not in args
     assert d.aux_ports == ()
 
 
@@ -123,6 +125,8 @@ def test_trtllm_workers_carry_a_cache_transceiver_and_context_workers_no_overlap
     assert pre["kv_cache_config"] == {"dtype": "fp8"}  # the aggregated settings stay in the file
     assert after(argv(p.worker_command(0)), "--extra_llm_api_options") == "prefill.yaml"
     assert after(argv(d.worker_command(0)), "--extra_llm_api_options") == "decode.yaml"
+    line = p.line()  # the file is written once, before the loop starts the workers
+    assert line.count("printf") == 1 and line.index("> prefill.yaml && for i in") < line.index("trtllm-serve")
 
 
 @pytest.mark.parametrize("backend", [Backend.VLLM, Backend.SGLANG])
@@ -228,6 +232,15 @@ def test_pools_on_two_systems_are_each_checked_against_their_own():
     wrong = WorkerSpec(p.engine, p.memory, 2, 2, "h200_sxm")  # an H100 plan on H200s: 141 GB, not 80
     with pytest.raises(ValueError, match="prefill workers"):
         disagg_launch(Backend.VLLM, ctx_h100.arch, ctx_h100.fw, ctx_h100.workload, wrong, d)
+
+
+def test_ports_that_would_collide_are_refused(tmp_path):
+    path = tmp_path / "sglang.yaml"
+    path.write_text((FOLDER / "sglang.yaml").read_text().replace("first_aux_port: 8998", "first_aux_port: 30004"))
+    spec = load_framework(path)
+    assert bundle(DENSE, Backend.SGLANG, "tp1pp1 fp8_block", "tp1pp1 fp8_block", p=(2, 2), d=(8, 2), spec=spec)
+    with pytest.raises(ValueError, match="ports overlap"):  # HTTP 30000..30004 meets bootstrap 30004
+        bundle(DENSE, Backend.SGLANG, "tp1pp1 fp8_block", "tp1pp1 fp8_block", p=(2, 2), d=(8, 3), spec=spec)
 
 
 def test_workers_the_plan_cannot_mean_are_refused():
