@@ -132,7 +132,8 @@ def disagg_launch(backend: Backend, arch: ModelArch, fw: FrameworkProfile, wl: W
     for role, w in ((Role.PREFILL, prefill), (Role.DECODE, decode)):
         prep, setup, cmd = _worker_command(spec, d, arch, fw, wl, role, w)
         prepared += [prep] if prep else []
-        note = (f"{role.value} × {w.count} on {w.system}: {w.engine.label}, {w.engine.gpus} GPUs each, "
+        gpus = f"{w.engine.gpus} GPU{'s' if w.engine.gpus > 1 else ''}"
+        note = (f"{role.value} × {w.count} on {w.system}: {w.engine.label}, {gpus} each, "
                 f"{w.max_seqs} {'prompts' if role is Role.PREFILL else 'requests'} at once")
         steps.append(LaunchStep(role, w.count, cmd, ports[role], aux[role], note, setup))
     setup, cmd = _router_command(d, steps, wl)
