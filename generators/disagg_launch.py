@@ -31,7 +31,7 @@ from sloplan.model.framework import (Backend, Disaggregation, DisaggWorker, Fram
 from sloplan.model.memory import GIB, MemoryPlan, memory_plan
 from sloplan.model.workload import Workload
 
-from .launch import _join, offline_quantization, server_parts, settings, write_file
+from .launch import shell_join, offline_quantization, server_parts, settings, write_file
 
 PORT, AUX = "@PORT@", "@AUX_PORT@"  # a worker's ports inside its command (characters the shell quoting keeps)
 
@@ -192,9 +192,11 @@ def _check_memory(arch: ModelArch, w: WorkerSpec, fw: FrameworkProfile, fraction
 
     served = memory_plan(arch, w.engine, load_system(w.system), fw, kv_fraction=fraction)
     if abs(served.kv_budget_bytes - w.memory.kv_budget_bytes) > 1e-4 * w.memory.capacity_bytes:
+        hint = ("plan prefill memory with model.framework.prefill_profile" if role is Role.PREFILL else
+                f"is it the plan of {w.engine.label} on {w.system}?")
         raise ValueError(f"{role.value} workers: the plan holds {w.memory.kv_budget_bytes / GIB:.2f} GiB of KV per GPU "
                          f"but the server gets {served.kv_budget_bytes / GIB:.2f} GiB at token budget "
-                         f"{fw.token_budget}; plan prefill memory with model.framework.prefill_profile")
+                         f"{fw.token_budget} on {w.system}; {hint}")
 
 
 def _role(d: Disaggregation, role: Role) -> DisaggWorker:
@@ -230,10 +232,18 @@ def _ports(d: Disaggregation, prefill: WorkerSpec, decode: WorkerSpec
 
 
 def _filler(d: Disaggregation, wl: Workload, host: str, port: object, aux_port: object, token_budget: object = None):
-    """A template filler over the data's names (model.framework.DISAGG_FIELDS)."""
+    """A template filler over the data's names (model.framework.DISAGG_FIELDS); a name this worker has no
+    value for (an auxiliary port it was not given) is an error, never the text "None"."""
     names = {"transfer_backend": d.transfer_backend, "host": host, "port": port, "aux_port": aux_port, "isl": wl.isl,
              "token_budget": token_budget}
-    return lambda t: string.Template(t).substitute(names)
+    known = {k: v for k, v in names.items() if v is not None}
+
+    def fill(template: str) -> str:
+        try:
+            return string.Template(template).substitute(known)
+        except KeyError as missing:
+            raise ValueError(f"framework data template {template!r}: no {missing} for this worker") from None
+    return fill
 
 
 def _yaml_scalar(text: str) -> object:
@@ -256,7 +266,7 @@ def _router_command(d: Disaggregation, workers: list[LaunchStep], wl: Workload) 
             argv += [fill(t) for t in per_worker[s.role]]
     argv += [a for flag, v in ((r.host_flag, r.host), (r.port_flag, str(r.port))) if flag for a in (flag, v)]
     if r.file is None:
-        return "", _join(argv)
+        return "", shell_join(argv)
     f = r.file
     doc: dict = {f.host_key: r.host, f.port_key: r.port, **f.written_with}
     for s, key in zip(workers, (f.prefill_key, f.decode_key)):
@@ -264,4 +274,4 @@ def _router_command(d: Disaggregation, workers: list[LaunchStep], wl: Workload) 
         doc[key] = {f.count_key: s.count, f.urls_key: urls}
     import yaml
 
-    return write_file(f.path, yaml.safe_dump(doc, sort_keys=False)), _join([*argv, f.flag, f.path])
+    return write_file(f.path, yaml.safe_dump(doc, sort_keys=False)), shell_join([*argv, f.flag, f.path])

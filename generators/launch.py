@@ -23,7 +23,7 @@ from sloplan.model.workload import Workload
 Value = str | bool | None  # a flag's value; True: a switch written alone; None or False: not written
 
 
-def _join(argv: list[str]) -> str:
+def shell_join(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
@@ -40,7 +40,8 @@ def offline_quantization(spec: Framework, model: str, engine: Engine, ckpt: Gemm
     tool = tool or offline_quantizer()
     qformat = tool.qformats[gemm]
     folder = tool.export_folder.format(name=model.rstrip("/").split("/")[-1], qformat=qformat)
-    args = _join([f"{tool.checkpoint_flag}={model}", f"{tool.qformat_flag}={qformat}", f"{tool.export_flag}={folder}"])
+    args = shell_join([f"{tool.checkpoint_flag}={model}", f"{tool.qformat_flag}={qformat}",
+                       f"{tool.export_flag}={folder}"])
     return f"{tool.command} {args} && ", folder
 
 
@@ -84,12 +85,12 @@ def server_parts(launch: Launch, model: str, values: dict[Setting, Value], env: 
     for setting, flag in launch.flags.items():
         value = values[setting]
         argv += [] if value is None or value is False else [flag] if value is True else [flag, value]
-    cmd = _join([*argv, *tail])
+    cmd = shell_join([*argv, *tail])
     text = _options_text(launch.options_file, values, options or {}) if launch.options_file else None
     if text is None:
         return "", cmd
     f = launch.options_file
-    return write_file(f.path, text), f"{cmd} {_join([f.flag, f.path])}"
+    return write_file(f.path, text), f"{cmd} {shell_join([f.flag, f.path])}"
 
 
 def write_file(path: str, text: str) -> str:

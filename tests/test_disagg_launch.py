@@ -157,12 +157,13 @@ def test_trtllm_router_file_counts_every_worker():
 
 # --------------------------------------------------------------------------- MoE: attention DP and EP
 @pytest.mark.parametrize("backend", list(Backend))
-def test_moe_workers_keep_their_parallelism_and_every_port_is_distinct(backend):
-    _, slots = context(MOE, backend)
+@pytest.mark.parametrize("model", [MOE, "deepseek-ai/DeepSeek-V3"])
+def test_moe_workers_keep_their_parallelism_and_every_port_is_distinct(backend, model):
+    _, slots = context(model, backend)
     dp_ep = sorted((s for s in slots.values() if s.engine.dp > 1 and s.engine.moe_ep > 1), key=lambda s: s.engine.gpus)
     p_slot, d_slot = dp_ep[0], dp_ep[-1]
     conc = min(64, d_slot.max_running)
-    b = bundle(MOE, backend, p_slot.engine.label, d_slot.engine.label, p=(8, 3), d=(conc, 2))
+    b = bundle(model, backend, p_slot.engine.label, d_slot.engine.label, p=(8, 3), d=(conc, 2))
     rules = framework(backend).parallel_rules
     for step, slot, max_seqs in ((b.step(Role.PREFILL), p_slot, 8), (b.step(Role.DECODE), d_slot, conc)):
         e, args = slot.engine, argv(step.worker_command(0))
@@ -241,6 +242,16 @@ def test_ports_that_would_collide_are_refused(tmp_path):
     assert bundle(DENSE, Backend.SGLANG, "tp1pp1 fp8_block", "tp1pp1 fp8_block", p=(2, 2), d=(8, 2), spec=spec)
     with pytest.raises(ValueError, match="ports overlap"):  # HTTP 30000..30004 meets bootstrap 30004
         bundle(DENSE, Backend.SGLANG, "tp1pp1 fp8_block", "tp1pp1 fp8_block", p=(2, 2), d=(8, 3), spec=spec)
+
+
+def test_a_router_template_naming_a_port_the_worker_lacks_is_refused(tmp_path):
+    path = tmp_path / "sglang.yaml"
+    text = (FOLDER / "sglang.yaml").read_text()
+    old = 'decode: [--decode, "http://${host}:${port}"]'
+    assert old in text
+    path.write_text(text.replace(old, 'decode: [--decode, "http://${host}:${port}", "${aux_port}"]'))
+    with pytest.raises(ValueError, match="no 'aux_port' for this worker"):  # decode workers get no bootstrap port
+        bundle(DENSE, Backend.SGLANG, "tp1pp1 fp8_block", "tp1pp1 fp8_block", spec=load_framework(path))
 
 
 def test_workers_the_plan_cannot_mean_are_refused():
