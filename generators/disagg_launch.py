@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
 
 from sloplan.core.enums import Role
 from sloplan.model.arch import ModelArch
@@ -96,13 +98,17 @@ class LaunchBundle:
     prepare: tuple[str, ...]
     steps: tuple[LaunchStep, ...]
 
+    def steps_of(self, role: Role) -> tuple[LaunchStep, ...]:
+        return tuple(s for s in self.steps if s.role is role)
+
     def step(self, role: Role) -> LaunchStep:
-        return next(s for s in self.steps if s.role is role)
+        """The first (with one engine type per pool: the only) step of `role`."""
+        return self.steps_of(role)[0]
 
     def text(self) -> str:
         """The bundle as shell lines to paste: a comment per step, one line per worker type."""
-        p, d = self.step(Role.PREFILL), self.step(Role.DECODE)
-        head = [f"# {self.backend.value} disaggregated: {p.count} prefill + {d.count} decode workers, KV cache over "
+        p, d = (sum(s.count for s in self.steps_of(r)) for r in (Role.PREFILL, Role.DECODE))
+        head = [f"# {self.backend.value} disaggregated: {p} prefill + {d} decode workers, KV cache over "
                 f"{self.transfer_backend}, router last",
                 f"# each worker on GPUs of its own (CUDA_VISIBLE_DEVICES); on several nodes, replace {self.host} by "
                 "each worker's address"]
@@ -118,34 +124,43 @@ class LaunchBundle:
                           for s in self.steps]}
 
 
-def disagg_launch(backend: Backend, arch: ModelArch, fw: FrameworkProfile, wl: Workload, prefill: WorkerSpec,
-                  decode: WorkerSpec, spec: Framework | None = None) -> LaunchBundle:
-    """The bundle that starts `prefill.count` prefill and `decode.count` decode workers and their router.
-    `spec`: the framework's data (default: the shipped file of `backend`). Raises ValueError for a
-    worker the plan cannot have meant (no workers, no requests, a memory plan its server would not get)."""
+def disagg_launch(backend: Backend, arch: ModelArch, fw: FrameworkProfile, wl: Workload,
+                  prefill: WorkerSpec | Sequence[WorkerSpec], decode: WorkerSpec | Sequence[WorkerSpec],
+                  spec: Framework | None = None) -> LaunchBundle:
+    """The bundle that starts the prefill and decode workers and their router: one step per WorkerSpec
+    (a pool of several engine types — mixed pools — passes one WorkerSpec per type). `spec`: the
+    framework's data (default: the shipped file of `backend`). Raises ValueError for a worker the plan
+    cannot have meant (no workers, no requests, a memory plan its server would not get)."""
     spec = spec or framework(backend)
     d = spec.disaggregation
     if d is None:
         raise ValueError(f"{spec.backend.value}: its framework data has no disaggregation section")
-    ports, aux = _ports(d, prefill, decode)
+    groups = [(Role.PREFILL, w) for w in _as_tuple(prefill)] + [(Role.DECODE, w) for w in _as_tuple(decode)]
+    if {r for r, _ in groups} != {Role.PREFILL, Role.DECODE}:
+        raise ValueError("a disaggregated plan needs prefill and decode workers")
     prepared, steps = [], []
-    for role, w in ((Role.PREFILL, prefill), (Role.DECODE, decode)):
-        prep, setup, cmd = _worker_command(spec, d, arch, fw, wl, role, w)
+    for (role, w), (ports, aux) in zip(groups, _ports(d, groups)):
+        nth = sum(1 for s in steps if s.role is role)
+        prep, setup, cmd = _worker_command(spec, d, arch, fw, wl, role, w, nth)
         prepared += [prep] if prep else []
         gpus = f"{w.engine.gpus} GPU{'s' if w.engine.gpus > 1 else ''}"
         note = (f"{role.value} × {w.count} on {w.system}: {w.engine.label}, {gpus} each, "
                 f"{w.max_seqs} {'prompts' if role is Role.PREFILL else 'requests'} at once")
-        steps.append(LaunchStep(role, w.count, cmd, ports[role], aux[role], note, setup))
+        steps.append(LaunchStep(role, w.count, cmd, ports, aux, note, setup))
     setup, cmd = _router_command(d, steps, wl)
     steps.append(LaunchStep(Role.ROUTER, 1, cmd, (d.router.port,), (), f"router on port {d.router.port}", setup))
     return LaunchBundle(spec.backend, d.transfer_backend, d.host, tuple(dict.fromkeys(prepared)), tuple(steps))
 
 
+def _as_tuple(w: WorkerSpec | Sequence[WorkerSpec]) -> tuple[WorkerSpec, ...]:
+    return (w,) if isinstance(w, WorkerSpec) else tuple(w)
+
+
 # --------------------------------------------------------------------------- workers
 def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: FrameworkProfile, wl: Workload,
-                    role: Role, w: WorkerSpec) -> tuple[str, str, str]:
+                    role: Role, w: WorkerSpec, nth: int) -> tuple[str, str, str]:
     """(conversion to run first, the options file's writing — each "" when none — and one worker's
-    command with its ports as PORT / AUX)."""
+    command with its ports as PORT / AUX). `nth`: the group's place among its role's (its own file)."""
     if w.count < 1 or w.max_seqs < 1:
         raise ValueError(f"{role.value} workers: count {w.count} and max_seqs {w.max_seqs} must be ≥ 1")
     ckpt = arch.checkpoint_quant
@@ -161,7 +176,9 @@ def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: Fra
     options = {k: _yaml_scalar(fill(v)) if isinstance(v, str) else v for k, v in data.options.items()}
     launch = spec.launch
     if data.options_path and launch.options_file:
-        launch = replace(launch, options_file=replace(launch.options_file, path=data.options_path))
+        path = PurePosixPath(data.options_path)
+        path = path.with_stem(f"{path.stem}{nth + 1}") if nth else path  # prefill.yaml, prefill2.yaml, ...
+        launch = replace(launch, options_file=replace(launch.options_file, path=str(path)))
     setup, cmd = server_parts(launch, served, values, env=[f"{k}={fill(v)}" for k, v in data.env.items()],
                               tail=[*tail, d.host_flag, d.host, d.port_flag, PORT], options=options)
     return prepare.removesuffix(" && "), setup, cmd
@@ -209,26 +226,25 @@ def _uses_aux(d: Disaggregation, role: Role) -> bool:
     return any("aux_port" in string.Template(t).get_identifiers() for t in texts)
 
 
-def _ports(d: Disaggregation, prefill: WorkerSpec, decode: WorkerSpec
-           ) -> tuple[dict[Role, tuple[int, ...]], dict[Role, tuple[int, ...]]]:
-    """Each worker's HTTP port and auxiliary port (a block of one per DP rank where the data says so),
-    handed out in order; every port of the bundle distinct (ValueError otherwise)."""
-    ports, aux, taken = {}, {}, [d.router.port]
+def _ports(d: Disaggregation, groups: list[tuple[Role, WorkerSpec]]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Each group's HTTP ports and auxiliary ports (a block of one per DP rank where the data says so),
+    handed out in order, one per worker; every port of the bundle distinct (ValueError otherwise)."""
+    out, taken = [], [d.router.port]
     nxt, nxt_aux = d.first_port, d.first_aux_port
-    for role, w in ((Role.PREFILL, prefill), (Role.DECODE, decode)):
-        ports[role] = tuple(range(nxt, nxt + w.count))
+    for role, w in groups:
+        ports, aux = tuple(range(nxt, nxt + w.count)), ()
         nxt += w.count
-        taken += ports[role]
-        aux[role] = ()
+        taken += ports
         if nxt_aux is not None and _uses_aux(d, role):
             block = w.engine.dp if d.aux_port_per_dp_rank else 1
-            aux[role] = tuple(range(nxt_aux, nxt_aux + block * w.count, block))
+            aux = tuple(range(nxt_aux, nxt_aux + block * w.count, block))
             taken += range(nxt_aux, nxt_aux + block * w.count)
             nxt_aux += block * w.count
+        out.append((ports, aux))
     if len(set(taken)) != len(taken):
-        raise ValueError(f"{d.first_port}+ and {d.first_aux_port}+ ports overlap for {prefill.count} prefill and "
-                         f"{decode.count} decode workers; move the framework data's first ports apart")
-    return ports, aux
+        raise ValueError(f"{d.first_port}+ and {d.first_aux_port}+ ports overlap for {sum(w.count for _, w in groups)} "
+                         "workers; move the framework data's first ports apart")
+    return out
 
 
 def _filler(d: Disaggregation, wl: Workload, host: str, port: object, aux_port: object, token_budget: object = None):
@@ -269,9 +285,9 @@ def _router_command(d: Disaggregation, workers: list[LaunchStep], wl: Workload) 
         return "", shell_join(argv)
     f = r.file
     doc: dict = {f.host_key: r.host, f.port_key: r.port, **f.written_with}
-    for s, key in zip(workers, (f.prefill_key, f.decode_key)):
-        urls = [_filler(d, wl, d.host, p, None)(f.url) for p in s.ports]
-        doc[key] = {f.count_key: s.count, f.urls_key: urls}
+    for role, key in ((Role.PREFILL, f.prefill_key), (Role.DECODE, f.decode_key)):
+        ports = [p for s in workers if s.role is role for p in s.ports]
+        doc[key] = {f.count_key: len(ports), f.urls_key: [_filler(d, wl, d.host, p, None)(f.url) for p in ports]}
     import yaml
 
     return write_file(f.path, yaml.safe_dump(doc, sort_keys=False)), shell_join([*argv, f.flag, f.path])

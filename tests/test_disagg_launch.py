@@ -155,6 +155,31 @@ def test_trtllm_router_file_counts_every_worker():
     assert argv(b.step(Role.ROUTER).command) == ["trtllm-serve", "disaggregated", "-c", "disagg_config.yaml"]
 
 
+@pytest.mark.parametrize("backend", list(Backend))
+def test_a_mixed_pool_gets_a_step_per_engine_type_and_the_router_all_of_them(backend, tmp_path):
+    ctx, _ = context(DENSE, backend)
+    p = worker(DENSE, backend, "tp2pp1 fp8_block", Role.PREFILL, 4, 2)
+    d1 = worker(DENSE, backend, "tp1pp1 fp8_block", Role.DECODE, 32, 3)
+    d2 = worker(DENSE, backend, "tp2pp1 fp8_block", Role.DECODE, 96, 1)
+    b = disagg_launch(backend, ctx.arch, ctx.fw, ctx.workload, p, [d1, d2])
+    assert [(s.role, s.count) for s in b.steps] == [(Role.PREFILL, 2), (Role.DECODE, 3), (Role.DECODE, 1),
+                                                     (Role.ROUTER, 1)]
+    decode_ports = [q for s in b.steps_of(Role.DECODE) for q in s.ports]
+    assert decode_ports == list(range(decode_ports[0], decode_ports[0] + 4))
+    router = b.step(Role.ROUTER).worker_command(0)
+    if backend is Backend.TRTLLM:
+        assert written(router)["generation_servers"] == {"num_instances": 4,
+                                                         "urls": [f"localhost:{q}" for q in decode_ports]}
+        files = [after(argv(s.worker_command(0)), "--extra_llm_api_options") for s in b.steps_of(Role.DECODE)]
+        assert files == ["decode.yaml", "decode2.yaml"]  # each engine type its own options file
+    else:
+        args = shlex.split(router)
+        assert [args[i + 1] for i, a in enumerate(args) if a == "--decode"] == [f"http://localhost:{q}"
+                                                                                 for q in decode_ports]
+    assert "2 prefill + 4 decode workers" in b.text()
+    assert run_stubbed(b, tmp_path) == expected_starts(b)
+
+
 # --------------------------------------------------------------------------- MoE: attention DP and EP
 @pytest.mark.parametrize("backend", list(Backend))
 @pytest.mark.parametrize("model", [MOE, "deepseek-ai/DeepSeek-V3"])
@@ -268,29 +293,38 @@ printf '%s\\037' "${VLLM_NIXL_SIDE_CHANNEL_PORT:-}" "$(basename "$0")" "$@" > "$
 """  # one file per process: background workers never interleave their records
 
 
+def run_stubbed(b: LaunchBundle, tmp_path: Path) -> list[list[str]]:
+    """Run the bundle's text with stub servers on PATH; what each process was started with (side-channel
+    port, program, arguments), sorted."""
+    bin_, log = tmp_path / "bin", tmp_path / "log"
+    bin_.mkdir()
+    log.mkdir()
+    for name in ("vllm", "vllm-router", "python3", "trtllm-serve"):
+        (bin_ / name).write_text(STUB)
+        (bin_ / name).chmod(stat.S_IRWXU)
+    env = {"PATH": f"{bin_}:/usr/bin:/bin", "LOG": str(log)}
+    run = subprocess.run(["sh", "-c", b.text() + "\nwait\n"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return sorted(f.read_text().split("\x1f")[:-1] for f in log.iterdir())
+
+
+def expected_starts(b: LaunchBundle) -> list[list[str]]:
+    """What worker_command(i) of every step says each process starts with, in run_stubbed's form."""
+    out = []
+    for s in b.steps:
+        for i in range(s.count):
+            args = argv(s.worker_command(i))
+            side = args[0].split("=")[1] if "=" in args[0] else ""
+            out.append([side, *args[1 if side else 0:]])
+    return sorted(out)
+
+
 @pytest.mark.parametrize("backend", list(Backend))
 def test_the_text_runs_and_starts_each_worker_with_its_own_ports(backend, tmp_path):
     """Stub servers on PATH record their arguments: every worker and the router start, each worker with
     the ports worker_command(i) names, and the option files the lines write parse."""
     b = bundle(DENSE, backend, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(2, 3), d=(32, 2))
-    bin_ = tmp_path / "bin"
-    bin_.mkdir()
-    for name in ("vllm", "vllm-router", "python3", "trtllm-serve"):
-        (bin_ / name).write_text(STUB)
-        (bin_ / name).chmod(stat.S_IRWXU)
-    log = tmp_path / "log"
-    log.mkdir()
-    env = {"PATH": f"{bin_}:/usr/bin:/bin", "LOG": str(log)}
-    run = subprocess.run(["sh", "-c", b.text() + "\nwait\n"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    started = sorted(f.read_text().split("\x1f")[:-1] for f in log.iterdir())
-    expected = []
-    for s in b.steps:
-        for i in range(s.count):
-            args = argv(s.worker_command(i))
-            side = args[0].split("=")[1] if "=" in args[0] else ""
-            expected.append([side, *args[1 if side else 0:]])
-    assert started == sorted(expected)
+    assert run_stubbed(b, tmp_path) == expected_starts(b)
     if backend is Backend.TRTLLM:
         for f in ("prefill.yaml", "decode.yaml", "disagg_config.yaml"):
             assert yaml.safe_load((tmp_path / f).read_text())
