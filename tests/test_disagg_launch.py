@@ -366,6 +366,8 @@ def test_renaming_a_name_in_the_data_renames_it_in_the_bundle(tmp_path, backend,
 @pytest.mark.parametrize("old, new, message", [
     ("transfer_backend: NixlConnector", "transfer_backend: Nixl", "transfer_backend: 'Nixl' is not one of"),
     ("http://${host}:${port}\"]   # once per prefill", "http://${hots}:${port}\"]  #", "names hots; accepted"),
+    ("    options: {}\n  decode:", "    options: {a: b}\n  decode:", "prefill.options: launch has no options_file"),
+    ("first_aux_port: 5600", "first_aux_port: null", "names aux_port; accepted"),
 ])
 def test_the_disaggregation_section_is_checked_when_read(tmp_path, old, new, message):
     text = (FOLDER / "vllm.yaml").read_text()
