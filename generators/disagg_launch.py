@@ -15,7 +15,9 @@ computed with model.framework.prefill_profile, whose token budget the prefill co
 Ports are deterministic: workers take HTTP ports from the data's first port in order (prefill workers,
 then decode workers), auxiliary ports (vLLM's NIXL side channel: one per DP rank; SGLang's bootstrap
 port) likewise from their first, the router its own; all distinct, so the bundle runs on one host as
-written and on several once the data's host is replaced by each worker's address.
+written and on several once the data's host is replaced by each worker's address. Where all workers on
+a system fit one of its nodes, each gets its own GPUs too (the data's devices variable, packed from
+GPU 0 in the same order); otherwise the operator places them.
 """
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ from sloplan.model.workload import Workload
 
 from .launch import shell_join, offline_quantization, server_parts, settings, write_file
 
-PORT, AUX = "@PORT@", "@AUX_PORT@"  # a worker's ports inside its command (characters the shell quoting keeps)
+# A worker's ports and GPUs inside its command (characters the shell quoting keeps), filled per worker.
+PORT, AUX, DEVICES = "@PORT@", "@AUX_PORT@", "@DEVICES@"
 
 
 @dataclass(frozen=True)
@@ -62,11 +65,15 @@ class LaunchStep:
     aux_ports: tuple[int, ...]
     note: str
     setup: str = ""  # writes the file the command reads (TRT-LLM's options / router file), once for all
+    devices: tuple[int, ...] = ()  # each worker's first GPU on its node (empty: not placed)
+    gpus: int = 0  # GPUs per worker
 
     def worker_command(self, i: int) -> str:
-        """Worker `i`'s command with its own ports, after the setup it needs."""
+        """Worker `i`'s command with its own ports (and GPUs), after the setup it needs."""
         cmd = self.command.replace(PORT, str(self.ports[i]))
         cmd = cmd.replace(AUX, str(self.aux_ports[i])) if self.aux_ports else cmd
+        if self.devices:
+            cmd = cmd.replace(DEVICES, ",".join(str(g) for g in range(self.devices[i], self.devices[i] + self.gpus)))
         return f"{self.setup} && {cmd}" if self.setup else cmd
 
     def line(self) -> str:
@@ -77,12 +84,20 @@ class LaunchStep:
             return cmd if self.role is Role.ROUTER else f"{cmd} &"
         cmd = self.command.replace(PORT, _arith(self.ports))
         cmd = cmd.replace(AUX, _arith(self.aux_ports)) if self.aux_ports else cmd
+        cmd = cmd.replace(DEVICES, self._shell_devices()) if self.devices else cmd
         loop = f"for i in $(seq 0 {self.count - 1}); do {cmd} & done"
         return f"{self.setup} && {loop}" if self.setup else loop
 
 
+    def _shell_devices(self) -> str:
+        """Worker i's GPU list in the shell: `$((a+i))`, or `$(seq -s, FIRST LAST)` for several."""
+        if self.gpus == 1:
+            return _arith(self.devices)
+        return f"$(seq -s, {_arith(self.devices)} {_arith(tuple(g + self.gpus - 1 for g in self.devices))})"
+
+
 def _arith(ports: tuple[int, ...]) -> str:
-    """Worker i's port as shell arithmetic; ports are handed out evenly spaced (see `_ports`)."""
+    """Worker i's port (or first GPU) as shell arithmetic; both are handed out evenly spaced."""
     step = ports[1] - ports[0]
     return f"$(({ports[0]}+{'' if step == 1 else f'{step}*'}i))"
 
@@ -97,6 +112,7 @@ class LaunchBundle:
     host: str
     prepare: tuple[str, ...]
     steps: tuple[LaunchStep, ...]
+    devices_env: str
 
     def steps_of(self, role: Role) -> tuple[LaunchStep, ...]:
         return tuple(s for s in self.steps if s.role is role)
@@ -108,10 +124,12 @@ class LaunchBundle:
     def text(self) -> str:
         """The bundle as shell lines to paste: a comment per step, one line per worker type."""
         p, d = (sum(s.count for s in self.steps_of(r)) for r in (Role.PREFILL, Role.DECODE))
+        placed = all(s.devices for s in self.steps if s.role is not Role.ROUTER)
+        where = (f"one node per system as written ({self.devices_env} gives each worker its GPUs)" if placed else
+                 f"each worker on GPUs of its own ({self.devices_env} or its own node)")
         head = [f"# {self.backend.value} disaggregated: {p} prefill + {d} decode workers, KV cache over "
                 f"{self.transfer_backend}, router last",
-                f"# each worker on GPUs of its own (CUDA_VISIBLE_DEVICES); on several nodes, replace {self.host} by "
-                "each worker's address"]
+                f"# {where}; on several nodes, replace {self.host} by each worker's address"]
         lines = [*head, *self.prepare]
         for s in self.steps:
             lines += [f"# {s.note}", s.line()]
@@ -139,17 +157,37 @@ def disagg_launch(backend: Backend, arch: ModelArch, fw: FrameworkProfile, wl: W
     if {r for r, _ in groups} != {Role.PREFILL, Role.DECODE}:
         raise ValueError("a disaggregated plan needs prefill and decode workers")
     prepared, steps = [], []
-    for (role, w), (ports, aux) in zip(groups, _ports(d, groups)):
+    for (role, w), (ports, aux), devices in zip(groups, _ports(d, groups), _devices([w for _, w in groups])):
         nth = sum(1 for s in steps if s.role is role)
-        prep, setup, cmd = _worker_command(spec, d, arch, fw, wl, role, w, nth)
+        prep, setup, cmd = _worker_command(spec, d, arch, fw, wl, role, w, nth, bool(devices))
         prepared += [prep] if prep else []
         gpus = f"{w.engine.gpus} GPU{'s' if w.engine.gpus > 1 else ''}"
         note = (f"{role.value} × {w.count} on {w.system}: {w.engine.label}, {gpus} each, "
                 f"{w.max_seqs} {'prompts' if role is Role.PREFILL else 'requests'} at once")
-        steps.append(LaunchStep(role, w.count, cmd, ports, aux, note, setup))
+        steps.append(LaunchStep(role, w.count, cmd, ports, aux, note, setup, devices, w.engine.gpus))
     setup, cmd = _router_command(d, steps, wl)
     steps.append(LaunchStep(Role.ROUTER, 1, cmd, (d.router.port,), (), f"router on port {d.router.port}", setup))
-    return LaunchBundle(spec.backend, d.transfer_backend, d.host, tuple(dict.fromkeys(prepared)), tuple(steps))
+    return LaunchBundle(spec.backend, d.transfer_backend, d.host, tuple(dict.fromkeys(prepared)), tuple(steps),
+                        d.devices_env)
+
+
+def _devices(workers: list[WorkerSpec]) -> list[tuple[int, ...]]:
+    """Each worker's first GPU, packed in order from GPU 0 on one node of its system — where all the
+    bundle's workers on that system fit one node; else none (the operator places them)."""
+    from sloplan.perfdb import load_system
+
+    need: dict[str, int] = {}
+    for w in workers:
+        need[w.system] = need.get(w.system, 0) + w.engine.gpus * w.count
+    nxt = {name: 0 for name, gpus in need.items() if gpus <= load_system(name).gpus_per_node}
+    out = []
+    for w in workers:
+        if w.system not in nxt:
+            out.append(())
+            continue
+        out.append(tuple(range(nxt[w.system], nxt[w.system] + w.engine.gpus * w.count, w.engine.gpus)))
+        nxt[w.system] += w.engine.gpus * w.count
+    return out
 
 
 def _as_tuple(w: WorkerSpec | Sequence[WorkerSpec]) -> tuple[WorkerSpec, ...]:
@@ -158,9 +196,10 @@ def _as_tuple(w: WorkerSpec | Sequence[WorkerSpec]) -> tuple[WorkerSpec, ...]:
 
 # --------------------------------------------------------------------------- workers
 def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: FrameworkProfile, wl: Workload,
-                    role: Role, w: WorkerSpec, nth: int) -> tuple[str, str, str]:
+                    role: Role, w: WorkerSpec, nth: int, placed: bool) -> tuple[str, str, str]:
     """(conversion to run first, the options file's writing — each "" when none — and one worker's
-    command with its ports as PORT / AUX). `nth`: the group's place among its role's (its own file)."""
+    command with its ports as PORT / AUX, its GPUs as DEVICES where `placed`). `nth`: the group's place
+    among its role's (its own options file)."""
     if w.count < 1 or w.max_seqs < 1:
         raise ValueError(f"{role.value} workers: count {w.count} and max_seqs {w.max_seqs} must be ≥ 1")
     ckpt = arch.checkpoint_quant
@@ -179,8 +218,9 @@ def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: Fra
         path = PurePosixPath(data.options_path)
         path = path.with_stem(f"{path.stem}{nth + 1}") if nth else path  # prefill.yaml, prefill2.yaml, ...
         launch = replace(launch, options_file=replace(launch.options_file, path=str(path)))
-    setup, cmd = server_parts(launch, served, values, env=[f"{k}={fill(v)}" for k, v in data.env.items()],
-                              tail=[*tail, d.host_flag, d.host, d.port_flag, PORT], options=options)
+    env = [*([f"{d.devices_env}={DEVICES}"] if placed else []), *(f"{k}={fill(v)}" for k, v in data.env.items())]
+    setup, cmd = server_parts(launch, served, values, env=env, tail=[*tail, d.host_flag, d.host, d.port_flag, PORT],
+                              options=options)
     return prepare.removesuffix(" && "), setup, cmd
 
 

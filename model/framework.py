@@ -143,7 +143,8 @@ class Disaggregation:
     """Disaggregated serving in this framework: the KV transfer backend (default, and those it accepts),
     where workers listen (one HTTP port each from `first_port`; an auxiliary port each from
     `first_aux_port` — vLLM's NIXL side channel, SGLang's bootstrap port — one per attention-DP rank
-    where `aux_port_per_dp_rank`), what each role adds, and the router."""
+    where `aux_port_per_dp_rank`), the variable that gives a worker its GPUs, what each role adds, and
+    the router."""
 
     transfer_backend: str
     transfer_backends: tuple[str, ...]
@@ -153,6 +154,7 @@ class Disaggregation:
     first_port: int
     first_aux_port: int | None
     aux_port_per_dp_rank: bool
+    devices_env: str
     prefill: DisaggWorker
     decode: DisaggWorker
     router: DisaggRouter

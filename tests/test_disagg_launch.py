@@ -63,6 +63,16 @@ def written(cmd: str) -> dict:
     return yaml.safe_load(args[1].replace("\\n", "\n"))
 
 
+def env_of(cmd: str) -> dict[str, str]:
+    """The NAME=value assignments a command starts with."""
+    out = {}
+    for a in argv(cmd):
+        if "=" not in a or a.startswith("-"):
+            break
+        out[a.split("=")[0]] = a.split("=", 1)[1]
+    return out
+
+
 def all_ports(b: LaunchBundle, dp: dict[Role, int]) -> list[int]:
     """Every port the bundle binds: HTTP, each auxiliary block (one per DP rank where vLLM says so), router."""
     block = {r: dp[r] if framework(b.backend).disaggregation.aux_port_per_dp_rank else 1 for r in dp}
@@ -96,7 +106,8 @@ def test_vllm_workers_use_the_nixl_connector_and_their_own_side_channel():
             cmd = step.worker_command(i)
             assert json.loads(after(argv(cmd), "--kv-transfer-config")) == {"kv_connector": "NixlConnector",
                                                                               "kv_role": "kv_both"}
-            assert cmd.startswith(f"VLLM_NIXL_SIDE_CHANNEL_PORT={step.aux_ports[i]} vllm serve ")
+            assert env_of(cmd)["VLLM_NIXL_SIDE_CHANNEL_PORT"] == str(step.aux_ports[i])
+            assert argv(cmd)[len(env_of(cmd)):][:2] == ["vllm", "serve"]
     assert b.transfer_backend == "NixlConnector"
 
 
@@ -289,13 +300,14 @@ def test_workers_the_plan_cannot_mean_are_refused():
 
 # --------------------------------------------------------------------------- the bundle runs
 STUB = """#!/bin/sh
-printf '%s\\037' "${VLLM_NIXL_SIDE_CHANNEL_PORT:-}" "$(basename "$0")" "$@" > "$(mktemp "$LOG/run.XXXXXX")"
+printf '%s\\037' "${CUDA_VISIBLE_DEVICES:-}" "${VLLM_NIXL_SIDE_CHANNEL_PORT:-}" "$(basename "$0")" "$@" \\
+  > "$(mktemp "$LOG/run.XXXXXX")"
 """  # one file per process: background workers never interleave their records
 
 
 def run_stubbed(b: LaunchBundle, tmp_path: Path) -> list[list[str]]:
-    """Run the bundle's text with stub servers on PATH; what each process was started with (side-channel
-    port, program, arguments), sorted."""
+    """Run the bundle's text with stub servers on PATH; what each process was started with (its GPUs,
+    side-channel port, program, arguments), sorted."""
     bin_, log = tmp_path / "bin", tmp_path / "log"
     bin_.mkdir()
     log.mkdir()
@@ -313,9 +325,10 @@ def expected_starts(b: LaunchBundle) -> list[list[str]]:
     out = []
     for s in b.steps:
         for i in range(s.count):
-            args = argv(s.worker_command(i))
-            side = args[0].split("=")[1] if "=" in args[0] else ""
-            out.append([side, *args[1 if side else 0:]])
+            cmd = s.worker_command(i)
+            env = env_of(cmd)
+            out.append([env.get("CUDA_VISIBLE_DEVICES", ""), env.get("VLLM_NIXL_SIDE_CHANNEL_PORT", ""),
+                        *argv(cmd)[len(env):]])
     return sorted(out)
 
 
@@ -328,6 +341,26 @@ def test_the_text_runs_and_starts_each_worker_with_its_own_ports(backend, tmp_pa
     if backend is Backend.TRTLLM:
         for f in ("prefill.yaml", "decode.yaml", "disagg_config.yaml"):
             assert yaml.safe_load((tmp_path / f).read_text())
+
+
+def test_workers_that_fit_one_node_get_gpus_of_their_own():
+    """2 x TP2 prefill + 3 x TP1 decode = 7 of 8 GPUs: packed from GPU 0, prefill first; 9 GPUs: not placed."""
+    b = bundle(DENSE, Backend.SGLANG, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(4, 2), d=(48, 3))
+    gpus = [env_of(s.worker_command(i))["CUDA_VISIBLE_DEVICES"] for s in b.steps[:2] for i in range(s.count)]
+    assert gpus == ["0,1", "2,3", "4", "5", "6"]
+    assert "CUDA_VISIBLE_DEVICES=$(seq -s, $((0+2*i)) $((1+2*i)))" in b.step(Role.PREFILL).line()
+    assert "one node per system as written" in b.text()
+    b = bundle(DENSE, Backend.SGLANG, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(4, 3), d=(48, 3))
+    assert not any("CUDA_VISIBLE_DEVICES" in env_of(s.worker_command(0)) for s in b.steps)
+    assert "each worker on GPUs of its own" in b.text()
+
+
+def test_pools_on_two_systems_are_placed_each_on_its_own_node():
+    ctx, _ = context(DENSE, Backend.VLLM, "h100_sxm")
+    p = worker(DENSE, Backend.VLLM, "tp2pp1 fp8_block", Role.PREFILL, 2, 3, system="h100_sxm")
+    d = worker(DENSE, Backend.VLLM, "tp1pp1 fp8_block", Role.DECODE, 32, 4)
+    b = disagg_launch(Backend.VLLM, ctx.arch, ctx.fw, ctx.workload, p, d)
+    assert b.step(Role.PREFILL).devices == (0, 2, 4) and b.step(Role.DECODE).devices == (0, 1, 2, 3)
 
 
 def test_text_shows_one_line_per_worker_type_with_its_count():
