@@ -1,83 +1,19 @@
 """Disaggregated launch bundles (generators/disagg_launch.py) on real engines: every backend, dense and
 MoE (attention DP / expert parallel), the plan's settings in each worker, counts, distinct ports, a router
-that names every worker, option files that parse, memory as the plan computed it, and a bundle that runs
-in a shell (stub servers record what they were started with)."""
-import ast
+that names every worker, option files that parse, mixed pools, and memory as the plan computed it (the
+text itself and the data's names: tests/test_disagg_launch_run.py)."""
 import json
 import math
 import shlex
-import stat
-import subprocess
-from functools import cache
-from pathlib import Path
 
 import pytest
-import yaml
 
-from sloplan.context import build_context
+from disagg_helpers import (DENSE, FOLDER, ISL, MOE, OSL, after, all_ports, argv, bundle, context, env_of,
+                            expected_starts, run_stubbed, worker, written)
 from sloplan.core.enums import Backend, Role
-from sloplan.generators.disagg_launch import LaunchBundle, WorkerSpec, disagg_launch, memory_fraction
-from sloplan.model.framework import FrameworkDataError, framework, load_framework, prefill_profile
+from sloplan.generators.disagg_launch import WorkerSpec, disagg_launch, memory_fraction
+from sloplan.model.framework import framework, load_framework
 from sloplan.model.memory import memory_plan
-from sloplan.model.options import fitting_engines
-
-ROOT = Path(__file__).resolve().parents[1]
-FOLDER = ROOT / "model" / "frameworks"
-ISL, OSL = 4000, 500
-DENSE, MOE = "Qwen/Qwen3-32B-FP8", "Qwen/Qwen3-30B-A3B-FP8"
-
-
-@cache
-def context(model: str, backend: Backend, system: str = "h200_sxm"):
-    ctx = build_context(model, system, backend, None, ISL, OSL, 0, None)
-    slots, _ = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), 16, 512)
-    return ctx, {s.engine.label: s for s in slots}
-
-
-def worker(model, backend, label, role, max_seqs, count, system="h200_sxm", fw=None) -> WorkerSpec:
-    """A pool of `count` workers of the engine `label`; prefill memory planned at its own token budget."""
-    ctx, slots = context(model, backend, system)
-    slot = slots[label]
-    fw = fw or (prefill_profile(ctx.fw, max_seqs, ISL) if role is Role.PREFILL else ctx.fw)
-    return WorkerSpec(slot.engine, memory_plan(ctx.arch, slot.engine, ctx.db.system, fw), max_seqs, count, system)
-
-
-def bundle(model, backend, p_label, d_label, p=(4, 2), d=(48, 3), spec=None) -> LaunchBundle:
-    ctx, _ = context(model, backend)
-    return disagg_launch(backend, ctx.arch, ctx.fw, ctx.workload, worker(model, backend, p_label, Role.PREFILL, *p),
-                         worker(model, backend, d_label, Role.DECODE, *d), spec=spec)
-
-
-def argv(cmd: str) -> list[str]:
-    return shlex.split(cmd.split(" && ")[-1])
-
-
-def after(args: list[str], flag: str) -> str:
-    return args[args.index(flag) + 1]
-
-
-def written(cmd: str) -> dict:
-    """The YAML a `printf ... > file && ...` command writes."""
-    args = shlex.split(cmd.split(" && ")[0])
-    assert args[0] == "printf"
-    return yaml.safe_load(args[1].replace("\\n", "\n"))
-
-
-def env_of(cmd: str) -> dict[str, str]:
-    """The NAME=value assignments a command starts with."""
-    out = {}
-    for a in argv(cmd):
-        if "=" not in a or a.startswith("-"):
-            break
-        out[a.split("=")[0]] = a.split("=", 1)[1]
-    return out
-
-
-def all_ports(b: LaunchBundle, dp: dict[Role, int]) -> list[int]:
-    """Every port the bundle binds: HTTP, each auxiliary block (one per DP rank where vLLM says so), router."""
-    block = {r: dp[r] if framework(b.backend).disaggregation.aux_port_per_dp_rank else 1 for r in dp}
-    out = [p for s in b.steps for p in s.ports]
-    return out + [a + k for s in b.steps if s.aux_ports for a in s.aux_ports for k in range(block[s.role])]
 
 
 # --------------------------------------------------------------------------- dense, every backend
@@ -296,116 +232,3 @@ def test_workers_the_plan_cannot_mean_are_refused():
     d = worker(DENSE, Backend.SGLANG, "tp1pp1 fp8_block", Role.DECODE, 16, 0)
     with pytest.raises(ValueError, match="decode workers: count 0"):
         disagg_launch(Backend.SGLANG, ctx.arch, ctx.fw, ctx.workload, p, d)
-
-
-# --------------------------------------------------------------------------- the bundle runs
-STUB = """#!/bin/sh
-printf '%s\\037' "${CUDA_VISIBLE_DEVICES:-}" "${VLLM_NIXL_SIDE_CHANNEL_PORT:-}" "$(basename "$0")" "$@" \\
-  > "$(mktemp "$LOG/run.XXXXXX")"
-"""  # one file per process: background workers never interleave their records
-
-
-def run_stubbed(b: LaunchBundle, tmp_path: Path) -> list[list[str]]:
-    """Run the bundle's text with stub servers on PATH; what each process was started with (its GPUs,
-    side-channel port, program, arguments), sorted."""
-    bin_, log = tmp_path / "bin", tmp_path / "log"
-    bin_.mkdir()
-    log.mkdir()
-    for name in ("vllm", "vllm-router", "python3", "trtllm-serve"):
-        (bin_ / name).write_text(STUB)
-        (bin_ / name).chmod(stat.S_IRWXU)
-    env = {"PATH": f"{bin_}:/usr/bin:/bin", "LOG": str(log)}
-    run = subprocess.run(["sh", "-c", b.text() + "\nwait\n"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    return sorted(f.read_text().split("\x1f")[:-1] for f in log.iterdir())
-
-
-def expected_starts(b: LaunchBundle) -> list[list[str]]:
-    """What worker_command(i) of every step says each process starts with, in run_stubbed's form."""
-    out = []
-    for s in b.steps:
-        for i in range(s.count):
-            cmd = s.worker_command(i)
-            env = env_of(cmd)
-            out.append([env.get("CUDA_VISIBLE_DEVICES", ""), env.get("VLLM_NIXL_SIDE_CHANNEL_PORT", ""),
-                        *argv(cmd)[len(env):]])
-    return sorted(out)
-
-
-@pytest.mark.parametrize("backend", list(Backend))
-def test_the_text_runs_and_starts_each_worker_with_its_own_ports(backend, tmp_path):
-    """Stub servers on PATH record their arguments: every worker and the router start, each worker with
-    the ports worker_command(i) names, and the option files the lines write parse."""
-    b = bundle(DENSE, backend, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(2, 3), d=(32, 2))
-    assert run_stubbed(b, tmp_path) == expected_starts(b)
-    if backend is Backend.TRTLLM:
-        for f in ("prefill.yaml", "decode.yaml", "disagg_config.yaml"):
-            assert yaml.safe_load((tmp_path / f).read_text())
-
-
-def test_workers_that_fit_one_node_get_gpus_of_their_own():
-    """2 x TP2 prefill + 3 x TP1 decode = 7 of 8 GPUs: packed from GPU 0, prefill first; 9 GPUs: not placed."""
-    b = bundle(DENSE, Backend.SGLANG, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(4, 2), d=(48, 3))
-    gpus = [env_of(s.worker_command(i))["CUDA_VISIBLE_DEVICES"] for s in b.steps[:2] for i in range(s.count)]
-    assert gpus == ["0,1", "2,3", "4", "5", "6"]
-    assert "CUDA_VISIBLE_DEVICES=$(seq -s, $((0+2*i)) $((1+2*i)))" in b.step(Role.PREFILL).line()
-    assert "one node per system as written" in b.text()
-    b = bundle(DENSE, Backend.SGLANG, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(4, 3), d=(48, 3))
-    assert not any("CUDA_VISIBLE_DEVICES" in env_of(s.worker_command(0)) for s in b.steps)
-    assert "each worker on GPUs of its own" in b.text()
-
-
-def test_pools_on_two_systems_are_placed_each_on_its_own_node():
-    ctx, _ = context(DENSE, Backend.VLLM, "h100_sxm")
-    p = worker(DENSE, Backend.VLLM, "tp2pp1 fp8_block", Role.PREFILL, 2, 3, system="h100_sxm")
-    d = worker(DENSE, Backend.VLLM, "tp1pp1 fp8_block", Role.DECODE, 32, 4)
-    b = disagg_launch(Backend.VLLM, ctx.arch, ctx.fw, ctx.workload, p, d)
-    assert b.step(Role.PREFILL).devices == (0, 2, 4) and b.step(Role.DECODE).devices == (0, 1, 2, 3)
-
-
-def test_text_shows_one_line_per_worker_type_with_its_count():
-    b = bundle(DENSE, Backend.VLLM, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(2, 3), d=(32, 1))
-    lines = b.text().splitlines()
-    assert sum(1 for ln in lines if "vllm serve" in ln) == 2 and lines[-1].startswith("vllm-router ")
-    assert "# prefill × 3 on h200_sxm" in b.text() and "# decode × 1 on h200_sxm" in b.text()
-    assert "for i in $(seq 0 2); do " in b.text()
-    assert [len(s["commands"]) for s in b.to_dict()["steps"]] == [3, 1, 1]
-
-
-# --------------------------------------------------------------------------- names are data
-def test_disagg_launch_py_holds_no_flag_or_command_name():
-    tree = ast.parse((ROOT / "generators" / "disagg_launch.py").read_text())
-    literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-    names = {"vllm", "vllm-router", "trtllm-serve", "python3", "NIXL", "NixlConnector", "mooncake", "localhost"}
-    assert not [s for s in literals if s.startswith("-") or s in names]
-
-
-RENAMED = [(Backend.VLLM, "--kv-transfer-config"), (Backend.VLLM, "--vllm-pd-disaggregation"),
-           (Backend.SGLANG, "--disaggregation-mode"), (Backend.SGLANG, "--pd-disaggregation"),
-           (Backend.TRTLLM, "disaggregated"), (Backend.TRTLLM, "cache_transceiver_config")]
-
-
-@pytest.mark.parametrize("backend, old", RENAMED)
-def test_renaming_a_name_in_the_data_renames_it_in_the_bundle(tmp_path, backend, old):
-    text = (FOLDER / f"{backend.value}.yaml").read_text()
-    head, tail = text.split("\ndisaggregation:", 1)
-    path = tmp_path / f"{backend.value}.yaml"
-    path.write_text(head + "\ndisaggregation:" + tail.replace(old, old + "-renamed"))
-    text = bundle(DENSE, backend, "tp2pp1 fp8_block", "tp1pp1 fp8_block", spec=load_framework(path)).text()
-    out = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))  # commands, not the comments
-    assert old + "-renamed" in out and old not in out.replace(old + "-renamed", "")
-
-
-@pytest.mark.parametrize("old, new, message", [
-    ("transfer_backend: NixlConnector", "transfer_backend: Nixl", "transfer_backend: 'Nixl' is not one of"),
-    ("http://${host}:${port}\"]   # once per prefill", "http://${hots}:${port}\"]  #", "names hots; accepted"),
-    ("    options: {}\n  decode:", "    options: {a: b}\n  decode:", "prefill.options: launch has no options_file"),
-    ("first_aux_port: 5600", "first_aux_port: null", "names aux_port; accepted"),
-])
-def test_the_disaggregation_section_is_checked_when_read(tmp_path, old, new, message):
-    text = (FOLDER / "vllm.yaml").read_text()
-    assert old in text
-    path = tmp_path / "vllm.yaml"
-    path.write_text(text.replace(old, new))
-    with pytest.raises(FrameworkDataError, match=message):
-        load_framework(path)
