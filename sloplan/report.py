@@ -29,13 +29,14 @@ def _front_table(front: tuple[PlanPoint, ...], best: PlanPoint | None) -> Table:
     shown = _shown(front, best)
     note = "" if len(shown) == len(front) else f", {len(shown)} of {len(front)} points shown (--json for all)"
     t = Table(title=f"Pareto front, exact over {len(front)} points{note}", title_justify="left")
-    for col in ("tok/s/user", "tok/s/gpu", "TTFT ms", "TPOT ms", "mode", "replicas", "conc/replica", "tier"):
+    for col in ("tok/s/user", "tok/s/gpu", "TTFT ms", "TPOT ms", "slack", "mode", "replicas", "conc/replica",
+                "tier"):
         t.add_column(col, justify="right" if col not in ("mode", "replicas") else "left")
     for p in shown:
         mark = " *" if best and _key(p) == _key(best) else ""
         reps = " + ".join(f"{g.count}×{g.engine}" for g in p.replicas)
         t.add_row(f"{p.tokens_per_s_per_user:.1f}{mark}", f"{p.tokens_per_s_per_gpu:.1f}", f"{p.ttft_ms:.0f}",
-                  f"{p.tpot_ms:.2f}", p.mode, reps, str(p.concurrency), p.tier)
+                  f"{p.tpot_ms:.2f}", slack_text(p.slack), p.mode, reps, str(p.concurrency), p.tier)
     return t
 
 
@@ -56,7 +57,7 @@ def print_solve(r: SolveResult) -> None:
     console.print(f"[bold green]Best:[/] {reps}")
     console.print(f"  {b.tokens_per_s_per_gpu:.1f} tok/s/gpu · {b.tokens_per_s_per_user:.1f} tok/s/user · "
                   f"{b.tokens_per_s:.0f} tok/s total on {b.gpus_used}/{b.total_gpus} GPUs · "
-                  f"TTFT {b.ttft_ms:.0f} ms · TPOT {b.tpot_ms:.2f} ms · tier {b.tier}"
+                  f"TTFT {b.ttft_ms:.0f} ms · TPOT {b.tpot_ms:.2f} ms · slack {slack_text(b.slack)} · tier {b.tier}"
                   + (f" ({b.tier_source})" if b.tier_source else ""))
     if b.check:
         c = b.check
@@ -73,6 +74,13 @@ def print_solve(r: SolveResult) -> None:
     elif b.launch:
         console.print("[bold]Launch (one replica):[/]")
         console.print(b.launch, soft_wrap=True)
+
+
+def slack_text(slack: float | None) -> str:
+    """A plan's slack as a percentage (one decimal below 10%), '∞' when it has no SLO to break."""
+    if slack is None:
+        return "∞"
+    return f"{slack:.1%}" if slack < 0.1 else f"{slack:.0%}"
 
 
 def _frontend_note(load: float, indent: str = "") -> None:
