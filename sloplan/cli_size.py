@@ -29,7 +29,8 @@ def parse_price_text(text: Optional[str]) -> object:
         try:
             return float(text)
         except ValueError:
-            raise InputError("gpu_price_per_hour", f"not a number (got {text[:40]!r}); accepted: {PRICE_ACCEPTS}")
+            raise InputError("gpu_price_per_hour",
+                             f"not a number (got {text[:40]!r}); accepted: {PRICE_ACCEPTS}") from None
     out = {}
     for item in text.split(","):
         name, _, value = item.partition("=")
@@ -37,7 +38,7 @@ def parse_price_text(text: Optional[str]) -> object:
             out[name.strip()] = float(value)
         except ValueError:
             raise InputError("gpu_price_per_hour", f"not SYSTEM=PRICE (got {item[:40]!r}); accepted: a comma list "
-                                                   "of SYSTEM=PRICE, or one price for every system")
+                                                   "of SYSTEM=PRICE, or one price for every system") from None
     return out
 
 

@@ -87,7 +87,8 @@ def size(request: Request | dict | str | Path, *, rate: float | None = None,
                   else infeasibility_reason(table, slo))
     t3 = time.perf_counter()
     return SizeResult(
-        request={**req.model_dump(mode="json"), "total_gpus": cap}, data_version=f"{req.backend.value} {ctx.db.version}",
+        request={**req.model_dump(mode="json"), "total_gpus": cap},
+        data_version=f"{req.backend.value} {ctx.db.version}",
         target_kind=target.kind.value, target=target.value, planned_load=planned.value,
         objective="gpus" if prices is None else "cost_per_hour",
         plan=None if found is None else _rendered(ctx, found.plan, req),

@@ -10,10 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sloplan.core.enums import LoadKind
 from sloplan.solver import Slo, best_deployment, pareto_front
 from sloplan.solver.brute import _allowed_vectors, _exact
-from sloplan.solver.size import LoadTarget, size_deployment
 from sloplan.solver.slack import plan_slack, robust_slo, slack, tightening
 from sloplan.solver.synthetic import random_table
 
