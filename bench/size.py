@@ -11,6 +11,8 @@ Its `recommend` takes `--target-request-rate` or `--target-concurrency` with the
 serving mode, "GPUs needed": the cheapest `ceil(target / one replica's rate)` copies of one candidate
 (its §5.3 in /work/shared/reference/peer-aiconfigurator.md). Both of its answers are printed: agg
 (aggregated serving, what sloplan sizes) and its overall best (agg or disagg, whichever needs fewer).
+The "one type" column applies the peer's method to sloplan's own option table, which separates what the
+exact mix saves from what the two estimators and candidate grids differ by.
 
 sloplan runs `sloplan size --rate R` (or `--concurrency C`) with no GPU cap, twice: aggregated only
 (`--modes agg`, the peer's agg experiment's mode) and with its default modes (agg and static). Each
@@ -68,6 +70,7 @@ class Target:
 QWEN = dict(model="Qwen/Qwen3-32B-FP8", system="h200_sxm", backend="trtllm")
 TARGETS = [
     Target("qwen32b-rate50", **QWEN, rate=50),  # issue 14's scenario: the peer answers 28 GPUs
+    Target("qwen32b-rate30", **QWEN, rate=30),  # where a mix of replica types saves a GPU
     Target("qwen32b-rate12", **QWEN, rate=12),
     Target("qwen32b-conc500", **QWEN, concurrency=500),
     Target("llama8b-h100-vllm-rate40", "meta-llama/Meta-Llama-3.1-8B", "h100_sxm", "vllm", rate=40),
@@ -76,16 +79,17 @@ TARGETS = [
 _PEER_LINE = re.compile(r"^\s*(agg|disagg) GPUs needed:\s*(\d+)", re.MULTILINE)
 
 
-def sloplan_gpus(t: Target, exe: str, modes: str | None, timeout: float) -> str:
-    """GPUs sloplan's sizing answers ('infeasible' on exit 3; the error line otherwise)."""
+def sloplan_gpus(t: Target, exe: str, modes: str | None, timeout: float) -> tuple[str, str]:
+    """GPUs sloplan's sizing answers, with its groups ('infeasible' on exit 3; the error line otherwise),
+    and the GPUs of the cheapest copies of one replica type on the same table."""
     proc = subprocess.run(t.sloplan_cmd(exe, modes), capture_output=True, text=True, timeout=timeout)
     if proc.returncode == 3:
-        return "infeasible"
+        return "infeasible", "-"
     if proc.returncode != 0:
-        return f"error: {(proc.stderr or proc.stdout).strip().splitlines()[-1][:120]}"
+        return f"error: {(proc.stderr or proc.stdout).strip().splitlines()[-1][:120]}", "-"
     doc = json.loads(proc.stdout)
     groups = " + ".join(f"{g['count']}x{g['engine'].split()[0]} {g['mode']}" for g in doc["plan"]["replicas"])
-    return f"{doc['gpus']} ({groups})"
+    return f"{doc['gpus']} ({groups})", str(doc["one_type_gpus"])
 
 
 def peer_gpus(t: Target, exe: str, timeout: float) -> dict[str, int]:
@@ -122,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, errors, worse = [], [], []
     for t in [t for t in TARGETS if not args.target or t.name in args.target]:
         print(f"... {t.name}", flush=True)
-        agg = sloplan_gpus(t, exe, "agg", args.timeout)
-        both = sloplan_gpus(t, exe, None, args.timeout)
+        agg, one = sloplan_gpus(t, exe, "agg", args.timeout)
+        both, _ = sloplan_gpus(t, exe, None, args.timeout)
         p_agg = p_best = "-"
         if peer:
             try:
@@ -135,12 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"{b / a:.2f}" if a and b else "-"
         if a and b and a > b:
             worse.append(t.name)
-        rows.append([t.name, t.load, p_agg, p_best, agg, both, ratio])
+        rows.append([t.name, t.load, p_agg, p_best, one, agg, both, ratio])
     print()
-    print(render_table(["target", "load", "peer agg", "peer best", "sloplan agg", "sloplan agg+static",
+    print(render_table(["target", "load", "peer agg", "peer best", "one type", "sloplan agg", "sloplan agg+static",
                         "peer/sloplan agg"], rows))
     print("\nAll: isl 4000, osl 500, TTFT <= 2000 ms, TPOT <= 30 ms; sloplan uncapped (engines up to 64 GPUs).")
     print("peer agg / best: `recommend`'s 'agg GPUs needed' / the fewer of its agg and disagg answers.")
+    print("one type: the peer's method (cheapest ceil(load / rate) copies of one option) on sloplan's agg table.")
     print("sloplan: the exact minimum over every SLO-meeting option (mixes allowed); groups in brackets.")
     for line in errors:
         print("error:", line)

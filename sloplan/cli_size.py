@@ -119,7 +119,8 @@ def print_size(r) -> None:
         console.print(f"[red]No plan serves the target:[/] {r.infeasible_reason}")
         return
     cost = f" · {r.cost_per_hour:.2f} per hour" if r.cost_per_hour is not None else ""
-    console.print(f"[bold green]Sized:[/] {r.gpus} GPUs{cost} (exact minimum) · serves {r.capacity:.2f} {unit}")
+    one = f"; copies of one replica type: {r.one_type_gpus} GPUs" if r.one_type_gpus is not None else ""
+    console.print(f"[bold green]Sized:[/] {r.gpus} GPUs{cost} (exact minimum{one}) · serves {r.capacity:.2f} {unit}")
     for g in p.replicas:
         console.print(f"  {g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight, {g.requests_per_s:.3f} "
                       f"req/s each)")

@@ -43,6 +43,7 @@ class SizeResult:
     gpus: int | None = None
     cost_per_hour: float | None = None  # at the request's prices, when it has them
     capacity: float | None = None  # the load the plan can serve, in the target's unit
+    one_type_gpus: int | None = None  # the cheapest ceil(load / capacity) copies of one option, same table
     options: int = 0
     engines: int = 0
     infeasible_reason: str | None = None
@@ -57,7 +58,7 @@ def size(request: Request | dict | str | Path, *, rate: float | None = None,
     """Exact sizing (solver/size.py) of `request` for `rate` requests/s or `concurrency` users."""
     from sloplan.model.options import fitting_engines, option_table
     from sloplan.solver import infeasibility_reason
-    from sloplan.solver.size import LoadTarget, size_plan
+    from sloplan.solver.size import LoadTarget, copies_of_one, size_plan
 
     t0 = time.perf_counter()
     target = _target(rate, concurrency)
@@ -80,6 +81,7 @@ def size(request: Request | dict | str | Path, *, rate: float | None = None,
     planned = LoadTarget(target.kind, target.value * (1.0 + (req.headroom or 0.0)))
     slo = req.planning_slo
     found = size_plan(table, planned, slo, max_gpus=cap, price_per_gpu_hour=prices)
+    one = copies_of_one(table, planned, slo, max_gpus=cap, price_per_gpu_hour=prices)
     reason = None
     if found is None:
         uncapped = size_plan(table, planned, slo, price_per_gpu_hour=prices) if cap is not None else None
@@ -94,7 +96,8 @@ def size(request: Request | dict | str | Path, *, rate: float | None = None,
         plan=None if found is None else _rendered(ctx, found.plan, req),
         gpus=None if found is None else found.sizing.gpus,
         cost_per_hour=None if found is None or prices is None else found.sizing.cost,
-        capacity=None if found is None else found.sizing.capacity, options=len(table), engines=len(slots),
+        capacity=None if found is None else found.sizing.capacity, one_type_gpus=None if one is None else one[0],
+        options=len(table), engines=len(slots),
         infeasible_reason=reason,
         timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)})
 

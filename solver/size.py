@@ -105,6 +105,22 @@ def size_plan(table: OptionTable, target: LoadTarget, slo: Slo | None = None, *,
     return None if best is None else SizePlan(best, replica_plan(table, best.deployment(table)))
 
 
+def copies_of_one(table: OptionTable, target: LoadTarget, slo: Slo | None = None, *, max_gpus: int | None = None,
+                  price_per_gpu_hour: Mapping[str, float] | None = None) -> tuple[int, float] | None:
+    """(GPUs, cost) of the cheapest ``ceil(load / capacity)`` copies of one SLO-meeting option: what a
+    per-candidate sizing answers on the same table, for comparison with the exact mix (None: no option)."""
+    cap, cost = target.capacity(table), row_costs(table, price_per_gpu_hour)
+    ok = (slo or Slo()).allowed(table) & (cap > 0)
+    copies = np.ceil(target.value / np.where(ok, cap, 1.0))
+    if max_gpus is not None:
+        ok &= copies * table.gpus <= max_gpus
+    if not ok.any():
+        return None
+    rows = np.flatnonzero(ok)
+    best = rows[np.lexsort((copies[rows] * table.gpus[rows], copies[rows] * cost[rows]))[0]]
+    return int(copies[best] * table.gpus[best]), float(copies[best] * cost[best])
+
+
 def _solve_serving(model: SolverBackend, problem: SizingProblem, floor: float) -> Sizing | None:
     """Solve with load rows >= `floor`; a solution short of it (within the solver's tolerance only)
     raises the rows' bound by more than the shortfall and solves again."""
