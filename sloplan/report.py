@@ -54,10 +54,10 @@ def print_solve(r: SolveResult) -> None:
         console.print(f"[red]No deployment meets the SLOs:[/] {r.infeasible_reason}")
         return
     reps = " + ".join(f"{g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight each)" for g in b.replicas)
-    console.print(f"[bold green]Best:[/] {reps}")
+    console.print(f"[bold green]Best:[/] {reps} · slack {slack_text(b.slack)}")
     console.print(f"  {b.tokens_per_s_per_gpu:.1f} tok/s/gpu · {b.tokens_per_s_per_user:.1f} tok/s/user · "
                   f"{b.tokens_per_s:.0f} tok/s total on {b.gpus_used}/{b.total_gpus} GPUs · "
-                  f"TTFT {b.ttft_ms:.0f} ms · TPOT {b.tpot_ms:.2f} ms · slack {slack_text(b.slack)} · tier {b.tier}"
+                  f"TTFT {b.ttft_ms:.0f} ms · TPOT {b.tpot_ms:.2f} ms · tier {b.tier}"
                   + (f" ({b.tier_source})" if b.tier_source else ""))
     if b.check:
         c = b.check

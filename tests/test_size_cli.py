@@ -76,4 +76,4 @@ def test_solve_headroom_and_min_slack_flags(capsys):
 
 def test_solve_table_shows_slack(capsys):
     code, out, _ = cli_run(capsys, "solve", *SCENARIO, "--total-gpus", "8")
-    assert code == 0 and "slack" in out and "slack 9.4%" in out
+    assert code == 0 and "slack" in out and "slack 9.4%" in out and "Best:" in out
