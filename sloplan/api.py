@@ -8,7 +8,7 @@ import numpy as np
 
 from sloplan.model.options import evaluate, fitting_engines, option_table
 from sloplan.solver import Plan, PlanGroup, best_plan, infeasibility_reason, pareto_plans
-from sloplan.solver.slack import plan_slack
+from sloplan.solver.slack import plan_slack, tightening_note
 
 from .context import Context, build_context
 from .errors import InputError, shown
@@ -53,7 +53,8 @@ def solve(request: Request | dict | str | Path) -> SolveResult:
         best=_verified(ctx, best, req) if best else None,
         front=tuple(plan_point(p, _frontend_load(ctx, p), slack=plan_slack(req.slo, p.metrics)) for p in front),
         options=len(table), engines=len(slots),
-        infeasible_reason=None if best else infeasibility_reason(table, slo),
+        infeasible_reason=None if best else infeasibility_reason(table, slo) + tightening_note(req.headroom,
+                                                                                               req.min_slack),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
         timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)})
 

@@ -59,6 +59,7 @@ def size(request: Request | dict | str | Path, *, rate: float | None = None,
     from sloplan.model.options import fitting_engines, option_table
     from sloplan.solver import infeasibility_reason
     from sloplan.solver.size import LoadTarget, copies_of_one, size_plan
+    from sloplan.solver.slack import tightening_note
 
     t0 = time.perf_counter()
     target = _target(rate, concurrency)
@@ -86,7 +87,7 @@ def size(request: Request | dict | str | Path, *, rate: float | None = None,
     if found is None:
         uncapped = size_plan(table, planned, slo, price_per_gpu_hour=prices) if cap is not None else None
         reason = (_cap_reason(planned, uncapped.sizing.gpus, cap) if uncapped is not None
-                  else infeasibility_reason(table, slo))
+                  else infeasibility_reason(table, slo) + tightening_note(req.headroom, req.min_slack))
     t3 = time.perf_counter()
     return SizeResult(
         request={**req.model_dump(mode="json"), "total_gpus": cap},

@@ -32,6 +32,12 @@ def tightening(headroom: float | None, min_slack: float | None) -> float:
     return 1.0 + max(headroom or 0.0, min_slack or 0.0)
 
 
+def tightening_note(headroom: float | None, min_slack: float | None) -> str:
+    """What an infeasibility reason adds when the SLOs it names were tightened ('' when they were not)."""
+    factor = tightening(headroom, min_slack)
+    return "" if factor == 1.0 else f" (the SLOs divided by {factor:g} for headroom / min_slack)"
+
+
 def robust_slo(slo: Slo, headroom: float | None = None, min_slack: float | None = None) -> Slo:
     """`slo` with every limit divided by `tightening(headroom, min_slack)`; the same object when 1."""
     factor = tightening(headroom, min_slack)
