@@ -73,8 +73,7 @@ def size(
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),
 ) -> None:
     """Fewest GPUs (or lowest cost) that serve a request rate or a number of users under the SLOs: exact."""
-    from .cli import _csv_list, _print_json, _reader_may_leave, _spinner
-    from .request import load_request
+    from .cli import _csv_list
 
     flags = dict(model=model, system=system, backend=backend, version=version, isl=isl, osl=osl, prefix=prefix,
                  ttft_ms=ttft_ms, tpot_ms=tpot_ms, request_latency_ms=request_latency_ms, total_gpus=total_gpus,
@@ -84,6 +83,16 @@ def size(
                  gpu_price_per_hour=parse_price_text(gpu_price_per_hour))
     if client is not None and client not in {c.value for c in Client}:
         raise InputError("client", f"accepted: serving, offline (got {client[:40]!r})")
+    _run(request, flags, rate, concurrency, as_json)
+
+
+def _run(request: Optional[Path], flags: dict, rate: Optional[float], concurrency: Optional[int],
+         as_json: bool) -> None:
+    """The file's fields with the flags over them; the result printed; exit 3 with one stderr line when
+    no plan serves the target."""
+    from .cli import _print_json, _reader_may_leave, _spinner
+    from .request import load_request
+
     base = load_request(request).model_dump(exclude_unset=True) if request else {}
     data = {**base, **{k: v for k, v in flags.items() if v is not None}}
     from .size import size as run
