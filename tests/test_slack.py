@@ -109,3 +109,20 @@ def test_request_min_slack_filters_the_solve_front_and_best_plan():
     plain, robust = solve({**QWEN, "total_gpus": 8}), solve({**QWEN, "total_gpus": 8, "min_slack": 0.2})
     assert min(p.slack for p in plain.front) < 0.2 <= min(p.slack for p in robust.front)
     assert robust.best.slack >= 0.2 and robust.best.tokens_per_s_per_gpu <= plain.best.tokens_per_s_per_gpu
+
+
+@pytest.mark.parametrize("text, value", [("15%", 0.15), (" 2.5% ", 0.025), (0.15, 0.15), ("0.15", 0.15), (0, 0.0)])
+def test_margins_read_as_percent_or_fraction(text, value):
+    from sloplan.request import parse_request
+
+    req = parse_request({**QWEN, "headroom": text, "min_slack": text})
+    assert req.headroom == pytest.approx(value) and req.min_slack == pytest.approx(value)
+
+
+@pytest.mark.parametrize("bad", ["-1%", "x%", "inf%", True, [0.1], 101.0, "20000%"])
+def test_bad_margins_are_one_input_error(bad):
+    from sloplan.errors import InputError
+    from sloplan.request import parse_request
+
+    with pytest.raises(InputError, match="^headroom: "):
+        parse_request({**QWEN, "headroom": bad})
