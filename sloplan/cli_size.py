@@ -118,9 +118,10 @@ def print_size(r) -> None:
     unit = "req/s" if r.target_kind == "rate" else "concurrent users"
     slo = ", ".join(f"{k} ≤ {req[k]:g}" for k in ("ttft_ms", "tpot_ms", "request_latency_ms") if req.get(k))
     cap = f"cap {req['total_gpus']} GPUs" if req["total_gpus"] else "no GPU cap"
-    planned = f" (planned for {r.planned_load:g} with headroom)" if r.planned_load != r.target else ""
+    planned = f" ({r.planned_load:g} with headroom)" if r.planned_load != r.target else ""
+    margins = "".join(f" · {k.replace('_', ' ')} {req[k]:.0%}" for k in ("headroom", "min_slack") if req.get(k))
     console.print(f"[bold]{req['model']}[/] on {req['system']} · {r.data_version} · isl {req['isl']} osl "
-                  f"{req['osl']} · SLO: {slo or 'none'}")
+                  f"{req['osl']} · SLO: {slo or 'none'}{margins}")
     console.print(f"target {r.target:g} {unit}{planned} · {cap} · {r.engines} engines, {r.options} options · "
                   f"estimate {r.timings_s['estimate']:.2f} s, optimize {r.timings_s['optimize']:.2f} s")
     p = r.plan
