@@ -5,7 +5,8 @@ one forward pass over all their tokens) and hands each request's KV cache to a d
 runs decode steps only, `concurrency` requests at a time. Neither worker mixes phases, so both are
 priced from the same op groups as static batching (model/aggregated.py: a prefill of `batch` prompts
 together, a decode step of `concurrency` requests at the mean KV length), with the framework's
-calibration for per-step and per-request overheads. What is specific to each pool lives here:
+calibration for per-step and per-request overheads, and the disaggregated correction fitted on the
+sample's disaggregated rows (model/disagg_calibration.py). What is specific to each pool lives here:
 
 * a prefill batch's `latency_s` is a request's TTFT share before queueing and the hand-off; the
   worker is busy for `service_s`, that latency less the calibration's fixed per-request TTFT cost
@@ -36,6 +37,8 @@ from .aggregated import static_pending
 from .arch import ModelArch
 from .attention import LayerAttention
 from .calibration import Calibration
+from .disagg_calibration import DisaggCorrection
+from .disagg_calibration import correction as fitted
 from .framework import FrameworkProfile
 from .kv_cache import layer_kv
 from .pending import Pending
@@ -68,26 +71,32 @@ class DecodeMetrics:
 
 
 def prefill_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
-                    batch: np.ndarray, cal: Calibration) -> Pending:
-    """A prefill worker's metrics at each batch size, waiting for its lookups (model/pending.py)."""
+                    batch: np.ndarray, cal: Calibration, correction: DisaggCorrection | None = None) -> Pending:
+    """A prefill worker's metrics at each batch size, waiting for its lookups (model/pending.py).
+    `correction`: the fitted disaggregated correction (model/disagg_calibration.py; default: the
+    catalog's for this framework and system)."""
     b = np.asarray(batch, dtype=int)
+    fix = correction or fitted(fw.backend, system.name)
 
     def finish(m: ServingMetrics) -> PrefillMetrics:
-        service = np.maximum(m.ttft_s - cal.ttft_overhead_s, 1e-9)
-        return PrefillMetrics(batch=b, latency_s=m.ttft_s, service_s=service, requests_per_s=b / service,
+        service = np.maximum(m.ttft_s - cal.ttft_overhead_s, 1e-9) * fix.prefill_scale
+        latency = service + cal.ttft_overhead_s + fix.ttft_overhead_s
+        return PrefillMetrics(batch=b, latency_s=latency, service_s=service, requests_per_s=b / service,
                               tier=m.tier, source=m.source)
     return _then(static_pending(arch, engine, system, fw, wl, b, cal), finish)
 
 
 def decode_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
-                   concurrency: np.ndarray, cal: Calibration) -> Pending:
-    """A decode worker's metrics at each concurrency, waiting for its lookups."""
+                   concurrency: np.ndarray, cal: Calibration, correction: DisaggCorrection | None = None) -> Pending:
+    """A decode worker's metrics at each concurrency, waiting for its lookups (`correction` as above)."""
     c = np.asarray(concurrency, dtype=int)
     cal = cal.for_client(Client.OFFLINE)  # no worker-side streaming limit (module docstring)
+    fix = correction or fitted(fw.backend, system.name)
 
     def finish(m: ServingMetrics) -> DecodeMetrics:
-        return DecodeMetrics(concurrency=c, tpot_s=m.tpot_s, first_step_s=m.tpot_s,
-                             requests_per_s=c / (wl.osl * m.tpot_s), tier=m.tier, source=m.source)
+        tpot = m.tpot_s * fix.decode_scale
+        return DecodeMetrics(concurrency=c, tpot_s=tpot, first_step_s=tpot, requests_per_s=c / (wl.osl * tpot),
+                             tier=m.tier, source=m.source)
     return _then(static_pending(arch, engine, system, fw, wl, c, cal), finish)
 
 

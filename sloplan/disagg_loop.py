@@ -38,7 +38,7 @@ import numpy as np
 
 from sloplan.solver.disagg_tables import md1_wait_s
 
-_ITERATIONS = 100  # bisection steps: far below float resolution of any rate
+_ITERATIONS = 64  # bisection steps: below float resolution of any rate
 
 
 @dataclass(frozen=True)
@@ -125,21 +125,30 @@ def _bisect(f, lo: float, hi: float) -> float:
     return 0.5 * (lo + hi)
 
 
+def _fixed_point(grid: np.ndarray, time_s: np.ndarray, k: float) -> float:
+    """The n with n = k · time_s(n), time_s piecewise linear on the integer `grid` (flat below its first
+    point), n / time_s(n) increasing; the top of the grid when k is beyond it. Exact per segment."""
+    ratio = grid / time_s
+    if k >= ratio[-1]:
+        return float(grid[-1])
+    if k <= ratio[0]:
+        return k * float(time_s[0])
+    i = int(np.searchsorted(ratio, k))  # ratio[i - 1] < k <= ratio[i]
+    n0, t0 = float(grid[i - 1]), float(time_s[i - 1])
+    slope = (float(time_s[i]) - t0) / (float(grid[i]) - n0)
+    return k * (t0 - slope * n0) / (1.0 - k * slope)
+
+
 def decode_occupancy(pools: Pools, rate: float) -> float:
     """Requests per decode worker at `rate` requests/s: n = rate · decode_s(n) / workers, at most slots."""
-    if rate >= pools.decode_rate(pools.slots):
-        return float(pools.slots)
-    return _bisect(lambda n: pools.decode_rate(n) - rate, 0.0, float(pools.slots))
+    stay = pools.decode_first_step_s + (pools.osl - 1) * pools.decode_tpot_s
+    return _fixed_point(pools.decode_concurrency, stay, rate / pools.decode_workers)
 
 
 def prefill_batch_at(pools: Pools, rate: float) -> float:
     """Prompts per prefill pass at `rate`: the worker takes every prompt that arrived during its last
     pass, b = rate · service(b) / workers, at least 1 and at most its largest batch."""
-    if rate >= pools.prefill_rate:
-        return float(pools.largest_batch)
-    if pools.prefill_throughput(1.0) >= rate:
-        return 1.0
-    return _bisect(lambda b: pools.prefill_throughput(b) - rate, 1.0, float(pools.largest_batch))
+    return max(1.0, _fixed_point(pools.prefill_batch, pools.prefill_service_s, rate / pools.prefill_workers))
 
 
 def prefill_wait_s(pools: Pools, rate: float, clients: int) -> float:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sloplan.core.enums import Backend, Client, Role
 from sloplan.model.disagg_workers import (decode_pending, kv_bytes_per_request, kv_transfer_s,
                                           largest_prefill_batch, link_bytes_per_s, prefill_pending)
+from sloplan.model.disagg_calibration import DisaggCorrection
 from sloplan.model.ops import source_label
 from sloplan.model.option_table import ServingMode
 from sloplan.model.pending import settle
@@ -142,9 +143,10 @@ class Priced:
     slots: int
 
 
-def price(args: DisaggArgs, names: Mapping[Role, Mapping[str, str]] = FLAG_NAMES,
-          dense_ignores_moe: bool = False) -> tuple[dict, Priced]:
-    """Each role's (context, slot), and the deployment priced in one round of lookups."""
+def price(args: DisaggArgs, names: Mapping[Role, Mapping[str, str]] = FLAG_NAMES, dense_ignores_moe: bool = False,
+          correction: DisaggCorrection | None = None) -> tuple[dict, Priced]:
+    """Each role's (context, slot), and the deployment priced in one round of lookups; `correction`
+    overrides the fitted one (bench/calibrate_disagg.py prices with none: IDENTITY)."""
     built = {}
     for role in ROLES:
         try:
@@ -157,8 +159,10 @@ def price(args: DisaggArgs, names: Mapping[Role, Mapping[str, str]] = FLAG_NAMES
     slots = min(c.decode_batch * d_slot.engine.dp, d_slot.max_running)
     grid = np.arange(1, slots + 1)
     pre, dec = settle(ctx.db, [
-        prefill_pending(ctx.arch, p_slot.engine, ctx.system, ctx.fw, ctx.workload, batches, ctx.calibration),
-        decode_pending(ctx.arch, d_slot.engine, ctx.system, ctx.fw, ctx.workload, grid, ctx.calibration)])
+        prefill_pending(ctx.arch, p_slot.engine, ctx.system, ctx.fw, ctx.workload, batches, ctx.calibration,
+                        correction),
+        decode_pending(ctx.arch, d_slot.engine, ctx.system, ctx.fw, ctx.workload, grid, ctx.calibration,
+                       correction)])
     kv_bytes = kv_bytes_per_request(ctx.arch, ctx.quants[0].kv, ctx.workload.isl)
     g_p, g_d = p_slot.engine.gpus, d_slot.engine.gpus
     link = link_bytes_per_s(ctx.system, ctx.system, g_p + g_d)
