@@ -7,7 +7,9 @@ with recipes the aggregated rows do not show (wide expert parallelism, speculati
 published recipes), prefill workers packing prompts differently — is three numbers per framework and
 system, each a correction the data asks for, not a model of its own:
 
-* decode_scale multiplies a decode worker's step time (TPOT and the first decode step);
+* decode_scale multiplies a decode worker's step time (TPOT and the first decode step), and
+  decode_scale_dp that of a decode worker with attention data parallelism (wide expert parallelism:
+  the sample's two decode layouts, whose residuals differ in sign on the same systems);
 * prefill_scale multiplies a prefill worker's busy time (hence its rate and a request's prefill);
 * ttft_overhead_s is added to every request's TTFT before its prefill, occupying no GPU.
 
@@ -29,8 +31,14 @@ class DisaggCorrection:
     """What one framework's disaggregated workers need on top of the per-worker estimators."""
 
     decode_scale: float = 1.0
+    decode_scale_dp: float = 1.0
     prefill_scale: float = 1.0
     ttft_overhead_s: float = 0.0
+
+
+    def decode_for(self, dp: int) -> float:
+        """The decode step's scale for a decode worker of `dp` attention-DP ranks."""
+        return self.decode_scale_dp if dp > 1 else self.decode_scale
 
 
 IDENTITY = DisaggCorrection()

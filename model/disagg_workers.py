@@ -94,7 +94,7 @@ def decode_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkPro
     fix = correction or fitted(fw.backend, system.name)
 
     def finish(m: ServingMetrics) -> DecodeMetrics:
-        tpot = m.tpot_s * fix.decode_scale
+        tpot = m.tpot_s * fix.decode_for(engine.dp)
         return DecodeMetrics(concurrency=c, tpot_s=tpot, first_step_s=tpot, requests_per_s=c / (wl.osl * tpot),
                              tier=m.tier, source=m.source)
     return _then(static_pending(arch, engine, system, fw, wl, c, cal), finish)
