@@ -31,6 +31,8 @@ from .cli_collect import collect as _collect
 from . import cli_disagg as _disagg
 from .request import Request
 
+_DISAGG = _disagg.OPTIONS  # the --prefill-* / --decode-* flags of `estimate --mode disagg`
+
 EXIT_CODES = ("Exit codes: 0 a plan (or the output asked for); 1 internal error, a bug to report; 2 bad input, "
               "one line on stderr: 'error: <field>: <what is wrong>; accepted: <values>'; 3 infeasible: no "
               "deployment meets the SLOs, the reason on stderr (solve).")
@@ -276,19 +278,13 @@ def estimate(
     out: Optional[Path] = typer.Option(None, help="where --from-csv writes its predictions (CSV) "
                                                   "[required with --from-csv, refused without]"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of a table"),
-    prefill_tp: Optional[int] = _disagg.OPTIONS["prefill_tp"],
-    prefill_pp: Optional[int] = _disagg.OPTIONS["prefill_pp"],
-    prefill_dp: Optional[int] = _disagg.OPTIONS["prefill_dp"],
-    prefill_moe_tp: Optional[int] = _disagg.OPTIONS["prefill_moe_tp"],
-    prefill_moe_ep: Optional[int] = _disagg.OPTIONS["prefill_moe_ep"],
-    prefill_batch: Optional[int] = _disagg.OPTIONS["prefill_batch"],
-    prefill_workers: Optional[int] = _disagg.OPTIONS["prefill_workers"],
-    decode_tp: Optional[int] = _disagg.OPTIONS["decode_tp"], decode_pp: Optional[int] = _disagg.OPTIONS["decode_pp"],
-    decode_dp: Optional[int] = _disagg.OPTIONS["decode_dp"],
-    decode_moe_tp: Optional[int] = _disagg.OPTIONS["decode_moe_tp"],
-    decode_moe_ep: Optional[int] = _disagg.OPTIONS["decode_moe_ep"],
-    decode_batch: Optional[int] = _disagg.OPTIONS["decode_batch"],
-    decode_workers: Optional[int] = _disagg.OPTIONS["decode_workers"],
+    prefill_tp: Optional[int] = _DISAGG["prefill_tp"], prefill_pp: Optional[int] = _DISAGG["prefill_pp"],
+    prefill_dp: Optional[int] = _DISAGG["prefill_dp"], prefill_moe_tp: Optional[int] = _DISAGG["prefill_moe_tp"],
+    prefill_moe_ep: Optional[int] = _DISAGG["prefill_moe_ep"], prefill_batch: Optional[int] = _DISAGG["prefill_batch"],
+    prefill_workers: Optional[int] = _DISAGG["prefill_workers"], decode_tp: Optional[int] = _DISAGG["decode_tp"],
+    decode_pp: Optional[int] = _DISAGG["decode_pp"], decode_dp: Optional[int] = _DISAGG["decode_dp"],
+    decode_moe_tp: Optional[int] = _DISAGG["decode_moe_tp"], decode_moe_ep: Optional[int] = _DISAGG["decode_moe_ep"],
+    decode_batch: Optional[int] = _DISAGG["decode_batch"], decode_workers: Optional[int] = _DISAGG["decode_workers"],
 ) -> None:
     """Metrics of one configuration, or of every row of a CSV (--from-csv IN --out PRED.csv)."""
     flags = {k: v for k, v in locals().items() if k in _disagg.OPTIONS}
