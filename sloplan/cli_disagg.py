@@ -25,7 +25,7 @@ COUNT_HELP = {"prefill_batch": "prompts per attention-DP rank in one prefill pas
 
 
 def _option(name: str, text: str) -> object:
-    return typer.Option(None, f"--{name.replace('_', '-')}", help=f"{text} [--mode disagg only; default: 1]"
+    return typer.Option(None, f"--{name.replace('_', '-')}", help=f"{text} [default: 1; --mode disagg only]"
                         if not name.endswith(("moe_tp", "moe_ep")) else f"{text} [--mode disagg only]")
 
 
