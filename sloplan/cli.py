@@ -264,7 +264,7 @@ def estimate(
     client: str = typer.Option(Client.SERVING.value, help=_CLIENT_HELP + "; with --from-csv, a 'client' column "
                                                                           "overrides it per row"),
     quant: Optional[str] = typer.Option(None, help=f"GEMM format: {_values(GemmQuant)} [default: the checkpoint's]"),
-    mode: str = typer.Option(ServingMode.AGG.value, help=f"serving mode: {_values(ServingMode)}, disagg (prefill "
+    mode: str = typer.Option(ServingMode.AGG.value, help=f"serving mode: {_disagg.ONE_REPLICA}, disagg (prefill "
                                                          "and decode workers: the --prefill-* / --decode-* flags)"),
     concurrency: Optional[int] = typer.Option(None, help="requests in flight on the replica (static: the batch size; "
                                                          "disagg: closed-loop clients) [default: 1; disagg: one per "
@@ -296,7 +296,7 @@ def estimate(
     if not model or not system:
         raise InputError("model" if not model else "system", "required (or use --from-csv FILE --out PRED.csv)")
     if mode not in {m.value for m in ServingMode} | {"disagg"}:
-        raise InputError("mode", f"accepted: {_values(ServingMode)}, disagg (got {mode[:40]!r})")
+        raise InputError("mode", f"accepted: {_disagg.ONE_REPLICA}, disagg (got {mode[:40]!r})")
     _disagg.check_flags(mode, flags, {"tp": tp, "pp": pp, "dp": dp, "moe_tp": moe_tp, "moe_ep": moe_ep})
     if mode == "disagg":  # sloplan/cli_disagg.py
         for name, value, kind in (("backend", backend, Backend), ("quant", quant, GemmQuant)):

@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 import typer
 
+from sloplan.core.enums import ServingMode
+
 from .errors import InputError
+
+# estimate's one-replica modes (a disaggregated configuration is two engines: its own flags)
+ONE_REPLICA = ", ".join(m.value for m in ServingMode if m.value != "disagg")
 
 ROLE_HELP = {"prefill": "prefill worker", "decode": "decode worker"}
 ENGINE_HELP = {"tp": "tensor-parallel GPUs per {who}", "pp": "pipeline-parallel stages per {who}",
