@@ -14,12 +14,15 @@ The model (one stated fixed point, no fitted constant):
 * **Throughput.** A request cycles through prefill wait, prefill, KV hand-off and decode, so by
   Little's law C = X · (prefill_s + queue_s + kv_transfer_s + decode_s), X the completed requests/s.
   Every term but kv_transfer_s grows with X, so X is the unique root, found by bisection.
-* **Prefill.** A worker runs batches of `batch` prompts (batch per rank × attention-DP ranks) in
-  `latency_s` each; the pool sustains X_p = workers · batch / latency_s. Its queueing is the solver's
-  model (solver/disagg_tables.py): each worker an M/D/1 queue of whole batches at utilisation
-  rho = X / X_p, mean wait rho · latency_s / (2 (1 - rho)). A closed loop is not a Poisson source:
-  an arriving request never meets itself, so (Schweitzer's approximation of the arrival theorem) it
-  sees the queue of C - 1 clients, the open-queue wait scaled by (C - 1) / C — no wait for one client.
+* **Prefill.** A worker's pass carries up to its largest batch of prompts (model/disagg_workers.py:
+  largest_prefill_batch) and keeps the GPUs busy for `service_s`; a request's prefill is the pass's
+  `latency_s` (the server's fixed per-request cost included). A worker takes every prompt that arrived
+  during its last pass, b = X · service(b) / workers, so passes grow with load; the pool sustains
+  X_p = workers · largest / service(largest). Its queueing is the solver's model
+  (solver/disagg_tables.py): each worker an M/D/1 queue of whole passes at utilisation rho = X / X_p,
+  mean wait rho · service / (2 (1 - rho)). A closed loop is not a Poisson source: an arriving request
+  never meets itself, so (Schweitzer's approximation of the arrival theorem) it sees the queue of
+  C - 1 clients, the open-queue wait scaled by (C - 1) / C — no wait for one client.
 * **Decode.** Requests decoding on one worker, n = X · decode_s / workers (Little again), at most its
   slots (batch per rank × ranks, capped by its KV memory); decode_s = first step + (osl - 1) · TPOT(n),
   TPOT from the decode worker's step at n requests (interpolated between integer widths; one request
