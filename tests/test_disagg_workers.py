@@ -8,6 +8,7 @@ from sloplan.context import build_context
 from sloplan.core.enums import Backend, Client, ServingMode
 from sloplan.model.disagg_workers import (decode_pending, kv_bytes_per_request, kv_transfer_s, link_bytes_per_s,
                                           prefill_pending)
+from sloplan.model.disagg_calibration import IDENTITY
 from sloplan.model.options import evaluate, fitting_engines
 from sloplan.model.pending import settle
 
@@ -22,10 +23,11 @@ def dense():
 def test_workers_are_static_batching_split_by_phase(dense):
     ctx, slot = dense
     b = np.array([1, 2, 8, 32])
+    # without the fitted disaggregated correction (tests/test_disagg_estimate.py checks how it applies)
     p, d = settle(ctx.db, [prefill_pending(ctx.arch, slot.engine, ctx.db.system, ctx.fw, ctx.workload, b,
-                                           ctx.calibration),
+                                           ctx.calibration, IDENTITY),
                            decode_pending(ctx.arch, slot.engine, ctx.db.system, ctx.fw, ctx.workload, b,
-                                          ctx.calibration)])
+                                          ctx.calibration, IDENTITY)])
     static = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, ServingMode.STATIC, b, ctx.calibration)
     # the decode worker streams through the deployment's frontend: no worker-side streaming limit
     offline = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, ServingMode.STATIC, b,
