@@ -29,7 +29,10 @@ from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InputError, one_
 from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
 from .cli_size import size as _size
+from . import cli_disagg as _disagg
 from .request import Request
+
+_DISAGG = _disagg.OPTIONS  # the --prefill-* / --decode-* flags of `estimate --mode disagg`
 
 EXIT_CODES = ("Exit codes: 0 a plan (or the output asked for); 1 internal error, a bug to report; 2 bad input, "
               "one line on stderr: 'error: <field>: <what is wrong>; accepted: <values>'; 3 infeasible: no "
@@ -266,8 +269,11 @@ def estimate(
     client: str = typer.Option(Client.SERVING.value, help=_CLIENT_HELP + "; with --from-csv, a 'client' column "
                                                                           "overrides it per row"),
     quant: Optional[str] = typer.Option(None, help=f"GEMM format: {_values(GemmQuant)} [default: the checkpoint's]"),
-    mode: str = typer.Option(ServingMode.AGG.value, help=f"serving mode: {_values(ServingMode)}"),
-    concurrency: int = typer.Option(1, help="requests in flight on the replica (static: the batch size)"),
+    mode: str = typer.Option(ServingMode.AGG.value, help=f"serving mode: {_disagg.ONE_REPLICA}, disagg (prefill "
+                                                         "and decode workers: the --prefill-* / --decode-* flags)"),
+    concurrency: Optional[int] = typer.Option(None, help="requests in flight on the replica (static: the batch size; "
+                                                         "disagg: closed-loop clients) [default: 1; disagg: one per "
+                                                         "decode slot]"),
     isl: int = typer.Option(4000, help="input tokens per request"),
     osl: int = typer.Option(1000, help="output tokens per request"),
     prefix: int = typer.Option(0, help="tokens of each input already in the prefix cache, below isl"),
@@ -277,8 +283,16 @@ def estimate(
     out: Optional[Path] = typer.Option(None, help="where --from-csv writes its predictions (CSV) "
                                                   "[required with --from-csv, refused without]"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of a table"),
+    prefill_tp: Optional[int] = _DISAGG["prefill_tp"], prefill_pp: Optional[int] = _DISAGG["prefill_pp"],
+    prefill_dp: Optional[int] = _DISAGG["prefill_dp"], prefill_moe_tp: Optional[int] = _DISAGG["prefill_moe_tp"],
+    prefill_moe_ep: Optional[int] = _DISAGG["prefill_moe_ep"], prefill_batch: Optional[int] = _DISAGG["prefill_batch"],
+    prefill_workers: Optional[int] = _DISAGG["prefill_workers"], decode_tp: Optional[int] = _DISAGG["decode_tp"],
+    decode_pp: Optional[int] = _DISAGG["decode_pp"], decode_dp: Optional[int] = _DISAGG["decode_dp"],
+    decode_moe_tp: Optional[int] = _DISAGG["decode_moe_tp"], decode_moe_ep: Optional[int] = _DISAGG["decode_moe_ep"],
+    decode_batch: Optional[int] = _DISAGG["decode_batch"], decode_workers: Optional[int] = _DISAGG["decode_workers"],
 ) -> None:
     """Metrics of one configuration, or of every row of a CSV (--from-csv IN --out PRED.csv)."""
+    flags = {k: v for k, v in locals().items() if k in _disagg.OPTIONS}
     _choice("client", client, Client)
     if from_csv:
         return _estimate_csv(from_csv, out, Client(client))
@@ -286,12 +300,21 @@ def estimate(
         raise InputError("out", "only --from-csv writes a file; accepted: --from-csv IN.csv --out PRED.csv")
     if not model or not system:
         raise InputError("model" if not model else "system", "required (or use --from-csv FILE --out PRED.csv)")
+    if mode not in {m.value for m in ServingMode} | {"disagg"}:
+        raise InputError("mode", f"accepted: {_disagg.ONE_REPLICA}, disagg (got {mode[:40]!r})")
+    _disagg.check_flags(mode, flags, {"tp": tp, "pp": pp, "dp": dp, "moe_tp": moe_tp, "moe_ep": moe_ep})
+    if mode == "disagg":  # sloplan/cli_disagg.py
+        for name, value, kind in (("backend", backend, Backend), ("quant", quant, GemmQuant)):
+            _choice(name, value, kind)
+        return _disagg.run(dict(model=model, system=system, backend=backend, version=version, quant=quant, isl=isl,
+                                osl=osl, prefix=prefix, client=client), flags, concurrency, as_json, _print_json)
     from .estimation import estimate as run
 
     for name, value, kind in (("backend", backend, Backend), ("mode", mode, ServingMode), ("quant", quant, GemmQuant)):
         _choice(name, value, kind)
-    est = run(model, system, backend, tp=tp, pp=pp, quant=quant, mode=mode, concurrency=concurrency, isl=isl, osl=osl,
-              prefix=prefix, version=version, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, client=client)
+    est = run(model, system, backend, tp=tp, pp=pp, quant=quant, mode=mode, concurrency=1 if concurrency is None
+              else concurrency, isl=isl, osl=osl, prefix=prefix, version=version, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep,
+              client=client)
     if as_json:
         _print_json(est.to_dict())
     else:
