@@ -20,6 +20,7 @@ from .errors import InputError, shown
 from .fields import (CLIENT_ACCEPTS, MAX_BATCH_SIZE, MAX_GPUS, MAX_NAME_CHARS, MAX_TOKENS, MODEL_ACCEPTS,
                      SYSTEM_ACCEPTS, VERSION_ACCEPTS, Int, ModelName, Ms, bounded, input_error, list_of, member,
                      members, prefix_below_isl, text)
+from .solver_fields import SOLVER_ACCEPTS, Seconds, solver_installed
 
 
 class Request(BaseModel):
@@ -43,6 +44,8 @@ class Request(BaseModel):
     quantizations: Optional[list_of(GemmQuant)] = Field(None, description=f"a non-empty list of {members(GemmQuant)}")
     max_batch_size: Int = bounded(512, 1, MAX_BATCH_SIZE)
     client: member(Client) = Field(Client.SERVING, description=CLIENT_ACCEPTS)
+    solver: text(MAX_NAME_CHARS) = Field("highs", description=SOLVER_ACCEPTS)
+    time_limit_s: Seconds = None
 
     def __init__(self, **data):
         """`sloplan.Request(...)` refuses bad fields as the files and flags do: one InputError."""
@@ -52,6 +55,7 @@ class Request(BaseModel):
             raise input_error(exc, Request) from None
 
     _prefix_below_isl = field_validator("prefix")(prefix_below_isl)
+    _solver_installed = field_validator("solver")(solver_installed)
 
     @property
     def slo(self):

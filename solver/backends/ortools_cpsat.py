@@ -3,7 +3,7 @@
 CP-SAT takes integer variables and integer coefficients only. The rule, stated once here: a model is
 accepted when every column is integer with finite bounds and, per constraint row and for the
 objective, some scale 10^k with k <= MAX_DIGITS makes every coefficient an integer (to within
-SCALE_TOLERANCE relative; float noise such as 0.1 * 10 is allowed, nothing coarser). Row bounds need
+FLOAT_NOISE_ULPS units in the last place: the float noise of 1234.5678 * 10^4, nothing coarser). Row bounds need
 no such property: a scaled row's activity is an integer, so ``a x <= u`` holds exactly when
 ``s a x <= floor(s u)`` (and lower bounds round up) — no loss. Anything else is refused with
 `BackendRefused` naming the first offending row or column, never rounded: rounding a tokens/s
@@ -27,7 +27,8 @@ from .base import EXACT, BackendResult, SolveOptions, SolveStatus, SolverError
 from .state import BackendRefused, StateBackend
 
 MAX_DIGITS = 6
-SCALE_TOLERANCE = 1e-9
+FLOAT_NOISE_ULPS = 4  # a scaled coefficient within 4 units in the last place of an integer is that integer
+SCALE_TOLERANCE = 1e-9  # on scaled row bounds: float noise, far below one unit of activity
 _INT_LIMIT = 2 ** 62  # CP-SAT's linear expressions must stay within int64 with room to spare
 
 
@@ -49,7 +50,9 @@ def integral_scale(coef: np.ndarray) -> int | None:
     coef = np.asarray(coef, dtype=float)
     for k in range(MAX_DIGITS + 1):
         scaled = coef * 10.0 ** k
-        if np.all(np.abs(scaled - np.round(scaled)) <= SCALE_TOLERANCE * np.maximum(1.0, np.abs(scaled))):
+        if np.abs(scaled).max(initial=0.0) >= 2.0 ** 52:  # integers are no longer exact: nothing to check
+            return None
+        if np.all(np.abs(scaled - np.round(scaled)) <= FLOAT_NOISE_ULPS * np.spacing(np.abs(scaled))):
             return 10 ** k
     return None
 

@@ -1,0 +1,35 @@
+"""`--export model.lp|model.mps`: the target checked before the solve, the file written whole or not at all.
+
+The solver writes the model to a private temporary directory; its bytes then go to the target by
+`outfile.atomic_write`, so a failure (or Ctrl-C) leaves the target as it was, as for --plot and --out.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from .errors import InputError, shown_path
+from .outfile import atomic_write, check_target
+
+FORMATS = (".lp", ".mps")
+
+
+def check_export_target(path: Path) -> Path:
+    """The path, once it is writable and ends in .lp or .mps (InputError naming `export` otherwise)."""
+    check_target("export", path)
+    if path.suffix.lower() not in FORMATS:
+        got = f"extension {shown_path(path.suffix)}" if path.suffix else "no extension"
+        raise InputError("export", f"model format from the file's extension ({got}); accepted: .lp, .mps")
+    return path
+
+
+def write_export(table, total_gpus: int, slo, path: Path) -> tuple[int, int]:
+    """Write the best-plan model (solver/export.py) to `path` atomically; its (rows, columns)."""
+    from sloplan.solver.export import export_best_model
+
+    with tempfile.TemporaryDirectory(prefix="sloplan-export-") as tmp:
+        staged = Path(tmp) / f"model{path.suffix.lower()}"
+        size = export_best_model(table, total_gpus, slo, staged)
+        data = staged.read_bytes()
+    atomic_write("export", path, lambda f: f.write(data), binary=True)
+    return size
