@@ -15,6 +15,7 @@ rounded values with the formulation's own costs.
 """
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 from dataclasses import dataclass
@@ -157,7 +158,7 @@ class PyomoBackend(StateBackend):
         bound = self._bound(res)
         values = None
         if len(res.solution) and status in (SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT, SolveStatus.NODE_LIMIT):
-            model.solutions.load_from(res)
+            _load_quietly(model, res)
             values = [model.x[j].value or 0.0 for j in range(self.formulation.num_cols)]
         if status is SolveStatus.OPTIMAL and options.mip_gap > 0 and self.integer.any():
             out = self.result(SolveStatus.GAP_LIMIT, values, bound)
@@ -172,6 +173,17 @@ class PyomoBackend(StateBackend):
         except (TypeError, ValueError):
             return None
         return b if math.isfinite(b) else None
+
+
+def _load_quietly(model, res) -> None:
+    """Load a solution; Pyomo warns on stderr when the run was 'aborted' (a limit), which we report ourselves."""
+    log = logging.getLogger("pyomo.core")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        model.solutions.load_from(res)
+    finally:
+        log.setLevel(level)
 
 
 @cache
