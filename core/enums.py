@@ -175,6 +175,7 @@ class ConstraintGroup(str, Enum):
     POOL_GPUS = "pool_gpus"  # disaggregated: per-pool (prefill / decode) and per-GPU-class limits
     ENGINE_CHOICE = "engine_choice"  # disaggregated: one engine type per pool (binary + big-M link)
     RATIO_FLOOR = "ratio_floor"  # disaggregated: tokens/s/GPU >= lambda (lexicographic tie-breaks)
+    PIECEWISE = "piecewise"  # compact: rows making tokens/s and latencies piecewise-linear in concurrency
 
 
 class SloKind(str, Enum):
