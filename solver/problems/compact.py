@@ -61,7 +61,7 @@ class Segment:
     def slope_and_intercept(self) -> tuple[float, float]:
         bl, br, tl, tr = self.ends()
         if br == bl:
-            return 0.0, tl / bl  # one point: C = b n, so tokens/s = (T / b) C = T n
+            return 0.0, tl  # one point (C = b n): tokens/s = T n
         m = (tr - tl) / (br - bl)
         return m, tl - m * bl
 
