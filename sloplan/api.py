@@ -30,10 +30,12 @@ def _as_request(request: Request | dict | str | Path) -> Request:
                                 f"(got {shown(request)})")
 
 
-def solve(request: Request | dict | str | Path, *, export: Path | None = None) -> SolveResult:
+def solve(request: Request | dict | str | Path, *, export: Path | None = None,
+          export_tolerance: float | None = None) -> SolveResult:
     """Best deployment under the SLOs within the GPU budget, and the exact front of the option table:
     build (context, engines, option table) → solve (typed Plans) → verify (the best plan) → render.
-    `export`: also write the best-plan model there (.lp/.mps, sloplan/model_export.py)."""
+    `export`: also write the best-plan model there (.lp/.mps, sloplan/model_export.py), the compact one
+    fitted at `export_tolerance` when that is given."""
     t0 = time.perf_counter()
     req = _as_request(request)
     ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
@@ -50,7 +52,7 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None) -
     if export is not None:
         from .model_export import write_export
 
-        write_export(table, req.total_gpus, slo, Path(export))
+        write_export(table, req.total_gpus, slo, Path(export), export_tolerance)
     best, front, solver = _optimize(table, req)
     t3 = time.perf_counter()
     return SolveResult(

@@ -26,7 +26,7 @@ from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
 
 from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, EXIT_STOPPED, InputError, one_line, shown_path
-from .solver_fields import EXPORT_HELP, SOLVER_HELP, TIME_LIMIT_HELP
+from .solver_fields import EXPORT_HELP, EXPORT_TOLERANCE_HELP, SOLVER_HELP, TIME_LIMIT_HELP
 from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
 from .request import Request
@@ -196,6 +196,7 @@ def solve(
     solver: Optional[str] = typer.Option(None, help=SOLVER_HELP),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help=TIME_LIMIT_HELP),
     export: Optional[Path] = typer.Option(None, help=EXPORT_HELP),
+    export_tolerance: Optional[float] = typer.Option(None, help=EXPORT_TOLERANCE_HELP),
 ) -> None:
     """Best deployment under the SLOs and the exact Pareto front (tokens/s/GPU vs tokens/s/user)."""
     flags = dict(model=model, system=system, backend=backend, version=version, isl=isl, osl=osl, prefix=prefix,
@@ -203,11 +204,11 @@ def solve(
                  modes=_csv_list("modes", modes, ServingMode),
                  quantizations=_csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size,
                  client=client, solver=solver, time_limit_s=time_limit)
-    _solve(request, {k: v for k, v in flags.items() if v is not None}, as_json, plot, export)
+    _solve(request, {k: v for k, v in flags.items() if v is not None}, as_json, plot, (export, export_tolerance))
 
 
 def _solve(request: Optional[Path], flags: dict, as_json: bool, plot: Optional[Path],
-           export: Optional[Path] = None) -> None:
+           export: tuple[Optional[Path], Optional[float]] = (None, None)) -> None:
     """The file's fields with the flags over them, validated once; the plot target checked before the
     solve; the result printed; exit 3 with one stderr line when nothing meets the SLOs."""
     from .request import load_request, parse_request
@@ -219,14 +220,14 @@ def _solve(request: Optional[Path], flags: dict, as_json: bool, plot: Optional[P
         from .plot import check_plot_target
 
         plot_format = check_plot_target(plot)
-    if export is not None:
+    if export != (None, None):
         from .model_export import check_export_target
 
-        check_export_target(export)
+        check_export_target(*export)
     from .api import solve as run
 
     with _spinner("solving"):
-        result = run(req, export=export)
+        result = run(req, export=export[0], export_tolerance=export[1])
     with _reader_may_leave():
         if as_json:
             _print_json(result.to_dict())

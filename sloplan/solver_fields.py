@@ -36,3 +36,6 @@ TIME_LIMIT_HELP = ("seconds the solver may spend on the best plan and the front 
                    "marked with its status and gap, never as optimal [default: none, proved optimal]")
 EXPORT_HELP = ("also write the best-plan model (the replica MIP of the request) as LP or MPS, by the "
                "extension (checked before solving) [default: none]")
+EXPORT_TOLERANCE_HELP = ("with --export: write the compact model instead, each engine's tokens/s fitted "
+                         "piecewise-linearly within this relative error (0 = exact; e.g. 0.01) "
+                         "[default: the enumerated model]")

@@ -160,3 +160,29 @@ def test_solver_help_names_every_registered_backend():
 
     assert all(name in SOLVER_HELP for name in backend_names())
     assert np.all([n == n.strip() for n in backend_names()])
+
+
+@pytest.mark.parametrize("tolerance, exact", [("0", True), ("0.01", False)])
+def test_compact_export_is_smaller_and_reads_back_to_its_optimum(capsys, tmp_path, tolerance, exact):
+    """--export-tolerance writes the compact model: at 0 the best plan's optimum exactly, at 1 % a file
+    smaller than the enumerated one whose optimum is within the fit error of the best plan's tokens/s."""
+    full, compact = tmp_path / "full.mps", tmp_path / "compact.mps"
+    code, out, _ = cli_run(capsys, "solve", INSTANCE, "--json", "--export", full)
+    best = json.loads(out)["best"]["tokens_per_s"]
+    code, _, _ = cli_run(capsys, "solve", INSTANCE, "--json", "--export", compact, "--export-tolerance", tolerance)
+    assert code == 0
+    optimum = _highs_optimum(compact)
+    if exact:
+        assert optimum == pytest.approx(best, rel=1e-9)
+    else:
+        assert compact.stat().st_size < full.stat().st_size
+        assert best * 0.99 * (1 - 1e-9) <= optimum <= best * 1.01 * (1 + 1e-9)  # within the 1 % fit
+
+
+@pytest.mark.parametrize("args", [("--export-tolerance", "0.01"), ("--export", "m.lp", "--export-tolerance", "-1"),
+                                  ("--export", "m.lp", "--export-tolerance", "nan")])
+def test_export_tolerance_is_checked_before_solving(capsys, tmp_path, args):
+    args = tuple(str(tmp_path / a) if a.endswith(".lp") else a for a in args)
+    code, out, err = cli_run(capsys, "solve", INSTANCE, *args)
+    assert code == 2 and out == "" and err.startswith("error: export_tolerance: ") and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
