@@ -49,12 +49,12 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
                          ctx.calibration)
     t2 = time.perf_counter()
     slo = req.slo
-    if export is not None:
+    best, front, solver = _optimize(table, req)
+    t3 = time.perf_counter()
+    if export is not None:  # after the solve: a backend refusing the model (exit 2) leaves no file
         from .model_export import write_export
 
         write_export(table, req.total_gpus, slo, Path(export), export_tolerance)
-    best, front, solver = _optimize(table, req)
-    t3 = time.perf_counter()
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
         best=_verified(ctx, best, req) if best else None,

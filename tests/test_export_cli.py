@@ -64,6 +64,7 @@ def test_bad_solver_flags_are_one_line_input_errors(capsys, tmp_path, args, fiel
 
 def test_choosing_another_backend_gives_the_same_plan(capsys):
     _, default, _ = cli_run(capsys, "solve", INSTANCE, "--json")
+    pytest.importorskip("ortools")
     code, other, _ = cli_run(capsys, "solve", INSTANCE, "--json", "--solver", "ortools:scip", "--time-limit", "60")
     assert code == 0
     a, b = json.loads(default), json.loads(other)
@@ -185,4 +186,12 @@ def test_export_tolerance_is_checked_before_solving(capsys, tmp_path, args):
     args = tuple(str(tmp_path / a) if a.endswith(".lp") else a for a in args)
     code, out, err = cli_run(capsys, "solve", INSTANCE, *args)
     assert code == 2 and out == "" and err.startswith("error: export_tolerance: ") and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_refused_backend_writes_no_export(capsys, tmp_path):
+    """CP-SAT refuses the real model (non-integral tokens/s) after estimation: exit 2, and no file."""
+    pytest.importorskip("ortools")
+    code, out, err = cli_run(capsys, "solve", INSTANCE, "--solver", "ortools:cp-sat", "--export", tmp_path / "m.lp")
+    assert code == 2 and out == "" and err.startswith("error: solver: ortools:cp-sat: ")
     assert not list(tmp_path.iterdir())
