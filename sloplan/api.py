@@ -10,6 +10,7 @@ from sloplan.model.options import evaluate, fitting_engines, option_table
 from sloplan.solver import Plan, PlanGroup, infeasibility_reason
 from sloplan.solver.best import best_plan_within
 from sloplan.solver.pareto import pareto_plans_within
+from sloplan.solver.slack import plan_slack, tightening_note
 
 from .context import Context, build_context
 from .errors import InputError, shown
@@ -48,8 +49,8 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
     table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, list(req.modes), req.max_batch_size,
                          ctx.calibration)
     t2 = time.perf_counter()
-    slo = req.slo
-    best, front, solver = _optimize(table, req)
+    slo = req.planning_slo  # the request's SLOs, tightened by headroom / min_slack (solver/slack.py)
+    best, front, solver = _optimize(table, req, slo)
     t3 = time.perf_counter()
     if export is not None:  # after the solve: a backend refusing the model (exit 2) leaves no file
         from .model_export import write_export
@@ -58,15 +59,16 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
         best=_verified(ctx, best, req) if best else None,
-        front=tuple(plan_point(p, _frontend_load(ctx, p)) for p in front),
+        front=tuple(plan_point(p, _frontend_load(ctx, p), slack=plan_slack(req.slo, p.metrics)) for p in front),
         options=len(table), engines=len(slots),
-        infeasible_reason=infeasibility_reason(table, slo) if solver["best"]["status"] == "infeasible" else None,
+        infeasible_reason=(infeasibility_reason(table, slo) + tightening_note(req.headroom, req.min_slack)
+                           if solver["best"]["status"] == "infeasible" else None),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
         timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)},
         solver=solver)
 
 
-def _optimize(table, req: Request) -> tuple[Plan | None, list[Plan], dict]:
+def _optimize(table, req: Request, slo) -> tuple[Plan | None, list[Plan], dict]:
     """Best plan and front on the request's solver backend under its time limit (one deadline for both),
     with how far each is proved (solver/limits.py); a backend that cannot take the model is bad input."""
     from sloplan.solver.backends import BackendRefused
@@ -74,8 +76,8 @@ def _optimize(table, req: Request) -> tuple[Plan | None, list[Plan], dict]:
 
     deadline = Deadline.after(req.time_limit_s)
     try:
-        best, best_outcome = best_plan_within(table, req.total_gpus, req.slo, backend=req.solver, deadline=deadline)
-        front, front_outcome = pareto_plans_within(table, req.total_gpus, req.slo, backend=req.solver,
+        best, best_outcome = best_plan_within(table, req.total_gpus, slo, backend=req.solver, deadline=deadline)
+        front, front_outcome = pareto_plans_within(table, req.total_gpus, slo, backend=req.solver,
                                                    deadline=deadline)
     except BackendRefused as exc:
         raise InputError("solver", f"{exc}; accepted: a backend that takes this model") from None
@@ -102,7 +104,8 @@ def _frontend_load(ctx: Context, plan: Plan) -> float:
 def _verified(ctx: Context, plan: Plan, req: Request) -> PlanPoint:
     """The best plan re-checked by the full estimator, with a launch command per replica group."""
     return plan_point(plan, _frontend_load(ctx, plan), launches=tuple(_launch(ctx, g, req) for g in plan.groups),
-                      check=_check(ctx, plan), memory_gib=plan.main.slot.memory.as_gib)
+                      check=_check(ctx, plan), memory_gib=plan.main.slot.memory.as_gib,
+                      slack=plan_slack(req.slo, plan.metrics))
 
 
 def _check(ctx: Context, plan: Plan) -> Check:

@@ -29,12 +29,13 @@ from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, EXIT_STOPPED, In
 from .solver_fields import EXPORT_HELP, EXPORT_TOLERANCE_HELP, SOLVER_HELP, TIME_LIMIT_HELP
 from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
+from .cli_size import size as _size
 from .request import Request
 
 EXIT_CODES = ("Exit codes: 0 a plan (or the output asked for); 1 internal error, a bug to report; 2 bad input, "
               "one line on stderr: 'error: <field>: <what is wrong>; accepted: <values>'; 3 infeasible: no "
-              "deployment meets the SLOs, the reason on stderr (solve); 4 --time-limit ran out before any plan was "
-              "found (solve).")
+              "deployment meets the SLOs, the reason on stderr (solve, size); 4 --time-limit ran out before any "
+              "plan was found (solve).")
 
 
 @contextlib.contextmanager
@@ -189,6 +190,10 @@ def solve(
     max_batch_size: Optional[int] = typer.Option(None, help="most requests in flight per replica, 1-4096 "
                                                             f"[default: {_default('max_batch_size')}]"),
     client: Optional[str] = typer.Option(None, help=f"{_CLIENT_HELP} [default: {_default('client')}]"),
+    headroom: Optional[str] = typer.Option(None, help="plan for latencies that much slower: 0.15 or '15%' "
+                                                      "(SLO limits / 1.15) [default: none]"),
+    min_slack: Optional[str] = typer.Option(None, help="only plans whose latencies may be that much "
+                                                       "underestimated, 0.1 or '10%' (exact front) [default: none]"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of tables"),
     plot: Optional[Path] = typer.Option(None, help="also write the front as an image; the extension picks the "
                                                    "format: png, pdf, svg, ... (checked before solving) "
@@ -203,7 +208,7 @@ def solve(
                  ttft_ms=ttft_ms, tpot_ms=tpot_ms, request_latency_ms=request_latency_ms, total_gpus=total_gpus,
                  modes=_csv_list("modes", modes, ServingMode),
                  quantizations=_csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size,
-                 client=client, solver=solver, time_limit_s=time_limit)
+                 client=client, headroom=headroom, min_slack=min_slack, solver=solver, time_limit_s=time_limit)
     _solve(request, {k: v for k, v in flags.items() if v is not None}, as_json, plot, (export, export_tolerance))
 
 
@@ -348,6 +353,7 @@ def models() -> None:
 
 
 app.command("collect")(_collect)
+app.command("size", epilog=EXIT_CODES)(_size)
 
 
 def main() -> None:
