@@ -25,7 +25,8 @@ from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
 
-from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InputError, one_line, shown_path
+from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, EXIT_STOPPED, InputError, one_line, shown_path
+from .solver_fields import EXPORT_HELP, EXPORT_TOLERANCE_HELP, SOLVER_HELP, TIME_LIMIT_HELP
 from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
 from .cli_size import size as _size
@@ -36,7 +37,8 @@ _DISAGG = _disagg.OPTIONS  # the --prefill-* / --decode-* flags of `estimate --m
 
 EXIT_CODES = ("Exit codes: 0 a plan (or the output asked for); 1 internal error, a bug to report; 2 bad input, "
               "one line on stderr: 'error: <field>: <what is wrong>; accepted: <values>'; 3 infeasible: no "
-              "deployment meets the SLOs, the reason on stderr (solve, size).")
+              "deployment meets the SLOs, the reason on stderr (solve, size); 4 --time-limit ran out before any "
+              "plan was found (solve).")
 
 
 @contextlib.contextmanager
@@ -199,17 +201,22 @@ def solve(
     plot: Optional[Path] = typer.Option(None, help="also write the front as an image; the extension picks the "
                                                    "format: png, pdf, svg, ... (checked before solving) "
                                                    "[default: no image]"),
+    solver: Optional[str] = typer.Option(None, help=SOLVER_HELP),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help=TIME_LIMIT_HELP),
+    export: Optional[Path] = typer.Option(None, help=EXPORT_HELP),
+    export_tolerance: Optional[float] = typer.Option(None, help=EXPORT_TOLERANCE_HELP),
 ) -> None:
     """Best deployment under the SLOs and the exact Pareto front (tokens/s/GPU vs tokens/s/user)."""
     flags = dict(model=model, system=system, backend=backend, version=version, isl=isl, osl=osl, prefix=prefix,
                  ttft_ms=ttft_ms, tpot_ms=tpot_ms, request_latency_ms=request_latency_ms, total_gpus=total_gpus,
                  modes=_csv_list("modes", modes, ServingMode),
                  quantizations=_csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size,
-                 client=client, headroom=headroom, min_slack=min_slack)
-    _solve(request, {k: v for k, v in flags.items() if v is not None}, as_json, plot)
+                 client=client, headroom=headroom, min_slack=min_slack, solver=solver, time_limit_s=time_limit)
+    _solve(request, {k: v for k, v in flags.items() if v is not None}, as_json, plot, (export, export_tolerance))
 
 
-def _solve(request: Optional[Path], flags: dict, as_json: bool, plot: Optional[Path]) -> None:
+def _solve(request: Optional[Path], flags: dict, as_json: bool, plot: Optional[Path],
+           export: tuple[Optional[Path], Optional[float]] = (None, None)) -> None:
     """The file's fields with the flags over them, validated once; the plot target checked before the
     solve; the result printed; exit 3 with one stderr line when nothing meets the SLOs."""
     from .request import load_request, parse_request
@@ -221,10 +228,14 @@ def _solve(request: Optional[Path], flags: dict, as_json: bool, plot: Optional[P
         from .plot import check_plot_target
 
         plot_format = check_plot_target(plot)
+    if export != (None, None):
+        from .model_export import check_export_target
+
+        check_export_target(*export)
     from .api import solve as run
 
     with _spinner("solving"):
-        result = run(req)
+        result = run(req, export=export[0], export_tolerance=export[1])
     with _reader_may_leave():
         if as_json:
             _print_json(result.to_dict())
@@ -233,6 +244,9 @@ def _solve(request: Optional[Path], flags: dict, as_json: bool, plot: Optional[P
 
             print_solve(result)
     note = _plot_note(result, plot, plot_format) if plot is not None else None
+    if result.best is None and not result.proved:
+        print(f"stopped: no plan found within the time limit ({req.time_limit_s:g} s)", file=sys.stderr)
+        raise typer.Exit(EXIT_STOPPED)
     if result.best is None:
         line = None if as_json else f"infeasible: {result.infeasible_reason}"
         line = "; ".join(x for x in (line, note) if x)  # one line on stderr, whatever was asked
