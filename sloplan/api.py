@@ -47,6 +47,7 @@ def solve(request: Request | dict | str | Path) -> SolveResult:
     best = best_plan(table, req.total_gpus, slo)
     front = pareto_plans(table, req.total_gpus, slo)
     t3 = time.perf_counter()
+    cert = None if best else _certificate(req, ctx)
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
         best=_verified(ctx, best, req) if best else None,
@@ -54,7 +55,15 @@ def solve(request: Request | dict | str | Path) -> SolveResult:
         options=len(table), engines=len(slots),
         infeasible_reason=None if best else infeasibility_reason(table, slo),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
-        timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)})
+        timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)},
+        certificate=cert)
+
+
+def _certificate(req: Request, ctx: Context):
+    """Why nothing meets the SLOs, as `sloplan prove` shows it (sloplan/prove.py)."""
+    from .prove import certificate
+
+    return certificate(req, ctx)
 
 
 def _no_engine(ctx: Context, req: Request) -> InputError:

@@ -28,11 +28,12 @@ from sloplan.model.quant import GemmQuant
 from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InputError, one_line, shown_path
 from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
+from .cli_prove import register as _register_prove
 from .request import Request
 
 EXIT_CODES = ("Exit codes: 0 a plan (or the output asked for); 1 internal error, a bug to report; 2 bad input, "
               "one line on stderr: 'error: <field>: <what is wrong>; accepted: <values>'; 3 infeasible: no "
-              "deployment meets the SLOs, the reason on stderr (solve).")
+              "deployment meets the SLOs, the reason on stderr (solve, prove).")
 
 
 @contextlib.contextmanager
@@ -334,6 +335,7 @@ def models() -> None:
 
 
 app.command("collect")(_collect)
+_register_prove(app, solve, EXIT_CODES)
 
 
 def main() -> None:

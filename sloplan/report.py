@@ -51,6 +51,10 @@ def print_solve(r: SolveResult) -> None:
     b = r.best
     if b is None:
         console.print(f"[red]No deployment meets the SLOs:[/] {r.infeasible_reason}")
+        if r.certificate is not None:
+            from .prove_report import print_certificate
+
+            print_certificate(r.certificate)
         return
     reps = " + ".join(f"{g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight each)" for g in b.replicas)
     console.print(f"[bold green]Best:[/] {reps}")

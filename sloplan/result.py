@@ -101,6 +101,7 @@ class SolveResult:
     infeasible_reason: str | None = None
     rejected_engines: tuple[str, ...] = field(default_factory=tuple)
     timings_s: dict = field(default_factory=dict)
+    certificate: object | None = None  # sloplan.prove.Certificate when infeasible: why, and what fixes it
 
     def to_dict(self) -> dict:
         return asdict(self)
