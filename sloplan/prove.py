@@ -162,7 +162,7 @@ def certificate(req: Request, ctx: Context, *, backend: str = "highs") -> Certif
     t2 = time.perf_counter()
     return Certificate(
         feasible=feasible, summary=summary(inst, conflicts, bounds),
-        groups={g.value: int((m & inst.in_domain).sum()) for g, m in inst.masks.items()},
+        groups={g.value: int((inst.masks[g] & inst.in_domain).sum()) for g in inst.groups},
         conflicts=tuple(tuple(g.value for g in inst.groups if g in c) for c in conflicts),
         bounds=tuple(_bound_view(inst, b) for b in bounds),
         relaxations=tuple(_relaxation_view(ctx, r) for r in relaxations),

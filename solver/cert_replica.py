@@ -83,7 +83,7 @@ class CertInstance:
 
     @cached_property
     def masks(self) -> dict[ConstraintGroup, np.ndarray]:
-        """Group -> rows it excludes, for every group that excludes a row of the domain."""
+        """Group -> rows it excludes (of the whole table: alternatives are filtered by them too)."""
         t, out = self.table, {_G.GPU_BUDGET: self.table.gpus > self.total_gpus}
         for g in ENGINE_GROUPS:
             if g in self.excluded:
@@ -91,11 +91,12 @@ class CertInstance:
         for kind, rows in self.slo.violators(t).items():
             out[kind.group] = np.zeros(len(t), bool)
             out[kind.group][rows] = True
-        return {g: out[g] for g in ORDER if g in out and (out[g] & self.in_domain).any()}
+        return {g: out[g] for g in ORDER if g in out}
 
-    @property
+    @cached_property
     def groups(self) -> tuple[ConstraintGroup, ...]:
-        return tuple(self.masks)
+        """The groups a conflict may name: those excluding at least one row of the domain."""
+        return tuple(g for g, m in self.masks.items() if (m & self.in_domain).any())
 
     def allowed(self, kept, extra: np.ndarray | None = None) -> np.ndarray:
         """Rows passing every group of `kept` (within the domain, or the domain plus `extra`)."""
