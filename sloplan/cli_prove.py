@@ -67,7 +67,7 @@ def _print_text(doc: dict, cert) -> None:
     from .report import console
 
     slo = ", ".join(f"{k} ≤ {doc[k]:g}" for k in ("ttft_ms", "tpot_ms", "request_latency_ms") if doc.get(k))
-    console.print(f"[bold]{doc['model']}[/] on {doc['total_gpus']}× {doc['system']} · {doc['backend']} · "
+    console.print(f"[bold]{doc['model']}[/] on {doc['total_gpus']}× {doc['system']} · {cert.data_version} · "
                   f"isl {doc['isl']} osl {doc['osl']} prefix {doc['prefix']} · SLO: {slo or 'none'} · "
                   f"modes {', '.join(doc['modes'])}")
     if not cert.feasible:

@@ -85,6 +85,7 @@ class Certificate:
     unservable: tuple[str, ...]
     solver: dict
     options: int
+    data_version: str = ""
     plan: PlanPoint | None = None
     timings_s: dict = field(default_factory=dict)
 
@@ -94,17 +95,17 @@ class Certificate:
 
 def servable(ctx: Context) -> tuple[list[GemmQuant], tuple[str, ...]]:
     """Formats an engine of this model can run on this GPU, and why each other one cannot."""
-    arch, own, ok, why = ctx.arch, ctx.arch.checkpoint_quant, [], []
+    arch, own, ok, why = ctx.arch, ctx.arch.checkpoint_quant, [], {}
     for q in GemmQuant:
         if arch.served_as_shipped and q is not own:
-            why.append(f"{q.value}: {own.value} weights are served as shipped")
+            why.setdefault(f"{own.value} weights are served as shipped", []).append(q.value)
         elif not q.derivable_from(own):
-            why.append(f"{q.value}: cannot be made from the {own.value} checkpoint")
+            why.setdefault(f"cannot be made from the {own.value} checkpoint", []).append(q.value)
         elif not supported(q, ctx.system):
-            why.append(f"{q.value}: {ctx.system.name} has no {q.compute_dtype} tensor cores")
+            why.setdefault(f"{ctx.system.name} has no {q.compute_dtype} tensor cores", []).append(q.value)
         else:
             ok.append(q)
-    return ok, tuple(why)
+    return ok, tuple(f"{', '.join(qs)}: {reason}" for reason, qs in why.items())
 
 
 def _wide_table(req: Request, ctx: Context, quants: list[Quant]) -> tuple[OptionTable, int]:
@@ -168,6 +169,7 @@ def certificate(req: Request, ctx: Context, *, backend: str = "highs") -> Certif
         relaxations=tuple(_relaxation_view(ctx, r) for r in relaxations),
         closest=() if feasible else tuple(_option(inst, int(r)) for r in inst.closest()),
         unservable=unservable, solver=solver, options=len(inst.table), plan=plan,
+        data_version=f"{req.backend.value} {ctx.db.version}",
         timings_s={"estimate": round(t1 - t0, 4), "prove": round(t2 - t1, 4)})
 
 
