@@ -29,7 +29,7 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 def run_once(argv: list[str]) -> tuple[float, str]:
     """Wall seconds of one fresh process (exit 0 or 3 expected), and its stdout."""
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(argv, cwd=REPO_ROOT, env=ENV, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode not in (0, 3):
         raise SystemExit(f"bench: {' '.join(argv)} exited {done.returncode}: {done.stderr[-400:]}")

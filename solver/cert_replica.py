@@ -120,10 +120,10 @@ class CertInstance:
     def slo_bound(self, kind: SloKind) -> Bound | None:
         """Least value of `kind`'s column over the rows passing every other group (tight: at that
         limit the request is feasible, below it not). None when the others conflict already."""
-        ok = self.allowed([g for g in self.groups if g is not kind.group])
+        col = getattr(self.table, kind.field)
+        ok = self.allowed([g for g in self.groups if g is not kind.group]) & np.isfinite(col)  # NaN meets no limit
         if not ok.any():
             return None
-        col = getattr(self.table, kind.field)
         return Bound(kind.group, float(col[ok].min()), self.slo.limit(kind), self._witness(ok, col))
 
     def gpu_bound(self) -> Bound | None:
