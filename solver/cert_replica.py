@@ -39,6 +39,7 @@ _G = ConstraintGroup
 ENGINE_GROUPS = (_G.MEMORY, _G.QUANTIZATION)
 ORDER = (_G.GPU_BUDGET, _G.MEMORY, _G.QUANTIZATION, _G.SLO_TTFT, _G.SLO_TPOT, _G.SLO_REQUEST_LATENCY)
 CLOSEST = 5
+LIFTS = {"quantization": _G.QUANTIZATION}  # an alternative of this kind readmits rows that group excludes
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,9 @@ class Relaxation:
 @dataclass(frozen=True, eq=False)
 class CertInstance:
     """A wide table, the request's budget and SLOs, engine-level exclusions and alternatives.
-    `domain`: rows of the request's modes. `alternatives`: name -> rows a relaxation readmits
-    (a format the request does not plan, a mode it does not ask for); a readmitted row is no longer
-    excluded by the quantization group, and still by every other one."""
+    `domain`: rows of the request's modes. `alternatives`: name -> (kind, rows a relaxation readmits):
+    a format the request does not plan ("quantization": its rows are no longer excluded by the
+    quantization group, still by every other one), a mode it does not ask for ("mode")."""
 
     table: OptionTable
     total_gpus: int
@@ -98,22 +99,24 @@ class CertInstance:
         """The groups a conflict may name: those excluding at least one row of the domain."""
         return tuple(g for g, m in self.masks.items() if (m & self.in_domain).any())
 
-    def allowed(self, kept, extra: np.ndarray | None = None) -> np.ndarray:
-        """Rows passing every group of `kept` (within the domain, or the domain plus `extra`)."""
+    def allowed(self, kept, extra: np.ndarray | None = None, lifted: ConstraintGroup | None = None) -> np.ndarray:
+        """Rows passing every group of `kept` (within the domain, or the domain plus `extra`), where
+        group `lifted` no longer excludes the `extra` rows (a format readmitted by a relaxation)."""
         ok = self.in_domain.copy() if extra is None else self.in_domain | extra
         for g in kept:
             m = self.masks.get(g)
             if m is not None:
-                ok &= ~(m & ~extra) if (extra is not None and g is _G.QUANTIZATION) else ~m
+                ok &= ~(m & ~extra) if (extra is not None and g is lifted) else ~m
         return ok
 
     def feasible(self, kept) -> bool:
         return bool(self.allowed(kept).any())
 
-    def usable(self, extra: np.ndarray | None = None, total_gpus: int | None = None) -> np.ndarray:
+    def usable(self, extra: np.ndarray | None = None, total_gpus: int | None = None,
+               lifted: ConstraintGroup | None = None) -> np.ndarray:
         """Rows a request may use ignoring its SLOs: in the domain (plus `extra`), memory and format
         available, within `total_gpus` (default the budget)."""
-        ok = self.allowed([g for g in ENGINE_GROUPS], extra)
+        ok = self.allowed([g for g in ENGINE_GROUPS], extra, lifted)
         return ok & (self.table.gpus <= (total_gpus or self.total_gpus))
 
     # ---- bounds -----------------------------------------------------------------------------------
@@ -160,7 +163,7 @@ class CertInstance:
                 slo = Slo(**{**{k.field: self.slo.limit(k) for k in SloKind}, kind.field: b.value})
                 out.append(self._relaxed(kind.group.value, b.value, self.usable(), self.total_gpus, slo, backend))
         for name, (kind, rows) in self.alternatives.items():
-            usable = self.usable(extra=np.asarray(rows, bool))
+            usable = self.usable(extra=np.asarray(rows, bool), lifted=LIFTS.get(kind))
             if (usable & self.slo.allowed(self.table)).any():
                 out.append(self._relaxed(kind, name, usable, self.total_gpus, self.slo, backend))
         return tuple(r for r in out if r is not None)

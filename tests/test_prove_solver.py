@@ -34,19 +34,20 @@ def synthetic(seed: int, rows: int = 6):
     quant = rng.random(rows) < 0.25
     domain = rng.random(rows) < 0.8
     alt = quant & (rng.random(rows) < 0.6) | (~domain & (rng.random(rows) < 0.5))
+    mode_alt = ~domain & (rng.random(rows) < 0.7)
     inst = CertInstance(table, budget, Slo(**limits), {G.MEMORY: memory, G.QUANTIZATION: quant}, domain,
-                        {"alt": ("quantization", alt)})
+                        {"alt": ("quantization", alt), "other mode": ("mode", mode_alt)})
     return inst, memory, quant, domain, alt
 
 
-def brute_rows(inst: CertInstance, kept, memory, quant, domain, extra=None, slo=None, budget=None):
+def brute_rows(inst: CertInstance, kept, memory, quant, domain, extra=None, slo=None, budget=None, lift=True):
     """Rows the kept groups allow, from the columns directly (not via CertInstance), and the budget."""
     t, slo = inst.table, slo or inst.slo
     ok = domain.copy() if extra is None else domain | extra
     if G.MEMORY in kept:
         ok &= ~memory
     if G.QUANTIZATION in kept:
-        ok &= ~(quant & ~(extra if extra is not None else np.zeros(len(t), bool)))
+        ok &= ~(quant & ~(extra if extra is not None and lift else np.zeros(len(t), bool)))
     for kind in SloKind:
         if kind.group in kept and slo.limit(kind) is not None:
             ok &= getattr(t, kind.field) <= slo.limit(kind)
@@ -121,6 +122,8 @@ def test_relaxations_equal_brute_force(seed):
                                                                            inst.slo).tokens_per_s
     alt_ok = brute_feasible(inst, ALL, memory, quant, domain, extra=alt)
     assert ("quantization" in found) == alt_ok
+    mode_alt = inst.alternatives["other mode"][1]
+    assert ("mode" in found) == brute_feasible(inst, ALL, memory, quant, domain, extra=mode_alt, lift=False)
 
 
 @pytest.mark.parametrize("seed", range(12))
