@@ -68,8 +68,7 @@ def _print_text(doc: dict, cert) -> None:
 
     slo = ", ".join(f"{k} ≤ {doc[k]:g}" for k in ("ttft_ms", "tpot_ms", "request_latency_ms") if doc.get(k))
     console.print(f"[bold]{doc['model']}[/] on {doc['total_gpus']}× {doc['system']} · {cert.data_version} · "
-                  f"isl {doc['isl']} osl {doc['osl']} prefix {doc['prefix']} · SLO: {slo or 'none'} · "
-                  f"modes {', '.join(doc['modes'])}")
+                  f"isl {doc['isl']} osl {doc['osl']} prefix {doc['prefix']} · SLO: {slo or 'none'}")
     if not cert.feasible:
         console.print(f"[red]Infeasible:[/] {cert.summary}")
     print_certificate(cert)

@@ -146,6 +146,8 @@ def certificate(req: Request, ctx: Context, *, backend: str = "highs") -> Certif
     inst, unservable = instance(req, ctx)
     feasible = inst.feasible(inst.groups)
     solver = _solver_evidence(inst, backend)
+    if (solver["status"] == "optimal") != feasible:  # the two derivations must agree: a bug otherwise
+        raise RuntimeError(f"certificate: row checks say feasible={feasible}, {backend} says {solver['status']}")
     plan = None
     if feasible:
         from sloplan.solver import best_plan
