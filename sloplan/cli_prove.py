@@ -71,7 +71,7 @@ def _print_text(doc: dict, cert) -> None:
                   f"isl {doc['isl']} osl {doc['osl']} prefix {doc['prefix']} · SLO: {slo or 'none'}")
     if not cert.feasible:
         console.print(f"[red]Infeasible:[/] {cert.summary}")
-    print_certificate(cert)
+    print_certificate(cert, doc)
 
 
 def _verify(req, cert) -> None:

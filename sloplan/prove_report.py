@@ -10,12 +10,21 @@ from .result import PlanPoint
 _NAME = {g.value: text for g, text in LABEL.items()}
 
 
-def _unit(group: str, value: float) -> str:
-    return f"{value:g} GPUs" if group == "gpu_budget" else f"{value:.3f} ms"
+_SLO_FIELDS = {"slo_ttft": "ttft_ms", "slo_tpot": "tpot_ms", "slo_request_latency": "request_latency_ms"}
+
+
+def _bound(request: dict, group: str, value: float, option: str) -> str:
+    """"lowest TPOT within 8 GPUs with TTFT ≤ 500 ms: 6.300 ms (asked 5 ms), at …": the others held."""
+    others = [f"{_NAME[g]} ≤ {request[k]:g} ms" for g, k in _SLO_FIELDS.items() if g != group and request.get(k)]
+    held = f" with {', '.join(others)}" if others else ""
+    if group == "gpu_budget":
+        return f"fewest GPUs{held}: {value:g} (budget {request['total_gpus']}), at {option}"
+    return (f"lowest {_NAME[group]} within {request['total_gpus']} GPUs{held}: {value:.3f} ms "
+            f"(asked {request[_SLO_FIELDS[group]]:g} ms), at {option}")
 
 
 def _option(o: OptionView) -> str:
-    return f"{o.engine} {o.mode}, concurrency {o.concurrency}, {o.gpus} GPUs"
+    return f"{o.engine} {o.mode}, concurrency {o.concurrency}, {o.gpus} GPU{'s' if o.gpus != 1 else ''}"
 
 
 def _plan(p: PlanPoint) -> str:
@@ -24,8 +33,9 @@ def _plan(p: PlanPoint) -> str:
             f"TTFT {p.ttft_ms:.0f} ms · TPOT {p.tpot_ms:.2f} ms")
 
 
-def print_certificate(c: Certificate) -> None:
-    """Conflicts, bounds, relaxations and evidence; a feasible request shows its witnessing plan."""
+def print_certificate(c: Certificate, request: dict) -> None:
+    """Conflicts, bounds, relaxations and evidence; a feasible request shows its witnessing plan.
+    `request` is the request as JSON (the limits each bound holds the others at)."""
     if c.feasible:
         console.print(f"[bold green]Feasible:[/] {_plan(c.plan)}" if c.plan else "[bold green]Feasible[/]")
     else:
@@ -34,10 +44,9 @@ def print_certificate(c: Certificate) -> None:
         for conflict in c.conflicts:
             console.print("  {" + ", ".join(_NAME[g] for g in conflict) + "}")
     if c.bounds:
-        console.print("Best achievable while every other group holds:")
+        console.print("Best achievable while every other group holds (planned formats and modes, engines that fit):")
         for b in c.bounds:
-            limit = "" if b.limit is None else f" (asked {_unit(b.group, b.limit)})"
-            console.print(f"  {_NAME[b.group]}: {_unit(b.group, b.value)}{limit}, at {_option(b.option)}")
+            console.print(f"  {_bound(request, b.group, b.value, _option(b.option))}")
     if c.relaxations:
         console.print("Smallest single relaxations, each with the best plan it unlocks:")
         for r in c.relaxations:

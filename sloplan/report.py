@@ -54,7 +54,7 @@ def print_solve(r: SolveResult) -> None:
         if r.certificate is not None:
             from .prove_report import print_certificate
 
-            print_certificate(r.certificate)
+            print_certificate(r.certificate, r.request)
         return
     reps = " + ".join(f"{g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight each)" for g in b.replicas)
     console.print(f"[bold green]Best:[/] {reps}")
