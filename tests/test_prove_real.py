@@ -71,3 +71,17 @@ def test_relaxations_equal_brute_force(small):
             rows &= ~small.excluded[G.QUANTIZATION]
         best = brute_best(t.take(np.flatnonzero(rows)), budget, slo)
         assert best is not None and r.plan.metrics.tokens_per_s == best.tokens_per_s, kind
+
+
+def test_memory_and_quantization_conflicts_on_a_real_instance():
+    """Llama-3.1-70B in BF16 on one H100: its only one-GPU engine is short of memory (and would miss
+    TPOT anyway); FP8 or FP8-block weights, or a second GPU, each make it feasible."""
+    from sloplan.prove import prove
+
+    cert, _ = prove({"model": "meta-llama/Meta-Llama-3.1-70B", "system": "h100_sxm", "total_gpus": 1,
+                     "quantizations": ["bf16"], "tpot_ms": 50})
+    assert set(cert.conflicts) == {("gpu_budget", "memory", "quantization"), ("gpu_budget", "quantization",
+                                                                            "slo_tpot")}
+    assert sorted(r.change for r in cert.relaxations) == ["2 GPUs", "quantization fp8", "quantization fp8_block"]
+    assert all(r.plan.tpot_ms <= 50 and r.plan.gpus_used <= r.plan.total_gpus for r in cert.relaxations)
+    assert cert.solver["status"] == "infeasible" and cert.unservable == ("nvfp4: h100_sxm has no fp4 tensor cores",)
