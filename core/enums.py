@@ -141,6 +141,7 @@ class Role(str, Enum):
     STATIC = "static"
     PREFILL = "prefill"  # a disaggregated plan's prefill pool: prompts in, KV cache out
     DECODE = "decode"  # a disaggregated plan's decode pool: KV cache in, output tokens out
+    ROUTER = "router"  # a disaggregated plan's router / proxy: joins the pools, serves no tokens itself
 
 
 class Tier(IntEnum):
