@@ -56,6 +56,7 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
         from .model_export import write_export
 
         write_export(table, req.total_gpus, slo, Path(export), export_tolerance)
+    cert = None if best else _certificate(req, ctx)
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
         best=_verified(ctx, best, req) if best else None,
@@ -65,7 +66,7 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
                            if solver["best"]["status"] == "infeasible" else None),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
         timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)},
-        solver=solver)
+        solver=solver, certificate=cert)
 
 
 def _optimize(table, req: Request, slo) -> tuple[Plan | None, list[Plan], dict]:
@@ -83,6 +84,13 @@ def _optimize(table, req: Request, slo) -> tuple[Plan | None, list[Plan], dict]:
         raise InputError("solver", f"{exc}; accepted: a backend that takes this model") from None
     return best, front, {"name": req.solver, "time_limit_s": req.time_limit_s, "best": best_outcome.to_dict(),
                          "front": front_outcome.to_dict()}
+
+
+def _certificate(req: Request, ctx: Context):
+    """Why nothing meets the SLOs, as `sloplan prove` shows it (sloplan/prove.py)."""
+    from .prove import certificate
+
+    return certificate(req, ctx)
 
 
 def _no_engine(ctx: Context, req: Request) -> InputError:
