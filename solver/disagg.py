@@ -81,11 +81,29 @@ def _reduced(inst: DisaggInstance, reduce: bool):
     return sub, back
 
 
-def disagg_best(inst: DisaggInstance, *, backend: str = DEFAULT_BACKEND, reduce: bool = True
-                ) -> DisaggDeployment | None:
-    """The lexicographically best disaggregated deployment (module docstring), or None. `reduce`
-    solves the exactly reduced instance (solver/disagg_reduction.py); the answer is over `inst`."""
+METHODS = ("auto", "milp", "pairs")
+
+
+def _pairs(inst: DisaggInstance, method: str) -> bool:
+    """Whether to solve by pair enumeration (solver/disagg_pairs.py): `auto` does without mixed pools."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if method == "pairs" and inst.mixed_pools:
+        raise ValueError("pair enumeration solves one engine type per pool only (mixed_pools is set)")
+    return method == "pairs" or (method == "auto" and not inst.mixed_pools)
+
+
+def disagg_best(inst: DisaggInstance, *, backend: str = DEFAULT_BACKEND, reduce: bool = True,
+                method: str = "auto") -> DisaggDeployment | None:
+    """The lexicographically best disaggregated deployment (module docstring), or None. `method`: the
+    MILP (`milp`), the exact pair enumeration (`pairs`, one engine per pool), or `auto` (pairs unless
+    mixed pools). `reduce` solves the MILP on the exactly reduced instance (solver/disagg_reduction.py);
+    the answer is over `inst` either way."""
     known_backend(backend)
+    if _pairs(inst, method):
+        from .disagg_pairs import pairs_best
+
+        return pairs_best(inst)
     work, back = _reduced(inst, reduce)
     problem = build_disagg_problem(work)
     model = backend_for(backend)(problem.formulation)
@@ -96,10 +114,15 @@ def disagg_best(inst: DisaggInstance, *, backend: str = DEFAULT_BACKEND, reduce:
     return back(_fastest_users(model, problem, best))
 
 
-def disagg_front(inst: DisaggInstance, *, backend: str = DEFAULT_BACKEND, reduce: bool = True
-                 ) -> list[DisaggDeployment]:
-    """Non-dominated (tokens/s/user, tokens/s) deployments, by tokens/s/user ascending."""
+def disagg_front(inst: DisaggInstance, *, backend: str = DEFAULT_BACKEND, reduce: bool = True,
+                 method: str = "auto") -> list[DisaggDeployment]:
+    """Non-dominated (tokens/s/user, tokens/s) deployments, by tokens/s/user ascending (`method` and
+    `reduce` as for `disagg_best`)."""
     known_backend(backend)
+    if _pairs(inst, method):
+        from .disagg_pairs import pairs_front
+
+        return pairs_front(inst)
     work, back = _reduced(inst, reduce)
     return [back(d) for d in _trace(work, backend)]
 

@@ -16,10 +16,10 @@ def pairs(front):
     return [(d.tokens_per_s_per_user, d.tokens_exact) for d in front]
 
 
-def check(inst, reduce=True):
+def check(inst, reduce=True, method="auto"):
     """MILP == brute force on the best plan's exact key (tokens/s, fewest GPUs, user speed) and on the
     whole (tokens/s/user, tokens/s) front; returns both."""
-    best, front = disagg_best(inst, reduce=reduce), disagg_front(inst, reduce=reduce)
+    best, front = disagg_best(inst, reduce=reduce, method=method), disagg_front(inst, reduce=reduce, method=method)
     bb, bf = brute_disagg_best(inst), brute_disagg_front(inst)
     assert (None if best is None else best.key) == (None if bb is None else bb.key)
     assert pairs(front) == pairs(bf)
@@ -67,7 +67,9 @@ SLOS = [Slo(), Slo(ttft_s=0.4), Slo(tpot_s=0.03), Slo(ttft_s=0.3, tpot_s=0.04), 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("slo", SLOS, ids=lambda s: repr(s))
 def test_single_system_equals_brute(seed, slo):
-    check(random_disagg(seed, prefill_rows=3, decode_rows=4, total_gpus=10, slo=slo))
+    inst = random_disagg(seed, prefill_rows=3, decode_rows=4, total_gpus=10, slo=slo)
+    check(inst, method="milp")
+    check(inst, method="pairs")
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -79,7 +81,9 @@ def test_heterogeneous_pools_with_limits_equal_brute(seed, mixed, reduce):
     inst = random_disagg(seed, prefill_rows=3, decode_rows=3, total_gpus=10, systems=("h200", "b200"),
                          slo=Slo(ttft_s=0.5), max_prefill_gpus=5, max_decode_gpus=7,
                          gpus_by_class={"b200": 6}, mixed_pools=mixed)
-    check(inst, reduce)
+    check(inst, reduce, method="milp")
+    if not mixed:
+        check(inst, method="pairs")
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -89,7 +93,7 @@ def test_tie_heavy_grids_equal_brute(seed):
         inst = random_disagg(seed, prefill_rows=3, decode_rows=3, total_gpus=9, quantized=True,
                              systems=("a", "b"), mixed_pools=mixed)
         check(inst)
-        check(inst, reduce=False)
+        check(inst, reduce=False, method="milp")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -102,6 +106,8 @@ def test_random_instances_equal_brute(seed, n, mixed, quantized, ttft, limit_p, 
                          max_decode_gpus=limit_d, gpus_by_class={} if class_b is None else {"b": class_b},
                          mixed_pools=mixed)
     check(inst)
+    if not mixed:
+        check(inst, method="milp")
 
 
 def test_heterogeneous_plans_account_gpus_per_system():
