@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sloplan.core.enums import Role, ServingMode
 from sloplan.model.options import evaluate, fitting_engines, option_table
 from sloplan.solver import Plan, PlanGroup, best_plan, infeasibility_reason, pareto_plans
+from sloplan.solver.mode_union import union_best, union_front
 
 from .context import Context, build_context
 from .errors import InputError, shown
@@ -29,8 +31,9 @@ def _as_request(request: Request | dict | str | Path) -> Request:
 
 
 def solve(request: Request | dict | str | Path) -> SolveResult:
-    """Best deployment under the SLOs within the GPU budget, and the exact front of the option table:
-    build (context, engines, option table) → solve (typed Plans) → verify (the best plan) → render."""
+    """Best deployment under the SLOs within the GPU budget, and the exact front over every requested mode:
+    build (context, engines, option table, disaggregated instance) → solve (typed Plans per mode, merged:
+    solver/mode_union.py) → verify (the best plan) → render."""
     t0 = time.perf_counter()
     req = _as_request(request)
     ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
@@ -40,19 +43,30 @@ def solve(request: Request | dict | str | Path) -> SolveResult:
     if not slots:
         raise _no_engine(ctx, req)
     t1 = time.perf_counter()
-    table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, list(req.modes), req.max_batch_size,
-                         ctx.calibration)
+    replica_modes = [m for m in req.modes if m is not ServingMode.DISAGG]
+    table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, replica_modes, req.max_batch_size,
+                         ctx.calibration) if replica_modes else None
+    setup = _disagg_setup(req, ctx)
     t2 = time.perf_counter()
     slo = req.slo
-    best = best_plan(table, req.total_gpus, slo)
-    front = pareto_plans(table, req.total_gpus, slo)
+    bests, fronts = [], []
+    if table is not None:
+        bests.append(best_plan(table, req.total_gpus, slo))
+        fronts.append(pareto_plans(table, req.total_gpus, slo))
+    if setup is not None:
+        from sloplan.solver.disagg import disagg_best_plan, disagg_front_plans
+
+        bests.append(disagg_best_plan(setup.instance))
+        fronts.append(disagg_front_plans(setup.instance))
+    best, front = union_best(bests), union_front(fronts)
     t3 = time.perf_counter()
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
-        best=_verified(ctx, best, req) if best else None,
+        best=_verified(ctx, best, req, setup) if best else None,
         front=tuple(plan_point(p, _frontend_load(ctx, p)) for p in front),
-        options=len(table), engines=len(slots),
-        infeasible_reason=None if best else infeasibility_reason(table, slo),
+        options=(len(table) if table is not None else 0) + (setup.options if setup else 0),
+        engines=len(slots) + (setup.other_engines if setup else 0),
+        infeasible_reason=None if best else _infeasible(table, setup, slo),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
         timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)})
 
@@ -68,13 +82,39 @@ def _no_engine(ctx: Context, req: Request) -> InputError:
                                f"with isl+osl={req.isl + req.osl}")
 
 
+def _disagg_setup(req: Request, ctx: Context):
+    """The disaggregated instance when the request plans that mode (sloplan/disagg_request.py)."""
+    if ServingMode.DISAGG not in req.modes:
+        return None
+    from .disagg_request import disagg_setup
+
+    return disagg_setup(req, ctx)
+
+
+def _infeasible(table, setup, slo) -> str:
+    """Why nothing meets the SLOs: the option table's reason where it has one, else disagg's."""
+    if table is not None:
+        return infeasibility_reason(table, slo)
+    from sloplan.solver.disagg_infeasibility import disagg_infeasibility_reason
+
+    return disagg_infeasibility_reason(setup.instance)
+
+
 def _frontend_load(ctx: Context, plan: Plan) -> float:
-    """The busiest replica's streaming rate over its server's frontend limit (model/calibration.py)."""
-    return ctx.calibration.frontend_load(max(g.tokens_per_s for g in plan.groups))
+    """The busiest replica's streaming rate over its server's frontend limit (model/calibration.py); a
+    prefill worker streams nothing (its decode workers do)."""
+    return ctx.calibration.frontend_load(max(g.tokens_per_s for g in plan.groups if g.role is not Role.PREFILL))
 
 
-def _verified(ctx: Context, plan: Plan, req: Request) -> PlanPoint:
-    """The best plan re-checked by the full estimator, with a launch command per replica group."""
+def _verified(ctx: Context, plan: Plan, req: Request, setup=None) -> PlanPoint:
+    """The best plan re-checked by the full estimator, with a launch command per replica group (none yet
+    for a disaggregated plan's workers: generators/disagg_launch.py is wired separately)."""
+    if plan.main.role is Role.PREFILL:
+        from .disagg_request import check_disagg
+
+        decode = next(g for g in plan.groups if g.role is Role.DECODE)
+        return plan_point(plan, _frontend_load(ctx, plan), check=check_disagg(setup, plan),
+                          memory_gib=decode.slot.memory.as_gib)
     return plan_point(plan, _frontend_load(ctx, plan), launches=tuple(_launch(ctx, g, req) for g in plan.groups),
                       check=_check(ctx, plan), memory_gib=plan.main.slot.memory.as_gib)
 

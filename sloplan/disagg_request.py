@@ -24,7 +24,9 @@ import numpy as np
 
 from sloplan.core.enums import Role
 from sloplan.model.disagg_options import PoolEngines, disagg_tables
-from sloplan.model.disagg_workers import kv_bytes_per_request, kv_transfer_s, link_bytes_per_s
+from sloplan.model.disagg_tables import DecodeTable, PrefillTable, take_rows
+from sloplan.model.disagg_workers import (decode_pending, kv_bytes_per_request, kv_transfer_s, link_bytes_per_s,
+                                          prefill_pending)
 from sloplan.model.option_table import Pool
 from sloplan.model.options import fitting_engines
 from sloplan.model.pending import settle
@@ -33,6 +35,7 @@ from sloplan.perfdb import data_versions
 from .context import Context, build_context
 from .errors import InputError
 from .request import Request
+from .result import Check
 
 HETEROGENEOUS = "a heterogeneous request whose systems share no framework version with data"
 
@@ -52,6 +55,17 @@ class DisaggSetup:
     instance: object  # solver.disagg_tables.DisaggInstance
     prefill: PoolSide
     decode: PoolSide
+    request_system: str
+
+    @property
+    def options(self) -> int:
+        return len(self.instance.prefill) + len(self.instance.decode)
+
+    @property
+    def other_engines(self) -> int:
+        """Engines of pools on systems other than the request's (those of its system are counted there)."""
+        return len({(side.ctx.system.name, s.engine) for side in (self.prefill, self.decode)
+                    if side.ctx.system.name != self.request_system for pool in side.pools for s in pool.slots})
 
 
 def _version(req: Request, systems: tuple[str, str]) -> str | None:
@@ -130,4 +144,40 @@ def disagg_setup(req: Request, ctx: Context) -> DisaggSetup:
     inst = DisaggInstance(prefill=prefill, decode=decode, kv_transfer_s=_kv_seconds(req, pre, dec), osl=req.osl,
                           total_gpus=req.total_gpus, slo=req.slo, max_prefill_gpus=req.max_prefill_gpus,
                           max_decode_gpus=req.max_decode_gpus, mixed_pools=req.mixed_pools)
-    return DisaggSetup(inst, pre, dec)
+    return DisaggSetup(inst, pre, dec, req.system)
+
+
+def _rechecked(side: PoolSide, table, rows: list[int], make, sizes) -> object:
+    """`table`'s rows re-priced by the per-worker estimator at their exact batch / concurrency."""
+    ctx = side.ctx
+    pend = [make(ctx.arch, table.slots[int(table.engine_index[r])].engine, ctx.system, ctx.fw, ctx.workload,
+                 np.array([int(sizes[r])]), ctx.calibration) for r in rows]
+    fresh = settle(ctx.db, pend)
+    sub = take_rows(table, np.array(rows))
+    cols = {name: np.array([getattr(m, name)[0] for m in fresh]) for name in _RECHECKED[type(table)]}
+    fields = {k: getattr(sub, k) for k in sub.__dataclass_fields__}
+    return type(table)(**{**fields, **cols})
+
+
+def check_disagg(setup: DisaggSetup, plan) -> Check:
+    """Re-run the per-worker estimators at each group's exact batch / concurrency (no interpolation) and
+    recompute the plan's metrics from them (same counts, same queueing model and KV link)."""
+    from dataclasses import replace
+
+    from sloplan.solver.disagg_deployment import DisaggDeployment
+
+    inst, dep = setup.instance, plan.deployment
+    p_rows, d_rows = [r for r, _ in dep.prefill], [r for r, _ in dep.decode]
+    sub = replace(inst, prefill=_rechecked(setup.prefill, inst.prefill, p_rows, prefill_pending, inst.prefill.batch),
+                  decode=_rechecked(setup.decode, inst.decode, d_rows, decode_pending, inst.decode.concurrency))
+    full = DisaggDeployment.from_counts(sub, {i: c for i, (_, c) in enumerate(dep.prefill)},
+                                        {i: c for i, (_, c) in enumerate(dep.decode)})
+    got = np.array([full.ttft_s, full.tpot_s, full.tokens_per_s])
+    want = np.array([dep.ttft_s, dep.tpot_s, dep.tokens_per_s])
+    err = float(np.max(np.abs(want - got) / np.maximum(np.abs(got), 1e-12)) * 100)
+    return Check(ttft_ms=full.ttft_s * 1e3, tpot_ms=full.tpot_s * 1e3,
+                 tokens_per_s_per_gpu=full.tokens_per_s_per_gpu, surrogate_error_pct=round(err, 3))
+
+
+_RECHECKED = {PrefillTable: ("requests_per_s", "latency_s", "tier", "source"),
+              DecodeTable: ("requests_per_s", "tpot_s", "first_step_s", "tier", "source")}

@@ -64,6 +64,14 @@ class EstimateArgs(BaseModel):
 
     _prefix_below_isl = field_validator("prefix")(prefix_below_isl)
 
+    @field_validator("mode")
+    @classmethod
+    def _one_replica_mode(cls, v: ServingMode) -> ServingMode:
+        """One replica's estimate: static or agg (a disaggregated configuration is two pools)."""
+        if v is ServingMode.DISAGG:
+            raise ValueError("a disaggregated configuration is not one replica's mode")
+        return v
+
 
 def arguments(names: Mapping[str, str] | None = None, **kwargs) -> EstimateArgs:
     """`kwargs` validated as estimate's arguments; the first problem is an InputError naming the argument

@@ -33,7 +33,7 @@ def _front_table(front: tuple[PlanPoint, ...], best: PlanPoint | None) -> Table:
         t.add_column(col, justify="right" if col not in ("mode", "replicas") else "left")
     for p in shown:
         mark = " *" if best and _key(p) == _key(best) else ""
-        reps = " + ".join(f"{g.count}×{g.engine}" for g in p.replicas)
+        reps = p.engine if p.ttft_breakdown_ms else " + ".join(f"{g.count}×{g.engine}" for g in p.replicas)
         t.add_row(f"{p.tokens_per_s_per_user:.1f}{mark}", f"{p.tokens_per_s_per_gpu:.1f}", f"{p.ttft_ms:.0f}",
                   f"{p.tpot_ms:.2f}", p.mode, reps, str(p.concurrency), p.tier)
     return t
@@ -52,8 +52,7 @@ def print_solve(r: SolveResult) -> None:
     if b is None:
         console.print(f"[red]No deployment meets the SLOs:[/] {r.infeasible_reason}")
         return
-    reps = " + ".join(f"{g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight each)" for g in b.replicas)
-    console.print(f"[bold green]Best:[/] {reps}")
+    console.print(f"[bold green]Best:[/] {_groups(b)}")
     console.print(f"  {b.tokens_per_s_per_gpu:.1f} tok/s/gpu · {b.tokens_per_s_per_user:.1f} tok/s/user · "
                   f"{b.tokens_per_s:.0f} tok/s total on {b.gpus_used}/{b.total_gpus} GPUs · "
                   f"TTFT {b.ttft_ms:.0f} ms · TPOT {b.tpot_ms:.2f} ms · tier {b.tier}"
@@ -63,16 +62,32 @@ def print_solve(r: SolveResult) -> None:
         console.print(f"  re-checked by the full estimator: TTFT {c.ttft_ms:.0f} ms, TPOT {c.tpot_ms:.2f} ms,"
                       f" {c.tokens_per_s_per_gpu:.1f} tok/s/gpu (surrogate error {c.surrogate_error_pct:.2f}%)")
     _frontend_note(b.frontend_load, indent="  ")
+    if b.ttft_breakdown_ms:
+        t = b.ttft_breakdown_ms
+        console.print("  TTFT in parts: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} ms ({v / b.ttft_ms:.0%})"
+                                                       for k, v in t.items()))
     if b.memory_gib:
         console.print("  memory per GPU (GiB): " + ", ".join(f"{k} {v}" for k, v in b.memory_gib.items()))
     launches = [g for g in b.replicas if g.launch]
-    if len(launches) > 1:  # a mixed plan: each group starts its own engine
+    if b.ttft_breakdown_ms and not launches:
+        console.print("Launch: commands for disaggregated workers are not generated yet")
+    elif len(launches) > 1:  # a mixed plan: each group starts its own engine
         for g in launches:
             console.print(f"[bold]Launch (one replica of {g.count}× {g.engine}, {g.mode}):[/]")
             console.print(g.launch, soft_wrap=True)
     elif b.launch:
         console.print("[bold]Launch (one replica):[/]")
         console.print(b.launch, soft_wrap=True)
+
+
+def _groups(b: PlanPoint) -> str:
+    """The best plan's groups: replicas with their mode, or a disaggregated plan's workers with their role."""
+    if b.ttft_breakdown_ms:
+        return " + ".join(f"{g.count}× {g.engine} ({g.role}" + (f" on {g.system}, " if g.system != b.replicas[0].system
+                                                                 or g.system != b.replicas[-1].system else ", ")
+                          + (f"batch {g.concurrency})" if g.role == "prefill" else f"{g.concurrency} in flight each)")
+                          for g in b.replicas)
+    return " + ".join(f"{g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight each)" for g in b.replicas)
 
 
 def _frontend_note(load: float, indent: str = "") -> None:
