@@ -30,7 +30,7 @@ from sloplan.model.disagg_workers import (decode_pending, kv_bytes_per_request, 
 from sloplan.model.option_table import Pool
 from sloplan.model.options import fitting_engines
 from sloplan.model.pending import settle
-from sloplan.perfdb import data_versions
+from sloplan.perfdb import UnknownSystem, data_versions, load_system
 
 from .context import Context, build_context
 from .errors import InputError
@@ -81,6 +81,13 @@ def _version(req: Request, systems: tuple[str, str]) -> str | None:
                                           f"{systems[0]} and {', '.join(have[1])} on {systems[1]}; accepted: "
                                           f"systems with a common version, or one system")
     return shared[-1]
+
+
+def _known(system: str, field: str) -> None:
+    try:
+        load_system(system)
+    except UnknownSystem as exc:
+        raise InputError(field, f"unknown system '{system}'; accepted: {', '.join(exc.accepted)}") from None
 
 
 def _context(req: Request, ctx: Context, system: str, version: str | None, field: str) -> Context:
@@ -136,6 +143,8 @@ def disagg_setup(req: Request, ctx: Context) -> DisaggSetup:
     from sloplan.solver.disagg_tables import DisaggInstance
 
     systems = (req.prefill_system or req.system, req.decode_system or req.system)
+    for field, system in zip(("prefill_system", "decode_system"), systems):
+        _known(system, field)
     version = _version(req, systems)
     pre = _side(req, ctx, Role.PREFILL, "prefill_system", "max_prefill_gpus", version)
     dec = _side(req, ctx, Role.DECODE, "decode_system", "max_decode_gpus", version)
