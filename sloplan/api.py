@@ -54,10 +54,11 @@ def solve(request: Request | dict | str | Path) -> SolveResult:
         bests.append(best_plan(table, req.total_gpus, slo))
         fronts.append(pareto_plans(table, req.total_gpus, slo))
     if setup is not None:
-        from sloplan.solver.disagg import disagg_best_plan, disagg_front_plans
+        from sloplan.solver.disagg import disagg_plans
 
-        bests.append(disagg_best_plan(setup.instance))
-        fronts.append(disagg_front_plans(setup.instance))
+        best, front = disagg_plans(setup.instance)
+        bests.append(best)
+        fronts.append(front)
     best, front = union_best(bests), union_front(fronts)
     t3 = time.perf_counter()
     return SolveResult(

@@ -175,6 +175,17 @@ def disagg_plan(inst: DisaggInstance, dep: DisaggDeployment) -> Plan:
                 gpus_by_class=tuple(zip(classes, used)), deployment=dep)
 
 
+def disagg_plans(inst: DisaggInstance, *, backend: str = DEFAULT_BACKEND) -> tuple[Plan | None, list[Plan]]:
+    """The best plan and the front's plans together (one enumeration of candidates without mixed pools)."""
+    if inst.mixed_pools:
+        return disagg_best_plan(inst, backend=backend), disagg_front_plans(inst, backend=backend)
+    from .disagg_pairs import candidates, pairs_best, pairs_front
+
+    found = candidates(inst)
+    best = pairs_best(inst, found)
+    return (None if best is None else disagg_plan(inst, best)), [disagg_plan(inst, d) for d in pairs_front(inst, found)]
+
+
 def disagg_best_plan(inst: DisaggInstance, *, backend: str = DEFAULT_BACKEND) -> Plan | None:
     best = disagg_best(inst, backend=backend)
     return None if best is None else disagg_plan(inst, best)

@@ -17,6 +17,8 @@ speed; front: non-dominated (tokens/s/user, tokens/s)), which the tests check ag
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 from .brute import front_ceiling
@@ -26,99 +28,138 @@ from .disagg_tables import DisaggInstance
 _REL_TOL = 1e-9
 
 
-def _decode_room(inst: DisaggInstance, k: int) -> np.ndarray:
-    """Per (prefill row, decode row): the most decode workers left once k prefill workers are placed."""
+def _decode_room(inst: DisaggInstance, rows: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
+    """Per (prefill row, decode row) of `rows` x `cols`: the most decode workers left once k workers of
+    the prefill row are placed."""
     P, D = inst.prefill, inst.decode
-    gp = P.gpus * k
-    room = np.full((len(P), len(D)), float(inst.total_gpus)) - gp[:, None]
+    gp = (P.gpus[rows] * k).astype(float)
+    room = np.broadcast_to(float(inst.total_gpus) - gp[:, None], (len(rows), len(cols)))
     if inst.max_decode_gpus is not None:
         room = np.minimum(room, float(inst.max_decode_gpus))
-    sys_p, sys_d = inst.prefill_systems, inst.decode_systems
+    sys_p, sys_d = inst.prefill_systems[rows], inst.decode_systems[cols]
     for system, limit in inst.gpus_by_class.items():
         same = (sys_p == system)[:, None] & (sys_d == system)[None, :]
         room = np.where(same, np.minimum(room, float(limit) - gp[:, None]), room)
-    nd = np.floor(np.maximum(room, 0.0) / D.gpus[None, :]).astype(np.int64)
-    return np.minimum(nd, inst.decode_cap()[None, :])
+    nd = np.floor(np.maximum(room, 0.0) / D.gpus[cols][None, :]).astype(np.int64)
+    return np.minimum(nd, inst.decode_cap()[cols][None, :])
 
 
-def _candidates(inst: DisaggInstance):
+def candidates(inst: DisaggInstance):
     """Every (p, d, k, nd) worth evaluating: per pair and k, the rate with the most decode workers and
-    the fewest decode workers that serve it. Returns arrays (p, d, k, nd, tokens, lower, upper): tokens
-    in floats, lower / upper where nd - 1 / nd + 1 decode workers may serve as much exactly."""
+    the fewest decode workers that serve it — kept only where it comes within the float tolerance of
+    the best rate of its decode row (the front and the best plan both take a decode row's best, and
+    a decode row is one user speed). Returns arrays (p, d, k, nd, tokens, lower, upper): tokens in
+    floats, lower / upper where nd - 1 / nd + 1 decode workers may serve as much exactly; False when
+    there is no plan."""
     P, D = inst.prefill, inst.decode
-    cap_p = inst.prefill_cap()
-    c = inst.rho * P.requests_per_s[:, None]  # prefill rate per worker of each pair
-    usable = inst.decode_allowed[None, :] & (c > 0)
+    cols = np.flatnonzero(inst.decode_allowed)
+    c_all = inst.rho[:, cols] * P.requests_per_s[:, None]  # prefill rate per worker of each pair
+    rows = np.flatnonzero((c_all > 0).any(axis=1) & (inst.prefill_cap() >= 1))
+    if not len(rows) or not len(cols):
+        return False
+    c, cap_p, mu_all = c_all[rows], inst.prefill_cap()[rows], D.requests_per_s[cols]
+    ks = range(1, int(cap_p.max()) + 1)
+
+    def rates(k):
+        nd_max = _decode_room(inst, rows, cols, k)
+        valid = (c > 0) & (cap_p >= k)[:, None] & (nd_max >= 1)
+        return nd_max, valid, np.where(valid, np.minimum(c * k, mu_all[None, :] * nd_max), 0.0)
+
+    best = np.zeros(len(cols))
+    for k in ks:
+        best = np.maximum(best, rates(k)[2].max(axis=0))
     out = []
-    for k in range(1, int(cap_p.max(initial=0)) + 1):
-        nd_max = _decode_room(inst, k)
-        ok = usable & (cap_p >= k)[:, None] & (nd_max >= 1)
-        p, d = np.nonzero(ok)
-        if not len(p):
+    for k in ks:
+        nd_max, valid, rate = rates(k)
+        i, j = np.nonzero(valid & (rate >= best[None, :] * (1 - _REL_TOL)) & (best[None, :] > 0))
+        if not len(i):
             continue
-        pre = c[p, d] * k
-        full = D.requests_per_s[d] * nd_max[p, d]
-        need = np.minimum(np.ceil(pre / D.requests_per_s[d] * (1 - _REL_TOL)).astype(np.int64), nd_max[p, d])
-        nd = np.where(full > pre, np.maximum(need, 1), nd_max[p, d])
+        pre, mu, top = c[i, j] * k, mu_all[j], nd_max[i, j]
+        full = mu * top
+        need = np.minimum(np.ceil(pre / mu * (1 - _REL_TOL)).astype(np.int64), top)
+        nd = np.where(full > pre, np.maximum(need, 1), top)
         # which neighbouring decode counts floats cannot rule out (the exact pass decides them)
-        mu = D.requests_per_s[d]
         lower = (nd > 1) & (mu * (nd - 1) >= pre * (1 - _REL_TOL))
-        upper = (nd < nd_max[p, d]) & (mu * nd <= pre * (1 + _REL_TOL))
-        out.append((p, d, np.full(len(p), k), nd, np.minimum(pre, full) * inst.osl, lower, upper))
+        upper = (nd < top) & (mu * nd <= pre * (1 + _REL_TOL))
+        out.append((rows[i], cols[j], np.full(len(i), k), nd, pre, full, lower, upper))
     if not out:
-        return None
-    return tuple(np.concatenate(col) for col in zip(*out))
+        return False
+    return _decode_bound_once(inst, *(np.concatenate(col) for col in zip(*out)))
 
 
-def _exact(inst: DisaggInstance, p, d, k, nd, lower, upper) -> list[DisaggDeployment]:
-    """Exact deployments of the shortlisted candidates and the neighbouring decode counts floats left open."""
-    seen, out = set(), []
-    for a, b, n, m, lo, up in zip(p.tolist(), d.tolist(), k.tolist(), nd.tolist(), lower.tolist(), upper.tolist()):
-        for mm in (m - 1, m, m + 1):
-            if (mm == m or (lo and mm < m) or (up and mm > m)) and (a, b, n, mm) not in seen:
-                seen.add((a, b, n, mm))
-                dep = DisaggDeployment.from_counts(inst, {a: n}, {b: mm})
-                if dep.rate_exact > 0 and _within(inst, dep):
-                    out.append(dep)
+def _decode_bound_once(inst: DisaggInstance, p, d, k, nd, pre, full, lower, upper):
+    """The candidates, where those clearly bound by their decode pool (``mu_d nd < c k`` beyond
+    the float tolerance: the rate is exactly mu_d nd, whichever prefill row feeds it) keep, per decode
+    row and count, only the prefill row with the fewest GPUs (the one the tie-break prefers; its TTFT
+    is within the SLO as every candidate's is). Others are all kept."""
+    bound = np.flatnonzero(full < pre * (1 - _REL_TOL))
+    gpus = inst.prefill.gpus[p[bound]] * k[bound]
+    order = bound[np.lexsort((gpus, nd[bound], d[bound]))]  # by decode row, count, then prefill GPUs
+    first = np.ones(len(order), bool)
+    first[1:] = (d[order][1:] != d[order][:-1]) | (nd[order][1:] != nd[order][:-1])
+    keep = np.ones(len(p), bool)
+    keep[bound] = False
+    keep[order[first]] = True
+    tokens = np.minimum(pre, full) * inst.osl
+    return p[keep], d[keep], k[keep], nd[keep], tokens[keep], lower[keep], upper[keep]
+
+
+def _expanded(found, mask) -> list[tuple[int, int, int, int]]:
+    """(p, d, k, nd) of the masked candidates and the neighbouring decode counts floats left open
+    (nd + 1 only where it fits: `upper` requires nd < the room left)."""
+    p, d, k, nd, _, lower, upper = (col[mask].tolist() for col in found)
+    out = dict.fromkeys((a, b, n, m) for a, b, n, m in zip(p, d, k, nd))
+    for a, b, n, m, lo, up in zip(p, d, k, nd, lower, upper):
+        if lo:
+            out[(a, b, n, m - 1)] = None
+        if up:
+            out[(a, b, n, m + 1)] = None
+    return list(out)
+
+
+def _exact_keys(inst: DisaggInstance, plans: list[tuple[int, int, int, int]]) -> list[tuple]:
+    """Per plan (tokens/s as an exact Fraction, GPUs, user speed): `DisaggDeployment.from_counts`'s
+    rate for one prefill and one decode row, without the rest of its metrics."""
+    P, D, out = inst.prefill, inst.decode, []
+    for a, b, n, m in plans:
+        pre = Fraction(float(inst.rho[a, b])) * Fraction(float(P.requests_per_s[a])) * n
+        rate = min(pre, Fraction(float(D.requests_per_s[b])) * m)
+        out.append((rate * inst.osl, int(P.gpus[a]) * n + int(D.gpus[b]) * m,
+                    float(D.tokens_per_s_per_user[b])))
     return out
 
 
-def _within(inst: DisaggInstance, dep: DisaggDeployment) -> bool:
-    """Every GPU limit holds (the neighbours of a candidate may step over one)."""
-    if dep.gpus_used > inst.total_gpus or (inst.max_decode_gpus is not None and dep.decode_gpus > inst.max_decode_gpus):
-        return False
-    for system, limit in inst.gpus_by_class.items():
-        used = sum(int(inst.prefill.gpus[r]) * c for r, c in dep.prefill if inst.prefill_system(r) == system)
-        used += sum(int(inst.decode.gpus[r]) * c for r, c in dep.decode if inst.decode_system(r) == system)
-        if used > limit:
-            return False
-    return True
+def _deployment(inst: DisaggInstance, plan: tuple[int, int, int, int]) -> DisaggDeployment:
+    a, b, n, m = plan
+    return DisaggDeployment.from_counts(inst, {a: n}, {b: m})
 
 
-def pairs_best(inst: DisaggInstance) -> DisaggDeployment | None:
-    """The lexicographically best one-engine-per-pool deployment, or None."""
-    found = _candidates(inst)
-    if found is None:
+def pairs_best(inst: DisaggInstance, found=None) -> DisaggDeployment | None:
+    """The lexicographically best one-engine-per-pool deployment, or None (`found`: `candidates(inst)`
+    when the caller has them already)."""
+    found = candidates(inst) if found is None else found
+    if found is False:
         return None
     tokens = found[4]
-    near = tokens >= tokens.max() * (1 - _REL_TOL)
-    cands = _exact(inst, *(found[i][near] for i in (0, 1, 2, 3, 5, 6)))
-    return max(cands, key=lambda x: x.key) if cands else None
+    plans = _expanded(found, tokens >= tokens.max() * (1 - _REL_TOL))
+    keys = [(t, -g, u) for t, g, u in _exact_keys(inst, plans)]
+    i = max(range(len(plans)), key=keys.__getitem__)
+    return _deployment(inst, plans[i]) if keys[i][0] > 0 else None
 
 
-def pairs_front(inst: DisaggInstance) -> list[DisaggDeployment]:
+def pairs_front(inst: DisaggInstance, found=None) -> list[DisaggDeployment]:
     """Non-dominated (tokens/s/user, tokens/s) one-engine-per-pool deployments, by user speed ascending."""
-    found = _candidates(inst)
-    if found is None:
+    found = candidates(inst) if found is None else found
+    if found is False:
         return []
     tokens = found[4]
     speed = inst.decode.tokens_per_s_per_user[found[1]]
-    near = tokens >= front_ceiling(speed, tokens) * (1 - _REL_TOL)
-    cands = sorted(_exact(inst, *(found[i][near] for i in (0, 1, 2, 3, 5, 6))),
-                   key=lambda x: (-x.tokens_per_s_per_user, -x.tokens_exact, x.gpus_used))
-    front, best = [], None
-    for x in cands:
-        if best is None or x.tokens_exact > best:
-            front.append(x)
-            best = x.tokens_exact
-    return front[::-1]
+    plans = _expanded(found, tokens >= front_ceiling(speed, tokens) * (1 - _REL_TOL))
+    keys = _exact_keys(inst, plans)
+    order = sorted(range(len(plans)), key=lambda i: (-keys[i][2], -keys[i][0], keys[i][1]))
+    front, best = [], Fraction(0)
+    for i in order:
+        if keys[i][0] > best:
+            front.append(plans[i])
+            best = keys[i][0]
+    return [_deployment(inst, plan) for plan in front[::-1]]
