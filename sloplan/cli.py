@@ -187,6 +187,14 @@ def solve(
     max_batch_size: Optional[int] = typer.Option(None, help="most requests in flight per replica, 1-4096 "
                                                             f"[default: {_default('max_batch_size')}]"),
     client: Optional[str] = typer.Option(None, help=f"{_CLIENT_HELP} [default: {_default('client')}]"),
+    prefill_system: Optional[str] = typer.Option(None, help="disagg: the prefill workers' system [default: --system]"),
+    decode_system: Optional[str] = typer.Option(None, help="disagg: the decode workers' system [default: --system]"),
+    max_prefill_gpus: Optional[int] = typer.Option(None, help="disagg: most GPUs of prefill workers [default: all]"),
+    max_decode_gpus: Optional[int] = typer.Option(None, help="disagg: most GPUs of decode workers [default: all]"),
+    mixed_pools: Optional[bool] = typer.Option(None, "--mixed-pools/--one-engine-per-pool",
+                                               help="disagg: may a pool mix engine types [default: one per pool]"),
+    kv_link_bytes_per_s: Optional[float] = typer.Option(None, help="disagg: KV hand-off bytes/s per GPU "
+                                                                   "[default: the hardware catalog's link]"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of tables"),
     plot: Optional[Path] = typer.Option(None, help="also write the front as an image; the extension picks the "
                                                    "format: png, pdf, svg, ... (checked before solving) "
@@ -197,7 +205,9 @@ def solve(
                  ttft_ms=ttft_ms, tpot_ms=tpot_ms, request_latency_ms=request_latency_ms, total_gpus=total_gpus,
                  modes=_csv_list("modes", modes, ServingMode),
                  quantizations=_csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size,
-                 client=client)
+                 client=client, prefill_system=prefill_system, decode_system=decode_system,
+                 max_prefill_gpus=max_prefill_gpus, max_decode_gpus=max_decode_gpus, mixed_pools=mixed_pools,
+                 kv_link_bytes_per_s=kv_link_bytes_per_s)
     _solve(request, {k: v for k, v in flags.items() if v is not None}, as_json, plot)
 
 

@@ -42,7 +42,10 @@ def _front_table(front: tuple[PlanPoint, ...], best: PlanPoint | None) -> Table:
 def print_solve(r: SolveResult) -> None:
     req = r.request
     slo = ", ".join(f"{k} ≤ {req[k]:g}" for k in ("ttft_ms", "tpot_ms", "request_latency_ms") if req.get(k))
-    console.print(f"[bold]{req['model']}[/] on {req['total_gpus']}× {req['system']} · {r.data_version} · "
+    pools = ", ".join(f"{role} on {req[f'{role}_system']}" for role in ("prefill", "decode")
+                      if req.get(f"{role}_system") not in (None, req["system"]))
+    console.print(f"[bold]{req['model']}[/] on {req['total_gpus']}× {req['system']}"
+                  + (f" (disagg: {pools})" if pools else "") + f" · {r.data_version} · "
                   f"isl {req['isl']} osl {req['osl']} prefix {req['prefix']} · SLO: {slo or 'none'}")
     console.print(f"{r.engines} engines, {r.options} options · estimate {r.timings_s['estimate']:.2f} s, "
                   f"optimize {r.timings_s['optimize']:.2f} s")
