@@ -53,7 +53,8 @@ class EstimateArgs(BaseModel):
     moe_ep: Optional[Int] = Field(None, ge=1, le=MAX_PARALLEL, description=MOE_ACCEPTS)
     quant: Optional[member(GemmQuant)] = Field(
         None, description=f"{members(GemmQuant)}, or none for the checkpoint's own format")
-    mode: member(ServingMode) = Field(ServingMode.AGG, description=members(ServingMode))
+    mode: member(ServingMode) = Field(ServingMode.AGG, description=", ".join(
+        m.value for m in ServingMode if m is not ServingMode.DISAGG))
     concurrency: Int = bounded(1, 1, MAX_CONCURRENCY)
     isl: Int = bounded(4000, 1, MAX_TOKENS)
     osl: Int = bounded(1000, 2, MAX_TOKENS)
