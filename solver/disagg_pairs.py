@@ -50,41 +50,54 @@ def candidates(inst: DisaggInstance):
     the best rate of its decode row (the front and the best plan both take a decode row's best, and
     a decode row is one user speed). Returns arrays (p, d, k, nd, tokens, lower, upper): tokens in
     floats, lower / upper where nd - 1 / nd + 1 decode workers may serve as much exactly; False when
-    there is no plan."""
+    there is no plan.
+
+    Prefill rows with the same GPUs, worker cap and system leave the decode pool the same room at
+    every k, so a decode row's best over such a group is ``min(k max_p c[p, d], mu_d nd_max)``: the
+    first pass costs one vector per group and k, and the second looks only at the decode rows where
+    a group comes near that best."""
     P, D = inst.prefill, inst.decode
     cols = np.flatnonzero(inst.decode_allowed)
     c_all = inst.rho[:, cols] * P.requests_per_s[:, None]  # prefill rate per worker of each pair
     rows = np.flatnonzero((c_all > 0).any(axis=1) & (inst.prefill_cap() >= 1))
     if not len(rows) or not len(cols):
         return False
-    c, cap_p, mu_all = c_all[rows], inst.prefill_cap()[rows], D.requests_per_s[cols]
-    ks = range(1, int(cap_p.max()) + 1)
-
-    def rates(k):
-        nd_max = _decode_room(inst, rows, cols, k)
-        valid = (c > 0) & (cap_p >= k)[:, None] & (nd_max >= 1)
-        return nd_max, valid, np.where(valid, np.minimum(c * k, mu_all[None, :] * nd_max), 0.0)
-
-    best = np.zeros(len(cols))
-    for k in ks:
-        best = np.maximum(best, rates(k)[2].max(axis=0))
+    c, cap_p, mu = c_all[rows], inst.prefill_cap()[rows], D.requests_per_s[cols]
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(P.gpus[rows].tolist(), cap_p.tolist(), inst.prefill_systems[rows].tolist())):
+        groups.setdefault(key, []).append(i)
+    rooms, best = [], np.zeros(len(cols))
+    for (_, cap, _), idx in groups.items():
+        idx = np.array(idx)
+        cmax = c[idx].max(axis=0)
+        for k in range(1, cap + 1):
+            nd_max = _decode_room(inst, rows[idx[:1]], cols, k)[0]
+            rooms.append((idx, k, nd_max, cmax))
+            best = np.maximum(best, np.where(nd_max >= 1, np.minimum(cmax * k, mu * nd_max), 0.0))
+    floor = best * (1 - _REL_TOL)
     out = []
-    for k in ks:
-        nd_max, valid, rate = rates(k)
-        i, j = np.nonzero(valid & (rate >= best[None, :] * (1 - _REL_TOL)) & (best[None, :] > 0))
-        if not len(i):
+    for idx, k, nd_max, cmax in rooms:
+        near = np.flatnonzero((nd_max >= 1) & (best > 0) & (np.minimum(cmax * k, mu * nd_max) >= floor))
+        if not len(near):
             continue
-        pre, mu, top = c[i, j] * k, mu_all[j], nd_max[i, j]
-        full = mu * top
-        need = np.minimum(np.ceil(pre / mu * (1 - _REL_TOL)).astype(np.int64), top)
-        nd = np.where(full > pre, np.maximum(need, 1), top)
-        # which neighbouring decode counts floats cannot rule out (the exact pass decides them)
-        lower = (nd > 1) & (mu * (nd - 1) >= pre * (1 - _REL_TOL))
-        upper = (nd < top) & (mu * nd <= pre * (1 + _REL_TOL))
-        out.append((rows[i], cols[j], np.full(len(i), k), nd, pre, full, lower, upper))
+        sub = c[np.ix_(idx, near)]
+        i, j = np.nonzero((sub > 0) & (np.minimum(sub * k, (mu * nd_max)[near][None, :]) >= floor[near][None, :]))
+        if len(i):
+            out.append(_counts(rows[idx[i]], cols[near[j]], k, sub[i, j] * k, mu[near[j]], nd_max[near[j]]))
     if not out:
         return False
     return _decode_bound_once(inst, *(np.concatenate(col) for col in zip(*out)))
+
+
+def _counts(p, d, k, pre, mu, top):
+    """Decode counts of candidates: the fewest that serve the prefill rate (or all the room leaves), and
+    where floats leave nd - 1 (`lower`) or nd + 1 (`upper`) open for the exact pass."""
+    full = mu * top
+    need = np.minimum(np.ceil(pre / mu * (1 - _REL_TOL)).astype(np.int64), top)
+    nd = np.where(full > pre, np.maximum(need, 1), top)
+    lower = (nd > 1) & (mu * (nd - 1) >= pre * (1 - _REL_TOL))
+    upper = (nd < top) & (mu * nd <= pre * (1 + _REL_TOL))
+    return p, d, np.full(len(p), k), nd, pre, full, lower, upper
 
 
 def _decode_bound_once(inst: DisaggInstance, p, d, k, nd, pre, full, lower, upper):
