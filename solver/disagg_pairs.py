@@ -13,7 +13,8 @@ Floats only shortlist: every candidate within a relative 1e-9 of the best (or of
 ceiling, for the front) is re-evaluated exactly by `DisaggDeployment.from_counts` with its neighbouring
 decode counts, so ties are decided exactly as the MILP path and the brute force decide them. The
 result is the same as `disagg_best` / `disagg_front` (lexicographic best: tokens/s, fewest GPUs, user
-speed; front: non-dominated (tokens/s/user, tokens/s)), which the tests check against brute force.
+speed, and among exact ties the lowest TTFT; front: non-dominated (tokens/s/user, tokens/s)), which
+the tests check against brute force.
 """
 from __future__ import annotations
 
@@ -156,8 +157,12 @@ def pairs_best(inst: DisaggInstance, found=None) -> DisaggDeployment | None:
     tokens = found[4]
     plans = _expanded(found, tokens >= tokens.max() * (1 - _REL_TOL))
     keys = [(t, -g, u) for t, g, u in _exact_keys(inst, plans)]
-    i = max(range(len(plans)), key=keys.__getitem__)
-    return _deployment(inst, plans[i]) if keys[i][0] > 0 else None
+    top = max(keys)
+    if top[0] <= 0:
+        return None
+    # exact ties on all three levels: the lowest TTFT, then the first rows (a stable, stated choice)
+    tied = sorted(plans[i] for i, k in enumerate(keys) if k == top)
+    return min((_deployment(inst, plan) for plan in tied), key=lambda dep: dep.ttft_s)
 
 
 def pairs_front(inst: DisaggInstance, found=None) -> list[DisaggDeployment]:
