@@ -13,9 +13,12 @@ imports); pass --no-warmup to time cold starts instead.
 
 The peer lives in its own virtualenv (default ~/.cache/sloplan-bench/peer-venv), created and
 filled with `pip install aiconfigurator==0.12.0` on first use, so its dependencies never touch
-sloplan's environment. It is restricted to aggregated serving (`--serving-mode agg`), the mode
-sloplan's front covers. Its timed runs use no --save-dir (sloplan --json writes no files either);
-one extra untimed run with --save-dir gives its Pareto front (agg/pareto.csv), counted twice:
+sloplan's environment. Two searches are compared (`--search`, default both), each tool searching
+the same modes: `agg` — the peer restricted to aggregated serving (`--serving-mode agg`) against
+sloplan's static + agg front (`--modes static,agg`); `full` — the peer's default search, agg and
+disagg (`--serving-mode auto`), against sloplan's three-mode front (`--modes static,agg,disagg`).
+Timed runs use no --save-dir (sloplan --json writes no files either); one extra untimed run with
+--save-dir gives the peer's Pareto fronts (agg/pareto.csv, disagg/pareto.csv, merged), counted twice:
 all non-dominated rows (the peer's front as it reports it, which may break --tpot) and the
 non-dominated rows that meet both SLOs (comparable with sloplan's SLO-constrained front).
 
@@ -42,7 +45,8 @@ from _common import REPO_ROOT, find_sloplan, fmt, last_line, median, render_tabl
 
 PEER_PACKAGE = "aiconfigurator==0.12.0"
 DEFAULT_PEER_VENV = Path.home() / ".cache" / "sloplan-bench" / "peer-venv"
-PEER_MODE_FLAGS = ["--serving-mode", "agg"]
+# search name -> (sloplan's --modes, the peer's --serving-mode): each pair searches the same modes
+SEARCHES = {"agg": ("static,agg", "agg"), "full": ("static,agg,disagg", "auto")}
 
 
 @dataclass(frozen=True)
@@ -59,15 +63,16 @@ class Scenario:
     ttft_ms: float = 2000
     tpot_ms: float = 30
 
-    def sloplan_cmd(self, exe: str) -> list[str]:
+    def sloplan_cmd(self, exe: str, search: str) -> list[str]:
         return [exe, "solve", "--model", self.model, "--system", self.system, "--backend", self.backend,
                 "--total-gpus", str(self.total_gpus), "--isl", str(self.isl), "--osl", str(self.osl),
-                "--ttft-ms", f"{self.ttft_ms:g}", "--tpot-ms", f"{self.tpot_ms:g}", "--json"]
+                "--ttft-ms", f"{self.ttft_ms:g}", "--tpot-ms", f"{self.tpot_ms:g}", "--modes", SEARCHES[search][0],
+                "--json"]
 
-    def peer_cmd(self, exe: str, save_dir: Path | None = None) -> list[str]:
+    def peer_cmd(self, exe: str, search: str, save_dir: Path | None = None) -> list[str]:
         cmd = [exe, "cli", "default", "--model", self.model, "--system", self.system, "--backend", self.backend,
                "--total-gpus", str(self.total_gpus), "--isl", str(self.isl), "--osl", str(self.osl),
-               "--ttft", f"{self.ttft_ms:g}", "--tpot", f"{self.tpot_ms:g}", *PEER_MODE_FLAGS]
+               "--ttft", f"{self.ttft_ms:g}", "--tpot", f"{self.tpot_ms:g}", "--serving-mode", SEARCHES[search][1]]
         return cmd + (["--save-dir", str(save_dir)] if save_dir else [])
 
 
@@ -138,30 +143,32 @@ def time_repeats(cmd: list[str], repeats: int, timeout: float,
     return times, proc
 
 
-def bench_sloplan(sc: Scenario, exe: str, args: argparse.Namespace) -> Result:
-    """Time `sloplan solve --json` and count its front points from the JSON it prints."""
-    cmd, ok = sc.sloplan_cmd(exe), (0, 3)
+def bench_sloplan(sc: Scenario, exe: str, search: str, args: argparse.Namespace) -> Result:
+    """Time `sloplan solve --json` and count its front points (per mode) from the JSON it prints."""
+    cmd, ok = sc.sloplan_cmd(exe, search), (0, 3)
     try:
         if not args.no_warmup:
             run_once(cmd, args.timeout, ok)
         times, proc = time_repeats(cmd, args.repeats, args.timeout, ok)
         doc = json.loads(proc.stdout)
-        return Result(times, str(len(doc["front"])))
+        modes = [p["mode"] for p in doc["front"]]
+        by_mode = " ".join(f"{m[0]}{modes.count(m)}" for m in dict.fromkeys(modes))
+        return Result(times, f"{len(modes)}" + (f" ({by_mode})" if by_mode else ""))
     except (RuntimeError, OSError, subprocess.TimeoutExpired, json.JSONDecodeError, KeyError, TypeError) as exc:
         return Result([], error=f"sloplan: {type(exc).__name__}: {exc}"[:300])
 
 
-def bench_peer(sc: Scenario, exe: str, args: argparse.Namespace) -> Result:
+def bench_peer(sc: Scenario, exe: str, search: str, args: argparse.Namespace) -> Result:
     """Time the peer, then count its front from one untimed --save-dir run.
 
     The counting run doubles as the warm-up, so it runs before the timed ones unless --no-warmup.
     """
     try:
         with tempfile.TemporaryDirectory(prefix="peer-save-") as tmp:
-            save = sc.peer_cmd(exe, Path(tmp))
+            save = sc.peer_cmd(exe, search, Path(tmp))
             if not args.no_warmup:
                 run_once(save, args.timeout)
-            times, _ = time_repeats(sc.peer_cmd(exe), args.repeats, args.timeout)
+            times, _ = time_repeats(sc.peer_cmd(exe, search), args.repeats, args.timeout)
             if args.no_warmup:
                 run_once(save, args.timeout)
             return Result(times, count_peer_front(Path(tmp), sc))
@@ -172,12 +179,14 @@ def bench_peer(sc: Scenario, exe: str, args: argparse.Namespace) -> Result:
 # ----------------------------------------------------------------------------- peer front
 
 def count_peer_front(save_dir: Path, sc: Scenario) -> str:
-    """'all/within-SLO' non-dominated point counts from the agg experiment's pareto.csv."""
-    files = sorted(save_dir.rglob("agg/pareto.csv"))
+    """'all/within-SLO' non-dominated point counts over the experiments' pareto.csv files (agg, disagg)."""
+    files = sorted(save_dir.rglob("*/pareto.csv"))
     if not files:
         return "no pareto.csv"
-    with files[0].open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = []
+    for path in files:
+        with path.open(newline="") as f:
+            rows += list(csv.DictReader(f))
     points = [(float(r["tokens/s/user"]), float(r["tokens/s/gpu"]), float(r["ttft"]), float(r["tpot"])) for r in rows]
     within = [p for p in points if p[2] <= sc.ttft_ms and p[3] <= sc.tpot_ms]
     return f"{len(non_dominated(points))}/{len(non_dominated(within))}"
@@ -204,6 +213,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--peer-venv", type=Path, default=DEFAULT_PEER_VENV, help="virtualenv holding the peer")
     ap.add_argument("--sloplan", help="path of the sloplan executable (default: beside this Python, then PATH)")
     ap.add_argument("--no-warmup", action="store_true", help="skip the untimed first run of each command")
+    ap.add_argument("--search", action="append", choices=list(SEARCHES),
+                    help="agg: static+agg vs the peer's agg; full: three modes vs the peer's agg+disagg "
+                         "(repeatable); default both")
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--skip-sloplan", action="store_true")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds before one process is killed")
@@ -223,17 +235,17 @@ def setup(args: argparse.Namespace) -> tuple[str | None, str | None]:
             peer_exe = ensure_peer(args.peer_venv)
         except (subprocess.CalledProcessError, OSError) as exc:
             print(f"peer install failed: {exc}")
-    print(f"sloplan: {sloplan_exe or 'skipped'}\npeer:    {peer_exe or 'skipped'} ({PEER_PACKAGE}, "
-          f"flags {' '.join(PEER_MODE_FLAGS)}; timed without --save-dir)")
+    print(f"sloplan: {sloplan_exe or 'skipped'}\npeer:    {peer_exe or 'skipped'} ({PEER_PACKAGE}; "
+          f"timed without --save-dir)")
     print(f"repeats: {args.repeats}, warm-up run before timing: {'no' if args.no_warmup else 'yes'}")
     return sloplan_exe, peer_exe
 
 
-def table_row(sc: Scenario, ours: Result, peer: Result) -> list[str]:
+def table_row(sc: Scenario, search: str, ours: Result, peer: Result) -> list[str]:
     """One line of the report; ratio = peer median / sloplan median."""
     a, b = median(ours.times), median(peer.times)
     ratio = b / a if a and b else None
-    return [sc.name, fmt(a, ".3f"), fmt(b, ".3f"), fmt(ratio, ".1f", "-") + ("x" if ratio else ""),
+    return [sc.name, search, fmt(a, ".3f"), fmt(b, ".3f"), fmt(ratio, ".1f", "-") + ("x" if ratio else ""),
             ours.front, peer.front]
 
 
@@ -253,15 +265,19 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
     rows, errors = [], []
     for sc in chosen:
-        print(f"... {sc.name}", flush=True)
-        ours = bench_sloplan(sc, sloplan_exe, args) if sloplan_exe else Result([], error="")
-        peer = bench_peer(sc, peer_exe, args) if peer_exe else Result([], error="")
-        errors += [f"{sc.name}: {r.error}" for r in (ours, peer) if r.error]
-        rows.append(table_row(sc, ours, peer))
-    header = ["scenario", "sloplan med s", "peer med s", "peer/sloplan", "front sloplan", "front peer all/SLO"]
+        for search in args.search or list(SEARCHES):
+            print(f"... {sc.name} ({search})", flush=True)
+            ours = bench_sloplan(sc, sloplan_exe, search, args) if sloplan_exe else Result([], error="")
+            peer = bench_peer(sc, peer_exe, search, args) if peer_exe else Result([], error="")
+            errors += [f"{sc.name} ({search}): {r.error}" for r in (ours, peer) if r.error]
+            rows.append(table_row(sc, search, ours, peer))
+    header = ["scenario", "search", "sloplan med s", "peer med s", "peer/sloplan", "front sloplan",
+              "front peer all/SLO"]
     print()
     print(render_table(header, rows))
-    print("\nfront peer all/SLO: non-dominated points in the peer's agg pareto.csv / those meeting TTFT and TPOT.")
+    print("\nsearch agg: sloplan static+agg vs the peer's agg; full: sloplan's three modes vs the peer's agg+disagg.")
+    print("front sloplan: points (s static, a agg, d disagg); front peer all/SLO: non-dominated points of the peer's")
+    print("pareto.csv files (merged) / those meeting TTFT and TPOT.")
     for line in errors:
         print("error:", line)
     return 0

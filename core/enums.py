@@ -118,10 +118,12 @@ class Phase(str, Enum):
 
 
 class ServingMode(str, Enum):
-    """How one replica schedules requests."""
+    """How a plan serves requests: each replica whole requests (static, agg), or a prefill pool and a
+    decode pool handing the KV cache over (disagg: solver/problems/disagg.py, not an OptionTable mode)."""
 
     STATIC = "static"  # a batch arrives together, prefills together, decodes to the end
     AGG = "agg"  # continuous (in-flight) batching with chunked prefill, closed-loop concurrency
+    DISAGG = "disagg"  # prefill and decode workers in separate pools, KV cache sent between them
 
 
 class Client(str, Enum):
@@ -177,7 +179,6 @@ class ConstraintGroup(str, Enum):
     QUANTIZATION = "quantization"  # certificates: options in a format the request does not plan
     POOL_GPUS = "pool_gpus"  # disaggregated: per-pool (prefill / decode) and per-GPU-class limits
     ENGINE_CHOICE = "engine_choice"  # disaggregated: one engine type per pool (binary + big-M link)
-    RATIO_FLOOR = "ratio_floor"  # disaggregated: tokens/s/GPU >= lambda (lexicographic tie-breaks)
     LOAD_TARGET = "load_target"  # sizing: served load (requests/s or concurrency) >= the target
     COST_BUDGET = "cost_budget"  # sizing: cost per hour <= C (lexicographic tie-breaks)
     PIECEWISE = "piecewise"  # compact: rows making tokens/s and latencies piecewise-linear in concurrency

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sloplan.core.enums import Role, ServingMode
 from sloplan.model.options import evaluate, fitting_engines, option_table
 from sloplan.solver import Plan, PlanGroup, infeasibility_reason
 from sloplan.solver.best import best_plan_within
+from sloplan.solver.mode_union import union_best, union_front
 from sloplan.solver.pareto import pareto_plans_within
 from sloplan.solver.slack import plan_slack, tightening_note
 
@@ -33,10 +35,11 @@ def _as_request(request: Request | dict | str | Path) -> Request:
 
 def solve(request: Request | dict | str | Path, *, export: Path | None = None,
           export_tolerance: float | None = None) -> SolveResult:
-    """Best deployment under the SLOs within the GPU budget, and the exact front of the option table:
-    build (context, engines, option table) → solve (typed Plans) → verify (the best plan) → render.
-    `export`: also write the best-plan model there (.lp/.mps, sloplan/model_export.py), the compact one
-    fitted at `export_tolerance` when that is given."""
+    """Best deployment under the SLOs within the GPU budget, and the exact front over every requested mode:
+    build (context, engines, option table, disaggregated instance) → solve (typed Plans per mode, merged:
+    solver/mode_union.py) → verify (the best plan) → render. `export`: also write the best-plan model of
+    the replica modes there (.lp/.mps, sloplan/model_export.py), the compact one fitted at
+    `export_tolerance` when that is given."""
     t0 = time.perf_counter()
     req = _as_request(request)
     ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
@@ -46,45 +49,72 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
     if not slots:
         raise _no_engine(ctx, req)
     t1 = time.perf_counter()
-    table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, list(req.modes), req.max_batch_size,
-                         ctx.calibration)
+    replica_modes = [m for m in req.modes if m is not ServingMode.DISAGG]
+    table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, replica_modes, req.max_batch_size,
+                         ctx.calibration) if replica_modes else None
+    setup = _disagg_setup(req, ctx)
     t2 = time.perf_counter()
     slo = req.planning_slo  # the request's SLOs, tightened by headroom / min_slack (solver/slack.py)
-    best, front, solver = _optimize(table, req, slo)
+    best, front, solver = _optimize(table, setup, req, slo)
     t3 = time.perf_counter()
     if export is not None:  # after the solve: a backend refusing the model (exit 2) leaves no file
-        from .model_export import write_export
-
-        write_export(table, req.total_gpus, slo, Path(export), export_tolerance)
+        _export(table, req, slo, Path(export), export_tolerance)
     infeasible = solver["best"]["status"] == "infeasible"  # a time limit without a plan proves nothing
-    cert = _certificate(req, ctx) if infeasible else None
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
-        best=_verified(ctx, best, req) if best else None,
+        best=_verified(ctx, best, req, setup) if best else None,
         front=tuple(plan_point(p, _frontend_load(ctx, p), slack=plan_slack(req.slo, p.metrics)) for p in front),
-        options=len(table), engines=len(slots),
-        infeasible_reason=(infeasibility_reason(table, slo) + tightening_note(req.headroom, req.min_slack)
+        options=(len(table) if table is not None else 0) + (setup.options if setup else 0),
+        engines=len(slots) + (setup.other_engines if setup else 0),
+        infeasible_reason=(_infeasible(table, setup, slo) + tightening_note(req.headroom, req.min_slack)
                            if infeasible else None),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
         timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)},
-        solver=solver, certificate=cert)
+        solver=solver, certificate=_certificate(req, ctx) if infeasible and table is not None else None)
 
 
-def _optimize(table, req: Request, slo) -> tuple[Plan | None, list[Plan], dict]:
-    """Best plan and front on the request's solver backend under its time limit (one deadline for both),
-    with how far each is proved (solver/limits.py); a backend that cannot take the model is bad input."""
+def _optimize(table, setup, req: Request, slo) -> tuple[Plan | None, list[Plan], dict]:
+    """Best plan and front of every requested mode, merged, with how far the replica modes' answers are
+    proved on the request's solver backend under its time limit (one deadline for both; solver/limits.py).
+    The disaggregated answer is an exact enumeration (solver/disagg_pairs.py), proved by construction."""
     from sloplan.solver.backends import BackendRefused
-    from sloplan.solver.limits import Deadline
+    from sloplan.solver.limits import Deadline, Outcome, SolveStatus
 
-    deadline = Deadline.after(req.time_limit_s)
-    try:
-        best, best_outcome = best_plan_within(table, req.total_gpus, slo, backend=req.solver, deadline=deadline)
-        front, front_outcome = pareto_plans_within(table, req.total_gpus, slo, backend=req.solver,
-                                                   deadline=deadline)
-    except BackendRefused as exc:
-        raise InputError("solver", f"{exc}; accepted: a backend that takes this model") from None
-    return best, front, {"name": req.solver, "time_limit_s": req.time_limit_s, "best": best_outcome.to_dict(),
-                         "front": front_outcome.to_dict()}
+    bests, fronts = [], []
+    outcomes = {"best": Outcome(SolveStatus.OPTIMAL), "front": Outcome(SolveStatus.OPTIMAL)}
+    if table is not None:
+        deadline = Deadline.after(req.time_limit_s)
+        try:
+            best, outcomes["best"] = best_plan_within(table, req.total_gpus, slo, backend=req.solver,
+                                                      deadline=deadline)
+            front, outcomes["front"] = pareto_plans_within(table, req.total_gpus, slo, backend=req.solver,
+                                                           deadline=deadline)
+        except BackendRefused as exc:
+            raise InputError("solver", f"{exc}; accepted: a backend that takes this model") from None
+        bests.append(best)
+        fronts.append(front)
+    if setup is not None:
+        from sloplan.solver.disagg import disagg_plans
+
+        best, front = disagg_plans(setup.instance)
+        bests.append(best)
+        fronts.append(front)
+    best = union_best(bests)
+    if best is None and outcomes["best"].proved:
+        outcomes["best"] = Outcome(SolveStatus.INFEASIBLE)
+    elif best is not None and outcomes["best"].status is SolveStatus.INFEASIBLE:
+        outcomes["best"] = Outcome(SolveStatus.OPTIMAL)  # the replica modes had none; disagg has one
+    return best, union_front(fronts), {"name": req.solver, "time_limit_s": req.time_limit_s,
+                                       **{k: o.to_dict() for k, o in outcomes.items()}}
+
+
+def _export(table, req: Request, slo, path: Path, tolerance: float | None) -> None:
+    if table is None:
+        raise InputError("export", "writes the replica (static/agg) best-plan model; accepted: modes that "
+                                   "include static or agg")
+    from .model_export import write_export
+
+    write_export(table, req.total_gpus, slo, path, tolerance)
 
 
 def _certificate(req: Request, ctx: Context):
@@ -105,13 +135,39 @@ def _no_engine(ctx: Context, req: Request) -> InputError:
                                f"with isl+osl={req.isl + req.osl}")
 
 
+def _disagg_setup(req: Request, ctx: Context):
+    """The disaggregated instance when the request plans that mode (sloplan/disagg_request.py)."""
+    if ServingMode.DISAGG not in req.modes:
+        return None
+    from .disagg_request import disagg_setup
+
+    return disagg_setup(req, ctx)
+
+
+def _infeasible(table, setup, slo) -> str:
+    """Why nothing meets the SLOs: the option table's reason where it has one, else disagg's."""
+    if table is not None:
+        return infeasibility_reason(table, slo)
+    from sloplan.solver.disagg_infeasibility import disagg_infeasibility_reason
+
+    return disagg_infeasibility_reason(setup.instance)
+
+
 def _frontend_load(ctx: Context, plan: Plan) -> float:
-    """The busiest replica's streaming rate over its server's frontend limit (model/calibration.py)."""
-    return ctx.calibration.frontend_load(max(g.tokens_per_s for g in plan.groups))
+    """The busiest replica's streaming rate over its server's frontend limit (model/calibration.py); a
+    prefill worker streams nothing (its decode workers do)."""
+    return ctx.calibration.frontend_load(max(g.tokens_per_s for g in plan.groups if g.role is not Role.PREFILL))
 
 
-def _verified(ctx: Context, plan: Plan, req: Request) -> PlanPoint:
-    """The best plan re-checked by the full estimator, with a launch command per replica group."""
+def _verified(ctx: Context, plan: Plan, req: Request, setup=None) -> PlanPoint:
+    """The best plan re-checked by the full estimator, with a launch command per replica group (none yet
+    for a disaggregated plan's workers: generators/disagg_launch.py is wired separately)."""
+    if plan.main.role is Role.PREFILL:
+        from .disagg_request import check_disagg
+
+        decode = next(g for g in plan.groups if g.role is Role.DECODE)
+        return plan_point(plan, _frontend_load(ctx, plan), check=check_disagg(setup, plan),
+                          memory_gib=decode.slot.memory.as_gib, slack=plan_slack(req.slo, plan.metrics))
     return plan_point(plan, _frontend_load(ctx, plan), launches=tuple(_launch(ctx, g, req) for g in plan.groups),
                       check=_check(ctx, plan), memory_gib=plan.main.slot.memory.as_gib,
                       slack=plan_slack(req.slo, plan.metrics))

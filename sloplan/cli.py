@@ -198,6 +198,14 @@ def solve(
                                                       "(SLO limits / 1.15) [default: none]"),
     min_slack: Optional[str] = typer.Option(None, help="only plans whose latencies may be that much "
                                                        "underestimated, 0.1 or '10%' (exact front) [default: none]"),
+    prefill_system: Optional[str] = typer.Option(None, help="disagg: the prefill workers' system [default: --system]"),
+    decode_system: Optional[str] = typer.Option(None, help="disagg: the decode workers' system [default: --system]"),
+    max_prefill_gpus: Optional[int] = typer.Option(None, help="disagg: most GPUs of prefill workers [default: all]"),
+    max_decode_gpus: Optional[int] = typer.Option(None, help="disagg: most GPUs of decode workers [default: all]"),
+    mixed_pools: Optional[bool] = typer.Option(None, "--mixed-pools/--one-engine-per-pool",
+                                               help="disagg: may a pool mix engine types [default: one per pool]"),
+    kv_link_bytes_per_s: Optional[float] = typer.Option(None, help="disagg: KV hand-off bytes/s per GPU "
+                                                                   "[default: the hardware catalog's link]"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of tables"),
     plot: Optional[Path] = typer.Option(None, help="also write the front as an image; the extension picks the "
                                                    "format: png, pdf, svg, ... (checked before solving) "
@@ -212,7 +220,10 @@ def solve(
                  ttft_ms=ttft_ms, tpot_ms=tpot_ms, request_latency_ms=request_latency_ms, total_gpus=total_gpus,
                  modes=_csv_list("modes", modes, ServingMode),
                  quantizations=_csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size,
-                 client=client, headroom=headroom, min_slack=min_slack, solver=solver, time_limit_s=time_limit)
+                 client=client, headroom=headroom, min_slack=min_slack, solver=solver, time_limit_s=time_limit,
+                 prefill_system=prefill_system, decode_system=decode_system,
+                 max_prefill_gpus=max_prefill_gpus, max_decode_gpus=max_decode_gpus, mixed_pools=mixed_pools,
+                 kv_link_bytes_per_s=kv_link_bytes_per_s)
     _solve(request, {k: v for k, v in flags.items() if v is not None}, as_json, plot, (export, export_tolerance))
 
 

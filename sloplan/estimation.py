@@ -53,7 +53,8 @@ class EstimateArgs(BaseModel):
     moe_ep: Optional[Int] = Field(None, ge=1, le=MAX_PARALLEL, description=MOE_ACCEPTS)
     quant: Optional[member(GemmQuant)] = Field(
         None, description=f"{members(GemmQuant)}, or none for the checkpoint's own format")
-    mode: member(ServingMode) = Field(ServingMode.AGG, description=members(ServingMode))
+    mode: member(ServingMode) = Field(ServingMode.AGG, description=", ".join(
+        m.value for m in ServingMode if m is not ServingMode.DISAGG))
     concurrency: Int = bounded(1, 1, MAX_CONCURRENCY)
     isl: Int = bounded(4000, 1, MAX_TOKENS)
     osl: Int = bounded(1000, 2, MAX_TOKENS)
@@ -63,6 +64,15 @@ class EstimateArgs(BaseModel):
     client: member(Client) = Field(Client.SERVING, description=CLIENT_ACCEPTS)
 
     _prefix_below_isl = field_validator("prefix")(prefix_below_isl)
+
+    @field_validator("mode")
+    @classmethod
+    def _one_replica_mode(cls, v: ServingMode) -> ServingMode:
+        """One replica's estimate: static or agg (a disaggregated configuration is two pools)."""
+        if v is ServingMode.DISAGG:
+            raise ValueError("a disaggregated configuration is two pools, not one replica's mode "
+                             "(sloplan.estimate_disagg, `sloplan estimate --mode disagg`)")
+        return v
 
 
 def arguments(names: Mapping[str, str] | None = None, **kwargs) -> EstimateArgs:

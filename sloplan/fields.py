@@ -97,6 +97,8 @@ def list_of(enum: type[Enum]):
 
 
 Ms = Annotated[Optional[float], Field(gt=0, allow_inf_nan=False, description="a finite number > 0 (milliseconds)")]
+BytesPerS = Annotated[Optional[float], Field(gt=0, allow_inf_nan=False, description=(
+    "a finite number > 0 (bytes/s per GPU of the KV hand-off link), or none for the hardware catalog's"))]
 
 
 _WRONG = {"int_type": "not an integer", "int_parsing": "not an integer", "int_from_float": "not an integer",

@@ -49,6 +49,9 @@ def check_plot_target(path: Path) -> str:
     return fmt
 
 
+_MODE_STYLE = {"static": ("s", "#1f77b4"), "agg": ("o", "#2ca02c"), "disagg": ("^", "#ff7f0e")}
+
+
 def plot_front(result: SolveResult, path: Path, fmt: str) -> None:
     """The front (tokens/s/GPU vs tokens/s/user) with the best plan marked; there must be a front (an empty
     one would be an empty image, which says nothing: the caller reports that instead)."""
@@ -60,7 +63,11 @@ def plot_front(result: SolveResult, path: Path, fmt: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     try:
         ax.step(xs, ys, where="post", color="#999", lw=0.8)
-        ax.scatter(xs, ys, s=14, label="front")
+        for mode in dict.fromkeys(p.mode for p in result.front):  # one marker and colour per serving mode
+            pts = [p for p in result.front if p.mode == mode]
+            marker, colour = _MODE_STYLE.get(mode, ("o", None))
+            ax.scatter([p.tokens_per_s_per_user for p in pts], [p.tokens_per_s_per_gpu for p in pts], s=16,
+                       marker=marker, color=colour, label=f"{mode} ({len(pts)})")
         if result.best:
             ax.scatter([result.best.tokens_per_s_per_user], [result.best.tokens_per_s_per_gpu], marker="x", s=80,
                        color="red", label="best under SLOs")

@@ -35,7 +35,7 @@ def _front_table(front: tuple[PlanPoint, ...], best: PlanPoint | None, complete:
         t.add_column(col, justify="right" if col not in ("mode", "replicas") else "left")
     for p in shown:
         mark = " *" if best and _key(p) == _key(best) else ""
-        reps = " + ".join(f"{g.count}×{g.engine}" for g in p.replicas)
+        reps = p.engine if p.ttft_breakdown_ms else " + ".join(f"{g.count}×{g.engine}" for g in p.replicas)
         t.add_row(f"{p.tokens_per_s_per_user:.1f}{mark}", f"{p.tokens_per_s_per_gpu:.1f}", f"{p.ttft_ms:.0f}",
                   f"{p.tpot_ms:.2f}", slack_text(p.slack), p.mode, reps, str(p.concurrency), p.tier)
     return t
@@ -45,7 +45,10 @@ def print_solve(r: SolveResult) -> None:
     req = r.request
     slo = ", ".join(f"{k} ≤ {req[k]:g}" for k in ("ttft_ms", "tpot_ms", "request_latency_ms") if req.get(k))
     margins = "".join(f" · {k.replace('_', ' ')} {req[k]:.0%}" for k in ("headroom", "min_slack") if req.get(k))
-    console.print(f"[bold]{req['model']}[/] on {req['total_gpus']}× {req['system']} · {r.data_version} · "
+    pools = ", ".join(f"{role} on {req[f'{role}_system']}" for role in ("prefill", "decode")
+                      if req.get(f"{role}_system") not in (None, req["system"]))
+    console.print(f"[bold]{req['model']}[/] on {req['total_gpus']}× {req['system']}"
+                  + (f" (disagg: {pools})" if pools else "") + f" · {r.data_version} · "
                   f"isl {req['isl']} osl {req['osl']} prefix {req['prefix']} · SLO: {slo or 'none'}{margins}")
     console.print(f"{r.engines} engines, {r.options} options · estimate {r.timings_s['estimate']:.2f} s, "
                   f"optimize {r.timings_s['optimize']:.2f} s")
@@ -64,8 +67,7 @@ def print_solve(r: SolveResult) -> None:
 
             print_certificate(r.certificate, r.request)
         return
-    reps = " + ".join(f"{g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight each)" for g in b.replicas)
-    console.print(f"[bold green]Best:[/] {reps} · slack {slack_text(b.slack)}")
+    console.print(f"[bold green]Best:[/] {_groups(b)} · slack {slack_text(b.slack)}")
     console.print(f"  {b.tokens_per_s_per_gpu:.1f} tok/s/gpu · {b.tokens_per_s_per_user:.1f} tok/s/user · "
                   f"{b.tokens_per_s:.0f} tok/s total on {b.gpus_used}/{b.total_gpus} GPUs · "
                   f"TTFT {b.ttft_ms:.0f} ms · TPOT {b.tpot_ms:.2f} ms · tier {b.tier}"
@@ -75,10 +77,16 @@ def print_solve(r: SolveResult) -> None:
         console.print(f"  re-checked by the full estimator: TTFT {c.ttft_ms:.0f} ms, TPOT {c.tpot_ms:.2f} ms,"
                       f" {c.tokens_per_s_per_gpu:.1f} tok/s/gpu (surrogate error {c.surrogate_error_pct:.2f}%)")
     _frontend_note(b.frontend_load, indent="  ")
+    if b.ttft_breakdown_ms:
+        t = b.ttft_breakdown_ms
+        console.print("  TTFT in parts: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} ms ({v / b.ttft_ms:.0%})"
+                                                       for k, v in t.items()))
     if b.memory_gib:
         console.print("  memory per GPU (GiB): " + ", ".join(f"{k} {v}" for k, v in b.memory_gib.items()))
     launches = [g for g in b.replicas if g.launch]
-    if len(launches) > 1:  # a mixed plan: each group starts its own engine
+    if b.ttft_breakdown_ms and not launches:
+        console.print("Launch: commands for disaggregated workers are not generated yet")
+    elif len(launches) > 1:  # a mixed plan: each group starts its own engine
         for g in launches:
             console.print(f"[bold]Launch (one replica of {g.count}× {g.engine}, {g.mode}):[/]")
             console.print(g.launch, soft_wrap=True)
@@ -104,6 +112,16 @@ def slack_text(slack: float | None) -> str:
     if slack is None:
         return "∞"
     return f"{slack:.1%}" if slack < 0.1 else f"{slack:.0%}"
+
+
+def _groups(b: PlanPoint) -> str:
+    """The best plan's groups: replicas with their mode, or a disaggregated plan's workers with their role."""
+    if b.ttft_breakdown_ms:
+        return " + ".join(f"{g.count}× {g.engine} ({g.role}" + (f" on {g.system}, " if g.system != b.replicas[0].system
+                                                                 or g.system != b.replicas[-1].system else ", ")
+                          + (f"batch {g.concurrency})" if g.role == "prefill" else f"{g.concurrency} in flight each)")
+                          for g in b.replicas)
+    return " + ".join(f"{g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight each)" for g in b.replicas)
 
 
 def _frontend_note(load: float, indent: str = "") -> None:

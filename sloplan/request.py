@@ -19,9 +19,12 @@ from sloplan.model.quant import GemmQuant
 from .errors import InputError, shown
 from .robust_fields import Margin, Price
 from .fields import (CLIENT_ACCEPTS, MAX_BATCH_SIZE, MAX_GPUS, MAX_NAME_CHARS, MAX_TOKENS, MODEL_ACCEPTS,
-                     SYSTEM_ACCEPTS, VERSION_ACCEPTS, Int, ModelName, Ms, bounded, input_error, list_of, member,
-                     members, prefix_below_isl, text)
+                     SYSTEM_ACCEPTS, VERSION_ACCEPTS, BytesPerS, Int, ModelName, Ms, bounded, input_error, list_of,
+                     member, members, prefix_below_isl, text)
 from .solver_fields import SOLVER_ACCEPTS, Seconds, solver_installed
+
+DISAGG_FIELDS = ("prefill_system", "decode_system", "max_prefill_gpus", "max_decode_gpus", "mixed_pools",
+                 "kv_link_bytes_per_s")  # they shape disaggregated plans only
 
 
 class Request(BaseModel):
@@ -40,7 +43,7 @@ class Request(BaseModel):
     tpot_ms: Ms = None
     request_latency_ms: Ms = None
     total_gpus: Int = bounded(..., 1, MAX_GPUS)
-    modes: list_of(ServingMode) = Field((ServingMode.AGG, ServingMode.STATIC),
+    modes: list_of(ServingMode) = Field((ServingMode.AGG, ServingMode.STATIC, ServingMode.DISAGG),
                                         description=f"a non-empty list of {members(ServingMode)}")
     quantizations: Optional[list_of(GemmQuant)] = Field(None, description=f"a non-empty list of {members(GemmQuant)}")
     max_batch_size: Int = bounded(512, 1, MAX_BATCH_SIZE)
@@ -50,6 +53,17 @@ class Request(BaseModel):
     gpu_price_per_hour: Price = None  # sizing: minimize cost per hour instead of GPUs
     solver: text(MAX_NAME_CHARS) = Field("highs", description=SOLVER_ACCEPTS)
     time_limit_s: Seconds = None
+    prefill_system: Optional[text(MAX_NAME_CHARS)] = Field(
+        None, description=f"{SYSTEM_ACCEPTS} for the prefill workers of a disaggregated plan, or none for `system`")
+    decode_system: Optional[text(MAX_NAME_CHARS)] = Field(
+        None, description=f"{SYSTEM_ACCEPTS} for the decode workers of a disaggregated plan, or none for `system`")
+    max_prefill_gpus: Optional[Int] = Field(None, ge=1, le=MAX_GPUS, description=f"an integer 1..{MAX_GPUS} (GPUs "
+                                            "of a disaggregated plan's prefill workers), or none for total_gpus")
+    max_decode_gpus: Optional[Int] = Field(None, ge=1, le=MAX_GPUS, description=f"an integer 1..{MAX_GPUS} (GPUs "
+                                           "of a disaggregated plan's decode workers), or none for total_gpus")
+    mixed_pools: bool = Field(False, description="true (a disaggregated pool may mix engine types) or false (one "
+                                                 "engine type per pool)")
+    kv_link_bytes_per_s: BytesPerS = None
 
     def __init__(self, **data):
         """`sloplan.Request(...)` refuses bad fields as the files and flags do: one InputError."""
@@ -57,6 +71,11 @@ class Request(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             raise input_error(exc, Request) from None
+        if ServingMode.DISAGG not in self.modes:  # a setting that would be ignored is refused instead
+            for name in DISAGG_FIELDS:
+                if getattr(self, name) not in (None, False):
+                    raise InputError(name, f"shapes disaggregated plans only (got {shown(getattr(self, name))}); "
+                                           f"accepted: add disagg to modes, or leave {name} unset")
 
     _prefix_below_isl = field_validator("prefix")(prefix_below_isl)
     _solver_installed = field_validator("solver")(solver_installed)

@@ -10,10 +10,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ReplicaGroup:
-    """`count` replicas of one engine in one mode at one concurrency each; `role` is what the group does
-    in the plan (agg or static today, from its mode; prefill/decode pools later) and `launch` the command
-    that starts one of its replicas (the best plan only); `pool` names where its replicas run and
-    `requests_per_s` is what one of them completes per second."""
+    """`count` replicas (workers) of one engine in one mode at one concurrency each; `role` is what the
+    group does in the plan (agg, static, or a disaggregated plan's prefill / decode workers) and `launch`
+    the command that starts one of its replicas (the best plan only; None for disaggregated workers so
+    far); `pool` names where its replicas run, `system` that pool's GPU type, `gpus` the GPUs of one
+    replica (= gpus_per_replica), and `requests_per_s` is what one of them completes per second.
+    `concurrency` is per replica: a prefill worker's batch, a decode worker's requests in flight."""
 
     engine: str
     mode: str
@@ -28,6 +30,8 @@ class ReplicaGroup:
     launch: str | None = None
     pool: str = ""
     requests_per_s: float = 0.0
+    system: str = ""
+    gpus: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class PlanPoint:
     frontend_load: float = 0.0  # the busiest replica's tokens/s over its server's frontend limit (Estimate)
     requests_per_s: float = 0.0  # requests the whole plan completes per second
     slack: float | None = None  # how far its latencies may be underestimated before an SLO breaks (solver/slack.py)
+    # a disaggregated plan's TTFT in parts (ms): prefill, queueing, kv_transfer, first_decode_step; else None
+    ttft_breakdown_ms: dict | None = None
 
 
 def replica_group(group: "PlanGroup", launch: str | None = None) -> ReplicaGroup:
@@ -72,7 +78,8 @@ def replica_group(group: "PlanGroup", launch: str | None = None) -> ReplicaGroup
     return ReplicaGroup(engine=e.label, mode=group.mode.value, tp=e.tp, pp=e.pp, quant=e.quant.gemm.value,
                         kv_cache_dtype=e.quant.kv.value, gpus_per_replica=group.gpus_per_replica,
                         concurrency=group.concurrency, count=group.count, role=group.role.value, launch=launch,
-                        pool=group.pool.name, requests_per_s=group.requests_per_s)
+                        pool=group.pool.name, requests_per_s=group.requests_per_s, system=group.pool.system,
+                        gpus=group.gpus_per_replica)
 
 
 def plan_point(plan: "Plan", frontend_load: float, launches: tuple[str, ...] | None = None,
@@ -82,14 +89,24 @@ def plan_point(plan: "Plan", frontend_load: float, launches: tuple[str, ...] | N
     the plan's group order, and `check`/`memory_gib` come from verifying it (the best plan only)."""
     groups = tuple(replica_group(g, launches[i] if launches else None) for i, g in enumerate(plan.groups))
     main, m = groups[0], plan.metrics
+    parts = getattr(plan.deployment, "ttft_parts_s", None)
+    if parts is not None:  # disaggregated: the engine is both pools', the concurrency the decode workers'
+        main = next(g for g in groups if g.role == "decode")
+        engine = " + ".join(f"{g.count}{g.role[0].upper()}×{g.engine}" for g in groups)
+    else:
+        engine = main.engine
     return PlanPoint(
-        mode=main.mode, engine=main.engine, tokens_per_s_per_user=m.tokens_per_s_per_user,
+        mode=main.mode, engine=engine, tokens_per_s_per_user=m.tokens_per_s_per_user,
         tokens_per_s_per_gpu=m.tokens_per_s_per_gpu, tokens_per_s=m.tokens_per_s, ttft_ms=m.ttft_s * 1e3,
         tpot_ms=m.tpot_s * 1e3, request_latency_ms=m.request_latency_s * 1e3, concurrency=main.concurrency,
         gpus_used=m.gpus_used, total_gpus=m.total_gpus, tier=plan.tier.label, replicas=groups, check=check,
         memory_gib=memory_gib, launch=main.launch,
         tier_source=None if plan.tier_source is None else plan.tier_source.label,
-        frontend_load=frontend_load, requests_per_s=m.requests_per_s, slack=slack)
+        frontend_load=frontend_load, requests_per_s=m.requests_per_s, slack=slack,
+        ttft_breakdown_ms=None if parts is None else dict(zip(TTFT_PARTS, (round(x * 1e3, 3) for x in parts))))
+
+
+TTFT_PARTS = ("prefill", "queueing", "kv_transfer", "first_decode_step")
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def _class_ok(inst: DisaggInstance, pv: np.ndarray, dv: np.ndarray) -> np.ndarra
 
 
 def _candidates(inst: DisaggInstance):
-    """Float metrics of every valid plan: (pv, dv, pair indices, ratio, rate, speed), or None."""
+    """Float metrics of every valid plan: (pv, dv, pair indices, tokens/s, gpus, speed), or None."""
     P, D = inst.prefill, inst.decode
     lim_p = inst.limit_for(inst.max_prefill_gpus, "")  # "": no system; class limits are `_class_ok`'s
     lim_d = inst.limit_for(inst.max_decode_gpus, "")
@@ -64,7 +64,7 @@ def _candidates(inst: DisaggInstance):
     ok = _class_ok(inst, pv, dv) & (rate > 0)
     i, j = np.nonzero(ok)
     speed = np.where(used_d, D.tokens_per_s_per_user[None, :], np.inf).min(axis=1)
-    return pv, dv, i, j, rate[i, j] * inst.osl / g[i, j], rate[i, j], speed[j]
+    return pv, dv, i, j, rate[i, j] * inst.osl, g[i, j], speed[j]
 
 
 def _exact(inst: DisaggInstance, pv, dv, i, j) -> list[DisaggDeployment]:
@@ -77,28 +77,28 @@ def _exact(inst: DisaggInstance, pv, dv, i, j) -> list[DisaggDeployment]:
 
 
 def brute_disagg_best(inst: DisaggInstance) -> DisaggDeployment | None:
-    """Max tokens/s/GPU, then tokens/s, then tokens/s/user — over every plan."""
+    """Most tokens/s, then fewest GPUs, then highest tokens/s/user — over every plan."""
     found = _candidates(inst)
     if found is None or len(found[2]) == 0:
         return None
-    pv, dv, i, j, ratio, _, _ = found
-    near = ratio >= ratio.max() * (1 - _REL_TOL)
+    pv, dv, i, j, tokens, _, _ = found
+    near = tokens >= tokens.max() * (1 - _REL_TOL)
     return max(_exact(inst, pv, dv, i[near], j[near]), key=lambda d: d.key)
 
 
 def brute_disagg_front(inst: DisaggInstance) -> list[DisaggDeployment]:
-    """The non-dominated set of (tokens/s/user, tokens/s/GPU), by user speed ascending."""
+    """The non-dominated set of (tokens/s/user, tokens/s), by user speed ascending."""
     found = _candidates(inst)
     if found is None or len(found[2]) == 0:
         return []
-    pv, dv, i, j, ratio, _, speed = found
-    ceiling = front_ceiling(speed, ratio)
-    near = ratio >= ceiling * (1 - _REL_TOL)
+    pv, dv, i, j, tokens, _, speed = found
+    ceiling = front_ceiling(speed, tokens)
+    near = tokens >= ceiling * (1 - _REL_TOL)
     cands = sorted(_exact(inst, pv, dv, i[near], j[near]),
-                   key=lambda d: (-d.tokens_per_s_per_user, -d.ratio_exact))
+                   key=lambda d: (-d.tokens_per_s_per_user, -d.tokens_exact))
     front, best = [], None
     for d in cands:
-        if best is None or d.ratio_exact > best:
+        if best is None or d.tokens_exact > best:
             front.append(d)
-            best = d.ratio_exact
+            best = d.tokens_exact
     return front[::-1]

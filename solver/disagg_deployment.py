@@ -9,7 +9,9 @@ counts n_p (prefill rows P used) and n_d (decode rows D used):
 * the decode pool sustains ``C_D = sum mu_d n_d``;
 * the served rate is ``r = min(C_P, C_D)`` — as an exact Fraction of the tables' floats, so two plans
   whose rates are mathematically equal compare equal, whatever order their terms come in;
-* tokens/s = osl * r; tokens/s/GPU = osl * r / G over all GPUs G of both pools (exact Fraction kept);
+* tokens/s = osl * r (its exact Fraction is kept); tokens/s/GPU = osl * r / N over the request's GPU
+  budget N, the convention of every mode (idle budget GPUs are paid for); G, the GPUs of both pools,
+  is `gpus_used`;
 * the router loads each prefill row in proportion to its capacity, so row p runs at
   ``rho*_p * r / C_P``; TTFT is the worst used, loaded pair's latency + M/D/1 wait + KV transfer +
   first decode step; TPOT the slowest decode row's; tokens/s/user its inverse.
@@ -40,19 +42,21 @@ class DisaggDeployment:
     prefill: tuple[tuple[int, int], ...]  # (prefill row, workers), rows ascending
     decode: tuple[tuple[int, int], ...]  # (decode row, workers)
     rate_exact: Fraction  # requests/s served
-    ratio_exact: Fraction  # tokens/s/GPU, exactly
+    tokens_exact: Fraction  # output tokens/s served (osl * rate), exactly
     requests_per_s: float
     tokens_per_s: float
     gpus_used: int
     total_gpus: int
     prefill_gpus: int
     decode_gpus: int
-    tokens_per_s_per_gpu: float  # over the GPUs of both pools (idle budget is not counted)
+    tokens_per_s_per_gpu: float  # over the GPU budget (total_gpus), as in every mode
     tokens_per_s_per_user: float
     ttft_s: float
     tpot_s: float
     request_latency_s: float
     prefill_utilisation: tuple[float, ...]  # planned utilisation per prefill group, in `prefill` order
+    # the worst pair's TTFT in its parts (seconds): prefill batch, M/D/1 queueing, KV transfer, first step
+    ttft_parts_s: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
     @property
     def replicas(self) -> tuple[tuple[int, int], ...]:
@@ -61,8 +65,9 @@ class DisaggDeployment:
 
     @property
     def key(self) -> tuple:
-        """The lexicographic order of best plans: tokens/s/GPU, then tokens/s, then tokens/s/user."""
-        return (self.ratio_exact, self.rate_exact, self.tokens_per_s_per_user)
+        """The lexicographic order of best plans (larger is better): most tokens/s, then fewest GPUs
+        used, then the highest tokens/s/user — the aggregated planner's order (solver/best.py)."""
+        return (self.tokens_exact, -self.gpus_used, self.tokens_per_s_per_user)
 
     @staticmethod
     def from_counts(inst: DisaggInstance, prefill: Mapping[int, int], decode: Mapping[int, int]
@@ -79,17 +84,18 @@ class DisaggDeployment:
         rate = min(total_p, total_d)
         g_p = sum(int(P.gpus[p]) * n for p, n in p_items)
         g_d = sum(int(D.gpus[d]) * n for d, n in d_items)
-        ratio = rate * inst.osl / (g_p + g_d)
+        tokens = rate * inst.osl
         share = rate / total_p if total_p > 0 else Fraction(0)
         util = tuple(float(Fraction(rs) * share) for rs in rho_star)
         tpot = float(np.max(D.tpot_s[d_rows]))
-        ttft = _ttft(inst, p_items, d_rows, util)
+        parts = _ttft_parts(inst, p_items, d_rows, util)
+        ttft = sum(parts)
         return DisaggDeployment(
-            prefill=p_items, decode=d_items, rate_exact=rate, ratio_exact=ratio, requests_per_s=float(rate),
-            tokens_per_s=float(rate * inst.osl), gpus_used=g_p + g_d, total_gpus=inst.total_gpus,
-            prefill_gpus=g_p, decode_gpus=g_d, tokens_per_s_per_gpu=float(ratio),
+            prefill=p_items, decode=d_items, rate_exact=rate, tokens_exact=tokens, requests_per_s=float(rate),
+            tokens_per_s=float(tokens), gpus_used=g_p + g_d, total_gpus=inst.total_gpus,
+            prefill_gpus=g_p, decode_gpus=g_d, tokens_per_s_per_gpu=float(tokens / inst.total_gpus),
             tokens_per_s_per_user=float(np.min(D.tokens_per_s_per_user[d_rows])), ttft_s=ttft, tpot_s=tpot,
-            request_latency_s=ttft + (inst.osl - 1) * tpot, prefill_utilisation=util)
+            request_latency_s=ttft + (inst.osl - 1) * tpot, prefill_utilisation=util, ttft_parts_s=parts)
 
     def meets(self, slo: Slo) -> bool:
         """True when every SLO that is set holds (as `Deployment.meets`, so a Plan's deployment of
@@ -106,15 +112,19 @@ class DisaggDeployment:
         return p, d
 
 
-def _ttft(inst: DisaggInstance, p_items, d_rows, util) -> float:
-    """Worst TTFT over used pairs whose prefill row carries load (an unloaded row serves nobody)."""
+def _ttft_parts(inst: DisaggInstance, p_items, d_rows, util) -> tuple[float, float, float, float]:
+    """The worst TTFT over used pairs whose prefill row carries load (an unloaded row serves nobody),
+    as (prefill, queueing, KV transfer, first decode step) seconds."""
     P, D = inst.prefill, inst.decode
-    worst = 0.0
+    worst, parts = -1.0, (0.0, 0.0, 0.0, 0.0)
     for (p, _), u in zip(p_items, util):
         if u <= 0:
             continue
         lat = float(P.latency_s[p])
-        head = lat + md1_wait_s(u, lat)
+        wait = md1_wait_s(u, lat)
         for d in d_rows:
-            worst = max(worst, head + float(inst.kv_pair_s[p, d]) + float(D.first_step_s[d]))
-    return worst
+            kv, first = float(inst.kv_pair_s[p, d]), float(D.first_step_s[d])
+            total = lat + wait + kv + first
+            if total > worst:
+                worst, parts = total, (lat, wait, kv, first)
+    return parts

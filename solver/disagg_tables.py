@@ -1,10 +1,9 @@
-"""Option tables of disaggregated serving, the instance they form, and the queueing model.
+"""The instance of disaggregated serving the solver is given, and the queueing model.
 
 A disaggregated plan runs two pools: prefill workers (prompt in, KV cache out) and decode workers
-(KV cache in, output tokens out). Each table row is one engine of one pool at one batch size /
-concurrency, priced per *worker*; the solver chooses integer worker counts over both tables at once
-(solver/problems/disagg.py). Like `OptionTable`, these are the whole hand-off from the estimators:
-the solver never calls one, so its answers are exact for the tables it is given.
+(KV cache in, output tokens out). Their option tables (model/disagg_tables.py: one row per engine
+and batch size / concurrency, priced per worker) and the KV link form a `DisaggInstance`; the solver
+chooses integer worker counts over both tables at once (solver/problems/disagg.py).
 
 Queueing model (stated here once, used by the MILP and the brute force through `DisaggInstance.rho`).
 A prefill worker runs batches of `batch` prompts, each batch taking `latency_s`; it sustains
@@ -38,77 +37,9 @@ from functools import cached_property
 
 import numpy as np
 
-from sloplan.model.option_table import Pool
+from sloplan.model.disagg_tables import DecodeTable, PrefillTable, take_rows  # noqa: F401  (re-exported)
 
 from .slo import Slo
-
-_PREFILL_COLUMNS = ("gpus", "requests_per_s", "latency_s", "batch", "pool", "engine_index", "tier", "source")
-_DECODE_COLUMNS = ("gpus", "requests_per_s", "tpot_s", "concurrency", "kv_capacity", "first_step_s", "pool",
-                   "engine_index", "tier", "source")
-
-
-def _check_columns(obj, columns: tuple[str, ...]) -> None:
-    n = len(obj.gpus)
-    for name in columns:
-        if len(getattr(obj, name)) != n:
-            raise ValueError(f"{type(obj).__name__}.{name} has {len(getattr(obj, name))} rows, expected {n}")
-    if not obj.pools or len({p.name for p in obj.pools}) != len(obj.pools):
-        raise ValueError(f"{type(obj).__name__}.pools must be non-empty with unique names")
-    if n and (np.min(obj.gpus) < 1 or np.min(obj.requests_per_s) <= 0):
-        raise ValueError(f"{type(obj).__name__}: every worker needs >= 1 GPU and a positive rate")
-    if n and not (0 <= np.min(obj.pool) and np.max(obj.pool) < len(obj.pools)):
-        raise ValueError(f"{type(obj).__name__}.pool indexes outside its pools")
-
-
-@dataclass(frozen=True, eq=False)
-class PrefillTable:
-    """Prefill worker options, one row each; every column per worker, SI units."""
-
-    gpus: np.ndarray  # int, GPUs one worker occupies
-    requests_per_s: np.ndarray  # float, prompts/s one worker sustains (batch / latency_s)
-    latency_s: np.ndarray  # float, one batch's prefill time: a request's TTFT part without queueing
-    batch: np.ndarray  # int, prompts per batch (the worker's concurrency)
-    pool: np.ndarray  # int, index into `pools`
-    pools: tuple[Pool, ...]
-    engine_index: np.ndarray  # int, index into `slots`
-    tier: np.ndarray  # int, Tier of the least-trusted primitive
-    source: np.ndarray  # int, model.ops.Op whose lookup set `tier`
-    slots: tuple = field(default_factory=tuple)  # model.options.EngineSlot per engine_index (may be empty)
-
-    def __post_init__(self) -> None:
-        _check_columns(self, _PREFILL_COLUMNS)
-
-    def __len__(self) -> int:
-        return len(self.gpus)
-
-
-@dataclass(frozen=True, eq=False)
-class DecodeTable:
-    """Decode worker options, one row each; every column per worker, SI units."""
-
-    gpus: np.ndarray  # int
-    requests_per_s: np.ndarray  # float, requests/s one worker completes at `concurrency`
-    tpot_s: np.ndarray  # float, time per output token at `concurrency`
-    concurrency: np.ndarray  # int, requests in flight per worker
-    kv_capacity: np.ndarray  # int, requests whose whole KV cache (isl + osl) one worker's memory holds
-    first_step_s: np.ndarray  # float, the first decode step's time (TTFT's last part)
-    pool: np.ndarray  # int, index into `pools`
-    pools: tuple[Pool, ...]
-    engine_index: np.ndarray
-    tier: np.ndarray
-    source: np.ndarray
-    slots: tuple = field(default_factory=tuple)
-
-    def __post_init__(self) -> None:
-        _check_columns(self, _DECODE_COLUMNS)
-
-    def __len__(self) -> int:
-        return len(self.gpus)
-
-    @cached_property
-    def tokens_per_s_per_user(self) -> np.ndarray:
-        return 1.0 / self.tpot_s
-
 
 def md1_wait_s(rho: float, latency_s: float) -> float:
     """Mean M/D/1 wait at utilisation rho of a server whose (batch) service time is latency_s."""
@@ -206,20 +137,32 @@ class DisaggInstance:
             out = min(out, int(self.gpus_by_class[system]))
         return out
 
+    @cached_property
+    def prefill_systems(self) -> np.ndarray:
+        """System of each prefill row."""
+        return np.array([p.system for p in self.prefill.pools], dtype=object)[self.prefill.pool]
+
+    @cached_property
+    def decode_systems(self) -> np.ndarray:
+        return np.array([p.system for p in self.decode.pools], dtype=object)[self.decode.pool]
+
+    def _caps(self, role_gpus: int | None, systems: np.ndarray, gpus: np.ndarray) -> np.ndarray:
+        lim = np.array([self.limit_for(role_gpus, s) for s in systems], dtype=np.int64)
+        out = lim // gpus
+        out.setflags(write=False)
+        return out
+
+    @cached_property
+    def _prefill_cap(self) -> np.ndarray:
+        return self._caps(self.max_prefill_gpus, self.prefill_systems, self.prefill.gpus)
+
+    @cached_property
+    def _decode_cap(self) -> np.ndarray:
+        return self._caps(self.max_decode_gpus, self.decode_systems, self.decode.gpus)
+
     def prefill_cap(self) -> np.ndarray:
         """Most workers of each prefill row any plan can hold."""
-        lim = np.array([self.limit_for(self.max_prefill_gpus, self.prefill_system(i))
-                        for i in range(len(self.prefill))], dtype=np.int64)
-        return lim // self.prefill.gpus
+        return self._prefill_cap
 
     def decode_cap(self) -> np.ndarray:
-        lim = np.array([self.limit_for(self.max_decode_gpus, self.decode_system(i))
-                        for i in range(len(self.decode))], dtype=np.int64)
-        return lim // self.decode.gpus
-
-
-def take_rows(table, idx: np.ndarray):
-    """A sub-table (PrefillTable or DecodeTable) of rows `idx`; pools and slots are kept."""
-    idx = np.asarray(idx, dtype=int)
-    columns = _PREFILL_COLUMNS if isinstance(table, PrefillTable) else _DECODE_COLUMNS
-    return type(table)(**{c: getattr(table, c)[idx] for c in columns}, pools=table.pools, slots=table.slots)
+        return self._decode_cap

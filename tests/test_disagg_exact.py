@@ -13,12 +13,13 @@ from sloplan.solver.synthetic import random_disagg
 
 
 def pairs(front):
-    return [(d.tokens_per_s_per_user, d.ratio_exact) for d in front]
+    return [(d.tokens_per_s_per_user, d.tokens_exact) for d in front]
 
 
-def check(inst, reduce=True):
-    """MILP == brute force on the best plan's exact key and on the whole front; returns both."""
-    best, front = disagg_best(inst, reduce=reduce), disagg_front(inst, reduce=reduce)
+def check(inst, reduce=True, method="auto"):
+    """MILP == brute force on the best plan's exact key (tokens/s, fewest GPUs, user speed) and on the
+    whole (tokens/s/user, tokens/s) front; returns both."""
+    best, front = disagg_best(inst, reduce=reduce, method=method), disagg_front(inst, reduce=reduce, method=method)
     bb, bf = brute_disagg_best(inst), brute_disagg_front(inst)
     assert (None if best is None else best.key) == (None if bb is None else bb.key)
     assert pairs(front) == pairs(bf)
@@ -26,11 +27,11 @@ def check(inst, reduce=True):
         _assert_valid(inst, d)
     if best is not None:
         _assert_valid(inst, best)
-        assert best.ratio_exact == max(d.ratio_exact for d in front)
+        assert best.tokens_exact == max(d.tokens_exact for d in front)
     speeds = [d.tokens_per_s_per_user for d in front]
     assert speeds == sorted(speeds) and len(set(speeds)) == len(speeds)
-    ratios = [d.ratio_exact for d in front]
-    assert ratios == sorted(ratios, reverse=True) and len(set(ratios)) == len(ratios)
+    tokens = [d.tokens_exact for d in front]
+    assert tokens == sorted(tokens, reverse=True) and len(set(tokens)) == len(tokens)
     return best, front
 
 
@@ -55,7 +56,9 @@ def _assert_valid(inst, d):
     if slo.request_latency_s is not None:
         assert d.request_latency_s <= slo.request_latency_s * (1 + 1e-12)
     assert all(inst.decode.concurrency[r] <= inst.decode.kv_capacity[r] for r, _ in d.decode)
-    assert d.rate_exact > 0 and d.ratio_exact == d.rate_exact * inst.osl / d.gpus_used
+    assert d.rate_exact > 0 and d.tokens_exact == d.rate_exact * inst.osl
+    assert d.tokens_per_s_per_gpu == float(d.tokens_exact / inst.total_gpus)  # the budget, as in every mode
+    assert d.ttft_s == pytest.approx(sum(d.ttft_parts_s), rel=1e-12)
 
 
 SLOS = [Slo(), Slo(ttft_s=0.4), Slo(tpot_s=0.03), Slo(ttft_s=0.3, tpot_s=0.04), Slo(request_latency_s=2.5)]
@@ -64,7 +67,9 @@ SLOS = [Slo(), Slo(ttft_s=0.4), Slo(tpot_s=0.03), Slo(ttft_s=0.3, tpot_s=0.04), 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("slo", SLOS, ids=lambda s: repr(s))
 def test_single_system_equals_brute(seed, slo):
-    check(random_disagg(seed, prefill_rows=3, decode_rows=4, total_gpus=10, slo=slo))
+    inst = random_disagg(seed, prefill_rows=3, decode_rows=4, total_gpus=10, slo=slo)
+    check(inst, method="milp")
+    check(inst, method="pairs")
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -76,7 +81,9 @@ def test_heterogeneous_pools_with_limits_equal_brute(seed, mixed, reduce):
     inst = random_disagg(seed, prefill_rows=3, decode_rows=3, total_gpus=10, systems=("h200", "b200"),
                          slo=Slo(ttft_s=0.5), max_prefill_gpus=5, max_decode_gpus=7,
                          gpus_by_class={"b200": 6}, mixed_pools=mixed)
-    check(inst, reduce)
+    check(inst, reduce, method="milp")
+    if not mixed:
+        check(inst, method="pairs")
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -86,7 +93,7 @@ def test_tie_heavy_grids_equal_brute(seed):
         inst = random_disagg(seed, prefill_rows=3, decode_rows=3, total_gpus=9, quantized=True,
                              systems=("a", "b"), mixed_pools=mixed)
         check(inst)
-        check(inst, reduce=False)
+        check(inst, reduce=False, method="milp")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -99,6 +106,8 @@ def test_random_instances_equal_brute(seed, n, mixed, quantized, ttft, limit_p, 
                          max_decode_gpus=limit_d, gpus_by_class={} if class_b is None else {"b": class_b},
                          mixed_pools=mixed)
     check(inst)
+    if not mixed:
+        check(inst, method="milp")
 
 
 def test_heterogeneous_plans_account_gpus_per_system():
@@ -133,8 +142,8 @@ def test_per_pool_limit_below_every_worker_leaves_no_plan():
 
 def test_front_points_are_exact_fractions():
     _, front = check(random_disagg(3, prefill_rows=3, decode_rows=4, total_gpus=10))
-    assert all(isinstance(d.ratio_exact, Fraction) for d in front)
-    assert all(np.isclose(d.tokens_per_s_per_gpu, float(d.ratio_exact)) for d in front)
+    assert all(isinstance(d.tokens_exact, Fraction) for d in front)
+    assert all(np.isclose(d.tokens_per_s, float(d.tokens_exact)) for d in front)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -6,7 +6,7 @@ from sloplan.core.enums import Role
 from sloplan.model.option_table import Pool
 from sloplan.solver.brute_disagg import brute_disagg_best
 from sloplan.solver.backends import backend_for
-from sloplan.solver.disagg import _max_ratio, disagg_best, disagg_best_plan, disagg_front_plans
+from sloplan.solver.disagg import _max_tokens, disagg_best, disagg_best_plan, disagg_front_plans
 from sloplan.solver.disagg_tables import DecodeTable, DisaggInstance, PrefillTable, md1_wait_s, utilisation_cap
 from sloplan.solver.groups import ConstraintGroup
 from sloplan.solver.problems.disagg import DisaggProblem, build_disagg_problem
@@ -35,8 +35,8 @@ def test_md1_cap_inverts_the_wait():
 
 
 def test_rate_balance_by_hand():
-    """No SLO: prefill capped at 0.9 * 10 = 9 req/s. 1P+3D serve 9 req/s on 4 GPUs (225 tok/s/GPU);
-    2P+6D tie on tokens/s/GPU and serve twice as much, so they win within 8 GPUs."""
+    """No SLO: prefill capped at 0.9 * 10 = 9 req/s per worker. 2P+6D serve 18 req/s on all 8 GPUs
+    (1800 tok/s, 225 tok/s per budget GPU); 1P+7D or 3P+5D serve 9 or 15 req/s."""
     best = disagg_best(one_by_one())
     assert best.prefill == ((0, 2),) and best.decode == ((0, 6),)
     assert best.tokens_per_s_per_gpu == 225.0 and best.tokens_per_s == 1800.0
@@ -68,7 +68,7 @@ def test_memory_and_tpot_rows_exclude_decode_options():
     problem = build_disagg_problem(small)
     assert problem.formulation.groups()[ConstraintGroup.MEMORY] == ("memory",)
     relaxed = DisaggProblem(small, problem.formulation.without_groups({ConstraintGroup.MEMORY}))
-    assert _max_ratio(backend_for()(relaxed.formulation), relaxed) is not None
+    assert _max_tokens(backend_for()(relaxed.formulation), relaxed) is not None
 
 
 def _with(table, **cols):
@@ -84,10 +84,10 @@ def test_named_groups_and_relaxing_ttft():
               ConstraintGroup.ENGINE_CHOICE, ConstraintGroup.USER_SPEED_FLOOR):
         assert g in groups
     relaxed = DisaggProblem(one_by_one(), problem.formulation.without_groups({ConstraintGroup.SLO_TTFT}))
-    free = _max_ratio(backend_for()(relaxed.formulation), relaxed)
-    capped = _max_ratio(backend_for()(problem.formulation), problem)
-    assert free.ratio_exact > capped.ratio_exact  # the TTFT rows were binding
-    assert free.ratio_exact == disagg_best(one_by_one()).ratio_exact  # relaxed = the instance without TTFT
+    free = _max_tokens(backend_for()(relaxed.formulation), relaxed)
+    capped = _max_tokens(backend_for()(problem.formulation), problem)
+    assert free.tokens_exact > capped.tokens_exact  # the TTFT rows were binding
+    assert free.tokens_exact == disagg_best(one_by_one()).tokens_exact  # relaxed = the instance without TTFT
 
 
 def test_per_pool_limits_bind():
@@ -126,14 +126,14 @@ def two_decoders(mixed: bool) -> DisaggInstance:
 
 @pytest.mark.parametrize("mixed", [False, True])
 def test_ttft_caps_are_per_pair(mixed):
-    """With B: 1P + 2D serve min(6.43, 6) = 6 req/s on 3 GPUs (2P + 4D as much per GPU, twice the
-    tokens). A's capacity must not be paired with B's utilisation cap (that would promise 1P + 1D
-    at 5 req/s on 2 GPUs)."""
+    """With B: 3P + 5D serve min(19.3, 15) = 15 req/s on 8 GPUs; with A at most 10 (6P + 2D, A's cap
+    of 1/6 leaves a prefill worker 1.67 req/s). A's capacity must not be paired with B's utilisation
+    cap (that would promise 1P + 1D at 5 req/s on 2 GPUs, so 4P + 4D at 20 req/s)."""
     inst = two_decoders(mixed)
     best = disagg_best(inst)
     assert best.key == brute_disagg_best(inst).key
-    assert best.decode == ((1, 4),) and best.prefill == ((0, 2),)
-    assert best.tokens_per_s_per_gpu == 200.0 and best.ttft_s <= 0.2
+    assert best.decode == ((1, 5),) and best.prefill == ((0, 3),)
+    assert best.tokens_per_s == 1500.0 and best.tokens_per_s_per_gpu == 187.5 and best.ttft_s <= 0.2
 
 
 @pytest.mark.parametrize("reduce", [True, False])

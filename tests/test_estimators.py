@@ -69,7 +69,7 @@ def test_solve_rechecks_the_best_plan_and_meets_the_slos():
     from sloplan.api import solve
 
     r = solve({"model": "Qwen/Qwen3-32B-FP8", "system": "h200_sxm", "total_gpus": 8, "isl": 4000, "osl": 500,
-               "ttft_ms": 2000, "tpot_ms": 30})
+               "ttft_ms": 2000, "tpot_ms": 30, "modes": ["agg", "static"]})  # disagg: tests/test_disagg_solve.py
     b = r.best
     assert b.ttft_ms <= 2000 and b.tpot_ms <= 30 and b.gpus_used <= 8
     assert b.check.surrogate_error_pct < 1.0

@@ -220,8 +220,8 @@ def test_solve_launches_the_checkpoint_not_the_spelling(tmp_path, capsys, backen
     else:
         want = SPELLINGS[model]
     code, out, err = cli_run(capsys, "solve", "--model", model, "--system", "h200_sxm", "--backend", backend,
-                             "--isl", 1000, "--osl", 100, "--total-gpus", 2, "--json")
-    assert code == 0, err
+                             "--isl", 1000, "--osl", 100, "--total-gpus", 2, "--modes", "agg,static", "--json")
+    assert code == 0, err  # aggregated modes: their best plan has a launch command
     result = json.loads(out)
     assert result["request"]["model"] == model  # results echo what the user typed
     assert want in _served(result["best"]["launch"]), result["best"]["launch"]

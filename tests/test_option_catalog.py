@@ -19,7 +19,7 @@ from sloplan.model.options import evaluate, fitting_engines, option_table
 ROOT = Path(__file__).resolve().parents[1]
 # 7 GPUs, tight SLOs: three TP2 replicas and one TP1 replica beat any single engine type
 MIXED = {"model": "Qwen/Qwen3-32B-FP8", "system": "h200_sxm", "backend": "trtllm", "isl": 4000, "osl": 500,
-         "ttft_ms": 2000, "tpot_ms": 30, "total_gpus": 7}
+         "ttft_ms": 2000, "tpot_ms": 30, "total_gpus": 7, "modes": ["agg", "static"]}  # mixed aggregated replicas
 
 
 @pytest.fixture(scope="module")

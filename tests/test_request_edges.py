@@ -142,7 +142,7 @@ LOOSE = {
     "bare string as modes": ("modes", "agg", "a non-empty list of static, agg"),
     "empty quantizations": ("quantizations", [], "a non-empty list of bf16, fp8, fp8_block, nvfp4"),
     "unknown quantization": ("quantizations", ["fp8", "int3"], "a non-empty list of bf16, fp8, fp8_block, nvfp4"),
-    "unknown mode": ("modes", ["agg", "disagg"], "a non-empty list of static, agg"),
+    "unknown mode": ("modes", ["agg", "disaggregated"], "a non-empty list of static, agg, disagg"),
     "unknown backend": ("backend", "foo", "trtllm, vllm, sglang"),
     "number as version": ("version", 1.1, "text such as"),
     "batch above its bound": ("max_batch_size", 5000, "an integer 1..4096"),
@@ -203,7 +203,7 @@ def test_repeated_cli_modes_plan_once(tmp_path):
 
 @pytest.mark.parametrize("request_,field", [
     ({**BASE, "backend": "foo"}, "backend"),
-    ({**BASE, "modes": ["disagg"]}, "modes"),
+    ({**BASE, "modes": ["pd"]}, "modes"),
     ({**BASE, "quantizations": ["int4"]}, "quantizations"),
     ({**BASE, "isl": "2"}, "isl"),
     ({**BASE, 3: 4}, "request"),

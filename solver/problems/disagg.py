@@ -27,16 +27,13 @@ Constraint groups (`ConstraintGroup`; block names in brackets)
                   [one_prefill] sum yp <= 1, [one_decode] sum yd <= 1   (absent with mixed_pools)
     user_speed_floor [user_speed_floor] nd_d <= U_d (the Pareto tracer closes slow decode rows)
     throughput_floor [throughput_floor] osl r >= T (tie-breaks; inactive at -inf)
-    ratio_floor   [ratio_floor]       osl r - lam G >= lb (only in models built with `ratio=lam`)
 
 The slo_ttft group holds the TTFT (and request-latency) budget's rows only: without them the model is
 that of the same instance with those SLOs unset (the planned-utilisation cap stays in rate_balance).
 
-Objective. tokens/s/GPU = osl r / G, G = all GPUs of both pools, is linear-fractional; it is
-maximized exactly by Dinkelbach's method over this MILP (solver/disagg.py): maximize
-``osl r - lam G`` and set lam to the optimum's exact ratio until no plan beats lam. The ratio
-strictly increases at every step over finitely many count vectors, so the loop ends, and it ends at
-lam* because F(lam) = max (osl r - lam G) > 0 exactly when some plan's ratio exceeds lam.
+Objective. Most tokens/s within the budget, osl r (linear: tokens/s/GPU divides it by the fixed
+budget N); the tie-breaks (fewest GPUs ``sum g_p np_p + sum g_d nd_d``, then user speed) re-solve the
+same model with floor rows moved (solver/disagg.py).
 """
 from __future__ import annotations
 
@@ -82,11 +79,10 @@ class DisaggProblem:
     instance: DisaggInstance
     formulation: Formulation
 
-    def dinkelbach_objective(self, lam: float) -> dict[str, np.ndarray]:
-        """osl r - lam G."""
+    def gpu_objective(self) -> dict[str, np.ndarray]:
+        """GPUs of both pools (minimized by the second tie-break)."""
         inst = self.instance
-        return {R: np.array([float(inst.osl)]), NP: -lam * inst.prefill.gpus.astype(float),
-                ND: -lam * inst.decode.gpus.astype(float)}
+        return {NP: inst.prefill.gpus.astype(float), ND: inst.decode.gpus.astype(float)}
 
     def rate_objective(self) -> dict[str, np.ndarray]:
         return {R: np.array([float(self.instance.osl)])}
@@ -191,24 +187,18 @@ def _choice_rows(inst: DisaggInstance) -> list[Constraint]:
             _row("one_decode", [_one(YD, np.ones(m))], -np.inf, 1.0, _G.ENGINE_CHOICE)]
 
 
-def _floor_rows(inst: DisaggInstance, ratio: float | None, ratio_lb: float) -> list[Constraint]:
+def _floor_rows(inst: DisaggInstance) -> list[Constraint]:
     m = len(inst.decode)
-    out = [Constraint.singletons(_G.USER_SPEED_FLOOR.value, ND, np.arange(m), 0.0, np.inf, _G.USER_SPEED_FLOOR),
-           _row(_G.THROUGHPUT_FLOOR.value, [_one(R, float(inst.osl))], -np.inf, np.inf, _G.THROUGHPUT_FLOOR)]
-    if ratio is not None:
-        gp, gd = inst.prefill.gpus.astype(float), inst.decode.gpus.astype(float)
-        out.append(_row(_G.RATIO_FLOOR.value, [_one(R, float(inst.osl)), _one(NP, -ratio * gp),
-                                               _one(ND, -ratio * gd)], ratio_lb, np.inf, _G.RATIO_FLOOR))
-    return out
+    return [Constraint.singletons(_G.USER_SPEED_FLOOR.value, ND, np.arange(m), 0.0, np.inf, _G.USER_SPEED_FLOOR),
+            _row(_G.THROUGHPUT_FLOOR.value, [_one(R, float(inst.osl))], -np.inf, np.inf, _G.THROUGHPUT_FLOOR)]
 
 
-def build_disagg_problem(inst: DisaggInstance, ratio: float | None = None,
-                         ratio_lb: float = 0.0) -> DisaggProblem:
-    """Formulate the module docstring's MILP; `ratio` adds the row ``osl r - ratio G >= ratio_lb``."""
+def build_disagg_problem(inst: DisaggInstance) -> DisaggProblem:
+    """Formulate the module docstring's MILP."""
     if len(inst.prefill) == 0 or len(inst.decode) == 0:
         raise ValueError("a disaggregated problem needs prefill and decode options")
     rows = (_rate_rows(inst) + _ttft_rows(inst) + _exclusion_rows(inst) + _gpu_rows(inst)
-            + _choice_rows(inst) + _floor_rows(inst, ratio, ratio_lb))
+            + _choice_rows(inst) + _floor_rows(inst))
     variables = _variables(inst)
     objective = {R: np.array([float(inst.osl)])}
     return DisaggProblem(inst, Formulation(variables, tuple(rows), objective, Sense.MAXIMIZE))
