@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -118,10 +119,10 @@ def _export(table, req: Request, slo, path: Path, tolerance: float | None) -> No
 
 
 def _certificate(req: Request, ctx: Context):
-    """Why nothing meets the SLOs, as `sloplan prove` shows it (sloplan/prove.py)."""
-    from .prove import certificate
+    """Why nothing meets the SLOs, as `sloplan prove` shows it (sloplan/prove.py: over the static/agg modes)."""
+    from .prove import certificate, replica_modes_only
 
-    return certificate(req, ctx)
+    return certificate(replica_modes_only(req), ctx)
 
 
 def _no_engine(ctx: Context, req: Request) -> InputError:
@@ -160,14 +161,15 @@ def _frontend_load(ctx: Context, plan: Plan) -> float:
 
 
 def _verified(ctx: Context, plan: Plan, req: Request, setup=None) -> PlanPoint:
-    """The best plan re-checked by the full estimator, with a launch command per replica group (none yet
-    for a disaggregated plan's workers: generators/disagg_launch.py is wired separately)."""
+    """The best plan re-checked by the full estimator, with a launch command per replica group (for a
+    disaggregated plan: the bundle of its prefill workers, decode workers and router)."""
     if plan.main.role is Role.PREFILL:
-        from .disagg_request import check_disagg
+        from .disagg_request import check_disagg, launch_bundle
 
         decode = next(g for g in plan.groups if g.role is Role.DECODE)
-        return plan_point(plan, _frontend_load(ctx, plan), check=check_disagg(setup, plan),
-                          memory_gib=decode.slot.memory.as_gib, slack=plan_slack(req.slo, plan.metrics))
+        point = plan_point(plan, _frontend_load(ctx, plan), check=check_disagg(setup, plan),
+                           memory_gib=decode.slot.memory.as_gib, slack=plan_slack(req.slo, plan.metrics))
+        return replace(point, launch=launch_bundle(setup, plan, req.backend))
     return plan_point(plan, _frontend_load(ctx, plan), launches=tuple(_launch(ctx, g, req) for g in plan.groups),
                       check=_check(ctx, plan), memory_gib=plan.main.slot.memory.as_gib,
                       slack=plan_slack(req.slo, plan.metrics))

@@ -190,3 +190,21 @@ def check_disagg(setup: DisaggSetup, plan) -> Check:
 
 _RECHECKED = {PrefillTable: ("requests_per_s", "latency_s", "tier", "source"),
               DecodeTable: ("requests_per_s", "tpot_s", "first_step_s", "tier", "source")}
+
+
+def launch_bundle(setup: DisaggSetup, plan, backend) -> str:
+    """What starts a disaggregated plan (generators/disagg_launch.py): its prefill and decode workers with
+    their counts and the router, each worker's memory plan as its server will allocate it (a prefill
+    worker's token budget takes its whole batch: model.framework.prefill_profile)."""
+    from sloplan.generators import WorkerSpec, disagg_launch
+    from sloplan.model.framework import prefill_profile
+    from sloplan.model.memory import memory_plan
+
+    specs: dict[Role, list] = {Role.PREFILL: [], Role.DECODE: []}
+    for g in plan.groups:
+        c = (setup.prefill if g.role is Role.PREFILL else setup.decode).ctx
+        fw = prefill_profile(c.fw, g.concurrency, c.workload.isl) if g.role is Role.PREFILL else c.fw
+        memory = memory_plan(c.arch, g.engine, c.db.system, fw)
+        specs[g.role].append(WorkerSpec(g.engine, memory, g.concurrency, g.count, g.pool.system))
+    c = setup.prefill.ctx
+    return disagg_launch(backend, c.arch, c.fw, c.workload, specs[Role.PREFILL], specs[Role.DECODE]).text()

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sloplan.core.enums import ConstraintGroup, GemmQuant, ServingMode, SloKind
+from sloplan.core.enums import ConstraintGroup, GemmQuant, SloKind
 from sloplan.model.memory import memory_plan
 from sloplan.model.option_table import COLUMNS, MODES, OptionTable
 from sloplan.model.options import EngineSlot, fitting_engines, option_table
@@ -115,7 +115,7 @@ def _wide_table(req: Request, ctx: Context, quants: list[Quant]) -> tuple[Option
     parts = []
     for group, batch in ((slots, req.max_batch_size), (short, 1)):
         if group:
-            parts.append(option_table(ctx.arch, group, ctx.db, ctx.fw, ctx.workload, list(ServingMode), batch,
+            parts.append(option_table(ctx.arch, group, ctx.db, ctx.fw, ctx.workload, list(MODES), batch,
                                       ctx.calibration))
     every = tuple(slots) + tuple(short)
     offset = np.cumsum([0] + [len(p.slots) for p in parts])
@@ -135,7 +135,7 @@ def instance(req: Request, ctx: Context) -> tuple[CertInstance, tuple[str, ...]]
     excluded = {_G.MEMORY: table.engine_index >= fitting,
                 _G.QUANTIZATION: ~np.isin(gemm, [q.value for q in planned])}
     alternatives = {q.value: ("quantization", gemm == q.value) for q in ok if q not in planned}
-    alternatives |= {m.value: ("mode", mode == m.value) for m in ServingMode if m not in req.modes}
+    alternatives |= {m.value: ("mode", mode == m.value) for m in MODES if m not in req.modes}  # static/agg
     inst = CertInstance(table, req.total_gpus, req.slo, excluded, np.isin(mode, [m.value for m in req.modes]),
                         alternatives)
     return inst, unservable
@@ -244,13 +244,24 @@ def prove(request) -> tuple[Certificate, dict]:
     from .context import build_context
     from .errors import InputError
 
-    req = _as_request(request)
+    req = replica_modes_only(_as_request(request))
     ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
                         req.quantizations, client=req.client)
     if not engines_exist(req, ctx):
         raise InputError("model", f"{ctx.arch.name} has no engine on {ctx.system.name} up to "
                                   f"{max(req.total_gpus, WIDE_GPUS)} GPUs")
     return certificate(req, ctx), req.model_dump(mode="json")
+
+
+def replica_modes_only(req: Request) -> Request:
+    """The request over its static/agg modes: certificates are over the replica option table (the
+    disaggregated pair problem has no certificate yet, README Known limits)."""
+    from .errors import InputError
+
+    kept = tuple(m for m in req.modes if m in MODES)
+    if not kept:
+        raise InputError("modes", "prove certifies static and agg plans; accepted: modes that include static or agg")
+    return req if kept == req.modes else req.model_copy(update={"modes": kept})
 
 
 def engines_exist(req: Request, ctx: Context) -> bool:

@@ -84,8 +84,9 @@ def print_solve(r: SolveResult) -> None:
     if b.memory_gib:
         console.print("  memory per GPU (GiB): " + ", ".join(f"{k} {v}" for k, v in b.memory_gib.items()))
     launches = [g for g in b.replicas if g.launch]
-    if b.ttft_breakdown_ms and not launches:
-        console.print("Launch: commands for disaggregated workers are not generated yet")
+    if b.ttft_breakdown_ms and b.launch:
+        console.print("[bold]Launch (prefill workers, decode workers, router):[/]")
+        console.print(b.launch, soft_wrap=True)
     elif len(launches) > 1:  # a mixed plan: each group starts its own engine
         for g in launches:
             console.print(f"[bold]Launch (one replica of {g.count}× {g.engine}, {g.mode}):[/]")
@@ -111,6 +112,7 @@ def slack_text(slack: float | None) -> str:
     """A plan's slack as a percentage (one decimal below 10%), '∞' when it has no SLO to break."""
     if slack is None:
         return "∞"
+    slack = max(slack, 0.0)  # a plan on its limit (met within float rounding) has no slack, not "-0.0%"
     return f"{slack:.1%}" if slack < 0.1 else f"{slack:.0%}"
 
 
