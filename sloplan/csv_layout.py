@@ -34,6 +34,12 @@ The rules were worked out on the development split only (design.md, Contracts):
 5. **Anything else from the campaign with expert parallelism** that matches neither rule 1 nor rule 2 is
    refused: its convention is known, and a row that breaks it cannot be read either way.
 
+6. **vLLM experts that FP8 blocks cannot split.** A vLLM row of a block-scaled FP8 checkpoint whose
+   experts, as recorded (moe_tp = tp × dp, no expert parallelism), would be cut into widths that are not
+   whole 128-wide blocks (MiniMax-M2.5 at tp 8: 1536 / 8 = 192). vLLM's FP8 MoE refuses that split at
+   load, so the run had `--enable-expert-parallel`, vLLM's only other layout for the same GPUs: mapped to
+   moe_tp 1, moe_ep = tp × dp (`block_scaled_ep`, applied once the served checkpoint is known).
+
 Rows from other sources are taken as recorded (rules 0, 3 and 4 apply to every row).
 """
 from __future__ import annotations
@@ -45,6 +51,7 @@ from sloplan.core.enums import Backend
 
 from .errors import InputError
 
+FP8_BLOCK = 128  # rule 6: block-scaled FP8 weights carry one scale per 128 x 128 block
 CAMPAIGN_NOTES = ("source_file=2026-04-06.csv", "db-dump/2026-04-27")  # rules 1, 2 and 5
 LAYOUT_COLUMNS = ("tp_size", "attention_dp_size", "moe_tp_size", "moe_ep_size")
 MAX_ENGINE_TP = 16  # rule 4: beyond it a tp_size is a GPU count
@@ -122,3 +129,16 @@ def _campaign_layout(tp: int, dp: int | None, mt: int | None, me: int, backend: 
                                     "moe_ep_size = X with tp_size (or attention_dp_size) X·X, or for vLLM tp_size = "
                                     "attention_dp_size = X with moe_ep_size X·X; this row matches neither, so its "
                                     "layout cannot be read; accepted: a row in one of those conventions")
+
+
+def block_scaled_ep(layout: Layout, backend: str, expert_width: int | None, block_fp8: bool) -> Layout:
+    """Rule 6: `layout` with vLLM's expert parallelism where tensor-parallel experts of `expert_width`
+    (None: a dense model) in block-scaled FP8 (`block_fp8`) cannot be split into whole blocks."""
+    width = layout.tp * layout.dp
+    tensor_parallel = (layout.moe_ep or 1) == 1 and (layout.moe_tp or width) == width
+    if (backend != Backend.VLLM or not block_fp8 or not expert_width or width == 1 or not tensor_parallel
+            or (expert_width % width == 0 and (expert_width // width) % FP8_BLOCK == 0)):
+        return layout
+    note = (f"vLLM cannot split {expert_width}-wide FP8-block experts {width} ways: its expert-parallel layout, "
+            f"moe_tp 1, moe_ep {width}")
+    return Layout(layout.tp, layout.dp, 1, width, "; ".join(n for n in (layout.note, note) if n))
