@@ -121,7 +121,8 @@ class ModelArch:
                 parsed = ModelArch.parse(name, cfg, quant_cfg, checkpoint, source)
             except InvalidModelConfig:  # recognised, and not estimated whatever its numbers
                 raise UnsupportedModel(_refusal(source, arch, fam.label, ("its design",))) from None
-            raise UnsupportedModel(_refusal(source, arch, parsed.summary, parsed.unestimated or (f"the {fam.label} design",)))
+            parts = parsed.unestimated or (f"the {fam.label} design",)
+            raise UnsupportedModel(_refusal(source, arch, parsed.summary, parts))
         return ModelArch.parse(name, cfg, quant_cfg, checkpoint, source)
 
     @staticmethod
