@@ -34,6 +34,7 @@ class Kind(str, Enum):
     """The PerfDB primitive a query calls."""
 
     GEMM = "gemm"  # key: (n, k, dtype); arrays: (m,)
+    GEMM_FLOOR = "gemm_floor"  # key: (n, k, dtype, floor); arrays: (m,): a GEMM priced from another dtype's table
     ALL_REDUCE = "all_reduce"  # key: (num_gpus,); arrays: (message_elems,)
     MEMORY = "memory_op"  # key: (); arrays: (nbytes,)
     P2P = "p2p"  # key: (cross_node,); arrays: (nbytes,)
@@ -96,6 +97,7 @@ _ADAPTERS = {
     Kind.P2P: lambda db, key, arrays: db.p2p(*arrays, cross_node=key[0]),
     Kind.NCCL: lambda db, key, arrays: db.nccl(key[0], *arrays, *key[1:]),
     Kind.MOE: _moe,
+    Kind.GEMM_FLOOR: lambda db, k, a: _floored(db.gemm(*a, *k[:3]), k[3]),
     Kind.CONTEXT_MLA: lambda db, k, a: _floored(db.context_mla(*a, *k[:2]), k[2]),
     Kind.GENERATION_MLA: lambda db, k, a: _floored(db.generation_mla(*a, *k[:2]), k[2]),
     Kind.MLA_MODULE: lambda db, k, a: _floored(db.mla_module(k[0], *a, *k[1:4]), k[4]),
