@@ -33,7 +33,7 @@ from accuracy import load_dev_dense_agg, silicon_csv_path  # noqa: E402
 
 from sloplan.model.aggregated import closed_loop, replica_curves  # noqa: E402
 from sloplan.model.calibration import _FILE, Calibration  # noqa: E402
-from sloplan.estimation import configure, row_config  # noqa: E402
+from sloplan.estimation import configure, parse_row, row_config  # noqa: E402
 
 MIN_ROWS_OWN_FIT = 20
 TPOT_WEIGHT = 1.5  # the TPOT target (10 %) is tighter than the TTFT one (20 %)
@@ -55,7 +55,7 @@ def prepare(rows: list[dict], split: tuple[str, ...] = ()) -> list[dict]:
             ctx, slot = configure(**row_config(row))
         except (ValueError, KeyError, TypeError):
             continue
-        conc = np.array([float(row["batch_size"])])
+        conc = np.array([float(parse_row(row).concurrency)])  # the layout rules' concurrency (csv_layout.py)
         curves = replica_curves(ctx.arch, slot.engine, ctx.db, ctx.fw, ctx.workload, conc, slot.max_running)
         part = "/".join([row["system"], row["backend"]] + [row[c] or "-" for c in split])
         out.append(dict(curves=curves, wl=ctx.workload, pp=slot.engine.pp, conc=conc, cap=slot.max_running,

@@ -118,7 +118,8 @@ def parse_noted(row: dict, client: Client = Client.SERVING) -> tuple[EstimateArg
                      backend=_text(row, "backend"), version=_text(row, "backend_version") or None,
                      tp=layout.tp, pp=_integer(row, "pp", 1), quant=quant, dp=layout.dp,
                      moe_tp=layout.moe_tp, moe_ep=layout.moe_ep, client=_client(row, client),
-                     isl=_integer(row, "isl"), osl=_integer(row, "osl"), concurrency=_integer(row, "concurrency"),
+                     isl=_integer(row, "isl"), osl=_integer(row, "osl"),
+                     concurrency=layout.concurrency(_integer(row, "concurrency")),
                      mode=ServingMode.AGG)
     return args, "; ".join(n for n in (layout.note, quant_note) if n)
 

@@ -73,3 +73,15 @@ def test_formerly_refused_models_estimate_with_a_tier(model, system, backend, kw
 
     e = sloplan.estimate(model, system, backend, isl=1024, osl=1024, concurrency=16, **kw)
     assert 0 < e.ttft_ms < 1e5 and 0 < e.tpot_ms < 1e3 and e.tier
+
+
+def test_campaign_attention_dp_rows_count_clients_per_rank():
+    """Rule 1 under attention DP: the campaign's batch_size is one DP rank's clients (its rows repeat the
+    2026-03-25 rows of the same runs with batch_size x dp)."""
+    r = {**row("deepseek-ai/DeepSeek-R1", "fp8", backend="trtllm", tp="1", mt="8", me="8"),
+         "attention_dp_size": "64", "silicon_data_source": "source_file=2026-04-06.csv; model=DeepSeek-R1",
+         "batch_size": "2"}
+    args, note = parse_noted(r)
+    assert (args.tp, args.dp, args.moe_ep, args.concurrency) == (1, 8, 8, 16) and "per DP rank" in note
+    tp_row = {**r, "tp_size": "64", "attention_dp_size": "1"}  # rule 1 without attention DP: as recorded
+    assert parse_noted(tp_row)[0].concurrency == 2
