@@ -18,7 +18,7 @@ def minimax():
 
 
 def _gemms(arch, backend, quant=GemmQuant.FP8_BLOCK):
-    db = load_perfdb("b200_sxm", backend)
+    db = load_perfdb("b200_sxm", Backend(backend).value)
     engine = Engine(2, 1, Quant.default_for(quant), moe_tp=2)
     group = linear_ops(arch, engine, db.system, np.array([4, 64]), np.array([4, 64]), backend)
     terms = [t for t in group.terms if t.query.kind in (Kind.GEMM, Kind.GEMM_FLOOR) and t.query.key[1] != 0]
@@ -54,3 +54,18 @@ def test_other_frameworks_keep_their_block_tables(minimax, backend):
 def test_vllm_nvfp4_is_untouched():
     _, terms = _gemms(resolve_model("nvidia/MiniMax-M2.5-NVFP4"), Backend.VLLM, GemmQuant.NVFP4)
     assert not [t for t in terms if t.query.kind is Kind.GEMM_FLOOR]
+
+
+def test_mla_module_borrows_the_other_kv_dtype_where_its_own_was_not_collected():
+    """H200 vLLM ships only FP8-KV MLA modules: a BF16-KV engine (Kimi-K2.5) is priced from them, EXTRAPOLATED,
+    not from the roofline's median utilization; a collected slice answers as it is."""
+    from sloplan.model.lookups import Query
+
+    db = load_perfdb("h200_sxm", "vllm")
+    b, kv = np.array([16.0, 64.0]), np.array([2048.0, 2048.0])
+    bf16, fp8 = (lookup_all(db, [Query.of(Kind.MLA_MODULE, ("generation", 8, k, "bf16", 0), b, kv)])[0]
+                 for k in ("bf16", "fp8"))
+    own = db.mla_module("generation", b, kv, 8, "bf16", "bf16")
+    assert (np.asarray(own.tier) >= Tier.ROOFLINE).all()  # the evidence: no BF16-KV module collected
+    assert np.allclose(bf16.latency_s, fp8.latency_s) and (bf16.tier == Tier.EXTRAPOLATED).all()
+    assert (fp8.tier < Tier.EXTRAPOLATED).all()
