@@ -4,6 +4,7 @@
     .venv/bin/python bench/calibrate.py --dry-run  # fit and print, write nothing
     .venv/bin/python bench/calibrate.py --cv 5     # out-of-fold error inside the dev split
     .venv/bin/python bench/calibrate.py --split backend_version,model_path  # diagnostic, writes nothing
+    .venv/bin/python bench/calibrate.py --moe      # the `moe:` block, on the MoE / MLA rows (also with --cv)
 
 What is fitted (model/calibration.py): the ten constants of `Calibration`, per backend and per
 (system, backend) with at least 20 rows. The loss is the mean absolute percentage error of TTFT
@@ -14,6 +15,11 @@ Contracts); held-out rows are dropped while reading, before any value of theirs 
 `--split COLUMNS` fits finer groups, (system, backend) plus those silicon_sample.csv columns, e.g.
 one set of constants per benchmark campaign. The estimator cannot use such keys; the in-sample error
 they reach bounds what any choice of the ten constants can do with this model's structure.
+
+`--moe` fits the same constants, at the same two levels, on the MoE / MLA aggregated rows of the
+development split instead and writes them as calibration.yaml's `moe:` block, which only models with
+expert layers read (model/calibration.py); the dense entries are kept byte for byte, and a dense refit
+keeps the block. Attention-DP rows are solved for one rank, as the estimator solves them.
 """
 from __future__ import annotations
 

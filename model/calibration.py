@@ -4,7 +4,9 @@ The tables time kernels; a served step also pays the scheduler, sampling, detoke
 launch gaps. `step_overhead_s` is added to every forward step and `kernel_scale` multiplies kernel
 time (it absorbs, e.g., CUDA-graph vs eager differences). The numbers live in
 model/catalog/calibration.yaml and are produced by `bench/calibrate.py`, which reads only
-development-split rows of silicon_sample.csv (design.md, Contracts).
+development-split rows of silicon_sample.csv (design.md, Contracts). Models with expert layers read the
+file's `moe:` block on top (`bench/calibrate.py --moe`, fitted on the MoE rows alone), so the dense
+constants never move with the MoE ones.
 """
 from __future__ import annotations
 
