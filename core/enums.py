@@ -141,6 +141,7 @@ class Role(str, Enum):
     STATIC = "static"
     PREFILL = "prefill"  # a disaggregated plan's prefill pool: prompts in, KV cache out
     DECODE = "decode"  # a disaggregated plan's decode pool: KV cache in, output tokens out
+    ROUTER = "router"  # a disaggregated plan's router / proxy: joins the pools, serves no tokens itself
 
 
 class Tier(IntEnum):
@@ -175,6 +176,15 @@ class ConstraintGroup(str, Enum):
     POOL_GPUS = "pool_gpus"  # disaggregated: per-pool (prefill / decode) and per-GPU-class limits
     ENGINE_CHOICE = "engine_choice"  # disaggregated: one engine type per pool (binary + big-M link)
     RATIO_FLOOR = "ratio_floor"  # disaggregated: tokens/s/GPU >= lambda (lexicographic tie-breaks)
+    LOAD_TARGET = "load_target"  # sizing: served load (requests/s or concurrency) >= the target
+    COST_BUDGET = "cost_budget"  # sizing: cost per hour <= C (lexicographic tie-breaks)
+
+
+class LoadKind(str, Enum):
+    """What a sizing target counts: an open-loop request rate or a closed-loop number of users."""
+
+    RATE = "rate"  # requests/s the deployment completes
+    CONCURRENCY = "concurrency"  # requests in flight at once (benchmark clients that replace each finished one)
 
 
 class SloKind(str, Enum):

@@ -1,4 +1,5 @@
 """generators: launch commands and config files for the frameworks that run a plan."""
+from .disagg_launch import LaunchBundle, WorkerSpec, disagg_launch
 from .launch import launch_command
 
-__all__ = ["launch_command"]
+__all__ = ["LaunchBundle", "WorkerSpec", "disagg_launch", "launch_command"]

@@ -10,6 +10,7 @@ capacity figures came from.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping, Sequence
 
 from sloplan.model.arch import ModelArch
 from sloplan.model.engine import Engine
@@ -22,7 +23,7 @@ from sloplan.model.workload import Workload
 Value = str | bool | None  # a flag's value; True: a switch written alone; None or False: not written
 
 
-def _join(argv: list[str]) -> str:
+def shell_join(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
@@ -39,7 +40,8 @@ def offline_quantization(spec: Framework, model: str, engine: Engine, ckpt: Gemm
     tool = tool or offline_quantizer()
     qformat = tool.qformats[gemm]
     folder = tool.export_folder.format(name=model.rstrip("/").split("/")[-1], qformat=qformat)
-    args = _join([f"{tool.checkpoint_flag}={model}", f"{tool.qformat_flag}={qformat}", f"{tool.export_flag}={folder}"])
+    args = shell_join([f"{tool.checkpoint_flag}={model}", f"{tool.qformat_flag}={qformat}",
+                       f"{tool.export_flag}={folder}"])
     return f"{tool.command} {args} && ", folder
 
 
@@ -70,34 +72,56 @@ def parallel_settings(engine: Engine) -> dict[Setting, Value]:
 def server_command(launch: Launch, model: str, values: dict[Setting, Value]) -> str:
     """The server's command line: command, model, fixed arguments, then each flag in the data's order;
     settings kept in an options file are written to it first and passed by its flag."""
-    argv = [*launch.command, *([launch.model_flag] if launch.model_flag else []), model, *launch.fixed]
+    setup, cmd = server_parts(launch, model, values)
+    return f"{setup} && {cmd}" if setup else cmd
+
+
+def server_parts(launch: Launch, model: str, values: dict[Setting, Value], env: Sequence[str] = (),
+                 tail: Sequence[str] = (), options: Mapping[str, object] | None = None) -> tuple[str, str]:
+    """(shell text writing the options file, or "" when none is needed; the server's command line).
+    A disaggregated worker adds environment assignments (`env`, "NAME=value"), arguments after the
+    flags (`tail`) and keys of its own in the options file (`options`, dotted)."""
+    argv = [*env, *launch.command, *([launch.model_flag] if launch.model_flag else []), model, *launch.fixed]
     for setting, flag in launch.flags.items():
         value = values[setting]
         argv += [] if value is None or value is False else [flag] if value is True else [flag, value]
-    cmd = _join(argv)
-    text = _options_text(launch.options_file, values) if launch.options_file else None
+    cmd = shell_join([*argv, *tail])
+    text = _options_text(launch.options_file, values, options or {}) if launch.options_file else None
     if text is None:
-        return cmd
-    f, escaped = launch.options_file, text.replace("\n", "\\n")  # printf turns \n back into newlines
-    return f"printf {shlex.quote(escaped)} > {shlex.quote(f.path)} && {cmd} {_join([f.flag, f.path])}"
+        return "", cmd
+    f = launch.options_file
+    return write_file(f.path, text), f"{cmd} {shell_join([f.flag, f.path])}"
 
 
-def _options_text(f: OptionsFile, values: dict[Setting, Value]) -> str | None:
-    """The options file's YAML, or None when no setting needs it."""
+def write_file(path: str, text: str) -> str:
+    """Shell text that writes `text` to `path` (printf turns the escaped newlines back)."""
+    escaped = text.replace("\n", "\\n")
+    return f"printf {shlex.quote(escaped)} > {shlex.quote(path)}"
+
+
+def _options_text(f: OptionsFile, values: dict[Setting, Value], extra: Mapping[str, object]) -> str | None:
+    """The options file's YAML, or None when neither a setting nor an `extra` key needs it."""
     doc: dict = {}
     for setting, key in f.keys.items():
-        if values[setting] is None:
-            continue
-        *parents, leaf = key.split(".")
-        node = doc
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = values[setting]
-    if not doc:
+        if values[setting] is not None:
+            _put(doc, key, values[setting])
+    if not doc and not extra:
         return None
+    doc.update(f.written_with)
+    for key, value in extra.items():
+        _put(doc, key, value)
     import yaml
 
-    return yaml.safe_dump({**doc, **f.written_with}, sort_keys=False)
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def _put(doc: dict, key: str, value: object) -> None:
+    """doc[a][b] = value for the dotted key "a.b"."""
+    *parents, leaf = key.split(".")
+    node = doc
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
 
 
 def launch_command(backend: Backend, arch: ModelArch, engine: Engine, memory: MemoryPlan, fw: FrameworkProfile,

@@ -94,6 +94,13 @@ class ModelArch:
         return self.checkpoint_format.gemm is None
 
     @property
+    def uniform_dense(self) -> bool:
+        """A dense GQA model with one kind of layer: its memory and KV need none of the component
+        arithmetic (model/moe_memory.py), so a dense solve never imports it."""
+        att = self.attention
+        return self.mlp.moe is None and att.kind is AttentionKind.GQA and len(set(att.layers)) == 1
+
+    @property
     def estimated(self) -> bool:
         return not self.unestimated
 

@@ -8,10 +8,11 @@ and the key), each file read once, on first use. yaml is imported only then: `sl
 """
 from __future__ import annotations
 
+import string
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, fields, is_dataclass, replace
 from enum import Enum
 from functools import cache
 from pathlib import Path
@@ -88,6 +89,77 @@ class Launch:
     options_file: OptionsFile | None = None
 
 
+# Names a `disaggregation:` template may use (string.Template, `${name}`); generators/disagg_launch.py fills them.
+DISAGG_FIELDS = ("transfer_backend", "host", "port", "aux_port", "isl", "token_budget")
+
+
+@dataclass(frozen=True)
+class DisaggWorker:
+    """What a prefill or a decode worker adds to the aggregated command: flags (value "": a switch),
+    environment variables, and keys of the framework's options file (dotted, YAML scalars once filled)
+    written to `options_path`. Every value is a template over DISAGG_FIELDS."""
+
+    flags: Mapping[str, str]
+    env: Mapping[str, str]
+    options: Mapping[str, str | bool | int | float]
+    options_path: str | None = None
+
+
+@dataclass(frozen=True)
+class RouterFile:
+    """A router that reads its workers from a YAML file (TRT-LLM: `trtllm-serve disaggregated -c FILE`):
+    its own host and port, then per role the worker count and the worker addresses (`url`, a template)."""
+
+    flag: str
+    path: str
+    host_key: str
+    port_key: str
+    prefill_key: str
+    decode_key: str
+    count_key: str
+    urls_key: str
+    url: str
+    written_with: Mapping[str, str | bool | int | float]
+
+
+@dataclass(frozen=True)
+class DisaggRouter:
+    """What joins the pools: `prefill` / `decode` are the arguments written once per worker of that role
+    (templates over DISAGG_FIELDS, filled with the worker's address), unless a `file` lists them."""
+
+    command: tuple[str, ...]
+    fixed: tuple[str, ...]
+    host: str
+    port: int
+    host_flag: str | None
+    port_flag: str | None
+    prefill: tuple[str, ...]
+    decode: tuple[str, ...]
+    file: RouterFile | None = None
+
+
+@dataclass(frozen=True)
+class Disaggregation:
+    """Disaggregated serving in this framework: the KV transfer backend (default, and those it accepts),
+    where workers listen (one HTTP port each from `first_port`; an auxiliary port each from
+    `first_aux_port` — vLLM's NIXL side channel, SGLang's bootstrap port — one per attention-DP rank
+    where `aux_port_per_dp_rank`), the variable that gives a worker its GPUs, what each role adds, and
+    the router."""
+
+    transfer_backend: str
+    transfer_backends: tuple[str, ...]
+    host: str
+    host_flag: str
+    port_flag: str
+    first_port: int
+    first_aux_port: int | None
+    aux_port_per_dp_rank: bool
+    devices_env: str
+    prefill: DisaggWorker
+    decode: DisaggWorker
+    router: DisaggRouter
+
+
 @dataclass(frozen=True)
 class _Profile:
     token_budget: int
@@ -104,6 +176,7 @@ class _File:
     profile: _Profile
     launch: Launch
     parallel_rules: ParallelRules  # MoE engines (model/parallel_rules.py)
+    disaggregation: Disaggregation | None = None  # prefill / decode workers and their router
 
 
 @dataclass(frozen=True)
@@ -116,6 +189,7 @@ class Framework:
     profile: FrameworkProfile
     launch: Launch
     parallel_rules: ParallelRules
+    disaggregation: Disaggregation | None = None
 
     def default_gemm_quants(self, checkpoint: GemmQuant) -> tuple[GemmQuant, ...]:
         """What a plan considers when the request names no format: listed per checkpoint, else its own."""
@@ -141,10 +215,13 @@ def load_framework(path: Path) -> Framework:
     if f.backend.value != path.stem:
         raise FrameworkDataError(f"{path}: backend: {f.backend.value} in a file named {path.name}")
     _check_launch(f, str(path))
+    if f.disaggregation:
+        _check_disaggregation(f.disaggregation, f.launch, str(path))
     p = f.profile
     prof = FrameworkProfile(f.backend, p.token_budget, p.kv_fraction, f.capabilities.memory_fraction_of,
                             p.reserve_per_request_osl, p.runtime_reserve_gib * GIB)
-    return Framework(f.backend, f.capabilities, f.default_quantizations, prof, f.launch, f.parallel_rules)
+    return Framework(f.backend, f.capabilities, f.default_quantizations, prof, f.launch, f.parallel_rules,
+                     f.disaggregation)
 
 
 def load_quantizer(path: Path) -> OfflineQuantizer:
@@ -164,6 +241,13 @@ def offline_quantizer() -> OfflineQuantizer:
 
 def profile(backend: Backend | str) -> FrameworkProfile:
     return framework(backend).profile
+
+
+def prefill_profile(fw: FrameworkProfile, batch: int, isl: int) -> FrameworkProfile:
+    """A disaggregated prefill worker's profile: its token budget takes a whole batch of prompts in one
+    step (batch x isl, never below the framework's default), so a worker's memory plan is computed with
+    the activations its server will really reserve (generators/disagg_launch.py checks it)."""
+    return replace(fw, token_budget=max(fw.token_budget, batch * isl))
 
 
 def _read(path: Path) -> object:
@@ -198,6 +282,33 @@ def _check_launch(f: _File, where: str) -> None:
     missing = needs - written
     if missing:
         raise FrameworkDataError(f"{where}: launch.flags: no flag for {', '.join(sorted(s.value for s in missing))}")
+
+
+def _check_disaggregation(d: Disaggregation, launch: Launch, where: str) -> None:
+    """The default transfer backend is one it accepts; templates name only DISAGG_FIELDS (${aux_port}
+    only where workers get one); options-file keys only where the framework has an options file."""
+    where = f"{where}: disaggregation"
+    if d.transfer_backend not in d.transfer_backends:
+        raise FrameworkDataError(f"{where}.transfer_backend: {d.transfer_backend!r} is not one of "
+                                 f"{', '.join(d.transfer_backends)}")
+    known = set(DISAGG_FIELDS) - ({"aux_port"} if d.first_aux_port is None else set())
+    router = [*d.router.prefill, *d.router.decode, *([d.router.file.url] if d.router.file else [])]
+    _check_templates(router, known - {"token_budget"}, f"{where}.router")  # a worker's address, not its budget
+    templates: list[str] = []
+    for role in ("prefill", "decode"):
+        w = getattr(d, role)
+        if w.options and not launch.options_file:
+            raise FrameworkDataError(f"{where}.{role}.options: launch has no options_file to write them to")
+        templates += [*w.flags.values(), *w.env.values(), *(v for v in w.options.values() if isinstance(v, str))]
+    _check_templates(templates, known, where)
+
+
+def _check_templates(templates: list[str], known: set[str], where: str) -> None:
+    for t in templates:
+        unknown = set(string.Template(t).get_identifiers()) - known
+        if unknown:
+            raise FrameworkDataError(f"{where}: {t!r} names {', '.join(sorted(unknown))}; accepted: "
+                                     f"{', '.join(sorted(known))}")
 
 
 # --------------------------------------------------------------------------- a strict, typed builder

@@ -72,9 +72,9 @@ def memory_plan(arch: ModelArch, engine: Engine, system: SystemSpec, fw: Framewo
                 kv_fraction: float | None = None) -> MemoryPlan:
     """KV budget per GPU under the framework's own definition of its memory fraction. MoE, MLA and
     hybrid-attention models: from their components (model/moe_memory.py)."""
-    from . import moe_memory  # imports this module
+    if not arch.uniform_dense:
+        from . import moe_memory  # imports this module
 
-    if moe_memory.uses_components(arch):
         return moe_memory.component_memory_plan(arch, engine, system, fw, kv_fraction)
     cap = system.mem_capacity_bytes
     w = weights_per_gpu(arch, engine)

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from sloplan.perfdb import SystemSpec
 
 from .arch import ModelArch
-from .attention import AttentionKind
 from .engine import Engine
 from .framework import FrameworkProfile, KvFractionOf
 from .kv_cache import KvFootprint, kv_footprint
@@ -39,8 +38,7 @@ _BF16 = 2.0
 
 def uses_components(arch: ModelArch) -> bool:
     """Whether memory comes from the components: anything but a dense GQA model with one kind of layer."""
-    att = arch.attention
-    return arch.mlp.moe is not None or att.kind is not AttentionKind.GQA or len(set(att.layers)) > 1
+    return not arch.uniform_dense
 
 
 @dataclass(frozen=True)

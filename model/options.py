@@ -19,7 +19,6 @@ from .calibration import Calibration
 from .engine import Engine
 from .framework import FrameworkProfile, framework
 from .memory import MemoryPlan, kv_tokens_per_request, memory_plan
-from .moe_memory import too_big_reason
 from .option_table import MODES, OptionTable, Pool, ServingMode, class_columns, requests_per_s
 from .parallel_rules import engines_for
 from .pending import Pending, settle
@@ -42,6 +41,8 @@ def engine_slot(arch: ModelArch, engine: Engine, system: SystemSpec, fw: Framewo
     mem = memory_plan(arch, engine, system, fw)
     longest = kv_tokens_per_request(arch, wl.isl, wl.osl)
     if mem.max_requests(longest) < 1:  # dense: kv_tokens < longest
+        from .moe_memory import too_big_reason  # only for the engines that do not fit
+
         return f"{too_big_reason(mem, engine)}; KV budget holds {mem.kv_tokens} tokens < one request ({longest:.0f})"
     cap = mem.max_requests(kv_tokens_per_request(arch, wl.isl, wl.osl, fw.reserve_per_request_osl))
     return EngineSlot(engine, mem, max(1, min(max_batch_size or cap, cap)))

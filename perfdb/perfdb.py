@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-# Importing a family module registers its answers (family.answers); every query type has one below.
-from . import comm, deepep, encoder, linear_attention, mhc, mla, moe, quantize, sparse, wideep  # noqa: F401
 from . import family as family_mod
 from . import queries as q
 from .dense import KV_DTYPES  # noqa: F401 — registers the dense answers; KV_DTYPES's old home (tests)
@@ -75,10 +73,7 @@ class PerfDB:
     def latency(self, query) -> Lookup:
         """The answer to one typed query (queries.py): the function its family's module registered for the
         query's type (family.answers), given this db's system, store and fallback."""
-        try:
-            answer = family_mod.ANSWERS[type(query)]
-        except KeyError:
-            raise TypeError(f"not a perfdb query: {type(query).__name__}") from None
+        answer = family_mod.ANSWERS.get(type(query)) or _answer_after_registering(type(query))
         return answer(self, query)
 
     def latencies(self, queries) -> list[Lookup]:
@@ -213,3 +208,15 @@ class PerfDB:
     def __repr__(self) -> str:
         return f"PerfDB({self.system.name}, {self.backend}, {self.version}, {len(self.store.sparse)} grids)"
 
+
+def _answer_after_registering(query_type: type) -> Callable:
+    """The answer for a query type no imported module has registered yet: import every family module
+    (each registers its record and answers, family.answers), then look again. A dense solve asks only
+    GEMM, attention, all-reduce and the analytic ops (dense.py, imported above), so it never imports the
+    MoE, MLA, NCCL, all-to-all, sparse- or linear-attention modules."""
+    from . import comm, deepep, encoder, linear_attention, mhc, mla, moe, quantize, sparse, wideep  # noqa: F401
+
+    try:
+        return family_mod.ANSWERS[query_type]
+    except KeyError:
+        raise TypeError(f"not a perfdb query: {query_type.__name__}") from None

@@ -8,6 +8,7 @@ import numpy as np
 
 from sloplan.model.options import evaluate, fitting_engines, option_table
 from sloplan.solver import Plan, PlanGroup, best_plan, infeasibility_reason, pareto_plans
+from sloplan.solver.slack import plan_slack, tightening_note
 
 from .context import Context, build_context
 from .errors import InputError, shown
@@ -43,16 +44,17 @@ def solve(request: Request | dict | str | Path) -> SolveResult:
     table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, list(req.modes), req.max_batch_size,
                          ctx.calibration)
     t2 = time.perf_counter()
-    slo = req.slo
+    slo = req.planning_slo  # the request's SLOs, tightened by headroom / min_slack (solver/slack.py)
     best = best_plan(table, req.total_gpus, slo)
     front = pareto_plans(table, req.total_gpus, slo)
     t3 = time.perf_counter()
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
         best=_verified(ctx, best, req) if best else None,
-        front=tuple(plan_point(p, _frontend_load(ctx, p)) for p in front),
+        front=tuple(plan_point(p, _frontend_load(ctx, p), slack=plan_slack(req.slo, p.metrics)) for p in front),
         options=len(table), engines=len(slots),
-        infeasible_reason=None if best else infeasibility_reason(table, slo),
+        infeasible_reason=None if best else infeasibility_reason(table, slo) + tightening_note(req.headroom,
+                                                                                               req.min_slack),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
         timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)})
 
@@ -76,7 +78,8 @@ def _frontend_load(ctx: Context, plan: Plan) -> float:
 def _verified(ctx: Context, plan: Plan, req: Request) -> PlanPoint:
     """The best plan re-checked by the full estimator, with a launch command per replica group."""
     return plan_point(plan, _frontend_load(ctx, plan), launches=tuple(_launch(ctx, g, req) for g in plan.groups),
-                      check=_check(ctx, plan), memory_gib=plan.main.slot.memory.as_gib)
+                      check=_check(ctx, plan), memory_gib=plan.main.slot.memory.as_gib,
+                      slack=plan_slack(req.slo, plan.metrics))
 
 
 def _check(ctx: Context, plan: Plan) -> Check:

@@ -28,11 +28,12 @@ from sloplan.model.quant import GemmQuant
 from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InputError, one_line, shown_path
 from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
+from .cli_size import size as _size
 from .request import Request
 
 EXIT_CODES = ("Exit codes: 0 a plan (or the output asked for); 1 internal error, a bug to report; 2 bad input, "
               "one line on stderr: 'error: <field>: <what is wrong>; accepted: <values>'; 3 infeasible: no "
-              "deployment meets the SLOs, the reason on stderr (solve).")
+              "deployment meets the SLOs, the reason on stderr (solve, size).")
 
 
 @contextlib.contextmanager
@@ -187,6 +188,10 @@ def solve(
     max_batch_size: Optional[int] = typer.Option(None, help="most requests in flight per replica, 1-4096 "
                                                             f"[default: {_default('max_batch_size')}]"),
     client: Optional[str] = typer.Option(None, help=f"{_CLIENT_HELP} [default: {_default('client')}]"),
+    headroom: Optional[str] = typer.Option(None, help="plan for latencies that much slower: 0.15 or '15%' "
+                                                      "(SLO limits / 1.15) [default: none]"),
+    min_slack: Optional[str] = typer.Option(None, help="only plans whose latencies may be that much "
+                                                       "underestimated, 0.1 or '10%' (exact front) [default: none]"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of tables"),
     plot: Optional[Path] = typer.Option(None, help="also write the front as an image; the extension picks the "
                                                    "format: png, pdf, svg, ... (checked before solving) "
@@ -197,7 +202,7 @@ def solve(
                  ttft_ms=ttft_ms, tpot_ms=tpot_ms, request_latency_ms=request_latency_ms, total_gpus=total_gpus,
                  modes=_csv_list("modes", modes, ServingMode),
                  quantizations=_csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size,
-                 client=client)
+                 client=client, headroom=headroom, min_slack=min_slack)
     _solve(request, {k: v for k, v in flags.items() if v is not None}, as_json, plot)
 
 
@@ -334,6 +339,7 @@ def models() -> None:
 
 
 app.command("collect")(_collect)
+app.command("size", epilog=EXIT_CODES)(_size)
 
 
 def main() -> None:

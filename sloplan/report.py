@@ -29,21 +29,23 @@ def _front_table(front: tuple[PlanPoint, ...], best: PlanPoint | None) -> Table:
     shown = _shown(front, best)
     note = "" if len(shown) == len(front) else f", {len(shown)} of {len(front)} points shown (--json for all)"
     t = Table(title=f"Pareto front, exact over {len(front)} points{note}", title_justify="left")
-    for col in ("tok/s/user", "tok/s/gpu", "TTFT ms", "TPOT ms", "mode", "replicas", "conc/replica", "tier"):
+    for col in ("tok/s/user", "tok/s/gpu", "TTFT ms", "TPOT ms", "slack", "mode", "replicas", "conc/replica",
+                "tier"):
         t.add_column(col, justify="right" if col not in ("mode", "replicas") else "left")
     for p in shown:
         mark = " *" if best and _key(p) == _key(best) else ""
         reps = " + ".join(f"{g.count}×{g.engine}" for g in p.replicas)
         t.add_row(f"{p.tokens_per_s_per_user:.1f}{mark}", f"{p.tokens_per_s_per_gpu:.1f}", f"{p.ttft_ms:.0f}",
-                  f"{p.tpot_ms:.2f}", p.mode, reps, str(p.concurrency), p.tier)
+                  f"{p.tpot_ms:.2f}", slack_text(p.slack), p.mode, reps, str(p.concurrency), p.tier)
     return t
 
 
 def print_solve(r: SolveResult) -> None:
     req = r.request
     slo = ", ".join(f"{k} ≤ {req[k]:g}" for k in ("ttft_ms", "tpot_ms", "request_latency_ms") if req.get(k))
+    margins = "".join(f" · {k.replace('_', ' ')} {req[k]:.0%}" for k in ("headroom", "min_slack") if req.get(k))
     console.print(f"[bold]{req['model']}[/] on {req['total_gpus']}× {req['system']} · {r.data_version} · "
-                  f"isl {req['isl']} osl {req['osl']} prefix {req['prefix']} · SLO: {slo or 'none'}")
+                  f"isl {req['isl']} osl {req['osl']} prefix {req['prefix']} · SLO: {slo or 'none'}{margins}")
     console.print(f"{r.engines} engines, {r.options} options · estimate {r.timings_s['estimate']:.2f} s, "
                   f"optimize {r.timings_s['optimize']:.2f} s")
     if r.front:
@@ -53,7 +55,7 @@ def print_solve(r: SolveResult) -> None:
         console.print(f"[red]No deployment meets the SLOs:[/] {r.infeasible_reason}")
         return
     reps = " + ".join(f"{g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight each)" for g in b.replicas)
-    console.print(f"[bold green]Best:[/] {reps}")
+    console.print(f"[bold green]Best:[/] {reps} · slack {slack_text(b.slack)}")
     console.print(f"  {b.tokens_per_s_per_gpu:.1f} tok/s/gpu · {b.tokens_per_s_per_user:.1f} tok/s/user · "
                   f"{b.tokens_per_s:.0f} tok/s total on {b.gpus_used}/{b.total_gpus} GPUs · "
                   f"TTFT {b.ttft_ms:.0f} ms · TPOT {b.tpot_ms:.2f} ms · tier {b.tier}"
@@ -73,6 +75,13 @@ def print_solve(r: SolveResult) -> None:
     elif b.launch:
         console.print("[bold]Launch (one replica):[/]")
         console.print(b.launch, soft_wrap=True)
+
+
+def slack_text(slack: float | None) -> str:
+    """A plan's slack as a percentage (one decimal below 10%), '∞' when it has no SLO to break."""
+    if slack is None:
+        return "∞"
+    return f"{slack:.1%}" if slack < 0.1 else f"{slack:.0%}"
 
 
 def _frontend_note(load: float, indent: str = "") -> None:

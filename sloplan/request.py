@@ -17,6 +17,7 @@ from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
 
 from .errors import InputError, shown
+from .robust_fields import Margin, Price
 from .fields import (CLIENT_ACCEPTS, MAX_BATCH_SIZE, MAX_GPUS, MAX_NAME_CHARS, MAX_TOKENS, MODEL_ACCEPTS,
                      SYSTEM_ACCEPTS, VERSION_ACCEPTS, Int, ModelName, Ms, bounded, input_error, list_of, member,
                      members, prefix_below_isl, text)
@@ -43,6 +44,9 @@ class Request(BaseModel):
     quantizations: Optional[list_of(GemmQuant)] = Field(None, description=f"a non-empty list of {members(GemmQuant)}")
     max_batch_size: Int = bounded(512, 1, MAX_BATCH_SIZE)
     client: member(Client) = Field(Client.SERVING, description=CLIENT_ACCEPTS)
+    headroom: Margin = None  # plan for latencies (1+h) slower and, when sizing, load (1+h) higher
+    min_slack: Margin = None  # keep only plans whose latencies may be that much underestimated
+    gpu_price_per_hour: Price = None  # sizing: minimize cost per hour instead of GPUs
 
     def __init__(self, **data):
         """`sloplan.Request(...)` refuses bad fields as the files and flags do: one InputError."""
@@ -63,6 +67,14 @@ class Request(BaseModel):
             return None if ms is None else ms / 1000.0
 
         return Slo(ttft_s=s(self.ttft_ms), tpot_s=s(self.tpot_ms), request_latency_s=s(self.request_latency_ms))
+
+    @property
+    def planning_slo(self):
+        """The SLOs the solver plans against: the request's, tightened by `headroom` and `min_slack`
+        (solver/slack.py explains why that keeps the front exact)."""
+        from sloplan.solver.slack import robust_slo
+
+        return robust_slo(self.slo, self.headroom, self.min_slack)
 
 
 FIELDS = tuple(Request.model_fields)

@@ -63,6 +63,7 @@ class PlanPoint:
     tier_source: str | None = None  # the op whose lookup made `tier` extrapolated/roofline, else None
     frontend_load: float = 0.0  # the busiest replica's tokens/s over its server's frontend limit (Estimate)
     requests_per_s: float = 0.0  # requests the whole plan completes per second
+    slack: float | None = None  # how far its latencies may be underestimated before an SLO breaks (solver/slack.py)
 
 
 def replica_group(group: "PlanGroup", launch: str | None = None) -> ReplicaGroup:
@@ -75,7 +76,8 @@ def replica_group(group: "PlanGroup", launch: str | None = None) -> ReplicaGroup
 
 
 def plan_point(plan: "Plan", frontend_load: float, launches: tuple[str, ...] | None = None,
-               check: Check | None = None, memory_gib: dict | None = None) -> PlanPoint:
+               check: Check | None = None, memory_gib: dict | None = None,
+               slack: float | None = None) -> PlanPoint:
     """The rendered form of a Plan (milliseconds, labels); `launches` has one command per group, in
     the plan's group order, and `check`/`memory_gib` come from verifying it (the best plan only)."""
     groups = tuple(replica_group(g, launches[i] if launches else None) for i, g in enumerate(plan.groups))
@@ -87,7 +89,7 @@ def plan_point(plan: "Plan", frontend_load: float, launches: tuple[str, ...] | N
         gpus_used=m.gpus_used, total_gpus=m.total_gpus, tier=plan.tier.label, replicas=groups, check=check,
         memory_gib=memory_gib, launch=main.launch,
         tier_source=None if plan.tier_source is None else plan.tier_source.label,
-        frontend_load=frontend_load, requests_per_s=m.requests_per_s)
+        frontend_load=frontend_load, requests_per_s=m.requests_per_s, slack=slack)
 
 
 @dataclass(frozen=True)

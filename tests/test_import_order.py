@@ -45,7 +45,11 @@ def test_the_checker_catches_an_upward_import(tmp_path):
 # and the parts of sloplan that serve other commands or cold loads.
 _NOT_ON_A_WARM_SOLVE = ("numpy.ma", "pyarrow", "scipy", "matplotlib", "pandas", "torch", "aiconfigurator",
                         "sloplan.plot", "sloplan.coverage_report", "sloplan.estimate_rows", "sloplan.estimation",
-                        "sloplan.perfdb.collector", "sloplan.perfdb.validate", "sloplan.perfdb.bounds")
+                        "sloplan.perfdb.collector", "sloplan.perfdb.validate", "sloplan.perfdb.bounds",
+                        "sloplan.model.moe_memory", "sloplan.model.moe_ops",
+                        "sloplan.model.mla_ops", *(f"sloplan.perfdb.{m}" for m in (
+                            "comm", "deepep", "encoder", "linear_attention", "mhc", "mla", "moe", "quantize",
+                            "sparse", "wideep")))
 _PROBE = """
 import contextlib, io, json, sys
 sys.argv = ["sloplan", "solve", "instances/qwen3-32b-fp8-h200-trtllm.yaml"]
