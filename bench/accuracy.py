@@ -12,7 +12,9 @@ development split is used (design.md, Contracts: Accurate); held-out rows are dr
 the file is read and never printed, joined or scored. Of the dev rows we keep the dense aggregated
 ones (856 rows with aiconfigurator-core 0.12.0), the rows sloplan's dense agg estimator targets; a
 second section (bench/accuracy_moe.py) scores the MoE/MLA aggregated rows (2,079) the same way, per
-system/backend, with how many rows each tool predicted (`--no-moe` skips it).
+system/backend, with how many rows each tool predicted (`--no-moe` skips it); a third
+(bench/accuracy_disagg.py) the disaggregated rows that carry worker counts and batch sizes (226), with
+the queueing and KV-transfer shares of sloplan's predicted TTFT (`--no-disagg` skips it).
 
 The peer's predictions for the same rows come precomputed in
 `../shared/data/peer-predictions-dev.csv` (see that folder's README for how they were made).
@@ -311,6 +313,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--moe-cv", type=int, default=0, metavar="K",
                     help="MoE section: also K-fold cross-validated figures (refit per fold, like calibrate.py --cv)")
     ap.add_argument("--moe-csv", type=Path, help="write the MoE section's joined per-row table (dev rows only) here")
+    ap.add_argument("--no-disagg", action="store_true", help="skip the disaggregated section")
+    ap.add_argument("--disagg-cv", type=int, default=0, metavar="K",
+                    help="disaggregated section: also K-fold cross-validated figures (bench/calibrate_disagg.py)")
+    ap.add_argument("--disagg-csv", type=Path,
+                    help="write the disaggregated section's joined per-row table (dev rows only) here")
     return ap.parse_args(argv)
 
 
@@ -350,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         from accuracy_moe import moe_section
 
         moe_section(args, columns, moe_rows)
+    if not args.no_disagg:
+        from accuracy_disagg import disagg_section
+
+        disagg_section(args, columns, path)
     return 0 if (pred_path or args.peer_only) else 1
 
 

@@ -178,6 +178,7 @@ class ConstraintGroup(str, Enum):
     RATIO_FLOOR = "ratio_floor"  # disaggregated: tokens/s/GPU >= lambda (lexicographic tie-breaks)
     LOAD_TARGET = "load_target"  # sizing: served load (requests/s or concurrency) >= the target
     COST_BUDGET = "cost_budget"  # sizing: cost per hour <= C (lexicographic tie-breaks)
+    PIECEWISE = "piecewise"  # compact: rows making tokens/s and latencies piecewise-linear in concurrency
 
 
 class LoadKind(str, Enum):

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from sloplan.model.options import evaluate, fitting_engines, option_table
-from sloplan.solver import Plan, PlanGroup, best_plan, infeasibility_reason, pareto_plans
+from sloplan.solver import Plan, PlanGroup, infeasibility_reason
+from sloplan.solver.best import best_plan_within
+from sloplan.solver.pareto import pareto_plans_within
 from sloplan.solver.slack import plan_slack, tightening_note
 
 from .context import Context, build_context
@@ -29,9 +31,12 @@ def _as_request(request: Request | dict | str | Path) -> Request:
                                 f"(got {shown(request)})")
 
 
-def solve(request: Request | dict | str | Path) -> SolveResult:
+def solve(request: Request | dict | str | Path, *, export: Path | None = None,
+          export_tolerance: float | None = None) -> SolveResult:
     """Best deployment under the SLOs within the GPU budget, and the exact front of the option table:
-    build (context, engines, option table) → solve (typed Plans) → verify (the best plan) → render."""
+    build (context, engines, option table) → solve (typed Plans) → verify (the best plan) → render.
+    `export`: also write the best-plan model there (.lp/.mps, sloplan/model_export.py), the compact one
+    fitted at `export_tolerance` when that is given."""
     t0 = time.perf_counter()
     req = _as_request(request)
     ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
@@ -45,18 +50,39 @@ def solve(request: Request | dict | str | Path) -> SolveResult:
                          ctx.calibration)
     t2 = time.perf_counter()
     slo = req.planning_slo  # the request's SLOs, tightened by headroom / min_slack (solver/slack.py)
-    best = best_plan(table, req.total_gpus, slo)
-    front = pareto_plans(table, req.total_gpus, slo)
+    best, front, solver = _optimize(table, req, slo)
     t3 = time.perf_counter()
+    if export is not None:  # after the solve: a backend refusing the model (exit 2) leaves no file
+        from .model_export import write_export
+
+        write_export(table, req.total_gpus, slo, Path(export), export_tolerance)
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
         best=_verified(ctx, best, req) if best else None,
         front=tuple(plan_point(p, _frontend_load(ctx, p), slack=plan_slack(req.slo, p.metrics)) for p in front),
         options=len(table), engines=len(slots),
-        infeasible_reason=None if best else infeasibility_reason(table, slo) + tightening_note(req.headroom,
-                                                                                               req.min_slack),
+        infeasible_reason=(infeasibility_reason(table, slo) + tightening_note(req.headroom, req.min_slack)
+                           if solver["best"]["status"] == "infeasible" else None),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
-        timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)})
+        timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)},
+        solver=solver)
+
+
+def _optimize(table, req: Request, slo) -> tuple[Plan | None, list[Plan], dict]:
+    """Best plan and front on the request's solver backend under its time limit (one deadline for both),
+    with how far each is proved (solver/limits.py); a backend that cannot take the model is bad input."""
+    from sloplan.solver.backends import BackendRefused
+    from sloplan.solver.limits import Deadline
+
+    deadline = Deadline.after(req.time_limit_s)
+    try:
+        best, best_outcome = best_plan_within(table, req.total_gpus, slo, backend=req.solver, deadline=deadline)
+        front, front_outcome = pareto_plans_within(table, req.total_gpus, slo, backend=req.solver,
+                                                   deadline=deadline)
+    except BackendRefused as exc:
+        raise InputError("solver", f"{exc}; accepted: a backend that takes this model") from None
+    return best, front, {"name": req.solver, "time_limit_s": req.time_limit_s, "best": best_outcome.to_dict(),
+                         "front": front_outcome.to_dict()}
 
 
 def _no_engine(ctx: Context, req: Request) -> InputError:

@@ -25,15 +25,20 @@ from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
 
-from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InputError, one_line, shown_path
+from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, EXIT_STOPPED, InputError, one_line, shown_path
+from .solver_fields import EXPORT_HELP, EXPORT_TOLERANCE_HELP, SOLVER_HELP, TIME_LIMIT_HELP
 from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
 from .cli_size import size as _size
+from . import cli_disagg as _disagg
 from .request import Request
+
+_DISAGG = _disagg.OPTIONS  # the --prefill-* / --decode-* flags of `estimate --mode disagg`
 
 EXIT_CODES = ("Exit codes: 0 a plan (or the output asked for); 1 internal error, a bug to report; 2 bad input, "
               "one line on stderr: 'error: <field>: <what is wrong>; accepted: <values>'; 3 infeasible: no "
-              "deployment meets the SLOs, the reason on stderr (solve, size).")
+              "deployment meets the SLOs, the reason on stderr (solve, size); 4 --time-limit ran out before any "
+              "plan was found (solve).")
 
 
 @contextlib.contextmanager
@@ -196,17 +201,22 @@ def solve(
     plot: Optional[Path] = typer.Option(None, help="also write the front as an image; the extension picks the "
                                                    "format: png, pdf, svg, ... (checked before solving) "
                                                    "[default: no image]"),
+    solver: Optional[str] = typer.Option(None, help=SOLVER_HELP),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help=TIME_LIMIT_HELP),
+    export: Optional[Path] = typer.Option(None, help=EXPORT_HELP),
+    export_tolerance: Optional[float] = typer.Option(None, help=EXPORT_TOLERANCE_HELP),
 ) -> None:
     """Best deployment under the SLOs and the exact Pareto front (tokens/s/GPU vs tokens/s/user)."""
     flags = dict(model=model, system=system, backend=backend, version=version, isl=isl, osl=osl, prefix=prefix,
                  ttft_ms=ttft_ms, tpot_ms=tpot_ms, request_latency_ms=request_latency_ms, total_gpus=total_gpus,
                  modes=_csv_list("modes", modes, ServingMode),
                  quantizations=_csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size,
-                 client=client, headroom=headroom, min_slack=min_slack)
-    _solve(request, {k: v for k, v in flags.items() if v is not None}, as_json, plot)
+                 client=client, headroom=headroom, min_slack=min_slack, solver=solver, time_limit_s=time_limit)
+    _solve(request, {k: v for k, v in flags.items() if v is not None}, as_json, plot, (export, export_tolerance))
 
 
-def _solve(request: Optional[Path], flags: dict, as_json: bool, plot: Optional[Path]) -> None:
+def _solve(request: Optional[Path], flags: dict, as_json: bool, plot: Optional[Path],
+           export: tuple[Optional[Path], Optional[float]] = (None, None)) -> None:
     """The file's fields with the flags over them, validated once; the plot target checked before the
     solve; the result printed; exit 3 with one stderr line when nothing meets the SLOs."""
     from .request import load_request, parse_request
@@ -218,10 +228,14 @@ def _solve(request: Optional[Path], flags: dict, as_json: bool, plot: Optional[P
         from .plot import check_plot_target
 
         plot_format = check_plot_target(plot)
+    if export != (None, None):
+        from .model_export import check_export_target
+
+        check_export_target(*export)
     from .api import solve as run
 
     with _spinner("solving"):
-        result = run(req)
+        result = run(req, export=export[0], export_tolerance=export[1])
     with _reader_may_leave():
         if as_json:
             _print_json(result.to_dict())
@@ -230,6 +244,9 @@ def _solve(request: Optional[Path], flags: dict, as_json: bool, plot: Optional[P
 
             print_solve(result)
     note = _plot_note(result, plot, plot_format) if plot is not None else None
+    if result.best is None and not result.proved:
+        print(f"stopped: no plan found within the time limit ({req.time_limit_s:g} s)", file=sys.stderr)
+        raise typer.Exit(EXIT_STOPPED)
     if result.best is None:
         line = None if as_json else f"infeasible: {result.infeasible_reason}"
         line = "; ".join(x for x in (line, note) if x)  # one line on stderr, whatever was asked
@@ -266,8 +283,11 @@ def estimate(
     client: str = typer.Option(Client.SERVING.value, help=_CLIENT_HELP + "; with --from-csv, a 'client' column "
                                                                           "overrides it per row"),
     quant: Optional[str] = typer.Option(None, help=f"GEMM format: {_values(GemmQuant)} [default: the checkpoint's]"),
-    mode: str = typer.Option(ServingMode.AGG.value, help=f"serving mode: {_values(ServingMode)}"),
-    concurrency: int = typer.Option(1, help="requests in flight on the replica (static: the batch size)"),
+    mode: str = typer.Option(ServingMode.AGG.value, help=f"serving mode: {_disagg.ONE_REPLICA}, disagg (prefill "
+                                                         "and decode workers: the --prefill-* / --decode-* flags)"),
+    concurrency: Optional[int] = typer.Option(None, help="requests in flight on the replica (static: the batch size; "
+                                                         "disagg: closed-loop clients) [default: 1; disagg: one per "
+                                                         "decode slot]"),
     isl: int = typer.Option(4000, help="input tokens per request"),
     osl: int = typer.Option(1000, help="output tokens per request"),
     prefix: int = typer.Option(0, help="tokens of each input already in the prefix cache, below isl"),
@@ -277,8 +297,16 @@ def estimate(
     out: Optional[Path] = typer.Option(None, help="where --from-csv writes its predictions (CSV) "
                                                   "[required with --from-csv, refused without]"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of a table"),
+    prefill_tp: Optional[int] = _DISAGG["prefill_tp"], prefill_pp: Optional[int] = _DISAGG["prefill_pp"],
+    prefill_dp: Optional[int] = _DISAGG["prefill_dp"], prefill_moe_tp: Optional[int] = _DISAGG["prefill_moe_tp"],
+    prefill_moe_ep: Optional[int] = _DISAGG["prefill_moe_ep"], prefill_batch: Optional[int] = _DISAGG["prefill_batch"],
+    prefill_workers: Optional[int] = _DISAGG["prefill_workers"], decode_tp: Optional[int] = _DISAGG["decode_tp"],
+    decode_pp: Optional[int] = _DISAGG["decode_pp"], decode_dp: Optional[int] = _DISAGG["decode_dp"],
+    decode_moe_tp: Optional[int] = _DISAGG["decode_moe_tp"], decode_moe_ep: Optional[int] = _DISAGG["decode_moe_ep"],
+    decode_batch: Optional[int] = _DISAGG["decode_batch"], decode_workers: Optional[int] = _DISAGG["decode_workers"],
 ) -> None:
     """Metrics of one configuration, or of every row of a CSV (--from-csv IN --out PRED.csv)."""
+    flags = {k: v for k, v in locals().items() if k in _disagg.OPTIONS}
     _choice("client", client, Client)
     if from_csv:
         return _estimate_csv(from_csv, out, Client(client))
@@ -286,12 +314,21 @@ def estimate(
         raise InputError("out", "only --from-csv writes a file; accepted: --from-csv IN.csv --out PRED.csv")
     if not model or not system:
         raise InputError("model" if not model else "system", "required (or use --from-csv FILE --out PRED.csv)")
+    if mode not in {m.value for m in ServingMode} | {"disagg"}:
+        raise InputError("mode", f"accepted: {_disagg.ONE_REPLICA}, disagg (got {mode[:40]!r})")
+    _disagg.check_flags(mode, flags, {"tp": tp, "pp": pp, "dp": dp, "moe_tp": moe_tp, "moe_ep": moe_ep})
+    if mode == "disagg":  # sloplan/cli_disagg.py
+        for name, value, kind in (("backend", backend, Backend), ("quant", quant, GemmQuant)):
+            _choice(name, value, kind)
+        return _disagg.run(dict(model=model, system=system, backend=backend, version=version, quant=quant, isl=isl,
+                                osl=osl, prefix=prefix, client=client), flags, concurrency, as_json, _print_json)
     from .estimation import estimate as run
 
     for name, value, kind in (("backend", backend, Backend), ("mode", mode, ServingMode), ("quant", quant, GemmQuant)):
         _choice(name, value, kind)
-    est = run(model, system, backend, tp=tp, pp=pp, quant=quant, mode=mode, concurrency=concurrency, isl=isl, osl=osl,
-              prefix=prefix, version=version, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, client=client)
+    est = run(model, system, backend, tp=tp, pp=pp, quant=quant, mode=mode, concurrency=1 if concurrency is None
+              else concurrency, isl=isl, osl=osl, prefix=prefix, version=version, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep,
+              client=client)
     if as_json:
         _print_json(est.to_dict())
     else:

@@ -45,6 +45,13 @@ The rules were worked out on the development split only (design.md, Contracts):
    moe_tp 1, moe_ep = tp × dp (`block_scaled_ep`, applied once the served checkpoint is known).
 
 Rows from other sources are taken as recorded (rules 0, 3 and 4 apply to every row).
+
+**Disaggregated rows' prefill_* and decode_* columns** are read by the same rules, one role at a time
+(sloplan/estimate_rows_disagg.py), except that the campaign wrote them in the natural convention: on
+every one of its 697 development-split disaggregated rows both roles have moe_tp_size × moe_ep_size =
+tp_size × attention_dp_size (prefill 1/4/1/4: attention DP 4 with EP 4 on 4 GPUs; decode 8/1/1/8), and
+none has a width of ep·ep. Rules 1, 2 and 5 therefore do not apply there (`campaign=False`); rules 0, 3
+and 4 do.
 """
 from __future__ import annotations
 
@@ -95,9 +102,10 @@ def _shown(tp, dp, mt, me) -> str:
     return "/".join("-" if v is None else str(v) for v in (tp, dp, mt, me))
 
 
-def recover(row: dict, integer: Callable[[str], int | None]) -> Layout:
+def recover(row: dict, integer: Callable[[str], int | None], campaign: bool = True) -> Layout:
     """The row's layout; InputError naming the columns when it cannot be recovered.
     `integer(column)` reads one integral column (None when empty), as the CSV reader validates them.
+    `campaign`: whether rules 1, 2 and 5 apply to a campaign row (not on a disaggregated row's roles).
     A negative or zero tp_size, or a negative size, is passed on as recorded for the schema to refuse."""
     tp = integer("tp_size")
     tp = 1 if tp is None else tp
@@ -105,7 +113,7 @@ def recover(row: dict, integer: Callable[[str], int | None]) -> Layout:
     if tp < 1 or any(v is not None and v < 1 for v in (dp, mt, me)):
         return Layout(tp, 1 if dp is None else dp, mt, me)
     recorded = f"{'/'.join(LAYOUT_COLUMNS)} = {_shown(tp, dp, mt, me)}"
-    if _campaign(row) and me is not None and me > 1:
+    if campaign and _campaign(row) and me is not None and me > 1:
         return _campaign_layout(tp, dp, mt, me, row.get("backend") or "", recorded)
     if mt == tp and (me or 1) == 1 and (dp or 1) == 1 and _gpu_count(tp):
         raise InputError("tp_size", f"{recorded}: tp_size {tp} is the GPU count of a whole allocation (the "

@@ -58,3 +58,4 @@ class Infeasible(Exception):
 
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
+EXIT_STOPPED = 4  # --time-limit ran out before any plan was found (not proved infeasible either)

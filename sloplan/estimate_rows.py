@@ -53,14 +53,17 @@ def _text(row: dict, column: str) -> str:
     return (row.get(column) or "").strip()
 
 
-def _integer(row: dict, arg: str, default: int | None = None) -> int | None:
+def _integer(row: dict, arg: str, default: int | None = None, column: str | None = None,
+             accepts: str | None = None) -> int | None:
     """An integral column: empty → `default` (required when None); 1000.0 is 1000; 1000.7, inf, 1e400,
-    nan and words are errors naming the column (never truncated or guessed)."""
-    column = COLUMN.get(arg, arg)
+    nan and words are errors naming the column (never truncated or guessed). `column` and `accepts`
+    default to estimate's argument `arg` as the sample names it and what the schema accepts."""
+    column = column or COLUMN.get(arg, arg)
+    what = accepts if accepts is not None else accepted(EstimateArgs, arg)
     text = _text(row, column)
     if not text:
         if default is None:
-            raise InputError(column, f"is empty; accepted: {accepted(EstimateArgs, arg)}")
+            raise InputError(column, f"is empty; accepted: {what}")
         return default
     try:
         return int(text)
@@ -69,10 +72,9 @@ def _integer(row: dict, arg: str, default: int | None = None) -> int | None:
     try:
         x = float(text)
     except ValueError:
-        raise InputError(column, f"not a number (got {shown(text)}); accepted: {accepted(EstimateArgs, arg)}") from None
+        raise InputError(column, f"not a number (got {shown(text)}); accepted: {what}") from None
     if not math.isfinite(x) or x != math.floor(x):
-        raise InputError(column, f"must be a finite integer (got {shown(text)}); "
-                                 f"accepted: {accepted(EstimateArgs, arg)}")
+        raise InputError(column, f"must be a finite integer (got {shown(text)}); accepted: {what}")
     return int(x)
 
 
@@ -109,7 +111,7 @@ def parse_noted(row: dict, client: Client = Client.SERVING) -> tuple[EstimateArg
     _shape(row)
     if (_text(row, "mode") or "agg") != "agg":
         mode = shown(_text(row, "mode"))
-        raise InputError("mode", f"only aggregated rows are estimated in this release (got {mode}); accepted: agg")
+        raise InputError("mode", f"a row is aggregated or disaggregated (got {mode}); accepted: agg, disagg")
     layout = recover(row, lambda column: _integer(row, ARGUMENT.get(column, column), 0) if _text(row, column) else None)
     label = storage_label(_text(row, "model_path"), _text(row, "gemm_quant_mode").lower())
     model, quant, quant_note = label or served(_text(row, "model_path"), _quant(row))
@@ -182,14 +184,22 @@ def predict_rows(rows: list[dict], advance: Advance = lambda n: None, client: Cl
     out: list[dict | None] = [None] * len(rows)
     notes = [""] * len(rows)
     groups: dict[EstimateArgs, list[tuple[int, int]]] = {}
+    disagg = [i for i, row in enumerate(rows) if _text(row, "mode") == "disagg"]
+    if disagg:  # their own path (sloplan/estimate_rows_disagg.py)
+        from .estimate_rows_disagg import predict_disagg
+
+        for i, (pred, note) in zip(disagg, predict_disagg([rows[i] for i in disagg], client)):
+            out[i], notes[i] = pred, note
     for i, row in enumerate(rows):
+        if out[i] is not None:
+            continue
         try:
             args, notes[i] = parse_noted(row, client)
         except ROW_ERRORS as exc:
             out[i] = _failed(exc)
             continue
         groups.setdefault(args.model_copy(update={"concurrency": 1}), []).append((i, args.concurrency))
-    advance(len(rows) - sum(map(len, groups.values())))
+    advance(len(rows) - sum(map(len, groups.values())))  # disaggregated and refused rows are done
     for key, members in groups.items():
         for (i, _), pred in zip(members, predict_group(key, [c for _, c in members])):
             out[i] = pred
@@ -234,9 +244,13 @@ def estimate_csv(src: Path, out: Path, progress: Callable[[int], Advance] | None
     fields, rows = read_rows(src)
     preds = predict_rows(rows, progress(len(rows)) if progress else lambda n: None, client)
     header = fields + [c for c in PREDICTIONS if c not in fields]
+    if any(_text(row, "mode") == "disagg" for row in rows):  # TTFT's parts (sloplan/estimate_rows_disagg.py)
+        from .estimate_rows_disagg import DISAGG_PREDICTIONS
+
+        header += [c for c in DISAGG_PREDICTIONS if c not in header]
 
     def write(fh) -> None:
-        w = csv.DictWriter(fh, fieldnames=header)
+        w = csv.DictWriter(fh, fieldnames=header, restval="")
         w.writeheader()
         w.writerows({**{f: row.get(f) for f in fields}, **pred} for row, pred in zip(rows, preds))
 

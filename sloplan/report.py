@@ -25,10 +25,11 @@ def _shown(front: tuple[PlanPoint, ...], best: PlanPoint | None) -> list[PlanPoi
     return [front[i] for i in sorted(idx)]
 
 
-def _front_table(front: tuple[PlanPoint, ...], best: PlanPoint | None) -> Table:
+def _front_table(front: tuple[PlanPoint, ...], best: PlanPoint | None, complete: bool = True) -> Table:
     shown = _shown(front, best)
     note = "" if len(shown) == len(front) else f", {len(shown)} of {len(front)} points shown (--json for all)"
-    t = Table(title=f"Pareto front, exact over {len(front)} points{note}", title_justify="left")
+    what = f"exact over {len(front)} points" if complete else f"{len(front)} points traced before the time limit"
+    t = Table(title=f"Pareto front, {what}{note}", title_justify="left")
     for col in ("tok/s/user", "tok/s/gpu", "TTFT ms", "TPOT ms", "slack", "mode", "replicas", "conc/replica",
                 "tier"):
         t.add_column(col, justify="right" if col not in ("mode", "replicas") else "left")
@@ -48,9 +49,14 @@ def print_solve(r: SolveResult) -> None:
                   f"isl {req['isl']} osl {req['osl']} prefix {req['prefix']} · SLO: {slo or 'none'}{margins}")
     console.print(f"{r.engines} engines, {r.options} options · estimate {r.timings_s['estimate']:.2f} s, "
                   f"optimize {r.timings_s['optimize']:.2f} s")
+    _limit_note(r)
     if r.front:
-        console.print(_front_table(r.front, r.best))
+        console.print(_front_table(r.front, r.best, r.solver.get("front", {}).get("status", "optimal") == "optimal"))
     b = r.best
+    if b is None and not r.proved:
+        console.print(f"[red]No plan found before the time limit[/] ({r.solver['time_limit_s']:g} s); "
+                      "not proved infeasible")
+        return
     if b is None:
         console.print(f"[red]No deployment meets the SLOs:[/] {r.infeasible_reason}")
         return
@@ -75,6 +81,18 @@ def print_solve(r: SolveResult) -> None:
     elif b.launch:
         console.print("[bold]Launch (one replica):[/]")
         console.print(b.launch, soft_wrap=True)
+
+
+def _limit_note(r: SolveResult) -> None:
+    """Say what a time limit left unproved (nothing when the solve is proved, the default)."""
+    for part in ("best", "front"):
+        o = r.solver.get(part, {})
+        if o.get("status", "optimal") in ("optimal", "infeasible"):
+            continue
+        gap = f", gap {o['gap'] * 100:.2f}%" if o.get("gap") is not None else ""
+        console.print(f"[bold yellow]{'Best plan' if part == 'best' else 'Front'} NOT proved optimal:[/] "
+                      f"{o['status']} after {r.solver['time_limit_s']:g} s on {r.solver['name']}{gap} "
+                      f"({o['detail']})")
 
 
 def slack_text(slack: float | None) -> str:

@@ -21,6 +21,7 @@ from .robust_fields import Margin, Price
 from .fields import (CLIENT_ACCEPTS, MAX_BATCH_SIZE, MAX_GPUS, MAX_NAME_CHARS, MAX_TOKENS, MODEL_ACCEPTS,
                      SYSTEM_ACCEPTS, VERSION_ACCEPTS, Int, ModelName, Ms, bounded, input_error, list_of, member,
                      members, prefix_below_isl, text)
+from .solver_fields import SOLVER_ACCEPTS, Seconds, solver_installed
 
 
 class Request(BaseModel):
@@ -47,6 +48,8 @@ class Request(BaseModel):
     headroom: Margin = None  # plan for latencies (1+h) slower and, when sizing, load (1+h) higher
     min_slack: Margin = None  # keep only plans whose latencies may be that much underestimated
     gpu_price_per_hour: Price = None  # sizing: minimize cost per hour instead of GPUs
+    solver: text(MAX_NAME_CHARS) = Field("highs", description=SOLVER_ACCEPTS)
+    time_limit_s: Seconds = None
 
     def __init__(self, **data):
         """`sloplan.Request(...)` refuses bad fields as the files and flags do: one InputError."""
@@ -56,6 +59,7 @@ class Request(BaseModel):
             raise input_error(exc, Request) from None
 
     _prefix_below_isl = field_validator("prefix")(prefix_below_isl)
+    _solver_installed = field_validator("solver")(solver_installed)
 
     @property
     def slo(self):

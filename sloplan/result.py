@@ -103,6 +103,14 @@ class SolveResult:
     infeasible_reason: str | None = None
     rejected_engines: tuple[str, ...] = field(default_factory=tuple)
     timings_s: dict = field(default_factory=dict)
+    # backend name, time limit, and per part ("best", "front") {status, gap, detail} (solver/limits.py)
+    solver: dict = field(default_factory=dict)
+
+    @property
+    def proved(self) -> bool:
+        """Both parts proved (optimal or infeasible): no limit stopped the solver."""
+        return all(self.solver.get(k, {}).get("status", "optimal") in ("optimal", "infeasible")
+                   for k in ("best", "front"))
 
     def to_dict(self) -> dict:
         return asdict(self)

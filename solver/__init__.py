@@ -7,8 +7,9 @@ Public entry points::
 
 Layout: `problems/` build solver-independent formulations (`formulation.py`, groups in `groups.py`)
 and invert solutions into Deployments and those into typed Plans (`plan.py`); `backends/` solve them
-behind one interface (HiGHS first); `best.py` and `pareto.py` are drivers over both. highspy is
-imported only when a model is solved, so importing this package stays cheap.
+behind one interface (HiGHS by default; Pyomo and OR-Tools when chosen and installed); `best.py` and
+`pareto.py` are drivers over both. highspy is imported only when a model is solved, so importing
+this package stays cheap.
 """
 from .backends import SolverError
 from .best import best_deployment, best_plan

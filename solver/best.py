@@ -14,6 +14,10 @@ replica problem (solver/problems/replica.py):
 Every candidate is re-evaluated exactly (`Deployment.from_counts`) and accepted only if it really is
 at least as good on the levels above, so solver tolerances on the floor rows can never make the
 answer worse than the level-1 optimum.
+
+Under a deadline (`best_plan_within`, limits.py) a level stopped by the limit keeps the answer of the
+level above, and the Outcome says what is unproved: level 1 stopped means the incumbent's tokens/s
+with its gap; a tie-break stopped means tokens/s proved, the tie-break not.
 """
 from __future__ import annotations
 
@@ -21,34 +25,41 @@ import numpy as np
 
 from sloplan.model.option_table import OptionTable
 
-from .backends import DEFAULT_BACKEND, SolverBackend, backend_for, known_backend
+from .backends import DEFAULT_BACKEND, SolverBackend, SolverError, SolveStatus, backend_for, known_backend
 from .deployment import Deployment
 from .formulation import Sense
 from .groups import ConstraintGroup
+from .limits import NO_LIMIT, PROVED, Deadline, Outcome
 from .plan import Plan
 from .problems.replica import ReplicaProblem, build_replica_problem, replica_plan
 from .slo import Slo
 
 
-def _fewest_gpus(backend: SolverBackend, problem: ReplicaProblem, best: Deployment) -> Deployment:
+def _fewest_gpus(backend: SolverBackend, problem: ReplicaProblem, best: Deployment,
+                 deadline: Deadline = NO_LIMIT) -> tuple[Deployment, bool]:
+    """Level 2; the flag says a limit stopped it (then `best` stands, unproved on this level)."""
     backend.set_row_bounds(ConstraintGroup.THROUGHPUT_FLOOR, best.tokens_per_s, np.inf)
     backend.set_objective(problem.gpu_objective(), Sense.MINIMIZE)
-    cand = problem.solve(backend)
+    cand, result = problem.solve_within(backend, deadline.options())
     if cand is not None and cand.tokens_per_s >= best.tokens_per_s and cand.gpus_used < best.gpus_used:
-        return cand
-    return best
+        best = cand
+    return best, result.limited
 
 
-def _fastest_users(backend: SolverBackend, problem: ReplicaProblem, best: Deployment) -> Deployment:
+def _fastest_users(backend: SolverBackend, problem: ReplicaProblem, best: Deployment,
+                   deadline: Deadline = NO_LIMIT) -> tuple[Deployment, bool]:
+    """Level 3; the flag says a limit stopped it."""
     backend.set_row_bounds(ConstraintGroup.GPU_BUDGET, -np.inf, float(best.gpus_used))
     speed = problem.user_speed
     while True:
         backend.set_row_bounds(ConstraintGroup.USER_SPEED_FLOOR, 0.0,
                                np.where(speed <= best.tokens_per_s_per_user, 0.0, np.inf))
-        cand = problem.solve(backend)
+        cand, result = problem.solve_within(backend, deadline.options())
+        if result.limited:
+            return best, True
         if (cand is None or cand.tokens_per_s < best.tokens_per_s or cand.gpus_used > best.gpus_used
                 or cand.tokens_per_s_per_user <= best.tokens_per_s_per_user):
-            return best
+            return best, False
         best = cand
 
 
@@ -70,15 +81,25 @@ def best_deployment(table: OptionTable, total_gpus: int, slo: Slo | None = None,
                     backend: str = DEFAULT_BACKEND) -> Deployment | None:
     """The lexicographically best deployment (see module docstring), or None if none is feasible.
     `backend` names the solver backend (`backends.backend_for`)."""
+    best, outcome = best_deployment_within(table, total_gpus, slo, backend=backend)
+    if not outcome.proved:  # cannot happen without a deadline; kept as the exact path's guarantee
+        raise SolverError(f"the solver stopped with status {outcome.status.value}")
+    return best
+
+
+def best_deployment_within(table: OptionTable, total_gpus: int, slo: Slo | None = None, *,
+                           backend: str = DEFAULT_BACKEND, deadline: Deadline = NO_LIMIT
+                           ) -> tuple[Deployment | None, Outcome]:
+    """`best_deployment` under a deadline: the answer and how far it is proved (limits.Outcome)."""
     known_backend(backend)
     slo = slo or Slo()
     rows = top_rate_rows(table, total_gpus, slo)
     if len(rows) == 0:
-        return None
-    best = _best_on(table.take(rows), total_gpus, slo, backend)
+        return None, Outcome(SolveStatus.INFEASIBLE)
+    best, outcome = _best_on(table.take(rows), total_gpus, slo, backend, deadline)
     if best is None:
-        return None
-    return Deployment.from_counts(table, {int(rows[r]): c for r, c in best.replicas}, total_gpus)
+        return None, outcome
+    return Deployment.from_counts(table, {int(rows[r]): c for r, c in best.replicas}, total_gpus), outcome
 
 
 def best_plan(table: OptionTable, total_gpus: int, slo: Slo | None = None, *,
@@ -88,13 +109,29 @@ def best_plan(table: OptionTable, total_gpus: int, slo: Slo | None = None, *,
     return None if best is None else replica_plan(table, best)
 
 
-def _best_on(table: OptionTable, total_gpus: int, slo: Slo, backend_name: str) -> Deployment | None:
+def best_plan_within(table: OptionTable, total_gpus: int, slo: Slo | None = None, *,
+                     backend: str = DEFAULT_BACKEND, deadline: Deadline = NO_LIMIT) -> tuple[Plan | None, Outcome]:
+    """`best_plan` under a deadline, with its Outcome (a limited answer is the incumbent, marked so)."""
+    best, outcome = best_deployment_within(table, total_gpus, slo, backend=backend, deadline=deadline)
+    return (None if best is None else replica_plan(table, best)), outcome
+
+
+def _best_on(table: OptionTable, total_gpus: int, slo: Slo, backend_name: str,
+             deadline: Deadline) -> tuple[Deployment | None, Outcome]:
     problem = build_replica_problem(table, total_gpus, slo)
     if len(problem.rows) == 0:
-        return None
+        return None, Outcome(SolveStatus.INFEASIBLE)
     backend = backend_for(backend_name)(problem.formulation)
-    best = problem.solve(backend)
+    best, result = problem.solve_within(backend, deadline.options())
+    if result.limited:
+        detail = "stopped before a plan was found" if best is None else "tokens/s not proved optimal"
+        return best, Outcome(result.status, result.gap, detail)
     if best is None:
-        return None
-    best = _fewest_gpus(backend, problem, best)
-    return _fastest_users(backend, problem, best)
+        return None, Outcome(SolveStatus.INFEASIBLE)
+    best, limited = _fewest_gpus(backend, problem, best, deadline)
+    if not limited:
+        best, limited = _fastest_users(backend, problem, best, deadline)
+    if limited:
+        return best, Outcome(SolveStatus.TIME_LIMIT, 0.0, "tokens/s proved optimal; the GPU-count and user-speed "
+                                                          "tie-breaks were stopped by the limit")
+    return best, PROVED

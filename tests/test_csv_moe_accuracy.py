@@ -78,8 +78,8 @@ def run_main(*argv):
 
 def test_dense_section_prints_as_without_the_moe_section(tiny_files):
     pred, peer = tiny_files
-    code, with_moe = run_main("--from-pred", pred, "--peer-pred", peer)
-    code_dense, dense_only = run_main("--from-pred", pred, "--peer-pred", peer, "--no-moe")
+    code, with_moe = run_main("--from-pred", pred, "--peer-pred", peer, "--no-disagg")
+    code_dense, dense_only = run_main("--from-pred", pred, "--peer-pred", peer, "--no-moe", "--no-disagg")
     assert code == code_dense == 0
     head, sep, moe = with_moe.partition("\n===== MoE/MLA section =====")
     assert sep and head.rstrip("\n") == dense_only.rstrip("\n")

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from sloplan.context import build_context
-from sloplan.core.enums import Backend, ServingMode
+from sloplan.core.enums import Backend, Client, ServingMode
 from sloplan.model.disagg_workers import (decode_pending, kv_bytes_per_request, kv_transfer_s, link_bytes_per_s,
                                           prefill_pending)
+from sloplan.model.disagg_calibration import IDENTITY
 from sloplan.model.options import evaluate, fitting_engines
 from sloplan.model.pending import settle
 
@@ -22,13 +23,19 @@ def dense():
 def test_workers_are_static_batching_split_by_phase(dense):
     ctx, slot = dense
     b = np.array([1, 2, 8, 32])
+    # without the fitted disaggregated correction (tests/test_disagg_estimate.py checks how it applies)
     p, d = settle(ctx.db, [prefill_pending(ctx.arch, slot.engine, ctx.db.system, ctx.fw, ctx.workload, b,
-                                           ctx.calibration),
+                                           ctx.calibration, IDENTITY),
                            decode_pending(ctx.arch, slot.engine, ctx.db.system, ctx.fw, ctx.workload, b,
-                                          ctx.calibration)])
+                                          ctx.calibration, IDENTITY)])
     static = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, ServingMode.STATIC, b, ctx.calibration)
-    assert np.allclose(p.latency_s, static.ttft_s) and np.allclose(d.tpot_s, static.tpot_s)
-    assert np.allclose(p.requests_per_s, b / p.latency_s)
+    # the decode worker streams through the deployment's frontend: no worker-side streaming limit
+    offline = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, ServingMode.STATIC, b,
+                       ctx.calibration.for_client(Client.OFFLINE))
+    assert np.allclose(p.latency_s, static.ttft_s) and np.allclose(d.tpot_s, offline.tpot_s)
+    # the prefill worker is busy for its latency less the server's fixed per-request TTFT cost
+    assert np.allclose(p.service_s, p.latency_s - ctx.calibration.ttft_overhead_s)
+    assert np.allclose(p.requests_per_s, b / p.service_s)
     assert np.allclose(d.requests_per_s, b / (ctx.workload.osl * d.tpot_s))
     assert np.all(np.diff(p.latency_s) > 0) and np.all(np.diff(d.requests_per_s) > 0)
 

@@ -14,7 +14,8 @@ COLUMNS = ["id", "backend", "backend_version", "model_path", "system", "mode", "
            "batch_size", "tp_size", "pp_size", "silicon_ttft_ms"]
 ROWS = [
     # a dense row on the newest data, one whose framework version has no data (nearest is used),
-    # and two the release cannot estimate (a dense gated-DeltaNet model, a disaggregated row)
+    # and two the release cannot estimate (a dense gated-DeltaNet model, a disaggregated row without its
+    # worker counts and batch sizes)
     ["dense", "vllm", "", "Qwen/Qwen3-32B", "h100_sxm", "agg", "1024", "512", "bf16", "16", "2", "1", "123.4"],
     ["old", "trtllm", "1.0.0rc3", "Qwen/Qwen3-32B", "h100_sxm", "agg", "2048", "256", "", "8", "4", "1", ""],
     ["moe", "vllm", "", "Qwen/Qwen3.5-27B", "h200_sxm", "agg", "1024", "1024", "fp8", "8", "8", "1", ""],
@@ -57,7 +58,7 @@ def test_a_version_without_data_uses_the_nearest_one_and_says_which(predicted):
 
 
 def test_rows_it_cannot_estimate_get_an_error_and_no_numbers(predicted):
-    for key, field in (("moe", "model"), ("disagg", "mode")):
+    for key, field in (("moe", "model"), ("disagg", "prefill_batch_size")):
         row = predicted[key]
         assert row["pred_ttft_ms"] == "" and row["pred_tpot_ms"] == ""
         assert field in row["error"]

@@ -1,4 +1,4 @@
-"""The solver-backend interface: what every backend (HiGHS now; Pyomo, OR-Tools next) offers.
+"""The solver-backend interface: what every backend (HiGHS, Pyomo, OR-Tools; registry.py) offers.
 
 A backend is one built model of a `Formulation`, kept alive between solves: the Pareto tracer and the
 lexicographic tie-breaks change bounds and objectives and solve again, so rebuilding per solve would
@@ -7,8 +7,10 @@ blocks or their `ConstraintGroup`), so problems and drivers never see a solver's
 
 Results are typed and honest: only `SolveStatus.OPTIMAL` means "proved optimal" (gap 0 with the
 default `SolveOptions`). A run stopped by a time, node or gap limit reports that limit as its status,
-with the incumbent (if any) and its relative gap, and `optimal` is False — drivers that need proof
-(every planner here) turn it into a `SolverError` rather than a silently worse plan.
+with the incumbent (if any) and its relative gap, and `optimal` is False. The exact entry points
+(`best_plan`, `pareto_plans`) turn it into a `SolverError` rather than a silently worse plan; under a
+user's time limit the drivers' `*_within` variants return the incumbent with an `Outcome` saying what
+is unproved (solver/limits.py).
 """
 from __future__ import annotations
 

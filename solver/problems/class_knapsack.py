@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backends import DEFAULT_BACKEND, SolverBackend, backend_for
+from ..backends import DEFAULT_BACKEND, EXACT, SolveOptions, SolverBackend, backend_for
 from ..deployment import Deployment
 from ..formulation import Constraint, Formulation, Sense, Variable
 from ..groups import ConstraintGroup
 from .replica import ReplicaProblem
 
 CLASS_VAR = "n_class"
+_LIMITED = np.zeros(0, dtype=np.int64)  # sentinel: the search was stopped by a limit
 
 
 def class_rankings(rate: np.ndarray, speed: np.ndarray, gpus: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
@@ -53,19 +54,26 @@ class ClassKnapsack:
 
     def solve(self, winners: np.ndarray) -> Deployment | None:
         """Best mix of the class winners (-1 = class closed); None when no class is open."""
+        return self.solve_within(winners, EXACT)[0]
+
+    def solve_within(self, winners: np.ndarray, options: SolveOptions) -> tuple[Deployment | None, bool]:
+        """`solve` under `options`; the flag says a limit stopped the search (then no point is returned:
+        an ε-step's incumbent need not be a front point)."""
         open_ = winners >= 0
         if not open_.any():
-            return None
+            return None, False
         rate = np.where(open_, self.model.tokens_per_s[np.maximum(winners, 0)], 0.0)
         counts = self._integral_lp_optimum(winners, rate)
         if counts is None:
-            counts = self._branch_and_bound(open_, rate)
+            counts = self._branch_and_bound(open_, rate, options)
+        if counts is _LIMITED:
+            return None, True
         if counts is None:
-            return None
+            return None, False
         cols = np.zeros(len(self.model.rows), dtype=np.int64)
         for c in np.flatnonzero(counts > 0):
             cols[winners[c]] += counts[c]
-        return self.model.deployment(cols)
+        return self.model.deployment(cols), False
 
     def _integral_lp_optimum(self, winners: np.ndarray, rate: np.ndarray) -> np.ndarray | None:
         """The LP relaxation's optimum is N/g replicas of the class with the best tokens/s per GPU;
@@ -82,10 +90,12 @@ class ClassKnapsack:
         counts[c] = N // int(self.sizes[c])
         return counts
 
-    def _branch_and_bound(self, open_: np.ndarray, rate: np.ndarray) -> np.ndarray | None:
+    def _branch_and_bound(self, open_: np.ndarray, rate: np.ndarray, options: SolveOptions = EXACT):
         self.backend.set_objective({CLASS_VAR: rate}, Sense.MAXIMIZE)
         self.backend.set_col_bounds(CLASS_VAR, 0.0, np.where(open_, np.floor(self.model.total_gpus / self.sizes), 0.0))
-        result = self.backend.solve()
+        result = self.backend.solve(options)
+        if result.limited:
+            return _LIMITED
         if not result.proved_optimal():
             return None
         return np.rint(self.backend.values(CLASS_VAR, result)).astype(np.int64)

@@ -1,0 +1,209 @@
+"""Fit the disaggregated workers' corrections (model/catalog/calibration_disagg.yaml) on the development split.
+
+    .venv/bin/python bench/calibrate_disagg.py              # fit; in-sample and 5-fold cross-validated MAPE
+    .venv/bin/python bench/calibrate_disagg.py --write      # and write model/catalog/calibration_disagg.yaml
+
+Rows: the development split's disaggregated rows with worker counts and batch sizes (the rows of
+bench/accuracy_disagg.py), each priced once without any correction; a correction (decode_scale,
+prefill_scale, ttft_overhead_s; model/disagg_calibration.py) is then applied to the priced pools and
+the closed loop (sloplan/disagg_loop.py) re-solved, so a fit costs no table lookups. Per framework
+and system with at least MIN_ROWS rows, else the framework's default (fitted on all its rows):
+decode_scale (decode_scale_dp for decode workers with attention DP) minimises TPOT MAPE, then
+prefill_scale and ttft_overhead_s minimise TTFT MAPE.
+Cross-validation refits everything on four fifths of the rows and scores the fifth it did not see.
+Held-out rows are dropped as the sample is read (accuracy_disagg.load_dev_disagg) and never seen.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from _common import REPO_ROOT
+from accuracy import silicon_csv_path
+from accuracy_disagg import load_dev_disagg
+
+MIN_ROWS = 8  # a system's own constants need this many rows, else its framework's default
+MIN_LAYOUT_ROWS = 3  # a decode layout's own scale needs this many rows, else the fallback's
+IDENTITY_C = (1.0, 1.0, 1.0, 0.0)  # decode_scale, decode_scale_dp, prefill_scale, ttft_overhead_s
+OUT = REPO_ROOT / "model" / "catalog" / "calibration_disagg.yaml"
+
+
+def prepare(rows: list[dict]) -> list[dict]:
+    """Every row sloplan prices, priced without correction: id, key, whether its decode worker runs
+    attention DP, pools, clients, measured TTFT/TPOT (s)."""
+    from sloplan.estimate_disagg import DisaggArgs, clients_of, price
+    from sloplan.estimate_rows import ROW_ERRORS
+    from sloplan.estimate_rows_disagg import CSV_NAMES, _nearest, parse_disagg
+    from sloplan.model.disagg_calibration import IDENTITY
+
+    out, priced = [], {}
+    for row in rows:
+        try:
+            args, _ = parse_disagg(row)
+            key = DisaggArgs(args.prefill, args.decode, args.counts.model_copy(update={"concurrency": None}))
+            if key not in priced:
+                priced[key] = price(_nearest(key), CSV_NAMES, True, IDENTITY)
+        except ROW_ERRORS:
+            continue
+        built, p = priced[key]
+        out.append({"id": row["id"], "key": (row["backend"], row["system"]),
+                    "dp": built[list(built)[1]][1].engine.dp > 1, "pools": p.pools, "clients": clients_of(args, p),
+                    "ttft": float(row["silicon_ttft_ms"]) / 1e3, "tpot": float(row["silicon_tpot_ms"]) / 1e3})
+    return out
+
+
+def corrected(pools, decode_scale: float, prefill_scale: float, ttft_overhead_s: float):
+    """`pools` as model/disagg_workers.py prices them with this correction (decode_scale: the one for
+    the row's decode layout)."""
+    service = pools.prefill_service_s
+    return replace(pools, prefill_service_s=service * prefill_scale,
+                   prefill_latency_s=pools.prefill_latency_s + service * (prefill_scale - 1) + ttft_overhead_s,
+                   decode_tpot_s=pools.decode_tpot_s * decode_scale,
+                   decode_first_step_s=pools.decode_first_step_s * decode_scale)
+
+
+def row_constants(c: tuple, row: dict) -> tuple[float, float, float]:
+    """(decode scale for the row's layout, prefill_scale, ttft_overhead_s) of c = (decode_scale,
+    decode_scale_dp, prefill_scale, ttft_overhead_s)."""
+    return (c[1] if row["dp"] else c[0], c[2], c[3])
+
+
+def errors(rows: list[dict], c: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute relative errors (TTFT, TPOT) of each row under correction c (4 numbers)."""
+    from sloplan.disagg_loop import closed_loop
+
+    t, p = [], []
+    for r in rows:
+        pt = closed_loop(corrected(r["pools"], *row_constants(c, r)), r["clients"])
+        t.append(abs(pt.ttft_s / r["ttft"] - 1))
+        p.append(abs(pt.tpot_s / r["tpot"] - 1))
+    return np.array(t), np.array(p)
+
+
+def _decode_scale(rows: list[dict], fallback: float) -> float:
+    from scipy.optimize import minimize_scalar
+
+    if len(rows) < MIN_LAYOUT_ROWS:
+        return fallback
+    d = minimize_scalar(lambda x: errors(rows, (np.exp(x), np.exp(x), 1.0, 0.0))[1].mean(), bounds=(-1.6, 1.6),
+                        method="bounded", options={"xatol": 0.01})
+    return float(np.exp(d.x))
+
+
+def fit_one(rows: list[dict], fallback: tuple = IDENTITY_C) -> tuple[float, float, float, float]:
+    """Each decode layout's scale on TPOT (the fallback's with too few rows of it), then
+    (prefill_scale, ttft_overhead_s) on TTFT; log-scales, overhead >= 0."""
+    from scipy.optimize import minimize
+
+    sd = _decode_scale([r for r in rows if not r["dp"]], fallback[0])
+    sdp = _decode_scale([r for r in rows if r["dp"]], fallback[1])
+
+    def ttft(v):
+        return errors(rows, (sd, sdp, float(np.exp(v[0])), abs(float(v[1]))))[0].mean()
+    p = minimize(ttft, np.array([0.0, 0.05]), method="Nelder-Mead",
+                 options={"maxfev": 60, "xatol": 0.01, "fatol": 1e-4,
+                          "initial_simplex": [[0, 0.05], [0.4, 0.05], [0, 0.3]]})
+    return sd, sdp, float(np.exp(p.x[0])), abs(float(p.x[1]))
+
+
+def fit_all(rows: list[dict]) -> dict:
+    """{backend: {"default": c, "systems": {system: c}}}, c = (decode_scale, decode_scale_dp,
+    prefill_scale, ttft_overhead_s)."""
+    table: dict = {}
+    for backend in sorted({r["key"][0] for r in rows}):
+        mine = [r for r in rows if r["key"][0] == backend]
+        entry = {"default": fit_one(mine), "systems": {}}
+        for system in sorted({r["key"][1] for r in mine}):
+            own = [r for r in mine if r["key"][1] == system]
+            if len(own) >= MIN_ROWS:
+                entry["systems"][system] = fit_one(own, entry["default"])
+        table[backend] = entry
+    return table
+
+
+def constants_of(table: dict, key: tuple[str, str]) -> tuple:
+    entry = table.get(key[0])
+    if entry is None:
+        return IDENTITY_C
+    return entry["systems"].get(key[1], entry["default"])
+
+
+def scored(rows: list[dict], table: dict) -> dict[str, tuple[float, float]]:
+    """id -> (TTFT, TPOT) absolute % error under `table`."""
+    out = {}
+    for r in rows:
+        t, p = errors([r], constants_of(table, r["key"]))
+        out[r["id"]] = (100.0 * float(t[0]), 100.0 * float(p[0]))
+    return out
+
+
+def fold_of(row_id: str, folds: int) -> int:
+    return int(hashlib.sha256(("cv" + row_id).encode()).hexdigest()[:8], 16) % folds
+
+
+def cross_validated_rows(rows: list[dict], folds: int) -> dict[str, tuple[float, float]]:
+    """id -> (TTFT, TPOT) absolute % error out of fold."""
+    out: dict[str, tuple[float, float]] = {}
+    for k in range(folds):
+        train = [r for r in rows if fold_of(r["id"], folds) != k]
+        test = [r for r in rows if fold_of(r["id"], folds) == k]
+        if train and test:
+            out |= scored(test, fit_all(train))
+    return out
+
+
+def cross_validated(pred_path: Path, ids: set[str], folds: int) -> dict[str, tuple[float, float]]:
+    """For bench/accuracy_disagg.py: the out-of-fold errors of its rows (`pred_path` is unused: the
+    rows are re-priced here without correction, then refit per fold)."""
+    rows = [r for r in load_dev_disagg(silicon_csv_path()) if r["id"] in ids]
+    return cross_validated_rows(prepare(rows), folds)
+
+
+def write(table: dict, n: int) -> None:
+    def line(c: tuple) -> str:
+        return (f"{{decode_scale: {c[0]:.4f}, decode_scale_dp: {c[1]:.4f}, prefill_scale: {c[2]:.4f}, "
+                f"ttft_overhead_s: {c[3]:.4f}}}")
+    text = ["# Disaggregated workers' corrections (model/disagg_calibration.py), written by bench/calibrate_disagg.py",
+            f"# from {n} development-split disaggregated rows with worker counts. Do not edit by hand."]
+    for backend, entry in table.items():
+        text += [f"{backend}:", f"  default: {line(entry['default'])}", "  systems:" if entry["systems"] else ""]
+        text += [f"    {system}: {line(c)}" for system, c in entry["systems"].items()]
+    OUT.write_text("\n".join(t for t in text if t) + "\n")
+    print(f"wrote {OUT}")
+
+
+def _mape(errs: dict[str, tuple[float, float]]) -> str:
+    if not errs:
+        return "no rows"
+    t = statistics.fmean(v[0] for v in errs.values())
+    p = statistics.fmean(v[1] for v in errs.values())
+    return f"n = {len(errs)}: TTFT MAPE {t:.1f} %, TPOT MAPE {p:.1f} %"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--write", action="store_true", help="write model/catalog/calibration_disagg.yaml")
+    ap.add_argument("--cv", type=int, default=5, metavar="K", help="K-fold cross-validation (0: none)")
+    args = ap.parse_args(argv)
+    rows = prepare(load_dev_disagg(silicon_csv_path()))
+    table = fit_all(rows)
+    for backend, entry in table.items():
+        print(backend, "default", tuple(round(v, 4) for v in entry["default"]),
+              {s: tuple(round(v, 4) for v in c) for s, c in entry["systems"].items()})
+    print("uncorrected:   ", _mape(scored(rows, {})))
+    print("in-sample:     ", _mape(scored(rows, table)))
+    if args.cv:
+        print(f"{args.cv}-fold CV:     ", _mape(cross_validated_rows(rows, args.cv)))
+    if args.write:
+        write(table, len(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

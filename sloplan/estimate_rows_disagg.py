@@ -1,0 +1,125 @@
+"""`estimate --from-csv` on disaggregated rows (mode `disagg`): the sample's prefill_* / decode_* columns.
+
+A row is estimated when it says what ran: its four counts (prefill_batch_size, prefill_num_workers,
+decode_batch_size, decode_num_workers) and each role's layout (prefill_tp_size ... decode_moe_ep_size,
+read through sloplan/csv_layout.py's rules for these columns, a mapping noted as `prefill: ...` /
+`decode: ...`). The benchmark's client count comes
+from `silicon_concurrency=N` in silicon_data_source; a row without one is taken to fill every decode
+slot (sloplan/disagg_loop.py: how the sample's runs are sized). A row missing a count keeps an error
+naming the column. Rows differing only in their client count are priced once.
+
+Besides pred_ttft_ms and pred_tpot_ms, a file with disaggregated rows gets TTFT's parts
+(DISAGG_PREDICTIONS: prefill, queueing, KV transfer, first decode step), empty on other rows.
+"""
+from __future__ import annotations
+
+import re
+
+from sloplan.core.enums import Client
+
+from .csv_layout import Layout, recover
+from .csv_quant import served
+from .disagg_loop import closed_loop
+from .errors import InputError
+from .estimate_disagg import (ENGINE_FIELDS, ROLES, DisaggArgs, DisaggCounts, clients_of, disagg_arguments, price)
+from .estimate_rows import (COLUMN, ROW_ERRORS, _client, _failed, _integer, _quant, _shape, _text,
+                            with_nearest_version)
+from .fields import accepted
+
+DISAGG_PREDICTIONS = ("pred_prefill_ms", "pred_queue_ms", "pred_kv_transfer_ms", "pred_first_step_ms")
+ENGINE_COLUMN = {"tp": "tp_size", "pp": "pp_size", "dp": "attention_dp_size", "moe_tp": "moe_tp_size",
+                 "moe_ep": "moe_ep_size"}
+COUNT_COLUMN = {"prefill_batch": "prefill_batch_size", "prefill_workers": "prefill_num_workers",
+                "decode_batch": "decode_batch_size", "decode_workers": "decode_num_workers",
+                "concurrency": "silicon_data_source"}
+COMMON_COLUMN = {k: v for k, v in COLUMN.items() if k not in ENGINE_FIELDS}
+# a role's engine argument as the sample names it: tp -> prefill_tp_size; the shared ones as on agg rows
+CSV_NAMES = {role: {**COMMON_COLUMN, **{f: f"{role.value}_{c}" for f, c in ENGINE_COLUMN.items()}}
+             for role in ROLES}
+CLIENTS = re.compile(r"silicon_concurrency=(\d+)")
+
+
+def is_disagg(row: dict) -> bool:
+    return _text(row, "mode") == "disagg"
+
+
+def _layout(row: dict, role) -> Layout:
+    """One role's layout by csv_layout's rules, its columns and errors named with the role's prefix."""
+    prefix = f"{role.value}_"
+
+    def integer(column: str) -> int | None:
+        full = prefix + column
+        arg = next(f for f, c in ENGINE_COLUMN.items() if c == column)
+        return _integer(row, arg, 0, column=full) if _text(row, full) else None
+    try:
+        layout = recover(row, integer, campaign=False)  # csv_layout.py: roles' convention
+    except InputError as exc:
+        raise InputError(prefix + exc.field, str(exc).split(": ", 1)[-1]) from None
+    return Layout(layout.tp, layout.dp, layout.moe_tp, layout.moe_ep,
+                  f"{role.value}: {layout.note}" if layout.note else "")
+
+
+def _clients(row: dict) -> int | None:
+    match = CLIENTS.search(_text(row, "silicon_data_source"))
+    return int(match.group(1)) if match else None
+
+
+def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs, str]:
+    """One disaggregated row as validated arguments and its layout note; InputError naming the column."""
+    _shape(row)
+    for arg, column in COUNT_COLUMN.items():
+        if arg != "concurrency" and not _text(row, column):
+            raise InputError(column, "is empty: a disaggregated row is estimated from its worker counts and batch "
+                                     "sizes (prefill_batch_size, prefill_num_workers, decode_batch_size, "
+                                     f"decode_num_workers); accepted: {accepted(DisaggCounts, arg)}")
+    layouts = {role: _layout(row, role) for role in ROLES}
+    model, quant, quant_note = served(_text(row, "model_path"), _quant(row))
+    common = dict(model=model, system=_text(row, "system"), backend=_text(row, "backend"),
+                  version=_text(row, "backend_version") or None, quant=quant, isl=_integer(row, "isl"),
+                  osl=_integer(row, "osl"), prefix=0, client=_client(row, client))
+    engines = {role: dict(tp=lay.tp, pp=_integer(row, "pp", 1, column=f"{role.value}_pp_size"), dp=lay.dp,
+                          moe_tp=lay.moe_tp, moe_ep=lay.moe_ep) for role, lay in layouts.items()}
+    counts = {arg: _integer(row, arg, column=column, accepts=accepted(DisaggCounts, arg))
+              for arg, column in COUNT_COLUMN.items() if arg != "concurrency"}
+    args = disagg_arguments(common, engines, {**counts, "concurrency": _clients(row)}, CSV_NAMES, COUNT_COLUMN)
+    return args, "; ".join(n for n in (*(lay.note for lay in layouts.values()), quant_note) if n)
+
+
+def _nearest(args: DisaggArgs) -> DisaggArgs:
+    return DisaggArgs(with_nearest_version(args.prefill), with_nearest_version(args.decode), args.counts)
+
+
+def predict_disagg_group(args: DisaggArgs, clients: list[int | None]) -> list[dict]:
+    """Predictions for one deployment at each of its rows' client counts (one round of lookups)."""
+    try:
+        built, priced = price(_nearest(args), CSV_NAMES, dense_ignores_moe=True)
+    except ROW_ERRORS as exc:
+        return [_failed(exc)] * len(clients)
+    version = built[ROLES[0]][0].db.version
+    out = []
+    for c in clients:
+        key = args.counts.model_copy(update={"concurrency": c})
+        p = closed_loop(priced.pools, clients_of(DisaggArgs(args.prefill, args.decode, key), priced))
+        out.append({"pred_ttft_ms": f"{p.ttft_s * 1e3:.4f}", "pred_tpot_ms": f"{p.tpot_s * 1e3:.4f}",
+                    "pred_prefill_ms": f"{p.prefill_s * 1e3:.4f}", "pred_queue_ms": f"{p.queue_s * 1e3:.4f}",
+                    "pred_kv_transfer_ms": f"{p.kv_transfer_s * 1e3:.4f}",
+                    "pred_first_step_ms": f"{p.first_step_s * 1e3:.4f}", "data_version": version, "error": ""})
+    return out
+
+
+def predict_disagg(rows: list[dict], client: Client = Client.SERVING) -> list[tuple[dict, str]]:
+    """Each disaggregated row's (predictions or error, layout note), in order."""
+    out: list[tuple[dict, str] | None] = [None] * len(rows)
+    groups: dict[DisaggArgs, list[tuple[int, int | None, str]]] = {}
+    for i, row in enumerate(rows):
+        try:
+            args, note = parse_disagg(row, client)
+        except ROW_ERRORS as exc:
+            out[i] = (_failed(exc), "")
+            continue
+        key = DisaggArgs(args.prefill, args.decode, args.counts.model_copy(update={"concurrency": None}))
+        groups.setdefault(key, []).append((i, args.counts.concurrency, note))
+    for key, members in groups.items():
+        for (i, _, note), pred in zip(members, predict_disagg_group(key, [c for _, c, _ in members])):
+            out[i] = (pred, note)
+    return out
