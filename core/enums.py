@@ -173,6 +173,8 @@ class ConstraintGroup(str, Enum):
     THROUGHPUT_FLOOR = "throughput_floor"  # served tokens/s >= T (lexicographic tie-breaks)
     RATE_BALANCE = "rate_balance"  # disaggregated: served rate <= what each pool sustains
     MEMORY = "memory"  # disaggregated: a decode worker's KV memory holds its concurrency
+    #                    (certificates: engines whose KV budget cannot hold one request)
+    QUANTIZATION = "quantization"  # certificates: options in a format the request does not plan
     POOL_GPUS = "pool_gpus"  # disaggregated: per-pool (prefill / decode) and per-GPU-class limits
     ENGINE_CHOICE = "engine_choice"  # disaggregated: one engine type per pool (binary + big-M link)
     RATIO_FLOOR = "ratio_floor"  # disaggregated: tokens/s/GPU >= lambda (lexicographic tie-breaks)

@@ -56,16 +56,18 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
         from .model_export import write_export
 
         write_export(table, req.total_gpus, slo, Path(export), export_tolerance)
+    infeasible = solver["best"]["status"] == "infeasible"  # a time limit without a plan proves nothing
+    cert = _certificate(req, ctx) if infeasible else None
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
         best=_verified(ctx, best, req) if best else None,
         front=tuple(plan_point(p, _frontend_load(ctx, p), slack=plan_slack(req.slo, p.metrics)) for p in front),
         options=len(table), engines=len(slots),
         infeasible_reason=(infeasibility_reason(table, slo) + tightening_note(req.headroom, req.min_slack)
-                           if solver["best"]["status"] == "infeasible" else None),
+                           if infeasible else None),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
         timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)},
-        solver=solver)
+        solver=solver, certificate=cert)
 
 
 def _optimize(table, req: Request, slo) -> tuple[Plan | None, list[Plan], dict]:
@@ -83,6 +85,13 @@ def _optimize(table, req: Request, slo) -> tuple[Plan | None, list[Plan], dict]:
         raise InputError("solver", f"{exc}; accepted: a backend that takes this model") from None
     return best, front, {"name": req.solver, "time_limit_s": req.time_limit_s, "best": best_outcome.to_dict(),
                          "front": front_outcome.to_dict()}
+
+
+def _certificate(req: Request, ctx: Context):
+    """Why nothing meets the SLOs, as `sloplan prove` shows it (sloplan/prove.py)."""
+    from .prove import certificate
+
+    return certificate(req, ctx)
 
 
 def _no_engine(ctx: Context, req: Request) -> InputError:

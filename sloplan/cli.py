@@ -31,13 +31,14 @@ from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
 from .cli_size import size as _size
 from . import cli_disagg as _disagg
+from .cli_prove import register as _register_prove
 from .request import Request
 
 _DISAGG = _disagg.OPTIONS  # the --prefill-* / --decode-* flags of `estimate --mode disagg`
 
 EXIT_CODES = ("Exit codes: 0 a plan (or the output asked for); 1 internal error, a bug to report; 2 bad input, "
               "one line on stderr: 'error: <field>: <what is wrong>; accepted: <values>'; 3 infeasible: no "
-              "deployment meets the SLOs, the reason on stderr (solve, size); 4 --time-limit ran out before any "
+              "deployment meets the SLOs, the reason on stderr (solve, prove, size); 4 --time-limit ran out before any "
               "plan was found (solve).")
 
 
@@ -377,6 +378,7 @@ def models() -> None:
 
 app.command("collect")(_collect)
 app.command("size", epilog=EXIT_CODES)(_size)
+_register_prove(app, solve, EXIT_CODES)
 
 
 def main() -> None:

@@ -59,6 +59,10 @@ def print_solve(r: SolveResult) -> None:
         return
     if b is None:
         console.print(f"[red]No deployment meets the SLOs:[/] {r.infeasible_reason}")
+        if r.certificate is not None:
+            from .prove_report import print_certificate
+
+            print_certificate(r.certificate, r.request)
         return
     reps = " + ".join(f"{g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight each)" for g in b.replicas)
     console.print(f"[bold green]Best:[/] {reps} · slack {slack_text(b.slack)}")

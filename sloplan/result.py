@@ -106,6 +106,8 @@ class SolveResult:
     # backend name, time limit, and per part ("best", "front") {status, gap, detail} (solver/limits.py)
     solver: dict = field(default_factory=dict)
 
+    certificate: object | None = None  # sloplan.prove.Certificate when infeasible: why, and what fixes it
+
     @property
     def proved(self) -> bool:
         """Both parts proved (optimal or infeasible): no limit stopped the solver."""

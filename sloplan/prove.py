@@ -1,0 +1,264 @@
+"""`sloplan prove`: a request's certificate — feasible with its witness plan, or why not and what fixes it.
+
+The request is priced *wide* (solver/cert_replica.py explains the groups): every engine up to
+`WIDE_GPUS` GPUs (or the budget, if larger), in every format the checkpoint, GPU and framework can
+serve, in every mode. Engines whose KV budget cannot hold one request (what `fitting_engines` rejects
+for memory) are priced at concurrency 1 with room for that one request: the least memory any of their
+options needs, so the memory group holds exactly the options a larger memory would admit first, and
+their latencies are the best those engines reach. Formats that cannot be served at all (not derivable
+from the checkpoint, no tensor cores for them on the GPU) are not options of any relaxation; the
+certificate lists them with the reason.
+
+Rendering milliseconds, labels and plans happens here; sloplan/prove_report.py prints them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from sloplan.core.enums import ConstraintGroup, GemmQuant, ServingMode, SloKind
+from sloplan.model.memory import memory_plan
+from sloplan.model.option_table import COLUMNS, MODES, OptionTable
+from sloplan.model.options import EngineSlot, fitting_engines, option_table
+from sloplan.model.quant import Quant
+from sloplan.solver.cert_replica import Bound, CertInstance, Relaxation
+
+from .context import Context, supported
+from .request import Request
+from .result import PlanPoint, plan_point
+
+WIDE_GPUS = 64
+_G = ConstraintGroup
+LABEL = {_G.GPU_BUDGET: "GPU budget", _G.MEMORY: "memory", _G.QUANTIZATION: "quantization",
+         _G.SLO_TTFT: "TTFT", _G.SLO_TPOT: "TPOT", _G.SLO_REQUEST_LATENCY: "request latency"}
+
+
+@dataclass(frozen=True)
+class OptionView:
+    """One option row as the certificate shows it; `excluded_by` names the groups that rule it out."""
+
+    engine: str
+    mode: str
+    concurrency: int
+    gpus: int
+    ttft_ms: float
+    tpot_ms: float
+    request_latency_ms: float
+    tokens_per_s_per_gpu: float
+    excluded_by: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BoundView:
+    """The best value of one limit while every other group holds: `value` in ms (GPUs for gpu_budget)."""
+
+    group: str
+    value: float
+    limit: float | None
+    option: OptionView
+
+
+@dataclass(frozen=True)
+class RelaxationView:
+    """One single change that makes the request feasible (`change` in words) and the best plan then."""
+
+    kind: str
+    change: str
+    value: float | str
+    plan: PlanPoint
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Everything needed to check a claim of (in)feasibility; `to_dict` is the --json `certificate`."""
+
+    feasible: bool
+    summary: str
+    groups: dict  # group -> options it excludes (of the request's modes)
+    conflicts: tuple[tuple[str, ...], ...]
+    bounds: tuple[BoundView, ...]
+    relaxations: tuple[RelaxationView, ...]
+    closest: tuple[OptionView, ...]
+    unservable: tuple[str, ...]
+    solver: dict
+    options: int
+    data_version: str = ""
+    plan: PlanPoint | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def servable(ctx: Context) -> tuple[list[GemmQuant], tuple[str, ...]]:
+    """Formats an engine of this model can run on this GPU, and why each other one cannot."""
+    arch, own, ok, why = ctx.arch, ctx.arch.checkpoint_quant, [], {}
+    for q in GemmQuant:
+        if arch.served_as_shipped and q is not own:
+            why.setdefault(f"{own.value} weights are served as shipped", []).append(q.value)
+        elif not q.derivable_from(own):
+            why.setdefault(f"cannot be made from the {own.value} checkpoint", []).append(q.value)
+        elif not supported(q, ctx.system):
+            why.setdefault(f"{ctx.system.name} has no {q.compute_dtype} tensor cores", []).append(q.value)
+        else:
+            ok.append(q)
+    return ok, tuple(f"{', '.join(qs)}: {reason}" for reason, qs in why.items())
+
+
+def _wide_table(req: Request, ctx: Context, quants: list[Quant]) -> tuple[OptionTable, int]:
+    """Fitting engines at every concurrency plus memory-short ones at concurrency 1, one table
+    (rows of the memory-short engines last); and how many slots fit."""
+    wide = max(req.total_gpus, WIDE_GPUS)
+    slots, rejected = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, quants, wide, req.max_batch_size)
+    short = [EngineSlot(e, memory_plan(ctx.arch, e, ctx.system, ctx.fw), 1) for e, _ in rejected]
+    parts = []
+    for group, batch in ((slots, req.max_batch_size), (short, 1)):
+        if group:
+            parts.append(option_table(ctx.arch, group, ctx.db, ctx.fw, ctx.workload, list(ServingMode), batch,
+                                      ctx.calibration))
+    every = tuple(slots) + tuple(short)
+    offset = np.cumsum([0] + [len(p.slots) for p in parts])
+    cols = {name: np.concatenate([getattr(p, name) + (offset[i] if name == "engine_index" else 0)
+                                  for i, p in enumerate(parts)]) for name in COLUMNS}
+    return OptionTable(**cols, pools=parts[0].pools, slots=every), len(slots)
+
+
+def instance(req: Request, ctx: Context) -> tuple[CertInstance, tuple[str, ...]]:
+    """The request as a certificate instance, and the formats no relaxation can add (with why)."""
+    ok, unservable = servable(ctx)
+    planned = [q.gemm for q in ctx.quants]
+    quants = list(ctx.quants) + [Quant.default_for(q) for q in ok if q not in planned]
+    table, fitting = _wide_table(req, ctx, quants)
+    gemm = np.array([s.engine.quant.gemm.value for s in table.slots])[table.engine_index]
+    mode = np.array([m.value for m in MODES])[table.mode]
+    excluded = {_G.MEMORY: table.engine_index >= fitting,
+                _G.QUANTIZATION: ~np.isin(gemm, [q.value for q in planned])}
+    alternatives = {q.value: ("quantization", gemm == q.value) for q in ok if q not in planned}
+    alternatives |= {m.value: ("mode", mode == m.value) for m in ServingMode if m not in req.modes}
+    inst = CertInstance(table, req.total_gpus, req.slo, excluded, np.isin(mode, [m.value for m in req.modes]),
+                        alternatives)
+    return inst, unservable
+
+
+def certificate(req: Request, ctx: Context, *, backend: str = "highs") -> Certificate:
+    """The certificate of `req` (see the module docstring): conflicts, bounds, relaxations, evidence."""
+    inst, unservable = instance(req, ctx)
+    feasible = inst.feasible(inst.groups)
+    solver = _solver_evidence(inst, backend)
+    if (solver["status"] == "optimal") != feasible:  # the two derivations must agree: a bug otherwise
+        raise RuntimeError(f"certificate: row checks say feasible={feasible}, {backend} says {solver['status']}")
+    plan = None
+    if feasible:
+        from sloplan.solver import best_plan
+
+        sub = inst.table.take(np.flatnonzero(inst.usable()))
+        best = best_plan(sub, req.total_gpus, req.slo, backend=backend)
+        plan = _point(ctx, best) if best is not None else None
+    conflicts = () if feasible else inst.conflicts()
+    bounds = inst.bounds()
+    relaxations = () if feasible else inst.relaxations(backend)
+    return Certificate(
+        feasible=feasible, summary=summary(inst, conflicts, bounds),
+        groups={g.value: int((inst.masks[g] & inst.in_domain).sum()) for g in inst.groups},
+        conflicts=tuple(tuple(g.value for g in inst.groups if g in c) for c in conflicts),
+        bounds=tuple(_bound_view(inst, b) for b in bounds),
+        relaxations=tuple(_relaxation_view(ctx, r) for r in relaxations),
+        closest=() if feasible else tuple(_option(inst, int(r)) for r in inst.closest()),
+        unservable=unservable, solver=solver, options=len(inst.table), plan=plan,
+        data_version=f"{req.backend.value} {ctx.db.version}")
+
+
+def _solver_evidence(inst: CertInstance, backend: str) -> dict:
+    """One backend solve of the whole certificate MILP: its status and gap back the row checks."""
+    from sloplan.solver.backends import backend_for
+
+    result = backend_for(backend)(inst.formulation()).solve()
+    return {"backend": backend, "status": result.status.value,
+            "gap": None if math.isinf(result.gap) else float(result.gap),
+            "groups": [g.value for g in inst.groups]}
+
+
+def ms_covering(value_s: float) -> float:
+    """The shortest millisecond limit with at most 4 decimals whose seconds are >= `value_s` (so the
+    request asking for it admits the option that reaches `value_s`)."""
+    ms = math.ceil(value_s * 1e7) / 1e4
+    while ms / 1000.0 < value_s:
+        ms = math.nextafter(ms, math.inf)
+    return ms
+
+
+def _point(ctx: Context, plan) -> PlanPoint:
+    """A plan rendered as `solve` renders its front points (frontend load of the busiest replica)."""
+    return plan_point(plan, ctx.calibration.frontend_load(max(g.tokens_per_s for g in plan.groups)))
+
+
+def _option(inst: CertInstance, row: int) -> OptionView:
+    t = inst.table
+    by = tuple(g.value for g, m in inst.masks.items() if m[row])
+    return OptionView(engine=t.slot(row).engine.label, mode=t.mode_of(row).value, concurrency=int(t.concurrency[row]),
+                      gpus=int(t.gpus[row]), ttft_ms=float(t.ttft_s[row]) * 1e3, tpot_ms=float(t.tpot_s[row]) * 1e3,
+                      request_latency_ms=float(t.request_latency_s[row]) * 1e3,
+                      tokens_per_s_per_gpu=float(t.tokens_per_s[row] / t.gpus[row]), excluded_by=by)
+
+
+def _bound_view(inst: CertInstance, b: Bound) -> BoundView:
+    gpus = b.group is _G.GPU_BUDGET
+    scale = 1.0 if gpus else 1e3
+    return BoundView(group=b.group.value, value=b.value * scale, limit=None if b.limit is None else b.limit * scale,
+                     option=_option(inst, b.row))
+
+
+def _relaxation_view(ctx: Context, r: Relaxation) -> RelaxationView:
+    if r.kind == "gpu_budget":
+        change, value = f"{int(r.value)} GPUs", int(r.value)
+    elif r.kind in ("quantization", "mode"):
+        change, value = f"{r.kind} {r.value}", r.value
+    else:
+        kind = SloKind(r.kind.removeprefix("slo_"))
+        value = ms_covering(r.value)
+        change = f"{LABEL[kind.group]} ≤ {value:g} ms"
+    return RelaxationView(kind=r.kind, change=change, value=value, plan=_point(ctx, r.plan))
+
+
+def summary(inst: CertInstance, conflicts, bounds) -> str:
+    """The first line: feasible, or the unreachable limits with their best values, else the conflict."""
+    if not conflicts:
+        return "feasible: a deployment meets every SLO within the budget"
+    parts = []
+    for b in bounds:
+        if b.limit is None or not b.value > b.limit:
+            continue
+        if b.group is _G.GPU_BUDGET:
+            parts.append(f"the SLOs need at least {int(b.value)} GPUs (budget {int(b.limit)})")
+        else:
+            parts.append(f"{LABEL[b.group]} ≤ {b.limit * 1e3:g} ms: best {b.value * 1e3:.3g} ms while the rest holds")
+    if parts:
+        return "; ".join(parts)
+    return "conflicting groups: " + " | ".join(" + ".join(LABEL[g] for g in inst.groups if g in c) for c in conflicts)
+
+
+def prove(request) -> tuple[Certificate, dict]:
+    """The certificate of a request (a Request, a mapping or a YAML path) and the request as JSON."""
+    from .api import _as_request
+    from .context import build_context
+    from .errors import InputError
+
+    req = _as_request(request)
+    ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
+                        req.quantizations, client=req.client)
+    if not engines_exist(req, ctx):
+        raise InputError("model", f"{ctx.arch.name} has no engine on {ctx.system.name} up to "
+                                  f"{max(req.total_gpus, WIDE_GPUS)} GPUs")
+    return certificate(req, ctx), req.model_dump(mode="json")
+
+
+def engines_exist(req: Request, ctx: Context) -> bool:
+    """Whether any engine (fitting or memory-short) exists to price up to the wide budget."""
+    from sloplan.model.parallel_rules import engines_for
+    from sloplan.model.framework import framework
+
+    ok, _ = servable(ctx)
+    quants = [Quant.default_for(q) for q in ok] or list(ctx.quants)
+    return bool(engines_for(ctx.arch, quants, ctx.system, framework(ctx.fw.backend).parallel_rules,
+                            max(req.total_gpus, WIDE_GPUS)))
