@@ -35,7 +35,7 @@ def cross_validated(rows: list[dict], folds: int) -> dict[str, tuple[float, floa
         train = [r for r in prepped if fold_of[r["id"]] != k]
         if not train:
             continue
-        fitted = calibrate.fit_all(train, verbose=False)
+        fitted = calibrate.fit_all(train, verbose=False, maxiter=calibrate.MOE_NM_MAXITER)
         test = [r for r in prepped if fold_of[r["id"]] == k and any(key in fitted for key in calibrate._keys(r))]
         if not test:
             continue

@@ -11,7 +11,8 @@ The running cap is moe_ops.kv_capacity_requests (a stand-in until the MoE memory
 tp_size 64 / 72 are skipped (a data defect handled elsewhere). The peer's predictions
 (../shared/data/peer-predictions-dev.csv) are scored on the rows both tools predicted ("both %"), ours
 beside them on the same rows. Only dev rows are read (bench/_common.py
-is_dev_row runs first, row by row); nothing here is fitted: the dense calibration is used as it is.
+is_dev_row runs first, row by row); nothing here is fitted: the shipped calibration is used as the estimator
+uses it for MoE models (the `moe:` block of model/catalog/calibration.yaml over the dense entries).
 """
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ def predict(key: tuple, concurrency: list[int]):
     cap = kv_capacity_requests(arch, engine, db.system, fw, wl)
     if cap < dp:
         raise ValueError(f"{engine.label}: the KV budget holds no request per rank")
-    m = aggregated(arch, engine, db, fw, wl, np.array(concurrency), cap, calibration(backend, system))
+    m = aggregated(arch, engine, db, fw, wl, np.array(concurrency), cap, calibration(backend, system, moe=True))
     return [(float(a), float(b), int(t), source_label(t, s))
             for a, b, t, s in zip(m.ttft_s, m.tpot_s, m.tier, m.source)]
 

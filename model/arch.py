@@ -106,11 +106,10 @@ class ModelArch:
 
     @property
     def unestimated(self) -> tuple[str, ...]:
-        """The parts of this design the estimators do not price yet (empty: every part is priced)."""
-        parts = ["DSA sparse MLA attention"] if self.attention.kind is AttentionKind.SPARSE_MLA else []
-        formats = {w.fmt for g in self.groups for w in g.weights}
-        return tuple(parts + [f"{f.value} weights" for f in sorted(formats, key=lambda f: f.value)
-                              if f is WeightFormat.INT4_WO])
+        """The parts of this design the estimators do not price yet (empty: every part is priced). DSA sparse
+        MLA (model/sparse_attention_ops.py) and INT4 weight-only experts (the MoE table's int4_wo lane) are
+        priced now; a family the catalog does not mark estimated is refused as a whole (`from_hf_config`)."""
+        return ()
 
     @property
     def summary(self) -> str:
@@ -129,7 +128,8 @@ class ModelArch:
                 parsed = ModelArch.parse(name, cfg, quant_cfg, checkpoint, source)
             except InvalidModelConfig:  # recognised, and not estimated whatever its numbers
                 raise UnsupportedModel(_refusal(source, arch, fam.label, ("its design",))) from None
-            raise UnsupportedModel(_refusal(source, arch, parsed.summary, parsed.unestimated))
+            parts = parsed.unestimated or (f"the {fam.label} design",)
+            raise UnsupportedModel(_refusal(source, arch, parsed.summary, parts))
         return ModelArch.parse(name, cfg, quant_cfg, checkpoint, source)
 
     @staticmethod

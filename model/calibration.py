@@ -4,7 +4,9 @@ The tables time kernels; a served step also pays the scheduler, sampling, detoke
 launch gaps. `step_overhead_s` is added to every forward step and `kernel_scale` multiplies kernel
 time (it absorbs, e.g., CUDA-graph vs eager differences). The numbers live in
 model/catalog/calibration.yaml and are produced by `bench/calibrate.py`, which reads only
-development-split rows of silicon_sample.csv (design.md, Contracts).
+development-split rows of silicon_sample.csv (design.md, Contracts). Models with expert layers read the
+file's `moe:` block on top (`bench/calibrate.py --moe`, fitted on the MoE rows alone), so the dense
+constants never move with the MoE ones.
 """
 from __future__ import annotations
 
@@ -77,11 +79,21 @@ def _table() -> dict:
     return load_yaml(_FILE.read_text()) or {}
 
 
+MOE_BLOCK = "moe"  # calibration.yaml's block of constants fitted on the MoE / MLA rows
+
+
 @cache
-def calibration(backend: Backend | str, system: str | None = None) -> Calibration:
-    """The backend's constants, with the (system, backend) entry's fields on top when there is one."""
+def calibration(backend: Backend | str, system: str | None = None, moe: bool = False) -> Calibration:
+    """The backend's constants, with the (system, backend) entry's fields on top when there is one.
+
+    `moe`: a model with expert layers (MoE, MLA, hybrid MoE) takes the `moe:` block's entries on top of
+    those, the same two levels fitted on the MoE rows alone (bench/calibrate.py --moe), so refitting
+    either never moves the other; where the block has no entry the dense constants stand."""
     name = Backend(backend).value
-    fields = dict(_table().get(name) or {})
-    if system:
-        fields.update(_table().get(f"{system}/{name}") or {})
+    blocks = [_table()] + ([_table().get(MOE_BLOCK) or {}] if moe else [])
+    fields: dict = {}
+    for block in blocks:
+        fields.update(block.get(name) or {})
+        if system:
+            fields.update(block.get(f"{system}/{name}") or {})
     return Calibration(**fields)

@@ -34,6 +34,7 @@ class Kind(str, Enum):
     """The PerfDB primitive a query calls."""
 
     GEMM = "gemm"  # key: (n, k, dtype); arrays: (m,)
+    GEMM_FLOOR = "gemm_floor"  # key: (n, k, dtype, floor); arrays: (m,): a GEMM priced from another dtype's table
     ALL_REDUCE = "all_reduce"  # key: (num_gpus,); arrays: (message_elems,)
     MEMORY = "memory_op"  # key: (); arrays: (nbytes,)
     P2P = "p2p"  # key: (cross_node,); arrays: (nbytes,)
@@ -91,14 +92,33 @@ def _moe(db: PerfDB, key: tuple, arrays: list[np.ndarray]) -> Lookup:
     return Lookup(np.where(use, alt.latency_s, lk.latency_s), tier)
 
 
+KV_SIBLING = {"bf16": "fp8", "fp8": "bf16"}
+
+
+def _mla_module(db: PerfDB, key: tuple, arrays: list[np.ndarray]) -> Lookup:
+    """The whole MLA module; where the engine's KV dtype was not collected (ROOFLINE: H200 vLLM has only
+    FP8-KV modules, so Kimi-K2.5's BF16 KV answered 2x the FP8 module's time from the median utilization)
+    the other KV dtype's measured module, EXTRAPOLATED at best: the cache is a small part of a decode
+    module's bytes (16 requests x 2k tokens x 576 latent: ~8 us of the ~130 us H200 module at 8 heads)."""
+    phase, heads, kv, gemm, floor = key
+    lk = _floored(db.mla_module(phase, *arrays, heads, kv, gemm), floor)
+    if kv not in KV_SIBLING or not (lk.tier >= Tier.ROOFLINE).any():
+        return lk
+    alt = db.mla_module(phase, *arrays, heads, KV_SIBLING[kv], gemm)
+    use = (lk.tier >= Tier.ROOFLINE) & (alt.tier < Tier.ROOFLINE)
+    tier = np.where(use, np.maximum(alt.tier, max(floor, Tier.EXTRAPOLATED)), lk.tier).astype(lk.tier.dtype)
+    return Lookup(np.where(use, alt.latency_s, lk.latency_s), tier)
+
+
 # The PerfDB methods whose arguments are not (arrays..., key...), or that need more than one call.
 _ADAPTERS = {
     Kind.P2P: lambda db, key, arrays: db.p2p(*arrays, cross_node=key[0]),
     Kind.NCCL: lambda db, key, arrays: db.nccl(key[0], *arrays, *key[1:]),
     Kind.MOE: _moe,
+    Kind.GEMM_FLOOR: lambda db, k, a: _floored(db.gemm(*a, *k[:3]), k[3]),
     Kind.CONTEXT_MLA: lambda db, k, a: _floored(db.context_mla(*a, *k[:2]), k[2]),
     Kind.GENERATION_MLA: lambda db, k, a: _floored(db.generation_mla(*a, *k[:2]), k[2]),
-    Kind.MLA_MODULE: lambda db, k, a: _floored(db.mla_module(k[0], *a, *k[1:4]), k[4]),
+    Kind.MLA_MODULE: _mla_module,
     Kind.MLA_BMM: lambda db, k, a: _floored(db.mla_bmm(*a, *k[:3]), k[3]),
     Kind.DSA_MODULE: lambda db, k, a: db.dsa_module(k[0], a[0], a[1], *k[1:], prefix=a[2]),
     Kind.GLM5_KERNEL: lambda db, k, a: _floored(db.glm5_kernel(k[0], *a, score_mode=k[1]), k[2]),

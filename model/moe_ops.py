@@ -19,10 +19,12 @@ weight the checkpoint keeps in BF16 (gpt-oss attention, NVFP4 checkpoints' atten
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from sloplan.core.dtypes import own_rate_key
-from sloplan.perfdb import SystemSpec
+from sloplan.perfdb import SystemSpec, Tier
 
 from .arch import ModelArch
 from .attention import AttentionKind
@@ -84,6 +86,29 @@ def expert_dtype(arch: ModelArch, engine: Engine, system: SystemSpec | None = No
         return fmt.dtype
     q = gemm_dtype(arch, engine, WeightRole.EXPERT)
     return WeightFormat.FP8_BLOCK.value if WeightFormat(q) is WeightFormat.FP8 and fmt is WeightFormat.FP8_BLOCK else q
+
+
+# GEMM tables that time the host, not the kernel: (framework, dtype) -> the sibling table that prices it.
+# vLLM 0.24's fp8_block GEMM tables (DeepGEMM / FlashInfer block-scaled lanes) are flat in m: on B200 a
+# 4096 x 3072 GEMM takes 170-270 us at m = 1 and 180 us at m = 4096 (the bf16 table: 9 us and 65 us; the
+# H200 lanes 57-90 us flat), so the collector timed the eager Python path (per-token-group quantization,
+# launch), which a CUDA-graph decode step does not pay. Priced with it, MiniMax-M2.5 FP8 decode came out at
+# 27 ms per step on 2 B200s where the rows measure 9.4 ms in all. The per-tensor FP8 table runs the same
+# FP8 tensor-core math (block scales add 4/128^2 bytes per weight); its answers are tagged EXTRAPOLATED.
+HOST_BOUND_GEMM = {(Backend.VLLM, "fp8_block"): "fp8"}
+
+
+def kernel_gemms(terms: list[Term], backend: Backend | None) -> list[Term]:
+    """`terms` with every GEMM on a host-bound table (HOST_BOUND_GEMM) priced from its sibling table, at tier
+    EXTRAPOLATED at best; other terms unchanged."""
+    def swap(t: Term) -> Term:
+        q = t.query
+        sub = HOST_BOUND_GEMM.get((backend, q.key[2])) if q.kind is Kind.GEMM else None
+        if sub is None:
+            return t
+        return replace(t, query=Query(Kind.GEMM_FLOOR, (*q.key[:2], sub, int(Tier.EXTRAPOLATED)), q.arrays))
+
+    return [swap(t) for t in terms] if backend is not None else terms
 
 
 def _nccl(op: str, elems, gpus: int, count: float, label: Op) -> Term:

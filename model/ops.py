@@ -235,7 +235,7 @@ def _component_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec,
                       backend: Backend | None, group_tokens: np.ndarray | None = None) -> list[Term]:
     """Attention projections on every layer; the dense MLP on the dense layers; router, experts and their
     communication (model/moe_ops.py) on the MoE layers. Layer counts follow the busiest pipeline stage."""
-    from .moe_ops import all_reduce_terms, gemm_dtype, moe_layer_terms
+    from .moe_ops import all_reduce_terms, gemm_dtype, kernel_gemms, moe_layer_terms
 
     h, d, tp = arch.hidden_size, arch.head_dim, engine.tp
     heads, kvh = arch.num_heads // tp, engine.kv_heads_per_gpu(arch)
@@ -263,7 +263,8 @@ def _component_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec,
         terms += [Term(_gemm(tokens, 2 * inter, h, qd), n_dense, Op.GATE_UP_GEMM),
                   Term(_gemm(tokens, h, inter, qd), n_dense, Op.DOWN_GEMM),
                   Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 3 * inter), n_dense, Op.ELEMENTWISE, analytic=True)]
-    return terms + (moe_layer_terms(arch, engine, system, tokens, n_moe, backend, group_tokens) if n_moe else [])
+    terms += moe_layer_terms(arch, engine, system, tokens, n_moe, backend, group_tokens) if n_moe else []
+    return kernel_gemms(terms, backend)
 
 
 # The attention designs with an op module of their own (the GQA decomposition is this module's)

@@ -18,6 +18,10 @@ The rules were worked out on the development split only (design.md, Contracts):
    X GPUs (TRT-LLM's tp_size is the world size and moe_tp·moe_ep = tp_size; SGLang's ep divides tp);
    tp 64 would put Qwen3.5-397B's 32 heads on 64 ranks; and at the same concurrency the rows measure
    the TPOT of one node, not of eight. Mapped to tp X (attention DP: tp 1, dp X), moe_tp 1, moe_ep X.
+   Under attention DP the campaign's batch_size is the clients of *one* DP rank: its rows repeat, value
+   for value (TTFT and TPOT to the last digit), the 2026-03-25 rows of the same runs written tp 1 /
+   dp X / ep X with batch_size X times larger (DeepSeek-R1 on 8 H200s: batch 2 here, 16 there; on 4
+   B200s: 16 and 64). Such a row's concurrency is batch_size × X (`Layout.clients_per_rank`).
 2. **vLLM's EP written as DP (same campaign).** Its vLLM rows write `--tensor-parallel-size X
    --enable-expert-parallel` as tp_size = attention_dp_size = X, moe_ep_size = X·X. vLLM has no EP size
    of its own (EP spans tp × dp GPUs) and every such row has dp = tp, which a real DP sweep would not;
@@ -34,6 +38,12 @@ The rules were worked out on the development split only (design.md, Contracts):
 5. **Anything else from the campaign with expert parallelism** that matches neither rule 1 nor rule 2 is
    refused: its convention is known, and a row that breaks it cannot be read either way.
 
+6. **vLLM experts that FP8 blocks cannot split.** A vLLM row of a block-scaled FP8 checkpoint whose
+   experts, as recorded (moe_tp = tp × dp, no expert parallelism), would be cut into widths that are not
+   whole 128-wide blocks (MiniMax-M2.5 at tp 8: 1536 / 8 = 192). vLLM's FP8 MoE refuses that split at
+   load, so the run had `--enable-expert-parallel`, vLLM's only other layout for the same GPUs: mapped to
+   moe_tp 1, moe_ep = tp × dp (`block_scaled_ep`, applied once the served checkpoint is known).
+
 Rows from other sources are taken as recorded (rules 0, 3 and 4 apply to every row).
 
 **Disaggregated rows' prefill_* and decode_* columns** are read by the same rules, one role at a time
@@ -46,12 +56,13 @@ and 4 do.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sloplan.core.enums import Backend
 
 from .errors import InputError
 
+FP8_BLOCK = 128  # rule 6: block-scaled FP8 weights carry one scale per 128 x 128 block
 CAMPAIGN_NOTES = ("source_file=2026-04-06.csv", "db-dump/2026-04-27")  # rules 1, 2 and 5
 LAYOUT_COLUMNS = ("tp_size", "attention_dp_size", "moe_tp_size", "moe_ep_size")
 MAX_ENGINE_TP = 16  # rule 4: beyond it a tp_size is a GPU count
@@ -66,6 +77,11 @@ class Layout:
     moe_tp: int | None
     moe_ep: int | None
     note: str = ""  # how the row's columns were mapped; empty when taken as recorded
+    clients_per_rank: bool = False  # batch_size counts one attention-DP rank's clients (rule 1)
+
+    def concurrency(self, batch_size: int) -> int:
+        """The engine's client concurrency for the row's batch_size."""
+        return batch_size * self.dp if self.clients_per_rank else batch_size
 
 
 def _recorded(value: int | None) -> int | None:
@@ -122,7 +138,8 @@ def _campaign_layout(tp: int, dp: int | None, mt: int | None, me: int, backend: 
     if mt == me and width == me * me and 1 in (tp, dp or 1):
         x = me
         if (dp or 1) > 1:
-            return Layout(1, x, 1, x, f"campaign tp·ep convention: dp {x}, ep {x} on {x} GPUs ({recorded})")
+            return Layout(1, x, 1, x, f"campaign tp·ep convention: dp {x}, ep {x} on {x} GPUs, batch_size per DP "
+                                      f"rank ({recorded})", clients_per_rank=True)
         return Layout(x, 1, 1, x, f"campaign tp·ep convention: tp {x}, ep {x} on {x} GPUs ({recorded})")
     if backend == Backend.VLLM and (mt or 1) == 1 and dp == tp and me == tp * tp:
         return Layout(tp, 1, 1, tp, f"campaign vLLM EP convention: tp {tp}, ep {tp} on {tp} GPUs ({recorded})")
@@ -130,3 +147,16 @@ def _campaign_layout(tp: int, dp: int | None, mt: int | None, me: int, backend: 
                                     "moe_ep_size = X with tp_size (or attention_dp_size) X·X, or for vLLM tp_size = "
                                     "attention_dp_size = X with moe_ep_size X·X; this row matches neither, so its "
                                     "layout cannot be read; accepted: a row in one of those conventions")
+
+
+def block_scaled_ep(layout: Layout, backend: str, expert_width: int | None, block_fp8: bool) -> Layout:
+    """Rule 6: `layout` with vLLM's expert parallelism where tensor-parallel experts of `expert_width`
+    (None: a dense model) in block-scaled FP8 (`block_fp8`) cannot be split into whole blocks."""
+    width = layout.tp * layout.dp
+    tensor_parallel = (layout.moe_ep or 1) == 1 and (layout.moe_tp or width) == width
+    if (backend != Backend.VLLM or not block_fp8 or not expert_width or width == 1 or not tensor_parallel
+            or (expert_width % width == 0 and (expert_width // width) % FP8_BLOCK == 0)):
+        return layout
+    note = (f"vLLM cannot split {expert_width}-wide FP8-block experts {width} ways: its expert-parallel layout, "
+            f"moe_tp 1, moe_ep {width}")
+    return replace(layout, moe_tp=1, moe_ep=width, note="; ".join(n for n in (layout.note, note) if n))

@@ -24,11 +24,11 @@ from sloplan.core.enums import Client
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
 
-from .csv_quant import served
+from .csv_quant import expert_width, served, storage_label
 from sloplan.perfdb import nearest_version
 from sloplan.perfdb.errors import PerfDBInputError, UnknownSystem
 
-from .csv_layout import recover
+from .csv_layout import block_scaled_ep, recover
 from .errors import InputError, shown
 from .estimation import EstimateArgs, arguments, context_for, metrics
 from .fields import accepted
@@ -113,12 +113,15 @@ def parse_noted(row: dict, client: Client = Client.SERVING) -> tuple[EstimateArg
         mode = shown(_text(row, "mode"))
         raise InputError("mode", f"a row is aggregated or disaggregated (got {mode}); accepted: agg, disagg")
     layout = recover(row, lambda column: _integer(row, ARGUMENT.get(column, column), 0) if _text(row, column) else None)
-    model, quant, quant_note = served(_text(row, "model_path"), _quant(row))
+    label = storage_label(_text(row, "model_path"), _text(row, "gemm_quant_mode").lower())
+    model, quant, quant_note = label or served(_text(row, "model_path"), _quant(row))
+    layout = block_scaled_ep(layout, _text(row, "backend"), expert_width(model), quant is GemmQuant.FP8_BLOCK)
     args = arguments(COLUMN, model=model, system=_text(row, "system"),
                      backend=_text(row, "backend"), version=_text(row, "backend_version") or None,
                      tp=layout.tp, pp=_integer(row, "pp", 1), quant=quant, dp=layout.dp,
                      moe_tp=layout.moe_tp, moe_ep=layout.moe_ep, client=_client(row, client),
-                     isl=_integer(row, "isl"), osl=_integer(row, "osl"), concurrency=_integer(row, "concurrency"),
+                     isl=_integer(row, "isl"), osl=_integer(row, "osl"),
+                     concurrency=layout.concurrency(_integer(row, "concurrency")),
                      mode=ServingMode.AGG)
     return args, "; ".join(n for n in (layout.note, quant_note) if n)
 

@@ -14,11 +14,11 @@ COLUMNS = ["id", "backend", "backend_version", "model_path", "system", "mode", "
            "batch_size", "tp_size", "pp_size", "silicon_ttft_ms"]
 ROWS = [
     # a dense row on the newest data, one whose framework version has no data (nearest is used),
-    # and two the release cannot estimate (a DSA sparse-attention model, a disaggregated row without its
+    # and two the release cannot estimate (a dense gated-DeltaNet model, a disaggregated row without its
     # worker counts and batch sizes)
     ["dense", "vllm", "", "Qwen/Qwen3-32B", "h100_sxm", "agg", "1024", "512", "bf16", "16", "2", "1", "123.4"],
     ["old", "trtllm", "1.0.0rc3", "Qwen/Qwen3-32B", "h100_sxm", "agg", "2048", "256", "", "8", "4", "1", ""],
-    ["moe", "vllm", "", "zhipuai/GLM-5", "h200_sxm", "agg", "1024", "1024", "fp8", "8", "8", "1", ""],
+    ["moe", "vllm", "", "Qwen/Qwen3.5-27B", "h200_sxm", "agg", "1024", "1024", "fp8", "8", "8", "1", ""],
     ["disagg", "vllm", "", "Qwen/Qwen3-32B", "h100_sxm", "disagg", "1024", "512", "bf16", "16", "2", "1", ""],
 ]
 

@@ -50,10 +50,10 @@ def test_moe_is_refused_with_the_field_named():
 
 def test_multimodal_config_names_its_outer_architecture():
     """The text_config of a multimodal checkpoint has no `architectures`; the refusal names the real one."""
-    cfg = {"architectures": ["KimiK25ForConditionalGeneration"],
+    cfg = {"architectures": ["Qwen3_5ForConditionalGeneration"],
            "text_config": {"hidden_size": 4096, "num_hidden_layers": 60, "num_attention_heads": 32,
                            "intermediate_size": 1024, "vocab_size": 248320}}
-    with pytest.raises(UnsupportedModel, match="architectures: KimiK25ForConditionalGeneration is not supported"):
+    with pytest.raises(UnsupportedModel, match="architectures: Qwen3_5ForConditionalGeneration is not supported"):
         ModelArch.from_hf_config("x", cfg)
 
 

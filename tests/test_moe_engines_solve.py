@@ -48,7 +48,7 @@ def test_deepseek_rejects_engines_with_too_many_experts_per_gpu(lifted):
 
 def test_the_gate_still_refuses_without_the_line():
     with pytest.raises(InputError, match="not supported yet"):
-        solve(_request("zhipuai/GLM-5", 16))
+        solve(_request("Qwen/Qwen3.5-27B", 16))
 
 
 @pytest.mark.parametrize("backend,gpus", [(Backend.TRTLLM, 16), (Backend.VLLM, 8)])

@@ -1,0 +1,73 @@
+"""model/calibration.py's `moe:` block: constants fitted on the MoE rows alone (bench/calibrate.py --moe),
+read only for models with expert layers, so refitting one never moves the other."""
+import sys
+from pathlib import Path
+
+import pytest
+
+from sloplan.model import calibration as cal_mod
+from sloplan.model.calibration import MOE_BLOCK, Calibration, calibration
+
+TABLE = {"trtllm": {"kernel_scale": 0.8, "step_overhead_s": 1e-3},
+         "h200_sxm/trtllm": {"kernel_scale": 0.9},
+         MOE_BLOCK: {"trtllm": {"kernel_scale": 0.7, "ttft_overhead_s": 0.05},
+                     "b200_sxm/trtllm": {"kernel_scale": 0.6}}}
+
+
+@pytest.fixture
+def table(monkeypatch):
+    monkeypatch.setattr(cal_mod, "_table", lambda: TABLE)
+    calibration.cache_clear()
+    yield
+    calibration.cache_clear()
+
+
+def test_dense_models_never_read_the_moe_block(table):
+    assert calibration("trtllm", "h200_sxm") == Calibration(kernel_scale=0.9, step_overhead_s=1e-3)
+    assert calibration("trtllm", "b200_sxm") == Calibration(kernel_scale=0.8, step_overhead_s=1e-3)
+
+
+def test_moe_models_take_the_moe_entries_on_top(table):
+    # the MoE backend entry over the dense system entry, the MoE system entry over both
+    assert calibration("trtllm", "h200_sxm", moe=True) == Calibration(kernel_scale=0.7, step_overhead_s=1e-3,
+                                                                       ttft_overhead_s=0.05)
+    assert calibration("trtllm", "b200_sxm", moe=True).kernel_scale == 0.6
+
+
+def test_without_a_moe_entry_the_dense_constants_stand(table):
+    assert calibration("vllm", "h200_sxm", moe=True) == calibration("vllm", "h200_sxm") == Calibration()
+
+
+def test_the_shipped_file_keeps_dense_entries_apart():
+    """Every MoE entry lives in the block; the dense entries are the backends and system/backend pairs."""
+    calibration.cache_clear()
+    table = cal_mod._table()
+    assert all(isinstance(v, dict) and "kernel_scale" in v for k, v in table.items() if k != MOE_BLOCK)
+    for key, entry in (table.get(MOE_BLOCK) or {}).items():
+        assert set(entry) == set(Calibration.__dataclass_fields__), key
+
+
+def test_the_estimator_uses_the_moe_constants_for_moe_models(monkeypatch, table):
+    from sloplan.context import build_context
+    from sloplan.model.framework import Backend
+
+    moe = build_context("Qwen/Qwen3-30B-A3B", "b200_sxm", Backend.TRTLLM, None, 1000, 100, 0, None, "quant")
+    dense = build_context("Qwen/Qwen3-32B", "b200_sxm", Backend.TRTLLM, None, 1000, 100, 0, None, "quant")
+    assert moe.calibration.kernel_scale == 0.6 and dense.calibration.kernel_scale == 0.8
+
+
+def test_calibrate_rewrites_one_part_and_keeps_the_other(tmp_path, monkeypatch):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import calibrate
+
+    path = tmp_path / "calibration.yaml"
+    dense = calibrate.HEADER + "trtllm:\n  kernel_scale: 0.8\n"
+    path.write_text(dense)
+    monkeypatch.setattr(calibrate, "_FILE", path)
+    fitted = {"trtllm": Calibration(kernel_scale=0.7)}
+    with_moe = calibrate.new_file(fitted, moe=True)
+    assert with_moe.startswith(dense) and f"\n{MOE_BLOCK}:\n  trtllm:\n    kernel_scale: 0.7\n" in with_moe
+    path.write_text(with_moe)
+    refit = calibrate.new_file({"vllm": Calibration(kernel_scale=1.1)}, moe=False)
+    assert refit.endswith(with_moe[len(dense):]) and "vllm:\n  kernel_scale: 1.1" in refit
+    assert "trtllm:\n  kernel_scale: 0.8" not in refit  # the dense part is the new fit
