@@ -18,7 +18,7 @@ import re
 from sloplan.core.enums import Client
 
 from .csv_layout import Layout, recover
-from .csv_quant import served
+from .csv_quant import served, storage_label
 from .disagg_loop import closed_loop
 from .errors import InputError
 from .estimate_disagg import (ENGINE_FIELDS, ROLES, DisaggArgs, DisaggCounts, clients_of, disagg_arguments, price)
@@ -73,7 +73,8 @@ def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs
                                      "sizes (prefill_batch_size, prefill_num_workers, decode_batch_size, "
                                      f"decode_num_workers); accepted: {accepted(DisaggCounts, arg)}")
     layouts = {role: _layout(row, role) for role in ROLES}
-    model, quant, quant_note = served(_text(row, "model_path"), _quant(row))
+    label = storage_label(_text(row, "model_path"), _text(row, "gemm_quant_mode").lower())
+    model, quant, quant_note = label or served(_text(row, "model_path"), _quant(row))
     common = dict(model=model, system=_text(row, "system"), backend=_text(row, "backend"),
                   version=_text(row, "backend_version") or None, quant=quant, isl=_integer(row, "isl"),
                   osl=_integer(row, "osl"), prefix=0, client=_client(row, client))
