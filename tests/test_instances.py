@@ -25,7 +25,7 @@ def test_instance_matches_its_expected_result(name):
     assert len(result.front) >= want["min_front_points"]
     req = result.request
     for slo, value in (("ttft_ms", best.ttft_ms), ("tpot_ms", best.tpot_ms)):
-        assert req[slo] is None or value <= req[slo]
+        assert req[slo] is None or value <= req[slo] * (1 + 1e-12)  # a plan at its cap: met up to float rounding
 
 
 def test_every_request_file_has_an_expectation():
