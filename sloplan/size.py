@@ -75,7 +75,7 @@ def size(request: Request | dict | str | Path, *, rate: float | None = None,
 
         raise _no_engine(ctx, req)
     t1 = time.perf_counter()
-    table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, list(req.modes), req.max_batch_size,
+    table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, _replica_modes(req), req.max_batch_size,
                          ctx.calibration)
     t2 = time.perf_counter()
     prices = _prices(req, table.gpu_classes)
@@ -153,3 +153,15 @@ def _rendered(ctx, plan, req: Request) -> PlanPoint:
     from .api import _verified
 
     return _verified(ctx, plan, req)
+
+
+def _replica_modes(req) -> list:
+    """Sizing mixes static/agg replicas (disaggregated pools in sizing are not built yet, README Known limits)."""
+    from sloplan.model.option_table import MODES
+
+    from .errors import InputError
+
+    modes = [m for m in req.modes if m in MODES]
+    if not modes:
+        raise InputError("modes", "size plans static and agg replicas; accepted: modes that include static or agg")
+    return modes
