@@ -78,14 +78,15 @@ def evaluate(arch: ModelArch, slot: EngineSlot, db: PerfDB, fw: FrameworkProfile
 def option_table(arch: ModelArch, slots: list[EngineSlot], db: PerfDB, fw: FrameworkProfile, wl: Workload,
                  modes: list[ServingMode], max_batch_size: int, cal: Calibration,
                  pool: Pool | None = None) -> OptionTable:
-    """Options for every slot × mode × concurrency 1..cap (agg may exceed the running cap: clients queue),
+    """Options for every slot × replica mode (static, agg; a disaggregated plan's workers are
+    model/disagg_options.py's) × concurrency 1..cap (agg may exceed the running cap: clients queue),
     all placed in `pool` (default: the one pool of `db`'s system).
 
     Every row's engine_index points into the table's `slots`; all slots and modes share one round of
     table lookups (model/pending.py), which gives the same numbers as evaluating each alone."""
     pools = (pool or Pool.shared(db.system.name),)
     jobs = [(i, mode, np.arange(1, (max_batch_size if mode is ServingMode.AGG else slot.max_running) + 1))
-            for i, slot in enumerate(slots) for mode in modes]
+            for i, slot in enumerate(slots) for mode in modes if mode in MODES]  # disagg has tables of its own
     table_slots = tuple(slots)
     metrics = settle(db, [pending(arch, slots[i], db.system, fw, wl, mode, conc, cal) for i, mode, conc in jobs])
     parts = []

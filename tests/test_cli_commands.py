@@ -88,7 +88,7 @@ def test_the_best_plan_reports_its_frontend_load():
     from sloplan.model.calibration import calibration
 
     args = ("solve", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--system", "h100_sxm", "--backend", "trtllm",
-            "--total-gpus", 8, "--isl", 1024, "--osl", 512, "--ttft-ms", 3000, "--tpot-ms", 50)
+            "--total-gpus", 8, "--isl", 1024, "--osl", 512, "--ttft-ms", 3000, "--tpot-ms", 50, "--modes", "agg,static")
     code, out, err = run(*args, "--json")
     assert code == 0, err
     best = json.loads(out)["best"]

@@ -107,7 +107,7 @@ def test_heterogeneous_pools_place_each_role_on_its_system():
 
 
 def test_kv_link_override_sets_the_transfer_time():
-    slow = sloplan.solve({**SMALL, "modes": ["disagg"], "kv_link_bytes_per_s": 1e8})
+    slow = sloplan.solve({**SMALL, "modes": ["disagg"], "kv_link_bytes_per_s": 1e9})
     fast = sloplan.solve({**SMALL, "modes": ["disagg"]})
     assert slow.best.ttft_breakdown_ms["kv_transfer"] > 100 * fast.best.ttft_breakdown_ms["kv_transfer"]
 

@@ -131,10 +131,11 @@ def test_no_plan_before_the_limit_exits_4_not_infeasible(capsys, monkeypatch):
             return BackendResult(SolveStatus.TIME_LIMIT, dual_bound=1e9)
 
     monkeypatch.setattr(best_module, "backend_for", lambda name: _Nothing)
-    code, out, err = cli_run(capsys, "solve", INSTANCE, "--time-limit", "1")
+    agg = ("--modes", "agg,static")  # the limit binds the replica MIPs; disagg is an exact enumeration
+    code, out, err = cli_run(capsys, "solve", INSTANCE, "--time-limit", "1", *agg)
     assert code == 4 and "not proved infeasible" in out and "infeasible:" not in err
     assert err.strip() == "stopped: no plan found within the time limit (1 s)"
-    code, out, _ = cli_run(capsys, "solve", INSTANCE, "--time-limit", "1", "--json")
+    code, out, _ = cli_run(capsys, "solve", INSTANCE, "--time-limit", "1", "--json", *agg)
     doc = json.loads(out)
     assert code == 4 and doc["best"] is None and doc["infeasible_reason"] is None
     assert doc["solver"]["best"] == {"status": "time_limit", "gap": None, "detail": "stopped before a plan was found"}

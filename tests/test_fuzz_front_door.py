@@ -293,8 +293,9 @@ def check_plan(run: Run, doc: dict, expect: fs.Expect, launch_names=()) -> None:
     for key, want in expect.intended.items():
         got = doc["request"].get(key)
         assert _same(got, want), f"request {key}: planned for {got!r}, the user wrote {want!r}\n{run}"
-    if best["mode"] == "disagg":  # its workers' commands come from generators/disagg_launch.py (wired separately)
-        assert best["launch"] is None and {g["role"] for g in best["replicas"]} == {"prefill", "decode"}, run
+    if best["mode"] == "disagg":  # its launch is the bundle of generators/disagg_launch.py: workers, then router
+        assert {g["role"] for g in best["replicas"]} == {"prefill", "decode"}, run
+        assert best["launch"] and "router" in best["launch"], f"no launch bundle\n{run}"
         return
     launch = best.get("launch") or ""
     assert launch and "\n" not in launch.strip("\n") or launch.count("\n") < 20, f"no launch command\n{run}"
