@@ -2,8 +2,9 @@
 
 A deployment's TTFT/TPOT/request latency is the maximum over the options it uses, so an SLO that no
 single option meets is unreachable by any deployment, and the best option's value is the bound. When
-each SLO is reachable alone but no option meets them all, that is said instead (the certificate issue
-turns this line into minimal conflicting groups and tight bounds).
+each SLO is reachable alone but no option meets them all, that is said instead. This is the first line
+of an infeasible result; the certificate under it (minimal conflicting groups, tight bounds,
+relaxations) is solver/certificate.py's and sloplan/prove.py's.
 """
 from __future__ import annotations
 
