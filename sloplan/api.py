@@ -43,12 +43,7 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
     `export_tolerance` when that is given."""
     t0 = time.perf_counter()
     req = _as_request(request)
-    ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
-                        req.quantizations, client=req.client)
-    slots, rejected = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), req.total_gpus,
-                                      req.max_batch_size)
-    if not slots:
-        raise _no_engine(ctx, req)
+    ctx, slots, rejected = resolve(req)
     t1 = time.perf_counter()
     replica_modes = [m for m in req.modes if m is not ServingMode.DISAGG]
     table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, replica_modes, req.max_batch_size,
@@ -63,7 +58,7 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
     infeasible = solver["best"]["status"] == "infeasible"  # a time limit without a plan proves nothing
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
-        best=_verified(ctx, best, req, setup) if best else None,
+        best=verified(ctx, best, req, setup) if best else None,
         front=tuple(plan_point(p, _frontend_load(ctx, p), slack=plan_slack(req.slo, p.metrics)) for p in front),
         options=(len(table) if table is not None else 0) + (setup.options if setup else 0),
         engines=len(slots) + (setup.other_engines if setup else 0),
@@ -125,6 +120,18 @@ def _certificate(req: Request, ctx: Context):
     return certificate(replica_modes_only(req), ctx)
 
 
+def resolve(req: Request) -> tuple[Context, list, list]:
+    """The request's context and the engines that fit its budget (and why the others do not); no engine
+    at all is bad input that says how many GPUs the smallest one needs (solve and size both start here)."""
+    ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
+                        req.quantizations, client=req.client)
+    slots, rejected = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), req.total_gpus,
+                                      req.max_batch_size)
+    if not slots:
+        raise _no_engine(ctx, req)
+    return ctx, slots, rejected
+
+
 def _no_engine(ctx: Context, req: Request) -> InputError:
     """No engine fits the budget: say how many GPUs the smallest fitting engine needs, if any does."""
     bigger, _ = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), 64, req.max_batch_size)
@@ -160,7 +167,7 @@ def _frontend_load(ctx: Context, plan: Plan) -> float:
     return ctx.calibration.frontend_load(max(g.tokens_per_s for g in plan.groups if g.role is not Role.PREFILL))
 
 
-def _verified(ctx: Context, plan: Plan, req: Request, setup=None) -> PlanPoint:
+def verified(ctx: Context, plan: Plan, req: Request, setup=None) -> PlanPoint:
     """The best plan re-checked by the full estimator, with a launch command per replica group (for a
     disaggregated plan: the bundle of its prefill workers, decode workers and router)."""
     if plan.main.role is Role.PREFILL:

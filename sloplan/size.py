@@ -56,7 +56,7 @@ class SizeResult:
 def size(request: Request | dict | str | Path, *, rate: float | None = None,
          concurrency: float | None = None) -> SizeResult:
     """Exact sizing (solver/size.py) of `request` for `rate` requests/s or `concurrency` users."""
-    from sloplan.model.options import fitting_engines, option_table
+    from sloplan.model.options import option_table
     from sloplan.solver import infeasibility_reason
     from sloplan.solver.size import LoadTarget, copies_of_one, size_plan
     from sloplan.solver.slack import tightening_note
@@ -64,16 +64,9 @@ def size(request: Request | dict | str | Path, *, rate: float | None = None,
     t0 = time.perf_counter()
     target = _target(rate, concurrency)
     req, cap = _request(request)
-    from .context import build_context
+    from .api import resolve
 
-    ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
-                        req.quantizations, client=req.client)
-    slots, _ = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), req.total_gpus,
-                               req.max_batch_size)
-    if not slots:
-        from .api import _no_engine
-
-        raise _no_engine(ctx, req)
+    ctx, slots, _ = resolve(req)
     t1 = time.perf_counter()
     table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, _replica_modes(req), req.max_batch_size,
                          ctx.calibration)
@@ -150,9 +143,9 @@ def _cap_reason(target, needed: int, cap: int) -> str:
 
 def _rendered(ctx, plan, req: Request) -> PlanPoint:
     """The plan re-checked by the full estimator, with launch commands and its slack (as `solve`'s best)."""
-    from .api import _verified
+    from .api import verified
 
-    return _verified(ctx, plan, req)
+    return verified(ctx, plan, req)
 
 
 def _replica_modes(req) -> list:

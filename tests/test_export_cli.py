@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cli_helpers import cli_run
+from solver_helpers import highs_file_optimum
 from sloplan.solver import Slo, best_deployment
 from sloplan.solver import best as best_module
 from sloplan.solver.backends import BackendResult, SolveStatus, backend_for
@@ -21,19 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 INSTANCE = ROOT / "instances" / "qwen3-32b-fp8-h200-trtllm.yaml"
 
 
-def _highs_optimum(path: Path) -> float:
-    import highspy
-
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    assert h.readModel(str(path)) == highspy.HighsStatus.kOk
-    h.setOptionValue("mip_rel_gap", 0.0)
-    h.setOptionValue("mip_abs_gap", 0.0)
-    h.run()
-    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    return h.getInfo().objective_function_value
-
-
 @pytest.mark.parametrize("suffix", [".lp", ".mps"])
 def test_exported_model_has_the_best_plans_optimum(capsys, tmp_path, suffix):
     path = tmp_path / f"model{suffix}"
@@ -42,7 +30,7 @@ def test_exported_model_has_the_best_plans_optimum(capsys, tmp_path, suffix):
     best = json.loads(out)["best"]
     text = path.read_text()
     assert "gpu_budget" in text and "n(0)" in text
-    assert _highs_optimum(path) == pytest.approx(best["tokens_per_s"], rel=1e-9)
+    assert highs_file_optimum(path) == pytest.approx(best["tokens_per_s"], rel=1e-9)
 
 
 @pytest.mark.parametrize("args, field", [
@@ -173,7 +161,7 @@ def test_compact_export_is_smaller_and_reads_back_to_its_optimum(capsys, tmp_pat
     best = json.loads(out)["best"]["tokens_per_s"]
     code, _, _ = cli_run(capsys, "solve", INSTANCE, "--json", "--export", compact, "--export-tolerance", tolerance)
     assert code == 0
-    optimum = _highs_optimum(compact)
+    optimum = highs_file_optimum(compact)
     if exact:
         assert optimum == pytest.approx(best, rel=1e-9)
     else:

@@ -10,6 +10,7 @@ from sloplan.solver.formulation import Constraint, Formulation, Sense, Variable
 from sloplan.solver.groups import ConstraintGroup as G
 from sloplan.solver.problems.replica import build_replica_problem
 from sloplan.solver.synthetic import random_table
+from solver_helpers import hard_knapsack, highs_file_optimum
 
 HIGHS = backend_for("highs")
 
@@ -50,19 +51,6 @@ def test_slo_rows_are_named_groups_with_one_row_per_violator():
     assert (ttft.ub == 0).all()
 
 
-def _hard_knapsack(items: int = 40, rows: int = 5, seed: int = 0) -> Formulation:
-    """A 0/1 multi-dimensional knapsack with capacities at half the weights: all-zero is feasible (so
-    incumbents come at once) but proving optimality takes HiGHS 1.16 over 3 s on one core (measured;
-    the root gap is ~2 %). Limits far below that must stop it."""
-    rng = np.random.default_rng(seed)
-    weights = rng.integers(1, 1000, size=(rows, items)).astype(float)
-    value = weights.sum(axis=0) / rows + rng.integers(0, 10, size=items)
-    x = Variable("x", np.zeros(items), np.ones(items), integer=True)
-    cons = tuple(Constraint.weighted_sum(f"cap{r}", "x", weights[r], -np.inf, weights[r].sum() / 2, G.GPU_BUDGET)
-                 for r in range(rows))
-    return Formulation((x,), cons, {"x": value}, Sense.MAXIMIZE)
-
-
 def _check_limited(result: BackendResult, status: SolveStatus, formulation: Formulation) -> None:
     assert result.status is status and result.limited
     assert not result.optimal and result.status is not SolveStatus.OPTIMAL
@@ -76,7 +64,7 @@ def _check_limited(result: BackendResult, status: SolveStatus, formulation: Form
 
 
 def test_time_limit_reports_time_limit_with_a_gap_never_optimal():
-    f = _hard_knapsack()
+    f = hard_knapsack()
     backend = HIGHS(f)
     _check_limited(backend.solve(SolveOptions(time_limit_s=0.05)), SolveStatus.TIME_LIMIT, f)
 
@@ -84,14 +72,14 @@ def test_time_limit_reports_time_limit_with_a_gap_never_optimal():
 def test_node_limit_is_the_deterministic_limit_and_options_do_not_stick():
     """A node limit stops at the same place on any machine; the time limit of the previous solve
     must not carry over (the backend applies options per solve)."""
-    f = _hard_knapsack()
+    f = hard_knapsack()
     backend = HIGHS(f)
     backend.solve(SolveOptions(time_limit_s=0.05))
     _check_limited(backend.solve(SolveOptions(node_limit=5)), SolveStatus.NODE_LIMIT, f)
 
 
 def test_gap_limit_is_not_presented_as_optimal():
-    f = _hard_knapsack()
+    f = hard_knapsack()
     result = HIGHS(f).solve(SolveOptions(mip_gap=0.05))
     assert result.values is not None and 0 <= result.gap <= 0.05
     assert result.status is (SolveStatus.OPTIMAL if result.gap == 0 else SolveStatus.GAP_LIMIT)
@@ -133,7 +121,6 @@ def test_options_are_validated(bad):
 
 @pytest.mark.parametrize("suffix", [".lp", ".mps", ".LP"])
 def test_export_reads_back_to_the_same_optimum(tmp_path, suffix):
-    import highspy
 
     table = random_table(9, 7)
     problem = build_replica_problem(table, 8, Slo(ttft_s=1.0), reduce=False)
@@ -143,14 +130,7 @@ def test_export_reads_back_to_the_same_optimum(tmp_path, suffix):
     path = backend.export(tmp_path / f"replica{suffix}")
     text = path.read_text()
     assert "gpu_budget" in text and "n(0)" in text  # formulation names, brackets written as ()
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    assert h.readModel(str(path)) == highspy.HighsStatus.kOk
-    h.setOptionValue("mip_rel_gap", 0.0)
-    h.setOptionValue("mip_abs_gap", 0.0)
-    h.run()
-    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    assert h.getInfo().objective_function_value == pytest.approx(expected, rel=1e-9)
+    assert highs_file_optimum(path) == pytest.approx(expected, rel=1e-9)
 
 
 def test_export_rejects_other_formats(tmp_path):

@@ -13,10 +13,11 @@ from sloplan.solver import Slo, SolverError, best_deployment, pareto_front
 from sloplan.solver.backends import (BackendRefused, SolveOptions, SolveStatus, backend_for, backend_names,
                                      installed_backends)
 from sloplan.solver.brute import brute_best
-from sloplan.solver.formulation import Constraint, Formulation, Sense, Variable
+from sloplan.solver.formulation import Formulation, Sense, Variable
 from sloplan.solver.groups import ConstraintGroup as G
 from sloplan.solver.problems.replica import build_replica_problem
 from sloplan.solver.synthetic import random_table, tie_heavy_table
+from solver_helpers import hard_knapsack
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALLED = installed_backends()
@@ -125,20 +126,9 @@ def test_bundled_instances_agree_with_highs(bundled, backend):
         assert front == _front(table, n, slo, "highs")
 
 
-def _knapsack(items: int = 60, rows: int = 5, seed: int = 0) -> Formulation:
-    """A 0/1 multi-dimensional knapsack (all-zero feasible) that no backend here proves within 0.05 s."""
-    rng = np.random.default_rng(seed)
-    weights = rng.integers(1, 1000, size=(rows, items)).astype(float)
-    value = weights.sum(axis=0) / rows + rng.integers(0, 10, size=items)
-    x = Variable("x", np.zeros(items), np.ones(items), integer=True)
-    cons = tuple(Constraint.weighted_sum(f"cap{r}", "x", weights[r], -np.inf, weights[r].sum() / 2, G.GPU_BUDGET)
-                 for r in range(rows))
-    return Formulation((x,), cons, {"x": value}, Sense.MAXIMIZE)
-
-
 @pytest.mark.parametrize("backend", INSTALLED)
 def test_a_time_limit_is_reported_with_its_gap_never_as_optimal(backend):
-    f = _knapsack()
+    f = hard_knapsack(60)
     result = backend_for(backend)(f).solve(SolveOptions(time_limit_s=0.05))
     assert result.status is SolveStatus.TIME_LIMIT and not result.optimal and result.limited
     if result.values is not None:
@@ -150,7 +140,7 @@ def test_a_time_limit_is_reported_with_its_gap_never_as_optimal(backend):
 
 @pytest.mark.parametrize("backend", INSTALLED)
 def test_a_node_limit_is_honoured_or_refused(backend):
-    model = backend_for(backend)(_knapsack(40))
+    model = backend_for(backend)(hard_knapsack(40))
     try:
         result = model.solve(SolveOptions(node_limit=5))
     except SolverError as exc:
