@@ -337,6 +337,18 @@ def sloplan_predictions(args: argparse.Namespace, columns: list[str], rows: list
         return None
 
 
+def section_records(args: argparse.Namespace, columns: list[str], rows: list[dict], name: str, title: str,
+                    what: str, expected: int) -> tuple[list[dict], dict[str, dict], Path | None]:
+    """A section's header (`title`, then `what` its rows are and how many), then its rows joined with
+    sloplan's and the peer's predictions: (records, sloplan's predictions by id, sloplan's CSV or None)."""
+    note = "" if len(rows) == expected else f"  (WARNING: expected {expected})"
+    print(f"\n===== {title} section =====\n{what}: n = {len(rows)}{note}")
+    ids = {r["id"] for r in rows}
+    pred_path = sloplan_predictions(args, columns, rows, name=name)
+    ours = load_predictions(pred_path, ids) if pred_path else {}
+    return join(rows, ours, load_predictions(args.peer_pred, ids)), ours, pred_path
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     path = args.silicon or silicon_csv_path()

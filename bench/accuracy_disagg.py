@@ -17,8 +17,8 @@ import statistics
 from pathlib import Path
 
 from _common import fmt, is_dev_row, render_table
-from accuracy import (Errors, dump_csv, join, load_predictions, partition, pct, predicted, print_errors,
-                      print_report, sloplan_predictions, to_ms)
+from accuracy import (Errors, dump_csv, partition, pct, predicted, print_errors, section_records,
+                      print_report, to_ms)
 
 DISAGG_TARGETS = {"tpot_mape": 12.0, "ttft_mape": 25.0, "predicted_pct": 90.0}
 EXPECTED_DISAGG_ROWS = 226
@@ -95,12 +95,9 @@ def print_coverage(recs: list[dict], by: str, cv: dict[str, tuple[float, float]]
 def disagg_section(args: argparse.Namespace, columns: list[str], path: Path) -> None:
     """The whole disaggregated section: both report tables with the issue's targets, coverage, shares, reasons."""
     rows = load_dev_disagg(path)
-    note = "" if len(rows) == EXPECTED_DISAGG_ROWS else f"  (WARNING: expected {EXPECTED_DISAGG_ROWS})"
-    print(f"\n===== disaggregated section =====\ndev-split disagg rows with worker counts: n = {len(rows)}{note}")
+    recs, _, pred_path = section_records(args, columns, rows, "disagg", "disaggregated",
+                                         "dev-split disagg rows with worker counts", EXPECTED_DISAGG_ROWS)
     ids = {r["id"] for r in rows}
-    pred_path = sloplan_predictions(args, columns, rows, name="disagg")
-    ours = load_predictions(pred_path, ids) if pred_path else {}
-    recs = join(rows, ours, load_predictions(args.peer_pred, ids))
     parts = load_parts(pred_path, ids) if pred_path else {}
     for rec in recs:
         rec["parts"] = parts.get(rec["id"])

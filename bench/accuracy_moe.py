@@ -15,8 +15,8 @@ import argparse
 import hashlib
 
 from _common import fmt, render_table
-from accuracy import (Errors, dump_csv, join, load_predictions, partition, pct, predicted, print_errors,
-                      print_report, sloplan_predictions)
+from accuracy import (Errors, dump_csv, partition, pct, predicted, print_errors, section_records,
+                      print_report)
 
 MOE_TARGETS = {"tpot_mape": 12.0, "ttft_mape": 25.0, "predicted_pct": 95.0}
 EXPECTED_MOE_ROWS = 2079
@@ -78,12 +78,8 @@ def print_coverage(recs: list[dict], by: str, cv: dict[str, tuple[float, float]]
 
 def moe_section(args: argparse.Namespace, columns: list[str], rows: list[dict]) -> None:
     """The whole MoE section: header, the dense section's two tables with MoE targets, coverage, reasons."""
-    note = "" if len(rows) == EXPECTED_MOE_ROWS else f"  (WARNING: expected {EXPECTED_MOE_ROWS})"
-    print(f"\n===== MoE/MLA section =====\ndev-split MoE/MLA agg rows: n = {len(rows)}{note}")
-    ids = {r["id"] for r in rows}
-    pred_path = sloplan_predictions(args, columns, rows, name="moe")
-    ours = load_predictions(pred_path, ids) if pred_path else {}
-    recs = join(rows, ours, load_predictions(args.peer_pred, ids))
+    recs, ours, pred_path = section_records(args, columns, rows, "moe", "MoE/MLA", "dev-split MoE/MLA agg rows",
+                                            EXPECTED_MOE_ROWS)
     for rec in recs:
         rec["sloplan_layout_note"] = ours.get(rec["id"], {}).get("layout_note", "")
     with_sloplan = pred_path is not None
