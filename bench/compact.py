@@ -28,16 +28,13 @@ from _common import REPO_ROOT, render_table  # noqa: E402
 
 
 def _table(path: Path):
-    from sloplan.context import build_context
+    from sloplan.api import resolve
     from sloplan.model.option_table import MODES
-    from sloplan.model.options import fitting_engines, option_table
+    from sloplan.model.options import option_table
     from sloplan.request import load_request
 
     req = load_request(path)
-    ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
-                        req.quantizations, client=req.client)
-    slots, _ = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), req.total_gpus,
-                               req.max_batch_size)
+    ctx, slots, _ = resolve(req)
     modes = [m for m in req.modes if m in MODES]  # the compact model is of the replica (static/agg) table
     return option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, modes, req.max_batch_size,
                         ctx.calibration), req.total_gpus, req.slo

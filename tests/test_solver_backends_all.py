@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sloplan.context import build_context
-from sloplan.model.options import fitting_engines, option_table
+from sloplan.api import resolve
+from sloplan.model.options import option_table
 from sloplan.request import load_request
 from sloplan.solver import Slo, SolverError, best_deployment, pareto_front
 from sloplan.solver.backends import (BackendRefused, SolveOptions, SolveStatus, backend_for, backend_names,
@@ -100,10 +100,7 @@ def test_tie_heavy_tables_agree(backend, seed):
 
 def _bundled_table(path: Path):
     req = load_request(path)
-    ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
-                        req.quantizations, client=req.client)
-    slots, _ = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), req.total_gpus,
-                               req.max_batch_size)
+    ctx, slots, _ = resolve(req)
     table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, list(req.modes), req.max_batch_size,
                          ctx.calibration)
     return table, req.total_gpus, req.slo
