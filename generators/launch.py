@@ -9,22 +9,39 @@ capacity figures came from.
 """
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 
-from sloplan.model.arch import ModelArch
 from sloplan.model.engine import Engine
-from sloplan.model.framework import (Backend, Framework, FrameworkProfile, Launch, OfflineQuantizer, OptionsFile,
-                                     Setting, framework, offline_quantizer)
-from sloplan.model.memory import MemoryPlan
+from sloplan.model.framework import (Framework, FrameworkProfile, Launch, OfflineQuantizer, OptionsFile,
+                                     Setting, offline_quantizer)
 from sloplan.model.quant import GemmQuant
 from sloplan.model.workload import Workload
 
 Value = str | bool | None  # a flag's value; True: a switch written alone; None or False: not written
 
 
+# A node's address inside an argument (generators/multinode.py): written as the shell variable NODE<k>_ADDR.
+NODE_MARK = re.compile(r"@NODE(\d+)@")
+
+
+def node_address(k: int) -> str:
+    """The placeholder for node k's address in an argument; shell_join writes it as "$NODE<k>_ADDR"."""
+    return f"@NODE{k}@"
+
+
 def shell_join(argv: Sequence[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)
+    return " ".join(shell_quote(a) for a in argv)
+
+
+def shell_quote(arg: str) -> str:
+    """`arg` as one shell word; node-address placeholders stay expandable ("$NODE0_ADDR") wherever they
+    are in it, the rest quoted as shlex does."""
+    parts = NODE_MARK.split(arg)
+    if len(parts) == 1:
+        return shlex.quote(arg)
+    return "".join(f'"$NODE{p}_ADDR"' if i % 2 else shlex.quote(p) if p else "" for i, p in enumerate(parts))
 
 
 def offline_quantization(spec: Framework, model: str, engine: Engine, ckpt: GemmQuant,
@@ -96,7 +113,7 @@ def server_parts(launch: Launch, model: str, values: dict[Setting, Value], env: 
 def write_file(path: str, text: str) -> str:
     """Shell text that writes `text` to `path` (printf turns the escaped newlines back)."""
     escaped = text.replace("\n", "\\n")
-    return f"printf {shlex.quote(escaped)} > {shlex.quote(path)}"
+    return f"printf {shell_quote(escaped)} > {shlex.quote(path)}"
 
 
 def _options_text(f: OptionsFile, values: dict[Setting, Value], extra: Mapping[str, object]) -> str | None:
@@ -122,17 +139,3 @@ def _put(doc: dict, key: str, value: object) -> None:
     for p in parents:
         node = node.setdefault(p, {})
     node[leaf] = value
-
-
-def launch_command(backend: Backend, arch: ModelArch, engine: Engine, memory: MemoryPlan, fw: FrameworkProfile,
-                   wl: Workload, max_seqs: int, spec: Framework | None = None) -> str:
-    """The command that starts one replica of `engine` serving up to `max_seqs` requests at once,
-    preceded by the checkpoint conversion the plan's quantization needs, if any (build_context has
-    already refused formats the checkpoint cannot give). `spec`: the framework's data (default: the
-    shipped file of `backend`).
-
-    It loads `arch.checkpoint` (the resolved Hugging Face id or local folder), never the user's
-    spelling of the model: `qwen3-32b` resolves to an architecture, but only `Qwen/Qwen3-32B` downloads."""
-    spec, ckpt = spec or framework(backend), arch.checkpoint_quant
-    prepare, served = offline_quantization(spec, arch.checkpoint, engine, ckpt)
-    return prepare + server_command(spec.launch, served, settings(spec, engine, fw, wl, max_seqs, ckpt))

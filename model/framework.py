@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sloplan.core.enums import Backend, KvFractionOf, Parallelism, Setting  # homes in core, re-exported here
 
+from .node_launch import NODE_FIELDS, MultiNode, unknown_fields
 from .parallel_rules import ParallelRules
 from .quant import GemmQuant, KvDtype
 
@@ -87,6 +88,7 @@ class Launch:
     fixed: tuple[str, ...]
     flags: Mapping[Setting, str]
     options_file: OptionsFile | None = None
+    multinode: MultiNode | None = None  # one engine over several nodes (model/node_launch.py)
 
 
 # Names a `disaggregation:` template may use (string.Template, `${name}`); generators/disagg_launch.py fills them.
@@ -282,6 +284,9 @@ def _check_launch(f: _File, where: str) -> None:
     missing = needs - written
     if missing:
         raise FrameworkDataError(f"{where}: launch.flags: no flag for {', '.join(sorted(s.value for s in missing))}")
+    for template, names in unknown_fields(launch.multinode) if launch.multinode else ():
+        raise FrameworkDataError(f"{where}: launch.multinode: {template!r} names {', '.join(names)}; accepted: "
+                                 f"{', '.join(sorted(NODE_FIELDS))}")
 
 
 def _check_disaggregation(d: Disaggregation, launch: Launch, where: str) -> None:
