@@ -171,7 +171,7 @@ class NodeLaunch:
                           f"# how: {self.docs}", *lines])
 
     def to_list(self) -> list[dict]:
-        """--json: one entry per node, node 0 first."""
+        """One entry per node for --json, node 0 first."""
         return [{"node": n.rank, "address": f"$NODE{n.node}_ADDR", "command": n.line} for n in self.nodes]
 
 

@@ -177,7 +177,9 @@ def verified(ctx: Context, plan: Plan, req: Request, setup=None) -> PlanPoint:
         point = plan_point(plan, _frontend_load(ctx, plan), check=check_disagg(setup, plan),
                            memory_gib=decode.slot.memory.as_gib, slack=plan_slack(req.slo, plan.metrics))
         return replace(point, launch=launch_bundle(setup, plan, req.backend))
-    return plan_point(plan, _frontend_load(ctx, plan), launches=tuple(_launch(ctx, g, req) for g in plan.groups),
+    launches = tuple(_launch(ctx, g, req) for g in plan.groups)
+    return plan_point(plan, _frontend_load(ctx, plan), launches=tuple(x.text for x in launches),
+                      node_launches=tuple(x.nodes.to_list() if x.nodes else None for x in launches),
                       check=_check(ctx, plan), memory_gib=plan.main.slot.memory.as_gib,
                       slack=plan_slack(req.slo, plan.metrics))
 
@@ -199,11 +201,12 @@ def _check(ctx: Context, plan: Plan) -> Check:
                  surrogate_error_pct=round(err, 3))
 
 
-def _launch(ctx: Context, group: PlanGroup, req: Request) -> str:
-    """The command that starts one replica of the group's engine, admitting its concurrency (at most the
-    running cap)."""
-    from sloplan.generators import launch_command
+def _launch(ctx: Context, group: PlanGroup, req: Request):
+    """What starts one replica of the group's engine, admitting its concurrency (at most the running cap):
+    one command, or one per node for an engine larger than a node of the system (generators/replica.py)."""
+    from sloplan.generators import replica_launch
 
     slot = group.slot
     max_seqs = min(group.concurrency, slot.max_running)
-    return launch_command(req.backend, ctx.arch, slot.engine, slot.memory, ctx.fw, ctx.workload, max_seqs)
+    return replica_launch(req.backend, ctx.arch, slot.engine, slot.memory, ctx.fw, ctx.workload, max_seqs,
+                          gpus_per_node=ctx.db.system.gpus_per_node)

@@ -32,6 +32,7 @@ class ReplicaGroup:
     requests_per_s: float = 0.0
     system: str = ""
     gpus: int = 0
+    launch_nodes: tuple | None = None  # an engine over several nodes: [{node, address, command}], node 0 first
 
 
 @dataclass(frozen=True)
@@ -70,24 +71,28 @@ class PlanPoint:
     slack: float | None = None  # how far its latencies may be underestimated before an SLO breaks (solver/slack.py)
     # a disaggregated plan's TTFT in parts (ms): prefill, queueing, kv_transfer, first_decode_step; else None
     ttft_breakdown_ms: dict | None = None
+    # the launch as one entry per node where it spans nodes ({node, address, command(s)}), else None
+    launch_nodes: tuple | None = None
 
 
-def replica_group(group: "PlanGroup", launch: str | None = None) -> ReplicaGroup:
+def replica_group(group: "PlanGroup", launch: str | None = None, launch_nodes: tuple | None = None) -> ReplicaGroup:
     """The rendered form of one of a Plan's replica groups."""
     e = group.engine
     return ReplicaGroup(engine=e.label, mode=group.mode.value, tp=e.tp, pp=e.pp, quant=e.quant.gemm.value,
                         kv_cache_dtype=e.quant.kv.value, gpus_per_replica=group.gpus_per_replica,
                         concurrency=group.concurrency, count=group.count, role=group.role.value, launch=launch,
                         pool=group.pool.name, requests_per_s=group.requests_per_s, system=group.pool.system,
-                        gpus=group.gpus_per_replica)
+                        gpus=group.gpus_per_replica, launch_nodes=launch_nodes)
 
 
 def plan_point(plan: "Plan", frontend_load: float, launches: tuple[str, ...] | None = None,
                check: Check | None = None, memory_gib: dict | None = None,
-               slack: float | None = None) -> PlanPoint:
+               slack: float | None = None, node_launches: tuple | None = None) -> PlanPoint:
     """The rendered form of a Plan (milliseconds, labels); `launches` has one command per group, in
-    the plan's group order, and `check`/`memory_gib` come from verifying it (the best plan only)."""
-    groups = tuple(replica_group(g, launches[i] if launches else None) for i, g in enumerate(plan.groups))
+    the plan's group order (`node_launches`: each group's per-node commands where it spans nodes, else
+    None), and `check`/`memory_gib` come from verifying it (the best plan only)."""
+    groups = tuple(replica_group(g, launches[i] if launches else None, node_launches[i] if node_launches else None)
+                   for i, g in enumerate(plan.groups))
     main, m = groups[0], plan.metrics
     parts = getattr(plan.deployment, "ttft_parts_s", None)
     if parts is not None:  # disaggregated: the engine is both pools', the concurrency the decode workers'
@@ -100,7 +105,7 @@ def plan_point(plan: "Plan", frontend_load: float, launches: tuple[str, ...] | N
         tokens_per_s_per_gpu=m.tokens_per_s_per_gpu, tokens_per_s=m.tokens_per_s, ttft_ms=m.ttft_s * 1e3,
         tpot_ms=m.tpot_s * 1e3, request_latency_ms=m.request_latency_s * 1e3, concurrency=main.concurrency,
         gpus_used=m.gpus_used, total_gpus=m.total_gpus, tier=plan.tier.label, replicas=groups, check=check,
-        memory_gib=memory_gib, launch=main.launch,
+        memory_gib=memory_gib, launch=main.launch, launch_nodes=main.launch_nodes,
         tier_source=None if plan.tier_source is None else plan.tier_source.label,
         frontend_load=frontend_load, requests_per_s=m.requests_per_s, slack=slack,
         ttft_breakdown_ms=None if parts is None else dict(zip(TTFT_PARTS, (round(x * 1e3, 3) for x in parts))))
