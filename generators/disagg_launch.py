@@ -35,10 +35,12 @@ from sloplan.model.framework import (Backend, Disaggregation, DisaggWorker, Fram
 from sloplan.model.memory import GIB, MemoryPlan, memory_plan
 from sloplan.model.workload import Workload
 
-from .launch import shell_join, offline_quantization, server_parts, settings, write_file
+from .disagg_nodes import node_entries, node_text, place
+from .launch import node_address, offline_quantization, server_parts, settings, shell_join, write_file
+from .multinode import ADDR_VAR, node_commands, span
 
-# A worker's ports and GPUs inside its command (characters the shell quoting keeps), filled per worker.
-PORT, AUX, DEVICES = "@PORT@", "@AUX_PORT@", "@DEVICES@"
+# A worker's ports, GPUs and address inside its command (characters the shell quoting keeps), filled per worker.
+PORT, AUX, DEVICES, HOST = "@PORT@", "@AUX_PORT@", "@DEVICES@", "@HOST@"
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,36 @@ class LaunchStep:
     setup: str = ""  # writes the file the command reads (TRT-LLM's options / router file), once for all
     devices: tuple[int, ...] = ()  # each worker's first GPU on its node (empty: not placed)
     gpus: int = 0  # GPUs per worker
+    nodes: tuple[tuple[int, ...], ...] = ()  # a bundle over nodes: each worker's nodes, its leader first
+    node_templates: tuple[str, ...] = ()  # a worker over several nodes: each node's command ("" none)
 
-    def worker_command(self, i: int) -> str:
-        """Worker `i`'s command with its own ports (and GPUs), after the setup it needs."""
-        cmd = self.command.replace(PORT, str(self.ports[i]))
+    def _fill(self, template: str, i: int, j: int = 0) -> str:
+        """Worker `i`'s ports, GPUs and node addresses in a command template (of its engine's node `j`:
+        HOST is that node's own address, where its processes listen)."""
+        cmd = template.replace(PORT, str(self.ports[i]))
         cmd = cmd.replace(AUX, str(self.aux_ports[i])) if self.aux_ports else cmd
         if self.devices:
             cmd = cmd.replace(DEVICES, ",".join(str(g) for g in range(self.devices[i], self.devices[i] + self.gpus)))
+        if self.nodes:  # the worker's own node numbers for its engine's 0, 1, ...; its leader's address
+            cmd = ADDR_VAR.sub(lambda m: f"$NODE{self.nodes[i][int(m.group(1))]}_ADDR", cmd)
+            cmd = cmd.replace(HOST, f'"$NODE{self.nodes[i][j]}_ADDR"')
+        return cmd
+
+    def worker_command(self, i: int) -> str:
+        """Worker `i`'s command with its own ports (and GPUs), after the setup it needs (a worker over
+        several nodes: its leader's)."""
+        cmd = self._fill(self.command, i)
         return f"{self.setup} && {cmd}" if self.setup else cmd
+
+    def node_lines(self, i: int) -> list[tuple[int, str, bool]]:
+        """(node, line, whether it starts a process) for each node of worker `i` (a bundle over nodes)."""
+        if not self.node_templates:
+            return [(self.nodes[i][0], self.worker_command(i), True)]
+        out = []
+        for j, template in enumerate(self.node_templates):
+            cmd = self._fill(template, i, j) if template else ""
+            out.append((self.nodes[i][j], " && ".join(p for p in (self.setup, cmd) if p), bool(cmd)))
+        return out
 
     def line(self) -> str:
         """One shell line that writes the step's file, then starts all its workers in the background (a
@@ -113,6 +137,7 @@ class LaunchBundle:
     prepare: tuple[str, ...]
     steps: tuple[LaunchStep, ...]
     devices_env: str
+    node_systems: tuple[str, ...] = ()  # a bundle over several nodes: each node's system (node k at k)
 
     def steps_of(self, role: Role) -> tuple[LaunchStep, ...]:
         return tuple(s for s in self.steps if s.role is role)
@@ -122,7 +147,10 @@ class LaunchBundle:
         return self.steps_of(role)[0]
 
     def text(self) -> str:
-        """The bundle as shell lines to paste: a comment per step, one line per worker type."""
+        """The bundle as shell lines to paste: a comment per step, one line per worker type (over several
+        nodes: a block per node, generators/disagg_nodes.py)."""
+        if len(self.node_systems) > 1:
+            return node_text(self)
         p, d = (sum(s.count for s in self.steps_of(r)) for r in (Role.PREFILL, Role.DECODE))
         placed = all(s.devices for s in self.steps if s.role is not Role.ROUTER)
         where = (f"one node per system as written ({self.devices_env} gives each worker its GPUs)" if placed else
@@ -139,7 +167,8 @@ class LaunchBundle:
         return {"backend": self.backend.value, "transfer_backend": self.transfer_backend, "prepare": list(self.prepare),
                 "steps": [{"role": s.role.value, "count": s.count, "ports": list(s.ports),
                            "aux_ports": list(s.aux_ports), "commands": [s.worker_command(i) for i in range(s.count)]}
-                          for s in self.steps]}
+                          for s in self.steps],
+                "nodes": node_entries(self) if len(self.node_systems) > 1 else None}
 
 
 def disagg_launch(backend: Backend, arch: ModelArch, fw: FrameworkProfile, wl: Workload,
@@ -156,38 +185,27 @@ def disagg_launch(backend: Backend, arch: ModelArch, fw: FrameworkProfile, wl: W
     groups = [(Role.PREFILL, w) for w in _as_tuple(prefill)] + [(Role.DECODE, w) for w in _as_tuple(decode)]
     if {r for r, _ in groups} != {Role.PREFILL, Role.DECODE}:
         raise ValueError("a disaggregated plan needs prefill and decode workers")
+    from sloplan.perfdb import load_system
+
+    node_gpus = {w.system: load_system(w.system).gpus_per_node for _, w in groups}
+    placements, node_systems = place([w for _, w in groups], node_gpus)
+    across = len(node_systems) > 1
     prepared, steps = [], []
-    for (role, w), (ports, aux), devices in zip(groups, _ports(d, groups), _devices([w for _, w in groups])):
+    for (role, w), (ports, aux), where in zip(groups, _ports(d, groups), placements):
         nth = sum(1 for s in steps if s.role is role)
-        prep, setup, cmd = _worker_command(spec, d, arch, fw, wl, role, w, nth, bool(devices))
+        wide = w.engine.gpus > node_gpus[w.system]  # over whole nodes of its own: no GPU list
+        prep, setup, cmd, per_node = _worker_command(spec, d, arch, fw, wl, role, w, nth, not wide,
+                                                     node_gpus[w.system] if across else None)
         prepared += [prep] if prep else []
         gpus = f"{w.engine.gpus} GPU{'s' if w.engine.gpus > 1 else ''}"
         note = (f"{role.value} × {w.count} on {w.system}: {w.engine.label}, {gpus} each, "
                 f"{w.max_seqs} {'prompts' if role is Role.PREFILL else 'requests'} at once")
-        steps.append(LaunchStep(role, w.count, cmd, ports, aux, note, setup, devices, w.engine.gpus))
+        steps.append(LaunchStep(role, w.count, cmd, ports, aux, note, setup, () if wide else where.first_gpus,
+                                w.engine.gpus, where.nodes if across else (), per_node))
     setup, cmd = _router_command(d, steps, wl)
     steps.append(LaunchStep(Role.ROUTER, 1, cmd, (d.router.port,), (), f"router on port {d.router.port}", setup))
     return LaunchBundle(spec.backend, d.transfer_backend, d.host, tuple(dict.fromkeys(prepared)), tuple(steps),
-                        d.devices_env)
-
-
-def _devices(workers: list[WorkerSpec]) -> list[tuple[int, ...]]:
-    """Each worker's first GPU, packed in order from GPU 0 on one node of its system — where all the
-    bundle's workers on that system fit one node; else none (the operator places them)."""
-    from sloplan.perfdb import load_system
-
-    need: dict[str, int] = {}
-    for w in workers:
-        need[w.system] = need.get(w.system, 0) + w.engine.gpus * w.count
-    nxt = {name: 0 for name, gpus in need.items() if gpus <= load_system(name).gpus_per_node}
-    out = []
-    for w in workers:
-        if w.system not in nxt:
-            out.append(())
-            continue
-        out.append(tuple(range(nxt[w.system], nxt[w.system] + w.engine.gpus * w.count, w.engine.gpus)))
-        nxt[w.system] += w.engine.gpus * w.count
-    return out
+                        d.devices_env, tuple(node_systems) if across else ())
 
 
 def _as_tuple(w: WorkerSpec | Sequence[WorkerSpec]) -> tuple[WorkerSpec, ...]:
@@ -196,10 +214,13 @@ def _as_tuple(w: WorkerSpec | Sequence[WorkerSpec]) -> tuple[WorkerSpec, ...]:
 
 # --------------------------------------------------------------------------- workers
 def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: FrameworkProfile, wl: Workload,
-                    role: Role, w: WorkerSpec, nth: int, placed: bool) -> tuple[str, str, str]:
-    """(conversion to run first, the options file's writing — each "" when none — and one worker's
-    command with its ports as PORT / AUX, its GPUs as DEVICES where `placed`). `nth`: the group's place
-    among its role's (its own options file)."""
+                    role: Role, w: WorkerSpec, nth: int, placed: bool,
+                    across: int | None) -> tuple[str, str, str, tuple[str, ...]]:
+    """(conversion to run first, the options file's writing — each "" when none —, one worker's command
+    with its ports as PORT / AUX, its GPUs as DEVICES where `placed`, and, for a worker larger than a
+    node, each of its nodes' commands). `nth`: the group's place among its role's (its own options
+    file); `across`: the node size where the bundle spans nodes (workers then listen on HOST, their
+    node's address), else None."""
     if w.count < 1 or w.max_seqs < 1:
         raise ValueError(f"{role.value} workers: count {w.count} and max_seqs {w.max_seqs} must be ≥ 1")
     ckpt = arch.checkpoint_quant
@@ -210,7 +231,8 @@ def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: Fra
     values = {**settings(spec, w.engine, fw, wl, w.max_seqs, ckpt), Setting.TOKEN_BUDGET: str(budget),
               Setting.MEMORY_FRACTION: fraction}
     data = _role(d, role)
-    fill = _filler(d, wl, d.host, PORT, AUX, budget)
+    host = d.host if across is None else HOST
+    fill = _filler(d, wl, host, PORT, AUX, budget)
     tail = [a for flag, v in data.flags.items() for a in ([flag] if v == "" else [flag, fill(v)])]
     options = {k: _yaml_scalar(fill(v)) if isinstance(v, str) else v for k, v in data.options.items()}
     launch = spec.launch
@@ -218,10 +240,15 @@ def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: Fra
         path = PurePosixPath(data.options_path)
         path = path.with_stem(f"{path.stem}{nth + 1}") if nth else path  # prefill.yaml, prefill2.yaml, ...
         launch = replace(launch, options_file=replace(launch.options_file, path=str(path)))
-    env = [*([f"{d.devices_env}={DEVICES}"] if placed else []), *(f"{k}={fill(v)}" for k, v in data.env.items())]
-    setup, cmd = server_parts(launch, served, values, env=env, tail=[*tail, d.host_flag, d.host, d.port_flag, PORT],
-                              options=options)
-    return prepare.removesuffix(" && "), setup, cmd
+    env_vars = {**data.env, **(d.across_nodes_env if across is not None else {})}
+    env = [*([f"{d.devices_env}={DEVICES}"] if placed else []), *(f"{k}={fill(v)}" for k, v in env_vars.items())]
+    tail = [*tail, d.host_flag, host, d.port_flag, PORT]
+    wide = span(w.engine, across, launch.multinode) if across is not None and launch.multinode else None
+    if wide is not None:
+        nodes = node_commands(launch, w.engine, wide, served, values, env=env, tail=tail, options=options)
+        return prepare.removesuffix(" && "), nodes[0].setup, nodes[0].command, tuple(n.command for n in nodes)
+    setup, cmd = server_parts(launch, served, values, env=env, tail=tail, options=options)
+    return prepare.removesuffix(" && "), setup, cmd, ()
 
 
 def memory_fraction(mem: MemoryPlan, of: KvFractionOf) -> float:
@@ -318,7 +345,7 @@ def _router_command(d: Disaggregation, workers: list[LaunchStep], wl: Workload) 
     argv = [*r.command, *r.fixed]
     for s in workers:
         for i in range(s.count):
-            fill = _filler(d, wl, d.host, s.ports[i], s.aux_ports[i] if s.aux_ports else None)
+            fill = _filler(d, wl, _address(d, s, i), s.ports[i], s.aux_ports[i] if s.aux_ports else None)
             argv += [fill(t) for t in per_worker[s.role]]
     argv += [a for flag, v in ((r.host_flag, r.host), (r.port_flag, str(r.port))) if flag for a in (flag, v)]
     if r.file is None:
@@ -326,8 +353,14 @@ def _router_command(d: Disaggregation, workers: list[LaunchStep], wl: Workload) 
     f = r.file
     doc: dict = {f.host_key: r.host, f.port_key: r.port, **f.written_with}
     for role, key in ((Role.PREFILL, f.prefill_key), (Role.DECODE, f.decode_key)):
-        ports = [p for s in workers if s.role is role for p in s.ports]
-        doc[key] = {f.count_key: len(ports), f.urls_key: [_filler(d, wl, d.host, p, None)(f.url) for p in ports]}
+        urls = [_filler(d, wl, _address(d, s, i), s.ports[i], None)(f.url) for s in workers if s.role is role
+                for i in range(s.count)]
+        doc[key] = {f.count_key: len(urls), f.urls_key: urls}
     import yaml
 
     return write_file(f.path, yaml.safe_dump(doc, sort_keys=False)), shell_join([*argv, f.flag, f.path])
+
+
+def _address(d: Disaggregation, s: LaunchStep, i: int) -> str:
+    """Where the router reaches worker `i` of step `s`: its leader node's address in a bundle over nodes."""
+    return node_address(s.nodes[i][0]) if s.nodes else d.host

@@ -12,7 +12,7 @@ import string
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields, is_dataclass, replace
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from enum import Enum
 from functools import cache
 from pathlib import Path
@@ -160,6 +160,8 @@ class Disaggregation:
     prefill: DisaggWorker
     decode: DisaggWorker
     router: DisaggRouter
+    # environment every worker adds where the bundle spans nodes (vLLM: the NIXL side channel's host)
+    across_nodes_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -305,7 +307,7 @@ def _check_disaggregation(d: Disaggregation, launch: Launch, where: str) -> None
         if w.options and not launch.options_file:
             raise FrameworkDataError(f"{where}.{role}.options: launch has no options_file to write them to")
         templates += [*w.flags.values(), *w.env.values(), *(v for v in w.options.values() if isinstance(v, str))]
-    _check_templates(templates, known, where)
+    _check_templates([*templates, *d.across_nodes_env.values()], known, where)
 
 
 def _check_templates(templates: list[str], known: set[str], where: str) -> None:
@@ -354,7 +356,7 @@ def _build_dataclass(tp: type, value: object, where: str) -> object:
         if key not in names:
             raise FrameworkDataError(f"{_at(where, key)}: unknown key; accepted: {', '.join(names)}")
     for f in fields(tp):
-        if f.default is MISSING and f.name not in value:
+        if f.default is MISSING and f.default_factory is MISSING and f.name not in value:
             raise FrameworkDataError(f"{_at(where, f.name)}: missing")
     return tp(**{k: _build(hints[k], v, _at(where, k)) for k, v in value.items()})
 
