@@ -176,7 +176,9 @@ def verified(ctx: Context, plan: Plan, req: Request, setup=None) -> PlanPoint:
         decode = next(g for g in plan.groups if g.role is Role.DECODE)
         point = plan_point(plan, _frontend_load(ctx, plan), check=check_disagg(setup, plan),
                            memory_gib=decode.slot.memory.as_gib, slack=plan_slack(req.slo, plan.metrics))
-        return replace(point, launch=launch_bundle(setup, plan, req.backend))
+        bundle = launch_bundle(setup, plan, req.backend)
+        nodes = bundle.to_dict()["nodes"]
+        return replace(point, launch=bundle.text(), launch_nodes=None if nodes is None else tuple(nodes))
     launches = tuple(_launch(ctx, g, req) for g in plan.groups)
     return plan_point(plan, _frontend_load(ctx, plan), launches=tuple(x.text for x in launches),
                       node_launches=tuple(x.nodes.to_list() if x.nodes else None for x in launches),

@@ -192,10 +192,11 @@ _RECHECKED = {PrefillTable: ("requests_per_s", "latency_s", "tier", "source"),
               DecodeTable: ("requests_per_s", "tpot_s", "first_step_s", "tier", "source")}
 
 
-def launch_bundle(setup: DisaggSetup, plan, backend) -> str:
+def launch_bundle(setup: DisaggSetup, plan, backend):
     """What starts a disaggregated plan (generators/disagg_launch.py): its prefill and decode workers with
     their counts and the router, each worker's memory plan as its server will allocate it (a prefill
-    worker's token budget takes its whole batch: model.framework.prefill_profile)."""
+    worker's token budget takes its whole batch: model.framework.prefill_profile), as a LaunchBundle
+    (its text() to paste; to_dict()["nodes"] per node where it spans nodes)."""
     from sloplan.generators import WorkerSpec, disagg_launch
     from sloplan.model.framework import prefill_profile
     from sloplan.model.memory import memory_plan
@@ -207,4 +208,4 @@ def launch_bundle(setup: DisaggSetup, plan, backend) -> str:
         memory = memory_plan(c.arch, g.engine, c.db.system, fw)
         specs[g.role].append(WorkerSpec(g.engine, memory, g.concurrency, g.count, g.pool.system))
     c = setup.prefill.ctx
-    return disagg_launch(backend, c.arch, c.fw, c.workload, specs[Role.PREFILL], specs[Role.DECODE]).text()
+    return disagg_launch(backend, c.arch, c.fw, c.workload, specs[Role.PREFILL], specs[Role.DECODE])

@@ -50,6 +50,12 @@ def after(args: list[str], flag: str) -> str:
     return args[args.index(flag) + 1]
 
 
+def host_of(step, i: int) -> str:
+    """Where worker `i` of `step` listens as its command writes it: localhost on one node, else its node's
+    address variable (generators/disagg_nodes.py)."""
+    return f"$NODE{step.nodes[i][0]}_ADDR" if step.nodes else "localhost"
+
+
 def written(cmd: str) -> dict:
     """The YAML a `printf ... > file && ...` command writes."""
     args = shlex.split(cmd.split(" && ")[0])
@@ -89,7 +95,8 @@ def run_stubbed(b: LaunchBundle, tmp_path: Path) -> list[list[str]]:
     for name in ("vllm", "vllm-router", "python3", "trtllm-serve"):
         (bin_ / name).write_text(STUB)
         (bin_ / name).chmod(stat.S_IRWXU)
-    env = {"PATH": f"{bin_}:/usr/bin:/bin", "LOG": str(log)}
+    # node addresses set to their own placeholder text, so the processes record what worker_command writes
+    env = {"PATH": f"{bin_}:/usr/bin:/bin", "LOG": str(log), **{f"NODE{k}_ADDR": f"$NODE{k}_ADDR" for k in range(64)}}
     run = subprocess.run(["sh", "-c", b.text() + "\nwait\n"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     return sorted(f.read_text().split("\x1f")[:-1] for f in log.iterdir())

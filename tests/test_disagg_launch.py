@@ -9,7 +9,7 @@ import shlex
 import pytest
 
 from disagg_helpers import (DENSE, FOLDER, ISL, MOE, OSL, after, all_ports, argv, bundle, context, env_of,
-                            expected_starts, run_stubbed, worker, written)
+                            expected_starts, host_of, run_stubbed, worker, written)
 from sloplan.core.enums import Backend, Role
 from sloplan.generators.disagg_launch import WorkerSpec, disagg_launch, memory_fraction
 from sloplan.model.framework import framework, load_framework
@@ -83,8 +83,9 @@ def test_the_router_lists_every_worker_in_order(backend):
     args = shlex.split(r.command)
     prefills = [args[i + 1] for i, a in enumerate(args) if a == "--prefill"]
     decodes = [args[i + 1] for i, a in enumerate(args) if a == "--decode"]
-    assert prefills == [f"http://localhost:{p}" for p in b.step(Role.PREFILL).ports]
-    assert decodes == [f"http://localhost:{p}" for p in b.step(Role.DECODE).ports]
+    for role, urls in ((Role.PREFILL, prefills), (Role.DECODE, decodes)):
+        s = b.step(role)
+        assert urls == [f"http://{host_of(s, i)}:{p}" for i, p in enumerate(s.ports)]
     if backend is Backend.SGLANG:  # each prefill URL followed by its bootstrap port
         boots = [args[i + 2] for i, a in enumerate(args) if a == "--prefill"]
         assert boots == [str(a) for a in b.step(Role.PREFILL).aux_ports]
@@ -96,8 +97,9 @@ def test_trtllm_router_file_counts_every_worker():
     doc = written(b.step(Role.ROUTER).worker_command(0))
     assert doc["context_servers"]["num_instances"] == 3 == b.step(Role.PREFILL).count
     assert doc["generation_servers"]["num_instances"] == 4 == b.step(Role.DECODE).count
-    assert doc["context_servers"]["urls"] == [f"localhost:{p}" for p in b.step(Role.PREFILL).ports]
-    assert doc["generation_servers"]["urls"] == [f"localhost:{p}" for p in b.step(Role.DECODE).ports]
+    for role, key in ((Role.PREFILL, "context_servers"), (Role.DECODE, "generation_servers")):
+        s = b.step(role)
+        assert doc[key]["urls"] == [f"{host_of(s, i)}:{p}" for i, p in enumerate(s.ports)]
     assert doc["port"] == 8000 and doc["backend"] == "pytorch"
     assert argv(b.step(Role.ROUTER).command) == ["trtllm-serve", "disaggregated", "-c", "disagg_config.yaml"]
 
@@ -112,17 +114,18 @@ def test_a_mixed_pool_gets_a_step_per_engine_type_and_the_router_all_of_them(bac
     assert [(s.role, s.count) for s in b.steps] == [(Role.PREFILL, 2), (Role.DECODE, 3), (Role.DECODE, 1),
                                                      (Role.ROUTER, 1)]
     decode_ports = [q for s in b.steps_of(Role.DECODE) for q in s.ports]
+    hosts = [host_of(s, i) for s in b.steps_of(Role.DECODE) for i in range(s.count)]
     assert decode_ports == list(range(decode_ports[0], decode_ports[0] + 4))
     router = b.step(Role.ROUTER).worker_command(0)
     if backend is Backend.TRTLLM:
         assert written(router)["generation_servers"] == {"num_instances": 4,
-                                                         "urls": [f"localhost:{q}" for q in decode_ports]}
+                                                         "urls": [f"{h}:{q}" for h, q in zip(hosts, decode_ports)]}
         files = [after(argv(s.worker_command(0)), "--extra_llm_api_options") for s in b.steps_of(Role.DECODE)]
         assert files == ["decode.yaml", "decode2.yaml"]  # each engine type its own options file
     else:
         args = shlex.split(router)
-        assert [args[i + 1] for i, a in enumerate(args) if a == "--decode"] == [f"http://localhost:{q}"
-                                                                                 for q in decode_ports]
+        assert [args[i + 1] for i, a in enumerate(args) if a == "--decode"] == [f"http://{h}:{q}"
+                                                                                 for h, q in zip(hosts, decode_ports)]
     assert "2 prefill + 4 decode workers" in b.text()
     assert run_stubbed(b, tmp_path) == expected_starts(b)
 

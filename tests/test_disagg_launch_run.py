@@ -24,15 +24,18 @@ def test_the_text_runs_and_starts_each_worker_with_its_own_ports(backend, tmp_pa
 
 
 def test_workers_that_fit_one_node_get_gpus_of_their_own():
-    """2 x TP2 prefill + 3 x TP1 decode = 7 of 8 GPUs: packed from GPU 0, prefill first; 9 GPUs: not placed."""
+    """2 x TP2 prefill + 3 x TP1 decode = 7 of 8 GPUs: packed from GPU 0, prefill first; 9 GPUs: the last
+    worker on a second node (tests/test_launch_multinode_disagg.py)."""
     b = bundle(DENSE, Backend.SGLANG, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(4, 2), d=(48, 3))
     gpus = [env_of(s.worker_command(i))["CUDA_VISIBLE_DEVICES"] for s in b.steps[:2] for i in range(s.count)]
     assert gpus == ["0,1", "2,3", "4", "5", "6"]
     assert "CUDA_VISIBLE_DEVICES=$(seq -s, $((0+2*i)) $((1+2*i)))" in b.step(Role.PREFILL).line()
     assert "one node per system as written" in b.text()
     b = bundle(DENSE, Backend.SGLANG, "tp2pp1 fp8_block", "tp1pp1 fp8_block", p=(4, 3), d=(48, 3))
-    assert not any("CUDA_VISIBLE_DEVICES" in env_of(s.worker_command(0)) for s in b.steps)
-    assert "each worker on GPUs of its own" in b.text()
+    gpus = [(s.nodes[i], env_of(s.worker_command(i))["CUDA_VISIBLE_DEVICES"])
+            for s in b.steps[:2] for i in range(s.count)]
+    assert gpus == [((0,), "0,1"), ((0,), "2,3"), ((0,), "4,5"), ((0,), "6"), ((0,), "7"), ((1,), "0")]  # a 2nd node
+    assert "2 nodes: run node k's lines on node k" in b.text()
 
 
 def test_pools_on_two_systems_are_placed_each_on_its_own_node():
