@@ -66,11 +66,17 @@ def node_text(b: LaunchBundle) -> str:
     for s in b.steps:
         if s.role is Role.ROUTER:
             continue
+        written: set[int] = set()  # nodes where this step's options file is written (once, in the foreground)
+        what = s.note.split(": ", 1)[-1]
         for i in range(s.count):
             for j, (node, line, serves) in enumerate(s.node_lines(i)):
                 part = "" if len(s.nodes[i]) == 1 else f", its node {j} of {len(s.nodes[i])}"
-                blocks[node] += [f"# {s.role.value} worker {i + 1} of {s.count}{part}: {s.note}",
-                                 f"{line} &" if serves else line]
+                blocks[node].append(f"# {s.role.value} {i + 1}/{s.count}{part}: {what}")
+                if s.setup and node not in written:
+                    blocks[node].append(s.setup)
+                written.add(node)
+                if serves:
+                    blocks[node].append(f"{line.removeprefix(f'{s.setup} && ') if s.setup else line} &")
     router = b.steps_of(Role.ROUTER)[0]
     lines = []
     for k, body in blocks.items():
