@@ -171,8 +171,9 @@ class NodeLaunch:
                           f"# how: {self.docs}", *lines])
 
     def to_list(self) -> list[dict]:
-        """One entry per node for --json, node 0 first."""
-        return [{"node": n.rank, "address": f"$NODE{n.node}_ADDR", "command": n.line} for n in self.nodes]
+        """One entry per node for --json, node 0 first (the shape of a disaggregated bundle's: a list of
+        commands per node, here its one line)."""
+        return [{"node": n.rank, "address": f"$NODE{n.node}_ADDR", "commands": [n.line]} for n in self.nodes]
 
 
 def node_launch(launch: Launch, engine: Engine, gpus_per_node: int, model: str, values: dict[Setting, Value],

@@ -32,7 +32,7 @@ class ReplicaGroup:
     requests_per_s: float = 0.0
     system: str = ""
     gpus: int = 0
-    launch_nodes: tuple | None = None  # an engine over several nodes: [{node, address, command}], node 0 first
+    launch_nodes: tuple | None = None  # an engine over several nodes: [{node, address, commands}], node 0 first
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,8 @@ class PlanPoint:
     slack: float | None = None  # how far its latencies may be underestimated before an SLO breaks (solver/slack.py)
     # a disaggregated plan's TTFT in parts (ms): prefill, queueing, kv_transfer, first_decode_step; else None
     ttft_breakdown_ms: dict | None = None
-    # the launch as one entry per node where it spans nodes ({node, address, command(s)}), else None
+    # the launch as one entry per node where it spans nodes ({node, address, commands}; a disaggregated
+    # bundle's also name the node's system), else None
     launch_nodes: tuple | None = None
 
 

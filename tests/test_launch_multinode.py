@@ -203,5 +203,5 @@ def test_solve_json_carries_the_per_node_commands():
     best = json.loads(run.stdout)["best"]
     nodes = best["launch_nodes"]
     assert [n["node"] for n in nodes] == [0, 1] and best["replicas"][0]["launch_nodes"] == nodes
-    ranks = [flags(argv(n["command"]))["--node-rank"] for n in nodes]
-    assert ranks == ["0", "1"] and all(n["command"] in best["launch"] for n in nodes)
+    ranks = [flags(argv(n["commands"][0]))["--node-rank"] for n in nodes]
+    assert ranks == ["0", "1"] and all(n["commands"][0] in best["launch"] for n in nodes)

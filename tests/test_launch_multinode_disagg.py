@@ -155,3 +155,23 @@ def test_each_node_block_runs_there_with_the_addresses_filled(backend, tmp_path)
             for i in range(s.count) for _, line, serves in s.node_lines(i) if serves]
     want.append(argv(filled(b.step(Role.ROUTER).worker_command(0))))
     assert runs == sorted(want) and "$NODE" not in json.dumps(runs)
+
+
+def test_solve_json_carries_a_bundle_over_nodes_node_by_node():
+    """The README's disaggregated plan (11 prefill + 5 decode workers of one H200 GPU each: two nodes):
+    --json lists each node's commands, every worker once, the router on node 0, none on localhost."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    exe = root / ".venv" / "bin" / "sloplan"
+    run = subprocess.run([str(exe) if exe.exists() else "sloplan", "solve", "--model", DENSE, "--system", "h200_sxm",
+                          "--total-gpus", "16", "--isl", "4000", "--osl", "500", "--ttft-ms", "2000", "--tpot-ms", "30",
+                          "--modes", "disagg", "--json"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    best = json.loads(run.stdout)["best"]
+    nodes = best["launch_nodes"]
+    assert [n["node"] for n in nodes] == [0, 1] and {n["system"] for n in nodes} == {"h200_sxm"}
+    workers = sum(g["count"] for g in best["replicas"])
+    servers = [c for n in nodes for c in n["commands"] if "--port" in c and "disaggregated" not in c]
+    assert len(servers) == workers and "localhost" not in json.dumps(nodes)
+    assert nodes[0]["commands"][-1] in best["launch"] and all(f"$NODE{n['node']}_ADDR" in json.dumps(n) for n in nodes)
