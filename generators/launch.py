@@ -22,13 +22,14 @@ from sloplan.model.workload import Workload
 Value = str | bool | None  # a flag's value; True: a switch written alone; None or False: not written
 
 
-# A node's address inside an argument (generators/multinode.py): written as the shell variable NODE<k>_ADDR.
-NODE_MARK = re.compile(r"@NODE(\d+)@")
+# A node's address inside an argument or a written file (generators/multinode.py): written as the shell
+# variable NODE<k>_ADDR. The mark is a word that neither shell quoting nor YAML quotes.
+NODE_MARK = re.compile(r"__NODE(\d+)__")
 
 
 def node_address(k: int) -> str:
     """The placeholder for node k's address in an argument; shell_join writes it as "$NODE<k>_ADDR"."""
-    return f"@NODE{k}@"
+    return f"__NODE{k}__"
 
 
 def shell_join(argv: Sequence[str]) -> str:
