@@ -14,10 +14,10 @@ computed with model.framework.prefill_profile, whose token budget the prefill co
 
 Ports are deterministic: workers take HTTP ports from the data's first port in order (prefill workers,
 then decode workers), auxiliary ports (vLLM's NIXL side channel: one per DP rank; SGLang's bootstrap
-port) likewise from their first, the router its own; all distinct, so the bundle runs on one host as
-written and on several once the data's host is replaced by each worker's address. Where all workers on
-a system fit one of its nodes, each gets its own GPUs too (the data's devices variable, packed from
-GPU 0 in the same order); otherwise the operator places them.
+port) likewise from their first, the router its own; all distinct, so workers sharing a node never
+collide. Every worker gets GPUs of its own on a node of its system (the data's devices variable, packed
+from GPU 0 in the same order: generators/disagg_nodes.py); a bundle on one node runs on one host as
+written, one on several is written node by node, each worker listening on its node's address.
 """
 from __future__ import annotations
 
@@ -152,9 +152,7 @@ class LaunchBundle:
         if len(self.node_systems) > 1:
             return node_text(self)
         p, d = (sum(s.count for s in self.steps_of(r)) for r in (Role.PREFILL, Role.DECODE))
-        placed = all(s.devices for s in self.steps if s.role is not Role.ROUTER)
-        where = (f"one node per system as written ({self.devices_env} gives each worker its GPUs)" if placed else
-                 f"each worker on GPUs of its own ({self.devices_env} or its own node)")
+        where = f"one node per system as written ({self.devices_env} gives each worker its GPUs)"
         head = [f"# {self.backend.value} disaggregated: {p} prefill + {d} decode workers, KV cache over "
                 f"{self.transfer_backend}, router last",
                 f"# {where}; on several nodes, replace {self.host} by each worker's address"]

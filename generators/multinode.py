@@ -71,15 +71,9 @@ def span(engine: Engine, gpus_per_node: int, mn: MultiNode, nodes: Sequence[int]
         raise ValueError(f"{engine.label}: {engine.gpus} GPUs do not split evenly over {count} nodes of "
                          f"{gpus_per_node}")
     nodes = tuple(nodes) if nodes is not None else tuple(range(count))
-    per = engine.gpus // count
-    ranks = tuple(NodeRank(r, nodes[r], per, -(-engine.dp // count), r * -(-engine.dp // count)) for r in range(count))
+    per, dp_local = engine.gpus // count, max(1, engine.dp // count)  # DP ranks per node: where they split evenly
+    ranks = tuple(NodeRank(r, nodes[r], per, dp_local, r * dp_local) for r in range(count))
     return Span(mn.nodes, ranks, "one engine over the nodes" if mn.launcher is None else "MPI ranks over the nodes")
-
-
-def nodes_needed(engine: Engine, gpus_per_node: int, mn: MultiNode | None) -> int:
-    """How many nodes one replica of `engine` takes (1 when it fits one)."""
-    s = span(engine, gpus_per_node, mn) if mn is not None else None
-    return 1 if s is None else len(s.ranks)
 
 
 def _fill(template: str, names: Mapping[str, object]) -> str:
