@@ -90,7 +90,7 @@ def node_text(b: LaunchBundle) -> str:
 
 
 def node_entries(b: LaunchBundle) -> list[dict]:
-    """--json's view of a bundle over several nodes: per node its system and the commands it runs."""
+    """A bundle over several nodes as --json lists it: per node its system and the commands it runs."""
     out = [{"node": k, "address": f"$NODE{k}_ADDR", "system": system, "commands": []}
            for k, system in enumerate(b.node_systems)]
     for s in b.steps:

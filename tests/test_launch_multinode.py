@@ -164,8 +164,9 @@ def test_each_node_line_runs_and_the_shell_fills_the_addresses(backend, tmp_path
 
 
 # --------------------------------------------------------------------------- names are data
-def test_multinode_py_holds_no_flag_or_command_name():
-    tree = ast.parse((ROOT / "generators" / "multinode.py").read_text())
+@pytest.mark.parametrize("module", ["multinode.py", "disagg_nodes.py", "replica.py"])
+def test_the_node_generators_hold_no_flag_or_command_name(module):
+    tree = ast.parse((ROOT / "generators" / module).read_text())
     literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     names = {"mpirun", "trtllm-llmapi-launch", "vllm", "python3", "localhost"}
     assert not [s for s in literals if s.startswith("-") or s in names]
