@@ -70,10 +70,12 @@ class MultiNode:
 
 
 def unknown_fields(mn: MultiNode) -> list[tuple[str, list[str]]]:
-    """(template, names it uses outside NODE_FIELDS) for every template that has any."""
+    """(template, names it uses outside NODE_FIELDS — ${port} too where the data gives no port) for every
+    template that has any."""
+    known = set(NODE_FIELDS) - ({"port"} if mn.port is None else set())
     out = []
     for t in mn.templates():
-        unknown = sorted(set(string.Template(t).get_identifiers()) - set(NODE_FIELDS))
+        unknown = sorted(set(string.Template(t).get_identifiers()) - known)
         if unknown:
             out.append((t, unknown))
     return out

@@ -206,3 +206,11 @@ def test_solve_json_carries_the_per_node_commands():
     assert [n["node"] for n in nodes] == [0, 1] and best["replicas"][0]["launch_nodes"] == nodes
     ranks = [flags(argv(n["commands"][0]))["--node-rank"] for n in nodes]
     assert ranks == ["0", "1"] and all(n["commands"][0] in best["launch"] for n in nodes)
+
+
+def test_a_port_template_without_a_port_is_a_data_error(tmp_path):
+    text = (FOLDER / "trtllm.yaml").read_text().replace('-np, "${ranks}"', '-np, "${port}"')
+    path = tmp_path / "trtllm.yaml"
+    path.write_text(text)
+    with pytest.raises(FrameworkDataError, match=r"launch.multinode: '\$\{port\}' names port"):
+        load_framework(path)
