@@ -179,7 +179,10 @@ class UnionCert:
             if kind == "mode":
                 out.append(("mode", name, self.best(extra=np.asarray(rows, bool), modes=("replica",))))
                 continue
-            r_rows = rep.alternatives.get(name, (kind, np.zeros(len(rep.table), bool)))[1] if rep is not None else None
+            r_rows = None  # a format's replica rows, in the request's replica modes only
+            if rep is not None:
+                r_rows = np.asarray(rep.alternatives.get(name, (kind, np.zeros(len(rep.table), bool)))[1], bool)
+                r_rows = r_rows & rep.in_domain
             d_rows = dis.alternatives.get(name, (kind, None))[1] if dis is not None else None
             if d_rows is None and dis is not None:
                 d_rows = (np.zeros(len(dis.instance.prefill), bool), np.zeros(len(dis.instance.decode), bool))

@@ -102,7 +102,7 @@ class UnionVerifier:
 
     def check_bound(self, group: ConstraintGroup, value: float) -> list[str]:
         """Tight both ways (module docstring); one line per failure."""
-        u, groups = self.union, self.union.groups
+        u, groups = self.union, frozenset(self.union.groups) | {group}  # kept at its new limit
         if group is _G.GPU_BUDGET:
             at, below = self.feasible(groups, total_gpus=int(value)), value > 1 and self.feasible(
                 groups, total_gpus=int(value) - 1)

@@ -100,7 +100,7 @@ def test_verify_fails_loudly_on_a_wrong_certificate(capsys, monkeypatch):
     monkeypatch.setattr(cert_replica.CertInstance, "gpu_bound", off_by_one)
     code, _, err = cli_run(capsys, "prove", INSTANCE, "--total-gpus", "2", "--tpot-ms", "5", "--verify")
     assert code == 1
-    assert "verify: DISAGREEMENT: gpu_budget bound: certificate 5" in err
+    assert "verify: DISAGREEMENT: gpu_budget bound 5.0: feasible at it True, a hair above True, just below True" in err
 
 
 def test_bad_input_is_exit_2(capsys):
