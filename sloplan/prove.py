@@ -280,7 +280,7 @@ def _relaxation_view(ctx: Context, r: Relaxation) -> RelaxationView:
     else:
         kind = SloKind(r.kind.removeprefix("slo_"))
         value = covering_ms(r.value)
-        change = f"{LABEL[kind.group]} ≤ {value:g} ms"
+        change = f"{LABEL[kind.group]} ≤ {f'{value:.4f}'.rstrip('0').rstrip('.')} ms"  # every decimal it needs
     return RelaxationView(kind=r.kind, change=change, value=value, plan=_point(ctx, r.plan))
 
 
