@@ -2,20 +2,20 @@
 
 The certificate is over the request's modes together (solver/cert_union.py): the static/agg option
 table and the disaggregated prefill × decode pairs (sloplan/prove_disagg.py prices that side wide
-too), so a conflict is one every mode has, a bound the best any mode reaches. The replica side is priced *wide* (solver/cert_replica.py explains the groups): every engine up to
-`WIDE_GPUS` GPUs (or the budget, if larger), in every format the checkpoint, GPU and framework can
-serve, in every mode. Engines whose KV budget cannot hold one request (what `fitting_engines` rejects
-for memory) are priced at concurrency 1 with room for that one request: the least memory any of their
-options needs, so the memory group holds exactly the options a larger memory would admit first, and
-their latencies are the best those engines reach. Formats that cannot be served at all (not derivable
-from the checkpoint, no tensor cores for them on the GPU) are not options of any relaxation; the
+too), so a conflict is one every mode has, a bound the best any mode reaches. The replica side is
+priced *wide* (solver/cert_replica.py explains the groups): every engine up to `WIDE_GPUS` GPUs (or
+the budget, if larger), in every format the checkpoint, GPU and framework can serve, in every mode.
+Engines whose KV budget cannot hold one request (what `fitting_engines` rejects for memory) are
+priced at concurrency 1 with room for that one request: the least memory any of their options needs,
+so the memory group holds exactly the options a larger memory would admit first, and their latencies
+are the best those engines reach. Formats that cannot be served at all (not derivable from the
+checkpoint, no tensor cores for them on the GPU) are not options of any relaxation; the
 certificate lists them with the reason.
 
 Rendering milliseconds, labels and plans happens here; sloplan/prove_report.py prints them.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np

@@ -25,7 +25,7 @@ from .context import Context
 from .disagg_request import PoolSide, _context, _kv_seconds, _known, _side, _version
 from .request import Request
 
-WIDE_GPUS = 64
+WIDE_GPUS = 64  # as sloplan/prove.py: both sides are priced up to the same engine size
 _FIELDS = {Role.PREFILL: ("prefill_system", "max_prefill_gpus"), Role.DECODE: ("decode_system", "max_decode_gpus")}
 
 

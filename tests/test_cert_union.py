@@ -10,7 +10,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from cert_helpers import ALL, G, best_tokens, brute, feasible, synthetic_union
+from cert_helpers import ALL, G, best_tokens, feasible, synthetic_union
 from sloplan.core.enums import SloKind
 from sloplan.solver.cert_union import covering_ms, with_limit
 from sloplan.solver.cert_verify_union import verify_union
