@@ -298,7 +298,9 @@ def summary(union: UnionCert, conflicts, bounds) -> str:
         if b.group is _G.GPU_BUDGET:
             parts.append(f"the SLOs need at least {int(b.value)} GPUs (budget {int(b.limit)})")
         else:
-            parts.append(f"{LABEL[b.group]} ≤ {b.limit * 1e3:g} ms: best {b.value * 1e3:.3g} ms while the rest holds")
+            best = b.value * 1e3
+            shown = f"{best:.0f}" if best >= 100 else f"{best:.3g}"  # never in exponent notation
+            parts.append(f"{LABEL[b.group]} ≤ {b.limit * 1e3:g} ms: best {shown} ms while the rest holds")
     if parts:
         return "; ".join(parts)
     return "conflicting groups: " + " | ".join(" + ".join(LABEL[g] for g in union.groups if g in c) for c in conflicts)
