@@ -181,7 +181,8 @@ def certificate(req: Request, ctx: Context) -> Certificate:
         conflicts=tuple(tuple(g.value for g in union.groups if g in c) for c in conflicts),
         bounds=tuple(_bound_view(union, b) for b in bounds),
         relaxations=tuple(_relaxation_view(ctx, r) for r in relaxations),
-        closest=() if feasible else tuple(_option(rep, int(r)) for r in rep.closest()),
+        closest=() if feasible else tuple(_pair_option(union, r) if isinstance(r, tuple) else _option(rep, r)
+                                          for r in union.closest()),
         unservable=unservable, solver=solver, options=len(rep.table) + _disagg_rows(union), plan=plan,
         data_version=f"{req.backend.value} {ctx.db.version}")
 

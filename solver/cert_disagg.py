@@ -34,7 +34,7 @@ from functools import cached_property
 
 import numpy as np
 
-from sloplan.core.enums import SloKind
+from sloplan.core.enums import Role, SloKind
 
 from .disagg_tables import DisaggInstance, take_rows
 from .groups import ConstraintGroup
@@ -42,6 +42,7 @@ from .slo import Slo
 
 _G = ConstraintGroup
 ORDER = (_G.GPU_BUDGET, _G.POOL_GPUS, _G.MEMORY, _G.QUANTIZATION, _G.SLO_TTFT, _G.SLO_TPOT, _G.SLO_REQUEST_LATENCY)
+_SLO_GROUPS = tuple(k.group for k in SloKind)
 Rows = tuple[np.ndarray, np.ndarray]  # (prefill rows, decode rows) boolean masks
 
 
@@ -203,23 +204,36 @@ class DisaggCert:
             v = math.nextafter(v, math.inf)
         return v
 
-    def count_bound(self, group: ConstraintGroup, kept, column: str) -> PairBound | None:
-        """Least GPUs of `column` over pairs passing every group of `kept` but `group`: "g" both workers
-        (the budget), "gp" / "gd" one pool's worker (its limit; the other pool's limit still holds)."""
+    def count_bound(self, group: ConstraintGroup, kept, role: Role | None = None) -> PairBound | None:
+        """Least GPUs over pairs passing every group of `kept` but `group`: of both workers (`role`
+        None: the budget), or of one pool's worker (its per-pool limit; the other pool's still holds)."""
         ok = self.allowed([g for g in kept if g is not group])
-        inst = self.instance
-        if column == "gp":
-            ok &= ~self.masks(limits=(None, inst.max_decode_gpus))[_G.POOL_GPUS]
-        elif column == "gd":
-            ok &= ~self.masks(limits=(inst.max_prefill_gpus, None))[_G.POOL_GPUS]
+        inst, c = self.instance, self._pairs
+        if role is not None:  # the other pool's limit alone
+            other = (None, inst.max_decode_gpus) if role is Role.PREFILL else (inst.max_prefill_gpus, None)
+            ok &= ~self.masks(limits=other)[_G.POOL_GPUS]
         if not self.in_domain or not ok.any():
             return None
-        c = self._pairs
         total = c["gp"] + c["gd"]
-        col = total if column == "g" else c[column]
+        col = total if role is None else c["gp" if role is Role.PREFILL else "gd"]
         rows = np.flatnonzero(ok)
         i = rows[np.lexsort((total[rows], col[rows]))[0]]
         return PairBound(group, float(col[i]), (int(c["p"][i]), int(c["d"][i])))
+
+    def closest(self, n: int) -> list[tuple[float, tuple[int, int]]]:
+        """The `n` pairs passing every group but the SLOs nearest to meeting every SLO unloaded: (worst
+        ratio of value to limit, pair), least first."""
+        ok = self.allowed([g for g in ORDER if g not in _SLO_GROUPS]) if self.in_domain else np.zeros(len(self), bool)
+        rows, c, slo = np.flatnonzero(ok), self._pairs, self.instance.slo
+        ttft = c["lat"][rows] + c["kv"][rows] + c["first"][rows]
+        value = {SloKind.TTFT: ttft, SloKind.TPOT: c["tpot"][rows],
+                 SloKind.REQUEST_LATENCY: ttft + (self.instance.osl - 1) * c["tpot"][rows]}
+        ratio = np.zeros(len(rows))
+        for kind in SloKind:
+            if slo.limit(kind) is not None:
+                ratio = np.maximum(ratio, value[kind] / slo.limit(kind))
+        order = np.argsort(ratio, kind="stable")[:n]
+        return [(float(ratio[i]), (int(c["p"][rows[i]]), int(c["d"][rows[i]]))) for i in order]
 
     def excluded_by(self, pair: tuple[int, int]) -> tuple[ConstraintGroup, ...]:
         """The groups (at the request's parameters) that exclude the representative pair `pair`."""

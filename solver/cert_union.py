@@ -23,10 +23,10 @@ from functools import cached_property
 
 import numpy as np
 
-from sloplan.core.enums import SloKind
+from sloplan.core.enums import Role, SloKind
 
 from .cert_disagg import ORDER, DisaggCert
-from .cert_replica import LIFTS, Bound, CertInstance, Relaxation
+from .cert_replica import CLOSEST, LIFTS, Bound, CertInstance, Relaxation
 from .certificate import all_minimal_conflicts
 from .groups import ConstraintGroup
 from .limits import NO_LIMIT, Deadline
@@ -35,7 +35,7 @@ from .plan import Plan
 from .slo import Slo
 
 _G = ConstraintGroup
-POOL_LIMITS = (("max_prefill_gpus", "gp"), ("max_decode_gpus", "gd"))
+POOL_LIMITS = (("max_prefill_gpus", Role.PREFILL), ("max_decode_gpus", Role.DECODE))  # request field, pool
 
 
 def covering_ms(value_s: float) -> float:
@@ -110,7 +110,7 @@ class UnionCert:
             out.append(_least(cands))
         cands = [self.replica.gpu_bound() if self.replica is not None else None]
         if self.disagg is not None:
-            b = self.disagg.count_bound(_G.GPU_BUDGET, self.groups, "g")
+            b = self.disagg.count_bound(_G.GPU_BUDGET, self.groups)
             cands.append(None if b is None else Bound(b.group, b.value, float(self.total_gpus), b.pair))
         out.append(_least(cands))
         return tuple(b for b in out if b is not None)
@@ -196,14 +196,29 @@ class UnionCert:
         if dis is None or not dis.in_domain or _G.POOL_GPUS not in self.groups:
             return out
         inst = dis.instance
-        for name, column in POOL_LIMITS:
+        for name, role in POOL_LIMITS:
             limit = getattr(inst, name)
-            b = dis.count_bound(_G.POOL_GPUS, self.groups, column) if limit is not None else None
+            b = dis.count_bound(_G.POOL_GPUS, self.groups, role) if limit is not None else None
             if b is not None and b.value > limit:
-                limits = (int(b.value), inst.max_decode_gpus) if column == "gp" else (inst.max_prefill_gpus,
-                                                                                    int(b.value))
+                limits = ((int(b.value), inst.max_decode_gpus) if role is Role.PREFILL
+                          else (inst.max_prefill_gpus, int(b.value)))
                 out.append((name, int(b.value), self.best(limits=limits, modes=("disagg",))))
         return out
+
+    def closest(self, n: int = CLOSEST) -> list[int | tuple[int, int]]:
+        """The options nearest to meeting every SLO, over the request's modes: replica rows (within the
+        budget, planned formats, memory) and disaggregated pairs (unloaded), by their worst ratio of
+        value to limit; a row is an int, a pair (prefill row, decode row)."""
+        found = []
+        if self.replica is not None:
+            rep = self.replica
+            for r in rep.closest(n):
+                ratio = max((float(getattr(rep.table, k.field)[r]) / self.slo.limit(k) for k in SloKind
+                             if self.slo.limit(k) is not None), default=0.0)
+                found.append((ratio, 0, int(r)))
+        if self.disagg is not None:
+            found += [(ratio, 1, pair) for ratio, pair in self.disagg.closest(n)]
+        return [item for _, _, item in sorted(found, key=lambda t: (t[0], t[1]))[:n]]
 
     # ---- evidence ---------------------------------------------------------------------------------
     def evidence(self) -> dict:
