@@ -68,8 +68,8 @@ def print_certificate(c: Certificate, request: dict) -> None:
 
 
 def _closest(options: tuple[OptionView, ...]) -> Table:
-    t = Table(title="Closest options (within the budget, in a planned format and mode; disagg: one prefill → one "
-                    "decode worker, unloaded)", title_justify="left")
+    t = Table(title="Closest options (within the budget, planned formats and modes; disagg pairs unloaded)",
+              title_justify="left")
     for col in ("engine", "mode", "conc", "GPUs", "TTFT ms", "TPOT ms", "latency ms", "tok/s/gpu", "breaks"):
         t.add_column(col, justify="left" if col in ("engine", "mode", "breaks") else "right")
     for o in options:
