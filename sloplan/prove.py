@@ -151,15 +151,26 @@ def union_instance(req: Request, ctx: Context) -> tuple[UnionCert, tuple[str, ..
     relaxation to offer)."""
     from sloplan.solver.limits import Deadline
 
-    from .prove_disagg import disagg_cert
-
     replica, unservable = instance(req, ctx)
     asked = ServingMode.DISAGG in req.modes
     union = UnionCert(replica, None, backend=req.solver, deadline=Deadline.after(req.time_limit_s))
     if asked or not union.feasible(union.groups):
-        union = UnionCert(replica, disagg_cert(req, ctx, servable, asked), backend=union.backend,
-                          deadline=union.deadline)
+        union = UnionCert(replica, _disagg_side(req, ctx, asked), backend=union.backend, deadline=union.deadline)
     return union, unservable
+
+
+def _disagg_side(req: Request, ctx: Context, asked: bool):
+    """The disaggregated side; a request that does not ask for disagg is not refused over its pools
+    (they only feed the "mode disagg" relaxation, left out when they cannot be priced)."""
+    from .errors import InputError
+    from .prove_disagg import disagg_cert
+
+    try:
+        return disagg_cert(req, ctx, servable, asked)
+    except InputError:
+        if asked:
+            raise
+        return None
 
 
 def certificate(req: Request, ctx: Context) -> Certificate:
