@@ -66,7 +66,7 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
                            if infeasible else None),
         rejected_engines=tuple(f"{e.label}: {why}" for e, why in rejected),
         timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)},
-        solver=solver, certificate=_certificate(req, ctx) if infeasible and table is not None else None)
+        solver=solver, certificate=_certificate(req, ctx) if infeasible else None)
 
 
 def _optimize(table, setup, req: Request, slo) -> tuple[Plan | None, list[Plan], dict]:
@@ -114,10 +114,10 @@ def _export(table, req: Request, slo, path: Path, tolerance: float | None) -> No
 
 
 def _certificate(req: Request, ctx: Context):
-    """Why nothing meets the SLOs, as `sloplan prove` shows it (sloplan/prove.py: over the static/agg modes)."""
-    from .prove import certificate, replica_modes_only
+    """Why nothing meets the SLOs, as `sloplan prove` shows it (sloplan/prove.py: over every requested mode)."""
+    from .prove import certificate
 
-    return certificate(replica_modes_only(req), ctx)
+    return certificate(req, ctx)
 
 
 def resolve(req: Request) -> tuple[Context, list, list]:

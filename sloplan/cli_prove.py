@@ -1,7 +1,8 @@
 """`sloplan prove REQUEST`: the certificate of a request — exit 0 feasible (with its witness plan), 3 infeasible.
 
-It takes exactly `solve`'s request argument and flags (the signature is `solve`'s, minus --plot, plus
---verify), so the two commands can never disagree about what a request is. `--verify` re-derives the
+It takes exactly `solve`'s request argument and flags (the signature is `solve`'s, minus --plot and
+--export, plus --verify), so the two commands can never disagree about what a request is; --solver and
+--time-limit reach the replica MIPs behind the plans the certificate shows. `--verify` re-derives the
 certificate independently (sloplan/prove_verify.py) and exits 1, loudly, on any disagreement.
 """
 from __future__ import annotations
@@ -16,11 +17,14 @@ VERIFY_HELP = ("re-derive the certificate independently: brute-force enumeration
                "instance is small, else one backend solve per group subset and bound; exit 1 on any disagreement")
 
 
+_NOT_PROVE = ("plot", "export", "export_tolerance")  # solve's outputs a certificate has no use for
+
+
 def register(app: typer.Typer, solve, epilog: str) -> None:
     """Add `prove` to `app` with `solve`'s parameters (types resolved here, so typer needs no globals)."""
     hints = get_type_hints(solve)
     params = [p.replace(annotation=hints[p.name]) for p in inspect.signature(solve).parameters.values()
-              if p.name != "plot"]
+              if p.name not in _NOT_PROVE]
     params.append(inspect.Parameter("verify", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
                                     default=typer.Option(False, "--verify", help=VERIFY_HELP)))
 
@@ -45,6 +49,7 @@ def run(request=None, as_json: bool = False, verify: bool = False, **flags) -> N
 
     flags["modes"] = _csv_list("modes", flags.get("modes"), ServingMode)
     flags["quantizations"] = _csv_list("quantizations", flags.get("quantizations"), GemmQuant)
+    flags["time_limit_s"] = flags.pop("time_limit", None)  # the flag's name, the request's field
     base = load_request(request).model_dump(exclude_unset=True) if request else {}
     req = parse_request({**base, **{k: v for k, v in flags.items() if v is not None}})
     from .prove import prove

@@ -1,29 +1,32 @@
 """`sloplan prove`: a request's certificate — feasible with its witness plan, or why not and what fixes it.
 
-The request is priced *wide* (solver/cert_replica.py explains the groups): every engine up to
-`WIDE_GPUS` GPUs (or the budget, if larger), in every format the checkpoint, GPU and framework can
-serve, in every mode. Engines whose KV budget cannot hold one request (what `fitting_engines` rejects
-for memory) are priced at concurrency 1 with room for that one request: the least memory any of their
-options needs, so the memory group holds exactly the options a larger memory would admit first, and
-their latencies are the best those engines reach. Formats that cannot be served at all (not derivable
-from the checkpoint, no tensor cores for them on the GPU) are not options of any relaxation; the
+The certificate is over the request's modes together (solver/cert_union.py): the static/agg option
+table and the disaggregated prefill × decode pairs (sloplan/prove_disagg.py prices that side wide
+too), so a conflict is one every mode has, a bound the best any mode reaches. The replica side is
+priced *wide* (solver/cert_replica.py explains the groups): every engine up to `WIDE_GPUS` GPUs (or
+the budget, if larger), in every format the checkpoint, GPU and framework can serve, in every mode.
+Engines whose KV budget cannot hold one request (what `fitting_engines` rejects for memory) are
+priced at concurrency 1 with room for that one request: the least memory any of their options needs,
+so the memory group holds exactly the options a larger memory would admit first, and their latencies
+are the best those engines reach. Formats that cannot be served at all (not derivable from the
+checkpoint, no tensor cores for them on the GPU) are not options of any relaxation; the
 certificate lists them with the reason.
 
 Rendering milliseconds, labels and plans happens here; sloplan/prove_report.py prints them.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sloplan.core.enums import ConstraintGroup, GemmQuant, SloKind
+from sloplan.core.enums import ConstraintGroup, GemmQuant, ServingMode, SloKind
 from sloplan.model.memory import memory_plan
 from sloplan.model.option_table import COLUMNS, MODES, OptionTable
 from sloplan.model.options import EngineSlot, fitting_engines, option_table
 from sloplan.model.quant import Quant
 from sloplan.solver.cert_replica import Bound, CertInstance, Relaxation
+from sloplan.solver.cert_union import UnionCert, covering_ms
 
 from .context import Context, supported
 from .request import Request
@@ -31,8 +34,9 @@ from .result import PlanPoint, plan_point
 
 WIDE_GPUS = 64
 _G = ConstraintGroup
-LABEL = {_G.GPU_BUDGET: "GPU budget", _G.MEMORY: "memory", _G.QUANTIZATION: "quantization",
-         _G.SLO_TTFT: "TTFT", _G.SLO_TPOT: "TPOT", _G.SLO_REQUEST_LATENCY: "request latency"}
+LABEL = {_G.GPU_BUDGET: "GPU budget", _G.POOL_GPUS: "per-pool GPU limits", _G.MEMORY: "memory",
+         _G.QUANTIZATION: "quantization", _G.SLO_TTFT: "TTFT", _G.SLO_TPOT: "TPOT",
+         _G.SLO_REQUEST_LATENCY: "request latency"}
 
 
 @dataclass(frozen=True)
@@ -125,72 +129,122 @@ def _wide_table(req: Request, ctx: Context, quants: list[Quant]) -> tuple[Option
 
 
 def instance(req: Request, ctx: Context) -> tuple[CertInstance, tuple[str, ...]]:
-    """The request as a certificate instance, and the formats no relaxation can add (with why)."""
+    """The request's static/agg side as a certificate instance (its domain: the request's replica modes,
+    possibly none), and the formats no relaxation can add (with why)."""
     ok, unservable = servable(ctx)
     planned = [q.gemm for q in ctx.quants]
     quants = list(ctx.quants) + [Quant.default_for(q) for q in ok if q not in planned]
     table, fitting = _wide_table(req, ctx, quants)
     gemm = np.array([s.engine.quant.gemm.value for s in table.slots])[table.engine_index]
     mode = np.array([m.value for m in MODES])[table.mode]
+    asked = np.isin(mode, [m.value for m in req.modes])
     excluded = {_G.MEMORY: table.engine_index >= fitting,
                 _G.QUANTIZATION: ~np.isin(gemm, [q.value for q in planned])}
-    alternatives = {q.value: ("quantization", gemm == q.value) for q in ok if q not in planned}
+    alternatives = {q.value: ("quantization", (gemm == q.value) & asked) for q in ok if q not in planned}
     alternatives |= {m.value: ("mode", mode == m.value) for m in MODES if m not in req.modes}  # static/agg
-    inst = CertInstance(table, req.total_gpus, req.slo, excluded, np.isin(mode, [m.value for m in req.modes]),
-                        alternatives)
-    return inst, unservable
+    return CertInstance(table, req.total_gpus, req.slo, excluded, asked, alternatives), unservable
 
 
-def certificate(req: Request, ctx: Context, *, backend: str = "highs") -> Certificate:
+def union_instance(req: Request, ctx: Context) -> tuple[UnionCert, tuple[str, ...]]:
+    """Both sides of the request as one certificate instance (module docstring). The disaggregated side is
+    priced when the request asks for it, or when no mode it asks for is feasible (disagg is then a
+    relaxation to offer)."""
+    from sloplan.solver.limits import Deadline
+
+    replica, unservable = instance(req, ctx)
+    asked = ServingMode.DISAGG in req.modes
+    union = UnionCert(replica, None, backend=req.solver, deadline=Deadline.after(req.time_limit_s))
+    if asked or not union.feasible(union.groups):
+        union = UnionCert(replica, _disagg_side(req, ctx, asked), backend=union.backend, deadline=union.deadline)
+    return union, unservable
+
+
+def _disagg_side(req: Request, ctx: Context, asked: bool):
+    """The disaggregated side; a request that does not ask for disagg is not refused over its pools
+    (they only feed the "mode disagg" relaxation, left out when they cannot be priced)."""
+    from .errors import InputError
+    from .prove_disagg import disagg_cert
+
+    try:
+        return disagg_cert(req, ctx, servable, asked)
+    except InputError:
+        if asked:
+            raise
+        return None
+
+
+def certificate(req: Request, ctx: Context) -> Certificate:
     """The certificate of `req` (see the module docstring): conflicts, bounds, relaxations, evidence."""
-    inst, unservable = instance(req, ctx)
-    feasible = inst.feasible(inst.groups)
-    solver = _solver_evidence(inst, backend)
-    if (solver["status"] == "optimal") != feasible:  # the two derivations must agree: a bug otherwise
-        raise RuntimeError(f"certificate: row checks say feasible={feasible}, {backend} says {solver['status']}")
+    union, unservable = union_instance(req, ctx)
+    feasible = union.feasible(union.groups)
+    solver = _solver_evidence(union, req)
     plan = None
     if feasible:
-        from sloplan.solver import best_plan
-
-        sub = inst.table.take(np.flatnonzero(inst.usable()))
-        best = best_plan(sub, req.total_gpus, req.slo, backend=backend)
+        best = union.best()
         plan = _point(ctx, best) if best is not None else None
-    conflicts = () if feasible else inst.conflicts()
-    bounds = inst.bounds()
-    relaxations = () if feasible else inst.relaxations(backend)
+    conflicts = () if feasible else union.conflicts()
+    bounds = union.bounds()
+    relaxations = () if feasible else union.relaxations()
+    solver["plans"] = _plan_outcomes(union)
+    rep = union.replica
     return Certificate(
-        feasible=feasible, summary=summary(inst, conflicts, bounds),
-        groups={g.value: int((inst.masks[g] & inst.in_domain).sum()) for g in inst.groups},
-        conflicts=tuple(tuple(g.value for g in inst.groups if g in c) for c in conflicts),
-        bounds=tuple(_bound_view(inst, b) for b in bounds),
+        feasible=feasible, summary=summary(union, conflicts, bounds), groups=_group_counts(union),
+        conflicts=tuple(tuple(g.value for g in union.groups if g in c) for c in conflicts),
+        bounds=tuple(_bound_view(union, b) for b in bounds),
         relaxations=tuple(_relaxation_view(ctx, r) for r in relaxations),
-        closest=() if feasible else tuple(_option(inst, int(r)) for r in inst.closest()),
-        unservable=unservable, solver=solver, options=len(inst.table), plan=plan,
+        closest=() if feasible else tuple(_pair_option(union, r) if isinstance(r, tuple) else _option(rep, r)
+                                          for r in union.closest()),
+        unservable=unservable, solver=solver, options=len(rep.table) + _disagg_rows(union), plan=plan,
         data_version=f"{req.backend.value} {ctx.db.version}")
 
 
-def _solver_evidence(inst: CertInstance, backend: str) -> dict:
-    """One backend solve of the whole certificate MILP: its status and gap back the row checks."""
-    from sloplan.solver.backends import backend_for
-
-    result = backend_for(backend)(inst.formulation()).solve()
-    return {"backend": backend, "status": result.status.value,
-            "gap": None if math.isinf(result.gap) else float(result.gap),
-            "groups": [g.value for g in inst.groups]}
+def _disagg_rows(union: UnionCert) -> int:
+    d = union.disagg
+    return 0 if d is None else len(d.instance.prefill) + len(d.instance.decode)
 
 
-def ms_covering(value_s: float) -> float:
-    """The shortest millisecond limit with at most 4 decimals whose seconds are >= `value_s` (so the
-    request asking for it admits the option that reaches `value_s`)."""
-    ms = math.ceil(value_s * 1e7) / 1e4
-    while ms / 1000.0 < value_s:
-        ms = math.nextafter(ms, math.inf)
-    return ms
+def _group_counts(union: UnionCert) -> dict:
+    """Group -> options it excludes in the request's modes: replica rows plus disaggregated
+    (representative) prefill × decode pairs."""
+    rep, dis, out = union.replica, union.disagg, {}
+    for g in union.groups:
+        n = int((rep.masks[g] & rep.in_domain).sum()) if g in rep.masks else 0
+        if dis is not None and dis.in_domain and g in dis.request_masks:
+            n += int(dis.request_masks[g].sum())
+        out[g.value] = n
+    return out
+
+
+def _solver_evidence(union: UnionCert, req: Request) -> dict:
+    """Which oracle answered each mode family and what independently confirmed it (solver/cert_union.py)."""
+    from .errors import InputError
+    from sloplan.solver.backends import BackendRefused
+
+    try:
+        oracles = union.evidence()
+    except BackendRefused as exc:
+        raise InputError("solver", f"{exc}; accepted: a backend that takes this model") from None
+    statuses = [o["status"] for o in oracles.values()]
+    status = "optimal" if "optimal" in statuses else ("infeasible" if statuses and all(
+        s == "infeasible" for s in statuses) else (statuses[0] if statuses else "infeasible"))
+    return {"backend": req.solver, "time_limit_s": req.time_limit_s, "status": status,
+            "gap": 0.0 if status in ("optimal", "infeasible") else None,
+            "groups": [g.value for g in union.groups], "oracles": oracles}
+
+
+def _plan_outcomes(union: UnionCert) -> dict:
+    """How the replica MIPs behind the plans shown ended: all proved, or the first that was not."""
+    unproved = [o for o in union.outcomes if not o.proved]
+    return {"replica_solves": len(union.outcomes), "proved": not unproved,
+            **({"first_unproved": unproved[0].to_dict()} if unproved else {})}
 
 
 def _point(ctx: Context, plan) -> PlanPoint:
-    """A plan rendered as `solve` renders its front points (frontend load of the busiest replica)."""
-    return plan_point(plan, ctx.calibration.frontend_load(max(g.tokens_per_s for g in plan.groups)))
+    """A plan rendered as `solve` renders its front points (frontend load of the busiest streaming replica)."""
+    from sloplan.core.enums import Role
+
+    return plan_point(plan, ctx.calibration.frontend_load(max(g.tokens_per_s for g in plan.groups
+                                                              if g.role is not Role.PREFILL)))
 
 
 def _option(inst: CertInstance, row: int) -> OptionView:
@@ -202,11 +256,30 @@ def _option(inst: CertInstance, row: int) -> OptionView:
                       tokens_per_s_per_gpu=float(t.tokens_per_s[row] / t.gpus[row]), excluded_by=by)
 
 
-def _bound_view(inst: CertInstance, b: Bound) -> BoundView:
+def _pair_option(union: UnionCert, pair: tuple[int, int]) -> OptionView:
+    """One prefill worker and one decode worker, unloaded (the least TTFT the pair reaches), at the rate
+    the pair sustains within the request's TTFT budget."""
+    dis = union.disagg
+    inst, (p, d) = dis.instance, pair
+    P, D = inst.prefill, inst.decode
+    ttft = float(P.latency_s[p] + inst.kv_pair_s[p, d] + D.first_step_s[d])
+    gpus = int(P.gpus[p] + D.gpus[d])
+    rate = min(float(inst.rho[p, d] * P.requests_per_s[p]), float(D.requests_per_s[d]))
+    label = (f"{P.slots[int(P.engine_index[p])].engine.label} batch {int(P.batch[p])} → "
+             f"{D.slots[int(D.engine_index[d])].engine.label}")
+    return OptionView(engine=label, mode=ServingMode.DISAGG.value, concurrency=int(D.concurrency[d]), gpus=gpus,
+                      ttft_ms=ttft * 1e3, tpot_ms=float(D.tpot_s[d]) * 1e3,
+                      request_latency_ms=(ttft + (inst.osl - 1) * float(D.tpot_s[d])) * 1e3,
+                      tokens_per_s_per_gpu=rate * inst.osl / gpus, excluded_by=tuple(g.value for g in
+                                                                                     dis.excluded_by(pair)))
+
+
+def _bound_view(union: UnionCert, b: Bound) -> BoundView:
     gpus = b.group is _G.GPU_BUDGET
     scale = 1.0 if gpus else 1e3
+    option = _pair_option(union, b.row) if isinstance(b.row, tuple) else _option(union.replica, b.row)
     return BoundView(group=b.group.value, value=b.value * scale, limit=None if b.limit is None else b.limit * scale,
-                     option=_option(inst, b.row))
+                     option=option)
 
 
 def _relaxation_view(ctx: Context, r: Relaxation) -> RelaxationView:
@@ -214,14 +287,19 @@ def _relaxation_view(ctx: Context, r: Relaxation) -> RelaxationView:
         change, value = f"{int(r.value)} GPUs", int(r.value)
     elif r.kind in ("quantization", "mode"):
         change, value = f"{r.kind} {r.value}", r.value
+    elif r.kind in ("max_prefill_gpus", "max_decode_gpus"):
+        change, value = f"{r.kind} {int(r.value)}", int(r.value)
     else:
         kind = SloKind(r.kind.removeprefix("slo_"))
-        value = ms_covering(r.value)
-        change = f"{LABEL[kind.group]} ≤ {value:g} ms"
+        value = covering_ms(r.value)
+        change = f"{LABEL[kind.group]} ≤ {f'{value:.4f}'.rstrip('0').rstrip('.')} ms"  # every decimal it needs
     return RelaxationView(kind=r.kind, change=change, value=value, plan=_point(ctx, r.plan))
 
 
-def summary(inst: CertInstance, conflicts, bounds) -> str:
+ms_covering = covering_ms  # the name this module exported before the rounding moved to the solver
+
+
+def summary(union: UnionCert, conflicts, bounds) -> str:
     """The first line: feasible, or the unreachable limits with their best values, else the conflict."""
     if not conflicts:
         return "feasible: a deployment meets every SLO within the budget"
@@ -232,10 +310,12 @@ def summary(inst: CertInstance, conflicts, bounds) -> str:
         if b.group is _G.GPU_BUDGET:
             parts.append(f"the SLOs need at least {int(b.value)} GPUs (budget {int(b.limit)})")
         else:
-            parts.append(f"{LABEL[b.group]} ≤ {b.limit * 1e3:g} ms: best {b.value * 1e3:.3g} ms while the rest holds")
+            best = b.value * 1e3
+            shown = f"{best:.0f}" if best >= 100 else f"{best:.3g}"  # never in exponent notation
+            parts.append(f"{LABEL[b.group]} ≤ {b.limit * 1e3:g} ms: best {shown} ms while the rest holds")
     if parts:
         return "; ".join(parts)
-    return "conflicting groups: " + " | ".join(" + ".join(LABEL[g] for g in inst.groups if g in c) for c in conflicts)
+    return "conflicting groups: " + " | ".join(" + ".join(LABEL[g] for g in union.groups if g in c) for c in conflicts)
 
 
 def prove(request) -> tuple[Certificate, dict]:
@@ -244,24 +324,13 @@ def prove(request) -> tuple[Certificate, dict]:
     from .context import build_context
     from .errors import InputError
 
-    req = replica_modes_only(_as_request(request))
+    req = _as_request(request)
     ctx = build_context(req.model, req.system, req.backend, req.version, req.isl, req.osl, req.prefix,
                         req.quantizations, client=req.client)
     if not engines_exist(req, ctx):
         raise InputError("model", f"{ctx.arch.name} has no engine on {ctx.system.name} up to "
                                   f"{max(req.total_gpus, WIDE_GPUS)} GPUs")
     return certificate(req, ctx), req.model_dump(mode="json")
-
-
-def replica_modes_only(req: Request) -> Request:
-    """The request over its static/agg modes: certificates are over the replica option table (the
-    disaggregated pair problem has no certificate yet, README Known limits)."""
-    from .errors import InputError
-
-    kept = tuple(m for m in req.modes if m in MODES)
-    if not kept:
-        raise InputError("modes", "prove certifies static and agg plans; accepted: modes that include static or agg")
-    return req if kept == req.modes else req.model_copy(update={"modes": kept})
 
 
 def engines_exist(req: Request, ctx: Context) -> bool:

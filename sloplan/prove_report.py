@@ -10,6 +10,7 @@ from .result import PlanPoint
 _NAME = {g.value: text for g, text in LABEL.items()}
 
 
+_POOL_ROLES = ("prefill", "decode")
 _SLO_FIELDS = {"slo_ttft": "ttft_ms", "slo_tpot": "tpot_ms", "slo_request_latency": "request_latency_ms"}
 
 
@@ -28,7 +29,8 @@ def _option(o: OptionView) -> str:
 
 
 def _plan(p: PlanPoint) -> str:
-    reps = " + ".join(f"{g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight)" for g in p.replicas)
+    reps = " + ".join(f"{g.count}× {g.engine} ({g.mode}{' ' + g.role if g.role in _POOL_ROLES else ''}, "
+                      f"{g.concurrency} {'per batch' if g.role == 'prefill' else 'in flight'})" for g in p.replicas)
     return (f"{reps} · {p.tokens_per_s_per_gpu:.1f} tok/s/gpu on {p.gpus_used}/{p.total_gpus} GPUs · "
             f"TTFT {p.ttft_ms:.0f} ms · TPOT {p.tpot_ms:.2f} ms")
 
@@ -44,7 +46,8 @@ def print_certificate(c: Certificate, request: dict) -> None:
         for conflict in c.conflicts:
             console.print("  {" + ", ".join(_NAME[g] for g in conflict) + "}")
     if c.bounds:
-        console.print("Best achievable while every other group holds (planned formats and modes, engines that fit):")
+        console.print("Best achievable while every other group holds (over the requested modes, planned formats, "
+                      "engines that fit):")
         for b in c.bounds:
             console.print(f"  {_bound(request, b.group, b.value, _option(b.option))}")
     if c.relaxations:
@@ -52,18 +55,21 @@ def print_certificate(c: Certificate, request: dict) -> None:
         for r in c.relaxations:
             console.print(f"  {r.change}: {_plan(r.plan)}")
     elif not c.feasible:
-        console.print("No single relaxation (SLO, GPUs, quantization, mode) makes it feasible.")
+        console.print("No single relaxation (SLO, GPUs, per-pool limit, quantization, mode) makes it feasible.")
     if c.closest:
         console.print(_closest(c.closest))
     if c.unservable:
         console.print("Formats no relaxation can add: " + "; ".join(c.unservable))
     s = c.solver
-    console.print(f"Checked: {s['backend']} says {s['status']} on the certificate model over "
-                  f"{', '.join(_NAME[g] for g in s['groups']) or 'no groups'} ({c.options} options priced)")
+    checks = "; ".join(f"{family}: {o['oracle']}, {o['status']} by {o['confirmed_by']}"
+                       for family, o in s.get("oracles", {}).items())
+    console.print(f"Checked over {', '.join(_NAME[g] for g in s['groups']) or 'no groups'} "
+                  f"({c.options} options priced): {checks or 'nothing to check'}")
 
 
 def _closest(options: tuple[OptionView, ...]) -> Table:
-    t = Table(title="Closest options (within the budget, in a planned format and mode)", title_justify="left")
+    t = Table(title="Closest options (within the budget, planned formats and modes; disagg pairs unloaded)",
+              title_justify="left")
     for col in ("engine", "mode", "conc", "GPUs", "TTFT ms", "TPOT ms", "latency ms", "tok/s/gpu", "breaks"):
         t.add_column(col, justify="left" if col in ("engine", "mode", "breaks") else "right")
     for o in options:

@@ -4,8 +4,9 @@ A certificate names the *minimal conflicting sets* of constraint groups: sets S 
 keeping only the groups of S (plus the structural rows that are never relaxed) is infeasible, while
 dropping any one group of S makes it feasible. Everything here talks to a feasibility *oracle*
 ``feasible(kept) -> bool`` over frozensets of `ConstraintGroup`, so the same search serves the replica
-problem (solver/cert_replica.py), and the disaggregated problem once it builds its groups: any
-`Formulation` gets an oracle from `FormulationOracle`, one backend solve per question.
+problem (solver/cert_replica.py), the disaggregated pairs (solver/cert_disagg.py) and the union of the
+request's modes (solver/cert_union.py); any `Formulation` gets an oracle from `FormulationOracle`,
+one backend solve per question.
 
 Why enumeration works: removing constraints only enlarges the feasible set, so feasibility is
 monotone in the kept groups. Walking the subsets by increasing size and skipping supersets of the

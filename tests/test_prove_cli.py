@@ -100,7 +100,7 @@ def test_verify_fails_loudly_on_a_wrong_certificate(capsys, monkeypatch):
     monkeypatch.setattr(cert_replica.CertInstance, "gpu_bound", off_by_one)
     code, _, err = cli_run(capsys, "prove", INSTANCE, "--total-gpus", "2", "--tpot-ms", "5", "--verify")
     assert code == 1
-    assert "verify: DISAGREEMENT: gpu_budget bound: certificate 5" in err
+    assert "verify: DISAGREEMENT: gpu_budget bound 5.0: feasible at it True, a hair above True, just below True" in err
 
 
 def test_bad_input_is_exit_2(capsys):
@@ -112,3 +112,23 @@ def test_the_tpot1_certificate(tpot1):
     assert not tpot1.feasible and tpot1.conflicts == (("slo_tpot",),)
     assert [r.kind for r in tpot1.relaxations] == ["slo_tpot"]
     assert tpot1.to_dict()["bounds"][0]["option"]["engine"] == "tp8pp1 fp8_block"
+
+
+def test_solver_and_time_limit_reach_prove_and_every_backend_gives_one_certificate(capsys):
+    """--solver / --time-limit apply to prove's replica MIPs; --json says which oracle answered each mode."""
+    from sloplan.solver.backends import installed_backends
+
+    args = ("prove", INSTANCE, "--total-gpus", "2", "--tpot-ms", "5", "--json")
+    seen = {}
+    for name in [b for b in installed_backends() if b != "ortools:cp-sat"][:3]:
+        code, out, _ = cli_run(capsys, *args, "--solver", name, "--time-limit", "30")
+        cert = json.loads(out)["certificate"]
+        assert code == 3 and cert["solver"]["backend"] == name and cert["solver"]["time_limit_s"] == 30
+        assert cert["solver"]["oracles"]["static/agg"]["confirmed_by"] == f"{name} on the certificate MILP"
+        assert cert["solver"]["oracles"]["disagg"]["confirmed_by"] == "pair enumeration (solver/disagg_pairs.py)"
+        assert cert["solver"]["plans"]["proved"]
+        seen[name] = (cert["conflicts"], [(b["group"], b["value"]) for b in cert["bounds"]],
+                      [(r["change"], round(r["plan"]["tokens_per_s"], 6)) for r in cert["relaxations"]])
+    assert len(set(map(str, seen.values()))) == 1, seen
+    code, _, err = cli_run(capsys, *args, "--export", "model.lp")
+    assert code == 2 and "export" in err

@@ -67,3 +67,37 @@ def test_feasible_exactly_when_brute_force_finds_a_plan_and_bounds_are_tight(ins
         if r.kind == "mode":
             assert brute(inst, extra=inst.alternatives[r.value][1])
             assert r.plan.metrics.gpus_used <= inst.total_gpus
+
+
+@st.composite
+def union_instances(draw):
+    """Random static/agg tables and disaggregated pools together, with the request's modes drawn (disagg
+    among them): solver/cert_union.py over both, brute force reading the raw columns (tests/cert_helpers.py)."""
+    from cert_helpers import synthetic_union
+
+    modes = draw(st.sampled_from([("replica", "disagg"), ("disagg",), ("replica",)]))
+    limits = tuple(draw(st.one_of(st.none(), st.sampled_from([1, 2, 4]))) for _ in range(2))
+    return synthetic_union(draw(st.integers(0, 100_000)), replica_rows=draw(st.integers(1, 5)), modes=modes,
+                           mixed=draw(st.booleans()), budget=draw(st.integers(1, 8)), pool_limits=limits)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(union_instances())
+def test_over_modes_with_disagg_feasible_exactly_when_brute_force_finds_a_plan_and_bounds_are_tight(case):
+    from cert_helpers import feasible
+
+    u, raw = case
+    assert u.feasible(u.groups) == feasible(u, raw)
+    assert (u.conflicts() == ()) == feasible(u, raw)
+    for b in u.bounds():
+        if b.group is G.GPU_BUDGET:
+            assert feasible(u, raw, budget=int(b.value))
+            assert b.value == 1 or not feasible(u, raw, budget=int(b.value) - 1)
+            continue
+        kind = next(k for k in SloKind if k.group is b.group)
+        assert feasible(u, raw, slo=with_limit(u.slo, kind, b.value))
+        assert feasible(u, raw, slo=with_limit(u.slo, kind, b.value * (1 + 1e-9)))
+        assert not feasible(u, raw, slo=with_limit(u.slo, kind, math.nextafter(b.value, -math.inf)))
+    if not u.feasible(u.groups):
+        for r in u.relaxations():
+            assert r.plan is not None and r.plan.metrics.tokens_per_s > 0
