@@ -27,6 +27,7 @@ from sloplan.model.options import EngineSlot, fitting_engines, option_table
 from sloplan.model.quant import Quant
 from sloplan.solver.cert_replica import Bound, CertInstance, Relaxation
 from sloplan.solver.cert_union import UnionCert, covering_ms
+from sloplan.solver.slack import tightening, tightening_note
 
 from .context import Context, supported
 from .request import Request
@@ -56,12 +57,15 @@ class OptionView:
 
 @dataclass(frozen=True)
 class BoundView:
-    """The best value of one limit while every other group holds: `value` in ms (GPUs for gpu_budget)."""
+    """The best value of one limit while every other group holds: `value` in ms (GPUs for gpu_budget), in
+    the request's terms; `planned` is the same bound as solved (seconds or GPUs, against the tightened
+    SLOs), the number --verify re-derives exactly."""
 
     group: str
     value: float
     limit: float | None
     option: OptionView
+    planned: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Certificate:
     options: int
     data_version: str = ""
     plan: PlanPoint | None = None
+    tightening: float = 1.0  # the SLO limits were divided by this for headroom / min_slack
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,7 +147,7 @@ def instance(req: Request, ctx: Context) -> tuple[CertInstance, tuple[str, ...]]
                 _G.QUANTIZATION: ~np.isin(gemm, [q.value for q in planned])}
     alternatives = {q.value: ("quantization", (gemm == q.value) & asked) for q in ok if q not in planned}
     alternatives |= {m.value: ("mode", mode == m.value) for m in MODES if m not in req.modes}  # static/agg
-    return CertInstance(table, req.total_gpus, req.slo, excluded, asked, alternatives), unservable
+    return CertInstance(table, req.total_gpus, req.planning_slo, excluded, asked, alternatives), unservable
 
 
 def union_instance(req: Request, ctx: Context) -> tuple[UnionCert, tuple[str, ...]]:
@@ -174,7 +179,13 @@ def _disagg_side(req: Request, ctx: Context, asked: bool):
 
 
 def certificate(req: Request, ctx: Context) -> Certificate:
-    """The certificate of `req` (see the module docstring): conflicts, bounds, relaxations, evidence."""
+    """The certificate of `req` (see the module docstring): conflicts, bounds, relaxations, evidence.
+
+    The groups hold the SLOs solve plans against (`req.planning_slo`: tightened by headroom / min_slack),
+    so the certificate answers the question solve asked. Bounds and SLO relaxations are shown in the
+    request's own terms (the planned value times the tightening factor): setting a request SLO to the
+    value shown, at the same headroom, makes that SLO reachable."""
+    factor = tightening(req.headroom, req.min_slack)
     union, unservable = union_instance(req, ctx)
     feasible = union.feasible(union.groups)
     solver = _solver_evidence(union, req)
@@ -188,10 +199,11 @@ def certificate(req: Request, ctx: Context) -> Certificate:
     solver["plans"] = _plan_outcomes(union)
     rep = union.replica
     return Certificate(
-        feasible=feasible, summary=summary(union, conflicts, bounds), groups=_group_counts(union),
-        conflicts=tuple(tuple(g.value for g in union.groups if g in c) for c in conflicts),
-        bounds=tuple(_bound_view(union, b) for b in bounds),
-        relaxations=tuple(_relaxation_view(ctx, r) for r in relaxations),
+        feasible=feasible,
+        summary=summary(union, conflicts, bounds, factor) + tightening_note(req.headroom, req.min_slack),
+        groups=_group_counts(union), conflicts=tuple(tuple(g.value for g in union.groups if g in c) for c in conflicts),
+        bounds=tuple(_bound_view(union, b, factor) for b in bounds),
+        relaxations=tuple(_relaxation_view(ctx, r, factor) for r in relaxations), tightening=factor,
         closest=() if feasible else tuple(_pair_option(union, r) if isinstance(r, tuple) else _option(rep, r)
                                           for r in union.closest()),
         unservable=unservable, solver=solver, options=len(rep.table) + _disagg_rows(union), plan=plan,
@@ -274,15 +286,15 @@ def _pair_option(union: UnionCert, pair: tuple[int, int]) -> OptionView:
                                                                                      dis.excluded_by(pair)))
 
 
-def _bound_view(union: UnionCert, b: Bound) -> BoundView:
+def _bound_view(union: UnionCert, b: Bound, factor: float) -> BoundView:
     gpus = b.group is _G.GPU_BUDGET
-    scale = 1.0 if gpus else 1e3
+    scale = 1.0 if gpus else 1e3 * factor
     option = _pair_option(union, b.row) if isinstance(b.row, tuple) else _option(union.replica, b.row)
     return BoundView(group=b.group.value, value=b.value * scale, limit=None if b.limit is None else b.limit * scale,
-                     option=option)
+                     option=option, planned=b.value)
 
 
-def _relaxation_view(ctx: Context, r: Relaxation) -> RelaxationView:
+def _relaxation_view(ctx: Context, r: Relaxation, factor: float) -> RelaxationView:
     if r.kind == "gpu_budget":
         change, value = f"{int(r.value)} GPUs", int(r.value)
     elif r.kind in ("quantization", "mode"):
@@ -291,7 +303,7 @@ def _relaxation_view(ctx: Context, r: Relaxation) -> RelaxationView:
         change, value = f"{r.kind} {int(r.value)}", int(r.value)
     else:
         kind = SloKind(r.kind.removeprefix("slo_"))
-        value = covering_ms(r.value)
+        value = covering_ms(r.value * factor)
         change = f"{LABEL[kind.group]} ≤ {f'{value:.4f}'.rstrip('0').rstrip('.')} ms"  # every decimal it needs
     return RelaxationView(kind=r.kind, change=change, value=value, plan=_point(ctx, r.plan))
 
@@ -299,7 +311,7 @@ def _relaxation_view(ctx: Context, r: Relaxation) -> RelaxationView:
 ms_covering = covering_ms  # the name this module exported before the rounding moved to the solver
 
 
-def summary(union: UnionCert, conflicts, bounds) -> str:
+def summary(union: UnionCert, conflicts, bounds, factor: float = 1.0) -> str:
     """The first line: feasible, or the unreachable limits with their best values, else the conflict."""
     if not conflicts:
         return "feasible: a deployment meets every SLO within the budget"
@@ -310,9 +322,9 @@ def summary(union: UnionCert, conflicts, bounds) -> str:
         if b.group is _G.GPU_BUDGET:
             parts.append(f"the SLOs need at least {int(b.value)} GPUs (budget {int(b.limit)})")
         else:
-            best = b.value * 1e3
+            best = b.value * 1e3 * factor
             shown = f"{best:.0f}" if best >= 100 else f"{best:.3g}"  # never in exponent notation
-            parts.append(f"{LABEL[b.group]} ≤ {b.limit * 1e3:g} ms: best {shown} ms while the rest holds")
+            parts.append(f"{LABEL[b.group]} ≤ {b.limit * 1e3 * factor:g} ms: best {shown} ms while the rest holds")
     if parts:
         return "; ".join(parts)
     return "conflicting groups: " + " | ".join(" + ".join(LABEL[g] for g in union.groups if g in c) for c in conflicts)

@@ -71,7 +71,7 @@ def disagg_cert(req: Request, ctx: Context, servable, in_domain: bool) -> Disagg
     prefill, decode = disagg_tables(pre.ctx.arch, pre.ctx.fw, pre.ctx.workload, req.max_batch_size, pre.pools,
                                     dec.pools)
     inst = DisaggInstance(prefill=prefill, decode=decode, kv_transfer_s=_kv_seconds(req, pre, dec), osl=req.osl,
-                          total_gpus=req.total_gpus, slo=req.slo, max_prefill_gpus=req.max_prefill_gpus,
+                          total_gpus=req.total_gpus, slo=req.planning_slo, max_prefill_gpus=req.max_prefill_gpus,
                           max_decode_gpus=req.max_decode_gpus, mixed_pools=req.mixed_pools)
     fp, fd = _formats(prefill, pre), _formats(decode, dec)
     planned = [q.gemm.value for q in ctx.quants]

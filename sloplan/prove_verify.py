@@ -15,6 +15,5 @@ def verify(req, cert: Certificate) -> tuple[str, list[str]]:
                         req.quantizations, client=req.client)
     union, _ = union_instance(req, ctx)
     conflicts = {frozenset(ConstraintGroup(g) for g in c) for c in cert.conflicts}
-    bounds = {ConstraintGroup(b.group): (b.value if b.group == ConstraintGroup.GPU_BUDGET.value else b.value / 1e3)
-              for b in cert.bounds}
+    bounds = {ConstraintGroup(b.group): b.planned for b in cert.bounds}
     return verify_union(union, cert.feasible, conflicts, bounds, backend=req.solver)

@@ -62,3 +62,22 @@ def test_three_modes_together_agree_with_solve(tpot_ms):
         assert math.isclose(cert.plan.tokens_per_s, result.best.tokens_per_s, rel_tol=1e-9)
     else:
         assert result.certificate.conflicts == cert.conflicts == (("slo_tpot",),)
+
+
+def test_headroom_is_planned_against_and_its_relaxation_is_in_the_requests_terms():
+    """solve plans against the SLOs tightened by headroom; the certificate answers the same question, and
+    the TPOT it offers, set as the request's own limit at the same headroom, makes solve feasible."""
+    from sloplan.api import solve
+
+    tight = {**BASE, "modes": ["static", "agg"], "tpot_ms": 3.4, "ttft_ms": 2000}
+    assert solve(tight).best is not None
+    robust = {**tight, "headroom": 0.15}
+    result = solve(robust)
+    assert result.best is None and result.certificate is not None and not result.certificate.feasible
+    cert, how = _prove(robust)
+    assert cert.tightening == pytest.approx(1.15) and "headroom" in cert.summary
+    tpot = next(b for b in cert.bounds if b.group == "slo_tpot")
+    assert tpot.value == pytest.approx(tpot.planned * 1e3 * 1.15) and tpot.limit == pytest.approx(3.4)
+    (looser,) = [r for r in cert.relaxations if r.kind == "slo_tpot"]
+    assert looser.value > 3.4
+    assert solve({**robust, "tpot_ms": looser.value}).best is not None
