@@ -100,7 +100,8 @@ def predict(key: tuple, concurrency: list[int]):
         kv_tokens_per_request(arch, wl.isl, wl.osl, fw.reserve_per_request_osl))
     if cap < dp:
         raise ValueError(f"{engine.label}: the KV budget holds no request per rank")
-    m = aggregated(arch, engine, db, fw, wl, np.array(concurrency), cap, calibration(backend, system, moe=True))
+    cal = calibration(backend, system, moe=True, design=arch.attention.kind)  # as sloplan/context.py reads it
+    m = aggregated(arch, engine, db, fw, wl, np.array(concurrency), cap, cal)
     return [(float(a), float(b), int(t), source_label(t, s))
             for a, b, t, s in zip(m.ttft_s, m.tpot_s, m.tier, m.source)]
 
