@@ -28,7 +28,7 @@ def cross_validated(rows: list[dict], folds: int) -> dict[str, tuple[float, floa
     other folds' rows that sloplan can price, scored on this fold (rows it cannot price are absent)."""
     import calibrate
 
-    prepped = calibrate.prepare(rows)
+    prepped = calibrate.prepare(rows, by_design=True)
     fold_of = {r["id"]: int(hashlib.sha256(("cv" + r["id"]).encode()).hexdigest()[:8], 16) % folds for r in prepped}
     out: dict[str, tuple[float, float]] = {}
     for k in range(folds):

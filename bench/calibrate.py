@@ -47,6 +47,10 @@ PARAMS = ("kernel_scale", "step_overhead_s", "ttft_overhead_s", "queue_coef", "q
           "prefill_scale", "request_overhead_s", "queue_load_exp", "frontend_s_per_token")
 LOWER = np.array([0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.0])
 UPPER = np.array([2.0, 10e-3, 300e-3, 5.0, 1.5, 1.0, 3.0, 200e-6, 2.0, 300e-6])
+# The MoE block's one more constant (model/calibration.py), fitted only where a partition has attention-DP
+# rows: it moves nothing else. Bounded by 4x TRT-LLM's default timeout_iters.
+MOE_PARAMS = (*PARAMS, "dp_wait_steps")
+MOE_LOWER, MOE_UPPER = np.append(LOWER, 0.0), np.append(UPPER, 200.0)
 NM_MAXITER = 3000  # the dense fit's Nelder-Mead budget
 # The MoE fit's (`--moe`): its 2,000 rows cost 2.5x the dense ones per loss evaluation and its 5-fold CV
 # must run on a shared 2-core machine, so one start (the parent level's constants), at most
@@ -59,11 +63,12 @@ START = Calibration(kernel_scale=1.0, step_overhead_s=0.5e-3, ttft_overhead_s=20
                     frontend_s_per_token=0.0)
 
 
-def prepare(rows: list[dict], split: tuple[str, ...] = ()) -> list[dict]:
+def prepare(rows: list[dict], split: tuple[str, ...] = (), by_design: bool = False) -> list[dict]:
     """Price each configuration's step curves once (wide enough for all its rows' concurrencies); the fit
     then only re-solves the closed loop. Rows are grouped by (system, backend), plus the `split` columns
     when given. An attention-DP engine is solved for one rank, as the estimator does (model/aggregated.py
-    per_rank): each row keeps its rank's concurrency and running cap, and its dp."""
+    per_rank): each row keeps its rank's concurrency and running cap, and its dp. `by_design` (the MoE
+    fit): the model's attention design refines the group, as model/calibration.py reads it."""
     configs: dict[tuple, list[tuple[dict, float]]] = {}
     for row in rows:
         try:
@@ -82,7 +87,8 @@ def prepare(rows: list[dict], split: tuple[str, ...] = ()) -> list[dict]:
         conc_all, cap, _ = per_rank(engine, np.array([c for _, c in members]), slot.max_running, neutral)
         curves = replica_curves(ctx.arch, engine, ctx.db, ctx.fw, ctx.workload, conc_all, cap)
         for (row, _), rank_conc in zip(members, np.atleast_1d(conc_all)):
-            part = "/".join([row["system"], row["backend"]] + [row[c] or "-" for c in split])
+            design = [ctx.arch.attention.kind.value] if by_design else []
+            part = "/".join([row["system"], row["backend"]] + design + [row[c] or "-" for c in split])
             out.append(dict(curves=curves, wl=ctx.workload, pp=engine.pp, conc=np.array([float(rank_conc)]), cap=cap,
                             dp=engine.dp, backend=row["backend"], part=part, id=row["id"],
                             ttft=float(row["silicon_ttft_ms"]) / 1e3, tpot=float(row["silicon_tpot_ms"]) / 1e3))
@@ -141,8 +147,11 @@ def loss_of(prepped: list[dict], c: Calibration) -> float:
 def fit_from(prepped: list[dict], start: Calibration, maxiter: int = NM_MAXITER) -> Calibration:
     """Robust least squares on log(pred/measured) (smooth, finds the basin), then Nelder-Mead on
     loss_of; parameters stay within sane bounds."""
+    names, lower, upper = (MOE_PARAMS, MOE_LOWER, MOE_UPPER) if any(r["dp"] > 1 for r in prepped) else \
+        (PARAMS, LOWER, UPPER)
+
     def cal_of(x: np.ndarray) -> Calibration:
-        return Calibration(**dict(zip(PARAMS, map(float, np.clip(x, LOWER, UPPER)))))
+        return replace(start, **dict(zip(names, map(float, np.clip(x, lower, upper)))))
 
     measured_ttft, measured_tpot = np.array([r["ttft"] for r in prepped]), np.array([r["tpot"] for r in prepped])
 
@@ -153,19 +162,19 @@ def fit_from(prepped: list[dict], start: Calibration, maxiter: int = NM_MAXITER)
     def loss(x: np.ndarray) -> float:
         return loss_of(prepped, cal_of(x))
 
-    x0 = np.clip([getattr(start, k) for k in PARAMS], LOWER + 1e-9, UPPER - 1e-9)
+    x0 = np.clip([getattr(start, k) for k in names], lower + 1e-9, upper - 1e-9)
     steps = MOE_LS_STEPS if maxiter < NM_MAXITER else None  # the MoE fit's budget (see MOE_NM_MAXITER)
-    x0 = least_squares(log_residuals, x0, bounds=(LOWER, UPPER), loss="soft_l1", f_scale=0.3, max_nfev=steps).x
+    x0 = least_squares(log_residuals, x0, bounds=(lower, upper), loss="soft_l1", f_scale=0.3, max_nfev=steps).x
     res = minimize(loss, x0, method="Nelder-Mead", options=dict(maxiter=maxiter, xatol=1e-6, fatol=1e-6))
     return cal_of(res.x)
 
 
-def to_yaml(fitted: dict[str, Calibration], indent: str = "") -> str:
+def to_yaml(fitted: dict[str, Calibration], indent: str = "", names: tuple[str, ...] = PARAMS) -> str:
     """One entry per backend (the fallback for systems without their own) and per system/backend."""
     lines = []
     for key, c in sorted(fitted.items()):
         lines.append(f"{indent}{key}:")
-        lines += [f"{indent}  {k}: {getattr(c, k):.6g}" for k in PARAMS]
+        lines += [f"{indent}  {k}: {getattr(c, k):.6g}" for k in names]
     return "\n".join(lines) + "\n"
 
 
@@ -186,7 +195,7 @@ def new_file(fitted: dict[str, Calibration], moe: bool) -> str:
     """calibration.yaml with one part refit and the other kept as it is, byte for byte."""
     dense, moe_block = _split_file(_FILE.read_text() if _FILE.exists() else "")
     if moe:
-        return dense + MOE_HEADER + to_yaml(fitted, indent="  ")
+        return dense + MOE_HEADER + to_yaml(fitted, indent="  ", names=MOE_PARAMS)
     return HEADER + to_yaml(fitted) + moe_block
 
 
@@ -260,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="fit the `moe:` block on the MoE / MLA agg rows instead (the dense entries stay as they are)")
     args = ap.parse_args(argv)
     _, dense_rows, moe_rows = load_dev_agg(silicon_csv_path())
-    prepped = prepare(moe_rows if args.moe else dense_rows, tuple(c for c in args.split.split(",") if c))
+    prepped = prepare(moe_rows if args.moe else dense_rows, tuple(c for c in args.split.split(",") if c), args.moe)
     if args.cv:
         cross_validate(prepped, args.cv, MOE_NM_MAXITER if args.moe else NM_MAXITER)
         return 0

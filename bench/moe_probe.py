@@ -7,7 +7,7 @@ Calls the estimator directly (model/aggregated.py with model/moe_ops.py), with e
 row states it: tp_size, attention_dp_size (empty = 1; see attention_dp for vLLM), moe_tp_size, moe_ep_size,
 batch_size as the closed-loop concurrency; the row's gemm_quant_mode where the GPU computes in it, else the
 checkpoint's.
-The running cap is moe_ops.kv_capacity_requests (a stand-in until the MoE memory model lands). Rows with
+The running cap is the estimator's own: model/moe_memory.py's KV budget per GPU (model/memory.py memory_plan). Rows with
 tp_size 64 / 72 are skipped (a data defect handled elsewhere). The peer's predictions
 (../shared/data/peer-predictions-dev.csv) are scored on the rows both tools predicted ("both %"), ours
 beside them on the same rows. Only dev rows are read (bench/_common.py
@@ -35,7 +35,8 @@ from sloplan.model.calibration import calibration  # noqa: E402
 from sloplan.model.catalog import resolve_model  # noqa: E402
 from sloplan.model.engine import Engine  # noqa: E402
 from sloplan.model.framework import framework  # noqa: E402
-from sloplan.model.moe_ops import kv_capacity_requests, moe_ops_estimate  # noqa: E402
+from sloplan.model.memory import kv_tokens_per_request, memory_plan
+from sloplan.model.moe_ops import moe_ops_estimate  # noqa: E402
 from sloplan.model.ops import source_label  # noqa: E402
 from sloplan.model.quant import GemmQuant, Quant  # noqa: E402
 from sloplan.model.workload import Workload  # noqa: E402
@@ -95,10 +96,12 @@ def predict(key: tuple, concurrency: list[int]):
         gemm = arch.checkpoint_quant
     engine = Engine(tp, pp, Quant.default_for(gemm), dp=dp, moe_tp=moe_tp, moe_ep=moe_ep)
     fw, wl = framework(backend).profile, Workload(int(isl), int(osl))
-    cap = kv_capacity_requests(arch, engine, db.system, fw, wl)
+    cap = memory_plan(arch, engine, db.system, fw).max_requests(
+        kv_tokens_per_request(arch, wl.isl, wl.osl, fw.reserve_per_request_osl))
     if cap < dp:
         raise ValueError(f"{engine.label}: the KV budget holds no request per rank")
-    m = aggregated(arch, engine, db, fw, wl, np.array(concurrency), cap, calibration(backend, system, moe=True))
+    cal = calibration(backend, system, moe=True, design=arch.attention.kind)  # as sloplan/context.py reads it
+    m = aggregated(arch, engine, db, fw, wl, np.array(concurrency), cap, cal)
     return [(float(a), float(b), int(t), source_label(t, s))
             for a, b, t, s in zip(m.ttft_s, m.tpot_s, m.tier, m.source)]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from . import attention_sinks
 from .hf_config import Fields, echo
 
 
@@ -115,7 +116,14 @@ class Attention:
             s += f", {self.count(LayerAttention.SLIDING)} sliding-window ({g.window}) layers"
         if self.linear:
             s += f", {self.count(LayerAttention.LINEAR)} of {len(self.layers)} layers gated-DeltaNet"
-        return s + (", attention sinks" if g.sinks else "")
+        return s + (f", {attention_sinks.note(g.head_dim, g.window or 1)}" if g.sinks else "")
+
+    @property
+    def kernel_notes(self) -> tuple[str, ...]:
+        """Costs held inside the attention kernel's measured time rather than priced as ops of their own,
+        said with every estimate (model/attention_sinks.py)."""
+        g = self.gqa
+        return (attention_sinks.note(g.head_dim, g.window or 1),) if g is not None and g.sinks else ()
 
 
 _LAYER_TYPES = {"full_attention": LayerAttention.FULL, "sliding_attention": LayerAttention.SLIDING,

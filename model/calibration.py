@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sloplan.core.enums import Client
 
+from .attention import AttentionKind
 from .framework import Backend
 
 _FILE = Path(__file__).parent / "catalog" / "calibration.yaml"
@@ -45,6 +46,12 @@ class Calibration:
     spends per output token, beside the GPU rather than in series with it: one server streams at
     most 1/frontend_s_per_token tokens/s, and clients beyond that wait for their first token (the
     h100 TRT-LLM rows plateau near 9 k tokens/s at TP2 and TP8 alike). 0 means no such limit.
+    dp_wait_steps: decode steps a new request waits before its prefill on an attention-DP engine (dp > 1):
+    TRT-LLM's attention-DP balancing holds a context request until every rank has one or timeout_iters
+    iterations have passed (AttentionDpConfig: 50 by default), and vLLM's DP ranks admit new prompts in
+    step with the DP group. The dev rows show it: TRT-LLM attention-DP TTFTs exceed the prefill by 30-180
+    measured TPOTs at any concurrency (1-12 s), vLLM's by 5-10. Fitted only on partitions with attention-DP
+    rows (bench/calibrate.py --moe); 0 elsewhere, and dp = 1 engines never pay it.
     """
 
     step_overhead_s: float = 0.0
@@ -57,6 +64,7 @@ class Calibration:
     request_overhead_s: float = 0.0
     queue_load_exp: float = 0.0
     frontend_s_per_token: float = 0.0
+    dp_wait_steps: float = 0.0
 
     def frontend_load(self, tokens_per_s: float) -> float:
         """A server's output tokens/s as a share of its frontend limit (0 when there is none)."""
@@ -83,17 +91,24 @@ MOE_BLOCK = "moe"  # calibration.yaml's block of constants fitted on the MoE / M
 
 
 @cache
-def calibration(backend: Backend | str, system: str | None = None, moe: bool = False) -> Calibration:
+def calibration(backend: Backend | str, system: str | None = None, moe: bool = False,
+                design: AttentionKind | None = None) -> Calibration:
     """The backend's constants, with the (system, backend) entry's fields on top when there is one.
 
     `moe`: a model with expert layers (MoE, MLA, hybrid MoE) takes the `moe:` block's entries on top of
     those, the same two levels fitted on the MoE rows alone (bench/calibrate.py --moe), so refitting
-    either never moves the other; where the block has no entry the dense constants stand."""
+    either never moves the other; where the block has no entry the dense constants stand. `design`: the
+    model's attention design; the block's `system/backend/design` entry (fitted on that design's rows of
+    the pair where they are enough) goes on top. MLA and GQA MoE models on one (system, backend) differ
+    in what the kernel tables miss: TRT-LLM DeepSeek TTFTs at 1k tokens sit 130-370 ms above the prefill
+    where gpt-oss's on the same GPUs and framework are met within a few ms."""
     name = Backend(backend).value
     blocks = [_table()] + ([_table().get(MOE_BLOCK) or {}] if moe else [])
     fields: dict = {}
-    for block in blocks:
+    for i, block in enumerate(blocks):
         fields.update(block.get(name) or {})
         if system:
             fields.update(block.get(f"{system}/{name}") or {})
+            if i and design is not None:
+                fields.update(block.get(f"{system}/{name}/{AttentionKind(design).value}") or {})
     return Calibration(**fields)

@@ -29,15 +29,11 @@ from sloplan.perfdb import SystemSpec, Tier
 from .arch import ModelArch
 from .attention import AttentionKind
 from .engine import Engine
-from .framework import Backend, FrameworkProfile, KvFractionOf
-from .kv_cache import kv_footprint
+from .framework import Backend
 from .layers import Weight, WeightRole
 from .lookups import Kind, Query
-from .moe_memory import served_formats, sharding
 from .ops import Op, Term
 from .weight_format import WeightFormat
-from .weights import weight_bytes_per_gpu
-from .workload import Workload
 
 # Families whose every op this module and model/ops.py price (GQA attention, classic MoE). The gate in
 # model/arch.py (UnsupportedModel) is lifted by the integrator once the MoE engines / memory land too.
@@ -223,25 +219,3 @@ def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens:
            expert_dtype(arch, engine, system, backend), DISTRIBUTION)
     terms.append(Term(Query.of(Kind.MOE, key, group), count, Op.MOE_EXPERTS))
     return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, group, count)
-
-
-def kv_capacity_requests(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile,
-                         wl: Workload) -> int:
-    """Requests the engine's KV budget holds at once, all attention-DP ranks together (each rank caches its
-    own requests). A stand-in for the estimator tests and bench/moe_probe.py until the MoE memory model
-    (another helper's, model/memory.py) lands: per-GPU weights from model/weights.py, KV from
-    model/kv_cache.py, the framework's memory fraction as model/memory.py applies it, and activations of
-    one budget-full step (attention width plus the routed experts' intermediate on this GPU)."""
-    shard = sharding(engine)
-    weights = weight_bytes_per_gpu(arch, shard, served_formats(arch, engine)).total
-    moe = arch.mlp.moe
-    inter = max(arch.intermediate_size // engine.tp, moe.top_k * moe.expert_intermediate // engine.moe_tp if moe else 0)
-    act = fw.token_budget * 2.0 * (4 * arch.hidden_size + 4 * inter)
-    runtime = fw.runtime_reserve_bytes + (0.4 * 2**30 if engine.gpus > 1 else 0.0)
-    cap = system.mem_capacity_bytes
-    if fw.kv_fraction_of is KvFractionOf.FREE_AFTER_WEIGHTS:
-        budget = fw.kv_fraction * (cap - weights - act - runtime)
-    else:
-        budget = fw.kv_fraction * cap - weights - act - runtime
-    per_request = kv_footprint(arch, shard, engine.quant.kv).bytes_for(wl.isl + fw.reserve_per_request_osl * wl.osl)
-    return int(max(budget, 0.0) // max(per_request, 1.0)) * engine.dp

@@ -99,4 +99,5 @@ def build_context(model: str, system: str, backend: Backend, version: str | None
                                       f"accepted: {accepted}")
     return Context(arch, db.system, db, spec.profile, Workload(isl, osl, prefix),
                    tuple(Quant.default_for(q) for q in ok),
-                   calibration(spec.backend, db.system.name, arch.mlp.moe is not None).for_client(client), spec)
+                   calibration(spec.backend, db.system.name, arch.mlp.moe is not None,
+                               arch.attention.kind).for_client(client), spec)

@@ -206,7 +206,8 @@ def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *
                     tokens_per_s_per_gpu=float(m.tokens_per_s[0]) / slot.engine.gpus,
                     tier=Tier(int(m.tier[0])).label, tier_source=source_label(m.tier[0], m.source[0]),
                     memory_gib=slot.memory.as_gib,
-                    frontend_load=ctx.calibration.frontend_load(float(m.tokens_per_s[0])))
+                    frontend_load=ctx.calibration.frontend_load(float(m.tokens_per_s[0])),
+                    notes=ctx.arch.attention.kernel_notes)
 
 
 def __getattr__(name: str):

@@ -144,6 +144,8 @@ def print_estimate(e: Estimate) -> None:
     if e.tier_source:
         console.print(f"tier {e.tier}: set by the {e.tier_source} lookup")
     _frontend_note(e.frontend_load)
+    for note in e.notes:
+        console.print(f"note: {note}")
     console.print("memory per GPU (GiB): " + ", ".join(f"{k} {v}" for k, v in e.memory_gib.items()))
 
 

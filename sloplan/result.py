@@ -164,6 +164,7 @@ class Estimate:
     # the server's output tokens/s over its frontend streaming limit (calibration): near 1 the
     # frontend, not the GPUs, bounds throughput and clients wait for their first token
     frontend_load: float = 0.0
+    notes: tuple[str, ...] = ()  # costs held inside a measured kernel's time, not priced apart (attention sinks)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -11,7 +11,8 @@ from sloplan.model.calibration import MOE_BLOCK, Calibration, calibration
 TABLE = {"trtllm": {"kernel_scale": 0.8, "step_overhead_s": 1e-3},
          "h200_sxm/trtllm": {"kernel_scale": 0.9},
          MOE_BLOCK: {"trtllm": {"kernel_scale": 0.7, "ttft_overhead_s": 0.05},
-                     "b200_sxm/trtllm": {"kernel_scale": 0.6}}}
+                     "b200_sxm/trtllm": {"kernel_scale": 0.6},
+                     "b200_sxm/trtllm/mla": {"kernel_scale": 0.5, "dp_wait_steps": 40.0}}}
 
 
 @pytest.fixture
@@ -32,6 +33,18 @@ def test_moe_models_take_the_moe_entries_on_top(table):
     assert calibration("trtllm", "h200_sxm", moe=True) == Calibration(kernel_scale=0.7, step_overhead_s=1e-3,
                                                                        ttft_overhead_s=0.05)
     assert calibration("trtllm", "b200_sxm", moe=True).kernel_scale == 0.6
+
+
+def test_the_design_entry_goes_on_top_for_its_design_only(table):
+    from sloplan.model.attention import AttentionKind
+
+    mla = calibration("trtllm", "b200_sxm", moe=True, design=AttentionKind.MLA)
+    assert (mla.kernel_scale, mla.dp_wait_steps, mla.ttft_overhead_s) == (0.5, 40.0, 0.05)
+    assert calibration("trtllm", "b200_sxm", moe=True, design=AttentionKind.GQA).kernel_scale == 0.6
+    # no h200 entry in the block: its backend entry over the dense system entry
+    assert calibration("trtllm", "h200_sxm", moe=True, design=AttentionKind.MLA).kernel_scale == 0.7
+    # a dense model never reads the block, whatever design it names
+    assert calibration("trtllm", "b200_sxm", design=AttentionKind.MLA) == calibration("trtllm", "b200_sxm")
 
 
 def test_without_a_moe_entry_the_dense_constants_stand(table):

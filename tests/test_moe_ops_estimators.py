@@ -1,7 +1,8 @@
 """Aggregated and static estimates of MoE engines (Qwen3-30B-A3B-FP8 on h200_sxm, TRT-LLM), with attention DP.
 
-Explicit engines (tp1 on one GPU, tp4 etp4, tp1 dp4 ep4, tp8 ep8) and the KV capacity of model/kv_cache.py
-(moe_ops.kv_capacity_requests); the dp plumbing is checked against one rank's closed loop solved by hand."""
+Explicit engines (tp1 on one GPU, tp4 etp4, tp1 dp4 ep4, tp8 ep8) with the running cap the estimator itself
+uses (model/moe_memory.py's per-GPU KV budget, as model/options.py engine_slot reads it); the dp plumbing
+is checked against one rank's closed loop solved by hand."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -14,7 +15,7 @@ from sloplan.model.calibration import calibration
 from sloplan.model.catalog import resolve_model
 from sloplan.model.engine import Engine
 from sloplan.model.framework import framework
-from sloplan.model.moe_ops import kv_capacity_requests
+from sloplan.model.memory import kv_tokens_per_request, memory_plan
 from sloplan.model.ops import source_label
 from sloplan.model.quant import GemmQuant, Quant
 from sloplan.model.workload import Workload
@@ -36,7 +37,8 @@ def setup(h200_trtllm_db):
 
 def _cap(setup, engine):
     arch, db, fw, _ = setup
-    return kv_capacity_requests(arch, engine, db.system, fw, WL)
+    tokens = kv_tokens_per_request(arch, WL.isl, WL.osl, fw.reserve_per_request_osl)
+    return memory_plan(arch, engine, db.system, fw).max_requests(tokens)
 
 
 def _agg(setup, engine, conc=CONC, cap=None):
