@@ -18,7 +18,7 @@ from .lookup import Lookup
 
 def _group_key(query):
     """(type, scalar field values), or None when a scalar field is not hashable (then it goes alone)."""
-    key = (type(query), tuple(getattr(query, f) for f in query.FIELDS if f not in query.ARRAYS))
+    key = (type(query), query.scalars)
     try:
         hash(key)
     except TypeError:
