@@ -112,13 +112,18 @@ def _reason(exc: BaseException) -> str:
 
 # --------------------------------------------------------------------------- the write boundary
 def _atomic_savez(path: Path, arrays: dict) -> None:
-    """Whole or absent: write a temp file next to `path`, then rename. Failures only cost speed."""
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def atomic_write(path: Path, write: Callable) -> None:
+    """Whole or absent: `write(binary file)` into a temp file next to `path`, then rename. Failures only
+    cost speed (an unwritable folder is said once per process)."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            write(fh)
         os.replace(tmp, path)
         tmp = None
         sweep_stale_tmp(path.parent)
