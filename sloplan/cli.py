@@ -5,7 +5,6 @@ points stdout at /dev/null (so the interpreter's final flush cannot fail either)
 would have had anyway: 0 for a plan, 3 for an infeasible request. Exit 0 rather than 141 (128 + SIGPIPE)
 because the reader asked for less, nothing went wrong: a `set -o pipefail` pipeline with `head` succeeds.
 """
-from __future__ import annotations
 
 import contextlib
 import os

@@ -1,5 +1,4 @@
 """`sloplan estimate`: the metrics of one configuration from the flags, or of every row of a CSV."""
-from __future__ import annotations
 
 import sys
 from pathlib import Path

@@ -3,7 +3,6 @@
 Flags are `solve`'s, plus the load target (`--rate` or `--concurrency`), prices and the robustness
 margins; `--total-gpus` is a cap here (sloplan/size.py), and may be left out.
 """
-from __future__ import annotations
 
 import sys
 from pathlib import Path
