@@ -7,16 +7,14 @@ path of every lookup, and is eight rows: core imports nothing of sloplan's and n
 with, so a data file would drag a loader into the bottom layer and a parse into every process start for
 no reader that edits it. Hardware, models and frameworks stay data files; this is a physical constant.
 
-Two byte counts, on purpose. `storage_bytes` is what an element costs in memory, block scales included
-(fp8_block: one fp32 scale per 128x128 block, 1 + 4/128**2; nvfp4: one fp8 scale per 16 values, 9/16):
-the model sizes weights with it, and it is the physically right count of bytes a kernel reads. `sol_bytes`
-is what perfdb's speed-of-light formulas count today; it differs for fp8_block (1.0) and the 4-bit MoE
-formats (no scales). Both are kept because perfdb interpolates in utilization = SOL / measured latency, so
-changing the SOL moves every interpolated and roofline answer of those dtypes, and issue 11 promises that
-no user-visible number moves. Measured with sol_bytes = storage_bytes: the quick start keeps its plan and
-front but 595 of its 1368 JSON numbers move (at most 6.8e-8 relative); 19 of bench/accuracy.py's 1712
-predictions move (at most 7e-6 relative; the printed MAPEs do not); the other instances and the README
-examples do not move. A later change that accepts this sets `sol_bytes = storage_bytes` here, nowhere else.
+One byte count. `storage_bytes` is what an element costs, block scales included (fp8_block: one fp32 scale
+per 128x128 block, 1 + 4/128**2; nvfp4: one fp8 scale per 16 values, 9/16; mxfp4: one e8m0 scale per 32
+values): the model sizes weights with it, and perfdb's speed-of-light formulas count it, since it is the
+physically right count of bytes a kernel reads. (Until issue 11's last step perfdb counted fp8_block as 1.0
+and mxfp4 as 0.5, without scales. perfdb interpolates in utilization = SOL / measured latency, so a measured
+point does not move; interpolated answers move by a second-order amount and ROOFLINE answers, SOL over a
+median utilization, by at most the byte ratio on their memory-bound part: 2.4e-4 for fp8_block, 6.25 % for
+mxfp4. What moved is in perfdb/README.md, "One byte count".)
 
 `kernels` says in which kernel families' SOL a dtype counts its own bytes: elsewhere it counts as bf16
 (2 B), as the per-family maps this table replaced did (an int8 GEMM or an fp8 NCCL message is priced at
@@ -47,10 +45,9 @@ class DtypeInfo:
     """One element type."""
 
     name: str  # canonical, as in perfdb grid names and GemmQuant/KvDtype values
-    storage_bytes: float  # bytes per element in memory, block scales included
-    sol_bytes: float  # bytes per element perfdb's SOL formulas count (see the module docstring)
+    storage_bytes: float  # bytes per element, block scales included: memory and speed of light alike
     flops_key: str  # which SystemSpec.flops_per_s rate computes it (weight-only formats compute in bf16)
-    kernels: frozenset[Kernel]  # families whose SOL counts sol_bytes (elsewhere: bf16, 2 B)
+    kernels: frozenset[Kernel]  # families whose SOL counts storage_bytes (elsewhere: bf16, 2 B)
     siblings: tuple[str, ...] = ()  # a missing slice borrows these dtypes' slices, first found first
     aliases: tuple[str, ...] = ()  # other spellings in perf tables (lower case)
     nccl_as: str = DEFAULT  # the NCCL table slice a message in this dtype is priced from (1-byte: int8)
@@ -63,19 +60,19 @@ class DtypeInfo:
 
 _K = Kernel
 DTYPES: tuple[DtypeInfo, ...] = (
-    DtypeInfo("bf16", 2.0, 2.0, "bf16", frozenset(_K), ("fp8", "fp8_block"),
+    DtypeInfo("bf16", 2.0, "bf16", frozenset(_K), ("fp8", "fp8_block"),
               ("bfloat16", "float16", "fp16", "half", "default")),  # vLLM's kv "default" = model dtype
-    DtypeInfo("fp8", 1.0, 1.0, "fp8", frozenset({_K.GEMM, _K.MOE, _K.KV, _K.A2A}), ("fp8_block", "bf16"),
+    DtypeInfo("fp8", 1.0, "fp8", frozenset({_K.GEMM, _K.MOE, _K.KV, _K.A2A}), ("fp8_block", "bf16"),
               nccl_as="int8"),
-    DtypeInfo("fp8_block", 1.0 + 4.0 / (128 * 128), 1.0, "fp8", frozenset({_K.GEMM, _K.MOE}), ("fp8", "bf16")),
-    DtypeInfo("nvfp4", 9.0 / 16.0, 9.0 / 16.0, "fp4", frozenset({_K.GEMM, _K.MOE, _K.A2A}),
+    DtypeInfo("fp8_block", 1.0 + 4.0 / (128 * 128), "fp8", frozenset({_K.GEMM, _K.MOE}), ("fp8", "bf16")),
+    DtypeInfo("nvfp4", 9.0 / 16.0, "fp4", frozenset({_K.GEMM, _K.MOE, _K.A2A}),
               ("fp8_block", "fp8", "bf16")),
-    DtypeInfo("int8", 1.0, 1.0, "int8", frozenset({_K.NCCL}), ("fp8", "bf16"), nccl_as="int8"),
+    DtypeInfo("int8", 1.0, "int8", frozenset({_K.NCCL}), ("fp8", "bf16"), nccl_as="int8"),
     # MoE-only formats. mxfp4: one e8m0 scale per 32 values. int4_wo / w4afp8: group scales whose size
     # depends on the checkpoint's group size, not counted.
-    DtypeInfo("w4a16_mxfp4", 0.5 + 1.0 / 32.0, 0.5, "bf16", frozenset({_K.MOE})),
-    DtypeInfo("int4_wo", 0.5, 0.5, "bf16", frozenset({_K.MOE})),
-    DtypeInfo("w4afp8", 0.5, 0.5, "fp8", frozenset({_K.MOE})),
+    DtypeInfo("w4a16_mxfp4", 0.5 + 1.0 / 32.0, "bf16", frozenset({_K.MOE})),
+    DtypeInfo("int4_wo", 0.5, "bf16", frozenset({_K.MOE})),
+    DtypeInfo("w4afp8", 0.5, "fp8", frozenset({_K.MOE})),
 )
 BY_NAME: dict[str, DtypeInfo] = {d.name: d for d in DTYPES}
 _BY_SPELLING: dict[str, DtypeInfo] = {s: d for d in DTYPES for s in (d.name, *d.aliases)}
@@ -103,7 +100,7 @@ def flops_key(name: str) -> str:
 def sol_kernels(kernel: Kernel) -> dict[str, float]:
     """{spelling: SOL bytes} of the dtypes that count their own bytes in `kernel`'s SOL (callers default
     the rest to 2.0, bf16): the per-family maps perfdb/sol.py exposes are views of this table."""
-    return {s: d.sol_bytes for d in DTYPES if kernel in d.kernels for s in (d.name, *d.aliases)}
+    return {s: d.storage_bytes for d in DTYPES if kernel in d.kernels for s in (d.name, *d.aliases)}
 
 
 def kv_canonical(name: str) -> str:

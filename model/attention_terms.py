@@ -19,7 +19,7 @@ import numpy as np
 from .arch import ModelArch
 from .attention import LayerAttention
 from .engine import Engine
-from .lookups import Kind, Query
+from sloplan.perfdb.queries import AllReduce, Gemm, MemoryOp
 from .ops import Op, Term
 
 BF16_BYTES = 2.0
@@ -46,7 +46,7 @@ def tokens_of(tokens) -> np.ndarray:
 
 def gemm(tokens, n: int, k: int, dtype: str, count: float, op: Op) -> Term:
     """A (tokens x k) @ (k x n) GEMM per GPU, `count` times per pass."""
-    return Term(Query.of(Kind.GEMM, (int(n), int(k), dtype), tokens), count, op)
+    return Term(Gemm(tokens, int(n), int(k), dtype), count, op)
 
 
 def all_reduce(tokens, hidden: int, engine: Engine, count: float) -> list[Term]:
@@ -54,13 +54,13 @@ def all_reduce(tokens, hidden: int, engine: Engine, count: float) -> list[Term]:
     e.g. attention data parallelism)."""
     if engine.tp == 1:
         return []
-    return [Term(Query.of(Kind.ALL_REDUCE, (engine.tp,), tokens * hidden), count, Op.ALL_REDUCE)]
+    return [Term(AllReduce(tokens * hidden, engine.tp), count, Op.ALL_REDUCE)]
 
 
 def elementwise(tokens, elems_per_token: float, count: float) -> Term:
     """Memory-bound element-wise work: `elems_per_token` BF16 values read plus written per token (analytic:
     does not lower the tier, as in model/ops.py)."""
-    return Term(Query.of(Kind.MEMORY, (), tokens * BF16_BYTES * elems_per_token), count, Op.ELEMENTWISE,
+    return Term(MemoryOp(tokens * BF16_BYTES * elems_per_token), count, Op.ELEMENTWISE,
                 analytic=True)
 
 

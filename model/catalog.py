@@ -41,10 +41,9 @@ def _key(name: str) -> str:
 @lru_cache(maxsize=1)
 def _ours() -> dict[str, tuple[dict, dict | None]]:
     """Our own catalog (small; read first so common names resolve without touching the wheel)."""
-    from sloplan.perfdb.catalog import load_yaml
+    from sloplan.perfdb.yaml_cache import load_yaml_file
 
-    with open(_CATALOG) as fh:
-        return {name: (cfg, None) for name, cfg in load_yaml(fh).items()}
+    return {name: (cfg, None) for name, cfg in load_yaml_file(_CATALOG).items()}
 
 
 @lru_cache(maxsize=1)

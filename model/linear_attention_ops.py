@@ -26,7 +26,7 @@ from . import attention_terms as at
 from .arch import ModelArch
 from .attention import LayerAttention
 from .engine import Engine
-from .lookups import Kind, Query
+from sloplan.perfdb.queries import ContextAttention, Gdn, GenerationAttention
 from .ops import Op, OpGroup, Term
 
 
@@ -86,9 +86,9 @@ def context_attention(arch: ModelArch, engine: Engine, batch, new_tokens, prefix
     _check(arch)
     b, s, p = (np.asarray(x, dtype=np.float64) for x in np.broadcast_arrays(batch, new_tokens, prefix))
     lin, full = at.layers(arch, engine, LayerAttention.LINEAR), at.layers(arch, engine, LayerAttention.FULL)
-    return OpGroup((Term(Query.of(Kind.GDN, _gdn_key(arch, engine, "context"), b, s), lin, Op.GDN_CONTEXT),
-                    Term(Query.of(Kind.CONTEXT_ATTENTION, _gqa_key(arch, engine), b, s, p), full,
-                         Op.CONTEXT_ATTENTION)))
+    phase, k_heads, v_heads, k_dim, v_dim = _gdn_key(arch, engine, "context")
+    return OpGroup((Term(Gdn(phase, b, s, k_heads, v_heads, k_dim, v_dim), lin, Op.GDN_CONTEXT),
+                    Term(ContextAttention(b, s, p, *_gqa_key(arch, engine)), full, Op.CONTEXT_ATTENTION)))
 
 
 def generation_attention(arch: ModelArch, engine: Engine, batch, kv_len) -> OpGroup:
@@ -97,6 +97,7 @@ def generation_attention(arch: ModelArch, engine: Engine, batch, kv_len) -> OpGr
     batch = np.asarray(batch)
     b = np.maximum(batch, 1)
     lin, full = at.layers(arch, engine, LayerAttention.LINEAR), at.layers(arch, engine, LayerAttention.FULL)
-    return OpGroup((Term(Query.of(Kind.GDN, _gdn_key(arch, engine, "generation"), b, 1.0), lin, Op.GDN_GENERATION),
-                    Term(Query.of(Kind.GENERATION_ATTENTION, _gqa_key(arch, engine), b, kv_len), full,
-                         Op.GENERATION_ATTENTION)), active=batch > 0)
+    phase, k_heads, v_heads, k_dim, v_dim = _gdn_key(arch, engine, "generation")
+    return OpGroup((Term(Gdn(phase, b, 1.0, k_heads, v_heads, k_dim, v_dim), lin, Op.GDN_GENERATION),
+                    Term(GenerationAttention(b, kv_len, *_gqa_key(arch, engine)), full, Op.GENERATION_ATTENTION)),
+                   active=batch > 0)

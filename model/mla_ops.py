@@ -41,7 +41,7 @@ from . import attention_terms as at
 from .arch import ModelArch
 from .attention import MlaGeometry
 from .engine import Engine
-from .lookups import Kind, Query
+from sloplan.perfdb.queries import ContextMla, GenerationMla, MlaBmm, MlaModule
 from .ops import Op, OpGroup, Term
 
 # the geometry every MLA table was collected for (DeepSeek-V3); heads are an axis of the tables
@@ -129,14 +129,15 @@ def context_attention(arch: ModelArch, engine: Engine, batch, new_tokens, prefix
     """Prefill of `batch` requests of `new_tokens` each over `prefix` cached tokens (module docstring)."""
     b, s, p = (np.asarray(x, dtype=np.float64) for x in np.broadcast_arrays(batch, new_tokens, prefix))
     L, key = at.layers(arch, engine), _kernel_key(arch, engine)
-    kernel = Query.of(Kind.CONTEXT_MLA, key, b, s, p)
+    heads, kv, floor = key
+    kernel = Term(ContextMla(b, s, p, heads, kv), L, Op.CONTEXT_MLA, floor=floor)
     if not module:
-        return OpGroup((_kv_b(arch, engine, b * (s + p), L), Term(kernel, L, Op.CONTEXT_MLA)))
-    mod_key = ("context", key[0], key[1], engine.quant.gemm.value, module_floor(arch))
-    terms = [Term(Query.of(Kind.MLA_MODULE, mod_key, b, s), L, Op.MLA_CONTEXT_MODULE)]
+        return OpGroup((_kv_b(arch, engine, b * (s + p), L), kernel))
+    terms = [Term(MlaModule("context", b, s, heads, kv, engine.quant.gemm.value), L, Op.MLA_CONTEXT_MODULE,
+                  floor=module_floor(arch))]
     if np.any(p > 0):  # the module was measured without a prefix: add what the prefix costs on top
-        terms += [_kv_b(arch, engine, b * p, L), Term(kernel, L, Op.CONTEXT_MLA),
-                  Term(Query.of(Kind.CONTEXT_MLA, key, b, s, 0.0), -L, Op.CONTEXT_MLA)]
+        terms += [_kv_b(arch, engine, b * p, L), kernel,
+                  Term(ContextMla(b, s, 0.0, heads, kv), -L, Op.CONTEXT_MLA, floor=floor)]
     return OpGroup(tuple(terms))
 
 
@@ -146,11 +147,11 @@ def generation_attention(arch: ModelArch, engine: Engine, batch, kv_len, module:
     b = np.maximum(batch, 1)
     L, (heads, kv, floor) = at.layers(arch, engine), _kernel_key(arch, engine)
     if module:
-        key = ("generation", heads, kv, engine.quant.gemm.value, module_floor(arch))
-        terms = (Term(Query.of(Kind.MLA_MODULE, key, b, kv_len), L, Op.MLA_GENERATION_MODULE),)
+        module_query = MlaModule("generation", b, kv_len, heads, kv, engine.quant.gemm.value)
+        terms = (Term(module_query, L, Op.MLA_GENERATION_MODULE, floor=module_floor(arch)),)
     else:
         dt = bmm_dtype(engine)
-        terms = (Term(Query.of(Kind.MLA_BMM, (heads, dt, "pre", floor), b), L, Op.MLA_BMM_PRE),
-                 Term(Query.of(Kind.GENERATION_MLA, (heads, kv, floor), b, kv_len), L, Op.GENERATION_MLA),
-                 Term(Query.of(Kind.MLA_BMM, (heads, dt, "post", floor), b), L, Op.MLA_BMM_POST))
+        terms = (Term(MlaBmm(b, heads, dt, "pre"), L, Op.MLA_BMM_PRE, floor=floor),
+                 Term(GenerationMla(b, kv_len, heads, kv), L, Op.GENERATION_MLA, floor=floor),
+                 Term(MlaBmm(b, heads, dt, "post"), L, Op.MLA_BMM_POST, floor=floor))
     return OpGroup(terms, active=batch > 0)

@@ -31,7 +31,7 @@ from .attention import AttentionKind
 from .engine import Engine
 from .framework import Backend
 from .layers import Weight, WeightRole
-from .lookups import Kind, Query
+from sloplan.perfdb.queries import AllReduce, Gemm, MemoryOp, Moe, MoeA2a, Nccl, P2p
 from .ops import Op, Term
 from .weight_format import WeightFormat
 
@@ -99,16 +99,16 @@ def kernel_gemms(terms: list[Term], backend: Backend | None) -> list[Term]:
     EXTRAPOLATED at best; other terms unchanged."""
     def swap(t: Term) -> Term:
         q = t.query
-        sub = HOST_BOUND_GEMM.get((backend, q.key[2])) if q.kind is Kind.GEMM else None
+        sub = HOST_BOUND_GEMM.get((backend, q.dtype)) if isinstance(q, Gemm) else None
         if sub is None:
             return t
-        return replace(t, query=Query(Kind.GEMM_FLOOR, (*q.key[:2], sub, int(Tier.EXTRAPOLATED)), q.arrays))
+        return replace(t, query=Gemm(q.m, q.n, q.k, sub), floor=max(t.floor, int(Tier.EXTRAPOLATED)))
 
     return [swap(t) for t in terms] if backend is not None else terms
 
 
 def _nccl(op: str, elems, gpus: int, count: float, label: Op) -> Term:
-    return Term(Query.of(Kind.NCCL, (op, gpus, "bf16"), elems), count, label)
+    return Term(Nccl(op, elems, gpus, "bf16"), count, label)
 
 
 def _collective(op: str, elems, gpus: int, span: int, system: SystemSpec, count: float, label: Op) -> list[Term]:
@@ -125,7 +125,7 @@ def _collective(op: str, elems, gpus: int, span: int, system: SystemSpec, count:
     if nodes <= 1 or gpus < nodes:
         return [_nccl(op, elems, gpus, count, label)]
     local = gpus // nodes
-    cross = Term(Query.of(Kind.P2P, (True,), np.asarray(elems, dtype=float) * 2.0 * (nodes - 1) / nodes), count, label)
+    cross = Term(P2p(np.asarray(elems, dtype=float) * 2.0 * (nodes - 1) / nodes, True), count, label)
     return ([_nccl(op, np.asarray(elems, dtype=float) / nodes, local, count, label)] if local > 1 else []) + [cross]
 
 
@@ -139,11 +139,11 @@ def all_reduce_terms(elems, tp: int, system: SystemSpec | None, count: float, la
         return []
     nodes = 1 if system is None else -(-tp // system.gpus_per_node)
     if nodes <= 1 or tp % nodes:
-        return [Term(Query.of(Kind.ALL_REDUCE, (tp,), elems), count, label)]
+        return [Term(AllReduce(elems, tp), count, label)]
     local = tp // nodes
     shard_bytes = np.asarray(elems, dtype=float) * 2.0 / local
-    hop = Term(Query.of(Kind.P2P, (True,), shard_bytes * 2 * (nodes - 1) / nodes), count, label)
-    return ([Term(Query.of(Kind.ALL_REDUCE, (local,), elems), count, label)] if local > 1 else []) + [hop]
+    hop = Term(P2p(shard_bytes * 2 * (nodes - 1) / nodes, True), count, label)
+    return ([Term(AllReduce(elems, local), count, label)] if local > 1 else []) + [hop]
 
 
 def _ar(elems, tp: int, count: float, system: SystemSpec | None = None) -> list[Term]:
@@ -168,8 +168,8 @@ def _comm_trtllm(arch, engine, system, tokens, group, n):
         return _ar(tokens * h, engine.tp, n, system)
     if engine.moe_tp == 1 and nvlink_rack(system):
         key = (h, moe.top_k, moe.num_experts, engine.moe_ep)
-        return [Term(Query.of(Kind.MOE_A2A, key + ("dispatch", "bf16", "ll"), tokens), n, Op.MOE_DISPATCH),
-                Term(Query.of(Kind.MOE_A2A, key + ("combine", "bf16", "ll"), tokens), n, Op.MOE_COMBINE)]
+        return [Term(MoeA2a(tokens, *key, "dispatch", "bf16", "ll"), n, Op.MOE_DISPATCH),
+                Term(MoeA2a(tokens, *key, "combine", "bf16", "ll"), n, Op.MOE_COMBINE)]
     return _gather_scatter(group * h, engine.tp * engine.dp, n)
 
 
@@ -208,14 +208,13 @@ def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens:
     pattern."""
     group = tokens * engine.dp if group_tokens is None else np.asarray(group_tokens, dtype=float)
     moe, h, tp = arch.mlp.moe, arch.hidden_size, engine.tp
-    gemm = lambda m, n, k, dtype: Query.of(Kind.GEMM, (n, k, dtype), m)  # noqa: E731
-    terms = [Term(gemm(tokens, moe.num_experts, h, "bf16"), count, Op.ROUTER_GEMM)]
+    terms = [Term(Gemm(tokens, moe.num_experts, h, "bf16"), count, Op.ROUTER_GEMM)]
     if moe.shared_intermediate:
         s, q = -(-moe.shared_intermediate // tp), gemm_dtype(arch, engine, WeightRole.SHARED_EXPERT)
-        terms += [Term(gemm(tokens, 2 * s, h, q), count, Op.SHARED_EXPERT_GEMM),
-                  Term(gemm(tokens, h, s, q), count, Op.SHARED_EXPERT_GEMM),
-                  Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 3 * s), count, Op.ELEMENTWISE, analytic=True)]
+        terms += [Term(Gemm(tokens, 2 * s, h, q), count, Op.SHARED_EXPERT_GEMM),
+                  Term(Gemm(tokens, h, s, q), count, Op.SHARED_EXPERT_GEMM),
+                  Term(MemoryOp(tokens * 2.0 * 3 * s), count, Op.ELEMENTWISE, analytic=True)]
     key = (h, moe.expert_intermediate, moe.top_k, moe.num_experts, engine.moe_tp, engine.moe_ep,
            expert_dtype(arch, engine, system, backend), DISTRIBUTION)
-    terms.append(Term(Query.of(Kind.MOE, key, group), count, Op.MOE_EXPERTS))
+    terms.append(Term(Moe(group, *key), count, Op.MOE_EXPERTS))
     return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, group, count)

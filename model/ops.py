@@ -21,13 +21,14 @@ from enum import IntEnum
 import numpy as np
 
 from sloplan.perfdb import Lookup, PerfDB, SystemSpec, Tier
+from sloplan.perfdb.queries import AllReduce, ContextAttention, Gemm, GenerationAttention, MemoryOp, P2p, Query
 
 from .arch import ModelArch
 from .attention import AttentionKind, LayerAttention
 from .engine import Engine
 from .framework import Backend
 from .layers import WeightRole
-from .lookups import Kind, Query, chunks, lookup_all
+from .lookups import chunks, lookup_all
 from .mlp import LayerMlp
 
 
@@ -132,12 +133,14 @@ def weakest(*parts: Priced) -> tuple[np.ndarray, np.ndarray]:
     return tier, source
 
 
-def _priced(lk: Lookup, count: float, op: Op) -> Priced:
+def _priced(lk: Lookup, count: float, op: Op, floor: int = 0) -> Priced:
     tier = np.asarray(lk.tier, dtype=np.int8)
+    if floor:
+        tier = np.maximum(tier, np.int8(floor))
     return Priced(np.asarray(lk.latency_s, dtype=float) * count, tier, np.full(tier.shape, op, dtype=np.int8))
 
 
-def _analytic(lk: Lookup, count: float, op: Op) -> Priced:
+def _analytic(lk: Lookup, count: float, op: Op, floor: int = 0) -> Priced:
     """Analytic ops (element-wise, p2p) are modelled, not measured; they do not lower a plan's tier."""
     p = _priced(lk, count, op)
     return Priced(p.latency_s, np.zeros_like(p.tier), p.source)
@@ -145,13 +148,16 @@ def _analytic(lk: Lookup, count: float, op: Op) -> Priced:
 
 @dataclass(frozen=True)
 class Term:
-    """One op of a step: the lookup that prices it, how often a full pass runs it, and whether it is
-    modelled (analytic: does not lower the tier) rather than measured."""
+    """One op of a step: the lookup that prices it (a perfdb typed query), how often a full pass runs it,
+    whether it is modelled (analytic: does not lower the tier) rather than measured, and `floor`, the least
+    trusted tier its answer may claim (EXTRAPOLATED where the model's geometry is not the one the table was
+    collected for; below ROOFLINE, so model/lookups.py's borrowing sees the table's own tier)."""
 
     query: Query
     count: float
     op: Op
     analytic: bool = False
+    floor: int = 0
 
 
 @dataclass(frozen=True)
@@ -168,7 +174,8 @@ class OpGroup:
 
     def priced(self, lookups: list[Lookup]) -> Priced:
         """The group's latency from its terms' lookups (same order as `queries`)."""
-        parts = [(_analytic if t.analytic else _priced)(lk, t.count, t.op) for t, lk in zip(self.terms, lookups)]
+        parts = [(_analytic if t.analytic else _priced)(lk, t.count, t.op, t.floor)
+                 for t, lk in zip(self.terms, lookups)]
         out = parts[0]
         for p in parts[1:]:
             out = out + p
@@ -210,15 +217,15 @@ def linear_ops(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.n
              Term(_gemm(tokens, 2 * inter, h, q), L, Op.GATE_UP_GEMM),
              Term(_gemm(tokens, h, inter, q), L, Op.DOWN_GEMM)]
     if tp > 1:
-        terms.append(Term(Query.of(Kind.ALL_REDUCE, (tp,), tokens * h), 2 * L, Op.ALL_REDUCE))
+        terms.append(Term(AllReduce(tokens * h, tp), 2 * L, Op.ALL_REDUCE))
     # two add+norm, one SiLU-gate, rope/KV write: BF16 bytes in + out per token
     ew_bytes = tokens * 2.0 * (2 * (2 * h + 2 * h) + (2 * inter + inter) + 2 * (heads + 2 * kvh) * d)
-    terms.append(Term(Query.of(Kind.MEMORY, (), ew_bytes), L, Op.ELEMENTWISE, analytic=True))
+    terms.append(Term(MemoryOp(ew_bytes), L, Op.ELEMENTWISE, analytic=True))
     return OpGroup(tuple(terms + _tail(arch, engine, system, tokens, logits)))
 
 
 def _gemm(m, n: int, k: int, dtype: str) -> Query:
-    return Query.of(Kind.GEMM, (n, k, dtype), m)
+    return Gemm(m, n, k, dtype)
 
 
 def _tail(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray, logits: np.ndarray) -> list[Term]:
@@ -227,7 +234,7 @@ def _tail(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarra
     terms = [Term(_gemm(logits, arch.vocab_size // tp, h, "bf16"), 1, Op.LM_HEAD_GEMM)]
     if engine.pp > 1:
         cross = engine.gpus > system.gpus_per_node
-        terms.append(Term(Query.of(Kind.P2P, (cross,), tokens * h * 2.0), engine.pp - 1, Op.PP_HANDOFF, analytic=True))
+        terms.append(Term(P2p(tokens * h * 2.0, cross), engine.pp - 1, Op.PP_HANDOFF, analytic=True))
     return terms
 
 
@@ -248,7 +255,7 @@ def _component_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec,
         terms = list(design.linear_terms(arch, engine, tokens, **_design_options(design, backend)))
         if tp > 1 and n_dense:
             terms += all_reduce_terms(tokens * h, tp, system, n_dense, Op.ALL_REDUCE)
-        terms.append(Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 4 * h), L, Op.ELEMENTWISE, analytic=True))
+        terms.append(Term(MemoryOp(tokens * 2.0 * 4 * h), L, Op.ELEMENTWISE, analytic=True))
     else:
         qa = gemm_dtype(arch, engine, WeightRole.ATTENTION)
         terms = [Term(_gemm(tokens, (heads + 2 * kvh) * d, h, qa), L, Op.QKV_GEMM),
@@ -257,12 +264,12 @@ def _component_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec,
             terms += all_reduce_terms(tokens * h, tp, system, L + n_dense, Op.ALL_REDUCE)
         # two add+norm and rope/KV write on every layer, the SiLU-gate of the dense layers (BF16 in + out)
         ew_bytes = tokens * 2.0 * (2 * (2 * h + 2 * h) + 2 * (heads + 2 * kvh) * d)
-        terms.append(Term(Query.of(Kind.MEMORY, (), ew_bytes), L, Op.ELEMENTWISE, analytic=True))
+        terms.append(Term(MemoryOp(ew_bytes), L, Op.ELEMENTWISE, analytic=True))
     if n_dense:
         inter, qd = arch.intermediate_size // tp, gemm_dtype(arch, engine, WeightRole.DENSE_MLP)
         terms += [Term(_gemm(tokens, 2 * inter, h, qd), n_dense, Op.GATE_UP_GEMM),
                   Term(_gemm(tokens, h, inter, qd), n_dense, Op.DOWN_GEMM),
-                  Term(Query.of(Kind.MEMORY, (), tokens * 2.0 * 3 * inter), n_dense, Op.ELEMENTWISE, analytic=True)]
+                  Term(MemoryOp(tokens * 2.0 * 3 * inter), n_dense, Op.ELEMENTWISE, analytic=True)]
     terms += moe_layer_terms(arch, engine, system, tokens, n_moe, backend, group_tokens) if n_moe else []
     return kernel_gemms(terms, backend)
 
@@ -308,7 +315,7 @@ def context_attention(arch: ModelArch, engine: Engine, batch, new_tokens, prefix
     design = _design_ops(arch)
     if design is not None:
         return design.context_attention(arch, engine, batch, new_tokens, prefix, **_design_options(design, backend))
-    return OpGroup(tuple(Term(Query.of(Kind.CONTEXT_ATTENTION, key, batch, new_tokens, prefix), n, Op.CONTEXT_ATTENTION)
+    return OpGroup(tuple(Term(ContextAttention(batch, new_tokens, prefix, *key), n, Op.CONTEXT_ATTENTION)
                          for key, n in _attention_parts(arch, engine)))
 
 
@@ -318,6 +325,6 @@ def generation_attention(arch: ModelArch, engine: Engine, batch, kv_len, backend
     if design is not None:
         return design.generation_attention(arch, engine, batch, kv_len, **_design_options(design, backend))
     batch = np.asarray(batch)
-    return OpGroup(tuple(Term(Query.of(Kind.GENERATION_ATTENTION, key, np.maximum(batch, 1), kv_len), n,
+    return OpGroup(tuple(Term(GenerationAttention(np.maximum(batch, 1), kv_len, *key), n,
                               Op.GENERATION_ATTENTION) for key, n in _attention_parts(arch, engine)),
                    active=batch > 0)

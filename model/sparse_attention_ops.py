@@ -31,7 +31,7 @@ from . import attention_terms as at
 from . import mla_ops
 from .arch import ModelArch
 from .engine import Engine
-from .lookups import Kind, Query
+from sloplan.perfdb.queries import DsaModule, Glm5Kernel, MlaBmm
 from .ops import Op, OpGroup, Term
 
 # the slices of the DSA module tables (perfdb/sparse.py names them by architecture); others answer from
@@ -82,12 +82,12 @@ def _kernels(arch: ModelArch, engine: Engine, tokens, b, q, kv, count: float) ->
     floor = int(Tier.MEASURED if exact else Tier.EXTRAPOLATED)
     bmm_floor = max(floor, mla_ops.kernel_floor(arch.attention.mla))
     dt = mla_ops.bmm_dtype(engine)
-    glm5 = lambda op: Query.of(Kind.GLM5_KERNEL, (op, "flat", floor), b, q, kv)  # noqa: E731  (top-k: flat scores)
-    return [Term(Query.of(Kind.MLA_BMM, (heads, dt, "pre", bmm_floor), tokens), count, Op.MLA_BMM_PRE),
-            Term(glm5("mqa_logits"), count, Op.DSA_INDEXER_LOGITS),
-            Term(glm5("topk"), count, Op.DSA_TOPK),
-            Term(glm5("dsa_attn"), count * heads / GLM5_KERNEL_HEADS, Op.DSA_SPARSE_ATTENTION),
-            Term(Query.of(Kind.MLA_BMM, (heads, dt, "post", bmm_floor), tokens), count, Op.MLA_BMM_POST)]
+    glm5 = lambda op: Glm5Kernel(op, b, q, kv, "flat")  # noqa: E731  (top-k: flat scores)
+    return [Term(MlaBmm(tokens, heads, dt, "pre"), count, Op.MLA_BMM_PRE, floor=bmm_floor),
+            Term(glm5("mqa_logits"), count, Op.DSA_INDEXER_LOGITS, floor=floor),
+            Term(glm5("topk"), count, Op.DSA_TOPK, floor=floor),
+            Term(glm5("dsa_attn"), count * heads / GLM5_KERNEL_HEADS, Op.DSA_SPARSE_ATTENTION, floor=floor),
+            Term(MlaBmm(tokens, heads, dt, "post"), count, Op.MLA_BMM_POST, floor=bmm_floor)]
 
 
 def context_attention(arch: ModelArch, engine: Engine, batch, new_tokens, prefix, module: bool = True) -> OpGroup:
@@ -96,7 +96,8 @@ def context_attention(arch: ModelArch, engine: Engine, batch, new_tokens, prefix
     b, s, p = (np.asarray(x, dtype=np.float64) for x in np.broadcast_arrays(batch, new_tokens, prefix))
     L = at.layers(arch, engine)
     if module:
-        query = Query.of(Kind.DSA_MODULE, _module_key(arch, engine, "context"), b, s, p)
+        phase, heads, kv, gemm, model = _module_key(arch, engine, "context")
+        query = DsaModule(phase, b, s, heads, kv, gemm, model, p)
         return OpGroup((Term(query, L, Op.DSA_CONTEXT_MODULE),))
     return OpGroup(tuple(_kernels(arch, engine, at.tokens_of(b * s), b, s, s + p, L)))
 
@@ -108,7 +109,8 @@ def generation_attention(arch: ModelArch, engine: Engine, batch, kv_len, module:
     b = np.maximum(batch, 1)
     L = at.layers(arch, engine)
     if module:
-        query = Query.of(Kind.DSA_MODULE, _module_key(arch, engine, "generation"), b, kv_len, 0.0)
+        phase, heads, kv, gemm, model = _module_key(arch, engine, "generation")
+        query = DsaModule(phase, b, kv_len, heads, kv, gemm, model, 0.0)
         return OpGroup((Term(query, L, Op.DSA_GENERATION_MODULE),), active=batch > 0)
     kv = np.asarray(kv_len, dtype=np.float64) + 1.0  # the new token's key is attended too
     return OpGroup(tuple(_kernels(arch, engine, b, b, 1.0, kv, L)), active=batch > 0)

@@ -33,8 +33,9 @@ from .sparse_grid import SparseGrid
 
 # 2: generation attention filled in latency space; 3: NCCL, a2a, MLA grids; 4: LOO-chosen fill schemes;
 # 5: decode kv-edge extrapolation; 6: overlay torch lane; 7: MLA read lazily (side file); 8: grid_store
-# layout everywhere, NCCL / all-to-all read lazily, one counter (family side files carry none)
-CACHE_SCHEMA = 8
+# layout everywhere, NCCL / all-to-all read lazily, one counter (family side files carry none); 9: block
+# scales counted in the SOL of fp8_block / mxfp4 (core/dtypes.py), whose byte counts the name now also hashes
+CACHE_SCHEMA = 9
 STALE_TMP_S = 3600.0  # a .tmp older than this belongs to a dead writer (a live one renames within seconds)
 _MAX_REASON = 120  # characters of an exception message echoed in a warning
 _UNWRITABLE_SAID: set[str] = set()  # cache folders already reported unwritable in this process
@@ -54,9 +55,17 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("sloplan"))
 
 
+def _dtype_bytes() -> str:
+    """The dtype table's byte counts and the kernels that count them, in a fixed order: the cached grids
+    hold utilization = SOL / measured, so a change of the SOL's bytes must not read an old cache."""
+    from sloplan.core.dtypes import DTYPES
+
+    return repr(tuple((d.name, d.storage_bytes, tuple(sorted(k.value for k in d.kernels))) for d in DTYPES))
+
+
 def cache_path(spec: SystemSpec, backend: str, version: str, overlay_tag: str = "") -> Path:
     """`overlay_tag` (overlay.Overlay.fingerprint) keeps grids built with user tables apart."""
-    digest = hashlib.sha1(repr(spec).encode()).hexdigest()[:10]
+    digest = hashlib.sha1((repr(spec) + _dtype_bytes()).encode()).hexdigest()[:10]
     user = f"-o{overlay_tag}" if overlay_tag else ""
     name = f"perfdb-{spec.name}-{backend}-{version}-aic{aic_version()}-s{CACHE_SCHEMA}-{digest}{user}.npz"
     return cache_dir() / name
@@ -103,13 +112,18 @@ def _reason(exc: BaseException) -> str:
 
 # --------------------------------------------------------------------------- the write boundary
 def _atomic_savez(path: Path, arrays: dict) -> None:
-    """Whole or absent: write a temp file next to `path`, then rename. Failures only cost speed."""
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def atomic_write(path: Path, write: Callable) -> None:
+    """Whole or absent: `write(binary file)` into a temp file next to `path`, then rename. Failures only
+    cost speed (an unwritable folder is said once per process)."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            write(fh)
         os.replace(tmp, path)
         tmp = None
         sweep_stale_tmp(path.parent)

@@ -12,7 +12,7 @@ from .perfdb import PerfDB
 from .source import system_data_dir, version_dirs
 from . import family as family_mod
 from .tables import attention_grids, gemm_grids, median_efficiency
-from .versions import data_versions, resolve_version, sort_versions
+from .versions import backend_name, data_versions, resolve_version, sort_versions
 
 TORCH = "torch"  # framework folder of `sloplan collect`'s GEMM / attention tables
 
@@ -25,7 +25,9 @@ def load_perfdb(system: str, backend: str, version: str | None = None, overlay=N
 
     `overlay`: a folder of user tables laid over the shipped ones (overlay.py); None → the configured one
     (`set_overlay`, else $SLOPLAN_PERFDB, else none). Its fingerprint is part of the memo and cache keys.
+    `backend`: a name or a `core.enums.Backend` (normalised to its name, versions.backend_name).
     """
+    backend = backend_name(backend)
     spec = load_system(system)
     with _LOCK, overlay_mod.using(overlay) as ov:
         resolved = resolve_version(system, backend, version)

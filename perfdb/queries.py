@@ -75,6 +75,16 @@ class Query:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.FIELDS)})"
 
+    @property
+    def scalars(self) -> tuple:
+        """The values of the fields not annotated `Arr`, in order: what picks the slice (batch.py groups by it)."""
+        return tuple(getattr(self, f) for f in self.FIELDS if f not in self.ARRAYS)
+
+    @property
+    def arrays(self) -> tuple:
+        """The values of the `Arr` fields, in order: what a lookup is vectorized over."""
+        return tuple(getattr(self, f) for f in self.ARRAYS)
+
 
 class Gemm(Query):
     """[m,k]×[k,n] GEMM; m an array of token counts (≥1). dtype "fp8_static" → `GemmFp8Static`."""

@@ -13,8 +13,8 @@ from sloplan.core.enums import Phase
 
 from .system_spec import SystemSpec
 
-# Bytes per element each family's SOL counts: views of the one dtype table (core/dtypes.py `sol_bytes`, which
-# says why fp8_block counts 1.0 here but 1 + 4/128² in the model's weight memory). Unlisted dtypes count 2.0.
+# Bytes per element each family's SOL counts: views of the one dtype table (core/dtypes.py `storage_bytes`, block
+# scales included, the same count the model's weight memory uses). Unlisted dtypes count 2.0.
 GEMM_BYTES = sol_kernels(Kernel.GEMM)
 KV_BYTES = sol_kernels(Kernel.KV)
 

@@ -32,6 +32,17 @@ def sort_versions(versions) -> list[str]:
     return sorted(versions, key=version_key)
 
 
+def backend_name(backend) -> str:
+    """The backend as perfdb keys and paths spell it: its value, for a string or a `core.enums.Backend`.
+
+    Why at this edge: Backend is a str-mixin enum, equal to its value and hashing like it, but on Python 3.11
+    it formats as "Backend.TRTLLM". Passed through, it would build table paths that do not exist (so no
+    versions: a roofline-only PerfDB) and memoize that PerfDB under a key equal to the string's, corrupting
+    every later `load_perfdb(system, "trtllm")` in the process. Unknown names are refused by the caller."""
+    value = getattr(backend, "value", backend)
+    return value if isinstance(value, str) else str(value)
+
+
 def _check_backend(backend: str) -> None:
     if backend not in BACKENDS:
         raise UnknownVersion(backend, list(BACKENDS), field="backend")
@@ -39,6 +50,7 @@ def _check_backend(backend: str) -> None:
 
 def data_versions(system: str, backend: str) -> list[str]:
     """Versions of `backend` on `system` that have both GEMM and attention tables, oldest → newest."""
+    backend = backend_name(backend)
     _check_backend(backend)
     root = system_data_dir(load_system(system).silicon_dir, system)
     gemm = set(version_dirs(root, "gemm", backend, "gemm_perf.parquet"))

@@ -3,7 +3,6 @@
 Kept out of cli.py so the command's options live next to its messages. Nothing here imports torch or the
 collector at module level: `sloplan --help` must stay fast and must work where torch is not installed.
 """
-from __future__ import annotations
 
 import sys
 from pathlib import Path

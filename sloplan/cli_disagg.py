@@ -5,7 +5,6 @@ prefill_num_workers -> --prefill-workers, decode_batch_size -> --decode-batch). 
 and used by cli.py's `estimate` signature, so that command keeps one body per mode; the estimate
 itself is sloplan/estimate_disagg.py's, imported only when asked for (start-up stays as it was).
 """
-from __future__ import annotations
 
 from collections.abc import Callable
 import typer

@@ -3,7 +3,6 @@
 Also the plumbing of the global `--perfdb DIR` option (user tables over the shipped ones). Kept apart from
 cli.py so the main CLI only registers it. perfdb is imported inside the commands: `sloplan --help` stays fast.
 """
-from __future__ import annotations
 
 import json
 import sys

@@ -43,21 +43,22 @@ def run(request=None, as_json: bool = False, verify: bool = False, **flags) -> N
     from sloplan.model.option_table import ServingMode
     from sloplan.model.quant import GemmQuant
 
-    from .cli import _csv_list, _print_json, _spinner
+    from .cli_flags import csv_list
+    from .cli_output import print_json, spinner
     from .errors import EXIT_INFEASIBLE
     from .request import load_request, parse_request
 
-    flags["modes"] = _csv_list("modes", flags.get("modes"), ServingMode)
-    flags["quantizations"] = _csv_list("quantizations", flags.get("quantizations"), GemmQuant)
+    flags["modes"] = csv_list("modes", flags.get("modes"), ServingMode)
+    flags["quantizations"] = csv_list("quantizations", flags.get("quantizations"), GemmQuant)
     flags["time_limit_s"] = flags.pop("time_limit", None)  # the flag's name, the request's field
     base = load_request(request).model_dump(exclude_unset=True) if request else {}
     req = parse_request({**base, **{k: v for k, v in flags.items() if v is not None}})
     from .prove import prove
 
-    with _spinner("proving"):
+    with spinner("proving"):
         cert, doc = prove(req)
     if as_json:
-        _print_json({"request": doc, "certificate": cert.to_dict()})
+        print_json({"request": doc, "certificate": cert.to_dict()})
     else:
         _print_text(doc, cert)
     if verify:

@@ -3,7 +3,6 @@
 Flags are `solve`'s, plus the load target (`--rate` or `--concurrency`), prices and the robustness
 margins; `--total-gpus` is a cap here (sloplan/size.py), and may be left out.
 """
-from __future__ import annotations
 
 import sys
 from pathlib import Path
@@ -73,12 +72,12 @@ def size(
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),
 ) -> None:
     """Fewest GPUs (or lowest cost) that serve a request rate or a number of users under the SLOs: exact."""
-    from .cli import _csv_list
+    from .cli_flags import csv_list
 
     flags = dict(model=model, system=system, backend=backend, version=version, isl=isl, osl=osl, prefix=prefix,
                  ttft_ms=ttft_ms, tpot_ms=tpot_ms, request_latency_ms=request_latency_ms, total_gpus=total_gpus,
-                 modes=_csv_list("modes", modes, ServingMode),
-                 quantizations=_csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size,
+                 modes=csv_list("modes", modes, ServingMode),
+                 quantizations=csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size,
                  client=client, headroom=headroom, min_slack=min_slack,
                  gpu_price_per_hour=parse_price_text(gpu_price_per_hour))
     if client is not None and client not in {c.value for c in Client}:
@@ -90,18 +89,18 @@ def _run(request: Optional[Path], flags: dict, rate: Optional[float], concurrenc
          as_json: bool) -> None:
     """The file's fields with the flags over them; the result printed; exit 3 with one stderr line when
     no plan serves the target."""
-    from .cli import _print_json, _reader_may_leave, _spinner
+    from .cli_output import print_json, reader_may_leave, spinner
     from .request import load_request
 
     base = load_request(request).model_dump(exclude_unset=True) if request else {}
     data = {**base, **{k: v for k, v in flags.items() if v is not None}}
     from .size import size as run
 
-    with _spinner("sizing"):
+    with spinner("sizing"):
         result = run(data, rate=rate, concurrency=concurrency)
-    with _reader_may_leave():
+    with reader_may_leave():
         if as_json:
-            _print_json(result.to_dict())
+            print_json(result.to_dict())
         else:
             print_size(result)
     if result.plan is None:

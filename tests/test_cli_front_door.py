@@ -14,7 +14,9 @@ import yaml
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from sloplan.cli import _csv_list, _print_json, app
+from sloplan.cli import app
+from sloplan.cli_flags import csv_list
+from sloplan.cli_output import print_json
 from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
@@ -61,7 +63,7 @@ def test_a_flag_the_run_would_ignore_is_an_error_naming_it(tmp_path, case):
 @pytest.mark.parametrize("text, want", [("agg,agg", ["agg"]), ("static, agg,static", ["static", "agg"]),
                                         ("fp8,bf16,fp8,fp8", ["fp8", "bf16"])])
 def test_repeated_list_items_count_once_in_the_users_order(text, want):
-    assert _csv_list("modes", text, ServingMode) == want
+    assert csv_list("modes", text, ServingMode) == want
 
 
 # --------------------------------------------------------------------------- a reader that leaves early
@@ -167,5 +169,5 @@ def test_json_outputs_of_the_instances_are_standard_json(name):
                                         ({"best": {"check": {"tpot_ms": -math.inf}}}, "best.check.tpot_ms")])
 def test_a_non_finite_value_is_a_bug_named_not_written(capsys, doc, where):
     with pytest.raises(RuntimeError, match=re.escape(f"non-finite value in the JSON output: {where} = ")):
-        _print_json(doc)
+        print_json(doc)
     assert capsys.readouterr().out == ""

@@ -13,14 +13,16 @@ from sloplan.perfdb.catalog import load_system
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_speed_of_light_maps_are_the_old_ones():
-    # The literal maps perfdb/sol.py held before the table: every entry they had is reproduced, and an
+def test_the_speed_of_light_maps_are_the_old_ones_with_block_scales_counted():
+    # The literal maps perfdb/sol.py held before the table: every entry they had is reproduced, except that
+    # fp8_block and mxfp4 now count their block scales (one byte count per dtype, core/dtypes.py), and an
     # entry they lacked still reads as the callers' 2.0 default.
-    old = {"GEMM_BYTES": {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0, "nvfp4": 9 / 16},
+    fp8_block, mxfp4 = 1 + 4 / 128**2, 0.5 + 1 / 32
+    old = {"GEMM_BYTES": {"bf16": 2.0, "fp8": 1.0, "fp8_block": fp8_block, "nvfp4": 9 / 16},
            "KV_BYTES": {"bf16": 2.0, "fp8": 1.0},
            "NCCL_BYTES": {"half": 2.0, "bf16": 2.0, "int8": 1.0},
            "COMM_BYTES": {"bf16": 2.0, "fp8": 1.0, "nvfp4": 9 / 16},
-           "MOE_BYTES": {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0, "nvfp4": 9 / 16, "w4a16_mxfp4": 0.5,
+           "MOE_BYTES": {"bf16": 2.0, "fp8": 1.0, "fp8_block": fp8_block, "nvfp4": 9 / 16, "w4a16_mxfp4": mxfp4,
                          "int4_wo": 0.5, "w4afp8": 0.5}}
     for name, table in old.items():
         new = getattr(sol, name)
@@ -28,13 +30,13 @@ def test_the_speed_of_light_maps_are_the_old_ones():
             assert new.get(spelling, 2.0) == table.get(spelling, 2.0), (name, spelling)
 
 
-def test_storage_bytes_count_block_scales_and_the_sol_difference_is_explicit():
+def test_storage_bytes_count_block_scales_and_are_what_the_speed_of_light_counts():
     assert GemmQuant.FP8_BLOCK.weight_bytes == 1.0 + 4.0 / 128**2 == dt.BY_NAME["fp8_block"].storage_bytes
     assert GemmQuant.NVFP4.weight_bytes == 9 / 16 and GemmQuant.BF16.weight_bytes == 2.0
     assert KvDtype.FP8.bytes == 1.0 and KvDtype.BF16.bytes == 2.0
-    differ = {d.name for d in dt.DTYPES if d.sol_bytes != d.storage_bytes}
-    assert differ == {"fp8_block", "w4a16_mxfp4"}, differ  # a new difference must be argued in the docstring
-    assert all(d.sol_bytes <= d.storage_bytes for d in dt.DTYPES)
+    assert sol.GEMM_BYTES["fp8_block"] == GemmQuant.FP8_BLOCK.weight_bytes == sol.MOE_BYTES["fp8_block"]
+    for kernel in dt.Kernel:  # one byte count: every SOL map is the storage column
+        assert all(v == dt.lookup(s).storage_bytes for s, v in dt.sol_kernels(kernel).items()), kernel
 
 
 def test_flop_rate_keys_match_the_old_system_spec_map():

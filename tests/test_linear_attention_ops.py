@@ -11,7 +11,8 @@ import pytest
 from sloplan.model import linear_attention_ops as la
 from sloplan.model.catalog import resolve_model
 from sloplan.model.engine import Engine
-from sloplan.model.lookups import Kind, lookup_all
+from sloplan.model.lookups import flat, lookup_all
+from sloplan.perfdb.queries import Gemm
 from sloplan.model.ops import Op, OpGroup, price, source_label
 from sloplan.model.quant import GemmQuant, Quant
 from sloplan.perfdb import Tier, load_perfdb
@@ -28,7 +29,7 @@ def qwen():
 
 def test_projection_shapes_and_layer_counts(qwen):
     terms = la.linear_ops(qwen, Engine(8, 4, BF16), [10]).terms
-    by = [(t.op, t.query.key, t.count) for t in terms if t.query.kind is Kind.GEMM]
+    by = [(t.op, t.query.scalars, t.count) for t in terms if isinstance(t.query, Gemm)]
     conv_dim, vd = 2 * 16 * 128 + 64 * 128, 64 * 128
     assert by == [(Op.GDN_IN_GEMM, (conv_dim // 8 + vd // 8, 4096, "bf16"), 45.0),  # q/k/v for the conv, and z
                   (Op.GDN_IN_GEMM, (2 * 8, 4096, "bf16"), 45.0),  # b and a: one per value head each
@@ -41,11 +42,11 @@ def test_projection_shapes_and_layer_counts(qwen):
 def test_kernel_keys(qwen):
     e = Engine(8, 1, BF16)
     gdn, gqa = la.context_attention(qwen, e, [2], [100], [50]).terms
-    assert gdn.query.key == ("context", 2, 8, 128, 128) and gdn.count == 45
-    assert [a.tolist() for a in gdn.query.arrays] == [[2], [100]]  # the prefix lives in the state
-    assert gqa.query.key == (4, 1, 256, 0, "bf16") and gqa.count == 15 and gqa.query.arrays[2].tolist() == [50]
+    assert gdn.query.scalars == ("context", 2, 8, 128, 128) and gdn.count == 45
+    assert [a.tolist() for a in flat(gdn.query).arrays] == [[2], [100]]  # the prefix lives in the state
+    assert gqa.query.scalars == (4, 1, 256, 0, "bf16") and gqa.count == 15 and gqa.query.arrays[2].tolist() == [50]
     gdn, gqa = la.generation_attention(qwen, e, [3], [100]).terms
-    assert gdn.query.key[0] == "generation" and gdn.query.arrays[1].tolist() == [1.0]
+    assert gdn.query.scalars[0] == "generation" and flat(gdn.query).arrays[1].tolist() == [1.0]
 
 
 @pytest.mark.parametrize("system,backend,tps", [("h200_sxm", "trtllm", (1,)), ("h200_sxm", "sglang", (1, 4, 8)),

@@ -16,7 +16,8 @@ from sloplan.model.catalog import resolve_model
 from sloplan.model.engine import Engine
 from sloplan.model.kv_cache import layer_kv
 from sloplan.model.attention import LayerAttention
-from sloplan.model.lookups import Kind, lookup_all
+from sloplan.model.lookups import lookup_all
+from sloplan.perfdb.queries import Gemm
 from sloplan.model.ops import Op, price, source_label
 from sloplan.model.quant import GemmQuant, KvDtype, Quant
 from sloplan.perfdb import Tier, load_perfdb
@@ -43,7 +44,13 @@ def _db(system, backend):
 
 
 def _gemms(group):
-    return {t.op: (t.query.key, t.count) for t in group.terms if t.query.kind is Kind.GEMM}
+    return {t.op: (t.query.scalars, t.count) for t in group.terms if isinstance(t.query, Gemm)}
+
+
+def _shown(group) -> list:
+    """Each term as comparable values (perfdb queries compare by identity)."""
+    return [(t.op, t.count, t.analytic, t.floor, type(t.query), t.query.scalars,
+             [np.asarray(a).tolist() for a in t.query.arrays]) for t in group.terms]
 
 
 def test_projection_shapes_on_tp8(dsv3):
@@ -56,17 +63,18 @@ def test_projection_shapes_on_tp8(dsv3):
     assert ops.count(Op.ALL_REDUCE) == 1
     ctx = mla_ops.context_attention(dsv3, e, [2], [100], [50])
     kv_b = next(t for t in ctx.terms if t.op is Op.MLA_KV_UP_GEMM)
-    assert kv_b.query.key == (16 * 256, 512, "fp8_block") and kv_b.query.arrays[0].tolist() == [300.0]
+    assert kv_b.query.scalars == (16 * 256, 512, "fp8_block") and kv_b.query.arrays[0].tolist() == [300.0]
     kernel = next(t for t in ctx.terms if t.op is Op.CONTEXT_MLA)
-    assert kernel.query.key == (16, "fp8", 0) and [a.tolist() for a in kernel.query.arrays] == [[2], [100], [50]]
+    assert kernel.query.scalars == (16, "fp8") and kernel.floor == 0
+    assert [a.tolist() for a in kernel.query.arrays] == [[2], [100], [50]]
 
 
 def test_attention_dp_runs_full_heads_and_no_all_reduce(dsv3):
     dp = Engine(1, 1, FP8, dp=8, moe_ep=8)
     assert Op.ALL_REDUCE not in [t.op for t in mla_ops.linear_ops(dsv3, dp, [10]).terms]
     gen = mla_ops.generation_attention(dsv3, dp, [4], [1000])
-    assert {t.query.key[0] for t in gen.terms} == {128}  # all heads on each attention-DP rank
-    assert gen.terms == mla_ops.generation_attention(dsv3, Engine(1, 1, FP8), [4], [1000]).terms
+    assert {t.query.scalars[0] for t in gen.terms} == {128}  # all heads on each attention-DP rank
+    assert _shown(gen) == _shown(mla_ops.generation_attention(dsv3, Engine(1, 1, FP8), [4], [1000]))
 
 
 def test_module_mode_leaves_only_norm_and_all_reduce(dsv3):

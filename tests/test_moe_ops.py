@@ -13,7 +13,8 @@ import pytest
 from sloplan.model.catalog import resolve_model
 from sloplan.model.engine import Engine
 from sloplan.model.framework import Backend
-from sloplan.model.lookups import Kind, Query, lookup_all
+from sloplan.model.lookups import lookup_all
+from sloplan.perfdb.queries import AllReduce, Gemm, MemoryOp, Moe, MoeA2a, Nccl, P2p
 from sloplan.model.moe_ops import expert_dtype, moe_layer_terms, moe_ops_estimate, nvlink_rack
 from sloplan.model.ops import Op, OpGroup, Term, context_attention, generation_attention, linear_ops, source_label
 from sloplan.model.quant import GemmQuant, Quant
@@ -45,28 +46,28 @@ def _old_dense_linear_ops(arch, engine, system, tokens, logits) -> list[Term]:
     heads, kvh = arch.num_heads // tp, engine.kv_heads_per_gpu(arch)
     inter = arch.intermediate_size // tp
     L = engine.layers_per_stage(arch) * engine.pp
-    gemm = lambda m, n, k, dtype: Query.of(Kind.GEMM, (n, k, dtype), m)  # noqa: E731
+    gemm = lambda m, n, k, dtype: Gemm(m, n, k, dtype)  # noqa: E731
     terms = [Term(gemm(tokens, (heads + 2 * kvh) * d, h, q), L, Op.QKV_GEMM),
              Term(gemm(tokens, h, heads * d, q), L, Op.ATTN_OUT_GEMM),
              Term(gemm(tokens, 2 * inter, h, q), L, Op.GATE_UP_GEMM),
              Term(gemm(tokens, h, inter, q), L, Op.DOWN_GEMM)]
     if tp > 1:
-        terms.append(Term(Query.of(Kind.ALL_REDUCE, (tp,), tokens * h), 2 * L, Op.ALL_REDUCE))
+        terms.append(Term(AllReduce(tokens * h, tp), 2 * L, Op.ALL_REDUCE))
     ew_bytes = tokens * 2.0 * (2 * (2 * h + 2 * h) + (2 * inter + inter) + 2 * (heads + 2 * kvh) * d)
-    terms.append(Term(Query.of(Kind.MEMORY, (), ew_bytes), L, Op.ELEMENTWISE, analytic=True))
+    terms.append(Term(MemoryOp(ew_bytes), L, Op.ELEMENTWISE, analytic=True))
     logits = np.maximum(np.asarray(logits, dtype=np.int64), 1)
     terms.append(Term(gemm(logits, arch.vocab_size // tp, h, "bf16"), 1, Op.LM_HEAD_GEMM))
     if engine.pp > 1:
         cross = engine.gpus > system.gpus_per_node
-        terms.append(Term(Query.of(Kind.P2P, (cross,), tokens * h * 2.0), engine.pp - 1, Op.PP_HANDOFF, analytic=True))
+        terms.append(Term(P2p(tokens * h * 2.0, cross), engine.pp - 1, Op.PP_HANDOFF, analytic=True))
     return terms
 
 
 def _same_terms(a: list[Term], b: list[Term]) -> None:
     assert len(a) == len(b)
     for x, y in zip(a, b):
-        assert (x.op, x.count, x.analytic, x.query.kind, x.query.key) == (y.op, y.count, y.analytic, y.query.kind,
-                                                                        y.query.key)
+        assert (x.op, x.count, x.analytic, x.floor, type(x.query), x.query.scalars) == (
+            y.op, y.count, y.analytic, y.floor, type(y.query), y.query.scalars)
         assert len(x.query.arrays) == len(y.query.arrays)
         for u, v in zip(x.query.arrays, y.query.arrays):
             assert u.dtype == v.dtype and np.array_equal(u, v)
@@ -81,7 +82,7 @@ def test_dense_models_ask_for_exactly_the_lookups_they_did(model, tp, pp):
         got = linear_ops(arch, engine, H200, TOKENS, TOKENS + 3, backend)
         _same_terms(list(got.terms), _old_dense_linear_ops(arch, engine, H200, TOKENS, TOKENS + 3))
     ctx = context_attention(arch, engine, [1], [4000], [0])
-    assert [(t.query.key, t.count) for t in ctx.terms] == [
+    assert [(t.query.scalars, t.count) for t in ctx.terms] == [
         ((arch.num_heads // tp, engine.kv_heads_per_gpu(arch), arch.head_dim, 0, "fp8"), arch.num_layers // pp * pp)]
 
 
@@ -96,23 +97,23 @@ def test_the_families_this_module_estimates(qwen, gptoss):
 def test_qwen3_moe_layer_on_one_gpu(qwen):
     g = linear_ops(qwen, Engine(1, 1, FP8B), H200, TOKENS, TOKENS)
     (router,) = _by_op(g, Op.ROUTER_GEMM)
-    assert router.query.key == (128, 2048, "bf16") and router.count == 48
+    assert router.query.scalars == (128, 2048, "bf16") and router.count == 48
     (experts,) = _by_op(g, Op.MOE_EXPERTS)
-    assert experts.query.kind is Kind.MOE and experts.count == 48
-    assert experts.query.key == (2048, 768, 8, 128, 1, 1, "fp8_block", "power_law_1.2")
+    assert isinstance(experts.query, Moe) and experts.count == 48
+    assert experts.query.scalars == (2048, 768, 8, 128, 1, 1, "fp8_block", "power_law_1.2")
     assert np.array_equal(experts.query.arrays[0], TOKENS)
     assert not _by_op(g, Op.GATE_UP_GEMM) and not _by_op(g, Op.ALL_REDUCE) and not _by_op(g, Op.MOE_DISPATCH)
     (qkv,) = _by_op(g, Op.QKV_GEMM)
-    assert qkv.query.key == ((32 + 2 * 4) * 128, 2048, "fp8_block")
+    assert qkv.query.scalars == ((32 + 2 * 4) * 128, 2048, "fp8_block")
 
 
 def test_moe_tensor_parallel_all_reduces_like_a_dense_mlp(qwen):
     g = linear_ops(qwen, Engine(4, 1, FP8B, moe_tp=4), H200, TOKENS, TOKENS)
     (ar,) = _by_op(g, Op.ALL_REDUCE)
     (moe_ar,) = _by_op(g, Op.MOE_ALL_REDUCE)
-    assert ar.count == 48 and moe_ar.count == 48 and moe_ar.query.key == (4,)
+    assert ar.count == 48 and moe_ar.count == 48 and moe_ar.query.scalars == (4,)
     (experts,) = _by_op(g, Op.MOE_EXPERTS)
-    assert experts.query.key[4:6] == (4, 1) and np.array_equal(experts.query.arrays[0], TOKENS)
+    assert experts.query.scalars[4:6] == (4, 1) and np.array_equal(experts.query.arrays[0], TOKENS)
 
 
 @pytest.mark.parametrize("backend", [Backend.TRTLLM, Backend.VLLM, Backend.SGLANG])
@@ -124,7 +125,7 @@ def test_attention_dp_experts_see_the_whole_groups_tokens(qwen, backend):
     (qkv,) = _by_op(g, Op.QKV_GEMM)
     assert np.array_equal(qkv.query.arrays[0], TOKENS)  # attention on the rank's own tokens
     (gather,), (scatter,) = _by_op(g, Op.MOE_DISPATCH), _by_op(g, Op.MOE_COMBINE)
-    assert gather.query.key == ("all_gather", 4, "bf16") and scatter.query.key == ("reduce_scatter", 4, "bf16")
+    assert gather.query.scalars == ("all_gather", 4, "bf16") and scatter.query.scalars == ("reduce_scatter", 4, "bf16")
     assert np.array_equal(gather.query.arrays[0], TOKENS * 2048 * 4)
     assert not _by_op(g, Op.MOE_ALL_REDUCE) and not _by_op(g, Op.ALL_REDUCE)
 
@@ -132,22 +133,22 @@ def test_attention_dp_experts_see_the_whole_groups_tokens(qwen, backend):
 def test_trtllm_uses_the_all_to_all_table_on_nvl72_only(qwen):
     engine = Engine(1, 1, FP8B, dp=8, moe_ep=8)
     gb200 = load_system("gb200")
-    a2a = [t for t in linear_ops(qwen, engine, gb200, TOKENS, TOKENS).terms if t.query.kind is Kind.MOE_A2A]
+    a2a = [t for t in linear_ops(qwen, engine, gb200, TOKENS, TOKENS).terms if isinstance(t.query, MoeA2a)]
     assert nvlink_rack(gb200) and not nvlink_rack(H200)
-    assert not [t for t in linear_ops(qwen, engine, H200, TOKENS, TOKENS).terms if t.query.kind is Kind.MOE_A2A]
-    assert [t.query.key[4] for t in a2a] == ["dispatch", "combine"] and a2a[0].query.key[:4] == (2048, 8, 128, 8)
+    assert not [t for t in linear_ops(qwen, engine, H200, TOKENS, TOKENS).terms if isinstance(t.query, MoeA2a)]
+    assert [t.query.phase for t in a2a] == ["dispatch", "combine"] and a2a[0].query.scalars[:4] == (2048, 8, 128, 8)
     vllm = linear_ops(qwen, engine, gb200, TOKENS, TOKENS, Backend.VLLM)
-    assert not [t for t in vllm.terms if t.query.kind is Kind.MOE_A2A]
+    assert not [t for t in vllm.terms if isinstance(t.query, MoeA2a)]
 
 
 def test_gpt_oss_prices_sliding_layers_with_the_window(gptoss):
     engine = Engine(2, 1, Quant.default_for(GemmQuant.BF16), moe_tp=2)
-    parts = {t.query.key[3]: t.count for t in generation_attention(gptoss, engine, [8], [5000]).terms}
+    parts = {t.query.scalars[3]: t.count for t in generation_attention(gptoss, engine, [8], [5000]).terms}
     assert parts == {0: 18, 128: 18}
-    assert {t.query.key[3] for t in context_attention(gptoss, engine, [1], [4000], [0]).terms} == {0, 128}
+    assert {t.query.scalars[3] for t in context_attention(gptoss, engine, [1], [4000], [0]).terms} == {0, 128}
     g = linear_ops(gptoss, engine, H200, TOKENS, TOKENS)
-    assert _by_op(g, Op.QKV_GEMM)[0].query.key[2] == "bf16"  # attention left in BF16 by the checkpoint
-    assert _by_op(g, Op.MOE_EXPERTS)[0].query.key[6] == "w4a16_mxfp4"
+    assert _by_op(g, Op.QKV_GEMM)[0].query.scalars[2] == "bf16"  # attention left in BF16 by the checkpoint
+    assert _by_op(g, Op.MOE_EXPERTS)[0].query.scalars[6] == "w4a16_mxfp4"
 
 
 def test_mxfp4_experts_kernel_per_framework_and_gpu(gptoss):
@@ -163,14 +164,14 @@ def test_fp8_engines_run_block_scaled_experts_with_block_kernels(qwen):
     mixtral = resolve_model("mistralai/Mixtral-8x7B-v0.1", estimable=False)
     assert expert_dtype(mixtral, Engine(1, 1, Quant.default_for(GemmQuant.FP8))) == "fp8"  # quantized on load
     g = linear_ops(mixtral, Engine(2, 1, Quant.default_for(GemmQuant.BF16), moe_ep=2), H200, TOKENS, TOKENS)
-    assert _by_op(g, Op.ROUTER_GEMM)[0].query.key == (8, 4096, "bf16")
-    assert _by_op(g, Op.MOE_EXPERTS)[0].query.key[:6] == (4096, 14336, 2, 8, 1, 2)
+    assert _by_op(g, Op.ROUTER_GEMM)[0].query.scalars == (8, 4096, "bf16")
+    assert _by_op(g, Op.MOE_EXPERTS)[0].query.scalars[:6] == (4096, 14336, 2, 8, 1, 2)
 
 
 def test_shared_experts_are_cut_by_the_attention_tp(qwen):
     arch = replace(qwen, mlp=replace(qwen.mlp, moe=replace(qwen.mlp.moe, shared_intermediate=4096)))
     terms = moe_layer_terms(arch, Engine(4, 1, FP8B, moe_tp=4), H200, TOKENS, 48)
-    shared = [t.query.key for t in terms if t.op is Op.SHARED_EXPERT_GEMM]
+    shared = [t.query.scalars for t in terms if t.op is Op.SHARED_EXPERT_GEMM]
     assert shared == [(2 * 1024, 2048, "fp8_block"), (2048, 1024, "fp8_block")]
 
 
@@ -190,7 +191,7 @@ def test_an_uncollected_layout_says_which_op_and_never_reads_as_measured(qwen, h
 
 def test_nccl_queries_answer_as_perfdb_does(h200_trtllm_db):
     msg = np.array([4096.0, 1 << 20, 1 << 24])
-    (lk,) = lookup_all(h200_trtllm_db, [Query.of(Kind.NCCL, ("all_gather", 4, "bf16"), msg)])
+    (lk,) = lookup_all(h200_trtllm_db, [Nccl("all_gather", msg, 4, "bf16")])
     ref = h200_trtllm_db.nccl("all_gather", msg, 4, "bf16")
     assert np.array_equal(lk.latency_s, ref.latency_s) and np.array_equal(lk.tier, ref.tier)
     assert (np.diff(lk.latency_s) > 0).all()

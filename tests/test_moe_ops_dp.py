@@ -10,7 +10,7 @@ from sloplan.model.calibration import calibration
 from sloplan.model.catalog import resolve_model
 from sloplan.model.engine import Engine
 from sloplan.model.framework import Backend, framework
-from sloplan.model.lookups import Kind
+from sloplan.perfdb.queries import AllReduce, Nccl, P2p
 from sloplan.model.ops import Op, linear_ops
 from sloplan.model.quant import GemmQuant, Quant
 from sloplan.model.workload import Workload
@@ -33,7 +33,7 @@ def _dispatch(qwen, engine):
 def test_vllm_gathers_over_the_dp_group_inside_a_node(qwen):
     """tp2 dp2 ep4: the all-gather runs over the 2 DP ranks, on both ranks' tokens."""
     (ag,) = _dispatch(qwen, Engine(2, 1, FP8B, dp=2, moe_ep=4))
-    assert ag.query.kind is Kind.NCCL and ag.query.key[:2] == ("all_gather", 2)
+    assert isinstance(ag.query, Nccl) and ag.query.scalars[:2] == ("all_gather", 2)
     assert np.allclose(ag.query.arrays[0], TOKENS * 2 * qwen.hidden_size)
 
 
@@ -41,8 +41,8 @@ def test_vllm_dp_group_across_two_nodes_crosses_the_inter_node_link(qwen):
     """tp4 dp4 ep16 on 8-GPU nodes: 2 DP ranks per node gather their half, the other half crosses nodes."""
     ag, hop = _dispatch(qwen, Engine(4, 1, FP8B, dp=4, moe_ep=16))
     elems = TOKENS * 4 * qwen.hidden_size
-    assert ag.query.key[:2] == ("all_gather", 2) and np.allclose(ag.query.arrays[0], elems / 2)
-    assert hop.query.kind is Kind.P2P and hop.query.key == (True,) and not hop.analytic  # no table: ROOFLINE
+    assert ag.query.scalars[:2] == ("all_gather", 2) and np.allclose(ag.query.arrays[0], elems / 2)
+    assert isinstance(hop.query, P2p) and hop.query.scalars == (True,) and not hop.analytic  # no table: ROOFLINE
     assert np.allclose(hop.query.arrays[0], elems * 2.0 / 2)
 
 
@@ -76,9 +76,9 @@ def test_tp_all_reduce_wider_than_a_node_is_hierarchical(qwen):
     """tp16 on 8-GPU nodes: the 8-GPU all-reduce (measured) and each GPU's 1/8 shard across the 2 nodes."""
     terms = [t for t in linear_ops(qwen, Engine(16, 1, FP8B, moe_tp=4, moe_ep=4), H200, TOKENS, TOKENS).terms
              if t.op in (Op.ALL_REDUCE, Op.MOE_ALL_REDUCE)]
-    assert [t.query.kind for t in terms] == [Kind.ALL_REDUCE, Kind.P2P] * 2
-    assert all(t.query.key == (8,) for t in terms[::2])
+    assert [type(t.query) for t in terms] == [AllReduce, P2p] * 2
+    assert all(t.query.scalars == (8,) for t in terms[::2])
     assert np.allclose(terms[1].query.arrays[0], TOKENS * qwen.hidden_size * 2.0 / 8 * 2 * 1 / 2)
     inside = [t for t in linear_ops(qwen, Engine(8, 1, FP8B, moe_ep=8), H200, TOKENS, TOKENS).terms
-              if t.query.kind is Kind.P2P]
+              if isinstance(t.query, P2p)]
     assert not inside

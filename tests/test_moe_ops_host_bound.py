@@ -6,10 +6,11 @@ import pytest
 from sloplan.model.catalog import resolve_model
 from sloplan.model.engine import Engine
 from sloplan.model.framework import Backend
-from sloplan.model.lookups import Kind, lookup_all
-from sloplan.model.ops import linear_ops
+from sloplan.model.lookups import lookup_all
+from sloplan.model.ops import OpGroup, linear_ops
 from sloplan.model.quant import GemmQuant, Quant
 from sloplan.perfdb import Tier, load_perfdb
+from sloplan.perfdb.queries import Gemm, MlaModule
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def _gemms(arch, backend, quant=GemmQuant.FP8_BLOCK):
     db = load_perfdb("b200_sxm", Backend(backend).value)
     engine = Engine(2, 1, Quant.default_for(quant), moe_tp=2)
     group = linear_ops(arch, engine, db.system, np.array([4, 64]), np.array([4, 64]), backend)
-    terms = [t for t in group.terms if t.query.kind in (Kind.GEMM, Kind.GEMM_FLOOR) and t.query.key[1] != 0]
+    terms = [t for t in group.terms if isinstance(t.query, Gemm) and t.query.k != 0]
     return db, terms
 
 
@@ -35,35 +36,33 @@ def test_the_vllm_fp8_block_table_is_flat_in_m():
 
 def test_vllm_prices_block_fp8_gemms_from_the_fp8_table(minimax):
     db, terms = _gemms(minimax, Backend.VLLM)
-    swapped = [t for t in terms if t.query.kind is Kind.GEMM_FLOOR]
-    assert swapped and all(t.query.key[2] == "fp8" for t in swapped)
-    assert not [t for t in terms if t.query.kind is Kind.GEMM and t.query.key[2] == "fp8_block"]
+    swapped = [t for t in terms if t.floor == Tier.EXTRAPOLATED]
+    assert swapped and all(t.query.dtype == "fp8" for t in swapped)
+    assert not [t for t in terms if t.query.dtype == "fp8_block"]
     for t, lk in zip(swapped, lookup_all(db, [t.query for t in swapped])):
-        assert (lk.tier >= Tier.EXTRAPOLATED).all()
-        direct = db.gemm(t.query.arrays[0], t.query.key[0], t.query.key[1], "fp8")
+        assert (OpGroup((t,)).priced([lk]).tier >= Tier.EXTRAPOLATED).all()
+        direct = db.gemm(t.query.m, t.query.n, t.query.k, "fp8")
         assert np.allclose(lk.latency_s, direct.latency_s)
 
 
 @pytest.mark.parametrize("backend", [Backend.TRTLLM, Backend.SGLANG])
 def test_other_frameworks_keep_their_block_tables(minimax, backend):
     _, terms = _gemms(minimax, backend)
-    assert not [t for t in terms if t.query.kind is Kind.GEMM_FLOOR]
-    assert [t for t in terms if t.query.key[2] == "fp8_block"]
+    assert not [t for t in terms if t.floor]
+    assert [t for t in terms if t.query.dtype == "fp8_block"]
 
 
 def test_vllm_nvfp4_is_untouched():
     _, terms = _gemms(resolve_model("nvidia/MiniMax-M2.5-NVFP4"), Backend.VLLM, GemmQuant.NVFP4)
-    assert not [t for t in terms if t.query.kind is Kind.GEMM_FLOOR]
+    assert not [t for t in terms if t.floor]
 
 
 def test_mla_module_borrows_the_other_kv_dtype_where_its_own_was_not_collected():
     """H200 vLLM ships only FP8-KV MLA modules: a BF16-KV engine (Kimi-K2.5) is priced from them, EXTRAPOLATED,
     not from the roofline's median utilization; a collected slice answers as it is."""
-    from sloplan.model.lookups import Query
-
     db = load_perfdb("h200_sxm", "vllm")
     b, kv = np.array([16.0, 64.0]), np.array([2048.0, 2048.0])
-    bf16, fp8 = (lookup_all(db, [Query.of(Kind.MLA_MODULE, ("generation", 8, k, "bf16", 0), b, kv)])[0]
+    bf16, fp8 = (lookup_all(db, [MlaModule("generation", b, kv, 8, k, "bf16")])[0]
                  for k in ("bf16", "fp8"))
     own = db.mla_module("generation", b, kv, 8, "bf16", "bf16")
     assert (np.asarray(own.tier) >= Tier.ROOFLINE).all()  # the evidence: no BF16-KV module collected

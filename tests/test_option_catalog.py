@@ -12,7 +12,8 @@ import yaml
 from sloplan.api import solve
 from sloplan.context import build_context
 from sloplan.model.framework import Backend
-from sloplan.model.lookups import Kind, Query, lookup_all
+from sloplan.model.lookups import flat, lookup_all
+from sloplan.perfdb.queries import AllReduce, Gemm, GenerationAttention
 from sloplan.model.option_table import MODES, Role, ServingMode
 from sloplan.model.options import evaluate, fitting_engines, option_table
 
@@ -55,18 +56,18 @@ def test_a_sub_table_keeps_pointing_to_the_same_slots(priced):
 def test_batched_lookups_equal_lookups_one_by_one(priced):
     ctx, _, _ = priced
     db = ctx.db
-    queries = [Query.of(Kind.GEMM, (6144, 4096, "fp8"), np.arange(1, 300, 7)),
-               Query.of(Kind.GEMM, (6144, 4096, "fp8"), np.array([5, 4096, 9000])),
-               Query.of(Kind.GEMM, (4096, 4096, "fp8"), np.array([17])),
-               Query.of(Kind.GENERATION_ATTENTION, (32, 8, 128, 0, "fp8"), np.arange(1, 65), 2100.0),
-               Query.of(Kind.GENERATION_ATTENTION, (32, 8, 128, 0, "fp8"), np.array([3, 500]), np.array([10, 9000])),
-               Query.of(Kind.ALL_REDUCE, (2,), np.array([4096.0, 4096.0 * 300])),
-               Query.of(Kind.ALL_REDUCE, (2,), np.array([77.0]))]
+    queries = [Gemm(np.arange(1, 300, 7), 6144, 4096, "fp8"),
+               Gemm(np.array([5, 4096, 9000]), 6144, 4096, "fp8"),
+               Gemm(np.array([17]), 4096, 4096, "fp8"),
+               GenerationAttention(np.arange(1, 65), 2100.0, 32, 8, 128, 0, "fp8"),
+               GenerationAttention(np.array([3, 500]), np.array([10, 9000]), 32, 8, 128, 0, "fp8"),
+               AllReduce(np.array([4096.0, 4096.0 * 300]), 2),
+               AllReduce(np.array([77.0]), 2)]
     together = lookup_all(db, queries)
     for q, lk in zip(queries, together):
         alone = lookup_all(db, [q])[0]
         assert np.array_equal(lk.latency_s, alone.latency_s) and np.array_equal(lk.tier, alone.tier)
-        assert lk.latency_s.shape == (q.size,) and np.all(lk.latency_s > 0)
+        assert lk.latency_s.shape == flat(q).arrays[0].shape and np.all(lk.latency_s > 0)
 
 
 @pytest.fixture(scope="module")

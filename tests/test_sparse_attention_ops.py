@@ -14,8 +14,9 @@ import pytest
 from sloplan.model import sparse_attention_ops as sa
 from sloplan.model.catalog import resolve_model
 from sloplan.model.engine import Engine
-from sloplan.model.lookups import Kind, lookup_all
-from sloplan.model.ops import Op, price, source_label
+from sloplan.model.lookups import lookup_all
+from sloplan.perfdb.queries import DsaModule
+from sloplan.model.ops import Op, OpGroup, price, source_label
 from sloplan.model.quant import GemmQuant, KvDtype, Quant
 from sloplan.perfdb import Tier, load_perfdb
 
@@ -36,8 +37,8 @@ def test_module_keys_name_the_table_slice(arch):
     e = Engine(8, 1, FP8)
     (ctx,) = sa.context_attention(arch, e, [2], [100], [50]).terms
     model = "glm5" if "GLM" in arch.name else "dsv32"
-    assert ctx.query.kind is Kind.DSA_MODULE and ctx.op is Op.DSA_CONTEXT_MODULE
-    assert ctx.query.key == ("context", arch.attention.mla.num_heads // 8, "fp8", "fp8_block", model)
+    assert isinstance(ctx.query, DsaModule) and ctx.op is Op.DSA_CONTEXT_MODULE
+    assert ctx.query.scalars == ("context", arch.attention.mla.num_heads // 8, "fp8", "fp8_block", model)
     assert [a.tolist() for a in ctx.query.arrays] == [[2], [100], [50]]
     assert ctx.count == arch.num_layers
     ops = [t.op for t in sa.linear_ops(arch, e, [10]).terms]
@@ -47,7 +48,7 @@ def test_module_keys_name_the_table_slice(arch):
 def test_per_op_adds_the_replicated_indexer_projections(arch):
     i, m = arch.attention.indexer, arch.attention.mla
     for tp in (1, 8):
-        keys = [t.query.key for t in sa.linear_ops(arch, Engine(tp, 1, FP8), [10], module=False).terms
+        keys = [t.query.scalars for t in sa.linear_ops(arch, Engine(tp, 1, FP8), [10], module=False).terms
                 if t.op is Op.DSA_INDEXER_GEMM]
         h = arch.hidden_size
         assert keys == [(i.num_heads * i.head_dim, m.q_lora_rank, "fp8_block"), (i.head_dim, h, "fp8_block"),
@@ -121,7 +122,8 @@ def test_per_op_kernels_call_the_glm5_tables():
     e8 = Engine(8, 1, FP8_BF16KV)  # 8 heads per GPU: the 64-head kernel, scaled, and said to be extrapolated
     attn = next(t for t in sa.context_attention(glm5, e8, [2], [512], [0], module=False).terms
                 if t.op is Op.DSA_SPARSE_ATTENTION)
-    assert attn.count == glm5.num_layers / 8 and lookup_all(db, [attn.query])[0].tier.min() >= Tier.EXTRAPOLATED
+    assert attn.count == glm5.num_layers / 8
+    assert OpGroup((attn,)).priced(lookup_all(db, [attn.query])).tier.min() >= Tier.EXTRAPOLATED
 
 
 def test_dsa_module_lookup_is_the_perfdb_call(arch):
