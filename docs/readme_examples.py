@@ -106,6 +106,11 @@ def regenerate(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    unknown = [a for a in argv if a != "--check"]
+    if unknown:  # --help included: print the usage, never rewrite the README on a flag we do not know
+        asked = unknown in (["--help"], ["-h"])
+        print(__doc__.strip(), file=sys.stdout if asked else sys.stderr)
+        return 0 if asked else 2
     readme = ROOT / "README.md"
     old = readme.read_text()
     new = regenerate(old)
