@@ -31,7 +31,7 @@ import numpy as np
 from sloplan.core.enums import LoadKind
 from sloplan.model.option_table import OptionTable
 
-from .backends import DEFAULT_BACKEND, SolverBackend, SolverError, SolveStatus, backend_for, known_backend
+from .backends import DEFAULT_BACKEND, SolverError, SolveStatus, backend_for, known_backend
 from .disagg_tables import DisaggInstance
 from .formulation import Sense
 from .groups import ConstraintGroup
@@ -104,33 +104,48 @@ def size_deployment_within(table: OptionTable | None, target: LoadTarget, slo: S
     first level returns its incumbent (or None) with the gap of the cost; a limit during a tie-break
     level returns the best plan so far, its cost proved."""
     known_backend(backend)
-    problem = sizing_problem(table, target, slo or Slo(), max_gpus, price_per_gpu_hour, disagg)
+    slo = slo or Slo()
+
+    bound = _pair_bound(table, target, slo, max_gpus, price_per_gpu_hour, disagg, backend, deadline)
+
+    def build(floor: float) -> SizingProblem:
+        return sizing_problem(table, target, slo, max_gpus, price_per_gpu_hour, disagg, floor, bound)
+
+    problem = build(-np.inf)
     if len(problem.rows) == 0 and problem.pairs is None:
         return None, Outcome(SolveStatus.INFEASIBLE)
-    model = backend_for(backend)(problem.formulation)
-    run = _Run(model, problem, deadline)
+    run = _Run(backend, problem, deadline)
     best = run.serving(problem.load)
     if run.stopped is not None:
         detail = "stopped before a plan was found" if best is None else "cost not proved minimal"
         return best, Outcome(run.stopped.status, run.stopped.gap, detail)
     if best is None:
         return None, Outcome(SolveStatus.INFEASIBLE)
-    levels = ([_fewest_gpus] if price_per_gpu_hour is not None else []) + [_most_capacity, _fastest_users]
+    levels = ([_fewest_gpus] if price_per_gpu_hour is not None else []) + [_most_capacity]
     for level in levels:
         best = level(run, best)
         if run.stopped is not None:
-            return best, Outcome(SolveStatus.TIME_LIMIT, 0.0, "cost proved minimal; the GPU-count, capacity and "
-                                                               "user-speed tie-breaks were stopped by the limit")
+            break
+    if run.stopped is None:
+        best = _fastest_users(run, best, build if disagg is not None else None)
+    if run.stopped is not None:
+        return best, Outcome(SolveStatus.TIME_LIMIT, 0.0, "cost proved minimal; the GPU-count, capacity and "
+                                                           "user-speed tie-breaks were stopped by the limit")
     return best, PROVED
 
 
-def sizing_problem(table, target: LoadTarget, slo: Slo, max_gpus, prices, disagg) -> SizingProblem:
-    """The formulation of one sizing question (problems/sizing.py, with the pairs of `disagg`)."""
+def sizing_problem(table, target: LoadTarget, slo: Slo, max_gpus, prices, disagg,
+                   speed_floor: float = -np.inf, bound: tuple[float, float] | None = None) -> SizingProblem:
+    """The formulation of one sizing question (problems/sizing.py, with the pairs of `disagg` whose
+    decode rows are faster than `speed_floor`; `bound` = (a plan's cost, the replicas' least cost per
+    unit of capacity) prunes the pairs no optimum uses: problems/sizing_pairs.py `pruned`)."""
     pairs = None
     if disagg is not None:
-        from .problems.sizing_pairs import sizing_pairs
+        from .problems.sizing_pairs import pruned, sizing_pairs
 
-        pairs = sizing_pairs(disagg, target.kind, prices)
+        pairs = sizing_pairs(disagg, target.kind, prices, speed_floor)
+        if bound is not None and np.isfinite(bound[0]):
+            pairs = pruned(pairs, target.value, max_gpus, *bound)
     if table is None:
         return build_sizing_problem(None, target.value, None, None, slo, max_gpus, pairs=pairs)
     return build_sizing_problem(table, target.value, target.capacity(table), row_costs(table, prices), slo,
@@ -168,13 +183,42 @@ def copies_of_one(table: OptionTable, target: LoadTarget, slo: Slo | None = None
     return int(copies[best] * table.gpus[best]), float(copies[best] * cost[best])
 
 
+def _pair_bound(table, target: LoadTarget, slo: Slo, max_gpus, prices, disagg, backend: str,
+                deadline: Deadline) -> tuple[float, float] | None:
+    """(upper, per_unit) for pruning pairs: the cost of the best replica-only plan (its own exact solve)
+    or of the cheapest pair serving the load alone, whichever is lower; and the least cost per unit of
+    capacity of any SLO-meeting replica (inf without replicas): a lower bound on what replicas serving
+    t cost is t times it."""
+    if disagg is None:
+        return None
+    from .problems.sizing_pairs import alone_costs, sizing_pairs
+
+    upper = float(alone_costs(sizing_pairs(disagg, target.kind, prices), target.value, max_gpus).min(initial=np.inf))
+    per_unit = np.inf
+    if table is not None:
+        cap, cost = target.capacity(table), row_costs(table, prices)
+        ok = slo.allowed(table) & (cap > 0) & (True if max_gpus is None else table.gpus <= max_gpus)
+        if ok.any():
+            per_unit = float(np.min(cost[ok] / cap[ok])) * (1 - 1e-9)
+            only = sizing_problem(table, target, slo, max_gpus, prices, None)
+            if len(only.rows):
+                run = _Run(backend, only, deadline)
+                agg = run.serving(only.load)
+                if agg is not None and run.stopped is None:
+                    upper = min(upper, agg.cost)
+    return upper, per_unit
+
+
 class _Run:
     """One backend model solved level after level under one deadline; `stopped` holds the result of
     the solve a limit stopped (then no further level runs)."""
 
-    def __init__(self, model: SolverBackend, problem: SizingProblem, deadline: Deadline) -> None:
-        self.model, self.problem, self.deadline = model, problem, deadline
-        self.stopped = None
+    def __init__(self, backend: str, problem: SizingProblem, deadline: Deadline) -> None:
+        self.backend, self.deadline, self.stopped = backend, deadline, None
+        self.use(problem)
+
+    def use(self, problem: SizingProblem) -> None:
+        self.problem, self.model = problem, backend_for(self.backend)(problem.formulation)
 
     def serving(self, floor: float) -> Sizing | None:
         """Solve with load rows >= `floor`; a solution short of it (within the solver's tolerance only)
@@ -211,10 +255,17 @@ def _most_capacity(run: _Run, best: Sizing) -> Sizing:
     return best
 
 
-def _fastest_users(run: _Run, best: Sizing) -> Sizing:
-    run.model.set_objective(run.problem.cost_objective(), Sense.MINIMIZE)
-    speed = run.problem.user_speed
+def _fastest_users(run: _Run, best: Sizing, build=None) -> Sizing:
+    """Raise the user-speed floor while cost, GPUs and capacity keep their optima. With pool pairs the
+    model is rebuilt at each floor (`build`): its pairs are then reduced among the faster decode rows
+    only, without comparing speeds (problems/sizing_pairs.py)."""
     while run.stopped is None:
+        if build is not None:
+            run.use(build(best.tokens_per_s_per_user))
+        run.model.set_row_bounds(_G.COST_BUDGET, -np.inf, best.cost)
+        run.model.set_row_bounds(_G.GPU_BUDGET, -np.inf, float(best.gpus))
+        run.model.set_objective(run.problem.cost_objective(), Sense.MINIMIZE)
+        speed = run.problem.user_speed
         run.model.set_row_bounds(_G.USER_SPEED_FLOOR, 0.0, np.where(speed <= best.tokens_per_s_per_user, 0.0, np.inf))
         cand = run.serving(best.capacity)
         if (cand is None or cand.cost > best.cost or cand.gpus > best.gpus

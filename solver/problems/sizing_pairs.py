@@ -155,17 +155,25 @@ def _undominated(keys: np.ndarray) -> np.ndarray:
     return keep
 
 
-def sizing_pairs(inst: DisaggInstance, kind: LoadKind, prices: Mapping[str, float] | None = None) -> SizingPairs:
-    """The candidate pairs of `inst` after the module docstring's exact reductions."""
+def sizing_pairs(inst: DisaggInstance, kind: LoadKind, prices: Mapping[str, float] | None = None,
+                 speed_floor: float | None = None) -> SizingPairs:
+    """The candidate pairs of `inst` after the module docstring's exact reductions. `speed_floor`: only
+    decode rows faster than it, compared without their speed (the user-speed tie-break asks whether
+    any plan above the floor keeps the levels above, which the other figures decide); None: all rows,
+    their speed compared too."""
     D = inst.decode
-    cols = np.flatnonzero(inst.decode_allowed & (D.requests_per_s > 0))
+    allowed = inst.decode_allowed & (D.requests_per_s > 0)
+    if speed_floor is not None:
+        allowed &= D.tokens_per_s_per_user > speed_floor
+    cols = np.flatnonzero(allowed)
     classes, best = _best_prefill(inst, cols)
     rate = np.where(best >= 0, inst.rho[np.maximum(best, 0), cols[None, :]]
                     * inst.prefill.requests_per_s[np.maximum(best, 0)], 0.0)
     mu = D.requests_per_s[cols]
     mu_key = mu if kind is LoadKind.RATE else -mu
     users = D.concurrency[cols].astype(float) * (kind is LoadKind.CONCURRENCY)
-    keys = np.column_stack([D.tokens_per_s_per_user[cols], mu_key, users, rate.T])
+    speed = D.tokens_per_s_per_user[cols] * (speed_floor is None)
+    keys = np.column_stack([speed, mu_key, users, rate.T])
     dkeys = list(zip(D.gpus[cols].tolist(), inst.decode_systems[cols].tolist()))
     keep = np.zeros(len(cols), bool)
     for cls in dict.fromkeys(dkeys):
@@ -241,3 +249,71 @@ def pair_columns(pairs: SizingPairs, load: float, max_gpus: int | None, variable
             rows.append(_row(name, _G.POOL_GPUS, [_all(var, gpus)], -np.inf, float(limit)))
     return PairBlocks(m, gpus=[(WP, pairs.prefill_gpus), (WD, pairs.decode_gpus)],
                       cost=[(WP, pairs.prefill_cost), (WD, pairs.decode_cost)], rows=rows)
+
+
+def take(pairs: SizingPairs, idx: np.ndarray) -> SizingPairs:
+    """The pairs `idx` only."""
+    arrays = {f: getattr(pairs, f)[idx] for f in ("prefill_row", "decode_row", "prefill_rate", "decode_rate",
+                                                  "decode_users", "prefill_gpus", "decode_gpus", "prefill_cost",
+                                                  "decode_cost", "speed")}
+    return SizingPairs(instance=pairs.instance, kind=pairs.kind, prices=pairs.prices, **arrays)
+
+
+def alone_costs(pairs: SizingPairs, load: float, max_gpus: int | None) -> np.ndarray:
+    """Per pair: the cost of serving the whole load with it alone (inf where the limits forbid it). The
+    counts are rounded up with a margin, so each is an upper bound on what that pair needs."""
+    if pairs.kind is LoadKind.RATE:
+        m = np.ceil(load / pairs.decode_rate * (1 + 1e-9))
+        k = np.ceil(load / pairs.prefill_rate * (1 + 1e-9))
+    else:
+        m = np.ceil(load / pairs.decode_users * (1 + 1e-9))
+        k = np.ceil(m * pairs.decode_rate / pairs.prefill_rate * (1 + 1e-9))
+    ok = _within(pairs, k, m, max_gpus)
+    return np.where(ok, k * pairs.prefill_cost + m * pairs.decode_cost, np.inf)
+
+
+def _within(pairs: SizingPairs, k, m, max_gpus) -> np.ndarray:
+    inst, gp, gd = pairs.instance, k * pairs.prefill_gpus, m * pairs.decode_gpus
+    ok = np.ones(np.broadcast(gp, gd).shape, bool)
+    if max_gpus is not None:
+        ok &= gp + gd <= max_gpus
+    if inst.max_prefill_gpus is not None:
+        ok &= gp <= inst.max_prefill_gpus
+    if inst.max_decode_gpus is not None:
+        ok &= gd <= inst.max_decode_gpus
+    return ok
+
+
+def lower_bounds(pairs: SizingPairs, load: float, max_gpus: int | None, per_unit: float) -> np.ndarray:
+    """Per pair: a lower bound on the cost of any plan that uses it, when replicas cost at least
+    `per_unit` per unit of capacity (inf: no replicas). For each worker count the cheapest partner
+    count is at an end of the linear pieces of ``cost + per_unit * (load - pair capacity)+``."""
+    up, ud = pairs.worker_caps(load, max_gpus)
+    best = np.full(len(pairs), np.inf)
+    rate = pairs.kind is LoadKind.RATE
+    lead = up if rate else ud
+    for n in range(1, int(lead.max(initial=0)) + 1):
+        if rate:
+            k, t = np.full(len(pairs), float(n)), np.minimum(n * pairs.prefill_rate, load)
+            ms = [np.ones(len(pairs)), np.maximum(np.floor(t / pairs.decode_rate), 1), np.ceil(t / pairs.decode_rate)]
+        else:
+            m0 = np.full(len(pairs), float(n))
+            ms = [m0]
+            k = np.maximum(np.ceil(m0 * pairs.decode_rate / pairs.prefill_rate * (1 - 1e-9)), 1)
+        for m in ms:
+            m = np.minimum(m, ud)
+            cap = np.minimum(k * pairs.prefill_rate, m * pairs.decode_rate) if rate else m * pairs.decode_users
+            short = np.maximum(load - cap, 0.0)
+            rest = np.where(short > 0, short * per_unit, 0.0) if np.isfinite(per_unit) else np.where(
+                short > load * 1e-9, np.inf, 0.0)
+            cost = k * pairs.prefill_cost + m * pairs.decode_cost + rest
+            ok = (k <= up) & (m >= 1) & _within(pairs, k, m, max_gpus)
+            best = np.where(ok, np.minimum(best, cost), best)
+    return best
+
+
+def pruned(pairs: SizingPairs, load: float, max_gpus: int | None, upper: float, per_unit: float) -> SizingPairs:
+    """The pairs some plan costing at most `upper` (a plan's cost, so the optimum's at most) may use:
+    every level of the lexicographic order keeps the optimal cost, so the others never matter."""
+    lb = lower_bounds(pairs, load, max_gpus, per_unit)
+    return take(pairs, np.flatnonzero(lb <= upper * (1 + 1e-9) + 1e-12))
