@@ -82,3 +82,29 @@ def test_solve_headroom_and_min_slack_flags(capsys):
 def test_solve_table_shows_slack(capsys):
     code, out, _ = cli_run(capsys, "solve", *SCENARIO, "--total-gpus", "8")
     assert code == 0 and "slack" in out and "slack 9.4%" in out and "Best:" in out
+
+
+def test_size_disagg_json_lists_the_pools_and_their_launch_bundle(capsys):
+    """Disaggregated pools only, prefill capped by max_prefill_gpus: integer worker counts, the groups
+    rebuild the GPU count, and the bundle starts as many workers as the plan counts."""
+    code, out, err = cli_run(capsys, "size", *SCENARIO, "--rate", "20", "--modes", "disagg", "--max-prefill-gpus",
+                             "12", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    roles = {g["role"]: g for g in doc["groups"]}
+    assert set(roles) == {"prefill", "decode"}
+    assert doc["gpus"] == sum(g["count"] * g["gpus"] for g in doc["groups"])
+    assert roles["prefill"]["count"] * roles["prefill"]["gpus"] <= 12
+    assert doc["capacity"] >= 20 and doc["solver"]["status"] == "optimal"
+    bundle = doc["launch_bundle"]
+    assert f"{roles['prefill']['count']} prefill + {roles['decode']['count']} decode workers" in bundle
+    assert doc["plan"]["ttft_breakdown_ms"]["kv_transfer"] > 0 and doc["plan"]["ttft_ms"] <= 2000 * (1 + 1e-9)
+
+
+def test_size_every_mode_is_never_worse_than_one_mode(capsys):
+    got = {}
+    for modes in ("agg", "disagg", "static,agg,disagg"):
+        code, out, err = cli_run(capsys, "size", *SCENARIO, "--rate", "20", "--modes", modes, "--json")
+        assert code == 0, err
+        got[modes] = json.loads(out)["gpus"]
+    assert got["static,agg,disagg"] <= min(got["agg"], got["disagg"])

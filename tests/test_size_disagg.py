@@ -238,3 +238,28 @@ def test_property_sizing_equals_exhaustive_search(seed, kind, with_table, ttft, 
     table = _small_table(seed) if with_table else None
     prices = {"sysA": 2.0, "sysB": 3.0} if priced else None
     _check(table, inst, _target(kind, table, inst, rng, multiple), slo, prices)
+
+
+def test_every_installed_backend_sizes_alike():
+    from sloplan.solver.backends import installed_backends
+
+    rng = np.random.default_rng(11)
+    inst = random_disagg(5, prefill_rows=2, decode_rows=3, total_gpus=64, systems=("sysA", "sysB"))
+    table = _small_table(5)
+    target = _target(LoadKind.RATE, table, inst, rng)
+    want = _key(size_deployment(table, target, disagg=inst))
+    names = [b for b in installed_backends() if b != "highs" and "cp-sat" not in b][:3]
+    for name in names:
+        assert _key(size_deployment(table, target, disagg=inst, backend=name)) == want, name
+
+
+def test_a_deadline_not_reached_proves_the_answer():
+    from sloplan.solver.limits import Deadline
+    from sloplan.solver.size import size_deployment_within
+
+    inst = random_disagg(2, prefill_rows=2, decode_rows=3, total_gpus=64)
+    table = _small_table(2)
+    target = _target(LoadKind.RATE, table, inst, np.random.default_rng(2))
+    best, outcome = size_deployment_within(table, target, disagg=inst, deadline=Deadline.after(60.0))
+    assert outcome.proved and best is not None
+    assert outcome.to_dict()["status"] == "optimal" and outcome.to_dict()["gap"] == 0.0
