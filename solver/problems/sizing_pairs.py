@@ -132,7 +132,8 @@ def _best_prefill(inst: DisaggInstance, decode_rows: np.ndarray) -> tuple[list[t
         sub = c[members]
         top = sub.max(axis=0)
         near = sub >= top * (1 - 1e-12)
-        for j in np.flatnonzero(top > 0):
+        out[q] = np.where(top > 0, members[np.argmax(sub, axis=0)], -1)
+        for j in np.flatnonzero((top > 0) & (near.sum(axis=0) > 1)):  # float near-ties: decided exactly
             rows = members[near[:, j]]
             d = int(decode_rows[j])
             out[q, j] = max(rows, key=lambda p: (Fraction(float(inst.rho[p, d]))
@@ -142,16 +143,18 @@ def _best_prefill(inst: DisaggInstance, decode_rows: np.ndarray) -> tuple[list[t
 
 def _undominated(keys: np.ndarray) -> np.ndarray:
     """Rows of `keys` (larger is better in every column) that no other row weakly beats; of identical
-    rows the first is kept."""
+    rows the first is kept. In descending lexicographic order a row's dominators all come before it,
+    so each row is compared with the kept ones only."""
     n = len(keys)
-    keep = np.ones(n, bool)
-    for i in range(n):
-        ge = (keys >= keys[i]).all(axis=1)
-        gt = (keys > keys[i]).any(axis=1)
-        ge[i] = False
-        earlier_equal = ge & ~gt & (np.arange(n) < i)
-        if (ge & gt).any() or earlier_equal.any():
-            keep[i] = False
+    order = np.lexsort((np.arange(n), *(-keys[:, c] for c in range(keys.shape[1] - 1, -1, -1))))
+    front = np.empty_like(keys)
+    size, keep = 0, np.zeros(n, bool)
+    for i in order:
+        if size and (front[:size] >= keys[i]).all(axis=1).any():
+            continue
+        front[size] = keys[i]
+        size += 1
+        keep[i] = True
     return keep
 
 
