@@ -1,8 +1,9 @@
 """Exact sizing: the fewest GPUs (or, with prices, the lowest cost per hour) that serve a target load.
 
 The target is a request rate (requests/s, open loop) or a number of concurrent users (closed loop).
-One integer program over every SLO-meeting option of the table (solver/problems/sizing.py), mixing
-replica types wherever that is cheaper: not a doubling search over GPU counts and not
+One integer program over every SLO-meeting option of the table (solver/problems/sizing.py) and, with
+a disaggregated instance, one prefill/decode pool pair with integer worker counts beside or instead of
+the replicas (solver/problems/sizing_pairs.py), mixing wherever that is cheaper: not a doubling search over GPU counts and not
 ``ceil(load / capacity)`` copies of one candidate (which is what a per-candidate sizing does, and
 which overshoots whenever a mix tiles the load better).
 

@@ -5,17 +5,16 @@ Variables ``n[i] >= 0`` integer: replicas of kept option ``rows[i]``. Each optio
 target; the requests it holds in flight, for a concurrency target) and a cost ``cost_i`` (its GPUs,
 or its GPUs of each class times their price per GPU-hour). Constraint groups (`ConstraintGroup`):
 
-* ``load_target`` — ``sum cap_i n_i >= L``, one row per *stage* of a request. Today a replica serves
-  whole requests, so there is one stage and one row. A disaggregated pool pair joins as a second
-  stage: prefill columns put their rate in the prefill row, decode columns in the decode row, and an
-  aggregated column (which does both) in both rows; the objective and every other group stay as
-  they are. `stage_matrix` is that (stages x columns) block.
-* ``gpu_budget`` — ``sum g_i n_i <= N``: the request's GPU cap (+inf without one); the GPU tie-break
-  lowers it.
-* ``cost_budget`` — ``sum cost_i n_i <= C``: inactive until the cost tie-break fixes C.
+* ``load_target`` — ``sum cap_i n_i + s >= L``: replicas serve whole requests; ``s`` is what the one
+  disaggregated pool pair serves, bounded by its prefill and its decode pool in the `rate_balance`
+  rows (problems/sizing_pairs.py, absent without a disaggregated instance).
+* ``gpu_budget`` — ``sum g_i n_i (+ the pair's GPUs) <= N``: the request's GPU cap (+inf without
+  one); the GPU tie-break lowers it.
+* ``cost_budget`` — ``sum cost_i n_i (+ the pair's cost) <= C``: inactive until the cost tie-break.
 * ``slo_ttft`` / ``slo_tpot`` / ``slo_request_latency`` — ``n_i <= 0`` for every option breaking that
   SLO (named rows an explainer can relax); `feasible_only` drops those columns instead.
-* ``user_speed_floor`` — ``n_i <= U_i``: the user-speed tie-break closes slower options.
+* ``user_speed_floor`` — ``n_i <= U_i`` (and ``z_j <= U_j`` for the pairs): the user-speed
+  tie-break closes slower options.
 
 Serving less than its capacity never breaks a replica's SLOs: fewer requests/s (or in flight) than
 the row's operating point mean a smaller batch, whose TTFT and TPOT are no worse. So "meets the
