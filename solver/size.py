@@ -4,11 +4,12 @@ The target is a request rate (requests/s, open loop) or a number of concurrent u
 One integer program over every SLO-meeting option of the table (solver/problems/sizing.py) and, with
 a disaggregated instance, one prefill/decode pool pair with integer worker counts beside or instead of
 the replicas (solver/problems/sizing_pairs.py), mixing wherever that is cheaper: not a doubling
-search over GPU counts and not ``ceil(load / capacity)`` copies of one candidate (which is what a per-candidate sizing does, and
-which overshoots whenever a mix tiles the load better).
+search over GPU counts and not ``ceil(load / capacity)`` copies of one candidate (which is what a
+per-candidate sizing does, and which overshoots whenever a mix tiles the load better).
 
 Lexicographic order, each level its own solve on one backend model (weights with fudge factors could
-change the optimum of the level above):
+change the optimum of the level above; with pool pairs the last level rebuilds the model per
+user-speed floor, problems/sizing_pairs.py reducing the pairs per floor):
 
 1. minimize cost (GPUs without prices) s.t. load, SLOs, GPU cap             -> C*
 2. with prices only: minimize GPUs s.t. cost <= C*   (row `cost_budget`)     -> G*
