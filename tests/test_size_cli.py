@@ -108,3 +108,32 @@ def test_size_every_mode_is_never_worse_than_one_mode(capsys):
         assert code == 0, err
         got[modes] = json.loads(out)["gpus"]
     assert got["static,agg,disagg"] <= min(got["agg"], got["disagg"])
+
+
+def test_a_time_limit_without_a_plan_exits_4_and_an_incumbent_says_it_is_unproved(capsys, monkeypatch):
+    """The CLI's handling of a limited solve (the solver side: solver/size.py `size_deployment_within`):
+    no plan -> exit 4 with one stderr line; an incumbent -> printed as not proved minimal, with its gap."""
+    import sloplan.solver.size as solver_size
+    from sloplan.solver.backends import SolveStatus
+    from sloplan.solver.limits import Outcome
+
+    real = solver_size.size_plan
+
+    def stopped(*args, **kwargs):
+        return None, Outcome(SolveStatus.TIME_LIMIT, float("inf"), "stopped before a plan was found")
+
+    monkeypatch.setattr(solver_size, "size_plan", stopped)
+    code, _, err = cli_run(capsys, "size", *SCENARIO, "--rate", "5", "--modes", "agg", "--time-limit", "0.5")
+    assert code == 4 and "no plan found within the time limit (0.5 s)" in err and err.count("\n") == 1
+
+    def incumbent(*args, **kwargs):
+        found, _ = real(*args, **kwargs)
+        return found, Outcome(SolveStatus.TIME_LIMIT, 0.05, "cost not proved minimal")
+
+    monkeypatch.setattr(solver_size, "size_plan", incumbent)
+    code, out, _ = cli_run(capsys, "size", *SCENARIO, "--rate", "5", "--modes", "agg", "--time-limit", "0.5")
+    assert code == 0 and "time_limit: not proved minimal, gap 5.00%" in out
+    code, out, _ = cli_run(capsys, "size", *SCENARIO, "--rate", "5", "--modes", "agg", "--time-limit", "0.5",
+                           "--json")
+    doc = json.loads(out)
+    assert doc["solver"]["status"] == "time_limit" and doc["solver"]["gap"] == 0.05 and doc["plan"] is not None
