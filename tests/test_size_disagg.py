@@ -267,3 +267,34 @@ def test_a_deadline_not_reached_proves_the_answer():
     best, outcome = size_deployment_within(table, target, disagg=inst, deadline=Deadline.after(60.0))
     assert outcome.proved and best is not None
     assert outcome.to_dict()["status"] == "optimal" and outcome.to_dict()["gap"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def qwen_disagg():
+    from sloplan.api import resolve
+    from sloplan.disagg_request import disagg_setup
+    from sloplan.request import parse_request
+
+    req = parse_request(dict(model="Qwen/Qwen3-32B-FP8", system="h200_sxm", isl=4000, osl=500, ttft_ms=2000,
+                             tpot_ms=30, total_gpus=64, modes=["disagg"]))
+    ctx, _, _ = resolve(req)
+    return disagg_setup(req, ctx).instance
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("kind", [LoadKind.RATE, LoadKind.CONCURRENCY])
+def test_real_rows_subsets_equal_exhaustive_search(qwen_disagg, seed, kind):
+    """Random prefill / decode rows of the real Qwen3-32B instance (TTFT 2 s, TPOT 30 ms), with and
+    without replicas beside them."""
+    from sloplan.model.disagg_tables import take_rows
+
+    rng = np.random.default_rng(seed)
+    inst = qwen_disagg
+    p = rng.choice(len(inst.prefill), size=2, replace=False)
+    d = rng.choice(np.flatnonzero(inst.decode_allowed), size=3, replace=False)
+    sub = dataclasses.replace(inst, prefill=take_rows(inst.prefill, p), decode=take_rows(inst.decode, d),
+                              max_decode_gpus=16)
+    target = LoadTarget(kind, 6.0 if kind is LoadKind.RATE else 120.0)
+    alone, _ = _check(None, sub, target, inst.slo)
+    assert alone is not None and alone.pair is not None  # every prefill row feeds these decode rows in 2 s
+    _check(_small_table(seed), sub, target, inst.slo)
