@@ -137,3 +137,14 @@ def test_a_time_limit_without_a_plan_exits_4_and_an_incumbent_says_it_is_unprove
                            "--json")
     doc = json.loads(out)
     assert doc["solver"]["status"] == "time_limit" and doc["solver"]["gap"] == 0.05 and doc["plan"] is not None
+
+
+def test_size_refuses_mixed_pools_naming_the_field():
+    from sloplan.errors import InputError
+    from sloplan.size import size
+
+    req = dict(model="Qwen/Qwen3-32B-FP8", system="h200_sxm", isl=4000, osl=500, ttft_ms=2000, tpot_ms=30,
+               modes=["disagg"], mixed_pools=True)
+    with pytest.raises(InputError) as exc:
+        size(req, rate=5.0)
+    assert exc.value.field == "mixed_pools" and "accepted: false" in str(exc.value)
