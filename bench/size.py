@@ -14,9 +14,12 @@ serving mode, "GPUs needed": the cheapest `ceil(target / one replica's rate)` co
 The "one type" column applies the peer's method to sloplan's own option table, which separates what the
 exact mix saves from what the two estimators and candidate grids differ by.
 
-sloplan runs `sloplan size --rate R` (or `--concurrency C`) with no GPU cap, twice: aggregated only
-(`--modes agg`, the peer's agg experiment's mode) and with its default modes (agg and static). Each
-figure is one process's answer; nothing is timed or averaged. The ratio is peer agg / sloplan agg.
+sloplan runs `sloplan size --rate R` (or `--concurrency C`) with no GPU cap: aggregated only (`--modes
+agg`, the peer's agg experiment's mode) and with its default modes (static, agg and disagg: a fleet
+may mix replicas with one disaggregated pool pair). Targets marked `disagg` also run `--modes disagg`
+(prefill and decode pools only), next to the peer's disagg answer. Each figure is one process's answer;
+nothing is timed or averaged. The ratio is peer agg / sloplan agg. sloplan must never need more GPUs
+than the peer: agg against its agg answer, all modes against its best, disagg against its disagg.
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ class Target:
     osl: int = 500
     ttft_ms: float = 2000
     tpot_ms: float = 30
+    disagg: bool = False  # also size disaggregated pools alone, against the peer's disagg answer
 
     def common(self) -> list[str]:
         return ["--model", self.model, "--system", self.system, "--backend", self.backend, "--isl", str(self.isl),
@@ -74,6 +78,8 @@ TARGETS = [
     Target("qwen32b-rate12", **QWEN, rate=12),
     Target("qwen32b-conc500", **QWEN, concurrency=500),
     Target("llama8b-h100-vllm-rate40", "meta-llama/Meta-Llama-3.1-8B", "h100_sxm", "vllm", rate=40),
+    Target("qwen32b-rate50-disagg", **QWEN, rate=50, disagg=True),  # the issue's scenario, disagg pools too
+    Target("qwen30b-moe-rate20-disagg", "Qwen/Qwen3-30B-A3B-FP8", "h200_sxm", "trtllm", rate=20, disagg=True),
 ]
 
 _PEER_LINE = re.compile(r"^\s*(agg|disagg) GPUs needed:\s*(\d+)", re.MULTILINE)
@@ -88,7 +94,7 @@ def sloplan_gpus(t: Target, exe: str, modes: str | None, timeout: float) -> tupl
     if proc.returncode != 0:
         return f"error: {(proc.stderr or proc.stdout).strip().splitlines()[-1][:120]}", "-"
     doc = json.loads(proc.stdout)
-    groups = " + ".join(f"{g['count']}x{g['engine'].split()[0]} {g['mode']}" for g in doc["plan"]["replicas"])
+    groups = " + ".join(f"{g['count']}x{g['engine'].split()[0]} {g['role']}" for g in doc["groups"])
     return f"{doc['gpus']} ({groups})", str(doc["one_type_gpus"])
 
 
@@ -127,30 +133,34 @@ def main(argv: list[str] | None = None) -> int:
     for t in [t for t in TARGETS if not args.target or t.name in args.target]:
         print(f"... {t.name}", flush=True)
         agg, one = sloplan_gpus(t, exe, "agg", args.timeout)
-        both, _ = sloplan_gpus(t, exe, None, args.timeout)
-        p_agg = p_best = "-"
+        every, _ = sloplan_gpus(t, exe, None, args.timeout)
+        dis = sloplan_gpus(t, exe, "disagg", args.timeout)[0] if t.disagg else "-"
+        found = {}
         if peer:
             try:
                 found = peer_gpus(t, peer, args.timeout)
-                p_agg, p_best = str(found.get("agg", "-")), str(min(found.values()))
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
                 errors.append(f"{t.name}: peer: {exc}")
+        p_agg, p_dis = str(found.get("agg", "-")), str(found.get("disagg", "-"))
+        p_best = str(min(found.values())) if found else "-"
+        for mine, theirs, what in ((agg, p_agg, "agg"), (every, p_best, "all modes"), (dis, p_dis, "disagg")):
+            a, b = _number(mine), _number(theirs)
+            if a and b and a > b:
+                worse.append(f"{t.name} ({what})")
         a, b = _number(agg), _number(p_agg)
         ratio = f"{b / a:.2f}" if a and b else "-"
-        if a and b and a > b:
-            worse.append(t.name)
-        rows.append([t.name, t.load, p_agg, p_best, one, agg, both, ratio])
+        rows.append([t.name, t.load, p_agg, p_dis if t.disagg else "-", p_best, one, agg, every, dis, ratio])
     print()
-    print(render_table(["target", "load", "peer agg", "peer best", "one type", "sloplan agg", "sloplan agg+static",
-                        "peer/sloplan agg"], rows))
+    print(render_table(["target", "load", "peer agg", "peer disagg", "peer best", "one type", "sloplan agg",
+                        "sloplan all modes", "sloplan disagg", "peer/sloplan agg"], rows))
     print("\nAll: isl 4000, osl 500, TTFT <= 2000 ms, TPOT <= 30 ms; sloplan uncapped (engines up to 64 GPUs).")
-    print("peer agg / best: `recommend`'s 'agg GPUs needed' / the fewer of its agg and disagg answers.")
+    print("peer agg / disagg / best: `recommend`'s 'agg' / 'disagg GPUs needed' / the fewer of the two.")
     print("one type: the peer's method (cheapest ceil(load / rate) copies of one option) on sloplan's agg table.")
     print("sloplan: the exact minimum over every SLO-meeting option (mixes allowed); groups in brackets.")
     for line in errors:
         print("error:", line)
     if worse:
-        print("sloplan needed MORE GPUs than the peer's agg answer on:", ", ".join(worse))
+        print("sloplan needed MORE GPUs than the peer on:", ", ".join(worse))
     return 1 if worse else 0
 
 

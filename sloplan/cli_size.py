@@ -14,8 +14,9 @@ from sloplan.core.enums import Client
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
 
-from .errors import EXIT_INFEASIBLE, InputError
+from .errors import EXIT_INFEASIBLE, EXIT_STOPPED, InputError
 from .robust_fields import FRACTION_ACCEPTS, PRICE_ACCEPTS
+from .solver_fields import SOLVER_HELP
 
 _MARGIN_HELP = "{what}: " + FRACTION_ACCEPTS + " [default: none]"
 
@@ -65,10 +66,21 @@ def size(
     request_latency_ms: Optional[float] = typer.Option(None, help="SLO: whole request, ms [default: no limit]"),
     total_gpus: Optional[int] = typer.Option(None, help="a cap on the GPUs the answer may use (and on one "
                                                         "engine's) [default: no cap, engines up to 64 GPUs]"),
-    modes: Optional[str] = typer.Option(None, help="comma list of serving modes: static, agg [default: both]"),
+    modes: Optional[str] = typer.Option(None, help="comma list of serving modes: static, agg, disagg (a fleet may "
+                                                   "mix replicas with one disaggregated pool pair) [default: all]"),
     quantizations: Optional[str] = typer.Option(None, help="comma list of GEMM formats [default: the checkpoint's]"),
     max_batch_size: Optional[int] = typer.Option(None, help="most requests in flight per replica [default: 512]"),
     client: Optional[str] = typer.Option(None, help="serving or offline [default: serving]"),
+    prefill_system: Optional[str] = typer.Option(None, help="disagg: the prefill workers' system [default: --system]"),
+    decode_system: Optional[str] = typer.Option(None, help="disagg: the decode workers' system [default: --system]"),
+    max_prefill_gpus: Optional[int] = typer.Option(None, help="disagg: most GPUs of prefill workers [default: all]"),
+    max_decode_gpus: Optional[int] = typer.Option(None, help="disagg: most GPUs of decode workers [default: all]"),
+    kv_link_bytes_per_s: Optional[float] = typer.Option(None, help="disagg: KV hand-off bytes/s per GPU "
+                                                                   "[default: the hardware catalog's link]"),
+    solver: Optional[str] = typer.Option(None, help=SOLVER_HELP),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds the solver may spend on the "
+                                                                          "sizing; a plan it stops on says so "
+                                                                          "with its gap [default: no limit]"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),
 ) -> None:
     """Fewest GPUs (or lowest cost) that serve a request rate or a number of users under the SLOs: exact."""
@@ -79,7 +91,9 @@ def size(
                  modes=csv_list("modes", modes, ServingMode),
                  quantizations=csv_list("quantizations", quantizations, GemmQuant), max_batch_size=max_batch_size,
                  client=client, headroom=headroom, min_slack=min_slack,
-                 gpu_price_per_hour=parse_price_text(gpu_price_per_hour))
+                 gpu_price_per_hour=parse_price_text(gpu_price_per_hour), prefill_system=prefill_system,
+                 decode_system=decode_system, max_prefill_gpus=max_prefill_gpus, max_decode_gpus=max_decode_gpus,
+                 kv_link_bytes_per_s=kv_link_bytes_per_s, solver=solver, time_limit_s=time_limit)
     if client is not None and client not in {c.value for c in Client}:
         raise InputError("client", f"accepted: serving, offline (got {client[:40]!r})")
     _run(request, flags, rate, concurrency, as_json)
@@ -103,6 +117,10 @@ def _run(request: Optional[Path], flags: dict, rate: Optional[float], concurrenc
             print_json(result.to_dict())
         else:
             print_size(result)
+    if result.plan is None and not result.proved:
+        limit = result.request.get("time_limit_s")
+        print(f"stopped: no plan found within the time limit ({limit:g} s)", file=sys.stderr)
+        raise typer.Exit(EXIT_STOPPED)
     if result.plan is None:
         if not as_json:
             print(f"infeasible: {result.infeasible_reason}", file=sys.stderr)
@@ -129,12 +147,14 @@ def print_size(r) -> None:
         return
     cost = f" · {r.cost_per_hour:.2f} per hour" if r.cost_per_hour is not None else ""
     one = f"; copies of one replica type: {r.one_type_gpus} GPUs" if r.one_type_gpus is not None else ""
-    console.print(f"[bold green]Sized:[/] {r.gpus} GPUs{cost} (exact minimum{one}) · serves {r.capacity:.2f} {unit}")
-    for g in p.replicas:
-        console.print(f"  {g.count}× {g.engine} ({g.mode}, {g.concurrency} in flight, {g.requests_per_s:.3f} "
-                      f"req/s each)")
+    proved = "exact minimum" if r.solver.get("status") == "optimal" else _unproved(r.solver)
+    console.print(f"[bold green]Sized:[/] {r.gpus} GPUs{cost} ({proved}{one}) · serves {r.capacity:.2f} {unit}")
+    console.print(_groups_table(r.groups), soft_wrap=True)
     console.print(f"  {p.tokens_per_s_per_gpu:.1f} tok/s/gpu · {p.tokens_per_s_per_user:.1f} tok/s/user · "
                   f"TTFT {p.ttft_ms:.0f} ms · TPOT {p.tpot_ms:.2f} ms · slack {slack_text(p.slack)} · tier {p.tier}")
+    if p.ttft_breakdown_ms:
+        console.print("  TTFT parts (ms): " + ", ".join(f"{k.replace('_', ' ')} {v:.1f}"
+                                                        for k, v in p.ttft_breakdown_ms.items()))
     if p.check:
         c = p.check
         console.print(f"  re-checked by the full estimator: TTFT {c.ttft_ms:.0f} ms, TPOT {c.tpot_ms:.2f} ms "
@@ -143,3 +163,25 @@ def print_size(r) -> None:
         if g.launch:
             console.print(f"[bold]Launch (one replica of {g.count}× {g.engine}):[/]")
             console.print(g.launch, soft_wrap=True)
+    if r.launch_bundle:
+        console.print("[bold]Launch (the disaggregated pools):[/]")
+        console.print(r.launch_bundle, soft_wrap=True)
+
+
+def _unproved(solver: dict) -> str:
+    gap = solver.get("gap")
+    return f"{solver.get('status')}: not proved minimal" + (f", gap {gap:.2%}" if gap is not None else "") + (
+        f"; {solver['detail']}" if solver.get("detail") else "")
+
+
+def _groups_table(groups):
+    """The plan's groups: role, system, engine, count, GPUs per worker, concurrency, req/s each."""
+    from rich.table import Table
+
+    t = Table(show_edge=False, pad_edge=False)
+    for col in ("role", "system", "engine", "count", "gpus", "concurrency", "req/s each"):
+        t.add_column(col, justify="left" if col in ("role", "system", "engine") else "right")
+    for g in groups:
+        t.add_row(g["role"], g["system"], g["engine"], str(g["count"]), str(g["gpus"]), str(g["concurrency"]),
+                  f"{g['requests_per_s']:.3f}")
+    return t

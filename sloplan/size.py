@@ -48,6 +48,14 @@ class SizeResult:
     engines: int = 0
     infeasible_reason: str | None = None
     timings_s: dict = field(default_factory=dict)
+    # one entry per group of the plan: role, mode, system, engine, count, gpus (per worker), concurrency
+    groups: tuple[dict, ...] = ()
+    launch_bundle: str | None = None  # what starts the plan's disaggregated pool pair, when it has one
+    solver: dict = field(default_factory=dict)  # backend name, time limit, status, gap, detail
+
+    @property
+    def proved(self) -> bool:
+        return self.solver.get("status", "optimal") in ("optimal", "infeasible")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,11 +63,11 @@ class SizeResult:
 
 def size(request: Request | dict | str | Path, *, rate: float | None = None,
          concurrency: float | None = None) -> SizeResult:
-    """Exact sizing (solver/size.py) of `request` for `rate` requests/s or `concurrency` users."""
-    from sloplan.model.options import option_table
-    from sloplan.solver import infeasibility_reason
+    """Exact sizing (solver/size.py) of `request` for `rate` requests/s or `concurrency` users, over its
+    modes: static/agg replicas and a disaggregated pool pair, alone or together (solver/problems/
+    sizing_pairs.py says why a mixed fleet is allowed and what the router assumes)."""
+    from sloplan.solver.limits import Deadline
     from sloplan.solver.size import LoadTarget, copies_of_one, size_plan
-    from sloplan.solver.slack import tightening_note
 
     t0 = time.perf_counter()
     target = _target(rate, concurrency)
@@ -68,32 +76,77 @@ def size(request: Request | dict | str | Path, *, rate: float | None = None,
 
     ctx, slots, _ = resolve(req)
     t1 = time.perf_counter()
-    table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, _replica_modes(req), req.max_batch_size,
-                         ctx.calibration)
+    table, setup = _tables(req, ctx, slots)
     t2 = time.perf_counter()
-    prices = _prices(req, table.gpu_classes)
+    prices = _prices(req, _systems(table, setup))
     planned = LoadTarget(target.kind, target.value * (1.0 + (req.headroom or 0.0)))
-    slo = req.planning_slo
-    found = size_plan(table, planned, slo, max_gpus=cap, price_per_gpu_hour=prices)
-    one = copies_of_one(table, planned, slo, max_gpus=cap, price_per_gpu_hour=prices)
-    reason = None
-    if found is None:
-        uncapped = size_plan(table, planned, slo, price_per_gpu_hour=prices) if cap is not None else None
-        reason = (_cap_reason(planned, uncapped.sizing.gpus, cap) if uncapped is not None
-                  else infeasibility_reason(table, slo) + tightening_note(req.headroom, req.min_slack))
+    slo, inst = req.planning_slo, None if setup is None else setup.instance
+    found, outcome = size_plan(table, planned, slo, max_gpus=cap, price_per_gpu_hour=prices, backend=req.solver,
+                               disagg=inst, deadline=Deadline.after(req.time_limit_s))
+    one = copies_of_one(table, planned, slo, max_gpus=cap, price_per_gpu_hour=prices) if table is not None else None
+    reason = None if found is not None or not outcome.proved else _why_not(table, inst, planned, slo, cap, prices,
+                                                                            req)
     t3 = time.perf_counter()
+    point, bundle = (None, None) if found is None else _rendered(ctx, found, req, setup)
     return SizeResult(
         request={**req.model_dump(mode="json"), "total_gpus": cap},
         data_version=f"{req.backend.value} {ctx.db.version}",
         target_kind=target.kind.value, target=target.value, planned_load=planned.value,
-        objective="gpus" if prices is None else "cost_per_hour",
-        plan=None if found is None else _rendered(ctx, found.plan, req),
+        objective="gpus" if prices is None else "cost_per_hour", plan=point,
         gpus=None if found is None else found.sizing.gpus,
         cost_per_hour=None if found is None or prices is None else found.sizing.cost,
         capacity=None if found is None else found.sizing.capacity, one_type_gpus=None if one is None else one[0],
-        options=len(table), engines=len(slots),
-        infeasible_reason=reason,
-        timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)})
+        options=(len(table) if table is not None else 0) + (setup.options if setup else 0),
+        engines=len(slots) + (setup.other_engines if setup else 0), infeasible_reason=reason,
+        timings_s={"resolve": round(t1 - t0, 4), "estimate": round(t2 - t1, 4), "optimize": round(t3 - t2, 4)},
+        groups=() if point is None else tuple(_group(g) for g in point.replicas), launch_bundle=bundle,
+        solver={"name": req.solver, "time_limit_s": req.time_limit_s, **outcome.to_dict()})
+
+
+def _tables(req: Request, ctx, slots):
+    """The static/agg option table and the disaggregated setup of the request's modes (None where absent)."""
+    from sloplan.core.enums import ServingMode
+    from sloplan.model.options import option_table
+
+    modes = _replica_modes(req)
+    table = option_table(ctx.arch, slots, ctx.db, ctx.fw, ctx.workload, modes, req.max_batch_size,
+                         ctx.calibration) if modes else None
+    if ServingMode.DISAGG not in req.modes:
+        return table, None
+    if req.mixed_pools:
+        raise InputError("mixed_pools", "size plans one engine type per pool (got true); accepted: false")
+    from .disagg_request import disagg_setup
+
+    return table, disagg_setup(req, ctx)
+
+
+def _systems(table, setup) -> tuple[str, ...]:
+    systems = list(table.gpu_classes) if table is not None else []
+    if setup is not None:
+        systems += list(setup.instance.gpu_classes)
+    return tuple(dict.fromkeys(systems))
+
+
+def _why_not(table, inst, planned, slo, cap, prices, req) -> str:
+    """Why no plan serves the target: the GPU cap (with what the load needs without it), or the SLOs."""
+    from sloplan.solver import infeasibility_reason
+    from sloplan.solver.size import size_deployment
+    from sloplan.solver.slack import tightening_note
+
+    if cap is not None:
+        uncapped = size_deployment(table, planned, slo, price_per_gpu_hour=prices, backend=req.solver, disagg=inst)
+        if uncapped is not None:
+            return _cap_reason(planned, uncapped.gpus, cap)
+    if table is not None:
+        return infeasibility_reason(table, slo) + tightening_note(req.headroom, req.min_slack)
+    from sloplan.solver.disagg_infeasibility import disagg_infeasibility_reason
+
+    return disagg_infeasibility_reason(inst) + tightening_note(req.headroom, req.min_slack)
+
+
+def _group(g) -> dict:
+    return {"role": g.role, "mode": g.mode, "system": g.system, "engine": g.engine, "count": g.count,
+            "gpus": g.gpus_per_replica, "concurrency": g.concurrency, "requests_per_s": g.requests_per_s}
 
 
 def _target(rate: float | None, concurrency: float | None):
@@ -141,20 +194,47 @@ def _cap_reason(target, needed: int, cap: int) -> str:
             "(raise it, or leave it out to size without a cap)")
 
 
-def _rendered(ctx, plan, req: Request) -> PlanPoint:
-    """The plan re-checked by the full estimator, with launch commands and its slack (as `solve`'s best)."""
+def _rendered(ctx, found, req: Request, setup) -> tuple[PlanPoint, str | None]:
+    """The plan re-checked by the full estimator, with launch commands and its slack (as `solve`'s best);
+    a pool pair's part is verified over its own instance and launched by its bundle."""
+    from dataclasses import replace
+
     from .api import verified
 
-    return verified(ctx, plan, req)
+    parts = []
+    if found.replica is not None:
+        parts.append(verified(ctx, found.replica, req))
+    bundle = None
+    if found.disagg is not None:
+        pair = verified(ctx, found.disagg, req, replace(setup, instance=found.instance))
+        bundle = pair.launch
+        parts.append(pair)
+    if len(parts) == 1:
+        return parts[0], bundle
+    return _fleet_point(found.plan, parts, req), bundle
+
+
+def _fleet_point(plan, parts: list[PlanPoint], req: Request) -> PlanPoint:
+    """One PlanPoint of a fleet of replicas and a pool pair: the fleet's figures, each part's groups
+    with their launch commands (the pair's workers are started by its bundle), the checks merged."""
+    from dataclasses import replace
+
+    from sloplan.solver.slack import plan_slack
+
+    from .result import Check, plan_point
+
+    point = plan_point(plan, max(p.frontend_load for p in parts), slack=plan_slack(req.slo, plan.metrics))
+    checks = [p.check for p in parts if p.check is not None]
+    check = None if len(checks) < len(parts) else Check(
+        ttft_ms=max(c.ttft_ms for c in checks), tpot_ms=max(c.tpot_ms for c in checks),
+        tokens_per_s_per_gpu=sum(c.tokens_per_s_per_gpu * p.gpus_used for c, p in zip(checks, parts))
+        / plan.metrics.gpus_used, surrogate_error_pct=max(c.surrogate_error_pct for c in checks))
+    return replace(point, replicas=tuple(g for p in parts for g in p.replicas), check=check,
+                   memory_gib=parts[0].memory_gib, launch=parts[0].launch)
 
 
 def _replica_modes(req) -> list:
-    """Sizing mixes static/agg replicas (disaggregated pools in sizing are not built yet, README Known limits)."""
+    """The request's static/agg modes (the option table's); empty when it sizes disaggregated pools only."""
     from sloplan.model.option_table import MODES
 
-    from .errors import InputError
-
-    modes = [m for m in req.modes if m in MODES]
-    if not modes:
-        raise InputError("modes", "size plans static and agg replicas; accepted: modes that include static or agg")
-    return modes
+    return [m for m in req.modes if m in MODES]

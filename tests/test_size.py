@@ -142,7 +142,8 @@ def test_no_slo_meeting_option_is_infeasible_and_the_formulation_names_its_group
 
 def test_size_plan_is_a_typed_plan_of_the_same_counts():
     table = random_table(6, 5)
-    found = size_plan(table, LoadTarget(LoadKind.CONCURRENCY, 300.0))
+    found, outcome = size_plan(table, LoadTarget(LoadKind.CONCURRENCY, 300.0))
+    assert outcome.proved
     assert sum(g.count * g.concurrency for g in found.plan.groups) >= 300
     assert found.plan.metrics.gpus_used == found.sizing.gpus == found.plan.metrics.total_gpus
     assert sorted((g.row, g.count) for g in found.plan.groups) == list(found.sizing.replicas)

@@ -82,3 +82,69 @@ def test_solve_headroom_and_min_slack_flags(capsys):
 def test_solve_table_shows_slack(capsys):
     code, out, _ = cli_run(capsys, "solve", *SCENARIO, "--total-gpus", "8")
     assert code == 0 and "slack" in out and "slack 9.4%" in out and "Best:" in out
+
+
+def test_size_disagg_json_lists_the_pools_and_their_launch_bundle(capsys):
+    """Disaggregated pools only, prefill capped by max_prefill_gpus: integer worker counts, the groups
+    rebuild the GPU count, and the bundle starts as many workers as the plan counts."""
+    code, out, err = cli_run(capsys, "size", *SCENARIO, "--rate", "20", "--modes", "disagg", "--max-prefill-gpus",
+                             "12", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    roles = {g["role"]: g for g in doc["groups"]}
+    assert set(roles) == {"prefill", "decode"}
+    assert doc["gpus"] == sum(g["count"] * g["gpus"] for g in doc["groups"])
+    assert roles["prefill"]["count"] * roles["prefill"]["gpus"] <= 12
+    assert doc["capacity"] >= 20 and doc["solver"]["status"] == "optimal"
+    bundle = doc["launch_bundle"]
+    assert f"{roles['prefill']['count']} prefill + {roles['decode']['count']} decode workers" in bundle
+    assert doc["plan"]["ttft_breakdown_ms"]["kv_transfer"] > 0 and doc["plan"]["ttft_ms"] <= 2000 * (1 + 1e-9)
+
+
+def test_size_every_mode_is_never_worse_than_one_mode(capsys):
+    got = {}
+    for modes in ("agg", "disagg", "static,agg,disagg"):
+        code, out, err = cli_run(capsys, "size", *SCENARIO, "--rate", "20", "--modes", modes, "--json")
+        assert code == 0, err
+        got[modes] = json.loads(out)["gpus"]
+    assert got["static,agg,disagg"] <= min(got["agg"], got["disagg"])
+
+
+def test_a_time_limit_without_a_plan_exits_4_and_an_incumbent_says_it_is_unproved(capsys, monkeypatch):
+    """The CLI's handling of a limited solve (the solver side: solver/size.py `size_deployment_within`):
+    no plan -> exit 4 with one stderr line; an incumbent -> printed as not proved minimal, with its gap."""
+    import sloplan.solver.size as solver_size
+    from sloplan.solver.backends import SolveStatus
+    from sloplan.solver.limits import Outcome
+
+    real = solver_size.size_plan
+
+    def stopped(*args, **kwargs):
+        return None, Outcome(SolveStatus.TIME_LIMIT, float("inf"), "stopped before a plan was found")
+
+    monkeypatch.setattr(solver_size, "size_plan", stopped)
+    code, _, err = cli_run(capsys, "size", *SCENARIO, "--rate", "5", "--modes", "agg", "--time-limit", "0.5")
+    assert code == 4 and "no plan found within the time limit (0.5 s)" in err and err.count("\n") == 1
+
+    def incumbent(*args, **kwargs):
+        found, _ = real(*args, **kwargs)
+        return found, Outcome(SolveStatus.TIME_LIMIT, 0.05, "cost not proved minimal")
+
+    monkeypatch.setattr(solver_size, "size_plan", incumbent)
+    code, out, _ = cli_run(capsys, "size", *SCENARIO, "--rate", "5", "--modes", "agg", "--time-limit", "0.5")
+    assert code == 0 and "time_limit: not proved minimal, gap 5.00%" in out
+    code, out, _ = cli_run(capsys, "size", *SCENARIO, "--rate", "5", "--modes", "agg", "--time-limit", "0.5",
+                           "--json")
+    doc = json.loads(out)
+    assert doc["solver"]["status"] == "time_limit" and doc["solver"]["gap"] == 0.05 and doc["plan"] is not None
+
+
+def test_size_refuses_mixed_pools_naming_the_field():
+    from sloplan.errors import InputError
+    from sloplan.size import size
+
+    req = dict(model="Qwen/Qwen3-32B-FP8", system="h200_sxm", isl=4000, osl=500, ttft_ms=2000, tpot_ms=30,
+               modes=["disagg"], mixed_pools=True)
+    with pytest.raises(InputError) as exc:
+        size(req, rate=5.0)
+    assert exc.value.field == "mixed_pools" and "accepted: false" in str(exc.value)

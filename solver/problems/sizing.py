@@ -5,17 +5,16 @@ Variables ``n[i] >= 0`` integer: replicas of kept option ``rows[i]``. Each optio
 target; the requests it holds in flight, for a concurrency target) and a cost ``cost_i`` (its GPUs,
 or its GPUs of each class times their price per GPU-hour). Constraint groups (`ConstraintGroup`):
 
-* ``load_target`` — ``sum cap_i n_i >= L``, one row per *stage* of a request. Today a replica serves
-  whole requests, so there is one stage and one row. A disaggregated pool pair joins as a second
-  stage: prefill columns put their rate in the prefill row, decode columns in the decode row, and an
-  aggregated column (which does both) in both rows; the objective and every other group stay as
-  they are. `stage_matrix` is that (stages x columns) block.
-* ``gpu_budget`` — ``sum g_i n_i <= N``: the request's GPU cap (+inf without one); the GPU tie-break
-  lowers it.
-* ``cost_budget`` — ``sum cost_i n_i <= C``: inactive until the cost tie-break fixes C.
+* ``load_target`` — ``sum cap_i n_i + s >= L``: replicas serve whole requests; ``s`` is what the one
+  disaggregated pool pair serves, bounded by its prefill and its decode pool in the `rate_balance`
+  rows (problems/sizing_pairs.py, absent without a disaggregated instance).
+* ``gpu_budget`` — ``sum g_i n_i (+ the pair's GPUs) <= N``: the request's GPU cap (+inf without
+  one); the GPU tie-break lowers it.
+* ``cost_budget`` — ``sum cost_i n_i (+ the pair's cost) <= C``: inactive until the cost tie-break.
 * ``slo_ttft`` / ``slo_tpot`` / ``slo_request_latency`` — ``n_i <= 0`` for every option breaking that
   SLO (named rows an explainer can relax); `feasible_only` drops those columns instead.
-* ``user_speed_floor`` — ``n_i <= U_i``: the user-speed tie-break closes slower options.
+* ``user_speed_floor`` — ``n_i <= U_i`` (and ``z_j <= U_j`` for the pairs): the user-speed
+  tie-break closes slower options.
 
 Serving less than its capacity never breaks a replica's SLOs: fewer requests/s (or in flight) than
 the row's operating point mean a smaller batch, whose TTFT and TPOT are no worse. So "meets the
@@ -35,12 +34,13 @@ import numpy as np
 
 from sloplan.model.option_table import OptionTable
 
-from ..backends.base import EXACT, SolveOptions, SolverBackend
-from ..deployment import Deployment, exact_rate
+from ..backends.base import EXACT, SolveOptions, SolverBackend, SolverError
+from ..deployment import Deployment
 from ..formulation import Constraint, Formulation, Sense, Terms, Variable
 from ..groups import ConstraintGroup
 from ..reduction import _undominated_in_class
 from ..slo import Slo
+from .sizing_pairs import S, WD, WP, Z, pair_columns
 
 VAR = "n"
 _G = ConstraintGroup
@@ -48,14 +48,15 @@ _G = ConstraintGroup
 
 @dataclass(frozen=True)
 class Sizing:
-    """One answer to a sizing problem: replica counts over table rows and the exact figures the
-    lexicographic order compares (cost, GPUs, spare capacity, user speed)."""
+    """One answer to a sizing problem: replica counts over table rows, at most one disaggregated pool
+    pair, and the exact figures the lexicographic order compares (cost, GPUs, spare capacity, user speed)."""
 
     replicas: tuple[tuple[int, int], ...]  # (table row, count), rows ascending, counts > 0
     cost: float  # the objective: per hour at the given prices, or GPUs without prices (exact sum)
     gpus: int
     capacity: float  # the load it can serve, in the target's unit (exact sum)
     tokens_per_s_per_user: float  # the slowest used option's
+    pair: tuple[int, int, int, int] | None = None  # (prefill row, decode row, prefill workers, decode workers)
 
     @property
     def key(self) -> tuple[float, int, float, float]:
@@ -67,15 +68,26 @@ class Sizing:
         return Deployment.from_counts(table, dict(self.replicas), self.gpus)
 
 
-def sizing_of(table: OptionTable, counts: dict[int, int], capacity: np.ndarray, cost: np.ndarray) -> Sizing:
+def sizing_of(table: OptionTable | None, counts: dict[int, int], capacity: np.ndarray | None,
+              cost: np.ndarray | None, pair: tuple[int, int, int, int] | None = None, pairs=None) -> Sizing:
     """The one definition of a sizing answer's figures (the MIP path and brute force both use it):
-    sums rounded once, exactly, so equal mixes compare equal whatever order their terms come in."""
+    sums rounded once, exactly, so equal mixes compare equal whatever order their terms come in. A
+    `pair` with no worker on one side serves nothing and is dropped (`pairs`: its SizingPairs)."""
     items = sorted((int(r), int(c)) for r, c in counts.items() if int(c) > 0)
-    rows, cnt = np.array([r for r, _ in items]), np.array([c for _, c in items])
-    return Sizing(replicas=tuple(items), cost=exact_rate(cost, rows, cnt),
-                  gpus=int(np.dot(table.gpus[rows].astype(np.int64), cnt)),
-                  capacity=exact_rate(capacity, rows, cnt),
-                  tokens_per_s_per_user=float(np.min(table.tokens_per_s_per_user[rows])))
+    cap_x = cost_x = Fraction(0)
+    gpus, speed = 0, np.inf
+    for r, c in items:
+        cap_x += Fraction(float(capacity[r])) * c
+        cost_x += Fraction(float(cost[r])) * c
+        gpus += int(table.gpus[r]) * c
+        speed = min(speed, float(table.tokens_per_s_per_user[r]))
+    if pair is not None and min(pair[2], pair[3]) > 0:
+        pc, pcost, pg, ps = pairs.figures(*pair)
+        cap_x, cost_x, gpus, speed = cap_x + pc, cost_x + pcost, gpus + pg, min(speed, ps)
+    else:
+        pair = None
+    return Sizing(replicas=tuple(items), cost=float(cost_x), gpus=gpus, capacity=float(cap_x),
+                  tokens_per_s_per_user=float(speed), pair=pair)
 
 
 def serves(capacity: float, load: float) -> bool:
@@ -85,26 +97,54 @@ def serves(capacity: float, load: float) -> bool:
 
 @dataclass(frozen=True, eq=False)
 class SizingProblem:
-    """A Formulation plus the map from its columns back to table rows."""
+    """A Formulation plus the map from its columns back to table rows and disaggregated pairs."""
 
-    table: OptionTable
+    table: OptionTable | None
     rows: np.ndarray  # table row of column i
-    capacity: np.ndarray  # per table row, in the target's unit
-    cost: np.ndarray  # per table row
+    capacity: np.ndarray | None  # per table row, in the target's unit
+    cost: np.ndarray | None  # per table row
     load: float
     formulation: Formulation
+    pairs: object | None = None  # SizingPairs: the disaggregated columns, or None
+
+    def _sub(self, per_row) -> np.ndarray:
+        return np.asarray(per_row, dtype=float)[self.rows] if len(self.rows) else np.zeros(0)
 
     @property
     def user_speed(self) -> np.ndarray:
-        return self.table.tokens_per_s_per_user[self.rows]
+        """Per row of the user_speed_floor block: the replica columns', then the pairs'."""
+        agg = self.table.tokens_per_s_per_user[self.rows] if len(self.rows) else np.zeros(0)
+        return agg if self.pairs is None else np.concatenate([agg, self.pairs.speed])
 
-    def column_objective(self, per_row: np.ndarray) -> dict[str, np.ndarray]:
-        return {VAR: np.asarray(per_row, dtype=float)[self.rows]}
+    def cost_objective(self) -> dict[str, np.ndarray]:
+        out = {VAR: self._sub(self.cost)}
+        if self.pairs is not None:
+            out |= {WP: self.pairs.prefill_cost, WD: self.pairs.decode_cost}
+        return out
 
-    def sizing(self, counts: np.ndarray) -> Sizing:
-        counts = np.rint(counts).astype(np.int64)
+    def gpu_objective(self) -> dict[str, np.ndarray]:
+        out = {VAR: self._sub(self.table.gpus) if self.table is not None else np.zeros(0)}
+        if self.pairs is not None:
+            out |= {WP: self.pairs.prefill_gpus, WD: self.pairs.decode_gpus}
+        return out
+
+    def capacity_objective(self) -> dict[str, np.ndarray]:
+        out = {VAR: self._sub(self.capacity)}
+        return out if self.pairs is None else out | {S: np.ones(1)}
+
+    def sizing(self, backend: SolverBackend, result) -> Sizing:
+        counts = np.rint(backend.values(VAR, result)).astype(np.int64)
         used = np.flatnonzero(counts > 0)
-        return sizing_of(self.table, {int(self.rows[i]): int(counts[i]) for i in used}, self.capacity, self.cost)
+        pair = None
+        if self.pairs is not None:
+            wp = np.rint(backend.values(WP, result)).astype(np.int64)
+            wd = np.rint(backend.values(WD, result)).astype(np.int64)
+            active = np.flatnonzero((wp > 0) & (wd > 0))
+            if len(active):
+                j = int(active[0])
+                pair = (int(self.pairs.prefill_row[j]), int(self.pairs.decode_row[j]), int(wp[j]), int(wd[j]))
+        return sizing_of(self.table, {int(self.rows[i]): int(counts[i]) for i in used}, self.capacity, self.cost,
+                         pair, self.pairs)
 
     def solve(self, backend: SolverBackend, options: SolveOptions = EXACT) -> Sizing | None:
         """The optimum of `backend` (a built model of this formulation) when optimal, None when proved
@@ -112,7 +152,18 @@ class SizingProblem:
         result = backend.solve(options)
         if not result.proved_optimal():
             return None
-        return self.sizing(backend.values(VAR, result))
+        return self.sizing(backend, result)
+
+    def solve_within(self, backend: SolverBackend, options: SolveOptions):
+        """(Sizing or None, the backend result): under a limit, the incumbent (None without one)."""
+        result = backend.solve(options)
+        if result.infeasible or result.values is None:
+            if not (result.infeasible or result.limited):
+                raise SolverError(f"the solver stopped with status {result.status.value}")
+            return None, result
+        if not (result.optimal or result.limited):
+            raise SolverError(f"the solver stopped with status {result.status.value}")
+        return self.sizing(backend, result), result
 
 
 def sizing_rows(table: OptionTable, capacity: np.ndarray, among: np.ndarray) -> np.ndarray:
@@ -141,47 +192,62 @@ def column_caps(load: float, capacity: np.ndarray, gpus: np.ndarray, max_gpus: i
     return ub if max_gpus is None else np.minimum(ub, np.floor(max_gpus / gpus))
 
 
-def build_sizing_problem(table: OptionTable, load: float, capacity: np.ndarray, cost: np.ndarray, slo: Slo,
-                         max_gpus: int | None = None, feasible_only: bool = True) -> SizingProblem:
+def build_sizing_problem(table: OptionTable | None, load: float, capacity: np.ndarray | None,
+                         cost: np.ndarray | None, slo: Slo, max_gpus: int | None = None, feasible_only: bool = True,
+                         pairs=None) -> SizingProblem:
     """Formulate the problem of the module docstring. `capacity` and `cost` are per table row (> 0);
-    `max_gpus` is the GPU cap (None: uncapped). `feasible_only` keeps only SLO-meeting columns."""
+    `max_gpus` is the GPU cap (None: uncapped). `feasible_only` keeps only SLO-meeting columns.
+    `table` None: no replica columns; `pairs` (problems/sizing_pairs.py): the disaggregated columns."""
     if not (load > 0 and np.isfinite(load)):
         raise ValueError(f"the load target must be a finite number > 0, got {load!r}")
-    if not (np.all(cost > 0) and np.all(np.isfinite(cost))):
+    if table is not None and not (np.all(cost > 0) and np.all(np.isfinite(cost))):
         raise ValueError("every option's cost must be a finite number > 0")
-    among = slo.allowed(table) if feasible_only else np.ones(len(table), dtype=bool)
-    if max_gpus is not None:
-        among &= table.gpus <= max_gpus
-    rows = sizing_rows(table, np.asarray(capacity, dtype=float), among)
-    sub, k = table.take(rows), len(rows)
-    cap, gpus = np.asarray(capacity, dtype=float)[rows], sub.gpus.astype(float)
-    n = Variable(VAR, np.zeros(k), column_caps(load, cap, gpus, max_gpus), integer=True)
+    if table is None:
+        rows, sub = np.zeros(0, np.int64), None
+    else:
+        among = slo.allowed(table) if feasible_only else np.ones(len(table), dtype=bool)
+        if max_gpus is not None:
+            among &= table.gpus <= max_gpus
+        rows = sizing_rows(table, np.asarray(capacity, dtype=float), among)
+        sub = table.take(rows)
+    k = len(rows)
+    cap = np.asarray(capacity, dtype=float)[rows] if k else np.zeros(0)
+    gpus = sub.gpus.astype(float) if k else np.zeros(0)
+    costs = np.asarray(cost, float)[rows] if k else np.zeros(0)
+    variables = [Variable(VAR, np.zeros(k), column_caps(load, cap, gpus, max_gpus), integer=True)]
     budget = np.inf if max_gpus is None else float(max_gpus)
+    extra = pair_columns(pairs, load, max_gpus, variables) if pairs is not None and len(pairs) else None
     constraints = [
-        _load_rows(stage_matrix(k), cap, load),
-        Constraint.weighted_sum(_G.GPU_BUDGET.value, VAR, gpus, -np.inf, budget, _G.GPU_BUDGET),
-        Constraint.weighted_sum(_G.COST_BUDGET.value, VAR, np.asarray(cost, float)[rows], -np.inf, np.inf,
-                                _G.COST_BUDGET),
+        _sum_row(_G.LOAD_TARGET, [(VAR, cap)] + ([(S, np.ones(1))] if extra else []), float(load), np.inf),
+        _sum_row(_G.GPU_BUDGET, [(VAR, gpus)] + ((extra.gpus) if extra else []), -np.inf, budget),
+        _sum_row(_G.COST_BUDGET, [(VAR, costs)] + ((extra.cost) if extra else []), -np.inf, np.inf),
     ]
-    for kind, local in slo.violators(sub).items():
-        c = Constraint.singletons(kind.group.value, VAR, local, 0.0, 0.0, kind.group)
-        constraints.append(Constraint(c.name, c.terms, c.lb, c.ub, c.group, rows[local]))
-    floor = Constraint.singletons(_G.USER_SPEED_FLOOR.value, VAR, np.arange(k), 0.0, np.inf, _G.USER_SPEED_FLOOR)
-    constraints.append(Constraint(floor.name, floor.terms, floor.lb, floor.ub, floor.group, rows))
-    formulation = Formulation((n,), tuple(constraints), {VAR: np.asarray(cost, float)[rows]}, Sense.MINIMIZE)
-    return SizingProblem(table, rows, np.asarray(capacity, dtype=float), np.asarray(cost, dtype=float),
-                         float(load), formulation)
+    if sub is not None:
+        for kind, local in slo.violators(sub).items():
+            c = Constraint.singletons(kind.group.value, VAR, local, 0.0, 0.0, kind.group)
+            constraints.append(Constraint(c.name, c.terms, c.lb, c.ub, c.group, rows[local]))
+    constraints.append(_speed_floor(k, extra))
+    if extra:
+        constraints += extra.rows
+    objective = {VAR: costs} | ({WP: pairs.prefill_cost, WD: pairs.decode_cost} if extra else {})
+    formulation = Formulation(tuple(variables), tuple(constraints), objective, Sense.MINIMIZE)
+    return SizingProblem(table, rows, None if capacity is None else np.asarray(capacity, dtype=float),
+                         None if cost is None else np.asarray(cost, dtype=float), float(load), formulation,
+                         pairs if extra else None)
 
 
-def stage_matrix(columns: int) -> np.ndarray:
-    """Which stage each column serves (stages x columns, 0/1). Every option today serves whole requests:
-    one stage, every column in it. Disaggregated prefill/decode columns would add a row each."""
-    return np.ones((1, columns))
+def _sum_row(group: ConstraintGroup, parts: list[tuple[str, np.ndarray]], lb: float, ub: float) -> Constraint:
+    """One row ``lb <= sum over parts of coef . var <= ub`` named after its group."""
+    terms = tuple(Terms(var, np.zeros(len(coef), np.int64), np.arange(len(coef)), coef) for var, coef in parts)
+    return Constraint(group.value, terms, np.array([lb]), np.array([ub]), group)
 
 
-def _load_rows(stages: np.ndarray, capacity: np.ndarray, load: float) -> Constraint:
-    """``sum_i stages[s, i] cap_i n_i >= load`` for every stage s: the load_target block."""
-    s, i = np.nonzero(stages)
-    terms = Terms(VAR, s, i, capacity[i] * stages[s, i])
-    m = len(stages)
-    return Constraint(_G.LOAD_TARGET.value, (terms,), np.full(m, float(load)), np.full(m, np.inf), _G.LOAD_TARGET)
+def _speed_floor(k: int, extra) -> Constraint:
+    """``n_i <= U_i`` for the replica columns, then ``z_j <= U_j`` for the pairs: one block, so the
+    user-speed tie-break moves both with one call."""
+    m = 0 if extra is None else extra.count
+    terms = [Terms(VAR, np.arange(k), np.arange(k), np.ones(k))]
+    if m:
+        terms.append(Terms(Z, k + np.arange(m), np.arange(m), np.ones(m)))
+    return Constraint(_G.USER_SPEED_FLOOR.value, tuple(terms), np.zeros(k + m), np.full(k + m, np.inf),
+                      _G.USER_SPEED_FLOOR)
