@@ -1,32 +1,43 @@
 """The compact replica problem: per engine-curve segment an integer replica count and an integer total
-concurrency, with tokens/s piecewise-linear in concurrency — instead of one integer column per
-(engine, concurrency) option.
+concurrency, with tokens/s and the SLO'd latencies piecewise-linear in concurrency — instead of one
+integer column per (engine, concurrency) option.
 
 Why: the enumerated problem (replica.py) has a column per option — every integer concurrency of
 every engine — which is exact and, after the reduction, small for one request; but a model exported
 for another solver, or a fleet of thousands of engines, grows with engines × concurrencies. Here it
-grows with engines × breakpoints (pwl_fit.py), at a measured fitting error.
+grows with engines × breakpoints (pwl_fit.py), at a measured, conservative fitting error.
 
-SLOs first: the option rows breaking an SLO are dropped before fitting (a curve is cut where an
-option breaks one, pwl_fit.curves), so every integer concurrency inside a segment meets the SLOs by
-the table's own values — latencies enter exactly, only tokens/s is fitted.
-
-Per segment s of a curve (GPU count g, breakpoints b_l < b_r, table tokens/s T_l, T_r there):
+Per segment s of a curve (GPU count g, breakpoints b_l ≤ b_r, table tokens/s T_l, T_r there):
 
 Variables  n_s ∈ {0..cap}  replicas on the segment;  C_s ∈ ℤ  their concurrencies added up
 Rows       piecewise   b_l n_s ≤ C_s ≤ b_r n_s  (each replica can run an integer concurrency in [b_l, b_r])
            gpu_budget  Σ g_s n_s ≤ N;   min_replicas  Σ n_s ≥ 1
-Objective  maximize Σ_s (a_s n_s + m_s C_s),  m_s = (T_r - T_l) / (b_r - b_l),  a_s = T_l - m_s b_l
+           slo_ttft / slo_tpot / slo_request_latency: per segment where the limit L bites, on the
+             fitted latency ℓ_s(c) = chord of the segment:  C_s ≤ hi_s n_s  (ℓ_s rising: hi_s = the
+             largest integer c in the segment with ℓ_s(c) ≤ L, b_l − 1 when none, which forces
+             n_s = 0)  or  C_s ≥ lo_s n_s  (ℓ_s falling: the smallest such c)
+Objective  maximize Σ_s (a_s n_s + m_s C_s),  m_s = (T_r − T_l) / (b_r − b_l),  a_s = T_l − m_s b_l
 
-This is the λ-formulation with the weights eliminated: n replicas at concurrencies c_i in the
-segment serve Σ_i chord(c_i) = a_s n + m_s Σ_i c_i tokens/s, whatever the split of C_s, because the
-chord is linear there; so no SOS2 binaries and no products are needed and the LP relaxation is
-the convex hull of the breakpoint options (as tight as the enumerated model's over those columns).
-A curve of one point is a segment with b_l = b_r. A solution is inverted by splitting C_s as evenly
-as possible over n_s replicas (integers in [b_l, b_r]) and re-evaluated on the table (`deployment`):
-at breakpoints the fitted tokens/s *is* the table's, in between it is within `fit_error`. With
-tolerance 0 every segment is exactly straight at every integer point and the compact optimum equals
-the enumerated one (tests/test_compact.py).
+Tokens/s is the λ-formulation with the weights eliminated: n replicas at concurrencies c_i in the
+segment serve Σ_i chord(c_i) = a_s n + m_s Σ_i c_i, whatever the split of C_s, because the chord is
+linear there; so no SOS2 binaries and no products are needed, and the LP relaxation is the convex
+hull of the breakpoint options.
+
+The SLO rows are the model's own (no option is cut before fitting), named by group and labelled by
+segment, so an exported file carries them and a certificate relaxes them (dropping the group
+readmits exactly the segments' SLO-breaking concurrencies). Why the row is on concurrency and not
+the average fitted latency (a_ℓ n + m_ℓ C ≤ L n, also linear): the average lets one replica of two
+run past the limit while the other runs below it. Since ℓ_s is linear, the set of integer c meeting L
+is a prefix or a suffix of the segment, so "every replica's c is in it" is exactly one of the two rows
+above, and the even split (⌊C/n⌋ or ⌈C/n⌉ per replica) stays inside.
+
+A solution is inverted by splitting C_s as evenly as possible over n_s replicas (integers in [b_l,
+b_r]) and re-evaluated on the table (`deployment`). What that guarantees (pwl_fit.py fits tokens/s
+from below and latencies from above, each within the measured relative error e_q): the plan meets
+every SLO on the table; its exact tokens/s is at least the compact objective; at breakpoints fitted
+and table values coincide; and the compact optimum is at least (1 − e_tokens) × the exact optimum
+under the SLOs tightened to L / (1 + e_q). With tolerance 0 every segment is exactly straight at every
+integer point and the compact optimum equals the enumerated one (tests/test_compact.py).
 """
 from __future__ import annotations
 
@@ -34,16 +45,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sloplan.core.enums import SloKind
 from sloplan.model.option_table import OptionTable
 
 from ..deployment import Deployment
 from ..formulation import Constraint, Formulation, Sense, Terms, Variable
 from ..groups import ConstraintGroup
 from ..slo import Slo
-from .pwl_fit import METRICS, CurveFit, fit_table
+from .pwl_fit import TOKENS, CurveFit, chord, fit_table, quantities
 
 _G = ConstraintGroup
-_T = METRICS.index("tokens_per_s")
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +66,7 @@ class Segment:
     right: int  # position of b_r (== left for a one-point curve)
 
     def ends(self) -> tuple[int, int, float, float]:
-        c, t = self.fit.concurrency, self.fit.values[:, _T]
+        c, t = self.fit.concurrency, self.fit.values[:, 0]  # quantity 0 is tokens/s (pwl_fit.quantities)
         return int(c[self.left]), int(c[self.right]), float(t[self.left]), float(t[self.right])
 
     def slope_and_intercept(self) -> tuple[float, float]:
@@ -64,6 +75,25 @@ class Segment:
             return 0.0, tl  # one point (C = b n): tokens/s = T n
         m = (tr - tl) / (br - bl)
         return m, tl - m * bl
+
+    def fitted(self, quantity: str) -> np.ndarray:
+        """The fitted `quantity` at every integer concurrency b_l..b_r (pwl_fit.chord)."""
+        curve = self.fit.curve
+        i, j = int(self.fit.breaks[self.left]), int(self.fit.breaks[self.right])
+        return chord(curve.values, curve.concurrency.astype(float), i, j)[:, curve.quantities.index(quantity)]
+
+    def slo_row(self, kind: SloKind, limit: float) -> tuple[float, float, float] | None:
+        """(coefficient k of n, lb, ub) of the row  lb ≤ C − k n ≤ ub  that keeps every replica's
+        fitted `kind` latency within `limit` (module docstring), or None where the whole segment meets it."""
+        meets = self.fitted(kind.field) <= limit
+        bl = self.ends()[0]
+        if meets.all():
+            return None
+        if meets[0]:  # a rising chord: the meeting concurrencies are a prefix
+            return float(bl + int(np.argmin(meets)) - 1), -np.inf, 0.0
+        if meets[-1]:  # falling: a suffix
+            return float(bl + len(meets) - int(np.argmin(meets[::-1]))), 0.0, np.inf
+        return float(bl - 1), -np.inf, 0.0  # none: with b_l n ≤ C this forces n = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,9 +107,19 @@ class CompactProblem:
     formulation: Formulation
 
     @property
+    def errors(self) -> dict[str, float]:
+        """The stated bounds, per fitted quantity: max relative deviation of the fit from the table at
+        any integer concurrency (tokens/s from below, latencies from above)."""
+        out: dict[str, float] = {}
+        for f in self.fits:
+            for q, e in f.errors.items():
+                out[q] = max(out.get(q, 0.0), e)
+        return out
+
+    @property
     def fit_error(self) -> float:
-        """The stated bound: max relative deviation of fitted tokens/s from the table, at any concurrency."""
-        return max((f.error for f in self.fits), default=0.0)
+        """The bound on fitted tokens/s (the objective's error)."""
+        return self.errors.get(TOKENS, 0.0)
 
     @property
     def breakpoints(self) -> int:
@@ -110,10 +150,27 @@ class CompactProblem:
         return Deployment.from_counts(self.table, counts, self.total_gpus) if counts else None
 
 
+def _slo_constraints(segments: tuple[Segment, ...], slo: Slo) -> list[Constraint]:
+    """One block per limited SLO (its group's name), a row per segment where the limit bites."""
+    out = []
+    for kind in SloKind:
+        limit = slo.limit(kind)
+        if limit is None:
+            continue
+        found = [(i, r) for i, s in enumerate(segments) if (r := s.slo_row(kind, limit)) is not None]
+        at = np.array([i for i, _ in found], dtype=np.int64)
+        k, lb, ub = (np.array([r[j] for _, r in found], dtype=float) for j in range(3))
+        local = np.arange(len(found))
+        terms = (Terms("c", local, at, np.ones(len(found))), Terms("n", local, at, -k))
+        out.append(Constraint(kind.group.value, terms, lb, ub, kind.group, at))
+    return out
+
+
 def build_compact_problem(table: OptionTable, total_gpus: int, slo: Slo, tolerance: float = 0.0) -> CompactProblem:
-    """Formulate the module docstring's MILP over the SLO-meeting options that fit the budget."""
-    keep = np.flatnonzero((table.gpus <= total_gpus) & slo.allowed(table))
-    fits = tuple(fit_table(table, tolerance, keep))
+    """Formulate the module docstring's MILP over the options that fit the budget (SLOs as rows)."""
+    keep = np.flatnonzero(table.gpus <= total_gpus)
+    limited = [k for k in SloKind if slo.limit(k) is not None]
+    fits = tuple(fit_table(table, tolerance, keep, quantities(limited)))
     segments = tuple(Segment(f, j, j + 1) for f in fits for j in range(len(f.breaks) - 1)) + tuple(
         Segment(f, 0, 0) for f in fits if len(f.breaks) == 1)
     S = len(segments)
@@ -126,7 +183,8 @@ def build_compact_problem(table: OptionTable, total_gpus: int, slo: Slo, toleran
     constraints = (
         Constraint.weighted_sum(_G.GPU_BUDGET.value, "n", gpus, -np.inf, float(total_gpus), _G.GPU_BUDGET),
         Constraint.weighted_sum(_G.MIN_REPLICAS.value, "n", np.ones(S), 1.0, np.inf, _G.MIN_REPLICAS),
-        Constraint(_G.PIECEWISE.value, link, np.full(2 * S, -np.inf), np.zeros(2 * S), _G.PIECEWISE))
+        Constraint(_G.PIECEWISE.value, link, np.full(2 * S, -np.inf), np.zeros(2 * S), _G.PIECEWISE),
+        *_slo_constraints(segments, slo))
     m, a = (np.array([s.slope_and_intercept() for s in segments]).T.reshape(2, S) if S
             else (np.zeros(0), np.zeros(0)))
     variables = (Variable("n", np.zeros(S), cap, integer=True),
