@@ -5,7 +5,7 @@ integer column per (engine, concurrency) option.
 Why: the enumerated problem (replica.py) has a column per option — every integer concurrency of
 every engine — which is exact and, after the reduction, small for one request; but a model exported
 for another solver, or a fleet of thousands of engines, grows with engines × concurrencies. Here it
-grows with engines × breakpoints (pwl_fit.py), at a measured, conservative fitting error.
+grows with engines × breakpoints (pwl_fit.py), at a measured fitting error.
 
 Per segment s of a curve (GPU count g, breakpoints b_l ≤ b_r, table tokens/s T_l, T_r there):
 
@@ -13,9 +13,10 @@ Variables  n_s ∈ {0..cap}  replicas on the segment;  C_s ∈ ℤ  their concur
 Rows       piecewise   b_l n_s ≤ C_s ≤ b_r n_s  (each replica can run an integer concurrency in [b_l, b_r])
            gpu_budget  Σ g_s n_s ≤ N;   min_replicas  Σ n_s ≥ 1
            slo_ttft / slo_tpot / slo_request_latency: per segment where the limit L bites, on the
-             fitted latency ℓ_s(c) = chord of the segment:  C_s ≤ hi_s n_s  (ℓ_s rising: hi_s = the
-             largest integer c in the segment with ℓ_s(c) ≤ L, b_l − 1 when none, which forces
-             n_s = 0)  or  C_s ≥ lo_s n_s  (ℓ_s falling: the smallest such c)
+             fitted latency ℓ_s(c) (the segment's chord) lifted to the table's ℓ(c) where the chord
+             is below it, u_s(c) = max(ℓ_s(c), ℓ(c)):  C_s ≤ hi_s n_s  where the integer c with
+             u_s(c) ≤ L start the segment (hi_s the last of them; b_l − 1 when none, which forces
+             n_s = 0)  or  C_s ≥ lo_s n_s  where they end it (lo_s the first)
 Objective  maximize Σ_s (a_s n_s + m_s C_s),  m_s = (T_r − T_l) / (b_r − b_l),  a_s = T_l − m_s b_l
 
 Tokens/s is the λ-formulation with the weights eliminated: n replicas at concurrencies c_i in the
@@ -27,17 +28,25 @@ The SLO rows are the model's own (no option is cut before fitting), named by gro
 segment, so an exported file carries them and a certificate relaxes them (dropping the group
 readmits exactly the segments' SLO-breaking concurrencies). Why the row is on concurrency and not
 the average fitted latency (a_ℓ n + m_ℓ C ≤ L n, also linear): the average lets one replica of two
-run past the limit while the other runs below it. Since ℓ_s is linear, the set of integer c meeting L
-is a prefix or a suffix of the segment, so "every replica's c is in it" is exactly one of the two rows
-above, and the even split (⌊C/n⌋ or ⌈C/n⌉ per replica) stays inside.
+run past the limit while the other runs below it. The fit keeps each latency monotone on a segment,
+so u_s is monotone there too (the chord and the table rise or fall together) and the integer c with
+u_s(c) ≤ L are a prefix or a suffix of the segment: "every replica's c is among them" is exactly one
+of the two rows above, and the even split (⌊C/n⌋ or ⌈C/n⌉ per replica) stays inside.
 
 A solution is inverted by splitting C_s as evenly as possible over n_s replicas (integers in [b_l,
-b_r]) and re-evaluated on the table (`deployment`). What that guarantees (pwl_fit.py fits tokens/s
-from below and latencies from above, each within the measured relative error e_q): the plan meets
-every SLO on the table; its exact tokens/s is at least the compact objective; at breakpoints fitted
-and table values coincide; and the compact optimum is at least (1 − e_tokens) × the exact optimum
-under the SLOs tightened to L / (1 + e_q). With tolerance 0 every segment is exactly straight at every
-integer point and the compact optimum equals the enumerated one (tests/test_compact.py).
+b_r]) and re-evaluated on the table (`deployment`). What that guarantees (pwl_fit.py: each fitted
+quantity q within its measured relative error e_q of the table at every integer concurrency, equal to
+it at the breakpoints):
+* conservative latencies: every plan the model admits meets every SLO on the table itself (u_s ≥ ℓ);
+* exact at the breakpoints: every SLO-meeting option at a breakpoint concurrency is admitted at its
+  table tokens/s (u_s's largest value on a segment is at an end, a table value), so the compact
+  optimum is at least the enumerated optimum over the breakpoint rows;
+* between them: the objective is within e_tokens of the plan's exact tokens/s (which is at most the
+  enumerated optimum, the plan meeting the SLOs); every option whose latencies meet L / (1 + e_q) is
+  admitted (its u_s is within the limit), so the compact optimum is at least (1 − e_tokens) × the
+  enumerated optimum under the SLOs so tightened.
+With tolerance 0 every segment is exactly straight at every integer point and the compact optimum
+equals the enumerated one (tests/test_compact.py).
 """
 from __future__ import annotations
 
@@ -76,24 +85,42 @@ class Segment:
         m = (tr - tl) / (br - bl)
         return m, tl - m * bl
 
+    def _span(self) -> tuple[int, int]:
+        return int(self.fit.breaks[self.left]), int(self.fit.breaks[self.right])
+
     def fitted(self, quantity: str) -> np.ndarray:
         """The fitted `quantity` at every integer concurrency b_l..b_r (pwl_fit.chord)."""
-        curve = self.fit.curve
-        i, j = int(self.fit.breaks[self.left]), int(self.fit.breaks[self.right])
+        curve, (i, j) = self.fit.curve, self._span()
         return chord(curve.values, curve.concurrency.astype(float), i, j)[:, curve.quantities.index(quantity)]
+
+    def table_values(self, quantity: str) -> np.ndarray:
+        """The table's `quantity` at every integer concurrency b_l..b_r."""
+        i, j = self._span()
+        return self.fit.curve.column(quantity)[i:j + 1]
+
+    def admitted(self, kind: SloKind, limit: float) -> np.ndarray:
+        """Per integer concurrency b_l..b_r: whether the SLO row lets a replica run there — where both the
+        fitted and the table latency meet `limit` (a prefix or a suffix of the segment, u_s being
+        monotone; were it not, the longer run of the two: conservative all the same)."""
+        ok = np.maximum(self.fitted(kind.field), self.table_values(kind.field)) <= limit
+        head = len(ok) if ok.all() else int(np.argmin(ok))
+        tail = len(ok) if ok.all() else int(np.argmin(ok[::-1]))
+        out = np.zeros(len(ok), dtype=bool)
+        if head >= tail:
+            out[:head] = True
+        else:
+            out[len(ok) - tail:] = True
+        return out
 
     def slo_row(self, kind: SloKind, limit: float) -> tuple[float, float, float] | None:
         """(coefficient k of n, lb, ub) of the row  lb ≤ C − k n ≤ ub  that keeps every replica's
-        fitted `kind` latency within `limit` (module docstring), or None where the whole segment meets it."""
-        meets = self.fitted(kind.field) <= limit
-        bl = self.ends()[0]
-        if meets.all():
+        concurrency among the admitted ones (module docstring), or None where all of them are."""
+        admitted, bl = self.admitted(kind, limit), self.ends()[0]
+        if admitted.all():
             return None
-        if meets[0]:  # a rising chord: the meeting concurrencies are a prefix
-            return float(bl + int(np.argmin(meets)) - 1), -np.inf, 0.0
-        if meets[-1]:  # falling: a suffix
-            return float(bl + len(meets) - int(np.argmin(meets[::-1]))), 0.0, np.inf
-        return float(bl - 1), -np.inf, 0.0  # none: with b_l n ≤ C this forces n = 0
+        if admitted[-1] and not admitted[0]:  # a suffix
+            return float(bl + int(np.argmax(admitted))), 0.0, np.inf
+        return float(bl + int(admitted.sum()) - 1), -np.inf, 0.0  # a prefix; none (b_l − 1) forces n = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,7 +136,7 @@ class CompactProblem:
     @property
     def errors(self) -> dict[str, float]:
         """The stated bounds, per fitted quantity: max relative deviation of the fit from the table at
-        any integer concurrency (tokens/s from below, latencies from above)."""
+        any integer concurrency (attained: measured over every point)."""
         out: dict[str, float] = {}
         for f in self.fits:
             for q, e in f.errors.items():
