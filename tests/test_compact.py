@@ -218,15 +218,21 @@ def test_certificates_relax_the_compact_slo_rows_as_the_enumerated_ones(seed):
     assert (brute_best(table, n, slo) is None) == bool(found["compact"])
 
 
-def test_exported_compact_model_names_its_slo_rows_and_reads_back_to_its_optimum(tmp_path):
+@pytest.mark.parametrize("suffix", [".lp", ".mps"])
+def test_exported_compact_model_states_its_errors_names_its_slo_rows_and_reads_back(tmp_path, suffix):
     from solver_helpers import highs_file_optimum
+    from sloplan.solver.export import export_best_model
 
     table = curve_table(5, engines=4, max_conc=20)
     slo = Slo(tpot_s=float(np.median(table.tpot_s)), ttft_s=float(np.quantile(table.ttft_s, 0.8)))
     problem = build_compact_problem(table, 8, slo, 0.05)
-    path = HIGHS(problem.formulation).export(tmp_path / "compact.lp")
+    path = tmp_path / f"compact{suffix}"
+    assert export_best_model(table, 8, slo, path, 0.05) == (problem.formulation.num_rows,
+                                                             problem.formulation.num_cols)
     text = path.read_text()
-    assert "slo_tpot(" in text and "piecewise(" in text
+    head = text.splitlines()[1]
+    assert all(f"{q} {e:.4%}" in head for q, e in problem.errors.items()) and "ttft_s" in head
+    assert "slo_tpot(" in text and "slo_ttft(" in text and "piecewise(" in text
     result, _ = _solve(problem)
     assert highs_file_optimum(path) == pytest.approx(result.objective, rel=1e-9)
 
