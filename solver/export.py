@@ -46,8 +46,11 @@ def export_best_model(table: OptionTable, total_gpus: int, slo: Slo, path: str |
 def compact_header(problem, tolerance: float) -> list[str]:
     """What a compact file says about itself: the fit, its measured errors, and the guarantee."""
     errors = ", ".join(f"{q} {e:.4%}" for q, e in problem.errors.items())
-    return [f"sloplan compact model (tolerance {tolerance:g}): {problem.breakpoints} breakpoints, "
-            f"{len(problem.segments)} segments (columns n = replicas, c = their summed concurrency)",
-            f"fit error, max relative over every integer concurrency: {errors}; zero at the breakpoints",
-            "SLO rows admit a concurrency only where the fitted and the table latency meet the limit: "
-            "every plan of this model meets the SLOs; the objective is its tokens/s within the tokens_per_s error"]
+    return [f"sloplan compact model, tolerance {tolerance:g}: {problem.breakpoints} breakpoints, "
+            f"{len(problem.segments)} segments",
+            "per segment: n = replicas, c = their summed concurrency",
+            "fit error, max relative over every integer concurrency (0 at the breakpoints):",
+            f"  {errors}",
+            "SLO rows admit a concurrency only where fitted and table latency meet the limit:",
+            "every plan of this model meets the SLOs on the table; the objective is its tokens/s",
+            "within the tokens_per_s error"]

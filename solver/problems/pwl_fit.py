@@ -9,16 +9,16 @@ the caller names (those an SLO limits: the compact model has rows for them).
 Fitting: greedy, left to right — each segment is extended as far as its chord stays within
 `tolerance` (relative) of the table at *every* integer concurrency it spans, for every fitted
 quantity, and each fitted latency stays monotone on it (table values never rising then falling, or
-the reverse: what makes the compact model's SLO rows exact, compact.py). The fitting error is measured, not estimated: `CurveFit.errors[q]` is the largest relative
-deviation |chord(c) − table(c)| / table(c) of quantity q over all integer c, and at the breakpoints
-the fit is the table exactly (a chord passes through its ends). Tolerance 0 keeps a breakpoint
-wherever a fitted curve is not exactly straight: the compact model is then exact at every integer
-concurrency.
+the reverse: what makes the compact model's SLO rows exact, compact.py). The fitting error is
+measured, not estimated: `CurveFit.errors[q]` is the largest relative deviation
+|chord(c) − table(c)| / table(c) of quantity q over all integer c, and at the breakpoints the fit is
+the table exactly (a chord passes through its ends). Tolerance 0 keeps a breakpoint wherever a
+fitted curve is not exactly straight: the compact model is then exact at every integer concurrency.
 
 Why a two-sided error and not "chord never below the latency": the estimated curves wiggle
 (kernel-table steps) with tiny concavities, so a one-sided chord needs a breakpoint at almost every
 concurrency — on the quick-start instance (tokens/s, TTFT, TPOT fitted) 5,587 breakpoints at 1 %,
-against 931 two-sided and 1,118 two-sided with monotone latencies (measured while building this).
+against 931 two-sided and 1,118 two-sided with monotone latencies (measured once, under load).
 Conservatism is restored where it matters, in the SLO rows (compact.py: they admit a concurrency only
 where both the fitted and the table latency meet the limit).
 
