@@ -75,8 +75,9 @@ class Segment:
     right: int  # position of b_r (== left for a one-point curve)
 
     def ends(self) -> tuple[int, int, float, float]:
-        c, t = self.fit.concurrency, self.fit.values[:, 0]  # quantity 0 is tokens/s (pwl_fit.quantities)
-        return int(c[self.left]), int(c[self.right]), float(t[self.left]), float(t[self.right])
+        (i, j), curve = self._span(), self.fit.curve  # quantity 0 is tokens/s (pwl_fit.quantities)
+        c, t = curve.concurrency, curve.values
+        return int(c[i]), int(c[j]), float(t[i, 0]), float(t[j, 0])
 
     def slope_and_intercept(self) -> tuple[float, float]:
         bl, br, tl, tr = self.ends()
@@ -115,7 +116,7 @@ class Segment:
     def slo_row(self, kind: SloKind, limit: float) -> tuple[float, float, float] | None:
         """(coefficient k of n, lb, ub) of the row  lb ≤ C − k n ≤ ub  that keeps every replica's
         concurrency among the admitted ones (module docstring), or None where all of them are."""
-        admitted, bl = self.admitted(kind, limit), self.ends()[0]
+        admitted, bl = self.admitted(kind, limit), int(self.fit.curve.concurrency[self._span()[0]])
         if admitted.all():
             return None
         if admitted[-1] and not admitted[0]:  # a suffix

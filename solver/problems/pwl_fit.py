@@ -121,7 +121,7 @@ def _deviation(curve: Curve, i: int, j: int) -> np.ndarray:
     dev = np.max(np.abs(chord(curve.values, curve.concurrency.astype(float), i, j) - true) / true, axis=0)
     step = np.diff(true, axis=0)
     monotone = np.all(step >= 0, axis=0) | np.all(step <= 0, axis=0)
-    latency = np.array([q != TOKENS for q in curve.quantities])
+    latency = np.arange(len(curve.quantities)) > 0  # quantity 0 is tokens/s (`quantities`)
     return np.where(latency & ~monotone, np.inf, dev)
 
 
