@@ -36,6 +36,7 @@ TIME_LIMIT_HELP = ("seconds the solver may spend on the best plan and the front 
                    "marked with its status and gap, never as optimal [default: none, proved optimal]")
 EXPORT_HELP = ("also write the best-plan model (the replica MIP of the request) as LP or MPS, by the "
                "extension (checked before solving) [default: none]")
-EXPORT_TOLERANCE_HELP = ("with --export: write the compact model instead, each engine's tokens/s fitted "
-                         "piecewise-linearly within this relative error (0 = exact; e.g. 0.01) "
-                         "[default: the enumerated model]")
+EXPORT_TOLERANCE_HELP = ("with --export: write the compact model instead, each engine's tokens/s and limited "
+                         "latencies piecewise-linear in concurrency within this relative error (0 = exact; "
+                         "e.g. 0.01), the SLOs as its rows; the file's first comments state the measured "
+                         "errors [default: the enumerated model]")

@@ -9,8 +9,10 @@ written as parentheses (HiGHS's LP writer rejects brackets), and HiGHS writes th
 backend solves.
 
 With a tolerance it writes the compact model instead (problems/compact.py: two integer columns per
-fitted segment of each engine's tokens/s curve, SLO breakers cut before fitting): the same optimum at
-tolerance 0, and a smaller file whose tokens/s are within the measured fitting error above it.
+fitted segment of each engine's curve, tokens/s and the limited latencies piecewise-linear in
+concurrency, the SLOs as the model's own per-segment rows): the same optimum at tolerance 0, and a
+smaller file above it, within the measured fitting errors, which its first comment lines state (LP
+backslash and MPS star comments, which solvers skip) with what the model guarantees.
 """
 from __future__ import annotations
 
@@ -26,12 +28,29 @@ from .slo import Slo
 def export_best_model(table: OptionTable, total_gpus: int, slo: Slo, path: str | Path,
                       tolerance: float | None = None) -> tuple[int, int]:
     """Write the level-1 best-plan MIP to `path` (``.lp`` or ``.mps``); its (rows, columns). With a
-    `tolerance`, the compact model fitted at it instead (problems/compact.py)."""
+    `tolerance`, the compact model fitted at it instead (problems/compact.py), headed by its errors."""
     if tolerance is None:
         formulation = build_replica_problem(table, total_gpus, slo).formulation
-    else:
-        from .problems.compact import build_compact_problem
+        backend_for("highs")(formulation).export(path)
+        return formulation.num_rows, formulation.num_cols
+    from .problems.compact import build_compact_problem
 
-        formulation = build_compact_problem(table, total_gpus, slo, tolerance).formulation
-    backend_for("highs")(formulation).export(path)
-    return formulation.num_rows, formulation.num_cols
+    problem = build_compact_problem(table, total_gpus, slo, tolerance)
+    written = backend_for("highs")(problem.formulation).export(path)
+    mark = "* " if written.suffix.lower() == ".mps" else "\\ "
+    header = "".join(f"{mark}{line}\n" for line in compact_header(problem, tolerance))
+    written.write_text(header + written.read_text())
+    return problem.formulation.num_rows, problem.formulation.num_cols
+
+
+def compact_header(problem, tolerance: float) -> list[str]:
+    """What a compact file says about itself: the fit, its measured errors, and the guarantee."""
+    errors = ", ".join(f"{q} {e:.4%}" for q, e in problem.errors.items())
+    return [f"sloplan compact model, tolerance {tolerance:g}: {problem.breakpoints} breakpoints, "
+            f"{len(problem.segments)} segments",
+            "per segment: n = replicas, c = their summed concurrency",
+            "fit error, max relative over every integer concurrency (0 at the breakpoints):",
+            f"  {errors}",
+            "SLO rows admit a concurrency only where fitted and table latency meet the limit:",
+            "every plan of this model meets the SLOs on the table; the objective is its tokens/s",
+            "within the tokens_per_s error"]
