@@ -15,9 +15,9 @@ each pool lives here:
   (`ttft_overhead_s`: the server's request handling, which delays the first token but occupies no
   GPU time and overlaps the next batch), so it sustains ``batch / service_s`` prompts/s. A pass packs
   more prompts than the kernel tables measured shapes for (packed GEMM rows beyond the collected
-  m-range): it is priced as the widest pass whose lookups stay within the tables' reach (tier at most
-  extrapolated), scaled linearly in prompts — a sum of such passes, each prompt's attention its own —
-  and tagged extrapolated, not roofline (`packed_beyond_tables`);
+  m-range): it is priced from the widest passes whose lookups stay within the tables' reach (tier at
+  most extrapolated), linearly in prompts beyond them, and tagged extrapolated, not roofline
+  (`packed_beyond_tables`);
 * a decode worker generates all `osl` tokens of a request from the received cache (the prompt's
   last token is re-run there, as vLLM's and SGLang's connectors do), so it completes
   ``concurrency / (osl * tpot_s)`` requests/s, and its first step is the TTFT's last part. Its
@@ -101,20 +101,23 @@ def prefill_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkPr
 
 def packed_beyond_tables(batch: np.ndarray, busy_s: np.ndarray, tier: np.ndarray,
                          source: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Passes of more prompts than the tables reach, priced from the widest one they do reach.
+    """Passes of more prompts than the tables reach, priced from the widest ones they do reach.
 
     A pass is within reach when its lookups are at most EXTRAPOLATED (perfdb/grid.py: at most two
-    octaves beyond a measured shape). Every larger batch in `batch` (ascending) costs that pass's busy
-    time scaled by its prompts — as a sum of passes of measured width would: prefill GEMMs are
-    compute-bound there, linear in tokens, and each prompt's attention is its own — and takes its tier
-    (at least EXTRAPOLATED) and source. Batches are unchanged when the first is already roofline or
-    none is."""
+    octaves beyond a measured shape). Every larger batch in `batch` (ascending) costs the widest
+    reachable pass plus, per extra prompt, the marginal cost between it and the widest cheaper reachable
+    pass (prefill is compute-bound there: linear in tokens, each prompt's attention its own), or that
+    pass scaled by its prompts when no reachable pass is cheaper; it takes that pass's tier (at least EXTRAPOLATED)
+    and source. Batches are unchanged when the first is already roofline or none is."""
     reach = tier <= Tier.EXTRAPOLATED
     if not reach[0] or reach.all():
         return busy_s, tier, source
     k = int(np.argmin(reach)) - 1  # the last batch of the leading run within reach
+    cheaper = np.flatnonzero(busy_s[:k] < busy_s[k])  # with attention DP busy time steps every dp prompts
+    j = int(cheaper[-1]) if len(cheaper) else None
+    per_prompt = busy_s[k] / batch[k] if j is None else (busy_s[k] - busy_s[j]) / (batch[k] - batch[j])
     beyond = np.arange(len(batch)) > k
-    scaled = busy_s[k] * batch / batch[k]
+    scaled = busy_s[k] + per_prompt * (batch - batch[k])
     return (np.where(beyond, scaled, busy_s), np.where(beyond, max(int(tier[k]), int(Tier.EXTRAPOLATED)), tier),
             np.where(beyond, source[k], source))
 

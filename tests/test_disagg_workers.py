@@ -94,10 +94,12 @@ def test_packed_passes_beyond_the_tables_scale_the_widest_reachable_pass():
     tier = np.array([Tier.INTERPOLATED, Tier.EXTRAPOLATED, Tier.ROOFLINE, Tier.ROOFLINE])
     source = np.array([0, 1, 7, 7])
     out, t, s = packed_beyond_tables(b, busy, tier, source)
-    assert np.allclose(out, [1.0, 1.9, 3.8, 7.6])  # 2 and 4 passes of the 2-prompt one
+    assert np.allclose(out, [1.0, 1.9, 3.7, 7.3])  # the 2-prompt pass + 0.9 s per extra prompt
     assert list(t) == [Tier.INTERPOLATED, Tier.EXTRAPOLATED, Tier.EXTRAPOLATED, Tier.EXTRAPOLATED]
     assert list(s) == [0, 1, 1, 1]
     # nothing reachable, or everything: unchanged
+    one = np.array([Tier.MEASURED] + [Tier.ROOFLINE] * 3)  # only one reachable: scaled by prompts
+    assert np.allclose(packed_beyond_tables(b, busy, one, source)[0], [1.0, 2.0, 4.0, 8.0])
     for tiers in ([Tier.ROOFLINE] * 4, [Tier.MEASURED] * 4):
         out, t, _ = packed_beyond_tables(b, busy, np.array(tiers), source)
         assert np.allclose(out, busy) and list(t) == tiers
