@@ -31,8 +31,8 @@ each pool lives here:
 * the hand-off moves the whole model's cache for the prompt (every layer, MLA's compressed latent
   where the model has one, linear-attention state) over the link between the two workers.
 
-The only disaggregated constants (model/disagg_calibration.py) are on the TTFT side: the router's
-and KV handshake's fixed cost before the first token and the prefill worker's pass efficiency.
+The only disaggregated constant (model/disagg_calibration.py) is on the TTFT side: the router's and
+KV handshake's fixed cost before the first token, per framework.
 
 The solver's queueing model and the TTFT composition are solver/disagg_tables.py's.
 """
