@@ -42,6 +42,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from sloplan.core.enums import Role
 from sloplan.perfdb import SystemSpec, Tier
 
 from .aggregated import static_pending
@@ -96,7 +97,7 @@ def prefill_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkPr
         latency = service + cal.ttft_overhead_s + fix.ttft_overhead_s
         return PrefillMetrics(batch=b, latency_s=latency, service_s=service, requests_per_s=b / service,
                               tier=tier, source=source)
-    return _then(static_pending(arch, engine, system, fw, wl, b, cal), finish)
+    return _then(static_pending(arch, engine, system, fw, wl, b, cal, Role.PREFILL), finish)
 
 
 def packed_beyond_tables(batch: np.ndarray, busy_s: np.ndarray, tier: np.ndarray,
@@ -141,7 +142,8 @@ def decode_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkPro
     def finish(m: ServingMetrics) -> DecodeMetrics:
         return DecodeMetrics(concurrency=c, tpot_s=m.tpot_s, first_step_s=m.tpot_s,
                              requests_per_s=c / (wl.osl * m.tpot_s), tier=m.tier, source=m.source)
-    return _then(static_pending(arch, engine, system, fw, wl, c, decode_calibration(cal, engine.dp)), finish)
+    return _then(static_pending(arch, engine, system, fw, wl, c, decode_calibration(cal, engine.dp), Role.DECODE),
+                 finish)
 
 
 def largest_prefill_batch(engine, fw: FrameworkProfile, wl: Workload, batch: int) -> int:

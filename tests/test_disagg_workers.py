@@ -115,3 +115,19 @@ def test_a_real_packed_prefill_is_never_roofline_when_one_prompt_is_not():
     if p.tier[0] <= Tier.EXTRAPOLATED:
         assert np.all(p.tier <= Tier.EXTRAPOLATED)
     assert np.all(np.diff(p.service_s) >= 0) and p.service_s[-1] > p.service_s[0]
+
+
+def test_each_worker_takes_the_tier_of_its_own_phase(dense):
+    """A decode worker of 61 requests never prefills 61 prompts together: static batching's roofline
+    prefill (m = 61 × 4000 tokens) must not tag it; the prefill worker's tier ignores decode steps."""
+    ctx, _ = dense
+    slots, _ = fitting_engines(ctx.arch, ctx.db, ctx.fw, ctx.workload, list(ctx.quants), 8, 512)
+    slot = next(s for s in slots if s.engine.tp == 1)
+    b = np.array([61])
+    static = evaluate(ctx.arch, slot, ctx.db, ctx.fw, ctx.workload, ServingMode.STATIC, b, ctx.calibration)
+    p, d = settle(ctx.db, [prefill_pending(ctx.arch, slot.engine, ctx.db.system, ctx.fw, ctx.workload, np.array([1]),
+                                           ctx.calibration, IDENTITY),
+                           decode_pending(ctx.arch, slot.engine, ctx.db.system, ctx.fw, ctx.workload, b,
+                                          ctx.calibration)])
+    assert static.tier[0] == Tier.ROOFLINE and d.tier[0] < Tier.ROOFLINE and p.tier[0] < Tier.ROOFLINE
+    assert np.allclose(d.tpot_s, static.tpot_s)  # the price is the same; only the label is the phase's
