@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from sloplan.core.enums import Role
 from sloplan.perfdb import PerfDB, SystemSpec
 
 from .arch import ModelArch
@@ -275,9 +276,12 @@ def aggregated(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile
 
 
 def static_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
-                   batch: np.ndarray, cal: Calibration) -> Pending:
+                   batch: np.ndarray, cal: Calibration, phase: Role | None = None) -> Pending:
     """`static`, waiting for its lookups (model/pending.py). With attention DP each rank runs its share of
-    the batch (rounded up: the fullest rank sets the pace) and the experts all ranks' tokens."""
+    the batch (rounded up: the fullest rank sets the pace) and the experts all ranks' tokens. `phase`
+    (Role.PREFILL or Role.DECODE): the tier and source come from that phase's lookups only — a
+    disaggregated worker runs one phase (model/disagg_workers.py), and the other phase's shapes (a
+    decode worker's batch prefilled together) are not what it runs; none: both, as static batching."""
     b = np.asarray(batch, dtype=int)
     rb = b if engine.dp == 1 else np.maximum(-(-b // engine.dp), 1)  # the fullest rank's requests
     mb = np.maximum(np.ceil(rb / engine.pp).astype(int), 1)  # pipeline micro-batch
@@ -286,7 +290,8 @@ def static_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: Fram
               context_attention(arch, engine, mb, np.full(mb.shape, I), np.full(mb.shape, wl.prefix), fw.backend),
               generation_attention(arch, engine, mb, np.full(mb.shape, wl.mean_decode_kv), fw.backend))
     _, _, rank_cal = per_rank(engine, b, 1, cal)
-    return Pending(groups, lambda priced: _whole_static(_static_metrics(engine, wl, rb, mb, rank_cal, *priced), b, rb))
+    return Pending(groups, lambda priced: _whole_static(_static_metrics(engine, wl, rb, mb, rank_cal, *priced,
+                                                                        phase=phase), b, rb))
 
 
 def _whole_static(m: ServingMetrics, b: np.ndarray, rb: np.ndarray) -> ServingMetrics:
@@ -298,7 +303,7 @@ def _whole_static(m: ServingMetrics, b: np.ndarray, rb: np.ndarray) -> ServingMe
 
 
 def _static_metrics(engine: Engine, wl: Workload, b: np.ndarray, mb: np.ndarray, cal: Calibration, lin: Priced,
-                    ctx_attn: Priced, gen_attn: Priced) -> ServingMetrics:
+                    ctx_attn: Priced, gen_attn: Priced, phase: Role | None = None) -> ServingMetrics:
     lin_pre, lin_dec = lin.split(2)
     pre = lin_pre + ctx_attn
     dec = lin_dec + gen_attn
@@ -308,7 +313,7 @@ def _static_metrics(engine: Engine, wl: Workload, b: np.ndarray, mb: np.ndarray,
     # the batch's tokens leave no faster than the server's frontend streams them
     tpot = b / frontend_limited(b / (dec.latency_s * cal.kernel_scale + per_step), 1, cal)
     tokens = b * wl.osl / (ttft + O1 * tpot)
-    tier, source = weakest(pre, dec)
+    tier, source = weakest(*{Role.PREFILL: (pre,), Role.DECODE: (dec,)}.get(phase, (pre, dec)))
     return ServingMetrics(concurrency=b, running=b, ttft_s=ttft, tpot_s=tpot, tokens_per_s=tokens, tier=tier,
                           source=source)
 

@@ -1,17 +1,19 @@
-"""Corrections of disaggregated workers, per framework and system, fitted on the development split only.
+"""Corrections of disaggregated workers, per framework (and system), fitted on the development split only.
 
 The per-worker estimators (model/disagg_workers.py) are static batching split by phase, priced with
-the aggregated calibration (model/calibration.py). What the disaggregated runs of silicon_sample.csv
-measure besides — a deployment's router and KV handshake before the first token, decode workers run
-with recipes the aggregated rows do not show (wide expert parallelism, speculative decoding in the
-published recipes), prefill workers packing prompts differently — is three numbers per framework and
-system, each a correction the data asks for, not a model of its own:
+the aggregated calibration (model/calibration.py), frontend limit included, so a decode worker is the
+aggregated decode step: no disaggregated constant touches TPOT. What the disaggregated runs of
+silicon_sample.csv measure besides is on the TTFT side only, one number per framework:
 
-* decode_scale multiplies a decode worker's step time (TPOT and the first decode step), and
-  decode_scale_dp that of a decode worker with attention data parallelism (wide expert parallelism:
-  the sample's two decode layouts, whose residuals differ in sign on the same systems);
-* prefill_scale multiplies a prefill worker's busy time (hence its rate and a request's prefill);
-* ttft_overhead_s is added to every request's TTFT before its prefill, occupying no GPU.
+* ttft_overhead_s is added to every request's TTFT before its prefill, occupying no GPU: the router
+  (Dynamo's frontend, `trtllm-serve disaggregated`, the SGLang router) and the KV-transfer handshake,
+  which an aggregated server does not have;
+* prefill_scale, which would multiply a prefill worker's busy time, is kept at 1: fitted freely it
+  came out below 1 for a reason of the loss, not of the hardware (bench/calibrate_disagg.py: fit_one).
+
+A decode-step scale per layout (decode_scale, decode_scale_dp) was fitted here before; it made a
+disaggregated decode worker up to 30 % faster than the same engine's aggregated decode, so plans
+went disaggregated for that alone, and is gone; so is a free prefill scale, for the same reason.
 
 They live in model/catalog/calibration_disagg.yaml, written by bench/calibrate_disagg.py from
 development-split rows (with its 5-fold cross-validated figures beside the in-sample ones). A system
@@ -30,15 +32,8 @@ _FILE = Path(__file__).parent / "catalog" / "calibration_disagg.yaml"
 class DisaggCorrection:
     """What one framework's disaggregated workers need on top of the per-worker estimators."""
 
-    decode_scale: float = 1.0
-    decode_scale_dp: float = 1.0
     prefill_scale: float = 1.0
     ttft_overhead_s: float = 0.0
-
-
-    def decode_for(self, dp: int) -> float:
-        """The decode step's scale for a decode worker of `dp` attention-DP ranks."""
-        return self.decode_scale_dp if dp > 1 else self.decode_scale
 
 
 IDENTITY = DisaggCorrection()

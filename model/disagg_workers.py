@@ -3,35 +3,47 @@
 In disaggregated serving a prefill worker runs prompts only (batches of `batch` prompts, each batch
 one forward pass over all their tokens) and hands each request's KV cache to a decode worker, which
 runs decode steps only, `concurrency` requests at a time. Neither worker mixes phases, so both are
-priced from the same op groups as static batching (model/aggregated.py: a prefill of `batch` prompts
-together, a decode step of `concurrency` requests at the mean KV length), with the framework's
-calibration for per-step and per-request overheads, and the disaggregated correction fitted on the
-sample's disaggregated rows (model/disagg_calibration.py). What is specific to each pool lives here:
+priced by the same step model as static batching (model/aggregated.py: a prefill of `batch` prompts
+together, a decode step of `concurrency` requests at the mean KV length) with the framework's
+aggregated calibration, unchanged: kernel scale, per-step and per-request overheads and the frontend's
+streaming limit are one fact each, read from calibration.yaml for every mode. So at equal engines a
+decode worker is never faster than the aggregated engine's decode-only steps. What is specific to
+each pool lives here:
 
 * a prefill batch's `latency_s` is a request's TTFT share before queueing and the hand-off; the
   worker is busy for `service_s`, that latency less the calibration's fixed per-request TTFT cost
   (`ttft_overhead_s`: the server's request handling, which delays the first token but occupies no
-  GPU time and overlaps the next batch), so it sustains ``batch / service_s`` prompts/s;
+  GPU time and overlaps the next batch), so it sustains ``batch / service_s`` prompts/s. A pass packs
+  more prompts than the kernel tables measured shapes for (packed GEMM rows beyond the collected
+  m-range): it is priced from the widest passes whose lookups stay within the tables' reach (tier at
+  most extrapolated), linearly in prompts beyond them, and tagged extrapolated, not roofline
+  (`packed_beyond_tables`);
 * a decode worker generates all `osl` tokens of a request from the received cache (the prompt's
   last token is re-run there, as vLLM's and SGLang's connectors do), so it completes
-  ``concurrency / (osl * tpot_s)`` requests/s, and its first step is the TTFT's last part. Its tokens
-  leave through the deployment's own frontend (Dynamo's, `trtllm-serve disaggregated`, the SGLang
-  router), not through the worker's HTTP server whose streaming limit the aggregated calibration
-  fitted, so that limit is not applied: the sample's decode workers stream far beyond it (a gb300
-  SGLang worker at 896 × 8 requests and 84.7 ms TPOT: 85k tokens/s, development split);
+  ``concurrency / (osl * tpot_s)`` requests/s, and its first step is the TTFT's last part. Its
+  tokens leave through its own serving process (each decode worker is a full server behind the
+  router), so the aggregated frontend limit applies to it as to an aggregated replica. One reading
+  differs, for attention DP only: the aggregated estimator gives the dp ranks of one server a
+  single limit (model/aggregated.py: per_rank), which the sample's disaggregated decode workers
+  contradict — SGLang workers at dp 8 to 32 stream 20k to 85k tokens/s, up to 5x that limit (TPOT
+  MAPE 472 % on those 44 development rows with one limit per server, 70 % with one per rank, 67 %
+  with none). A decode worker's ranks therefore each get the limit (`decode_calibration`);
 * the hand-off moves the whole model's cache for the prompt (every layer, MLA's compressed latent
   where the model has one, linear-attention state) over the link between the two workers.
+
+The only disaggregated constant (model/disagg_calibration.py) is on the TTFT side: the router's and
+KV handshake's fixed cost before the first token, per framework.
 
 The solver's queueing model and the TTFT composition are solver/disagg_tables.py's.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sloplan.core.enums import Client
-from sloplan.perfdb import SystemSpec
+from sloplan.core.enums import Role
+from sloplan.perfdb import SystemSpec, Tier
 
 from .aggregated import static_pending
 from .arch import ModelArch
@@ -79,25 +91,59 @@ def prefill_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkPr
     fix = correction or fitted(fw.backend, system.name)
 
     def finish(m: ServingMetrics) -> PrefillMetrics:
-        service = np.maximum(m.ttft_s - cal.ttft_overhead_s, 1e-9) * fix.prefill_scale
+        kernel, tier, source = packed_beyond_tables(b, np.maximum(m.ttft_s - cal.ttft_overhead_s, 1e-9), m.tier,
+                                                    m.source)
+        service = kernel * fix.prefill_scale
         latency = service + cal.ttft_overhead_s + fix.ttft_overhead_s
         return PrefillMetrics(batch=b, latency_s=latency, service_s=service, requests_per_s=b / service,
-                              tier=m.tier, source=m.source)
-    return _then(static_pending(arch, engine, system, fw, wl, b, cal), finish)
+                              tier=tier, source=source)
+    return _then(static_pending(arch, engine, system, fw, wl, b, cal, Role.PREFILL), finish)
+
+
+def packed_beyond_tables(batch: np.ndarray, busy_s: np.ndarray, tier: np.ndarray,
+                         source: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Passes of more prompts than the tables reach, priced from the widest ones they do reach.
+
+    A pass is within reach when its lookups are at most EXTRAPOLATED (perfdb/grid.py: at most two
+    octaves beyond a measured shape). Every larger batch in `batch` (ascending) costs the widest
+    reachable pass plus, per extra prompt, the marginal cost between it and the widest cheaper reachable
+    pass (prefill is compute-bound there: linear in tokens, each prompt's attention its own), or that
+    pass scaled by its prompts when no reachable pass is cheaper; it takes that pass's tier (at least EXTRAPOLATED)
+    and source. Batches are unchanged when the first is already roofline or none is."""
+    reach = tier <= Tier.EXTRAPOLATED
+    if not reach[0] or reach.all():
+        return busy_s, tier, source
+    k = int(np.argmin(reach)) - 1  # the last batch of the leading run within reach
+    cheaper = np.flatnonzero(busy_s[:k] < busy_s[k])  # with attention DP busy time steps every dp prompts
+    j = int(cheaper[-1]) if len(cheaper) else None
+    per_prompt = busy_s[k] / batch[k] if j is None else (busy_s[k] - busy_s[j]) / (batch[k] - batch[j])
+    beyond = np.arange(len(batch)) > k
+    scaled = busy_s[k] + per_prompt * (batch - batch[k])
+    return (np.where(beyond, scaled, busy_s), np.where(beyond, max(int(tier[k]), int(Tier.EXTRAPOLATED)), tier),
+            np.where(beyond, source[k], source))
+
+
+def decode_calibration(cal: Calibration, dp: int) -> Calibration:
+    """The aggregated calibration as a decode worker of `dp` attention-DP ranks sees it: unchanged at
+    dp 1; with attention DP each rank streams up to the frontend limit (module docstring), so the
+    per-token cost passed on is the server's over dp (static_pending gives each rank dp times what it
+    is passed, model/aggregated.py: per_rank)."""
+    if dp <= 1 or cal.frontend_s_per_token <= 0:
+        return cal
+    return replace(cal, frontend_s_per_token=cal.frontend_s_per_token / dp)
 
 
 def decode_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
-                   concurrency: np.ndarray, cal: Calibration, correction: DisaggCorrection | None = None) -> Pending:
-    """A decode worker's metrics at each concurrency, waiting for its lookups (`correction` as above)."""
+                   concurrency: np.ndarray, cal: Calibration) -> Pending:
+    """A decode worker's metrics at each concurrency, waiting for its lookups: the aggregated step and
+    frontend model, no disaggregated constant (module docstring)."""
     c = np.asarray(concurrency, dtype=int)
-    cal = cal.for_client(Client.OFFLINE)  # no worker-side streaming limit (module docstring)
-    fix = correction or fitted(fw.backend, system.name)
 
     def finish(m: ServingMetrics) -> DecodeMetrics:
-        tpot = m.tpot_s * fix.decode_for(engine.dp)
-        return DecodeMetrics(concurrency=c, tpot_s=tpot, first_step_s=tpot, requests_per_s=c / (wl.osl * tpot),
-                             tier=m.tier, source=m.source)
-    return _then(static_pending(arch, engine, system, fw, wl, c, cal), finish)
+        return DecodeMetrics(concurrency=c, tpot_s=m.tpot_s, first_step_s=m.tpot_s,
+                             requests_per_s=c / (wl.osl * m.tpot_s), tier=m.tier, source=m.source)
+    return _then(static_pending(arch, engine, system, fw, wl, c, decode_calibration(cal, engine.dp), Role.DECODE),
+                 finish)
 
 
 def largest_prefill_batch(engine, fw: FrameworkProfile, wl: Workload, batch: int) -> int:

@@ -161,8 +161,7 @@ def price(args: DisaggArgs, names: Mapping[Role, Mapping[str, str]] = FLAG_NAMES
     pre, dec = settle(ctx.db, [
         prefill_pending(ctx.arch, p_slot.engine, ctx.system, ctx.fw, ctx.workload, batches, ctx.calibration,
                         correction),
-        decode_pending(ctx.arch, d_slot.engine, ctx.system, ctx.fw, ctx.workload, grid, ctx.calibration,
-                       correction)])
+        decode_pending(ctx.arch, d_slot.engine, ctx.system, ctx.fw, ctx.workload, grid, ctx.calibration)])
     kv_bytes = kv_bytes_per_request(ctx.arch, ctx.quants[0].kv, ctx.workload.isl)
     g_p, g_d = p_slot.engine.gpus, d_slot.engine.gpus
     link = link_bytes_per_s(ctx.system, ctx.system, g_p + g_d)

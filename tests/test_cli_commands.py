@@ -38,8 +38,9 @@ def test_solve_json_best_meets_the_request_slos_and_is_on_the_front(solved):
     assert best["gpus_used"] <= req["total_gpus"]
     assert max(p["tokens_per_s_per_gpu"] for p in solved["front"]) == pytest.approx(best["tokens_per_s_per_gpu"])
     assert best["check"]["surrogate_error_pct"] < 1e-6
-    if best["mode"] == "disagg":  # its workers' commands come from generators/disagg_launch.py (wired separately)
-        assert best["launch"] is None and {g["role"] for g in best["replicas"]} == {"prefill", "decode"}
+    if best["mode"] == "disagg":  # its bundle: generators/disagg_launch.py (workers, then the router)
+        assert {g["role"] for g in best["replicas"]} == {"prefill", "decode"}
+        assert best["launch"].count("trtllm-serve disaggregated") == 1
     else:
         assert best["launch"].count("trtllm-serve") == 1
     for point in solved["front"]:  # every point names the op behind a tier outside the measured range

