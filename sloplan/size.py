@@ -219,11 +219,10 @@ def _fleet_point(plan, parts: list[PlanPoint], req: Request) -> PlanPoint:
     with their launch commands (the pair's workers are started by its bundle), the checks merged."""
     from dataclasses import replace
 
-    from sloplan.solver.slack import plan_slack
-
     from .result import Check, plan_point
 
-    point = plan_point(plan, max(p.frontend_load for p in parts), slack=plan_slack(req.slo, plan.metrics))
+    slacks = [p.slack for p in parts if p.slack is not None]  # the fleet breaks when its weakest part does
+    point = plan_point(plan, max(p.frontend_load for p in parts), slack=min(slacks) if slacks else None)
     checks = [p.check for p in parts if p.check is not None]
     check = None if len(checks) < len(parts) else Check(
         ttft_ms=max(c.ttft_ms for c in checks), tpot_ms=max(c.tpot_ms for c in checks),

@@ -83,9 +83,8 @@ def test_solve_headroom_and_min_slack_flags(capsys):
     _headroom_and_min_slack(capsys, "--modes", "static,agg")
 
 
-@pytest.mark.xfail(strict=True, reason="--headroom / --min-slack tighten the static/agg options only: the "
-                   "disaggregated points of the front keep slacks below the asked headroom (found by h-disacc)")
 def test_solve_headroom_and_min_slack_cover_disaggregated_points(capsys):
+    """Every mode's points, the disaggregated ones by solver/disagg_slack.py's slack (queueing recomputed)."""
     _headroom_and_min_slack(capsys)
 
 
