@@ -110,6 +110,25 @@ def test_size_disagg_json_lists_the_pools_and_their_launch_bundle(capsys):
     assert doc["plan"]["ttft_breakdown_ms"]["kv_transfer"] > 0 and doc["plan"]["ttft_ms"] <= 2000 * (1 + 1e-9)
 
 
+@pytest.mark.parametrize("modes", ["disagg", "static,agg,disagg"])
+def test_size_with_headroom_leaves_the_pools_at_least_that_slack(capsys, modes):
+    """Pools sized with --headroom 15% keep 15% slack with the prefill queueing recomputed at the slower
+    service (solver/disagg_slack.py); without it they sit near the utilisation cap. --min-slack tightens
+    the latencies alike but, unlike headroom in sizing, does not raise the load (sloplan/size.py)."""
+    args = ["size", *SCENARIO, "--rate", "20", "--modes", modes, "--json"]
+    code, out, err = cli_run(capsys, *args)
+    assert code == 0, err
+    plain = json.loads(out)
+    code, out, err = cli_run(capsys, *args, "--headroom", "15%")
+    assert code == 0, err
+    robust = json.loads(out)
+    assert plain["plan"]["slack"] < 0.15 <= robust["plan"]["slack"] and robust["gpus"] >= plain["gpus"]
+    assert "prefill" in {g["role"] for g in robust["groups"]} and robust["capacity"] >= 20
+    code, out, _ = cli_run(capsys, *args, "--min-slack", "0.15")
+    slack = json.loads(out)
+    assert code == 0 and slack["plan"]["slack"] >= 0.15 and plain["gpus"] <= slack["gpus"] <= robust["gpus"]
+
+
 def test_size_every_mode_is_never_worse_than_one_mode(capsys):
     got = {}
     for modes in ("agg", "disagg", "static,agg,disagg"):
