@@ -20,7 +20,7 @@ import pytest
 from sloplan.solver import Slo
 from sloplan.solver.brute_disagg import brute_disagg_front
 from sloplan.solver.disagg import disagg_front
-from sloplan.solver.disagg_pairs import pairs_best, pairs_front
+from sloplan.solver.disagg_pairs import pairs_front
 from sloplan.solver.disagg_slack import disagg_slack, scale_root
 from sloplan.solver.disagg_tables import md1_wait_s
 from sloplan.solver.slack import robust_slo, tightening
