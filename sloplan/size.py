@@ -9,8 +9,10 @@ many GPUs the load needs without the cap.
 
 Robustness. `headroom h` plans for load `(1 + h)` higher (the target is multiplied by it, which is
 the same as dividing every replica's rate by it) and for latencies `(1 + h)` slower (SLO limits
-divided by it); `min_slack` tightens the SLOs the same way (solver/slack.py). The reported slack is
-measured against the request's own SLOs.
+divided by it; for disaggregated pools also the prefill utilisation cap computed at service times
+(1 + h) longer: solver/disagg_slack.py); `min_slack` tightens the SLOs the same way (solver/slack.py)
+without raising the load. The reported slack is measured against the request's own SLOs (a pool
+pair's at the utilisation of its full capacity: a lower bound of its slack at the target load).
 """
 from __future__ import annotations
 

@@ -34,7 +34,8 @@ the same load, so a prefill worker's utilisation becomes ``s rho`` and its wait
 first_step_s``: the wait the SLO divided by s leaves, at the *scaled* utilisation. The instance is
 given that divided SLO (`slo`) and s (`service_scale`), and its cap is ``rho_max(w) / s`` (queueing
 is nonlinear in rho, so dividing the SLO alone would leave the scaled wait above its budget). Load
-``s`` times higher scales the utilisation alike but not the service times, so it is covered too.
+``s`` times higher scales the utilisation alike but not the service times, so its latencies are
+covered too (the capacity for that load is what `sloplan size` adds by raising its target).
 Without a TTFT or request-latency SLO there is no wait budget, and the cap is not divided.
 
 KV transfer time is data, per (prefill pool, decode pool): bytes per request over the link between
