@@ -59,7 +59,7 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
         best=verified(ctx, best, req, setup) if best else None,
-        front=tuple(plan_point(p, _frontend_load(ctx, p), slack=plan_slack(req.slo, p.metrics)) for p in front),
+        front=tuple(plan_point(p, _frontend_load(ctx, p), slack=_slack(req, p, setup)) for p in front),
         options=(len(table) if table is not None else 0) + (setup.options if setup else 0),
         engines=len(slots) + (setup.other_engines if setup else 0),
         infeasible_reason=(_infeasible(table, setup, slo) + tightening_note(req.headroom, req.min_slack)
@@ -175,7 +175,7 @@ def verified(ctx: Context, plan: Plan, req: Request, setup=None) -> PlanPoint:
 
         decode = next(g for g in plan.groups if g.role is Role.DECODE)
         point = plan_point(plan, _frontend_load(ctx, plan), check=check_disagg(setup, plan),
-                           memory_gib=decode.slot.memory.as_gib, slack=plan_slack(req.slo, plan.metrics))
+                           memory_gib=decode.slot.memory.as_gib, slack=_slack(req, plan, setup))
         bundle = launch_bundle(setup, plan, req.backend)
         nodes = bundle.to_dict()["nodes"]
         return replace(point, launch=bundle.text(), launch_nodes=None if nodes is None else tuple(nodes))
@@ -184,6 +184,14 @@ def verified(ctx: Context, plan: Plan, req: Request, setup=None) -> PlanPoint:
                       node_launches=tuple(x.nodes.to_list() if x.nodes else None for x in launches),
                       check=_check(ctx, plan), memory_gib=plan.main.slot.memory.as_gib,
                       slack=plan_slack(req.slo, plan.metrics))
+
+
+def _slack(req: Request, plan: Plan, setup) -> float | None:
+    """The plan's slack against the request's own SLOs (a disaggregated plan's over its instance:
+    solver/disagg_slack.py, the prefill queueing recomputed at the scaled utilisation)."""
+    from sloplan.solver.disagg_slack import any_plan_slack
+
+    return any_plan_slack(req.slo, plan, None if setup is None else setup.instance)
 
 
 def _check(ctx: Context, plan: Plan) -> Check:

@@ -141,6 +141,7 @@ def _kv_seconds(req: Request, pre: PoolSide, dec: PoolSide) -> np.ndarray:
 def disagg_setup(req: Request, ctx: Context) -> DisaggSetup:
     """The request's DisaggInstance (module docstring); InputError for what the request got wrong."""
     from sloplan.solver.disagg_tables import DisaggInstance
+    from sloplan.solver.slack import tightening
 
     systems = (req.prefill_system or req.system, req.decode_system or req.system)
     for field, system in zip(("prefill_system", "decode_system"), systems):
@@ -152,7 +153,8 @@ def disagg_setup(req: Request, ctx: Context) -> DisaggSetup:
                                     dec.pools)
     inst = DisaggInstance(prefill=prefill, decode=decode, kv_transfer_s=_kv_seconds(req, pre, dec), osl=req.osl,
                           total_gpus=req.total_gpus, slo=req.planning_slo, max_prefill_gpus=req.max_prefill_gpus,
-                          max_decode_gpus=req.max_decode_gpus, mixed_pools=req.mixed_pools)
+                          max_decode_gpus=req.max_decode_gpus, mixed_pools=req.mixed_pools,
+                          service_scale=tightening(req.headroom, req.min_slack))
     return DisaggSetup(inst, pre, dec, req.system)
 
 

@@ -59,6 +59,7 @@ def disagg_cert(req: Request, ctx: Context, servable, in_domain: bool) -> Disagg
     engine of either role fits anywhere up to the wide budget (nothing to price). `servable(ctx)`:
     the formats a pool's system can run (sloplan/prove.py)."""
     from sloplan.solver.disagg_tables import DisaggInstance
+    from sloplan.solver.slack import tightening
 
     systems = (req.prefill_system or req.system, req.decode_system or req.system)
     for field, system in zip(("prefill_system", "decode_system"), systems):
@@ -72,7 +73,8 @@ def disagg_cert(req: Request, ctx: Context, servable, in_domain: bool) -> Disagg
                                     dec.pools)
     inst = DisaggInstance(prefill=prefill, decode=decode, kv_transfer_s=_kv_seconds(req, pre, dec), osl=req.osl,
                           total_gpus=req.total_gpus, slo=req.planning_slo, max_prefill_gpus=req.max_prefill_gpus,
-                          max_decode_gpus=req.max_decode_gpus, mixed_pools=req.mixed_pools)
+                          max_decode_gpus=req.max_decode_gpus, mixed_pools=req.mixed_pools,
+                          service_scale=tightening(req.headroom, req.min_slack))
     fp, fd = _formats(prefill, pre), _formats(decode, dec)
     planned = [q.gemm.value for q in ctx.quants]
     excluded = {ConstraintGroup.QUANTIZATION: (~np.isin(fp, planned), ~np.isin(fd, planned))}

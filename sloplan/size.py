@@ -9,8 +9,10 @@ many GPUs the load needs without the cap.
 
 Robustness. `headroom h` plans for load `(1 + h)` higher (the target is multiplied by it, which is
 the same as dividing every replica's rate by it) and for latencies `(1 + h)` slower (SLO limits
-divided by it); `min_slack` tightens the SLOs the same way (solver/slack.py). The reported slack is
-measured against the request's own SLOs.
+divided by it; for disaggregated pools also the prefill utilisation cap computed at service times
+(1 + h) longer: solver/disagg_slack.py); `min_slack` tightens the SLOs the same way (solver/slack.py)
+without raising the load. The reported slack is measured against the request's own SLOs (a pool
+pair's at the utilisation of its full capacity: a lower bound of its slack at the target load).
 """
 from __future__ import annotations
 
@@ -219,11 +221,10 @@ def _fleet_point(plan, parts: list[PlanPoint], req: Request) -> PlanPoint:
     with their launch commands (the pair's workers are started by its bundle), the checks merged."""
     from dataclasses import replace
 
-    from sloplan.solver.slack import plan_slack
-
     from .result import Check, plan_point
 
-    point = plan_point(plan, max(p.frontend_load for p in parts), slack=plan_slack(req.slo, plan.metrics))
+    slacks = [p.slack for p in parts if p.slack is not None]  # the fleet breaks when its weakest part does
+    point = plan_point(plan, max(p.frontend_load for p in parts), slack=min(slacks) if slacks else None)
     checks = [p.check for p in parts if p.check is not None]
     check = None if len(checks) < len(parts) else Check(
         ttft_ms=max(c.ttft_ms for c in checks), tpot_ms=max(c.tpot_ms for c in checks),

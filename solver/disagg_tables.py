@@ -26,6 +26,18 @@ increasing in rho, so W(rho) <= w exactly when ``rho <= rho_max(w) = 2 w / (late
 (0 when w < 0). That per-pair utilisation cap, capped further by `max_utilisation`, is `rho[p, d]`;
 the MILP's TTFT rows are ``load_p <= rho[p, d] * mu_p * n_p`` whenever d is used — linear.
 
+Headroom (solver/slack.py, solver/disagg_slack.py). Planning for kernels ``s = 1 + h`` times slower
+scales every service time by s — prefill batch latency, KV transfer, first decode step, TPOT — at
+the same load, so a prefill worker's utilisation becomes ``s rho`` and its wait
+``W(s rho, s latency_s) = s W(s rho, latency_s)``. The scaled TTFT ``s (latency_s + kv + first_step_s
++ W(s rho, latency_s))`` meets L exactly when ``W(s rho, latency_s) <= L / s - latency_s - kv -
+first_step_s``: the wait the SLO divided by s leaves, at the *scaled* utilisation. The instance is
+given that divided SLO (`slo`) and s (`service_scale`), and its cap is ``rho_max(w) / s`` (queueing
+is nonlinear in rho, so dividing the SLO alone would leave the scaled wait above its budget). Load
+``s`` times higher scales the utilisation alike but not the service times, so its latencies are
+covered too (the capacity for that load is what `sloplan size` adds by raising its target).
+Without a TTFT or request-latency SLO there is no wait budget, and the cap is not divided.
+
 KV transfer time is data, per (prefill pool, decode pool): bytes per request over the link between
 them (NVLink within a node, the network between nodes or systems), computed by the caller.
 """
@@ -70,6 +82,7 @@ class DisaggInstance:
     gpus_by_class: Mapping[str, int] = field(default_factory=dict)
     mixed_pools: bool = False  # False: one engine type (table row) per pool
     max_utilisation: float = 0.9  # planned prefill utilisation never exceeds this, SLO or not
+    service_scale: float = 1.0  # plan for service times this many times longer (headroom: module docstring)
 
     def __post_init__(self) -> None:
         kv = np.asarray(self.kv_transfer_s, dtype=float)
@@ -81,6 +94,8 @@ class DisaggInstance:
             raise ValueError("total_gpus and osl must be positive integers")
         if not 0 < self.max_utilisation < 1:
             raise ValueError(f"max_utilisation must be in (0, 1), got {self.max_utilisation!r}")
+        if not 1.0 <= self.service_scale < np.inf:
+            raise ValueError(f"service_scale must be a finite number >= 1, got {self.service_scale!r}")
         unknown = set(self.gpus_by_class) - set(self.gpu_classes)
         if unknown:
             raise ValueError(f"gpus_by_class names systems no pool is on: {', '.join(sorted(unknown))}")
@@ -103,8 +118,8 @@ class DisaggInstance:
 
     @cached_property
     def rho(self) -> np.ndarray:
-        """Planned-utilisation cap per (prefill row, decode row) (module docstring): 0 for a pair that
-        cannot meet the TTFT budget even unloaded."""
+        """Planned-utilisation cap per (prefill row, decode row) (module docstring), at service times
+        `service_scale` times longer: 0 for a pair that cannot meet the TTFT budget even unloaded."""
         p, d = self.prefill, self.decode
         budget = np.full(len(d), np.inf)
         if self.slo.ttft_s is not None:
@@ -112,7 +127,10 @@ class DisaggInstance:
         if self.slo.request_latency_s is not None:
             budget = np.minimum(budget, self.slo.request_latency_s - (self.osl - 1) * d.tpot_s)
         wait = budget[None, :] - p.latency_s[:, None] - self.kv_pair_s - d.first_step_s[None, :]
-        return np.minimum(utilisation_cap(wait, p.latency_s[:, None]), self.max_utilisation)
+        cap = utilisation_cap(wait, p.latency_s[:, None])
+        if self.service_scale != 1.0:
+            cap = np.where(np.isinf(wait), cap, cap / self.service_scale)
+        return np.minimum(cap, self.max_utilisation)
 
     @cached_property
     def decode_allowed(self) -> np.ndarray:

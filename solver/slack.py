@@ -19,6 +19,14 @@ Headroom and a minimum slack are the same tightening: ``limit / (1 + x)`` on eve
 
 Both at once tighten by the larger factor. The reported slack is always measured against the
 request's own SLOs, so a plan planned with headroom h shows a slack of at least h.
+
+Disaggregated plans (solver/disagg_slack.py) follow the same rule with one difference: their TTFT
+holds an M/D/1 prefill wait, which slower kernels lengthen more than in proportion (the worker gets
+busier too). "(1 + x) slower" there means every service time — prefill batch, KV transfer, first
+decode step, TPOT — times (1 + x) at the same load, the wait recomputed at the utilisation that
+implies; the tightening is the SLOs divided by (1 + x) *and* the prefill utilisation cap computed at
+the scaled service times (`DisaggInstance.service_scale`), and the slack is the largest x that holds.
+The set of plans with slack >= X is again exactly the plans of the tightened instance.
 """
 from __future__ import annotations
 

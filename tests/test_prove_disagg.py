@@ -81,3 +81,23 @@ def test_headroom_is_planned_against_and_its_relaxation_is_in_the_requests_terms
     (looser,) = [r for r in cert.relaxations if r.kind == "slo_tpot"]
     assert looser.value > 3.4
     assert solve({**robust, "tpot_ms": looser.value}).best is not None
+
+
+def test_disagg_headroom_certificate_answers_solves_question_in_the_requests_terms():
+    """A TTFT the pools meet unloaded with 5% to spare: feasible plain, infeasible at 15% headroom (every
+    service time 1.15 times longer: solver/disagg_slack.py). The certificate's TTFT bound is the plain one
+    times 1.15, and its looser TTFT makes solve feasible with a plan of at least 15% slack."""
+    from sloplan.api import solve
+
+    plain, _ = _prove({**POOL, "ttft_ms": 50})
+    least = next(b for b in plain.bounds if b.group == "slo_ttft").value
+    request = {**POOL, "ttft_ms": least * 1.05}
+    assert solve(request).best is not None
+    robust = {**request, "headroom": 0.15}
+    assert solve(robust).best is None
+    cert, _ = _prove(robust)
+    assert not cert.feasible and cert.tightening == pytest.approx(1.15)
+    assert next(b for b in cert.bounds if b.group == "slo_ttft").value == pytest.approx(least * 1.15, rel=1e-6)
+    (looser,) = [r for r in cert.relaxations if r.kind == "slo_ttft"]
+    best = solve({**robust, "ttft_ms": looser.value}).best
+    assert best is not None and best.mode == "disagg" and best.slack >= 0.15

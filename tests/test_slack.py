@@ -91,16 +91,33 @@ QWEN = dict(model="Qwen/Qwen3-32B-FP8", system="h200_sxm", isl=4000, osl=500, tt
 
 @pytest.mark.parametrize("h", [0.15, 0.4])
 def test_request_headroom_sizes_for_load_times_and_slos_divided_by_one_plus_h(h):
+    """Replicas: headroom is exactly the load times (1 + h) and the SLOs divided by it (pools add the
+    utilisation cap at slower service: the next test)."""
     from sloplan.size import size
 
-    robust = size({**QWEN, "headroom": h}, rate=20.0)
-    plain = size({**QWEN, "ttft_ms": 2000.0 / (1 + h), "tpot_ms": 30.0 / (1 + h)}, rate=20.0 * (1.0 + h))
+    replicas = {**QWEN, "modes": ["static", "agg"]}
+    robust = size({**replicas, "headroom": h}, rate=20.0)
+    plain = size({**replicas, "ttft_ms": 2000.0 / (1 + h), "tpot_ms": 30.0 / (1 + h)}, rate=20.0 * (1.0 + h))
     assert robust.planned_load == plain.target
     assert (robust.gpus, robust.capacity) == (plain.gpus, plain.capacity)
     assert [(g.engine, g.mode, g.count, g.concurrency) for g in robust.plan.replicas] == \
         [(g.engine, g.mode, g.count, g.concurrency) for g in plain.plan.replicas]
     assert robust.plan.slack >= h and robust.capacity >= 20.0 * (1 + h)
-    assert robust.gpus > size(QWEN, rate=20.0).gpus  # the margin costs GPUs here
+    assert robust.gpus > size(replicas, rate=20.0).gpus  # the margin costs GPUs here
+
+
+@pytest.mark.parametrize("h", [0.15, 0.4])
+def test_request_headroom_sizes_pools_beyond_the_divided_slos(h):
+    """Pools: dividing the SLOs alone leaves the prefill wait to grow faster than its service time
+    (solver/disagg_slack.py), so headroom may need more GPUs than the divided SLOs at the raised load,
+    never fewer, and keeps a slack of at least h."""
+    from sloplan.size import size
+
+    pools = {**QWEN, "modes": ["disagg"]}
+    robust = size({**pools, "headroom": h}, rate=20.0)
+    divided = size({**pools, "ttft_ms": 2000.0 / (1 + h), "tpot_ms": 30.0 / (1 + h)}, rate=20.0 * (1.0 + h))
+    assert robust.gpus >= divided.gpus and robust.capacity >= 20.0 * (1 + h)
+    assert robust.plan.slack >= h and robust.plan.mode == "disagg"
 
 
 def test_request_min_slack_filters_the_solve_front_and_best_plan():
