@@ -12,7 +12,23 @@ from sloplan.core.enums import ConstraintGroup
 G = ConstraintGroup
 BASE = {"model": "Qwen/Qwen3-32B-FP8", "system": "h200_sxm", "backend": "trtllm", "isl": 4000, "osl": 500,
         "max_batch_size": 32, "total_gpus": 8, "tpot_ms": 10}
-POOL = {**BASE, "modes": ["disagg"], "ttft_ms": 900, "max_prefill_gpus": 1}
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """Disaggregated only, prefill capped at one GPU, and a TTFT limit halfway between the best TTFT with
+    that cap and the best without it, both read off certificates: derived, so a change in the prefill
+    pricing moves the limit with it instead of silently making the conflict vanish."""
+    from sloplan.prove import prove
+
+    def best_ttft(request):
+        cert, _ = prove({**request, "ttft_ms": 1})
+        return next(b.value for b in cert.bounds if b.group == "slo_ttft")
+
+    capped = {**BASE, "modes": ["disagg"], "max_prefill_gpus": 1}
+    low, high = best_ttft({**BASE, "modes": ["disagg"]}), best_ttft(capped)
+    assert low < high  # the cap costs TTFT: otherwise there is no conflict to certify
+    return {**capped, "ttft_ms": round((low + high) / 2, 1)}
 
 
 def _prove(request):
@@ -26,24 +42,25 @@ def _prove(request):
     return cert, how
 
 
-def test_a_per_pool_limit_conflicts_with_ttft_and_raising_it_is_the_fix():
-    cert, how = _prove(POOL)
+def test_a_per_pool_limit_conflicts_with_ttft_and_raising_it_is_the_fix(pool):
+    cert, how = _prove(pool)
+    limit = pool["ttft_ms"]
     assert not cert.feasible and cert.conflicts == (("pool_gpus", "slo_ttft"),)
     assert "pair enumeration (disagg)" in how
     assert cert.solver["oracles"]["disagg"]["status"] == "infeasible"
     (raised,) = [r for r in cert.relaxations if r.kind == "max_prefill_gpus"]
     prefill = [g for g in raised.plan.replicas if g.role == "prefill"]
     assert raised.value > 1 and prefill and all(g.gpus_per_replica <= raised.value for g in prefill)
-    assert raised.plan.ttft_ms <= 900 and raised.plan.tpot_ms <= 10
+    assert raised.plan.ttft_ms <= limit and raised.plan.tpot_ms <= 10
     ttft = next(b for b in cert.bounds if b.group == "slo_ttft")
-    assert ttft.value > 900 and ttft.option.mode == "disagg"
+    assert ttft.value > limit and ttft.option.mode == "disagg"
     (looser,) = [r for r in cert.relaxations if r.kind == "slo_ttft"]
     assert looser.value >= ttft.value and looser.plan.mode == "disagg"
     assert {r.change for r in cert.relaxations if r.kind == "mode"} == {"mode static", "mode agg"}
 
 
-def test_heterogeneous_pools_are_feasible_where_one_system_is_not():
-    cert, _ = _prove({**POOL, "prefill_system": "h100_sxm"})
+def test_heterogeneous_pools_are_certified_with_a_plan_on_both_systems(pool):
+    cert, _ = _prove({**pool, "ttft_ms": 2000, "prefill_system": "h100_sxm"})
     assert cert.feasible and cert.plan.mode == "disagg"
     assert {g.system for g in cert.plan.replicas} == {"h100_sxm", "h200_sxm"}
 
@@ -83,15 +100,15 @@ def test_headroom_is_planned_against_and_its_relaxation_is_in_the_requests_terms
     assert solve({**robust, "tpot_ms": looser.value}).best is not None
 
 
-def test_disagg_headroom_certificate_answers_solves_question_in_the_requests_terms():
+def test_disagg_headroom_certificate_answers_solves_question_in_the_requests_terms(pool):
     """A TTFT the pools meet unloaded with 5% to spare: feasible plain, infeasible at 15% headroom (every
     service time 1.15 times longer: solver/disagg_slack.py). The certificate's TTFT bound is the plain one
     times 1.15, and its looser TTFT makes solve feasible with a plan of at least 15% slack."""
     from sloplan.api import solve
 
-    plain, _ = _prove({**POOL, "ttft_ms": 50})
+    plain, _ = _prove({**pool, "ttft_ms": 50})
     least = next(b for b in plain.bounds if b.group == "slo_ttft").value
-    request = {**POOL, "ttft_ms": least * 1.05}
+    request = {**pool, "ttft_ms": least * 1.05}
     assert solve(request).best is not None
     robust = {**request, "headroom": 0.15}
     assert solve(robust).best is None
