@@ -32,9 +32,10 @@ each pool lives here:
   admits a prompt: it waits the calibration's dp_wait_steps decode steps before its first step
   (model/calibration.py: Calibration.dp_wait_s, the one definition; TRT-LLM's attention-DP balancing
   holds a new request until every rank has one or timeout_iters pass). On the development split's
-  disaggregated rows this moves TTFT MAPE on TRT-LLM attention-DP decode workers from 53 % to 12 % on
-  b200 and their median error from -80 % to +37 % / -40 % on gb200 / gb300 (bench/calibrate_disagg.py);
-  dense engines (dp 1) and SGLang's (dp_wait_steps 0) are unchanged;
+  disaggregated rows it moves TTFT MAPE on TRT-LLM attention-DP decode workers from 54 % to 11 % on
+  b200 and their median error from -82 % / -83 % to +35 % / -41 % on gb200 / gb300, and overshoots on
+  h200 (160 steps: 42 % to 73 %); all rows 71.8 % to 69.7 % (bench/calibrate_disagg.py). Dense engines
+  (dp 1) and SGLang's (dp_wait_steps 0) are unchanged;
 * the hand-off moves the whole model's cache for the prompt (every layer, MLA's compressed latent
   where the model has one, linear-attention state) over the link between the two workers.
 
@@ -83,7 +84,7 @@ class DecodeMetrics:
 
     concurrency: np.ndarray  # requests decoding together
     tpot_s: np.ndarray  # one decode step at that width, the frontend's streaming limit included
-    first_step_s: np.ndarray  # the step that emits a request's first token on this worker
+    first_step_s: np.ndarray  # the step that emits a request's first token here, attention-DP admission wait included
     requests_per_s: np.ndarray  # concurrency / (osl * tpot_s)
     tier: np.ndarray
     source: np.ndarray
