@@ -27,16 +27,18 @@ def _prove(request):
 
 
 def test_a_per_pool_limit_conflicts_with_ttft_and_raising_it_is_the_fix():
-    cert, how = _prove(POOL)
+    # a one-GPU prefill worker's lowest TTFT is 325 ms with this prompt (over 900 ms when this test was
+    # written, 356 ms on main before h-discal: the test failed there): ask below it
+    cert, how = _prove({**POOL, "ttft_ms": 300})
     assert not cert.feasible and cert.conflicts == (("pool_gpus", "slo_ttft"),)
     assert "pair enumeration (disagg)" in how
     assert cert.solver["oracles"]["disagg"]["status"] == "infeasible"
     (raised,) = [r for r in cert.relaxations if r.kind == "max_prefill_gpus"]
     prefill = [g for g in raised.plan.replicas if g.role == "prefill"]
     assert raised.value > 1 and prefill and all(g.gpus_per_replica <= raised.value for g in prefill)
-    assert raised.plan.ttft_ms <= 900 and raised.plan.tpot_ms <= 10
+    assert raised.plan.ttft_ms <= 300 * (1 + 1e-9) and raised.plan.tpot_ms <= 10  # at the cap, float rounding
     ttft = next(b for b in cert.bounds if b.group == "slo_ttft")
-    assert ttft.value > 900 and ttft.option.mode == "disagg"
+    assert ttft.value > 300 and ttft.option.mode == "disagg"
     (looser,) = [r for r in cert.relaxations if r.kind == "slo_ttft"]
     assert looser.value >= ttft.value and looser.plan.mode == "disagg"
     assert {r.change for r in cert.relaxations if r.kind == "mode"} == {"mode static", "mode agg"}
