@@ -190,7 +190,7 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     prompt_tokens = d * I / O1  # prompt tokens an average step must carry to keep up
     tau_bar = mean_step(slowest_of(prompt_tokens, curves.chunk, pp * dp), curves, tau_dec, tau_mix, tau_full)
     service = prefill_service(I, curves.chunk, tau_dec, tau_mix) * cal.prefill_scale
-    ttft_run = service + 0.5 * tau_bar + cal.ttft_overhead_s + (cal.dp_wait_steps * tau_bar if dp > 1 else 0.0)
+    ttft_run = service + 0.5 * tau_bar + cal.ttft_overhead_s + cal.dp_wait_s(tau_bar, dp)
     others = np.maximum(d + d * ttft_run / (O1 * tau_bar) - 1, 0)  # running requests besides this one
     # clients of a closed-loop benchmark stay partly synchronized: prompts of others arrive with this
     # one and go first, each costing its prefill at the packed (full-step) rate

@@ -70,6 +70,13 @@ class Calibration:
         """A server's output tokens/s as a share of its frontend limit (0 when there is none)."""
         return tokens_per_s * self.frontend_s_per_token
 
+    def dp_wait_s(self, step_s, dp: int):
+        """The attention-DP admission wait (dp_wait_steps) in seconds for an engine of `dp` ranks whose steps
+        take `step_s` (a float or an array): 0 at dp 1. One definition for every mode that admits a request
+        to an attention-DP engine: the aggregated closed loop (model/aggregated.py) before its prefill, a
+        disaggregated decode worker (model/disagg_workers.py) before its first step."""
+        return self.dp_wait_steps * step_s if dp > 1 else 0.0 * step_s
+
     def for_client(self, client: Client) -> "Calibration":
         """The constants as seen by `client`. The frontend streaming limit belongs to an HTTP serving
         front (one process streaming every request's tokens), not to the engine: an offline throughput

@@ -28,6 +28,14 @@ each pool lives here:
   contradict — SGLang workers at dp 8 to 32 stream 20k to 85k tokens/s, up to 5x that limit (TPOT
   MAPE 472 % on those 44 development rows with one limit per server, 70 % with one per rank, 67 %
   with none). A decode worker's ranks therefore each get the limit (`decode_calibration`);
+* a decode worker with attention DP admits a received request as an aggregated attention-DP engine
+  admits a prompt: it waits the calibration's dp_wait_steps decode steps before its first step
+  (model/calibration.py: Calibration.dp_wait_s, the one definition; TRT-LLM's attention-DP balancing
+  holds a new request until every rank has one or timeout_iters pass). On the development split's
+  disaggregated rows it moves TTFT MAPE on TRT-LLM attention-DP decode workers from 54 % to 11 % on
+  b200 and their median error from -82 % / -83 % to +35 % / -41 % on gb200 / gb300, and overshoots on
+  h200 (160 steps: 42 % to 73 %); all rows 71.8 % to 69.7 % (bench/calibrate_disagg.py). Dense engines
+  (dp 1) and SGLang's (dp_wait_steps 0) are unchanged;
 * the hand-off moves the whole model's cache for the prompt (every layer, MLA's compressed latent
   where the model has one, linear-attention state) over the link between the two workers.
 
@@ -76,7 +84,7 @@ class DecodeMetrics:
 
     concurrency: np.ndarray  # requests decoding together
     tpot_s: np.ndarray  # one decode step at that width, the frontend's streaming limit included
-    first_step_s: np.ndarray  # the step that emits a request's first token on this worker
+    first_step_s: np.ndarray  # the step that emits a request's first token here, attention-DP admission wait included
     requests_per_s: np.ndarray  # concurrency / (osl * tpot_s)
     tier: np.ndarray
     source: np.ndarray
@@ -140,7 +148,8 @@ def decode_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkPro
     c = np.asarray(concurrency, dtype=int)
 
     def finish(m: ServingMetrics) -> DecodeMetrics:
-        return DecodeMetrics(concurrency=c, tpot_s=m.tpot_s, first_step_s=m.tpot_s,
+        first = m.tpot_s + cal.dp_wait_s(m.tpot_s, engine.dp)  # attention-DP admission (module docstring)
+        return DecodeMetrics(concurrency=c, tpot_s=m.tpot_s, first_step_s=first,
                              requests_per_s=c / (wl.osl * m.tpot_s), tier=m.tier, source=m.source)
     return _then(static_pending(arch, engine, system, fw, wl, c, decode_calibration(cal, engine.dp), Role.DECODE),
                  finish)

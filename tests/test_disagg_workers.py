@@ -131,3 +131,22 @@ def test_each_worker_takes_the_tier_of_its_own_phase(dense):
                                           ctx.calibration)])
     assert static.tier[0] == Tier.ROOFLINE and d.tier[0] < Tier.ROOFLINE and p.tier[0] < Tier.ROOFLINE
     assert np.allclose(d.tpot_s, static.tpot_s)  # the price is the same; only the label is the phase's
+
+
+def test_attention_dp_decode_worker_waits_for_its_ranks_before_the_first_step():
+    """The aggregated admission wait (Calibration.dp_wait_s) is the disaggregated decode worker's too: a
+    dp > 1 worker's first step is its step plus dp_wait_steps of them; a dp = 1 worker's is the step."""
+    from dataclasses import replace
+
+    from sloplan.model.engine import Engine
+
+    ctx = build_context("Qwen/Qwen3-30B-A3B-FP8", "h200_sxm", Backend.TRTLLM, None, 1024, 1024, 0, None)
+    cal = replace(ctx.calibration, dp_wait_steps=40.0)
+    b = np.array([1, 8, 32])
+    q = ctx.quants[0]
+    tp, dp = (decode_pending(ctx.arch, Engine(1, 1, q, dp=d, moe_ep=d), ctx.db.system, ctx.fw, ctx.workload, b, cal)
+              for d in (1, 4))
+    one, four = settle(ctx.db, [tp, dp])
+    assert np.allclose(one.first_step_s, one.tpot_s)
+    assert np.allclose(four.first_step_s, 41.0 * four.tpot_s)
+    assert cal.dp_wait_s(0.01, 1) == 0.0 and cal.dp_wait_s(0.01, 2) == pytest.approx(0.4)
