@@ -49,6 +49,27 @@ class FrameworkProfile:
     kv_fraction_of: KvFractionOf
     reserve_per_request_osl: float
     runtime_reserve_bytes: float  # CUDA context, graphs, allocator slack, sampler buffers
+    # (table dtype, sibling dtype) for each GEMM table that times a host path the running version does not pay
+    # (Capabilities.host_bound_gemms; model/moe_ops.py kernel_gemms); set per version by sloplan/context.py
+    gemm_swaps: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class HostBoundGemm:
+    """A GEMM table collected on the framework's eager host path (flat in m): from `from_version` on, the
+    serving step runs the kernel alone, so it is priced from the `priced_from` table; before, as measured."""
+
+    priced_from: str
+    from_version: str
+
+    def paid_by(self, version: str | None) -> bool:
+        """Whether `version` pays the host path. None (no version named: the newest data's) and a version
+        that does not parse as a release (a nightly build, newer than every release) do not."""
+        from sloplan.perfdb.versions import version_key
+
+        if version is None or version_key(version)[0] == (-1,):
+            return False
+        return version_key(version) < version_key(self.from_version)
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,11 @@ class Capabilities:
     memory_fraction_of: KvFractionOf
     quantize_on_load: Mapping[GemmQuant, Mapping[GemmQuant, str]]
     kv_dtypes: Mapping[KvDtype, str | None]
+    host_bound_gemms: Mapping[str, HostBoundGemm] = field(default_factory=lambda: types.MappingProxyType({}))
+
+    def gemm_swaps(self, version: str | None) -> tuple[tuple[str, str], ...]:
+        """(table, sibling) for each host-bound GEMM table that `version`'s serving step does not pay."""
+        return tuple((dtype, h.priced_from) for dtype, h in self.host_bound_gemms.items() if not h.paid_by(version))
 
     def load_quantization(self, planned: GemmQuant, checkpoint: GemmQuant) -> str | None:
         """The quantization flag's value when `planned` is made from `checkpoint` on load, else None."""
@@ -223,7 +249,7 @@ def load_framework(path: Path) -> Framework:
         _check_disaggregation(f.disaggregation, f.launch, str(path))
     p = f.profile
     prof = FrameworkProfile(f.backend, p.token_budget, p.kv_fraction, f.capabilities.memory_fraction_of,
-                            p.reserve_per_request_osl, p.runtime_reserve_gib * GIB)
+                            p.reserve_per_request_osl, p.runtime_reserve_gib * GIB, f.capabilities.gemm_swaps(None))
     return Framework(f.backend, f.capabilities, f.default_quantizations, prof, f.launch, f.parallel_rules,
                      f.disaggregation)
 

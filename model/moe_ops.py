@@ -84,27 +84,35 @@ def expert_dtype(arch: ModelArch, engine: Engine, system: SystemSpec | None = No
     return WeightFormat.FP8_BLOCK.value if WeightFormat(q) is WeightFormat.FP8 and fmt is WeightFormat.FP8_BLOCK else q
 
 
-# GEMM tables that time the host, not the kernel: (framework, dtype) -> the sibling table that prices it.
+# GEMM tables that time the host, not the kernel, are data: the framework file's host_bound_gemms, by version.
 # vLLM 0.24's fp8_block GEMM tables (DeepGEMM / FlashInfer block-scaled lanes) are flat in m: on B200 a
 # 4096 x 3072 GEMM takes 170-270 us at m = 1 and 180 us at m = 4096 (the bf16 table: 9 us and 65 us; the
 # H200 lanes 57-90 us flat), so the collector timed the eager Python path (per-token-group quantization,
-# launch), which a CUDA-graph decode step does not pay. Priced with it, MiniMax-M2.5 FP8 decode came out at
-# 27 ms per step on 2 B200s where the rows measure 9.4 ms in all. The per-tensor FP8 table runs the same
-# FP8 tensor-core math (block scales add 4/128^2 bytes per weight); its answers are tagged EXTRAPOLATED.
-HOST_BOUND_GEMM = {(Backend.VLLM, "fp8_block"): "fp8"}
+# launch), which a CUDA-graph decode step of vLLM >= 0.16 does not pay. Priced with it, MiniMax-M2.5 FP8
+# decode came out at 27 ms per step on 2 B200s where the rows measure 9.4 ms in all. The per-tensor FP8
+# table runs the same FP8 tensor-core math (block scales add 4/128^2 bytes per weight); its answers are
+# tagged EXTRAPOLATED. vLLM 0.12 paid that path: its Qwen3-235B-FP8 rows measure the host-bound table.
+def kernel_gemms(terms: list[Term], backend: Backend | None,
+                 swaps: tuple[tuple[str, str], ...] | None = None) -> list[Term]:
+    """`terms` with every GEMM on a host-bound table priced from its sibling table, at tier EXTRAPOLATED at
+    best; other terms unchanged. `swaps`: (table, sibling) pairs (FrameworkProfile.gemm_swaps, for the
+    version served); None: the framework's newest behaviour."""
+    if backend is None:
+        return terms
+    if swaps is None:
+        from .framework import profile
 
+        swaps = profile(backend).gemm_swaps
+    table = dict(swaps)
 
-def kernel_gemms(terms: list[Term], backend: Backend | None) -> list[Term]:
-    """`terms` with every GEMM on a host-bound table (HOST_BOUND_GEMM) priced from its sibling table, at tier
-    EXTRAPOLATED at best; other terms unchanged."""
     def swap(t: Term) -> Term:
         q = t.query
-        sub = HOST_BOUND_GEMM.get((backend, q.dtype)) if isinstance(q, Gemm) else None
+        sub = table.get(q.dtype) if isinstance(q, Gemm) else None
         if sub is None:
             return t
         return replace(t, query=Gemm(q.m, q.n, q.k, sub), floor=max(t.floor, int(Tier.EXTRAPOLATED)))
 
-    return [swap(t) for t in terms] if backend is not None else terms
+    return [swap(t) for t in terms] if table else terms
 
 
 def _nccl(op: str, elems, gpus: int, count: float, label: Op) -> Term:

@@ -51,5 +51,7 @@ def load_system(name: str) -> SystemSpec:
         sm_version=int(raw["sm_version"]) if raw.get("sm_version") is not None else None,
         efficiency_donor=raw.get("efficiency_donor") or None,
         frameworks=tuple(str(f) for f in raw.get("frameworks") or BACKEND_NAMES),
+        table_donors=tuple((str(d["backend"]), str(d["table"]), str(d["donor"]))
+                           for d in raw.get("table_donors") or ()),
         **{f: float(raw[f]) for f in _FLOAT_FIELDS},
     )

@@ -69,9 +69,10 @@ def _kernel_grids(path: Path, spec: SystemSpec, kind: str):
           sibling_prefixes=("mla_bmm",), default_eff={"mla_ctx": 0.3, "mla_gen": 0.1, "mla_bmm": 0.2},
           fill=fill_scheme, log_sol=node_log_sol)
 def mla_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
-    """Every MLA grid this (system, backend) ships (version newest ≤ requested, else nearest)."""
+    """Every MLA grid this (system, backend) ships (version newest ≤ requested, else nearest); a table the
+    catalog gives a donor (SystemSpec.table_donors) is the donor's, through this system's SOL."""
     grids, lanes = gather_grids(root, "mla", backend, version, MLA_FILES,
-                                lambda path, kind: _kernel_grids(path, spec, kind))
+                                lambda path, kind: _kernel_grids(_donated(path, spec, backend), spec, kind))
     path, ver = family_table(root, "mla_bmm", backend, "mla_bmm_perf.parquet", version)
     if path is not None:
         cols = read_columns(path, ["num_tokens", "num_heads", "latency"], ["op_name", "bmm_dtype"])
@@ -87,6 +88,21 @@ def mla_grids(root: Path | None, spec: SystemSpec, backend: str, version: str):
     return grids, lanes
 
 
+def _donated(path: Path, spec: SystemSpec, backend: str) -> Path:
+    """The same table in the donor system's folder where the catalog names one (and it ships it)."""
+    donor = spec.table_donor(backend, path.name)
+    if donor is None:
+        return path
+    from .catalog import load_system
+
+    donated = path.parents[4] / str(load_system(donor).silicon_dir) / path.relative_to(path.parents[3])
+    return donated if donated.is_file() else path
+
+
+def _donated_kind(db, kind: str) -> bool:
+    return db.system.table_donor(db.backend, MLA_FILES.get(kind, "")) is not None
+
+
 def mla_lookup(db, kind: str, batch, seq, num_heads: int, kv_dtype: str, gemm: str | None = None) -> Lookup:
     """One MLA grid `kind/<kv>[/<gemm>]` over (heads per GPU, batch, seq); the other KV dtype's util through
     this dtype's SOL (ROOFLINE); no slice → the fallback. Decode in latency space (as generation attention)."""
@@ -94,7 +110,7 @@ def mla_lookup(db, kind: str, batch, seq, num_heads: int, kv_dtype: str, gemm: s
     kv = kv_canonical(kv_dtype)
     suffix = f"/{canon_dtype(gemm)}" if gemm else ""
     db.store.ensure("mla")
-    grid, floor = db.store.grid(f"{kind}/{kv}{suffix}"), Tier.MEASURED
+    grid, floor = db.store.grid(f"{kind}/{kv}{suffix}"), Tier.EXTRAPOLATED if _donated_kind(db, kind) else Tier.MEASURED
     if grid is None:  # other KV dtype's util through this dtype's SOL
         other = kv_sibling(kv)
         grid, floor = db.store.grid(f"{kind}/{other}{suffix}"), Tier.ROOFLINE

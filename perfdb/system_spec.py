@@ -17,6 +17,9 @@ class SystemSpec:
     attention kernel lane; `efficiency_donor` names the system whose measured efficiencies scale the
     roofline of a system without silicon data; `frameworks` are the serving frameworks that run on it
     (TensorRT-LLM has no ROCm build). Not in the repr, so it does not change the disk-cache key.
+    `table_donors`: (backend, table file, donor system) for each table this system's collection timed with a
+    cost the serving step does not pay; read from the donor's folder, util through this system's SOL, tier
+    EXTRAPOLATED at best (perfdb/mla.py). In the repr: which table is read is part of the cache key.
     """
 
     name: str
@@ -32,6 +35,11 @@ class SystemSpec:
     sm_version: int | None = None
     efficiency_donor: str | None = field(default=None, compare=False)
     frameworks: tuple[str, ...] = field(default=BACKEND_NAMES, compare=False, repr=False)
+    table_donors: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
+
+    def table_donor(self, backend: str, table: str) -> str | None:
+        """The system whose `table` (a file name) prices this one's on `backend`, or None (its own)."""
+        return next((d for b, t, d in self.table_donors if (b, t) == (backend, table)), None)
 
     def __hash__(self) -> int:  # dict field makes the generated hash fail; the name identifies a system
         return hash(self.name)

@@ -4,7 +4,7 @@ Every lookup failure here is the user's input, so it becomes an InputError namin
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sloplan.core.enums import Client
 from sloplan.model.arch import ModelArch, UnsupportedModel
@@ -71,11 +71,13 @@ def resolve_db(system: str, backend: Backend | None, version: str | None) -> Per
 
 def build_context(model: str, system: str, backend: Backend, version: str | None, isl: int, osl: int, prefix: int,
                   quantizations: tuple[GemmQuant, ...] | None, quant_field: str = "quantizations",
-                  client: Client = Client.SERVING) -> Context:
+                  client: Client = Client.SERVING, runtime_version: str | None = None) -> Context:
     """`quant_field` is what the caller's input calls the formats (a request: quantizations; one
     configuration: quant), so a refusal names the field the user typed. `client` picks what drives the
     engine: the calibration every estimator receives drops the HTTP front's streaming limit for an
-    offline client (model/calibration.py, Calibration.for_client), so no estimator needs to know."""
+    offline client (model/calibration.py, Calibration.for_client), so no estimator needs to know.
+    `runtime_version`: the framework version served when it has no data of its own (a CSV row estimated on
+    the nearest data version): what that version's step pays (Capabilities.gemm_swaps) follows it."""
     arch = resolve_arch(model)
     db = resolve_db(system, backend, version)
     if isl + osl > arch.max_position_embeddings:
@@ -97,7 +99,8 @@ def build_context(model: str, system: str, backend: Backend, version: str | None
         accepted = ", ".join(q.value for q in GemmQuant if supported(q, db.system))
         raise InputError(quant_field, f"{', '.join(q.value for q in wanted)} not supported on {system}; "
                                       f"accepted: {accepted}")
-    return Context(arch, db.system, db, spec.profile, Workload(isl, osl, prefix),
+    fw = replace(spec.profile, gemm_swaps=spec.capabilities.gemm_swaps(runtime_version or version))
+    return Context(arch, db.system, db, fw, Workload(isl, osl, prefix),
                    tuple(Quant.default_for(q) for q in ok),
                    calibration(spec.backend, db.system.name, arch.mlp.moe is not None,
                                arch.attention.kind).for_client(client), spec)

@@ -132,11 +132,13 @@ def parse_row(row: dict, client: Client = Client.SERVING) -> EstimateArgs:
 
 
 def with_nearest_version(args: EstimateArgs) -> EstimateArgs:
-    """A row's framework version without data is estimated on the nearest one that has data."""
+    """A row's framework version without data is estimated on the nearest one that has data; the version
+    it ran stays its `runtime_version` (what that version's step pays follows it: sloplan/context.py)."""
     if args.version is None:
         return args
     try:
-        return args.model_copy(update={"version": nearest_version(args.system, args.backend.value, args.version)})
+        return args.model_copy(update={"version": nearest_version(args.system, args.backend.value, args.version),
+                                       "runtime_version": args.runtime_version or args.version})
     except UnknownSystem as exc:
         accepted_systems = ", ".join(exc.accepted)
         raise InputError("system", f"unknown system {shown(args.system)}; accepted: {accepted_systems}") from None

@@ -62,6 +62,8 @@ class EstimateArgs(BaseModel):
     max_batch_size: Optional[Int] = Field(None, ge=1, le=MAX_BATCH_SIZE,
                                           description=f"an integer 1..{MAX_BATCH_SIZE}, or none for the KV capacity")
     client: member(Client) = Field(Client.SERVING, description=CLIENT_ACCEPTS)
+    # the framework version a CSV row ran, where `version` is the nearest one with data (estimate_rows.py)
+    runtime_version: Optional[text(MAX_NAME_CHARS)] = Field(None, description=VERSION_ACCEPTS)
 
     _prefix_below_isl = field_validator("prefix")(prefix_below_isl)
 
@@ -125,7 +127,8 @@ def moe_split(args: EstimateArgs, moe: bool, dense_ignores_moe: bool = False) ->
 def context_for(args: EstimateArgs, dense_ignores_moe: bool = False) -> tuple[Context, EngineSlot]:
     """Resolve validated arguments to their context and engine slot (memory + running cap)."""
     ctx = build_context(args.model, args.system, args.backend, args.version, args.isl, args.osl, args.prefix,
-                        (args.quant,) if args.quant else None, "quant", client=args.client)
+                        (args.quant,) if args.quant else None, "quant", client=args.client,
+                        runtime_version=args.runtime_version)
     dp, moe_tp, moe_ep = moe_split(args, is_moe(ctx.arch), dense_ignores_moe)
     engine = Engine(args.tp, args.pp, ctx.quants[0], dp=dp, moe_tp=moe_tp, moe_ep=moe_ep)
     if is_moe(ctx.arch):  # the framework's own rules (TRT-LLM: no tp > 1 with dp > 1, ...), as data
@@ -171,11 +174,13 @@ def _spans(values: list[int]) -> str:
 def configure(model: str, system: str, backend: Backend | str, *, tp: int, pp: int, quant: GemmQuant | str | None,
               isl: int, osl: int, prefix: int = 0, version: str | None = None, max_batch_size: int | None = None,
               dp: int = 1, moe_tp: int | None = None, moe_ep: int | None = None,
-              client: Client | str = Client.SERVING, dense_ignores_moe: bool = False) -> tuple[Context, EngineSlot]:
+              client: Client | str = Client.SERVING, dense_ignores_moe: bool = False,
+              runtime_version: str | None = None) -> tuple[Context, EngineSlot]:
     """Resolve one explicit configuration to its context and engine slot (memory + running cap)."""
     return context_for(arguments(model=model, system=system, backend=backend, tp=tp, pp=pp, quant=quant, isl=isl,
                                  osl=osl, prefix=prefix, version=version, max_batch_size=max_batch_size, dp=dp,
-                                 moe_tp=moe_tp, moe_ep=moe_ep, client=client), dense_ignores_moe)
+                                 moe_tp=moe_tp, moe_ep=moe_ep, client=client, runtime_version=runtime_version),
+                       dense_ignores_moe)
 
 
 def metrics(ctx: Context, slot: EngineSlot, mode: ServingMode, concurrency: np.ndarray) -> ServingMetrics:

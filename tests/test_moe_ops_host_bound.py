@@ -68,3 +68,32 @@ def test_mla_module_borrows_the_other_kv_dtype_where_its_own_was_not_collected()
     assert (np.asarray(own.tier) >= Tier.ROOFLINE).all()  # the evidence: no BF16-KV module collected
     assert np.allclose(bf16.latency_s, fp8.latency_s) and (bf16.tier == Tier.EXTRAPOLATED).all()
     assert (fp8.tier < Tier.EXTRAPOLATED).all()
+
+
+def test_the_host_path_is_paid_before_the_version_the_framework_data_names():
+    """vLLM's data: fp8_block GEMMs run the kernel path from 0.16.0; 0.12.0 pays the host path (its
+    Qwen3-235B rows measure the host-bound table), a nightly build and an unnamed version do not."""
+    from sloplan.model.framework import framework
+
+    caps = framework(Backend.VLLM).capabilities
+    assert caps.gemm_swaps("0.12.0") == ()
+    assert caps.gemm_swaps("0.16.0") == caps.gemm_swaps("0.19.0") == (("fp8_block", "fp8"),)
+    assert caps.gemm_swaps(None) == caps.gemm_swaps("nightly-5b8c30d62b754b57") == (("fp8_block", "fp8"),)
+    assert framework(Backend.TRTLLM).capabilities.gemm_swaps("0.12.0") == ()
+
+
+def test_a_row_of_an_older_version_prices_the_block_table_as_measured(minimax):
+    """The version a CSV row ran reaches the op decomposition: priced on the same (nearest) data, 0.12.0's
+    GEMMs are the fp8_block table's and untagged, 0.19.0's the fp8 table's, EXTRAPOLATED."""
+    from sloplan.estimation import configure
+
+    def gemm_terms(version):
+        ctx, _ = configure("MiniMaxAI/MiniMax-M2.5", "h200_sxm", "vllm", tp=4, pp=1, quant="fp8_block", isl=1000,
+                           osl=100, version="0.24.0", runtime_version=version)
+        group = linear_ops(ctx.arch, Engine(4, 1, ctx.quants[0], moe_tp=4), ctx.system, np.array([8]),
+                           np.array([8]), Backend.VLLM, gemm_swaps=ctx.fw.gemm_swaps)
+        return [t for t in group.terms if isinstance(t.query, Gemm) and t.query.k != 0]
+
+    old, new = gemm_terms("0.12.0"), gemm_terms("0.19.0")
+    assert [t for t in old if t.query.dtype == "fp8_block"] and not [t for t in old if t.floor]
+    assert not [t for t in new if t.query.dtype == "fp8_block"] and [t for t in new if t.floor == Tier.EXTRAPOLATED]
