@@ -140,22 +140,28 @@ def _kv_seconds(req: Request, pre: PoolSide, dec: PoolSide) -> np.ndarray:
 
 def disagg_setup(req: Request, ctx: Context) -> DisaggSetup:
     """The request's DisaggInstance (module docstring); InputError for what the request got wrong."""
-    from sloplan.solver.disagg_tables import DisaggInstance
-    from sloplan.solver.slack import tightening
-
     systems = (req.prefill_system or req.system, req.decode_system or req.system)
     for field, system in zip(("prefill_system", "decode_system"), systems):
         _known(system, field)
     version = _version(req, systems)
     pre = _side(req, ctx, Role.PREFILL, "prefill_system", "max_prefill_gpus", version)
     dec = _side(req, ctx, Role.DECODE, "decode_system", "max_decode_gpus", version)
+    return DisaggSetup(disagg_instance(req, pre, dec), pre, dec, req.system)
+
+
+def disagg_instance(req: Request, pre: PoolSide, dec: PoolSide):
+    """The solver's instance of two priced pool sides: their tables, the KV link, the request's budget and
+    pool limits, and its SLOs tightened by headroom / min_slack with the service times scaled to match
+    (solver/disagg_slack.py). `solve` and `prove` both build it here, so they ask the same question."""
+    from sloplan.solver.disagg_tables import DisaggInstance
+    from sloplan.solver.slack import tightening
+
     prefill, decode = disagg_tables(pre.ctx.arch, pre.ctx.fw, pre.ctx.workload, req.max_batch_size, pre.pools,
                                     dec.pools)
-    inst = DisaggInstance(prefill=prefill, decode=decode, kv_transfer_s=_kv_seconds(req, pre, dec), osl=req.osl,
+    return DisaggInstance(prefill=prefill, decode=decode, kv_transfer_s=_kv_seconds(req, pre, dec), osl=req.osl,
                           total_gpus=req.total_gpus, slo=req.planning_slo, max_prefill_gpus=req.max_prefill_gpus,
                           max_decode_gpus=req.max_decode_gpus, mixed_pools=req.mixed_pools,
                           service_scale=tightening(req.headroom, req.min_slack))
-    return DisaggSetup(inst, pre, dec, req.system)
 
 
 def _rechecked(side: PoolSide, table, rows: list[int], make, sizes) -> object:

@@ -15,14 +15,14 @@ from __future__ import annotations
 import numpy as np
 
 from sloplan.core.enums import ConstraintGroup, Role
-from sloplan.model.disagg_options import PoolEngines, disagg_tables
+from sloplan.model.disagg_options import PoolEngines
 from sloplan.model.option_table import Pool
 from sloplan.model.options import fitting_engines
 from sloplan.model.quant import Quant
 from sloplan.solver.cert_disagg import DisaggCert
 
 from .context import Context
-from .disagg_request import PoolSide, _context, _kv_seconds, _known, _side, _version
+from .disagg_request import PoolSide, _context, _known, _side, _version, disagg_instance
 from .request import Request
 
 WIDE_GPUS = 64  # as sloplan/prove.py: both sides are priced up to the same engine size
@@ -58,9 +58,6 @@ def disagg_cert(req: Request, ctx: Context, servable, in_domain: bool) -> Disagg
     """The request's disaggregated pools as a certificate instance (module docstring), or None when no
     engine of either role fits anywhere up to the wide budget (nothing to price). `servable(ctx)`:
     the formats a pool's system can run (sloplan/prove.py)."""
-    from sloplan.solver.disagg_tables import DisaggInstance
-    from sloplan.solver.slack import tightening
-
     systems = (req.prefill_system or req.system, req.decode_system or req.system)
     for field, system in zip(("prefill_system", "decode_system"), systems):
         _known(system, field)
@@ -69,12 +66,8 @@ def disagg_cert(req: Request, ctx: Context, servable, in_domain: bool) -> Disagg
     dec = _wide_side(req, ctx, Role.DECODE, version, servable)
     if not pre.pools or not dec.pools:
         return None
-    prefill, decode = disagg_tables(pre.ctx.arch, pre.ctx.fw, pre.ctx.workload, req.max_batch_size, pre.pools,
-                                    dec.pools)
-    inst = DisaggInstance(prefill=prefill, decode=decode, kv_transfer_s=_kv_seconds(req, pre, dec), osl=req.osl,
-                          total_gpus=req.total_gpus, slo=req.planning_slo, max_prefill_gpus=req.max_prefill_gpus,
-                          max_decode_gpus=req.max_decode_gpus, mixed_pools=req.mixed_pools,
-                          service_scale=tightening(req.headroom, req.min_slack))
+    inst = disagg_instance(req, pre, dec)
+    prefill, decode = inst.prefill, inst.decode
     fp, fd = _formats(prefill, pre), _formats(decode, dec)
     planned = [q.gemm.value for q in ctx.quants]
     excluded = {ConstraintGroup.QUANTIZATION: (~np.isin(fp, planned), ~np.isin(fd, planned))}

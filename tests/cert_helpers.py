@@ -4,6 +4,7 @@ masks or pairs): solver/brute.py over replica vectors, solver/brute_disagg.py ov
 worker-count vectors."""
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -128,3 +129,19 @@ def feasible(u: UnionCert, raw: dict, **kw) -> bool:
 def best_tokens(u: UnionCert, raw: dict, **kw) -> float | None:
     found = [x.tokens_per_s for x in brute(u, raw, **kw) if x is not None]
     return max(found) if found else None
+
+
+def assert_bounds_tight(u: UnionCert, raw) -> None:
+    """Every bound `u` reports is tight against the raw-column brute force: the GPU bound is feasible and
+    one GPU fewer is not; an SLO bound is feasible at its value and a hair above, not a hair below."""
+    from sloplan.solver.cert_union import with_limit
+
+    for b in u.bounds():
+        if b.group is G.GPU_BUDGET:
+            assert feasible(u, raw, budget=int(b.value))
+            assert b.value == 1 or not feasible(u, raw, budget=int(b.value) - 1)
+            continue
+        kind = next(k for k in SloKind if k.group is b.group)
+        assert feasible(u, raw, slo=with_limit(u.slo, kind, b.value))
+        assert feasible(u, raw, slo=with_limit(u.slo, kind, b.value * (1 + 1e-9)))
+        assert not feasible(u, raw, slo=with_limit(u.slo, kind, math.nextafter(b.value, -math.inf)))

@@ -10,7 +10,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from cert_helpers import ALL, G, best_tokens, feasible, synthetic_union
+from cert_helpers import ALL, G, assert_bounds_tight, best_tokens, feasible, synthetic_union
 from sloplan.core.enums import SloKind
 from sloplan.solver.cert_union import covering_ms, with_limit
 from sloplan.solver.cert_verify_union import verify_union
@@ -32,15 +32,7 @@ def test_conflicts_and_bounds_equal_brute_force(seed, modes, mixed):
                   if not feasible(u, raw, kept=s | (ALL - set(groups)))}  # the others exclude nothing
     minimal = {s for s in infeasible if all(s - {g} not in infeasible for g in s)}
     assert set(u.conflicts()) == minimal
-    for b in u.bounds():
-        if b.group is G.GPU_BUDGET:
-            assert feasible(u, raw, budget=int(b.value))
-            assert b.value == 1 or not feasible(u, raw, budget=int(b.value) - 1)
-            continue
-        kind = next(k for k in SloKind if k.group is b.group)
-        assert feasible(u, raw, slo=with_limit(u.slo, kind, b.value))
-        assert feasible(u, raw, slo=with_limit(u.slo, kind, b.value * (1 + 1e-9)))
-        assert not feasible(u, raw, slo=with_limit(u.slo, kind, math.nextafter(b.value, -math.inf)))
+    assert_bounds_tight(u, raw)
     claimed = {b.group for b in u.bounds()}
     for kind in SloKind:  # a bound is claimed exactly when the others hold together
         if u.slo.limit(kind) is not None:

@@ -48,6 +48,21 @@ class SolverError(RuntimeError):
     """The backend stopped without proving optimality or infeasibility."""
 
 
+def solve_within_limits(backend, options) -> "BackendResult":
+    """`backend.solve(options)` where a limit is an answer too (an incumbent, or none): the result when it
+    is optimal, proved infeasible or stopped by a limit; SolverError on any other stop. The caller reads
+    values only when `has_plan(result)`."""
+    result = backend.solve(options)
+    if not (result.infeasible or result.limited or (has_plan(result) and result.optimal)):
+        raise SolverError(f"the solver stopped with status {result.status.value}")
+    return result
+
+
+def has_plan(result) -> bool:
+    """Whether a result carries values to read a plan from (optimal or a limited incumbent)."""
+    return not result.infeasible and result.values is not None
+
+
 @dataclass(frozen=True)
 class SolveOptions:
     """Solver-neutral limits. The default is exact: no time or node limit, relative gap 0."""

@@ -27,7 +27,7 @@ import numpy as np
 from sloplan.core.enums import Tier
 from sloplan.model.option_table import OptionTable
 
-from ..backends.base import EXACT, BackendResult, SolveOptions, SolverBackend, SolverError
+from ..backends.base import EXACT, BackendResult, SolveOptions, SolverBackend, has_plan, solve_within_limits
 from ..deployment import Deployment, exact_rate
 from ..formulation import Constraint, Formulation, Sense, Variable
 from ..groups import ConstraintGroup
@@ -89,14 +89,8 @@ class ReplicaProblem:
     def solve_within(self, backend: SolverBackend, options: SolveOptions) -> tuple[Deployment | None, BackendResult]:
         """Like `solve`, but a limit is an answer too: the incumbent's Deployment (or None) and the
         result saying which limit stopped it and with what gap. SolverError only on a solver error."""
-        result = backend.solve(options)
-        if result.infeasible or result.values is None:
-            if not (result.infeasible or result.limited):
-                raise SolverError(f"the solver stopped with status {result.status.value}")
-            return None, result
-        if not (result.optimal or result.limited):
-            raise SolverError(f"the solver stopped with status {result.status.value}")
-        return self.deployment(backend.values(VAR, result)), result
+        result = solve_within_limits(backend, options)
+        return (self.deployment(backend.values(VAR, result)) if has_plan(result) else None), result
 
 
 def build_replica_problem(table: OptionTable, total_gpus: int, slo: Slo, reduce: bool = True,

@@ -34,7 +34,7 @@ import numpy as np
 
 from sloplan.model.option_table import OptionTable
 
-from ..backends.base import EXACT, SolveOptions, SolverBackend, SolverError
+from ..backends.base import EXACT, SolveOptions, SolverBackend, has_plan, solve_within_limits
 from ..deployment import Deployment
 from ..formulation import Constraint, Formulation, Sense, Terms, Variable
 from ..groups import ConstraintGroup
@@ -156,14 +156,8 @@ class SizingProblem:
 
     def solve_within(self, backend: SolverBackend, options: SolveOptions):
         """(Sizing or None, the backend result): under a limit, the incumbent (None without one)."""
-        result = backend.solve(options)
-        if result.infeasible or result.values is None:
-            if not (result.infeasible or result.limited):
-                raise SolverError(f"the solver stopped with status {result.status.value}")
-            return None, result
-        if not (result.optimal or result.limited):
-            raise SolverError(f"the solver stopped with status {result.status.value}")
-        return self.sizing(backend, result), result
+        result = solve_within_limits(backend, options)
+        return (self.sizing(backend, result) if has_plan(result) else None), result
 
 
 def sizing_rows(table: OptionTable, capacity: np.ndarray, among: np.ndarray) -> np.ndarray:
