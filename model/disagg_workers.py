@@ -52,6 +52,7 @@ import numpy as np
 
 from sloplan.core.enums import Role
 from sloplan.perfdb import SystemSpec, Tier
+from sloplan.perfdb.queries import HIGH_THROUGHPUT, LOW_LATENCY, MoeA2a
 
 from .aggregated import static_pending
 from .arch import ModelArch
@@ -61,6 +62,7 @@ from .disagg_calibration import DisaggCorrection
 from .disagg_calibration import correction as fitted
 from .framework import FrameworkProfile
 from .kv_cache import layer_kv
+from .ops import Term
 from .pending import Pending
 from .quant import KvDtype
 from .workload import ServingMetrics, Workload
@@ -105,7 +107,20 @@ def prefill_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkPr
         latency = service + cal.ttft_overhead_s + fix.ttft_overhead_s
         return PrefillMetrics(batch=b, latency_s=latency, service_s=service, requests_per_s=b / service,
                               tier=tier, source=source)
-    return _then(static_pending(arch, engine, system, fw, wl, b, cal, Role.PREFILL), finish)
+    return _then(normal_kernels(static_pending(arch, engine, system, fw, wl, b, cal, Role.PREFILL)), finish)
+
+
+def normal_kernels(p: Pending) -> Pending:
+    """`p` with its expert all-to-all on DeepEP's normal (high-throughput) kernels instead of the
+    low-latency ones: a prefill worker runs prefill passes only (module docstring)."""
+    def swapped(term: Term) -> Term:
+        q = term.query
+        if not isinstance(q, MoeA2a) or q.kernel != LOW_LATENCY:
+            return term
+        return replace(term, query=MoeA2a(q.num_tokens, q.hidden, q.topk, q.num_experts, q.ep_size, q.phase,
+                                          q.dtype, HIGH_THROUGHPUT))
+    groups = tuple(replace(g, terms=tuple(swapped(t) for t in g.terms)) for g in p.groups)
+    return Pending(groups, p.finish)
 
 
 def packed_beyond_tables(batch: np.ndarray, busy_s: np.ndarray, tier: np.ndarray,

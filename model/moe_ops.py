@@ -31,7 +31,7 @@ from .attention import AttentionKind
 from .engine import Engine
 from .framework import Backend
 from .layers import Weight, WeightRole
-from sloplan.perfdb.queries import AllReduce, Gemm, MemoryOp, Moe, MoeA2a, Nccl, P2p
+from sloplan.perfdb.queries import LOW_LATENCY, AllReduce, Gemm, MemoryOp, Moe, MoeA2a, Nccl, P2p
 from .ops import Op, Term
 from .weight_format import WeightFormat
 
@@ -176,8 +176,8 @@ def _comm_trtllm(arch, engine, system, tokens, group, n):
         return _ar(tokens * h, engine.tp, n, system)
     if engine.moe_tp == 1 and nvlink_rack(system):
         key = (h, moe.top_k, moe.num_experts, engine.moe_ep)
-        return [Term(MoeA2a(tokens, *key, "dispatch", "bf16", "ll"), n, Op.MOE_DISPATCH),
-                Term(MoeA2a(tokens, *key, "combine", "bf16", "ll"), n, Op.MOE_COMBINE)]
+        return [Term(MoeA2a(tokens, *key, "dispatch", "bf16", LOW_LATENCY), n, Op.MOE_DISPATCH),
+                Term(MoeA2a(tokens, *key, "combine", "bf16", LOW_LATENCY), n, Op.MOE_COMBINE)]
     return _gather_scatter(group * h, engine.tp * engine.dp, n)
 
 

@@ -157,6 +157,13 @@ class Nccl(Query):
     dtype: str = "bf16"
 
 
+# DeepEP's two kernel lanes of the all-to-all tables (their comm_backend name parts): low-latency, sized for
+# decode steps (measured to 256 tokens per rank), and normal / high-throughput, for prefill passes (to 64k
+# tokens). A serving engine runs the low-latency lane (model/moe_ops.py), a disaggregated prefill worker the
+# normal one (model/disagg_workers.py: normal_kernels).
+LOW_LATENCY, HIGH_THROUGHPUT = "ll", "ht"
+
+
 class MoeA2a(Query):
     """MoE expert-parallel all-to-all (`phase` dispatch / combine) of `num_tokens` tokens per rank."""
     family: ClassVar[str] = "a2a"
@@ -167,7 +174,7 @@ class MoeA2a(Query):
     ep_size: int
     phase: str = "dispatch"
     dtype: str = "bf16"
-    kernel: str = "ll"
+    kernel: str = LOW_LATENCY
 
 
 class Moe(Query):
@@ -351,7 +358,7 @@ class DeepEp(Query):
     topk: int
     num_experts: int
     phase: str = "dispatch"
-    kernel: str = "ll"
+    kernel: str = LOW_LATENCY
     num_nodes: int = 1
     sms: int | None = None
 
