@@ -150,3 +150,32 @@ def test_attention_dp_decode_worker_waits_for_its_ranks_before_the_first_step():
     assert np.allclose(one.first_step_s, one.tpot_s)
     assert np.allclose(four.first_step_s, 41.0 * four.tpot_s)
     assert cal.dp_wait_s(0.01, 1) == 0.0 and cal.dp_wait_s(0.01, 2) == pytest.approx(0.4)
+
+
+def test_prefill_worker_runs_the_normal_all_to_all_kernels():
+    """A TRT-LLM attention-DP prefill worker on an NVLink rack moves tokens to the experts with DeepEP's
+    normal (high-throughput) kernels, measured to 64k tokens per rank; a decode worker keeps the
+    low-latency ones (measured to 256). An 8k-token prompt per rank is thus a measured all-to-all, not a
+    low-latency lookup far beyond its table, and it costs less than that extrapolation."""
+    from sloplan.model.disagg_workers import normal_kernels
+    from sloplan.model.engine import Engine
+    from sloplan.model.ops import Op
+    from sloplan.perfdb.queries import HIGH_THROUGHPUT, LOW_LATENCY, MoeA2a
+
+    ctx = build_context("deepseek-ai/DeepSeek-V3", "gb200", Backend.TRTLLM, None, 8192, 1024, 0, None)
+    engine = Engine(1, 1, ctx.quants[0], dp=4, moe_ep=4)
+    b = np.array([1, 4])
+    pre = prefill_pending(ctx.arch, engine, ctx.db.system, ctx.fw, ctx.workload, b, ctx.calibration, IDENTITY)
+    dec = decode_pending(ctx.arch, engine, ctx.db.system, ctx.fw, ctx.workload, b, ctx.calibration)
+
+    def kernels(p):
+        return {t.query.kernel for g in p.groups for t in g.terms if isinstance(t.query, MoeA2a)}
+    assert kernels(pre) == {HIGH_THROUGHPUT} and kernels(dec) == {LOW_LATENCY}
+    assert kernels(normal_kernels(dec)) == {HIGH_THROUGHPUT}  # the swap is the only difference
+    comm = {Op.MOE_DISPATCH, Op.MOE_COMBINE}
+    tokens = np.array([8192])
+    key = (ctx.arch.hidden_size, ctx.arch.mlp.moe.top_k, ctx.arch.mlp.moe.num_experts, 4)
+    for phase in ("dispatch", "combine"):
+        ht, ll = (ctx.db.latency(MoeA2a(tokens, *key, phase, "bf16", k)) for k in (HIGH_THROUGHPUT, LOW_LATENCY))
+        assert ht.tier[0] == Tier.MEASURED and ll.tier[0] > Tier.EXTRAPOLATED and ht.latency_s[0] < ll.latency_s[0]
+    assert any(t.op in comm for g in pre.groups for t in g.terms)
