@@ -18,6 +18,15 @@ each pool lives here:
   m-range): it is priced from the widest passes whose lookups stay within the tables' reach (tier at
   most extrapolated), linearly in prompts beyond them, and tagged extrapolated, not roofline
   (`packed_beyond_tables`);
+* a prefill worker's expert all-to-all (TRT-LLM with attention DP on an NVLink rack, the only
+  pattern priced from the all-to-all tables) runs DeepEP's normal, high-throughput kernels: it runs
+  prefill passes only, thousands of tokens per rank, beyond what the low-latency kernels are built
+  and measured for (at most 256 tokens per rank in the tables; the normal kernels to 64k). The
+  serving engines keep the low-latency lane, the decode workers too (`normal_kernels`; the peer
+  likewise keys its all-to-all backend by phase, context or generation). Priced on the low-latency
+  lane, an 8k-token pass per rank was a roofline lookup at twice the measured normal kernel, and
+  five saturated GB200/GB300 rows predicted +5x to +14x TTFT; the development split's disaggregated
+  TTFT MAPE went from 69.7 % to 52.1 % (bench/calibrate_disagg.py, 53.1 % 5-fold CV);
 * a decode worker generates all `osl` tokens of a request from the received cache (the prompt's
   last token is re-run there, as vLLM's and SGLang's connectors do), so it completes
   ``concurrency / (osl * tpot_s)`` requests/s, and its first step is the TTFT's last part. Its
