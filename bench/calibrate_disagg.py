@@ -6,7 +6,8 @@
 Rows: the development split's disaggregated rows with worker counts and batch sizes (the rows of
 bench/accuracy_disagg.py), each priced once without any correction; a correction (prefill_scale,
 ttft_overhead_s; model/disagg_calibration.py) is then applied to the priced pools and the closed loop
-(sloplan/disagg_loop.py) re-solved, so a fit costs no table lookups. One constant per framework,
+(sloplan/disagg_loop.py, as the benchmark ran: SAMPLE_REQUESTS_PER_CLIENT requests per client, its
+start-up wave included) re-solved, so a fit costs no table lookups. One constant per framework,
 ttft_overhead_s, minimises TTFT MAPE (SYSTEM_ROWS says why not per system; fit_one why prefill_scale
 stays 1).
 TPOT has no disaggregated constant: decode workers are the aggregated decode step (model/disagg_workers.py).
@@ -68,10 +69,11 @@ def corrected(pools, prefill_scale: float, ttft_overhead_s: float):
 def errors(rows: list[dict], c: tuple) -> tuple[np.ndarray, np.ndarray]:
     """Absolute relative errors (TTFT, TPOT) of each row under correction c = (prefill_scale, ttft_overhead_s)."""
     from sloplan.disagg_loop import closed_loop
+    from sloplan.estimate_rows_disagg import SAMPLE_REQUESTS_PER_CLIENT
 
     t, p = [], []
     for r in rows:
-        pt = closed_loop(corrected(r["pools"], *c), r["clients"])
+        pt = closed_loop(corrected(r["pools"], *c), r["clients"], SAMPLE_REQUESTS_PER_CLIENT)
         t.append(abs(pt.ttft_s / r["ttft"] - 1))
         p.append(abs(pt.tpot_s / r["tpot"] - 1))
     return np.array(t), np.array(p)

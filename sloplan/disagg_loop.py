@@ -31,10 +31,18 @@ The model (one stated fixed point, no fitted constant):
   requests, the rest wait for a free decode slot: X = X_d and the excess C / X_d minus the cycle is
   queueing, counted in TTFT (the first token streams from the decode worker).
 
+* **Start-up wave.** A benchmark of a fixed number of requests per client (`requests_per_client`, k)
+  starts all C clients at once: the first C requests meet an empty system together and queue at the
+  prefill pool behind each other, every pass full (`startup_wait_s`, exact for passes of the largest
+  batch taken in arrival order, the clients spread evenly over the workers). The steady state above
+  holds for the other (k - 1) C requests, so the mean wait is ((k - 1) steady + wave) / k. None
+  (the default): the steady state alone, what a server under a standing load sees.
+
 TTFT = prefill_s + queue_s + kv_transfer_s + first_step_s; TPOT = TPOT(n).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,6 +171,16 @@ def prefill_wait_s(pools: Pools, rate: float, clients: int) -> float:
     return md1_wait_s(rho, service) * (clients - 1) / clients
 
 
+def startup_wait_s(pools: Pools, clients: int) -> float:
+    """Mean wait before its prefill of the first `clients` requests, all sent at once: each worker takes
+    its share n in passes of its largest batch L, the q-th pass starting after q full passes."""
+    n = clients / pools.prefill_workers
+    largest, service = pools.largest_batch, float(pools.prefill_service_s[-1])
+    full = math.ceil(n / largest) - 1  # passes before the last one
+    waited = largest * service * full * (full - 1) / 2 + (n - full * largest) * full * service
+    return waited / n
+
+
 def prefill_s(pools: Pools, rate: float) -> float:
     return pools._prefill(pools.prefill_latency_s, prefill_batch_at(pools, rate))
 
@@ -173,15 +191,20 @@ def cycle_s(pools: Pools, rate: float, clients: int) -> float:
     return prefill_s(pools, rate) + prefill_wait_s(pools, rate, clients) + pools.kv_transfer_s + pools.decode_s(n)
 
 
-def closed_loop(pools: Pools, clients: int) -> LoopPoint:
-    """The steady state of `clients` closed-loop clients on `pools` (module docstring)."""
+def closed_loop(pools: Pools, clients: int, requests_per_client: int | None = None) -> LoopPoint:
+    """The steady state of `clients` closed-loop clients on `pools`, and with `requests_per_client` the
+    mean over a benchmark of that many requests per client, its start-up wave included (module docstring)."""
     if clients < 1:
         raise ValueError(f"clients must be >= 1, got {clients}")
+    if requests_per_client is not None and requests_per_client < 1:
+        raise ValueError(f"requests_per_client must be >= 1, got {requests_per_client}")
     top = min(pools.prefill_rate, pools.decode_rate(pools.slots))
     saturated = top < pools.prefill_rate and top * cycle_s(pools, top, clients) < clients
     rate = top if saturated else _bisect(lambda x: x * cycle_s(pools, x, clients) - clients, 0.0, top)
     n = decode_occupancy(pools, rate)
     wait = prefill_wait_s(pools, rate, clients)
+    if requests_per_client is not None:  # the first of each client's requests meets the start-up wave
+        wait += (startup_wait_s(pools, clients) - wait) / requests_per_client
     if saturated:  # the clients the loop cannot hold wait for a decode slot
         wait += clients / rate - cycle_s(pools, rate, clients)
     return LoopPoint(clients=clients, requests_per_s=rate, prefill_s=prefill_s(pools, rate), queue_s=wait,

@@ -8,6 +8,10 @@ from `silicon_concurrency=N` in silicon_data_source; a row without one is taken 
 slot (sloplan/disagg_loop.py: how the sample's runs are sized). A row missing a count keeps an error
 naming the column. Rows differing only in their client count are priced once.
 
+The rows are predicted as the benchmark that measured them ran: `SAMPLE_REQUESTS_PER_CLIENT` requests
+per client, all clients started at once, so TTFT is the mean over that run, its start-up wave included
+(sloplan/disagg_loop.py); `sloplan estimate --mode disagg` gives the steady state.
+
 Besides pred_ttft_ms and pred_tpot_ms, a file with disaggregated rows gets TTFT's parts
 (DISAGG_PREDICTIONS: prefill, queueing, KV transfer, first decode step), empty on other rows.
 """
@@ -37,6 +41,9 @@ COMMON_COLUMN = {k: v for k, v in COLUMN.items() if k not in ENGINE_FIELDS}
 CSV_NAMES = {role: {**COMMON_COLUMN, **{f: f"{role.value}_{c}" for f, c in ENGINE_COLUMN.items()}}
              for role in ROLES}
 CLIENTS = re.compile(r"silicon_concurrency=(\d+)")
+# The sample's serving runs are InferenceMAX / InferenceX benchmarks: `benchmark_serving.py --num-prompts
+# $((CONC * 10)) --max-concurrency $CONC --request-rate inf`, ten requests per client, all sent at the start.
+SAMPLE_REQUESTS_PER_CLIENT = 10
 
 
 def is_disagg(row: dict) -> bool:
@@ -100,7 +107,8 @@ def predict_disagg_group(args: DisaggArgs, clients: list[int | None]) -> list[di
     out = []
     for c in clients:
         key = args.counts.model_copy(update={"concurrency": c})
-        p = closed_loop(priced.pools, clients_of(DisaggArgs(args.prefill, args.decode, key), priced))
+        p = closed_loop(priced.pools, clients_of(DisaggArgs(args.prefill, args.decode, key), priced),
+                        SAMPLE_REQUESTS_PER_CLIENT)
         out.append({"pred_ttft_ms": f"{p.ttft_s * 1e3:.4f}", "pred_tpot_ms": f"{p.tpot_s * 1e3:.4f}",
                     "pred_prefill_ms": f"{p.prefill_s * 1e3:.4f}", "pred_queue_ms": f"{p.queue_s * 1e3:.4f}",
                     "pred_kv_transfer_ms": f"{p.kv_transfer_s * 1e3:.4f}",

@@ -151,3 +151,35 @@ def test_a_system_without_its_own_correction_takes_its_frameworks(monkeypatch):
     assert dc.correction(Backend.TRTLLM, "gb200").prefill_scale == 0.7
     assert dc.correction(Backend.TRTLLM, "h200_sxm").prefill_scale == 0.5
     assert dc.correction(Backend.VLLM, "h200_sxm") == dc.IDENTITY
+
+
+@pytest.mark.parametrize("workers,largest,clients", [(1, 4, 1), (1, 4, 4), (1, 4, 5), (2, 4, 38), (3, 1, 9),
+                                                     (4, 8, 1000)])
+def test_start_up_wave_wait_matches_a_simulated_burst(workers, largest, clients):
+    """All clients' first requests at t = 0: each worker takes its share in passes of its largest batch,
+    in arrival order. The closed form equals that simulation (spread evenly: workers get equal shares)."""
+    from sloplan.disagg_loop import startup_wait_s
+
+    p = pools(prefill_workers=workers, largest=largest)
+    full = float(p.prefill_service_s[-1])
+    share = clients // workers  # whole shares in every case here
+    waits = [(j // largest) * full for j in range(share)]  # the j-th queued prompt's wait on one worker
+    assert startup_wait_s(p, clients) == pytest.approx(sum(waits) / len(waits), rel=1e-12)
+
+
+def test_a_benchmark_run_averages_its_start_up_wave_with_the_steady_state():
+    """k requests per client: the first C meet the start-up wave, the other (k - 1) C the steady state; one
+    request per client is the wave alone, none the steady state; the rate and TPOT do not change."""
+    from sloplan.disagg_loop import startup_wait_s
+
+    p = pools(prefill_workers=1, decode_workers=8, slots=64)
+    clients = 200
+    steady, once, ten = (closed_loop(p, clients, k) for k in (None, 1, 10))
+    wave = startup_wait_s(p, clients)
+    assert wave > 0 and steady.queue_s > 0 and wave != steady.queue_s
+    assert once.queue_s == pytest.approx(wave)
+    assert ten.queue_s == pytest.approx(steady.queue_s + (wave - steady.queue_s) / 10)
+    assert ten.requests_per_s == steady.requests_per_s and ten.tpot_s == steady.tpot_s
+    assert closed_loop(p, 1, 10).queue_s == 0.0  # one client's first request meets an empty pool
+    with pytest.raises(ValueError, match="requests_per_client"):
+        closed_loop(p, clients, 0)
