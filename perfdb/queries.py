@@ -358,7 +358,7 @@ class DeepEp(Query):
     topk: int
     num_experts: int
     phase: str = "dispatch"
-    kernel: str = LOW_LATENCY
+    kernel: str = "ll"
     num_nodes: int = 1
     sms: int | None = None
 
