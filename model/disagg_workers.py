@@ -25,8 +25,9 @@ each pool lives here:
   serving engines keep the low-latency lane, the decode workers too (`normal_kernels`; the peer
   likewise keys its all-to-all backend by phase, context or generation). Priced on the low-latency
   lane, an 8k-token pass per rank was a roofline lookup at twice the measured normal kernel, and
-  five saturated GB200/GB300 rows predicted +5x to +14x TTFT; the development split's disaggregated
-  TTFT MAPE went from 69.7 % to 52.1 % (bench/calibrate_disagg.py, 53.1 % 5-fold CV);
+  four saturated TRT-LLM GB200/GB300 rows predicted +5x to +14x TTFT; the development split's disaggregated
+  TTFT MAPE went from 69.7 % to 52.1 % (bench/calibrate_disagg.py, 53.1 % 5-fold CV; 48.3 % / 49.3 %
+  with the benchmark's start-up wave, sloplan/disagg_loop.py);
 * a decode worker generates all `osl` tokens of a request from the received cache (the prompt's
   last token is re-run there, as vLLM's and SGLang's connectors do), so it completes
   ``concurrency / (osl * tpot_s)`` requests/s, and its first step is the TTFT's last part. Its
