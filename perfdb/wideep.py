@@ -29,7 +29,7 @@ from sloplan.core.enums import Phase
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
 from .lookup import Lookup, finish
-from .queries import Gemm, MlaModule, Moe, WideEpMla, WideEpMlp, WideEpMoe
+from .queries import DeepEpMoe, Gemm, MlaModule, Moe, WideEpMla, WideEpMlp, WideEpMoe
 from .tier import Tier
 from .lanes import pick_lane
 from .family import answers, register
@@ -194,6 +194,40 @@ def wideep_moe(db, q: WideEpMoe) -> Lookup:
         return lk
     lk = db.latency(Moe(t, hidden, inter, topk, num_experts, 1, moe_ep, dt, distribution.removesuffix("_eplb")))
     return Lookup.of(lk.latency_s, np.maximum(lk.tier, np.int8(Tier.EXTRAPOLATED)))
+
+
+def by_step(decode, gen: Lookup, ctx: Lookup) -> Lookup:
+    """Elementwise: `gen`'s answer where `decode` is set, `ctx`'s elsewhere (latency and tier both)."""
+    dec = np.broadcast_to(np.asarray(decode, dtype=np.float64) > 0.5, np.shape(gen.latency_s))
+    return Lookup.of(np.where(dec, gen.latency_s, ctx.latency_s), np.where(dec, gen.tier, ctx.tier).astype(np.int8))
+
+
+@answers(DeepEpMoe)
+def deepep_moe(db, q: DeepEpMoe) -> Lookup:
+    """SGLang's DeepEP expert compute (`run_moe_core` timed alone: no dispatch / combine, those are
+    `DeepEpStep`). The collector logs `num_tokens` = tokens per rank x EP (collector/sglang/
+    collect_wideep_deepep_moe.py: `num_tokens_log = num_token * moe_ep_size`), so it is the EP group's
+    count here too. Decode steps read the generation table (DeepEP low-latency layout, masked grouped
+    GEMM), prefill / mixed steps the context table (normal layout, contiguous grouped GEMM); each answer
+    keeps its own tier (WideEpMoe's rules). A dtype the DeepEP tables have no slice of (they hold
+    DeepSeek's fp8_block experts only) is the generic MoE table's answer for the same GPU (moe_tp 1, the
+    group's tokens), with that table's tier: the same grouped GEMMs, measured in another runner, rather
+    than another dtype's utilization on this one's roofline."""
+    t, dec = np.broadcast_arrays(np.asarray(q.num_tokens, dtype=np.float64), np.asarray(q.decode, dtype=np.float64))
+    db.store.ensure("wideep")
+    answers_ = []
+    for phase in (Phase.GENERATION.value, Phase.CONTEXT.value):
+        if _has_slice(db, phase, canon_dtype(q.dtype), q.distribution):
+            answers_.append(db.latency(WideEpMoe(t, q.hidden, q.inter, q.topk, q.num_experts, q.moe_ep, q.dtype,
+                                                 q.distribution, None, phase)))
+        else:
+            answers_.append(db.latency(Moe(t, q.hidden, q.inter, q.topk, q.num_experts, 1, q.moe_ep, q.dtype,
+                                           q.distribution)))
+    return by_step(dec, *answers_)
+
+
+def _has_slice(db, phase: str, dtype: str, distribution: str) -> bool:
+    return any(db.store.grid(f"wideep_moe/{phase}/{dtype}/{d}") is not None for d, _ in _dist_candidates(distribution))
 
 
 @answers(WideEpMla)
