@@ -204,14 +204,14 @@ def _comm_sglang(arch, engine, system, tokens, group, n):
     return _ar(tokens * h, tp, n, system) if dp == 1 else _gather_scatter(group * h, dp, n)
 
 
-def _wide_ep(backend: Backend | None, engine: Engine) -> bool:
+def _wide_ep(backend: Backend | None, engine: Engine, system: SystemSpec) -> bool:
     """Whether the framework launches this engine with its wide-EP all-to-all (capabilities.wide_ep)."""
     if backend is None or engine.dp == 1:
         return False
     from .framework import framework
 
     rule = framework(backend).capabilities.wide_ep
-    return rule is not None and rule.applies(engine)
+    return rule is not None and rule.applies(engine, system.gpus_per_node)
 
 
 # How each framework moves tokens to and from the experts (peer §1.3); one place to change per framework.
@@ -236,7 +236,7 @@ def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens:
                   Term(Gemm(tokens, h, s, q), count, Op.SHARED_EXPERT_GEMM),
                   Term(MemoryOp(tokens * 2.0 * 3 * s), count, Op.ELEMENTWISE, analytic=True)]
     dtype = expert_dtype(arch, engine, system, backend)
-    if _wide_ep(backend, engine):
+    if _wide_ep(backend, engine, system):
         from .deepep_ops import deepep_terms
 
         mask = np.zeros(np.shape(tokens)) if decode is None else decode

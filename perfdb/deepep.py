@@ -26,7 +26,6 @@ from .queries import DeepEp, DeepEpStep
 from .source import read_columns
 from .sparse_grid import SparseGrid
 from .tier import Tier
-from .wideep import by_step
 
 DEEPEP_FILES = {"ll": "wideep_deepep_ll_perf.parquet", "normal": "wideep_deepep_normal_perf.parquet"}
 DEEPEP_US_TO_S = 1e-6
@@ -63,6 +62,12 @@ def deepep_grids(root, spec, backend: str, version: str):
             grids[f"deepep/{kind}/{phase}"] = SparseGrid.of([cols[c][ok] for c in AXES], lu, [5, 1, 2, 3, 4, 0])
         lanes[f"deepep/{kind}"] = f"deepep@{ver}"
     return grids, lanes
+
+
+def by_step(decode, gen: Lookup, ctx: Lookup) -> Lookup:
+    """Elementwise: `gen`'s answer where `decode` is set, `ctx`'s elsewhere (latency and tier both)."""
+    dec = np.broadcast_to(np.asarray(decode, dtype=np.float64) > 0.5, np.shape(gen.latency_s))
+    return Lookup.of(np.where(dec, gen.latency_s, ctx.latency_s), np.where(dec, gen.tier, ctx.tier).astype(np.int8))
 
 
 @answers(DeepEp)

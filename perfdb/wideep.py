@@ -29,6 +29,7 @@ from sloplan.core.enums import Phase
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
 from .lookup import Lookup, finish
+from .deepep import by_step
 from .queries import DeepEpMoe, Gemm, MlaModule, Moe, WideEpMla, WideEpMlp, WideEpMoe
 from .tier import Tier
 from .lanes import pick_lane
@@ -196,12 +197,6 @@ def wideep_moe(db, q: WideEpMoe) -> Lookup:
     return Lookup.of(lk.latency_s, np.maximum(lk.tier, np.int8(Tier.EXTRAPOLATED)))
 
 
-def by_step(decode, gen: Lookup, ctx: Lookup) -> Lookup:
-    """Elementwise: `gen`'s answer where `decode` is set, `ctx`'s elsewhere (latency and tier both)."""
-    dec = np.broadcast_to(np.asarray(decode, dtype=np.float64) > 0.5, np.shape(gen.latency_s))
-    return Lookup.of(np.where(dec, gen.latency_s, ctx.latency_s), np.where(dec, gen.tier, ctx.tier).astype(np.int8))
-
-
 @answers(DeepEpMoe)
 def deepep_moe(db, q: DeepEpMoe) -> Lookup:
     """SGLang's DeepEP expert compute (`run_moe_core` timed alone: no dispatch / combine, those are
@@ -212,7 +207,7 @@ def deepep_moe(db, q: DeepEpMoe) -> Lookup:
     keeps its own tier (WideEpMoe's rules): a dtype the tables have no slice of (they hold DeepSeek's
     fp8_block experts only) is fp8_block's utilization on that dtype's roofline, tagged ROOFLINE. The
     generic MoE table's measured NVFP4 curve is not used instead: it times another runner (its fp8_block
-    curve is 1.4-4.3x this table's at EP 32, 1-128 decode tokens per rank); with it the GB200 SGLang
+    curve is 1.3-4.3x this table's at EP 32, 1-128 decode tokens per rank); with it the GB200 SGLang
     disaggregated rows' TPOT MAPE was 43 %, with this 38 % (development split)."""
     t, dec = np.broadcast_arrays(np.asarray(q.num_tokens, dtype=np.float64), np.asarray(q.decode, dtype=np.float64))
     key = (q.hidden, q.inter, q.topk, q.num_experts, q.moe_ep, q.dtype, q.distribution, None)
