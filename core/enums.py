@@ -58,6 +58,7 @@ class Setting(str, Enum):
     MOE_EP = "moe_ep"  # expert parallelism (written when > 1)
     ATTENTION_DP = "attention_dp"  # a switch: attention data parallelism on (dp > 1)
     EXPERT_PARALLEL = "expert_parallel"  # a switch: expert parallelism on (moe_ep > 1)
+    MOE_A2A = "moe_a2a"  # the experts' all-to-all backend, where the framework's wide-EP rule applies
 
 
 class GemmQuant(str, Enum):

@@ -226,7 +226,10 @@ def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: Fra
     budget = prefill_profile(fw, w.max_seqs, wl.isl).token_budget if role is Role.PREFILL else fw.token_budget
     fraction = _fraction_text(memory_fraction(w.memory, fw.kv_fraction_of))
     _check_memory(arch, w, replace(fw, token_budget=budget), float(fraction), role)
-    values = {**settings(spec, w.engine, fw, wl, w.max_seqs, ckpt), Setting.TOKEN_BUDGET: str(budget),
+    from sloplan.perfdb import load_system
+
+    values = {**settings(spec, w.engine, fw, wl, w.max_seqs, ckpt, load_system(w.system).gpus_per_node),
+              Setting.TOKEN_BUDGET: str(budget),
               Setting.MEMORY_FRACTION: fraction}
     data = _role(d, role)
     host = d.host if across is None else HOST

@@ -64,16 +64,25 @@ def offline_quantization(spec: Framework, model: str, engine: Engine, ckpt: Gemm
 
 
 def settings(spec: Framework, engine: Engine, fw: FrameworkProfile, wl: Workload, max_seqs: int,
-             ckpt: GemmQuant) -> dict[Setting, Value]:
-    """What the plan says for each setting; the framework's data decides which are written and how."""
+             ckpt: GemmQuant, gpus_per_node: int | None = None) -> dict[Setting, Value]:
+    """What the plan says for each setting; the framework's data decides which are written and how.
+    `gpus_per_node`: the system's node size (None: the engine on one node)."""
     caps, rules = spec.capabilities, spec.parallel_rules
     per_rank = -(-max_seqs // engine.dp) if rules.max_seqs_per_rank else max_seqs  # the engine's max_seqs
     return {Setting.TP: str(engine.tp * engine.dp if rules.world_tp else engine.tp), Setting.PP: str(engine.pp),
-            **parallel_settings(engine), Setting.MAX_SEQS: str(per_rank),
+            **parallel_settings(engine), Setting.MOE_A2A: wide_ep_backend(spec, engine, gpus_per_node),
+            Setting.MAX_SEQS: str(per_rank),
             Setting.TOKEN_BUDGET: str(fw.token_budget), Setting.MEMORY_FRACTION: f"{fw.kv_fraction:.2f}",
             Setting.KV_DTYPE: caps.kv_dtypes[engine.quant.kv], Setting.CONTEXT_LENGTH: str(wl.isl + wl.osl),
             Setting.QUANTIZATION: caps.load_quantization(engine.quant.gemm, ckpt),
             Setting.NO_PREFIX_CACHING: wl.prefix == 0}
+
+
+def wide_ep_backend(spec: Framework, engine: Engine, gpus_per_node: int | None) -> str | None:
+    """The experts' all-to-all flag value where the framework's wide-EP rule applies (the pricing follows
+    the same rule: model/moe_ops.py, model/deepep_ops.py), else not written."""
+    rule = spec.capabilities.wide_ep
+    return rule.a2a_backend if rule is not None and rule.applies(engine, gpus_per_node) else None
 
 
 def parallel_settings(engine: Engine) -> dict[Setting, Value]:

@@ -36,7 +36,7 @@ def replica_launch(backend: Backend, arch: ModelArch, engine: Engine, memory: Me
     `memory` is the plan's: the memory knob written is the framework profile's, which that plan assumed."""
     spec, ckpt = spec or framework(backend), arch.checkpoint_quant
     prepare, served = offline_quantization(spec, arch.checkpoint, engine, ckpt)
-    values = settings(spec, engine, fw, wl, max_seqs, ckpt)
+    values = settings(spec, engine, fw, wl, max_seqs, ckpt, gpus_per_node)
     nodes = node_launch(spec.launch, engine, gpus_per_node, served, values, prepare.removesuffix(" && ")) \
         if gpus_per_node else None
     if nodes is not None:

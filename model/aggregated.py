@@ -103,7 +103,8 @@ def step_grid(arch: ModelArch, engine: Engine, system: SystemSpec, fw: Framework
     prompts = room / chunk
     lin = linear_ops(arch, engine, system, np.concatenate([np.maximum(d, 1), d + chunk, d + room]),
                      np.concatenate([np.maximum(d, 1), d + 1, d + np.ceil(prompts)]), fw.backend,
-                     expert_group_tokens(engine, wl, d, chunk, room), fw.gemm_swaps)
+                     expert_group_tokens(engine, wl, d, chunk, room), fw.gemm_swaps,
+                     decode=np.concatenate([np.ones(d.shape), np.zeros(d.shape), np.zeros(d.shape)]))
     gen = generation_attention(arch, engine, d, np.full(d.shape, wl.mean_decode_kv), fw.backend)
     req_attn = context_attention(arch, engine, np.array([1]), np.array([I]), np.array([wl.prefix]), fw.backend)
     return StepGrid(d, chunk, room, prompts, I, (lin, gen, req_attn))
@@ -287,7 +288,7 @@ def static_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: Fram
     mb = np.maximum(np.ceil(rb / engine.pp).astype(int), 1)  # pipeline micro-batch
     I = wl.new_tokens
     groups = (linear_ops(arch, engine, system, np.concatenate([mb * I, mb]), np.concatenate([mb, mb]), fw.backend,
-                         gemm_swaps=fw.gemm_swaps),
+                         gemm_swaps=fw.gemm_swaps, decode=np.concatenate([np.zeros(mb.shape), np.ones(mb.shape)])),
               context_attention(arch, engine, mb, np.full(mb.shape, I), np.full(mb.shape, wl.prefix), fw.backend),
               generation_attention(arch, engine, mb, np.full(mb.shape, wl.mean_decode_kv), fw.backend))
     _, _, rank_cal = per_rank(engine, b, 1, cal)

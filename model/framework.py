@@ -22,6 +22,7 @@ from sloplan.core.enums import Backend, KvFractionOf, Parallelism, Setting  # ho
 from .node_launch import NODE_FIELDS, MultiNode, unknown_fields
 from .parallel_rules import ParallelRules
 from .quant import GemmQuant, KvDtype
+from .wide_ep import WideEp
 
 GIB = 1024**3
 _FOLDER = Path(__file__).parent / "frameworks"
@@ -82,6 +83,7 @@ class Capabilities:
     quantize_on_load: Mapping[GemmQuant, Mapping[GemmQuant, str]]
     kv_dtypes: Mapping[KvDtype, str | None]
     host_bound_gemms: Mapping[str, HostBoundGemm] = field(default_factory=lambda: types.MappingProxyType({}))
+    wide_ep: WideEp | None = None  # the wide-EP all-to-all it is launched with where that applies (model/wide_ep.py)
 
     def gemm_swaps(self, version: str | None) -> tuple[tuple[str, str], ...]:
         """(table, sibling) for each host-bound GEMM table that `version`'s serving step does not pay."""
@@ -309,6 +311,7 @@ def _check_launch(f: _File, where: str) -> None:
     needs = _ALWAYS | {Setting(p.value) for p in f.capabilities.parallelism if p not in f.parallel_rules.implied}
     needs |= {Setting.QUANTIZATION} if any(f.capabilities.quantize_on_load.values()) else set()
     needs |= {Setting.KV_DTYPE} if any(v is not None for v in f.capabilities.kv_dtypes.values()) else set()
+    needs |= {Setting.MOE_A2A} if f.capabilities.wide_ep else set()
     missing = needs - written
     if missing:
         raise FrameworkDataError(f"{where}: launch.flags: no flag for {', '.join(sorted(s.value for s in missing))}")

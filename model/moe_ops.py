@@ -204,16 +204,29 @@ def _comm_sglang(arch, engine, system, tokens, group, n):
     return _ar(tokens * h, tp, n, system) if dp == 1 else _gather_scatter(group * h, dp, n)
 
 
+def _wide_ep(backend: Backend | None, engine: Engine, system: SystemSpec) -> bool:
+    """Whether the framework launches this engine with its wide-EP all-to-all (capabilities.wide_ep)."""
+    if backend is None or engine.dp == 1:
+        return False
+    from .framework import framework
+
+    rule = framework(backend).capabilities.wide_ep
+    return rule is not None and rule.applies(engine, system.gpus_per_node)
+
+
 # How each framework moves tokens to and from the experts (peer §1.3); one place to change per framework.
 _COMM = {Backend.TRTLLM: _comm_trtllm, Backend.VLLM: _comm_vllm, Backend.SGLANG: _comm_sglang}
 
 
 def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray, count: float,
-                    backend: Backend | None = None, group_tokens: np.ndarray | None = None) -> list[Term]:
+                    backend: Backend | None = None, group_tokens: np.ndarray | None = None,
+                    decode: np.ndarray | None = None) -> list[Term]:
     """Router, shared experts, expert compute and dispatch/combine of `count` MoE layers, for `tokens`
     tokens per attention-DP rank (an array over step shapes) and `group_tokens` over all the ranks the
     experts serve (None: tokens x dp, every rank as loaded as this one). `backend` None prices TRT-LLM's
-    pattern."""
+    pattern. `decode` (1 where a step shape is a decode-only batch; None: none is) matters only where
+    the framework runs a wide-EP all-to-all (SGLang DeepEP, model/deepep_ops.py), whose kernels differ
+    between decode and prefill batches."""
     group = tokens * engine.dp if group_tokens is None else np.asarray(group_tokens, dtype=float)
     moe, h, tp = arch.mlp.moe, arch.hidden_size, engine.tp
     terms = [Term(Gemm(tokens, moe.num_experts, h, "bf16"), count, Op.ROUTER_GEMM)]
@@ -222,7 +235,12 @@ def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens:
         terms += [Term(Gemm(tokens, 2 * s, h, q), count, Op.SHARED_EXPERT_GEMM),
                   Term(Gemm(tokens, h, s, q), count, Op.SHARED_EXPERT_GEMM),
                   Term(MemoryOp(tokens * 2.0 * 3 * s), count, Op.ELEMENTWISE, analytic=True)]
-    key = (h, moe.expert_intermediate, moe.top_k, moe.num_experts, engine.moe_tp, engine.moe_ep,
-           expert_dtype(arch, engine, system, backend), DISTRIBUTION)
+    dtype = expert_dtype(arch, engine, system, backend)
+    if _wide_ep(backend, engine, system):
+        from .deepep_ops import deepep_terms
+
+        mask = np.zeros(np.shape(tokens)) if decode is None else decode
+        return terms + deepep_terms(arch, engine, tokens, group, mask, dtype, DISTRIBUTION, count)
+    key = (h, moe.expert_intermediate, moe.top_k, moe.num_experts, engine.moe_tp, engine.moe_ep, dtype, DISTRIBUTION)
     terms.append(Term(Moe(group, *key), count, Op.MOE_EXPERTS))
     return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, group, count)

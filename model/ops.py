@@ -197,21 +197,22 @@ def _layers(arch: ModelArch, engine: Engine) -> int:
 
 def linear_ops(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray, logits: np.ndarray,
                backend: Backend | None = None, group_tokens: np.ndarray | None = None,
-               gemm_swaps: tuple[tuple[str, str], ...] | None = None) -> OpGroup:
+               gemm_swaps: tuple[tuple[str, str], ...] | None = None, decode: np.ndarray | None = None) -> OpGroup:
     """GEMMs, all-reduces, norms and activations for `tokens` tokens, plus the LM head for `logits` rows.
 
     A MoE model's step is composed by its layers' MLP kinds (`_component_linear_terms`); `tokens` are then one
     attention-DP rank's, `group_tokens` those of every rank the experts serve (None: dp times `tokens`,
     every rank as loaded as this one) and `backend` picks the framework's expert communication
     (model/moe_ops.py); `gemm_swaps` the host-bound GEMM tables the served version does not pay
-    (FrameworkProfile.gemm_swaps; None: the framework's newest behaviour)."""
+    (FrameworkProfile.gemm_swaps; None: the framework's newest behaviour); `decode` 1 where a shape is a
+    decode-only step (model/moe_ops.py moe_layer_terms)."""
     tokens = np.maximum(np.asarray(tokens, dtype=np.int64), 1)
     logits = np.maximum(np.asarray(logits, dtype=np.int64), 1)
     if arch.mlp.moe is not None or _design_ops(arch) is not None:
         from .moe_ops import kernel_gemms
 
-        return OpGroup(tuple(kernel_gemms(_component_linear_terms(arch, engine, system, tokens, backend, group_tokens),
-                                          backend, gemm_swaps)
+        return OpGroup(tuple(kernel_gemms(_component_linear_terms(arch, engine, system, tokens, backend, group_tokens,
+                                                                  decode), backend, gemm_swaps)
                              + _tail(arch, engine, system, tokens, logits)))
     h, d, tp, q = arch.hidden_size, arch.head_dim, engine.tp, engine.quant.gemm.value
     heads, kvh = arch.num_heads // tp, engine.kv_heads_per_gpu(arch)
@@ -244,7 +245,8 @@ def _tail(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarra
 
 
 def _component_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.ndarray,
-                      backend: Backend | None, group_tokens: np.ndarray | None = None) -> list[Term]:
+                      backend: Backend | None, group_tokens: np.ndarray | None = None,
+                      decode: np.ndarray | None = None) -> list[Term]:
     """Attention projections on every layer; the dense MLP on the dense layers; router, experts and their
     communication (model/moe_ops.py) on the MoE layers. Layer counts follow the busiest pipeline stage."""
     from .moe_ops import all_reduce_terms, gemm_dtype, moe_layer_terms
@@ -275,7 +277,8 @@ def _component_linear_terms(arch: ModelArch, engine: Engine, system: SystemSpec,
         terms += [Term(_gemm(tokens, 2 * inter, h, qd), n_dense, Op.GATE_UP_GEMM),
                   Term(_gemm(tokens, h, inter, qd), n_dense, Op.DOWN_GEMM),
                   Term(MemoryOp(tokens * 2.0 * 3 * inter), n_dense, Op.ELEMENTWISE, analytic=True)]
-    return terms + (moe_layer_terms(arch, engine, system, tokens, n_moe, backend, group_tokens) if n_moe else [])
+    return terms + (moe_layer_terms(arch, engine, system, tokens, n_moe, backend, group_tokens, decode)
+                    if n_moe else [])
 
 
 # The attention designs with an op module of their own (the GQA decomposition is this module's)

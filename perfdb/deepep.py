@@ -22,7 +22,7 @@ from . import sol
 from .families_common import family_table
 from .family import answers, register
 from .lookup import Lookup, finish
-from .queries import DeepEp
+from .queries import DeepEp, DeepEpStep
 from .source import read_columns
 from .sparse_grid import SparseGrid
 from .tier import Tier
@@ -64,6 +64,12 @@ def deepep_grids(root, spec, backend: str, version: str):
     return grids, lanes
 
 
+def by_step(decode, gen: Lookup, ctx: Lookup) -> Lookup:
+    """Elementwise: `gen`'s answer where `decode` is set, `ctx`'s elsewhere (latency and tier both)."""
+    dec = np.broadcast_to(np.asarray(decode, dtype=np.float64) > 0.5, np.shape(gen.latency_s))
+    return Lookup.of(np.where(dec, gen.latency_s, ctx.latency_s), np.where(dec, gen.tier, ctx.tier).astype(np.int8))
+
+
 @answers(DeepEp)
 def deepep(db, q: DeepEp) -> Lookup:
     """`kernel` "ll" (low latency) or "normal" (alias "ht"), `sms` the normal kernels' SM budget (None → 20,
@@ -91,6 +97,17 @@ def deepep(db, q: DeepEp) -> Lookup:
         return lk if lk is not None else db.fallback.roofline(sol_s, "a2a")
     lu, tier = grid.query(coords)
     return finish(sol_s, lu, tier)
+
+
+@answers(DeepEpStep)
+def deepep_step(db, q: DeepEpStep) -> Lookup:
+    """SGLang with `--deepep-mode auto`: a decode batch dispatches with the low-latency kernels, a batch
+    with prefill tokens with the normal ones (default SM budget); elementwise by `decode`."""
+    t, dec = np.broadcast_arrays(np.asarray(q.num_tokens, dtype=np.float64), np.asarray(q.decode, dtype=np.float64))
+    key = (q.hidden, q.topk, q.num_experts, q.phase)
+    ll = db.latency(DeepEp(t, *key, "ll", q.num_nodes))
+    normal = db.latency(DeepEp(t, *key, "normal", q.num_nodes))
+    return by_step(dec, ll, normal)
 
 
 def a2a_via_deepep(db, t, hidden, topk, num_experts, ep_size: int, phase: str, kernel: str):

@@ -157,6 +157,17 @@ class PerfDB:
         """SGLang DeepEP dispatch / combine (queries.DeepEp)."""
         return self.latency(q.DeepEp(num_tokens, hidden, topk, num_experts, phase, kernel, num_nodes, sms))
 
+    def deepep_moe(self, num_tokens, decode, hidden: int, inter: int, topk: int, num_experts: int, moe_ep: int,
+                   dtype: str = "fp8_block", distribution: str = "power_law_1.2") -> Lookup:
+        """SGLang DeepEP expert compute, context / generation table by element (queries.DeepEpMoe)."""
+        return self.latency(q.DeepEpMoe(num_tokens, decode, hidden, inter, topk, num_experts, moe_ep, dtype,
+                                        distribution))
+
+    def deepep_step(self, num_tokens, decode, hidden: int, topk: int, num_experts: int, phase: str = "dispatch",
+                    num_nodes: int = 1) -> Lookup:
+        """SGLang DeepEP dispatch / combine, low-latency or normal kernels by element (queries.DeepEpStep)."""
+        return self.latency(q.DeepEpStep(num_tokens, decode, hidden, topk, num_experts, phase, num_nodes))
+
     def dsa_module(self, phase: str, batch, seq, num_heads: int, kv_dtype: str = "bf16",
                    gemm_dtype: str = "fp8_block", model: str = "dsv32", prefix=0) -> Lookup:
         """Whole DSA attention module per layer per GPU (queries.DsaModule)."""

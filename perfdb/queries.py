@@ -363,7 +363,36 @@ class DeepEp(Query):
     sms: int | None = None
 
 
+class DeepEpMoe(Query):
+    """SGLang DeepEP expert compute of one MoE layer on one GPU, elementwise by step kind: where `decode` is
+    1 the generation table (DeepEP low-latency layout), else the context table (normal layout);
+    `num_tokens` the whole EP group's tokens, as both tables count them."""
+    family: ClassVar[str] = "wideep"
+    num_tokens: Arr
+    decode: Arr
+    hidden: int
+    inter: int
+    topk: int
+    num_experts: int
+    moe_ep: int
+    dtype: str = "fp8_block"
+    distribution: str = "power_law_1.2"
+
+
+class DeepEpStep(Query):
+    """DeepEP `phase` (dispatch / combine) of `num_tokens` tokens per rank, elementwise by step kind: the
+    low-latency kernels where `decode` is 1, the normal ones elsewhere (SGLang's `--deepep-mode auto`)."""
+    family: ClassVar[str] = "deepep"
+    num_tokens: Arr
+    decode: Arr
+    hidden: int
+    topk: int
+    num_experts: int
+    phase: str = "dispatch"
+    num_nodes: int = 1
+
+
 QUERIES: tuple[type, ...] = (
     Gemm, ContextAttention, GenerationAttention, AllReduce, P2p, MemoryOp, Embedding, Nccl, MoeA2a, Moe,
     ContextMla, GenerationMla, MlaModule, MlaBmm, DsaModule, Glm5Kernel, Gdn, Mamba2, Quantize, GemmFp8Static,
-    EncoderAttention, Mhc, WideEpMoe, WideEpMla, WideEpMlp, DeepEp)
+    EncoderAttention, Mhc, WideEpMoe, WideEpMla, WideEpMlp, DeepEp, DeepEpMoe, DeepEpStep)

@@ -29,7 +29,8 @@ from sloplan.core.enums import Phase
 from . import sol
 from .families_common import canon_dtype, family_table, gather_grids
 from .lookup import Lookup, finish
-from .queries import Gemm, MlaModule, Moe, WideEpMla, WideEpMlp, WideEpMoe
+from .deepep import by_step
+from .queries import DeepEpMoe, Gemm, MlaModule, Moe, WideEpMla, WideEpMlp, WideEpMoe
 from .tier import Tier
 from .lanes import pick_lane
 from .family import answers, register
@@ -194,6 +195,24 @@ def wideep_moe(db, q: WideEpMoe) -> Lookup:
         return lk
     lk = db.latency(Moe(t, hidden, inter, topk, num_experts, 1, moe_ep, dt, distribution.removesuffix("_eplb")))
     return Lookup.of(lk.latency_s, np.maximum(lk.tier, np.int8(Tier.EXTRAPOLATED)))
+
+
+@answers(DeepEpMoe)
+def deepep_moe(db, q: DeepEpMoe) -> Lookup:
+    """SGLang's DeepEP expert compute (`run_moe_core` timed alone: no dispatch / combine, those are
+    `DeepEpStep`). The collector logs `num_tokens` = tokens per rank x EP (collector/sglang/
+    collect_wideep_deepep_moe.py: `num_tokens_log = num_token * moe_ep_size`), so it is the EP group's
+    count here too. Decode steps read the generation table (DeepEP low-latency layout, masked grouped
+    GEMM), prefill / mixed steps the context table (normal layout, contiguous grouped GEMM); each answer
+    keeps its own tier (WideEpMoe's rules): a dtype the tables have no slice of (they hold DeepSeek's
+    fp8_block experts only) is fp8_block's utilization on that dtype's roofline, tagged ROOFLINE. The
+    generic MoE table's measured NVFP4 curve is not used instead: it times another runner (its fp8_block
+    curve is 1.3-4.3x this table's at EP 32, 1-128 decode tokens per rank); with it the GB200 SGLang
+    disaggregated rows' TPOT MAPE was 43 %, with this 38 % (development split)."""
+    t, dec = np.broadcast_arrays(np.asarray(q.num_tokens, dtype=np.float64), np.asarray(q.decode, dtype=np.float64))
+    key = (q.hidden, q.inter, q.topk, q.num_experts, q.moe_ep, q.dtype, q.distribution, None)
+    return by_step(dec, db.latency(WideEpMoe(t, *key, Phase.GENERATION.value)),
+                   db.latency(WideEpMoe(t, *key, Phase.CONTEXT.value)))
 
 
 @answers(WideEpMla)

@@ -38,11 +38,14 @@ The rules were worked out on the development split only (design.md, Contracts):
 5. **Anything else from the campaign with expert parallelism** that matches neither rule 1 nor rule 2 is
    refused: its convention is known, and a row that breaks it cannot be read either way.
 
-6. **vLLM experts that FP8 blocks cannot split.** A vLLM row of a block-scaled FP8 checkpoint whose
-   experts, as recorded (moe_tp = tp × dp, no expert parallelism), would be cut into widths that are not
-   whole 128-wide blocks (MiniMax-M2.5 at tp 8: 1536 / 8 = 192). vLLM's FP8 MoE refuses that split at
-   load, so the run had `--enable-expert-parallel`, vLLM's only other layout for the same GPUs: mapped to
-   moe_tp 1, moe_ep = tp × dp (`block_scaled_ep`, applied once the served checkpoint is known).
+6. **vLLM / SGLang experts that FP8 blocks cannot split.** A vLLM or SGLang row (or disaggregated role)
+   of a block-scaled FP8 checkpoint whose experts, as recorded (moe_tp = tp × dp, no expert
+   parallelism), would be cut into widths that are not whole 128-wide blocks (MiniMax-M2.5 at tp 8:
+   1536 / 8 = 192; DeepSeek's 2048 over an SGLang decode worker of attention DP 32: 64). Both
+   frameworks' FP8 MoE refuse that split at load, so the run had expert parallelism, their only other
+   layout for the same GPUs (vLLM `--enable-expert-parallel`; SGLang `--ep-size`, which its DeepEP
+   backend sets to the world size itself, leaving the recorded moe_ep_size at 1): mapped to moe_tp 1,
+   moe_ep = tp × dp (`block_scaled_ep`, applied once the served checkpoint is known).
 
 Rows from other sources are taken as recorded (rules 0, 3 and 4 apply to every row).
 
@@ -149,14 +152,19 @@ def _campaign_layout(tp: int, dp: int | None, mt: int | None, me: int, backend: 
                                     "layout cannot be read; accepted: a row in one of those conventions")
 
 
-def block_scaled_ep(layout: Layout, backend: str, expert_width: int | None, block_fp8: bool) -> Layout:
-    """Rule 6: `layout` with vLLM's expert parallelism where tensor-parallel experts of `expert_width`
-    (None: a dense model) in block-scaled FP8 (`block_fp8`) cannot be split into whole blocks."""
+BLOCK_SPLIT_BACKENDS = {Backend.VLLM.value: "vLLM", Backend.SGLANG.value: "SGLang"}  # rule 6
+
+
+def block_scaled_ep(layout: Layout, backend: str, expert_width: int | None, block_fp8: bool,
+                    role: str = "") -> Layout:
+    """Rule 6: `layout` with the framework's expert parallelism where tensor-parallel experts of
+    `expert_width` (None: a dense model) in block-scaled FP8 (`block_fp8`) cannot be split into whole
+    blocks. `role`: the note's prefix for a disaggregated role ("decode: ")."""
     width = layout.tp * layout.dp
     tensor_parallel = (layout.moe_ep or 1) == 1 and (layout.moe_tp or width) == width
-    if (backend != Backend.VLLM or not block_fp8 or not expert_width or width == 1 or not tensor_parallel
+    if (backend not in BLOCK_SPLIT_BACKENDS or not block_fp8 or not expert_width or width == 1 or not tensor_parallel
             or (expert_width % width == 0 and (expert_width // width) % FP8_BLOCK == 0)):
         return layout
-    note = (f"vLLM cannot split {expert_width}-wide FP8-block experts {width} ways: its expert-parallel layout, "
-            f"moe_tp 1, moe_ep {width}")
+    note = (f"{role}{BLOCK_SPLIT_BACKENDS[backend]} cannot split {expert_width}-wide FP8-block experts {width} ways: "
+            f"its expert-parallel layout, moe_tp 1, moe_ep {width}")
     return replace(layout, moe_tp=1, moe_ep=width, note="; ".join(n for n in (layout.note, note) if n))

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 
-from sloplan.core.enums import Client
+from sloplan.core.enums import Client, GemmQuant
 
-from .csv_layout import Layout, recover
-from .csv_quant import served, storage_label
+from .csv_layout import Layout, block_scaled_ep, recover
+from .csv_quant import expert_width, served, storage_label
 from .disagg_loop import closed_loop
 from .errors import InputError
 from .estimate_disagg import (ENGINE_FIELDS, ROLES, DisaggArgs, DisaggCounts, clients_of, disagg_arguments, price)
@@ -82,6 +82,8 @@ def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs
     layouts = {role: _layout(row, role) for role in ROLES}
     label = storage_label(_text(row, "model_path"), _text(row, "gemm_quant_mode").lower())
     model, quant, quant_note = label or served(_text(row, "model_path"), _quant(row))
+    layouts = {role: block_scaled_ep(lay, _text(row, "backend"), expert_width(model), quant is GemmQuant.FP8_BLOCK,
+                                     f"{role.value}: ") for role, lay in layouts.items()}
     common = dict(model=model, system=_text(row, "system"), backend=_text(row, "backend"),
                   version=_text(row, "backend_version") or None, quant=quant, isl=_integer(row, "isl"),
                   osl=_integer(row, "osl"), prefix=0, client=_client(row, client))

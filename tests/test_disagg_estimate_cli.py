@@ -124,3 +124,15 @@ def test_a_row_without_a_count_says_which(sample_rows, column):
     columns, _ = sample_rows
     pred = predict_rows([_row(columns, **{column: ""})])[0]
     assert pred["pred_ttft_ms"] == "" and f"{column}: is empty" in pred["error"]
+
+
+def test_rule6_reads_an_sglang_decode_role_fp8_blocks_cannot_split_as_expert_parallel(sample_rows):
+    columns, _ = sample_rows
+    wide = dict(backend="sglang", system="gb200", gemm_quant_mode="fp8_block", moe_quant_mode="fp8_block",
+                decode_tp_size="1", decode_attention_dp_size="32", decode_moe_tp_size="32", decode_moe_ep_size="1",
+                decode_batch_size="16", decode_num_workers="1")
+    args, note = parse_disagg(_row(columns, **wide))
+    assert (args.decode.moe_tp, args.decode.moe_ep) == (1, 32) and "decode: SGLang cannot split 2048-wide" in note
+    assert (args.prefill.moe_tp, args.prefill.moe_ep) == (1, 4)  # already expert parallel: as recorded
+    args, note = parse_disagg(_row(columns, **{**wide, "gemm_quant_mode": "nvfp4", "moe_quant_mode": "nvfp4"}))
+    assert (args.decode.moe_tp, args.decode.moe_ep) == (32, 1) and "cannot split" not in note  # 64-wide NVFP4

@@ -92,7 +92,8 @@ def _command(backend: Backend, gemm=GemmQuant.FP8, kv=KvDtype.FP8, model="Qwen/Q
 @pytest.mark.parametrize("backend", list(Backend))
 def test_renaming_any_flag_in_the_data_renames_it_in_the_command(tmp_path, backend):
     spec = framework(backend)
-    moe_only = {Setting.DP, Setting.MOE_TP, Setting.MOE_EP, Setting.ATTENTION_DP, Setting.EXPERT_PARALLEL}
+    moe_only = {Setting.DP, Setting.MOE_TP, Setting.MOE_EP, Setting.ATTENTION_DP, Setting.EXPERT_PARALLEL,
+                Setting.MOE_A2A}
     names = {**{s: f for s, f in spec.launch.flags.items() if s not in moe_only},  # tests/test_moe_launch.py
              **({"options": spec.launch.options_file.flag} if spec.launch.options_file else {})}
     for setting, flag in names.items():

@@ -19,7 +19,7 @@ WRAPPER = {  # query type → the PerfDB method that wraps it (the notebook API)
     queries.Glm5Kernel: "glm5_kernel", queries.Gdn: "gdn", queries.Mamba2: "mamba2", queries.Quantize: "quantize",
     queries.GemmFp8Static: "gemm_fp8_static", queries.EncoderAttention: "encoder_attention", queries.Mhc: "mhc",
     queries.WideEpMoe: "wideep_moe", queries.WideEpMla: "wideep_mla", queries.WideEpMlp: "wideep_mlp",
-    queries.DeepEp: "deepep"}
+    queries.DeepEp: "deepep", queries.DeepEpMoe: "deepep_moe", queries.DeepEpStep: "deepep_step"}
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,9 @@ VALID = [  # one query of every type, with array fields (batch.py groups by the 
     queries.GemmFp8Static(T, 4096, 4096, True), queries.EncoderAttention(2, T, 16, 80), queries.Mhc("pre", T, 7168),
     queries.WideEpMoe(T, 7168, 2048, 8, 256, 32), queries.WideEpMla("context", 2, T, 16),
     queries.WideEpMlp("generation", T, 4096, 1024, "bf16"),
-    queries.DeepEp(T, 7168, 8, 256, "combine", "ht", 2, 24)]
+    queries.DeepEp(T, 7168, 8, 256, "combine", "ht", 2, 24),
+    queries.DeepEpMoe(T * 32, np.array([1, 0, 1, 0, 1]), 7168, 2048, 8, 256, 32),
+    queries.DeepEpStep(T, np.array([1, 1, 0, 0, 1]), 7168, 8, 256, "combine", 2)]
 
 
 def _variants(query):

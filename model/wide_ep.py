@@ -1,0 +1,34 @@
+"""When a framework runs its wide expert-parallel all-to-all (SGLang: `--moe-a2a-backend deepep`), as data.
+
+SGLang's default MoE path gathers every attention-DP rank's tokens to every GPU and reduce-scatters the
+outputs; with `--moe-a2a-backend deepep` it sends each token to the ranks of its top-k experts only
+(DeepEP: low-latency kernels for decode batches, normal ones for prefill, `--deepep-mode auto`) and runs
+the experts with DeepGEMM grouped kernels. DeepEP needs pure expert parallelism (the expert group is the
+whole engine, moe_tp 1) and is what large attention-DP engines are launched with. The framework file
+says whether and from how many nodes sloplan plans (and launches) it (`capabilities.wide_ep`); the
+pricing follows the launch (model/deepep_ops.py), so a plan's command and its estimate agree.
+
+A leaf (imports nothing of the model but the engine): model/framework.py reads the rule from the data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .engine import Engine
+
+
+@dataclass(frozen=True)
+class WideEp:
+    """`a2a_backend`: the value of the framework's all-to-all flag (Setting.MOE_A2A); `min_nodes`: the
+    fewest nodes of the system the expert group spans when it is launched with it, on engines with
+    attention DP and moe_tp 1. Within one node (NVLink among all the group's GPUs) the default gather
+    path is kept, as the peer keeps intra-node EP on it; across nodes (an 8-GPU HGX node, a 4-GPU
+    GB200 / GB300 tray) DeepEP is what wide-EP deployments launch."""
+
+    a2a_backend: str
+    min_nodes: int
+
+    def applies(self, engine: Engine, gpus_per_node: int | None) -> bool:
+        """Whether `engine` runs it on a system of `gpus_per_node` GPUs per node (None: one node)."""
+        nodes = -(-engine.moe_ep // gpus_per_node) if gpus_per_node else 1
+        return engine.dp > 1 and engine.moe_tp == 1 and engine.moe_ep > 1 and nodes >= self.min_nodes
