@@ -20,13 +20,18 @@ import gc
 GEN0_THRESHOLD = 10_000  # CPython's default is 700 net allocations between gen-0 collections
 
 
-def main() -> None:
-    """Raise the gen-0 threshold before anything is imported, then run the CLI (sloplan/cli.py)."""
+def prepare() -> None:
+    """The process's settings, before anything heavy is imported (bench/startup_ledger.py applies them too)."""
     gen0, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(max(GEN0_THRESHOLD, gen0), gen1, gen2)
     from sloplan.method_cache import install
 
     install()  # the dataclasses' generated methods compiled once, not every process (sloplan/method_cache.py)
+
+
+def main() -> None:
+    """The settings above, then the CLI (sloplan/cli.py)."""
+    prepare()
     from sloplan.cli import main as run
 
     run()
