@@ -29,7 +29,7 @@ import types
 from pathlib import Path
 
 _FILE_NAME = f"dataclass-methods-{sys.implementation.cache_tag}.marshal"
-_MAX_CODES = 20_000  # ~40 processes' worth of distinct classes; beyond it the file restarts from this process's
+_MAX_CODES = 4_000  # a solve makes ~800 (600 KB); beyond this, stale classes of old versions: restart the file
 
 
 class MethodCache:

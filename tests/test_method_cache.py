@@ -109,3 +109,23 @@ def test_the_entry_point_raises_only_the_gen0_threshold(tmp_path):
     before, after = json.loads(done.stdout.strip().splitlines()[-1])
     assert after == [max(10_000, before[0]), before[1], before[2]]
     assert (tmp_path / _FILE_NAME).is_file()  # the dataclasses made on the way were written back
+
+
+def test_a_file_past_its_cap_restarts_from_this_processs_codes(tmp_path, monkeypatch):
+    import sloplan.method_cache as mc
+
+    path = tmp_path / _FILE_NAME
+    cache = MethodCache(path)
+    monkeypatch.setattr(dataclasses, "exec", cache.run, raising=False)
+    _make()
+    other = MethodCache(path)  # another process, saving first
+    other.codes = {bytes([i]) * 32: compile(f"x = {i}", "<string>", "exec") for i in range(5)}
+    other.added = 5
+    other.save()
+    cache.save()  # under the cap: merged
+    assert MethodCache(path).codes.keys() == other.codes.keys() | cache.codes.keys()
+    other.save()
+    monkeypatch.setattr(mc, "_MAX_CODES", cache.added + 2)
+    cache.added += 1  # something new to write
+    cache.save()  # past the cap: only this process's codes
+    assert MethodCache(path).codes.keys() == cache.codes.keys()
