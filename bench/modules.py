@@ -1,7 +1,8 @@
 """Modules a warm dense solve executes: the sloplan modules, and all of them, from one in-process run.
 
 A solve should import what it runs and nothing more (issue 11: "the number of library modules a warm
-dense solve executes drops"). This script runs the quick start once through the CLI entry point in a
+dense solve executes drops"). This script runs the quick start once through the console script's entry point
+(sloplan/command.py, which then runs sloplan.cli) in a
 fresh interpreter (after a warm-up process fills the perf-table cache), then prints how many
 `sloplan.*` modules and how many modules in all are in sys.modules, and which heavy libraries were
 imported, so before/after figures can be compared.
@@ -26,7 +27,7 @@ HEAVY = ("scipy", "pyarrow", "matplotlib", "pandas", "numpy.ma", "aiconfigurator
 _PROBE = f"""
 import contextlib, io, json, sys
 sys.argv = ["sloplan", "solve", {QUICK_START!r}]
-from sloplan.cli import main
+from sloplan.command import main
 with contextlib.redirect_stdout(io.StringIO()):
     try:
         main()
@@ -58,7 +59,7 @@ def main() -> None:
     mods = doc["modules"]
     ours = [m for m in mods if m == "sloplan" or m.startswith("sloplan.")]
     heavy = [h for h in HEAVY if h in mods]
-    print(f"warm solve of {QUICK_START} (exit {doc['code']}), in-process via sloplan.cli:main")
+    print(f"warm solve of {QUICK_START} (exit {doc['code']}), in-process via sloplan.command:main")
     print(f"sloplan modules: {len(ours)}")
     print(f"all modules:     {len(mods)} (a process importing just its libraries: {library_modules()})")
     print(f"heavy libraries imported: {', '.join(heavy) or 'none'}")

@@ -13,6 +13,7 @@ row alike).
 
     .venv/bin/python bench/startup.py            # N = 7
     .venv/bin/python bench/startup.py --repeats 11
+    .venv/bin/python bench/startup.py --compare ../before/.venv/bin/sloplan   # before/after, interleaved
 
 "Warm" includes Python's bytecode cache: the child processes run without PYTHONDONTWRITEBYTECODE, so
 the warm-up writes sloplan's `__pycache__` (git-ignored) as any installed package has it; with the
@@ -80,6 +81,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per command (median reported)")
     parser.add_argument("--sloplan", help="path of the sloplan executable")
+    parser.add_argument("--compare", help="another sloplan executable (e.g. a checkout of the code before a change): "
+                                          "its quick-start solve is timed too, in the same interleaved rounds")
     args = parser.parse_args()
     sloplan = find_sloplan(args.sloplan)
     cases = [("python -c 'import numpy, highspy, yaml, typer, rich, pydantic'", [sys.executable, "-c", IMPORTS]),
@@ -88,6 +91,8 @@ def main() -> None:
              (f"sloplan solve {QUICK_START} --modes agg,static", [sloplan, "solve", QUICK_START, "--modes",
                                                                   "agg,static"]),
              (f"sloplan solve {QUICK_START}", [sloplan, "solve", QUICK_START])]
+    if args.compare:  # before the last row: the summary lines below stay the solve of `sloplan`
+        cases.insert(-1, (f"--compare solve {QUICK_START}", [args.compare, "solve", QUICK_START]))
     walls, cpus = time_commands([argv for _, argv in cases], args.repeats)
     print(f"{args.repeats} warm runs per command (after one warm-up), rounds interleaved; the minimum is the "
           "figure least moved by other load")

@@ -89,9 +89,9 @@ class Calibration:
 def _table() -> dict:
     if not _FILE.exists():
         return {}
-    from sloplan.perfdb.catalog import load_yaml
+    from sloplan.perfdb.yaml_cache import load_yaml_file
 
-    return load_yaml(_FILE.read_text()) or {}
+    return load_yaml_file(_FILE) or {}
 
 
 MOE_BLOCK = "moe"  # calibration.yaml's block of constants fitted on the MoE / MLA rows

@@ -43,9 +43,9 @@ IDENTITY = DisaggCorrection()
 def _table() -> dict:
     if not _FILE.exists():
         return {}
-    from sloplan.perfdb.catalog import load_yaml
+    from sloplan.perfdb.yaml_cache import load_yaml_file
 
-    return load_yaml(_FILE.read_text()) or {}
+    return load_yaml_file(_FILE) or {}
 
 
 def correction(backend: str, system: str) -> DisaggCorrection:

@@ -28,10 +28,9 @@ class Family:
 
 @lru_cache(maxsize=1)
 def families() -> dict[str, Family]:
-    from sloplan.perfdb.catalog import load_yaml
+    from sloplan.perfdb.yaml_cache import load_yaml_file
 
-    with open(_FILE) as fh:
-        raw = load_yaml(fh)
+    raw = load_yaml_file(_FILE)
     return {name: Family(name, AttentionKind(v["attention"]), MlpKind(v["mlp"]), bool(v.get("estimated", False)),
                          v.get("label", name), bool(v.get("sinks", False)), bool(v.get("expert_bias", False)))
             for name, v in raw.items()}

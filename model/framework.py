@@ -285,8 +285,10 @@ def prefill_profile(fw: FrameworkProfile, batch: int, isl: int) -> FrameworkProf
 def _read(path: Path) -> object:
     import yaml
 
+    from sloplan.perfdb.yaml_cache import load_yaml_file
+
     try:
-        return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return load_yaml_file(path)
     except yaml.YAMLError as exc:
         raise FrameworkDataError(f"{path}: not YAML ({str(exc).splitlines()[0]})") from None
 

@@ -26,6 +26,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sloplan.core.cache_folder import cache_dir
+
 from .system_spec import SystemSpec
 from .wheel import aic_version
 from . import grid_store
@@ -43,16 +45,6 @@ _UNWRITABLE_SAID: set[str] = set()  # cache folders already reported unwritable 
 
 class CacheWarning(UserWarning):
     """The disk cache could not be used as is (a damaged file rebuilt, a folder not writable); never fatal."""
-
-
-def cache_dir() -> Path:
-    """$SLOPLAN_CACHE_DIR, else platformdirs' user cache dir for "sloplan"."""
-    env = os.environ.get("SLOPLAN_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("sloplan"))
 
 
 def _dtype_bytes() -> str:

@@ -23,6 +23,7 @@ from .errors import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, EXIT_STOPPED, In
 from .solver_fields import EXPORT_HELP, EXPORT_TOLERANCE_HELP, SOLVER_HELP, TIME_LIMIT_HELP
 from .cli_errors import fail, fail_usage, named
 from .cli_flags import CLIENT_HELP, MODEL_HELP, SYSTEM_HELP, VERSION_HELP, csv_list, enum_values, schema_default
+from .cli_narrow import narrowed
 from .cli_output import print_json, reader_may_leave, spinner
 from .cli_perfdb import PERFDB_HELP, is_input_error, perfdb_app, use_perfdb
 from .cli_collect import collect as _collect
@@ -217,7 +218,7 @@ _register_prove(app, solve, EXIT_CODES)
 def main() -> None:
     """Entry point: map our exceptions to exit codes with one line and no traceback."""
     try:
-        sys.exit(app(standalone_mode=False, prog_name="sloplan") or 0)
+        sys.exit(narrowed(app, sys.argv[1:])(standalone_mode=False, prog_name="sloplan") or 0)
     except InputError as exc:
         fail(EXIT_INPUT, str(exc))
     except typer.Exit as exc:
