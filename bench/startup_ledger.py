@@ -4,7 +4,7 @@ bench/startup.py times whole processes; this script splits one warm `sloplan sol
 into the items the README's Start-up paragraph lists, as CPU time (time.process_time) of a fresh
 interpreter, best of N (the figure least moved by other load on a shared machine):
 
-  entry point settings  sloplan/command.py's (GC threshold, the dataclass methods' code read from its cache)
+  entry point settings  sloplan/command.py's (the GC threshold)
   reference imports   numpy, highspy, yaml, typer, rich, pydantic (bench/startup.py's reference row)
   stack as used       rich's console and table and one pydantic model (its second row: the libraries' own
                       first-use cost, which no sloplan change removes)

@@ -1,7 +1,6 @@
 """The `sloplan` console script's entry point: a short process's start-up settings, then the CLI.
 
-Two settings, each changing no result: the garbage collector's gen-0 threshold (below) and the compiled
-dataclass methods kept between processes (sloplan/method_cache.py).
+One setting, changing no result: the garbage collector's gen-0 threshold.
 
 Why: a warm quick-start solve allocates its way through ~550 modules' imports and the solve, and with
 CPython's default thresholds (700, 10, 10) that costs ~120 gen-0, 11 gen-1 and one full collection, which
@@ -24,9 +23,6 @@ def prepare() -> None:
     """The process's settings, before anything heavy is imported (bench/startup_ledger.py applies them too)."""
     gen0, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(max(GEN0_THRESHOLD, gen0), gen1, gen2)
-    from sloplan.method_cache import install
-
-    install()  # the dataclasses' generated methods compiled once, not every process (sloplan/method_cache.py)
 
 
 def main() -> None:
