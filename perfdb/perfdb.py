@@ -220,13 +220,17 @@ class PerfDB:
         return f"PerfDB({self.system.name}, {self.backend}, {self.version}, {len(self.store.sparse)} grids)"
 
 
-def _answer_after_registering(query_type: type) -> Callable:
-    """The answer for a query type no imported module has registered yet: import every family module
-    (each registers its record and answers, family.answers), then look again. A dense solve asks only
-    GEMM, attention, all-reduce and the analytic ops (dense.py, imported above), so it never imports the
-    MoE, MLA, NCCL, all-to-all, sparse- or linear-attention modules."""
+def register_all_families() -> None:
+    """Import every family module (each registers its record and answers, family.answers). A dense solve
+    asks only GEMM, attention, all-reduce and the analytic ops (dense.py, imported above), so it never
+    imports the MoE, MLA, NCCL, all-to-all, sparse- or linear-attention modules."""
     from . import comm, deepep, encoder, linear_attention, mhc, mla, moe, quantize, sparse, wideep  # noqa: F401
 
+
+def _answer_after_registering(query_type: type) -> Callable:
+    """The answer for a query type no imported module has registered yet: every family registered, then
+    look again."""
+    register_all_families()
     try:
         return family_mod.ANSWERS[query_type]
     except KeyError:
