@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backends.base import EXACT, SolveOptions, SolverBackend
+from ..backends.base import EXACT, BackendResult, SolveOptions, SolverBackend, has_plan, solve_within_limits
 from ..disagg_deployment import DisaggDeployment
 from ..disagg_tables import DisaggInstance
 from ..formulation import Constraint, Formulation, Sense, Terms, Variable
@@ -92,6 +92,17 @@ class DisaggProblem:
         result = backend.solve(options)
         if not result.proved_optimal():
             return None
+        return self.deployment(backend, result)
+
+    def solve_within(self, backend: SolverBackend, options: SolveOptions
+                     ) -> tuple[DisaggDeployment | None, BackendResult]:
+        """Like `solve`, but a limit is an answer too: the incumbent's deployment (or None) and the result
+        saying which limit stopped it and with what gap. SolverError only on a solver error."""
+        result = solve_within_limits(backend, options)
+        return (self.deployment(backend, result) if has_plan(result) else None), result
+
+    def deployment(self, backend: SolverBackend, result: BackendResult) -> DisaggDeployment | None:
+        """The solution's worker counts, re-evaluated exactly; None when it serves nothing."""
         n_p = np.rint(backend.values(NP, result)).astype(np.int64)
         n_d = np.rint(backend.values(ND, result)).astype(np.int64)
         if not n_p.any() or not n_d.any():
