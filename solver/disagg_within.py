@@ -38,7 +38,7 @@ _TIE_BREAKS_CUT = "tokens/s proved optimal; the GPU-count and user-speed tie-bre
 
 
 def _model(inst: DisaggInstance, backend: str) -> tuple[DisaggProblem, SolverBackend]:
-    problem = build_disagg_problem(inst)
+    problem = build_disagg_problem(inst, pair_bound=True)
     return problem, backend_for(backend)(problem.formulation)
 
 
@@ -116,7 +116,7 @@ def disagg_front_within(inst: DisaggInstance, *, backend: str, deadline: Deadlin
 def _cut(front: list[DisaggDeployment]) -> Outcome:
     u = front[-1].tokens_per_s_per_user if front else 0.0
     return Outcome(SolveStatus.TIME_LIMIT, math.inf,
-                   f"disagg front traced up to {u:.1f} tok/s/user only; its last point may be weakly dominated")
+                   f"front traced up to {u:.1f} tok/s/user only; its last point may be weakly dominated")
 
 
 def disagg_plans_within(inst: DisaggInstance, *, backend: str, deadline: Deadline = NO_LIMIT
