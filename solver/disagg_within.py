@@ -23,47 +23,87 @@ import math
 
 import numpy as np
 
-from .backends import SolverBackend, backend_for, known_backend
-from .disagg import _reduced, _speed_bounds, disagg_plan
+from .backends import BackendResult, backend_for, known_backend
+from .disagg import _reduced, disagg_plan
 from .disagg_deployment import DisaggDeployment
 from .disagg_tables import DisaggInstance
 from .formulation import Sense
 from .groups import ConstraintGroup
 from .limits import NO_LIMIT, PROVED, Deadline, Outcome, SolveStatus
 from .plan import Plan
-from .problems.disagg import DisaggProblem, build_disagg_problem
+from .problems.disagg import YD, build_disagg_problem, pair_rate_bound
 
 _REL_TOL = 1e-9
 _TIE_BREAKS_CUT = "tokens/s proved optimal; the GPU-count and user-speed tie-breaks were stopped by the limit"
 
 
-def _model(inst: DisaggInstance, backend: str) -> tuple[DisaggProblem, SolverBackend]:
-    problem = build_disagg_problem(inst, pair_bound=True)
-    return problem, backend_for(backend)(problem.formulation)
+class _Model:
+    """One backend model of the (reduced) instance, and the decode rows each solve may use.
+
+    Without mixed pools a plan uses one decode row d and serves at most its pair bound B_d
+    (problems/disagg.py: pair_rate_bound, widened by 1e-9). So the most tokens/s over a set of
+    decode rows is found in two solves over few rows: first the rows of the largest bound only (a
+    plan of rate L), then — only if others could beat it — every row with B_d >= L; no plan over a
+    row with B_d < L serves more than L. That is exact (the bound cuts no plan: tests) and keeps
+    each solve small, where one over every row spends most of its time in presolve."""
+
+    def __init__(self, inst: DisaggInstance, backend: str) -> None:
+        self.problem = build_disagg_problem(inst, pair_bound=True)
+        self.backend = backend_for(backend)(self.problem.formulation)
+        self.bound = None if inst.mixed_pools else pair_rate_bound(inst) * (1 + _REL_TOL)
+        self.speed = inst.decode.tokens_per_s_per_user
+        self.osl = inst.osl
+
+    def restrict(self, allowed: np.ndarray) -> None:
+        """Only the decode rows of `allowed` may have workers (rows `user_speed_floor`, columns yd)."""
+        self.backend.set_row_bounds(ConstraintGroup.USER_SPEED_FLOOR, 0.0, np.where(allowed, np.inf, 0.0))
+        self.backend.set_col_bounds(YD, 0.0, np.where(allowed, 1.0, 0.0))
+
+    def reaching(self, tokens_per_s: float) -> np.ndarray:
+        """Decode rows whose pair bound reaches `tokens_per_s` (all of them with mixed pools)."""
+        if self.bound is None:
+            return np.ones(len(self.speed), bool)
+        return self.bound * self.osl >= tokens_per_s * (1 - _REL_TOL)
+
+    def solve(self, allowed: np.ndarray, deadline: Deadline):
+        self.restrict(allowed)
+        return self.problem.solve_within(self.backend, deadline.options())
+
+    def max_tokens(self, allowed: np.ndarray, deadline: Deadline):
+        """(deployment, result): the most tokens/s over the decode rows of `allowed` (class docstring)."""
+        self.backend.set_objective(self.problem.rate_objective(), Sense.MAXIMIZE)
+        if self.bound is None:
+            return self.solve(allowed, deadline)
+        allowed = allowed & (self.bound > 0)
+        if not allowed.any():
+            return None, BackendResult(SolveStatus.INFEASIBLE)
+        top = allowed & (self.bound >= self.bound[allowed].max())
+        dep, result = self.solve(top, deadline)
+        if result.limited:
+            return dep, result
+        wider = allowed & (self.bound >= (0.0 if dep is None else float(dep.rate_exact)))
+        if (wider == top).all():
+            return dep, result
+        return self.solve(wider, deadline)
 
 
-def _max_tokens(model: SolverBackend, problem: DisaggProblem, deadline: Deadline):
-    model.set_objective(problem.rate_objective(), Sense.MAXIMIZE)
-    return problem.solve_within(model, deadline.options())
-
-
-def _fewest_gpus(model, problem, best: DisaggDeployment, deadline: Deadline) -> tuple[DisaggDeployment, bool]:
+def _fewest_gpus(model: _Model, best: DisaggDeployment, deadline: Deadline) -> tuple[DisaggDeployment, bool]:
     """Level 2 (solver/disagg.py); the flag says a limit stopped it."""
-    model.set_row_bounds(ConstraintGroup.THROUGHPUT_FLOOR, best.tokens_per_s * (1 - _REL_TOL), np.inf)
-    model.set_objective(problem.gpu_objective(), Sense.MINIMIZE)
-    cand, result = problem.solve_within(model, deadline.options())
+    model.backend.set_row_bounds(ConstraintGroup.THROUGHPUT_FLOOR, best.tokens_per_s * (1 - _REL_TOL), np.inf)
+    model.backend.set_objective(model.problem.gpu_objective(), Sense.MINIMIZE)
+    cand, result = model.solve(model.reaching(best.tokens_per_s), deadline)
     if cand is not None and cand.tokens_exact >= best.tokens_exact and cand.gpus_used < best.gpus_used:
         best = cand
     return best, result.limited
 
 
-def _fastest_users(model, problem, best: DisaggDeployment, deadline: Deadline) -> tuple[DisaggDeployment, bool]:
+def _fastest_users(model: _Model, best: DisaggDeployment, deadline: Deadline) -> tuple[DisaggDeployment, bool]:
     """Level 3 (solver/disagg.py); the flag says a limit stopped it."""
-    model.set_row_bounds(ConstraintGroup.GPU_BUDGET, -np.inf, float(best.gpus_used))
-    model.set_objective(problem.rate_objective(), Sense.MAXIMIZE)
+    model.backend.set_row_bounds(ConstraintGroup.GPU_BUDGET, -np.inf, float(best.gpus_used))
+    model.backend.set_objective(model.problem.rate_objective(), Sense.MAXIMIZE)
+    reach = model.reaching(best.tokens_per_s)
     while True:
-        model.set_row_bounds(ConstraintGroup.USER_SPEED_FLOOR, 0.0, _speed_bounds(problem, best.tokens_per_s_per_user))
-        cand, result = problem.solve_within(model, deadline.options())
+        cand, result = model.solve(reach & (model.speed > best.tokens_per_s_per_user), deadline)
         if result.limited:
             return best, True
         if (cand is None or cand.tokens_exact < best.tokens_exact or cand.gpus_used > best.gpus_used
@@ -72,37 +112,36 @@ def _fastest_users(model, problem, best: DisaggDeployment, deadline: Deadline) -
         best = cand
 
 
-def disagg_best_within(inst: DisaggInstance, *, backend: str, deadline: Deadline = NO_LIMIT
+def disagg_best_within(inst: DisaggInstance, *, backend: str, deadline: Deadline = NO_LIMIT, reduced=None
                        ) -> tuple[DisaggDeployment | None, Outcome]:
-    """The lexicographically best deployment by the MILP on `backend`, and how far it is proved."""
+    """The lexicographically best deployment by the MILP on `backend`, and how far it is proved
+    (`reduced`: `_reduced(inst, True)` when the caller has it)."""
     known_backend(backend)
-    work, back = _reduced(inst, True)
-    problem, model = _model(work, backend)
-    best, result = _max_tokens(model, problem, deadline)
+    work, back = reduced or _reduced(inst, True)
+    model = _Model(work, backend)
+    best, result = model.max_tokens(np.ones(len(work.decode), bool), deadline)
     if result.limited:
         detail = "stopped before a plan was found" if best is None else "tokens/s not proved optimal"
         return (None if best is None else back(best)), Outcome(result.status, result.gap, detail)
     if best is None:
         return None, Outcome(SolveStatus.INFEASIBLE)
-    best, limited = _fewest_gpus(model, problem, best, deadline)
+    best, limited = _fewest_gpus(model, best, deadline)
     if not limited:
-        best, limited = _fastest_users(model, problem, best, deadline)
+        best, limited = _fastest_users(model, best, deadline)
     return back(best), (Outcome(SolveStatus.TIME_LIMIT, 0.0, _TIE_BREAKS_CUT) if limited else PROVED)
 
 
-def disagg_front_within(inst: DisaggInstance, *, backend: str, deadline: Deadline = NO_LIMIT
+def disagg_front_within(inst: DisaggInstance, *, backend: str, deadline: Deadline = NO_LIMIT, reduced=None
                         ) -> tuple[list[DisaggDeployment], Outcome]:
     """The exact front by the MILP's ε-constraint trace on `backend` (by user speed ascending), cut
     where the deadline stops a step."""
     known_backend(backend)
-    work, back = _reduced(inst, True)
-    problem, model = _model(work, backend)
-    model.set_objective(problem.rate_objective(), Sense.MAXIMIZE)
+    work, back = reduced or _reduced(inst, True)
+    model = _Model(work, backend)
     front: list[DisaggDeployment] = []
-    floor = None
+    floor = -np.inf
     while True:
-        model.set_row_bounds(ConstraintGroup.USER_SPEED_FLOOR, 0.0, _speed_bounds(problem, floor))
-        point, result = problem.solve_within(model, deadline.options())
+        point, result = model.max_tokens(model.speed > floor, deadline)
         if result.limited:
             return [back(d) for d in front], _cut(front)
         if point is None:
@@ -122,7 +161,8 @@ def _cut(front: list[DisaggDeployment]) -> Outcome:
 def disagg_plans_within(inst: DisaggInstance, *, backend: str, deadline: Deadline = NO_LIMIT
                         ) -> tuple[Plan | None, list[Plan], Outcome, Outcome]:
     """Best plan, front, and their Outcomes, by the MILP on `backend` under `deadline`."""
-    best, best_outcome = disagg_best_within(inst, backend=backend, deadline=deadline)
-    front, front_outcome = disagg_front_within(inst, backend=backend, deadline=deadline)
+    reduced = _reduced(inst, True)
+    best, best_outcome = disagg_best_within(inst, backend=backend, deadline=deadline, reduced=reduced)
+    front, front_outcome = disagg_front_within(inst, backend=backend, deadline=deadline, reduced=reduced)
     plan = None if best is None else disagg_plan(inst, best)
     return plan, [disagg_plan(inst, d) for d in front], best_outcome, front_outcome
