@@ -150,6 +150,8 @@ def disagg_front_within(inst: DisaggInstance, *, backend: str, deadline: Deadlin
             front.pop()  # as good per GPU at a higher user speed: the previous point is dominated
         front.append(point)
         floor = point.tokens_per_s_per_user
+        if deadline.expired() and (model.speed > floor).any():  # each solve gets MIN_SLICE_S: stop here
+            return [back(d) for d in front], _cut(front)
 
 
 def _cut(front: list[DisaggDeployment]) -> Outcome:
