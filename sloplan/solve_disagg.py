@@ -57,11 +57,12 @@ def merged_best(parts: list[tuple[ServingMode | str, object, Outcome]], best) ->
     limited = [(label, o) for label, _, o in parts if not o.proved]
     if not limited:
         return PROVED if best is not None else Outcome(SolveStatus.INFEASIBLE)
-    detail = "; ".join(f"{label}: {o.detail}" for label, o in limited)
+    detail = _details(limited, len(parts))
     if best is None:
         return Outcome(limited[0][1].status, math.inf, detail)
-    bound = max(_upper_bound(plan, o) for _, plan, o in parts)
-    gap = max(bound / best.metrics.tokens_per_s - 1, 0.0) if math.isfinite(bound) else math.inf
+    own = next(o for _, plan, o in parts if plan is best)  # the best plan's mode: its own gap, as reported
+    others = max((_upper_bound(plan, o) for _, plan, o in parts if plan is not best), default=0.0)
+    gap = max(0.0 if own.proved else own.gap, others / best.metrics.tokens_per_s - 1)
     return Outcome(limited[0][1].status, gap, detail)
 
 
@@ -70,4 +71,9 @@ def merged_front(parts: list[tuple[str, Outcome]]) -> Outcome:
     limited = [(label, o) for label, o in parts if not o.proved]
     if not limited:
         return Outcome(SolveStatus.INFEASIBLE) if all(o.status is SolveStatus.INFEASIBLE for _, o in parts) else PROVED
-    return Outcome(limited[0][1].status, math.inf, "; ".join(f"{label}: {o.detail}" for label, o in limited))
+    return Outcome(limited[0][1].status, math.inf, _details(limited, len(parts)))
+
+
+def _details(limited: list[tuple[str, Outcome]], parts: int) -> str:
+    """What each limited part left unproved, labelled by its modes when there is more than one part."""
+    return "; ".join(f"{label}: {o.detail}" if parts > 1 else o.detail for label, o in limited)

@@ -10,6 +10,7 @@ import pytest
 
 from cli_helpers import cli_run
 from solver_helpers import highs_file_optimum
+from sloplan.solve_disagg import PAIRS
 from sloplan.solver import Slo, best_deployment
 from sloplan.solver import best as best_module
 from sloplan.solver.backends import BackendResult, SolveStatus, backend_for
@@ -20,9 +21,9 @@ from sloplan.solver.synthetic import random_table
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTANCE = ROOT / "instances" / "qwen3-32b-fp8-h200-trtllm.yaml"
-# --export writes the static/agg replica MIP (the disaggregated side is solved by exact enumeration and
-# has no model to export), so its optimum is the best static/agg plan: since the quick start's overall
-# best turned disaggregated (h-disacc), these tests ask for those two modes.
+# --export writes the best plan's model: the quick start's overall best is disaggregated (h-disacc), so
+# these tests of the static/agg replica MIP ask for those two modes (tests/test_disagg_solver_cli.py
+# checks the disaggregated model's export).
 REPLICA_MODES = ("--modes", "static,agg")
 
 
@@ -61,7 +62,8 @@ def test_choosing_another_backend_gives_the_same_plan(capsys):
     assert code == 0
     a, b = json.loads(default), json.loads(other)
     assert b["solver"]["name"] == "ortools:scip" and b["solver"]["best"]["status"] == "optimal"
-    assert a["solver"] == {"name": "highs", "time_limit_s": None,
+    assert b["solver"]["disagg"] == "MILP (solver/problems/disagg.py) on ortools:scip"  # the named backend, too
+    assert a["solver"] == {"name": "highs", "time_limit_s": None, "disagg": PAIRS,
                            "best": {"status": "optimal", "gap": 0.0, "detail": ""},
                            "front": {"status": "optimal", "gap": 0.0, "detail": ""}}
     for key in ("best", "front"):
