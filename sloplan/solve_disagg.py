@@ -53,17 +53,22 @@ def _upper_bound(plan, outcome: Outcome) -> float:
 
 
 def merged_best(parts: list[tuple[ServingMode | str, object, Outcome]], best) -> Outcome:
-    """One Outcome for the best plan across modes (module docstring); `parts`: (label, plan, outcome)."""
+    """One Outcome for the best plan across modes (module docstring); `parts`: (label, plan, outcome).
+    A limited mode whose upper bound stays below the best plan's tokens/s cannot hold a better (or an
+    equal) plan, so it leaves the best plan as proved as its own mode's answer."""
     limited = [(label, o) for label, _, o in parts if not o.proved]
     if not limited:
         return PROVED if best is not None else Outcome(SolveStatus.INFEASIBLE)
-    detail = _details(limited, len(parts))
     if best is None:
-        return Outcome(limited[0][1].status, math.inf, detail)
-    own = next(o for _, plan, o in parts if plan is best)  # the best plan's mode: its own gap, as reported
-    others = max((_upper_bound(plan, o) for _, plan, o in parts if plan is not best), default=0.0)
-    gap = max(0.0 if own.proved else own.gap, others / best.metrics.tokens_per_s - 1)
-    return Outcome(limited[0][1].status, gap, detail)
+        return Outcome(limited[0][1].status, math.inf, _details(limited, len(parts)))
+    label, own = next((label, o) for label, plan, o in parts if plan is best)
+    tokens = best.metrics.tokens_per_s
+    open_bound = max((_upper_bound(plan, o) for _, plan, o in parts if plan is not best and not o.proved),
+                     default=0.0)
+    if open_bound < tokens:
+        return own if own.proved else Outcome(own.status, own.gap, _details([(label, own)], len(parts)))
+    gap = max(0.0 if own.proved else own.gap, open_bound / tokens - 1)
+    return Outcome(limited[0][1].status, gap, _details(limited, len(parts)))
 
 
 def merged_front(parts: list[tuple[str, Outcome]]) -> Outcome:

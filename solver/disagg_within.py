@@ -10,11 +10,14 @@ MILP of solver/problems/disagg.py on that backend, the deadline shared with the 
 Best plan: the lexicographic levels of solver/disagg.py (tokens/s, fewest GPUs, user speed), each a
 solve on one backend model of the exactly reduced instance (solver/disagg_reduction.py). Level 1
 stopped: its incumbent with the gap; a tie-break stopped: tokens/s proved, the tie-break not.
-Front: the ε-constraint trace of solver/disagg.py; a step the limit stops ends the trace, the points
-before it are exact, and the Outcome says how far it got (its last point may be weakly dominated).
+Front: the ε-constraint trace of solver/disagg.py, each point then taken with the fewest GPUs at its
+tokens/s (as the enumeration's front: on a tie in user speed and tokens/s, the fewest GPUs); a step
+the limit stops ends the trace, the points before it are exact, and the Outcome says how far it got
+(its last point may be weakly dominated).
 
 Exact ties on all three levels may pick another deployment than the enumeration (which prefers the
-lowest TTFT among them); the key (tokens/s, GPUs, tokens/s/user) and the front's values are the same,
+lowest TTFT among them); the key (tokens/s, GPUs, tokens/s/user) and the front's values (user speed,
+tokens/s, GPUs) are the same,
 which tests/test_disagg_within.py checks against brute force on every installed backend.
 """
 from __future__ import annotations
@@ -87,13 +90,17 @@ class _Model:
         return self.solve(wider, deadline)
 
 
-def _fewest_gpus(model: _Model, best: DisaggDeployment, deadline: Deadline) -> tuple[DisaggDeployment, bool]:
-    """Level 2 (solver/disagg.py); the flag says a limit stopped it."""
+def _fewest_gpus(model: _Model, best: DisaggDeployment, deadline: Deadline, allowed: np.ndarray | None = None
+                 ) -> tuple[DisaggDeployment, bool]:
+    """Level 2 (solver/disagg.py), over the decode rows of `allowed` (all by default); the flag says a
+    limit stopped it. The throughput floor is lifted again afterwards."""
     model.backend.set_row_bounds(ConstraintGroup.THROUGHPUT_FLOOR, best.tokens_per_s * (1 - _REL_TOL), np.inf)
     model.backend.set_objective(model.problem.gpu_objective(), Sense.MINIMIZE)
-    cand, result = model.solve(model.reaching(best.tokens_per_s), deadline)
+    reach = model.reaching(best.tokens_per_s)
+    cand, result = model.solve(reach if allowed is None else reach & allowed, deadline)
     if cand is not None and cand.tokens_exact >= best.tokens_exact and cand.gpus_used < best.gpus_used:
         best = cand
+    model.backend.set_row_bounds(ConstraintGroup.THROUGHPUT_FLOOR, -np.inf, np.inf)
     return best, result.limited
 
 
@@ -146,6 +153,9 @@ def disagg_front_within(inst: DisaggInstance, *, backend: str, deadline: Deadlin
             return [back(d) for d in front], _cut(front)
         if point is None:
             return [back(d) for d in front], (PROVED if front else Outcome(SolveStatus.INFEASIBLE))
+        point, limited = _fewest_gpus(model, point, deadline, model.speed > floor)
+        if limited:
+            return [back(d) for d in front], _cut(front)
         if front and point.tokens_exact >= front[-1].tokens_exact:
             front.pop()  # as good per GPU at a higher user speed: the previous point is dominated
         front.append(point)
