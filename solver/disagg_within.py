@@ -23,44 +23,43 @@ which tests/test_disagg_within.py checks against brute force on every installed 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from .backends import BackendResult, backend_for, known_backend
 from .disagg import _reduced, disagg_plan
 from .disagg_deployment import DisaggDeployment
-from .disagg_tables import DisaggInstance
+from .disagg_tables import DisaggInstance, take_rows
 from .formulation import Sense
 from .groups import ConstraintGroup
 from .limits import NO_LIMIT, PROVED, Deadline, Outcome, SolveStatus
 from .plan import Plan
-from .problems.disagg import YD, build_disagg_problem, pair_rate_bound
+from .problems.disagg import build_disagg_problem, pair_rate_bound
 
 _REL_TOL = 1e-9
 _TIE_BREAKS_CUT = "tokens/s proved optimal; the GPU-count and user-speed tie-breaks were stopped by the limit"
 
 
 class _Model:
-    """One backend model of the (reduced) instance, and the decode rows each solve may use.
+    """The (reduced) instance, and per solve a model of only the decode rows that solve may use.
 
     Without mixed pools a plan uses one decode row d and serves at most its pair bound B_d
     (problems/disagg.py: pair_rate_bound, widened by 1e-9). So the most tokens/s over a set of
     decode rows is found in two solves over few rows: first the rows of the largest bound only (a
     plan of rate L), then — only if others could beat it — every row with B_d >= L; no plan over a
-    row with B_d < L serves more than L. That is exact (the bound cuts no plan: tests) and keeps
-    each solve small, where one over every row spends most of its time in presolve."""
+    row with B_d < L serves more than L. That is exact (the bound cuts no plan: tests). Each solve
+    builds the MILP of its rows only (a decode row outside them could only be at zero workers), so
+    a solve sees a handful of rows where the whole model would cost HiGHS most of its time in
+    presolve and Pyomo / OR-Tools a model build of every row."""
 
     def __init__(self, inst: DisaggInstance, backend: str) -> None:
-        self.problem = build_disagg_problem(inst, pair_bound=True)
-        self.backend = backend_for(backend)(self.problem.formulation)
+        self.inst, self.name = inst, backend
         self.bound = None if inst.mixed_pools else pair_rate_bound(inst) * (1 + _REL_TOL)
         self.speed = inst.decode.tokens_per_s_per_user
         self.osl = inst.osl
-
-    def restrict(self, allowed: np.ndarray) -> None:
-        """Only the decode rows of `allowed` may have workers (rows `user_speed_floor`, columns yd)."""
-        self.backend.set_row_bounds(ConstraintGroup.USER_SPEED_FLOOR, 0.0, np.where(allowed, np.inf, 0.0))
-        self.backend.set_col_bounds(YD, 0.0, np.where(allowed, 1.0, 0.0))
+        self.tokens_floor: float | None = None  # level 2: keep tokens/s at least this
+        self.gpu_cap: int | None = None  # level 3: use at most this many GPUs
 
     def reaching(self, tokens_per_s: float) -> np.ndarray:
         """Decode rows whose pair bound reaches `tokens_per_s` (all of them with mixed pools)."""
@@ -68,13 +67,27 @@ class _Model:
             return np.ones(len(self.speed), bool)
         return self.bound * self.osl >= tokens_per_s * (1 - _REL_TOL)
 
-    def solve(self, allowed: np.ndarray, deadline: Deadline):
-        self.restrict(allowed)
-        return self.problem.solve_within(self.backend, deadline.options())
+    def solve(self, allowed: np.ndarray, deadline: Deadline, fewest_gpus: bool = False):
+        """(deployment over the instance, result): the optimum with decode rows in `allowed` only."""
+        rows = np.flatnonzero(allowed)
+        if not len(rows):
+            return None, BackendResult(SolveStatus.INFEASIBLE)
+        sub = replace(self.inst, decode=take_rows(self.inst.decode, rows))
+        problem = build_disagg_problem(sub, pair_bound=True)
+        backend = backend_for(self.name)(problem.formulation)
+        if self.tokens_floor is not None:
+            backend.set_row_bounds(ConstraintGroup.THROUGHPUT_FLOOR, self.tokens_floor * (1 - _REL_TOL), np.inf)
+        if self.gpu_cap is not None:
+            backend.set_row_bounds(ConstraintGroup.GPU_BUDGET, -np.inf, float(self.gpu_cap))
+        if fewest_gpus:
+            backend.set_objective(problem.gpu_objective(), Sense.MINIMIZE)
+        dep, result = problem.solve_within(backend, deadline.options())
+        if dep is not None:
+            dep = DisaggDeployment.from_counts(self.inst, dict(dep.prefill), {int(rows[r]): c for r, c in dep.decode})
+        return dep, result
 
     def max_tokens(self, allowed: np.ndarray, deadline: Deadline):
         """(deployment, result): the most tokens/s over the decode rows of `allowed` (class docstring)."""
-        self.backend.set_objective(self.problem.rate_objective(), Sense.MAXIMIZE)
         if self.bound is None:
             return self.solve(allowed, deadline)
         allowed = allowed & (self.bound > 0)
@@ -93,21 +106,19 @@ class _Model:
 def _fewest_gpus(model: _Model, best: DisaggDeployment, deadline: Deadline, allowed: np.ndarray | None = None
                  ) -> tuple[DisaggDeployment, bool]:
     """Level 2 (solver/disagg.py), over the decode rows of `allowed` (all by default); the flag says a
-    limit stopped it. The throughput floor is lifted again afterwards."""
-    model.backend.set_row_bounds(ConstraintGroup.THROUGHPUT_FLOOR, best.tokens_per_s * (1 - _REL_TOL), np.inf)
-    model.backend.set_objective(model.problem.gpu_objective(), Sense.MINIMIZE)
+    limit stopped it."""
     reach = model.reaching(best.tokens_per_s)
-    cand, result = model.solve(reach if allowed is None else reach & allowed, deadline)
+    model.tokens_floor = best.tokens_per_s
+    cand, result = model.solve(reach if allowed is None else reach & allowed, deadline, fewest_gpus=True)
+    model.tokens_floor = None
     if cand is not None and cand.tokens_exact >= best.tokens_exact and cand.gpus_used < best.gpus_used:
         best = cand
-    model.backend.set_row_bounds(ConstraintGroup.THROUGHPUT_FLOOR, -np.inf, np.inf)
     return best, result.limited
 
 
 def _fastest_users(model: _Model, best: DisaggDeployment, deadline: Deadline) -> tuple[DisaggDeployment, bool]:
     """Level 3 (solver/disagg.py); the flag says a limit stopped it."""
-    model.backend.set_row_bounds(ConstraintGroup.GPU_BUDGET, -np.inf, float(best.gpus_used))
-    model.backend.set_objective(model.problem.rate_objective(), Sense.MAXIMIZE)
+    model.gpu_cap = best.gpus_used
     reach = model.reaching(best.tokens_per_s)
     while True:
         cand, result = model.solve(reach & (model.speed > best.tokens_per_s_per_user), deadline)
