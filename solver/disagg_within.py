@@ -121,6 +121,8 @@ def _fastest_users(model: _Model, best: DisaggDeployment, deadline: Deadline) ->
     model.gpu_cap = best.gpus_used
     reach = model.reaching(best.tokens_per_s)
     while True:
+        if deadline.expired():  # each solve would still get MIN_SLICE_S: stop raising the floor here
+            return best, True
         cand, result = model.solve(reach & (model.speed > best.tokens_per_s_per_user), deadline)
         if result.limited:
             return best, True
