@@ -24,10 +24,9 @@ def export_disagg_model(inst: DisaggInstance, path: str | Path) -> tuple[int, in
     formulation = build_disagg_problem(sub).formulation
     written = backend_for("highs")(formulation).export(path)
     mark = "* " if written.suffix.lower() == ".mps" else "\\ "
-    lines = [f"sloplan disaggregated model (level 1 of the best plan): {len(sub.prefill)} prefill and "
-             f"{len(sub.decode)} decode options of {len(inst.prefill)} and {len(inst.decode)} after the exact "
-             "dominance reduction",
-             "np(i), nd(j) = workers of prefill option i / decode option j; r = requests/s served; the "
-             "objective is tokens/s (osl r)"]
+    lines = ["sloplan disaggregated model, level 1 of the best plan (maximize tokens/s = osl r)",
+             f"options after the exact dominance reduction: {len(sub.prefill)} prefill of {len(inst.prefill)}, "
+             f"{len(sub.decode)} decode of {len(inst.decode)}",
+             "np(i), nd(j): workers of prefill option i / decode option j; r: requests/s served"]
     written.write_text("".join(f"{mark}{line}\n" for line in lines) + written.read_text())
     return formulation.num_rows, formulation.num_cols
