@@ -7,9 +7,10 @@ MILP of solver/problems/disagg.py on that backend, the deadline shared with the 
 (solver/limits.py): a solve the limit stops keeps its incumbent, exactly re-evaluated, and the
 `Outcome` says what is unproved — never a silently worse plan called optimal.
 
-Best plan: the lexicographic levels of solver/disagg.py (tokens/s, fewest GPUs, user speed), each a
-solve on one backend model of the exactly reduced instance (solver/disagg_reduction.py). Level 1
-stopped: its incumbent with the gap; a tie-break stopped: tokens/s proved, the tie-break not.
+Best plan: the lexicographic levels of solver/disagg.py (tokens/s, fewest GPUs, user speed), on the
+exactly reduced instance (solver/disagg_reduction.py), each solve a MILP of the decode rows that can
+matter to it (`_Model`). Level 1 stopped: its incumbent with the gap; a tie-break stopped: tokens/s
+proved, the tie-break not.
 Front: the ε-constraint trace of solver/disagg.py, each point then taken with the fewest GPUs at its
 tokens/s (as the enumeration's front: on a tie in user speed and tokens/s, the fewest GPUs); a step
 the limit stops ends the trace, the points before it are exact, and the Outcome says how far it got
@@ -17,8 +18,8 @@ the limit stops ends the trace, the points before it are exact, and the Outcome 
 
 Exact ties on all three levels may pick another deployment than the enumeration (which prefers the
 lowest TTFT among them); the key (tokens/s, GPUs, tokens/s/user) and the front's values (user speed,
-tokens/s, GPUs) are the same,
-which tests/test_disagg_within.py checks against brute force on every installed backend.
+tokens/s, GPUs) are the same, which tests/test_disagg_within.py checks against brute force on every
+installed backend and against the enumeration.
 """
 from __future__ import annotations
 
