@@ -80,8 +80,11 @@ def test_a_limited_disaggregated_plan_is_marked_with_its_gap(capsys, monkeypatch
     assert doc["solver"]["best"] == {"status": "time_limit", "gap": 0.1, "detail": "tokens/s not proved optimal"}
     assert doc["best"]["tokens_per_s"] == truth["tokens_per_s"]  # the incumbent, exactly re-evaluated
     code, out, _ = cli_run(capsys, "solve", *SMALL, "--time-limit", "30")
-    assert code == 0 and "Best plan NOT proved optimal: time_limit after 30 s on highs, gap 10.00%" in \
-        out.replace("\n", " ")
+    text = out.replace("\n", " ")
+    assert code == 0 and "Best plan NOT proved optimal: time_limit after 30 s on highs, gap 10.00%" in text
+    assert "(disagg: MILP (solver/problems/disagg.py) on highs)" in text  # the table says which method ran
+    code, out, _ = cli_run(capsys, "solve", *SMALL)
+    assert code == 0 and "(disagg: " not in out  # the default enumerates; nothing named, nothing to say
 
 
 def test_a_limit_in_one_mode_leaves_the_union_unproved(capsys, monkeypatch):
