@@ -113,3 +113,17 @@ def test_export_tolerance_with_a_disaggregated_best_is_one_line(capsys, tmp_path
     code, out, err = cli_run(capsys, "solve", *SMALL, "--export", tmp_path / "m.lp", "--export-tolerance", "0.01")
     assert code == 2 and out == "" and err.startswith("error: export_tolerance: the compact model covers")
     assert err.count("\n") == 1 and not list(tmp_path.iterdir())
+
+
+def test_a_real_limit_on_the_mixed_pool_milp_is_exit_4_or_a_marked_incumbent(capsys):
+    """No stub: mixed pools (only the MILP solves them; about 20 s unlimited here) under a 10 ms limit.
+    Either no plan (exit 4, its one line, not called infeasible) or an incumbent marked time_limit."""
+    code, out, err = cli_run(capsys, "solve", *SMALL, "--mixed-pools", "--time-limit", "0.01", "--json")
+    doc = json.loads(out)
+    assert doc["solver"]["disagg"] == "MILP (solver/problems/disagg.py) on highs"
+    if code == 4:
+        assert doc["best"] is None and doc["infeasible_reason"] is None
+        assert err.strip() == "stopped: no plan found within the time limit (0.01 s)"
+    else:
+        assert code == 0 and doc["solver"]["best"]["status"] == "time_limit" and doc["best"] is not None
+    assert doc["solver"]["front"]["status"] == "time_limit"
