@@ -106,9 +106,9 @@ def _export(table, setup, best: Plan | None, req: Request, slo, path: Path, tole
     else the replica MIP (compact with a tolerance, which only the replica modes have)."""
     disagg = setup is not None and (table is None or (best is not None and best.groups[0].mode is ServingMode.DISAGG))
     if disagg and tolerance is not None:
-        raise InputError("export_tolerance", "the compact model covers the replica (static/agg) modes and the best "
-                                             "plan is disaggregated; accepted: --export without --export-tolerance, "
-                                             "or modes without disagg")
+        what = "the request plans only disagg" if table is None else "the best plan is disaggregated"
+        raise InputError("export_tolerance", f"the compact model covers the replica (static/agg) modes and {what}; "
+                                             "accepted: --export without --export-tolerance, or modes without disagg")
     if disagg:
         from .model_export import write_disagg_export
 

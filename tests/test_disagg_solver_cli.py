@@ -112,7 +112,11 @@ def test_export_writes_the_disaggregated_model_when_the_best_plan_is_disaggregat
 def test_export_tolerance_with_a_disaggregated_best_is_one_line(capsys, tmp_path):
     code, out, err = cli_run(capsys, "solve", *SMALL, "--export", tmp_path / "m.lp", "--export-tolerance", "0.01")
     assert code == 2 and out == "" and err.startswith("error: export_tolerance: the compact model covers")
-    assert err.count("\n") == 1 and not list(tmp_path.iterdir())
+    assert "the request plans only disagg" in err and err.count("\n") == 1 and not list(tmp_path.iterdir())
+    args = [a if a != "disagg" else "agg,disagg" for a in SMALL]  # a disaggregated best among several modes
+    code, out, err = cli_run(capsys, "solve", *args, "--export", tmp_path / "m.lp", "--export-tolerance", "0.01")
+    assert code == 2 and "the best plan is disaggregated" in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_real_limit_on_the_mixed_pool_milp_is_exit_4_or_a_marked_incumbent(capsys):
