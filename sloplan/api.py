@@ -38,9 +38,9 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
           export_tolerance: float | None = None) -> SolveResult:
     """Best deployment under the SLOs within the GPU budget, and the exact front over every requested mode:
     build (context, engines, option table, disaggregated instance) → solve (typed Plans per mode, merged:
-    solver/mode_union.py) → verify (the best plan) → render. `export`: also write the best-plan model of
-    the replica modes there (.lp/.mps, sloplan/model_export.py), the compact one fitted at
-    `export_tolerance` when that is given."""
+    solver/mode_union.py) → verify (the best plan) → render. `export`: also write the best plan's model
+    there (.lp/.mps, sloplan/model_export.py): the disaggregated MILP when the best plan is disaggregated,
+    else the replica MIP, the compact one fitted at `export_tolerance` when that is given."""
     t0 = time.perf_counter()
     req = _as_request(request)
     ctx, slots, rejected = resolve(req)
@@ -54,7 +54,7 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
     best, front, solver = _optimize(table, setup, req, slo)
     t3 = time.perf_counter()
     if export is not None:  # after the solve: a backend refusing the model (exit 2) leaves no file
-        _export(table, req, slo, Path(export), export_tolerance)
+        _export(table, setup, best, req, slo, Path(export), export_tolerance)
     infeasible = solver["best"]["status"] == "infeasible"  # a time limit without a plan proves nothing
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
@@ -70,44 +70,50 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
 
 
 def _optimize(table, setup, req: Request, slo) -> tuple[Plan | None, list[Plan], dict]:
-    """Best plan and front of every requested mode, merged, with how far the replica modes' answers are
-    proved on the request's solver backend under its time limit (one deadline for both; solver/limits.py).
-    The disaggregated answer is an exact enumeration (solver/disagg_pairs.py), proved by construction."""
+    """Best plan and front of every requested mode, merged, with how far each answer is proved on the
+    request's solver backend under its time limit (one deadline for all modes; solver/limits.py). The
+    disaggregated part is the exact pair enumeration unless the request names a solver or a time limit
+    (sloplan/solve_disagg.py says which, and `solver.disagg` in the result)."""
     from sloplan.solver.backends import BackendRefused
-    from sloplan.solver.limits import Deadline, Outcome, SolveStatus
+    from sloplan.solver.limits import Deadline
 
-    bests, fronts = [], []
-    outcomes = {"best": Outcome(SolveStatus.OPTIMAL), "front": Outcome(SolveStatus.OPTIMAL)}
-    if table is not None:
-        deadline = Deadline.after(req.time_limit_s)
-        try:
-            best, outcomes["best"] = best_plan_within(table, req.total_gpus, slo, backend=req.solver,
-                                                      deadline=deadline)
-            front, outcomes["front"] = pareto_plans_within(table, req.total_gpus, slo, backend=req.solver,
-                                                           deadline=deadline)
-        except BackendRefused as exc:
-            raise InputError("solver", f"{exc}; accepted: a backend that takes this model") from None
-        bests.append(best)
-        fronts.append(front)
-    if setup is not None:
-        from sloplan.solver.disagg import disagg_plans
+    from .solve_disagg import disagg_answer, merged_best, merged_front
 
-        best, front = disagg_plans(setup.instance)
-        bests.append(best)
-        fronts.append(front)
-    best = union_best(bests)
-    if best is None and outcomes["best"].proved:
-        outcomes["best"] = Outcome(SolveStatus.INFEASIBLE)
-    elif best is not None and outcomes["best"].status is SolveStatus.INFEASIBLE:
-        outcomes["best"] = Outcome(SolveStatus.OPTIMAL)  # the replica modes had none; disagg has one
-    return best, union_front(fronts), {"name": req.solver, "time_limit_s": req.time_limit_s,
+    deadline = Deadline.after(req.time_limit_s)
+    parts, fronts, method = [], [], {}
+    try:
+        if table is not None:
+            best, best_outcome = best_plan_within(table, req.total_gpus, slo, backend=req.solver, deadline=deadline)
+            front, front_outcome = pareto_plans_within(table, req.total_gpus, slo, backend=req.solver,
+                                                       deadline=deadline)
+            parts.append(("static/agg", best, best_outcome, front_outcome))
+            fronts.append(front)
+        if setup is not None:
+            best, front, best_outcome, front_outcome, method["disagg"] = disagg_answer(setup, req, deadline)
+            parts.append(("disagg", best, best_outcome, front_outcome))
+            fronts.append(front)
+    except BackendRefused as exc:
+        raise InputError("solver", f"{exc}; accepted: a backend that takes this model") from None
+    best = union_best(p[1] for p in parts)
+    outcomes = {"best": merged_best([p[:3] for p in parts], best),
+                "front": merged_front([(p[0], p[3]) for p in parts])}
+    return best, union_front(fronts), {"name": req.solver, "time_limit_s": req.time_limit_s, **method,
                                        **{k: o.to_dict() for k, o in outcomes.items()}}
 
 
-def _export(table, req: Request, slo, path: Path, tolerance: float | None) -> None:
-    if table is None:
-        raise InputError("export", "writes the replica (static/agg) best-plan model; accepted: modes that "
-                                   "include static or agg")
+def _export(table, setup, best: Plan | None, req: Request, slo, path: Path, tolerance: float | None) -> None:
+    """The best plan's model: the disaggregated MILP when that plan (or the only mode) is disaggregated,
+    else the replica MIP (compact with a tolerance, which only the replica modes have)."""
+    disagg = setup is not None and (table is None or (best is not None and best.groups[0].mode is ServingMode.DISAGG))
+    if disagg and tolerance is not None:
+        what = "the request plans only disagg" if table is None else "the best plan is disaggregated"
+        raise InputError("export_tolerance", f"the compact model covers the replica (static/agg) modes and {what}; "
+                                             "accepted: --export without --export-tolerance, or modes without disagg")
+    if disagg:
+        from .model_export import write_disagg_export
+
+        write_disagg_export(setup.instance, path)
+        return
     from .model_export import write_export
 
     write_export(table, req.total_gpus, slo, path, tolerance)

@@ -43,3 +43,15 @@ def write_export(table, total_gpus: int, slo, path: Path, tolerance: float | Non
         data = staged.read_bytes()
     atomic_write("export", path, lambda f: f.write(data), binary=True)
     return size
+
+
+def write_disagg_export(instance, path: Path) -> tuple[int, int]:
+    """Write the disaggregated best-plan model (solver/disagg_export.py) to `path` atomically."""
+    from sloplan.solver.disagg_export import export_disagg_model
+
+    with tempfile.TemporaryDirectory(prefix="sloplan-export-") as tmp:
+        staged = Path(tmp) / f"model{path.suffix.lower()}"
+        size = export_disagg_model(instance, staged)
+        data = staged.read_bytes()
+    atomic_write("export", path, lambda f: f.write(data), binary=True)
+    return size

@@ -50,8 +50,9 @@ def print_solve(r: SolveResult) -> None:
     console.print(f"[bold]{req['model']}[/] on {req['total_gpus']}× {req['system']}"
                   + (f" (disagg: {pools})" if pools else "") + f" · {r.data_version} · "
                   f"isl {req['isl']} osl {req['osl']} prefix {req['prefix']} · SLO: {slo or 'none'}{margins}")
+    milp = r.solver.get("disagg", "").startswith("MILP")  # only when a solver or limit was named
     console.print(f"{r.engines} engines, {r.options} options · estimate {r.timings_s['estimate']:.2f} s, "
-                  f"optimize {r.timings_s['optimize']:.2f} s")
+                  f"optimize {r.timings_s['optimize']:.2f} s" + (f" (disagg: {r.solver['disagg']})" if milp else ""))
     _limit_note(r)
     if r.front:
         console.print(_front_table(r.front, r.best, r.solver.get("front", {}).get("status", "optimal") == "optimal"))

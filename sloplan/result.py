@@ -126,7 +126,8 @@ class SolveResult:
     infeasible_reason: str | None = None
     rejected_engines: tuple[str, ...] = field(default_factory=tuple)
     timings_s: dict = field(default_factory=dict)
-    # backend name, time limit, and per part ("best", "front") {status, gap, detail} (solver/limits.py)
+    # backend name, time limit, per part ("best", "front") {status, gap, detail} (solver/limits.py), and
+    # "disagg": which method solved that mode, when planned (sloplan/solve_disagg.py)
     solver: dict = field(default_factory=dict)
 
     certificate: object | None = None  # sloplan.prove.Certificate when infeasible: why, and what fixes it

@@ -30,12 +30,14 @@ def solver_installed(name: str) -> str:
 
 
 SOLVER_HELP = ("solver backend: highs, pyomo:highs, pyomo:cbc, pyomo:glpk, pyomo:scip, pyomo:gurobi, pyomo:cplex, "
-               "ortools:scip, ortools:cbc, ortools:cp-sat (the installed ones; an error lists them) "
+               "ortools:scip, ortools:cbc, ortools:cp-sat (the installed ones; an error lists them); naming one "
+               "also solves the disaggregated mode as a MILP on it instead of the exact pair enumeration "
                "[default: highs]")
 TIME_LIMIT_HELP = ("seconds the solver may spend on the best plan and the front together; a plan it stops on is "
                    "marked with its status and gap, never as optimal [default: none, proved optimal]")
-EXPORT_HELP = ("also write the best-plan model (the replica MIP of the request) as LP or MPS, by the "
-               "extension (checked before solving) [default: none]")
+EXPORT_HELP = ("also write the best-plan model as LP or MPS, by the extension (checked before solving): the "
+               "replica MIP of the request, or the disaggregated MILP when the best plan is disaggregated "
+               "[default: none]")
 EXPORT_TOLERANCE_HELP = ("with --export: write the compact model instead, each engine's tokens/s and limited "
                          "latencies piecewise-linear in concurrency within this relative error (0 = exact; "
                          "e.g. 0.01), the SLOs as its rows; the file's first comments state the measured "

@@ -10,6 +10,7 @@ import pytest
 
 from cli_helpers import cli_run
 from solver_helpers import highs_file_optimum
+from sloplan.solve_disagg import PAIRS
 from sloplan.solver import Slo, best_deployment
 from sloplan.solver import best as best_module
 from sloplan.solver.backends import BackendResult, SolveStatus, backend_for
@@ -20,9 +21,9 @@ from sloplan.solver.synthetic import random_table
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTANCE = ROOT / "instances" / "qwen3-32b-fp8-h200-trtllm.yaml"
-# --export writes the static/agg replica MIP (the disaggregated side is solved by exact enumeration and
-# has no model to export), so its optimum is the best static/agg plan: since the quick start's overall
-# best turned disaggregated (h-disacc), these tests ask for those two modes.
+# --export writes the best plan's model: the quick start's overall best is disaggregated (h-disacc), so
+# these tests of the static/agg replica MIP ask for those two modes (tests/test_disagg_solver_cli.py
+# checks the disaggregated model's export).
 REPLICA_MODES = ("--modes", "static,agg")
 
 
@@ -61,11 +62,16 @@ def test_choosing_another_backend_gives_the_same_plan(capsys):
     assert code == 0
     a, b = json.loads(default), json.loads(other)
     assert b["solver"]["name"] == "ortools:scip" and b["solver"]["best"]["status"] == "optimal"
-    assert a["solver"] == {"name": "highs", "time_limit_s": None,
+    assert b["solver"]["disagg"] == "MILP (solver/problems/disagg.py) on ortools:scip"  # the named backend, too
+    assert a["solver"] == {"name": "highs", "time_limit_s": None, "disagg": PAIRS,
                            "best": {"status": "optimal", "gap": 0.0, "detail": ""},
                            "front": {"status": "optimal", "gap": 0.0, "detail": ""}}
-    for key in ("best", "front"):
-        assert a[key] == b[key]
+    assert a["best"] == b["best"]
+    # disaggregated front points: the same values; on exact ties (same tokens/s, user speed and GPUs) the
+    # MILP may pick another deployment than the enumeration (solver/disagg_within.py)
+    values = ("mode", "tokens_per_s", "tokens_per_s_per_user", "gpus_used")
+    assert [p if p["mode"] != "disagg" else {k: p[k] for k in values} for p in a["front"]] == \
+        [p if p["mode"] != "disagg" else {k: p[k] for k in values} for p in b["front"]]
 
 
 class _Stopped:
@@ -135,7 +141,7 @@ def test_no_plan_before_the_limit_exits_4_not_infeasible(capsys, monkeypatch):
 
 def test_a_limited_plan_is_flagged_in_the_table(capsys, monkeypatch):
     monkeypatch.setattr(best_module, "backend_for", lambda name: _Stopped)
-    code, out, _ = cli_run(capsys, "solve", INSTANCE, "--time-limit", "3")
+    code, out, _ = cli_run(capsys, "solve", INSTANCE, "--time-limit", "3", *REPLICA_MODES)
     assert code == 0
     assert "Best plan NOT proved optimal: time_limit after 3 s on highs, gap 10.00%" in out.replace("\n", " ")
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backends.base import EXACT, SolveOptions, SolverBackend
+from ..backends.base import EXACT, BackendResult, SolveOptions, SolverBackend, has_plan, solve_within_limits
 from ..disagg_deployment import DisaggDeployment
 from ..disagg_tables import DisaggInstance
 from ..formulation import Constraint, Formulation, Sense, Terms, Variable
@@ -92,6 +92,17 @@ class DisaggProblem:
         result = backend.solve(options)
         if not result.proved_optimal():
             return None
+        return self.deployment(backend, result)
+
+    def solve_within(self, backend: SolverBackend, options: SolveOptions
+                     ) -> tuple[DisaggDeployment | None, BackendResult]:
+        """Like `solve`, but a limit is an answer too: the incumbent's deployment (or None) and the result
+        saying which limit stopped it and with what gap. SolverError only on a solver error."""
+        result = solve_within_limits(backend, options)
+        return (self.deployment(backend, result) if has_plan(result) else None), result
+
+    def deployment(self, backend: SolverBackend, result: BackendResult) -> DisaggDeployment | None:
+        """The solution's worker counts, re-evaluated exactly; None when it serves nothing."""
         n_p = np.rint(backend.values(NP, result)).astype(np.int64)
         n_d = np.rint(backend.values(ND, result)).astype(np.int64)
         if not n_p.any() or not n_d.any():
@@ -193,12 +204,39 @@ def _floor_rows(inst: DisaggInstance) -> list[Constraint]:
             _row(_G.THROUGHPUT_FLOOR.value, [_one(R, float(inst.osl))], -np.inf, np.inf, _G.THROUGHPUT_FLOOR)]
 
 
-def build_disagg_problem(inst: DisaggInstance) -> DisaggProblem:
-    """Formulate the module docstring's MILP."""
+def pair_rate_bound(inst: DisaggInstance) -> np.ndarray:
+    """Per decode row d, the most requests/s any one-engine-per-pool plan using d can serve: the best
+    over prefill rows p and worker counts k of ``min(rho[p, d] mu_p k, mu_d nd_max(k))``, nd_max(k)
+    the decode workers every budget and limit leaves (solver/disagg_pairs.py, same arithmetic)."""
+    from ..disagg_pairs import _decode_room
+
+    rows, cols = np.arange(len(inst.prefill)), np.arange(len(inst.decode))
+    rate_p = inst.rho * inst.prefill.requests_per_s[:, None]
+    cap_p, best = inst.prefill_cap(), np.zeros(len(cols))
+    for k in range(1, int(cap_p.max(initial=0)) + 1):
+        room = _decode_room(inst, rows, cols, k)
+        served = np.minimum(rate_p * k, inst.decode.requests_per_s[None, :] * room)
+        best = np.maximum(best, np.where((cap_p >= k)[:, None], served, 0.0).max(axis=0))
+    return best
+
+
+def _pair_bound_rows(inst: DisaggInstance) -> list[Constraint]:
+    """[pair_bound] r <= sum_d B_d yd_d (one engine per pool only; B from `pair_rate_bound`, widened by
+    a relative 1e-9 so float rounding never cuts a plan). Valid for every plan, so the optimum is the
+    same; it makes the LP bound that of the best pair, which is what makes branch-and-bound fast."""
+    bound = pair_rate_bound(inst) * (1 + 1e-9)
+    return [_row("pair_bound", [_one(R, 1.0), _one(YD, -bound)], -np.inf, 0.0, _G.RATE_BALANCE)]
+
+
+def build_disagg_problem(inst: DisaggInstance, pair_bound: bool = False) -> DisaggProblem:
+    """Formulate the module docstring's MILP; `pair_bound` adds the valid [pair_bound] row (one engine
+    per pool only) that the solve drivers use and the certificates, which relax groups, do not."""
     if len(inst.prefill) == 0 or len(inst.decode) == 0:
         raise ValueError("a disaggregated problem needs prefill and decode options")
     rows = (_rate_rows(inst) + _ttft_rows(inst) + _exclusion_rows(inst) + _gpu_rows(inst)
             + _choice_rows(inst) + _floor_rows(inst))
+    if pair_bound and not inst.mixed_pools:
+        rows += _pair_bound_rows(inst)
     variables = _variables(inst)
     objective = {R: np.array([float(inst.osl)])}
     return DisaggProblem(inst, Formulation(variables, tuple(rows), objective, Sense.MAXIMIZE))
