@@ -77,7 +77,8 @@ def expert_dtype(arch: ModelArch, engine: Engine, system: SystemSpec | None = No
     checkpoint's scales)."""
     w = _role_weight(arch, WeightRole.EXPERT)
     fmt = w.fmt if w is not None else arch.checkpoint_format
-    if fmt is WeightFormat.MXFP4 and system is not None and own_rate_key(WeightFormat.NVFP4.value) in system.flops_per_s:
+    fp4_math = system is not None and own_rate_key(WeightFormat.NVFP4.value) in system.flops_per_s
+    if fmt is WeightFormat.MXFP4 and fp4_math:
         from .framework import framework  # FP4 math: the framework's data decides the activation format
 
         if framework(backend or Backend.TRTLLM).capabilities.mxfp8_moe_activations is not None:

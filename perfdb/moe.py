@@ -54,7 +54,8 @@ def _columns(path, donated: list[tuple[object, str]]) -> dict:
     cols["from_donor"] = np.zeros(len(cols["latency"]), dtype=bool)
     for donor_path, dtype in donated:
         def shapes(c: dict, rows: np.ndarray) -> list[tuple]:
-            return [(str(d), *k) for d, k in zip(c["distribution"][rows], np.stack([c[k][rows] for k in MOE_KEYS], 1).tolist())]
+            keys = np.stack([c[k][rows] for k in MOE_KEYS], 1).tolist()
+            return [(str(d), *k) for d, k in zip(c["distribution"][rows], keys)]
         mine = np.array([canon_dtype(d) == dtype for d in cols["moe_dtype"]], dtype=bool)
         own = set(shapes(cols, mine))
         extra = read_columns(donor_path, numeric, text)

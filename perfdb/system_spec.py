@@ -20,9 +20,10 @@ class SystemSpec:
     `table_donors`: (backend, table file, donor system) for each table this system's collection timed with a
     cost the serving step does not pay; read from the donor's folder, util through this system's SOL, tier
     EXTRAPOLATED at best (perfdb/mla.py). In the repr: which table is read is part of the cache key.
-    `lane_donors`: (backend, table file, dtype, donor backend, donor version) for each kernel this system runs on `backend`
-    that the backend's own collection did not time but another framework's table on the same GPU did (the
-    same library kernel); those rows join the table, tier EXTRAPOLATED at best (perfdb/moe.py). In the repr.
+    `lane_donors`: (backend, table file, dtype, donor backend, donor version) for each kernel this system
+    runs on `backend` at shapes the backend's own collection did not time but another framework's table on
+    the same GPU did (the same library kernel); those rows join the table, tier EXTRAPOLATED at best
+    (perfdb/moe.py). In the repr.
     """
 
     name: str
