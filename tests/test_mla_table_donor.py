@@ -1,6 +1,7 @@
 """perfdb/mla.py + perfdb/systems/{b300_sxm,gb200,gb300}.yaml table_donors: B300's (GB200's, GB300's) vLLM
-MLA generation-module table timed a fixed per-call cost (38-80 us over B200's at every shape), so it is priced from B200's table through B300's
-SOL, tagged EXTRAPOLATED; B300's other MLA tables and other frameworks keep their own, MEASURED."""
+MLA generation-module table timed a fixed per-call cost (38-80 us over B200's at every shape), so it is
+priced from B200's table through that system's SOL, tagged EXTRAPOLATED; the other MLA tables and other
+frameworks keep their own, MEASURED."""
 import numpy as np
 import pandas as pd
 import pytest
