@@ -124,3 +124,13 @@ def test_a_row_without_a_count_says_which(sample_rows, column):
     columns, _ = sample_rows
     pred = predict_rows([_row(columns, **{column: ""})])[0]
     assert pred["pred_ttft_ms"] == "" and f"{column}: is empty" in pred["error"]
+
+
+def test_a_row_without_its_client_count_is_not_guessed(sample_rows):
+    """The row's load decides its TPOT; a row that does not record it gets an error naming the column."""
+    columns, _ = sample_rows
+    pred = predict_rows([_row(columns, silicon_data_source="source_file=x.csv; measured=2026-01-25")])[0]
+    assert pred["pred_tpot_ms"] == "" and "silicon_data_source" in pred["error"]
+    assert "silicon_concurrency" in pred["error"]
+    assert predict_rows([_row(columns)])[0]["error"] == ""
+
