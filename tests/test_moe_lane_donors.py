@@ -61,3 +61,22 @@ def test_the_launch_sets_the_switch_the_pricing_assumed():
     assert kernel_env(arch, engine, load_system("h200_sxm"), Backend.VLLM) == ()  # no FP4 math: weight-only
     assert kernel_env(arch, engine, load_system("b200_sxm"), Backend.TRTLLM) == ()  # its default
     assert kernel_env(arch, engine, load_system("b200_sxm"), Backend.SGLANG) == ()
+
+
+@pytest.mark.parametrize("modes", ["agg", "disagg"])
+def test_every_launched_vllm_server_of_the_plan_sets_the_switch(modes):
+    """solve's launch text, aggregated replicas and disaggregated workers alike."""
+    import subprocess
+    import sys
+
+    args = ["solve", "--model", "openai/gpt-oss-120b", "--system", "b200_sxm", "--backend", "vllm",
+            "--total-gpus", "4", "--isl", "1024", "--osl", "1024", "--ttft-ms", "3000", "--tpot-ms", "30",
+            "--modes", modes]
+    out = subprocess.run([sys.executable, "-m", "sloplan", *args], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    servers = [line for line in out.stdout.splitlines() if "vllm serve" in line]
+    assert servers and all("VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1" in line for line in servers)
+    hopper = subprocess.run([sys.executable, "-m", "sloplan", *[a if a != "b200_sxm" else "h200_sxm" for a in args]],
+                            capture_output=True, text=True, timeout=600)
+    assert hopper.returncode == 0 and "vllm serve" in hopper.stdout
+    assert "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8" not in hopper.stdout
