@@ -72,15 +72,15 @@ def _clients(row: dict) -> int | None:
 def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs, str]:
     """One disaggregated row as validated arguments and its layout note; InputError naming the column."""
     _shape(row)
-    if _clients(row) is None:
-        raise InputError("silicon_data_source", "records no silicon_concurrency=N: a disaggregated row's TTFT and "
-                                                "TPOT depend on its client count, which the row does not say; "
-                                                "accepted: a silicon_concurrency=N entry")
     for arg, column in COUNT_COLUMN.items():
         if arg != "concurrency" and not _text(row, column):
             raise InputError(column, "is empty: a disaggregated row is estimated from its worker counts and batch "
                                      "sizes (prefill_batch_size, prefill_num_workers, decode_batch_size, "
                                      f"decode_num_workers); accepted: {accepted(DisaggCounts, arg)}")
+    if _clients(row) is None:
+        raise InputError("silicon_data_source", "records no silicon_concurrency=N: a disaggregated row's TTFT and "
+                                                "TPOT depend on its client count, which the row does not say; "
+                                                "accepted: a silicon_concurrency=N entry")
     layouts = {role: _layout(row, role) for role in ROLES}
     label = storage_label(_text(row, "model_path"), _text(row, "gemm_quant_mode").lower())
     model, quant, quant_note = label or served(_text(row, "model_path"), _quant(row))
