@@ -211,6 +211,17 @@ def _as_tuple(w: WorkerSpec | Sequence[WorkerSpec]) -> tuple[WorkerSpec, ...]:
 
 
 # --------------------------------------------------------------------------- workers
+def _kernel_env(spec: Framework, arch: ModelArch, w: WorkerSpec) -> tuple[str, ...]:
+    """The switches the worker's priced expert kernels need (model/moe_ops.py kernel_env), as the
+    aggregated launch writes them; none for a dense model."""
+    if arch.mlp.moe is None:
+        return ()
+    from sloplan.model.moe_ops import kernel_env
+    from sloplan.perfdb import load_system
+
+    return kernel_env(arch, w.engine, load_system(w.system), spec.backend)
+
+
 def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: FrameworkProfile, wl: Workload,
                     role: Role, w: WorkerSpec, nth: int, placed: bool,
                     across: int | None) -> tuple[str, str, str, tuple[str, ...]]:
@@ -242,7 +253,8 @@ def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: Fra
         path = path.with_stem(f"{path.stem}{nth + 1}") if nth else path  # prefill.yaml, prefill2.yaml, ...
         launch = replace(launch, options_file=replace(launch.options_file, path=str(path)))
     env_vars = {**data.env, **(d.across_nodes_env if across is not None else {})}
-    env = [*([f"{d.devices_env}={DEVICES}"] if placed else []), *(f"{k}={fill(v)}" for k, v in env_vars.items())]
+    env = [*([f"{d.devices_env}={DEVICES}"] if placed else []), *(f"{k}={fill(v)}" for k, v in env_vars.items()),
+           *_kernel_env(spec, arch, w)]
     tail = [*tail, d.host_flag, host, d.port_flag, PORT]
     wide = span(w.engine, across, launch.multinode) if across is not None and launch.multinode else None
     if wide is not None:

@@ -96,10 +96,11 @@ def parallel_settings(engine: Engine) -> dict[Setting, Value]:
             Setting.EXPERT_PARALLEL: engine.moe_ep > 1 or None}
 
 
-def server_command(launch: Launch, model: str, values: dict[Setting, Value]) -> str:
-    """The server's command line: command, model, fixed arguments, then each flag in the data's order;
-    settings kept in an options file are written to it first and passed by its flag."""
-    setup, cmd = server_parts(launch, model, values)
+def server_command(launch: Launch, model: str, values: dict[Setting, Value], env: Sequence[str] = ()) -> str:
+    """The server's command line: environment assignments (`env`, "NAME=value"), command, model, fixed
+    arguments, then each flag in the data's order; settings kept in an options file are written to it
+    first and passed by its flag."""
+    setup, cmd = server_parts(launch, model, values, env=env)
     return f"{setup} && {cmd}" if setup else cmd
 
 

@@ -171,7 +171,7 @@ class NodeLaunch:
 
 
 def node_launch(launch: Launch, engine: Engine, gpus_per_node: int, model: str, values: dict[Setting, Value],
-                prepare: str = "") -> NodeLaunch | None:
+                prepare: str = "", env: Sequence[str] = ()) -> NodeLaunch | None:
     """The commands of one replica of `engine` over nodes of `gpus_per_node` GPUs, or None when it fits
     one node or the framework's data has no multinode way (then it keeps the single-node command)."""
     mn = launch.multinode
@@ -179,4 +179,4 @@ def node_launch(launch: Launch, engine: Engine, gpus_per_node: int, model: str, 
     if s is None:
         return None
     return NodeLaunch(engine.label, s.way, gpus_per_node,
-                      node_commands(launch, engine, s, model, values, prepare=prepare), mn.docs)
+                      node_commands(launch, engine, s, model, values, env=env, prepare=prepare), mn.docs)

@@ -2,6 +2,7 @@
 an engine larger than a node of its system (generators/multinode.py)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sloplan.model.arch import ModelArch
@@ -25,7 +26,7 @@ class ReplicaLaunch:
 
 def replica_launch(backend: Backend, arch: ModelArch, engine: Engine, memory: MemoryPlan, fw: FrameworkProfile,
                    wl: Workload, max_seqs: int, spec: Framework | None = None,
-                   gpus_per_node: int | None = None) -> ReplicaLaunch:
+                   gpus_per_node: int | None = None, env: Sequence[str] = ()) -> ReplicaLaunch:
     """What starts one replica of `engine` serving up to `max_seqs` requests at once, preceded by the
     checkpoint conversion the plan's quantization needs, if any (build_context has already refused
     formats the checkpoint cannot give). `spec`: the framework's data (default: the shipped file of
@@ -33,15 +34,16 @@ def replica_launch(backend: Backend, arch: ModelArch, engine: Engine, memory: Me
 
     It loads `arch.checkpoint` (the resolved Hugging Face id or local folder), never the user's
     spelling of the model: `qwen3-32b` resolves to an architecture, but only `Qwen/Qwen3-32B` downloads.
-    `memory` is the plan's: the memory knob written is the framework profile's, which that plan assumed."""
+    `memory` is the plan's: the memory knob written is the framework profile's, which that plan assumed.
+    `env`: environment assignments ("NAME=value") the priced kernels need (model/moe_ops.py kernel_env)."""
     spec, ckpt = spec or framework(backend), arch.checkpoint_quant
     prepare, served = offline_quantization(spec, arch.checkpoint, engine, ckpt)
     values = settings(spec, engine, fw, wl, max_seqs, ckpt, gpus_per_node)
-    nodes = node_launch(spec.launch, engine, gpus_per_node, served, values, prepare.removesuffix(" && ")) \
+    nodes = node_launch(spec.launch, engine, gpus_per_node, served, values, prepare.removesuffix(" && "), env) \
         if gpus_per_node else None
     if nodes is not None:
         return ReplicaLaunch(nodes.text(), nodes)
-    return ReplicaLaunch(prepare + server_command(spec.launch, served, values))
+    return ReplicaLaunch(prepare + server_command(spec.launch, served, values, env))
 
 
 def launch_command(backend: Backend, arch: ModelArch, engine: Engine, memory: MemoryPlan, fw: FrameworkProfile,

@@ -76,7 +76,10 @@ class HostBoundGemm:
 @dataclass(frozen=True)
 class Capabilities:
     """quantize_on_load: checkpoint format → the formats the framework makes from it while loading →
-    the value of its quantization flag. kv_dtypes: KV dtype → its spelling (None: not written)."""
+    the value of its quantization flag. kv_dtypes: KV dtype → its spelling (None: not written).
+    mxfp8_moe_activations: on a GPU with FP4 math, MXFP4 experts run with MXFP8 activations (the
+    w4a8_mxfp4_mxfp8 kernels) when the environment variables given are set (empty: by default); None:
+    weight-only (BF16 activations) everywhere (model/moe_ops.py expert_dtype)."""
 
     parallelism: tuple[Parallelism, ...]
     memory_fraction_of: KvFractionOf
@@ -84,6 +87,7 @@ class Capabilities:
     kv_dtypes: Mapping[KvDtype, str | None]
     host_bound_gemms: Mapping[str, HostBoundGemm] = field(default_factory=lambda: types.MappingProxyType({}))
     wide_ep: WideEp | None = None  # the wide-EP all-to-all it is launched with where that applies (model/wide_ep.py)
+    mxfp8_moe_activations: Mapping[str, str] | None = None
 
     def gemm_swaps(self, version: str | None) -> tuple[tuple[str, str], ...]:
         """(table, sibling) for each host-bound GEMM table that `version`'s serving step does not pay."""

@@ -69,19 +69,34 @@ def expert_dtype(arch: ModelArch, engine: Engine, system: SystemSpec | None = No
                  backend: Backend | None = None) -> str:
     """The MoE table's quant name for the routed experts (see the module docstring).
 
-    MXFP4 / INT4 experts run their own kernels: TRT-LLM on Blackwell (a GPU with FP4 math) with MXFP8
-    activations, its w4a8_mxfp4_mxfp8 kernels (4-8x faster there than the weight-only lane); elsewhere,
-    and in vLLM / SGLang, weight-only. An FP8 engine on FP8 block-scaled experts runs the block kernels
-    (the MoE table's fp8 and fp8_block are different kernels, chosen by the checkpoint's scales)."""
+    MXFP4 / INT4 experts run their own kernels: on a GPU with FP4 math, where the framework file says its
+    MXFP4 experts take MXFP8 activations (`mxfp8_moe_activations`: TRT-LLM by default, vLLM with the flag
+    its Blackwell recipes set), the w4a8_mxfp4_mxfp8 kernels (4-8x faster than the weight-only lane at
+    large batch); elsewhere, and in SGLang, weight-only. An FP8 engine on FP8 block-scaled experts runs
+    the block kernels (the MoE table's fp8 and fp8_block are different kernels, chosen by the
+    checkpoint's scales)."""
     w = _role_weight(arch, WeightRole.EXPERT)
     fmt = w.fmt if w is not None else arch.checkpoint_format
-    if fmt is WeightFormat.MXFP4 and (backend or Backend.TRTLLM) is Backend.TRTLLM \
-            and system is not None and own_rate_key(WeightFormat.NVFP4.value) in system.flops_per_s:  # FP4 math
-        return "w4a8_mxfp4_mxfp8"
+    fp4_math = system is not None and own_rate_key(WeightFormat.NVFP4.value) in system.flops_per_s
+    if fmt is WeightFormat.MXFP4 and fp4_math:
+        from .framework import framework  # FP4 math: the framework's data decides the activation format
+
+        if framework(backend or Backend.TRTLLM).capabilities.mxfp8_moe_activations is not None:
+            return "w4a8_mxfp4_mxfp8"
     if fmt.gemm is None:  # MXFP4 / INT4 weight-only experts: their own kernels, as shipped
         return fmt.dtype
     q = gemm_dtype(arch, engine, WeightRole.EXPERT)
     return WeightFormat.FP8_BLOCK.value if WeightFormat(q) is WeightFormat.FP8 and fmt is WeightFormat.FP8_BLOCK else q
+
+
+def kernel_env(arch: ModelArch, engine: Engine, system: SystemSpec, backend: Backend) -> tuple[str, ...]:
+    """Environment assignments ("NAME=value") the server needs to run the expert kernels the estimate
+    priced: the framework's `mxfp8_moe_activations` switch where expert_dtype chose those kernels."""
+    if arch.mlp.moe is None or expert_dtype(arch, engine, system, backend) != "w4a8_mxfp4_mxfp8":
+        return ()
+    from .framework import framework
+
+    return tuple(f"{k}={v}" for k, v in (framework(backend).capabilities.mxfp8_moe_activations or {}).items())
 
 
 # GEMM tables that time the host, not the kernel, are data: the framework file's host_bound_gemms, by version.

@@ -53,5 +53,8 @@ def load_system(name: str) -> SystemSpec:
         frameworks=tuple(str(f) for f in raw.get("frameworks") or BACKEND_NAMES),
         table_donors=tuple((str(d["backend"]), str(d["table"]), str(d["donor"]))
                            for d in raw.get("table_donors") or ()),
+        lane_donors=tuple((str(d["backend"]), str(d["table"]), str(d["dtype"]), str(d["donor_backend"]),
+                           str(d["donor_version"]))
+                          for d in raw.get("lane_donors") or ()),
         **{f: float(raw[f]) for f in _FLOAT_FIELDS},
     )

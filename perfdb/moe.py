@@ -34,17 +34,54 @@ MOE_KEYS = ["topk", "num_experts", "hidden_size", "inter_size", "moe_tp_size", "
 DIST_FALLBACK = ("power_law_1.2", "balanced")
 
 
-def read_moe(path, spec) -> dict:
-    """Flat arrays of the chosen lanes: label index per row, labels, keys (N×6), tokens, log-util, lanes."""
-    cols = read_columns(path, MOE_KEYS + ["num_tokens", "latency"], ["kernel_source", "moe_dtype", "distribution"])
+def _donated(spec, backend: str, root) -> list[tuple[object, str]]:
+    """(table path, dtype) of the kernels the catalog says another framework's MoE table on this GPU times
+    for `backend` (SystemSpec.lane_donors: the same library kernel, which this backend's collection did not
+    time), from the donor framework's version the catalog names; none where the wheel ships no such table."""
+    out = []
+    for dtype, donor, version in spec.lane_donors_for(backend, "moe_perf.parquet"):
+        path, _ = family_table(root, "moe", donor, "moe_perf.parquet", version)
+        if path is not None:
+            out.append((path, dtype))
+    return out
+
+
+def _columns(path, donated: list[tuple[object, str]]) -> dict:
+    """The table's MoE columns, with the donated dtypes' rows of other tables appended where the table
+    itself has no row of that (dtype, distribution, shape); `from_donor` marks them."""
+    numeric, text = MOE_KEYS + ["num_tokens", "latency"], ["kernel_source", "moe_dtype", "distribution"]
+    cols = read_columns(path, numeric, text)
+    cols["from_donor"] = np.zeros(len(cols["latency"]), dtype=bool)
+    for donor_path, dtype in donated:
+        def shapes(c: dict, rows: np.ndarray) -> list[tuple]:
+            keys = np.stack([c[k][rows] for k in MOE_KEYS], 1).tolist()
+            return [(str(d), *k) for d, k in zip(c["distribution"][rows], keys)]
+        mine = np.array([canon_dtype(d) == dtype for d in cols["moe_dtype"]], dtype=bool)
+        own = set(shapes(cols, mine))
+        extra = read_columns(donor_path, numeric, text)
+        sel = np.array([canon_dtype(d) == dtype for d in extra["moe_dtype"]], dtype=bool)
+        idx = np.flatnonzero(sel)
+        idx = idx[[sh not in own for sh in shapes(extra, idx)]]
+        extra["from_donor"] = np.ones(len(extra["latency"]), dtype=bool)
+        cols = {k: np.concatenate([v, extra[k][idx]]) for k, v in cols.items()}
+    return cols
+
+
+def read_moe(path, spec, donated: list[tuple[object, str]] = ()) -> dict:
+    """Flat arrays of the chosen lanes: label index per row, labels, keys (N×6), tokens, log-util, lanes,
+    and which rows came from another framework's table (`from_donor`, see `_donated`)."""
+    cols = _columns(path, list(donated))
     ok = np.isfinite(cols["latency"]) & (cols["latency"] > 0)
     ok &= np.char.find(cols["kernel_source"].astype(str), "nongated") < 0
     keep, lanes = np.zeros_like(ok), []
     for raw in np.unique(cols["moe_dtype"][ok]):
-        sel = ok & (cols["moe_dtype"] == raw)
-        lane = pick_lane(cols["kernel_source"][sel], [])
-        keep |= sel & (cols["kernel_source"] == lane)
-        lanes.append(f"{canon_dtype(raw)}={lane}")
+        for gift in (False, True):  # a donated dtype's rows keep the donor's lane beside the table's own
+            sel = ok & (cols["moe_dtype"] == raw) & (cols["from_donor"] == gift)
+            if not sel.any():
+                continue
+            lane = pick_lane(cols["kernel_source"][sel], [])
+            keep |= sel & (cols["kernel_source"] == lane)
+            lanes.append(f"{canon_dtype(raw)}={lane}")
     dtype = np.array([canon_dtype(d) for d in cols["moe_dtype"][keep]])
     label_of_row = np.char.add(np.char.add(dtype, "/"), cols["distribution"][keep].astype(str))
     labels, code = np.unique(label_of_row, return_inverse=True)
@@ -56,7 +93,7 @@ def read_moe(path, spec) -> dict:
         s[m] = sol.moe_sol_s(spec, t[m], keys[m, 2], keys[m, 3], keys[m, 0], keys[m, 1], keys[m, 4], keys[m, 5], d)
     lu = np.log(s / (cols["latency"][keep] * 1e-3))
     return {"code": code.astype(np.int32), "labels": labels, "keys": keys, "tokens": t, "lu": lu,
-            "lanes": np.array(lanes)}
+            "lanes": np.array(lanes), "from_donor": cols["from_donor"][keep]}
 
 
 def _checked(data: dict) -> dict:
@@ -73,7 +110,8 @@ def _checked(data: dict) -> dict:
 def moe_family(root, spec, backend: str, version: str) -> dict:
     """The MoE curve family's arrays (`read_moe`, plus the version read; no table → no labels)."""
     path, ver = family_table(root, "moe", backend, "moe_perf.parquet", version)
-    data = read_moe(path, spec) if path is not None else {"labels": np.array([], dtype=str)}
+    data = read_moe(path, spec, _donated(spec, backend, root)) if path is not None \
+        else {"labels": np.array([], dtype=str)}
     data["version"] = np.array(ver or "")
     return data
 
@@ -113,6 +151,16 @@ def moe_curve(store, label: str, key: tuple) -> Grid | None:
     return curves[full]
 
 
+def _from_donor(store, label: str, key: tuple) -> bool:
+    """Whether the curve of (label, shape) is another framework's table's (SystemSpec.lane_donors)."""
+    data = moe_table(store)
+    if "from_donor" not in data:
+        return False
+    full = (float(list(data["labels"]).index(label)),) + tuple(float(k) for k in key)
+    rows = store.derived["moe"][0].get(full)
+    return rows is not None and bool(np.asarray(data["from_donor"])[rows].any())
+
+
 @answers(Moe)
 def moe(db, q: Moe) -> Lookup:
     """`num_tokens` = the tokens entering the layer (the whole attention-DP group's, peer §1.3), `inter` the
@@ -127,7 +175,8 @@ def moe(db, q: Moe) -> Lookup:
         curve = moe_curve(db.store, f"{dt}/{dist}", key)
         if curve is not None:
             lu, tier = curve.query([t])
-            return finish(sol_s, lu, tier, floor)
+            donated = _from_donor(db.store, f"{dt}/{dist}", key)
+            return finish(sol_s, lu, tier, max(floor, Tier.EXTRAPOLATED) if donated else floor)
     lk = _borrow(db, t, dt, q.distribution, key, shape, sol_s)
     return lk if lk is not None else Lookup.of(sol_s / _efficiency(db, dt), Tier.ROOFLINE)
 

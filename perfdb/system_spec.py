@@ -20,6 +20,10 @@ class SystemSpec:
     `table_donors`: (backend, table file, donor system) for each table this system's collection timed with a
     cost the serving step does not pay; read from the donor's folder, util through this system's SOL, tier
     EXTRAPOLATED at best (perfdb/mla.py). In the repr: which table is read is part of the cache key.
+    `lane_donors`: (backend, table file, dtype, donor backend, donor version) for each kernel this system
+    runs on `backend` at shapes the backend's own collection did not time but another framework's table on
+    the same GPU did (the same library kernel); those rows join the table, tier EXTRAPOLATED at best
+    (perfdb/moe.py). In the repr.
     """
 
     name: str
@@ -36,10 +40,16 @@ class SystemSpec:
     efficiency_donor: str | None = field(default=None, compare=False)
     frameworks: tuple[str, ...] = field(default=BACKEND_NAMES, compare=False, repr=False)
     table_donors: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
+    lane_donors: tuple[tuple[str, str, str, str, str], ...] = field(default=(), compare=False)
 
     def table_donor(self, backend: str, table: str) -> str | None:
         """The system whose `table` (a file name) prices this one's on `backend`, or None (its own)."""
         return next((d for b, t, d in self.table_donors if (b, t) == (backend, table)), None)
+
+    def lane_donors_for(self, backend: str, table: str) -> list[tuple[str, str, str]]:
+        """(dtype, donor backend, its version) of every kernel whose rows `table` on `backend` takes from
+        another framework's table."""
+        return [(dt, d, v) for b, t, dt, d, v in self.lane_donors if (b, t) == (backend, table)]
 
     def __hash__(self) -> int:  # dict field makes the generated hash fail; the name identifies a system
         return hash(self.name)

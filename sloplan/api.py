@@ -224,5 +224,10 @@ def _launch(ctx: Context, group: PlanGroup, req: Request):
 
     slot = group.slot
     max_seqs = min(group.concurrency, slot.max_running)
+    env = ()
+    if ctx.arch.mlp.moe is not None:  # the expert kernels priced may need a switch (model/moe_ops.py)
+        from sloplan.model.moe_ops import kernel_env
+
+        env = kernel_env(ctx.arch, slot.engine, ctx.db.system, req.backend)
     return replica_launch(req.backend, ctx.arch, slot.engine, slot.memory, ctx.fw, ctx.workload, max_seqs,
-                          gpus_per_node=ctx.db.system.gpus_per_node)
+                          gpus_per_node=ctx.db.system.gpus_per_node, env=env)

@@ -18,14 +18,13 @@ The rules were worked out on the development split only (design.md, Contracts):
    X GPUs (TRT-LLM's tp_size is the world size and moe_tp·moe_ep = tp_size; SGLang's ep divides tp);
    tp 64 would put Qwen3.5-397B's 32 heads on 64 ranks; and at the same concurrency the rows measure
    the TPOT of one node, not of eight. Mapped to tp X (attention DP: tp 1, dp X), moe_tp 1, moe_ep X.
-   Under attention DP the campaign's batch_size is the clients of *one* DP rank: its rows repeat, value
-   for value (TTFT and TPOT to the last digit), the 2026-03-25 rows of the same runs written tp 1 /
-   dp X / ep X with batch_size X times larger (DeepSeek-R1 on 8 H200s: batch 2 here, 16 there; on 4
-   B200s: 16 and 64). Such a row's concurrency is batch_size × X (`Layout.clients_per_rank`).
+   Under attention DP the campaign's batch_size counts the clients per recorded DP rank (rule 7).
 2. **vLLM's EP written as DP (same campaign).** Its vLLM rows write `--tensor-parallel-size X
    --enable-expert-parallel` as tp_size = attention_dp_size = X, moe_ep_size = X·X. vLLM has no EP size
    of its own (EP spans tp × dp GPUs) and every such row has dp = tp, which a real DP sweep would not;
-   mapped to tp X, dp 1, moe_tp 1, moe_ep X.
+   mapped to tp X, dp 1, moe_tp 1, moe_ep X. Its batch_size counts clients per recorded DP rank (rule 7):
+   Kimi-K2.5 on 4 B200s written tp 4 / dp 4 / ep 16 at batch 1, 2, 4, 16 repeats, TTFT and TPOT to the
+   last digit, the rows written tp 4 / ep 4 at batch 4, 8, 16, 64.
 3. **Attention DP not recorded.** attention_dp_size empty while moe_tp_size × moe_ep_size = k × tp_size
    with k > 1 (h200 vLLM Qwen3-235B rows: tp 1, moe_tp 2): the MoE layers span tp × dp GPUs in every
    framework, so dp = k is the only layout the row can mean (Qwen3-235B-FP8 does not fit one H200 either).
@@ -47,7 +46,15 @@ The rules were worked out on the development split only (design.md, Contracts):
    backend sets to the world size itself, leaving the recorded moe_ep_size at 1): mapped to moe_tp 1,
    moe_ep = tp × dp (`block_scaled_ep`, applied once the served checkpoint is known).
 
-Rows from other sources are taken as recorded (rules 0, 3 and 4 apply to every row).
+7. **Clients per recorded DP rank.** A row with attention_dp_size D > 1 recorded counts batch_size per DP
+   rank as written: the benchmark ran batch_size × D clients. Every such development-split row whose
+   silicon_data_source records `silicon_concurrency=N` has N = batch_size × D (the 2026-03-25 rows at
+   D = 2, 4, 8; the campaign's at D = 4, 16, 64 and its vLLM rows at D = tp), and the same runs written
+   in two conventions agree on N: DeepSeek-R1 on 8 H200s, 2026-03-25 batch 16 / dp 8 and the campaign's
+   batch 2 / dp 64, are one measurement (TTFT 3201 ms, TPOT 31.46 ms) with N = 128 in both. Read as the
+   engine's clients, batch_size left those engines 8-64x fewer clients than ran (`Layout.clients_per`).
+
+Rows from other sources are taken as recorded (rules 0, 3, 4 and 7 apply to every row).
 
 **Disaggregated rows' prefill_* and decode_* columns** are read by the same rules, one role at a time
 (sloplan/estimate_rows_disagg.py), except that the campaign wrote them in the natural convention: on
@@ -80,11 +87,11 @@ class Layout:
     moe_tp: int | None
     moe_ep: int | None
     note: str = ""  # how the row's columns were mapped; empty when taken as recorded
-    clients_per_rank: bool = False  # batch_size counts one attention-DP rank's clients (rule 1)
+    clients_per: int = 1  # rule 7: batch_size counts the clients of one of this many recorded DP ranks
 
     def concurrency(self, batch_size: int) -> int:
         """The engine's client concurrency for the row's batch_size."""
-        return batch_size * self.dp if self.clients_per_rank else batch_size
+        return batch_size * self.clients_per
 
 
 def _recorded(value: int | None) -> int | None:
@@ -110,6 +117,16 @@ def recover(row: dict, integer: Callable[[str], int | None], campaign: bool = Tr
     `integer(column)` reads one integral column (None when empty), as the CSV reader validates them.
     `campaign`: whether rules 1, 2 and 5 apply to a campaign row (not on a disaggregated row's roles).
     A negative or zero tp_size, or a negative size, is passed on as recorded for the schema to refuse."""
+    layout = _layout(row, integer, campaign)
+    dp = _recorded(integer("attention_dp_size"))
+    if dp is None or dp <= 1:
+        return layout
+    note = f"batch_size per attention_dp_size {dp} rank: {dp}x the clients (rule 7)"
+    return replace(layout, clients_per=dp, note="; ".join(n for n in (layout.note, note) if n))
+
+
+def _layout(row: dict, integer: Callable[[str], int | None], campaign: bool) -> Layout:
+    """Rules 0-5 (module docstring)."""
     tp = integer("tp_size")
     tp = 1 if tp is None else tp
     dp, mt, me = (_recorded(integer(c)) for c in LAYOUT_COLUMNS[1:])
@@ -141,8 +158,7 @@ def _campaign_layout(tp: int, dp: int | None, mt: int | None, me: int, backend: 
     if mt == me and width == me * me and 1 in (tp, dp or 1):
         x = me
         if (dp or 1) > 1:
-            return Layout(1, x, 1, x, f"campaign tp·ep convention: dp {x}, ep {x} on {x} GPUs, batch_size per DP "
-                                      f"rank ({recorded})", clients_per_rank=True)
+            return Layout(1, x, 1, x, f"campaign tp·ep convention: dp {x}, ep {x} on {x} GPUs ({recorded})")
         return Layout(x, 1, 1, x, f"campaign tp·ep convention: tp {x}, ep {x} on {x} GPUs ({recorded})")
     if backend == Backend.VLLM and (mt or 1) == 1 and dp == tp and me == tp * tp:
         return Layout(tp, 1, 1, tp, f"campaign vLLM EP convention: tp {tp}, ep {tp} on {tp} GPUs ({recorded})")

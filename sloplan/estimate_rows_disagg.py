@@ -4,9 +4,14 @@ A row is estimated when it says what ran: its four counts (prefill_batch_size, p
 decode_batch_size, decode_num_workers) and each role's layout (prefill_tp_size ... decode_moe_ep_size,
 read through sloplan/csv_layout.py's rules for these columns, a mapping noted as `prefill: ...` /
 `decode: ...`). The benchmark's client count comes
-from `silicon_concurrency=N` in silicon_data_source; a row without one is taken to fill every decode
-slot (sloplan/disagg_loop.py: how the sample's runs are sized). A row missing a count keeps an error
-naming the column. Rows differing only in their client count are priced once.
+from `silicon_concurrency=N` in silicon_data_source. A row without one is not estimated (an error naming
+silicon_data_source): its TPOT and TTFT depend on how many clients ran, which it does not say. The rows
+that do say are sized one client per decode slot (decode_num_workers x decode_batch_size x the decode
+attention DP, on every development-split row), but the five that do not come from another source and
+contradict it: the H100 vLLM Qwen3-32B row (2 decode workers x 224 slots, tp 4) measures a TPOT of
+8.75 ms, below the 9.9 ms its KV cache alone takes to read at 224 running requests of 4,500 tokens in FP8
+over four H100s' HBM. A row missing a count keeps an error naming the column. Rows differing only in
+their client count are priced once.
 
 The rows are predicted as the benchmark that measured them ran: `SAMPLE_REQUESTS_PER_CLIENT` requests
 per client, all clients started at once, so TTFT is the mean over that run, its start-up wave included
@@ -79,6 +84,10 @@ def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs
             raise InputError(column, "is empty: a disaggregated row is estimated from its worker counts and batch "
                                      "sizes (prefill_batch_size, prefill_num_workers, decode_batch_size, "
                                      f"decode_num_workers); accepted: {accepted(DisaggCounts, arg)}")
+    if _clients(row) is None:
+        raise InputError("silicon_data_source", "records no silicon_concurrency=N: a disaggregated row's TTFT and "
+                                                "TPOT depend on its client count, which the row does not say; "
+                                                "accepted: a silicon_concurrency=N entry")
     layouts = {role: _layout(row, role) for role in ROLES}
     label = storage_label(_text(row, "model_path"), _text(row, "gemm_quant_mode").lower())
     model, quant, quant_note = label or served(_text(row, "model_path"), _quant(row))

@@ -75,13 +75,18 @@ def test_formerly_refused_models_estimate_with_a_tier(model, system, backend, kw
     assert 0 < e.ttft_ms < 1e5 and 0 < e.tpot_ms < 1e3 and e.tier
 
 
-def test_campaign_attention_dp_rows_count_clients_per_rank():
-    """Rule 1 under attention DP: the campaign's batch_size is one DP rank's clients (its rows repeat the
-    2026-03-25 rows of the same runs with batch_size x dp)."""
+def test_attention_dp_rows_count_clients_per_recorded_rank():
+    """Rule 7: batch_size counts the clients of one recorded attention-DP rank. The campaign's batch 2 at
+    dp 64 and the 2026-03-25 batch 16 at dp 8 are one run with silicon_concurrency=128: 128 clients, 16 per
+    rank of the 8 ranks both readings run."""
     r = {**row("deepseek-ai/DeepSeek-R1", "fp8", backend="trtllm", tp="1", mt="8", me="8"),
          "attention_dp_size": "64", "silicon_data_source": "source_file=2026-04-06.csv; model=DeepSeek-R1",
          "batch_size": "2"}
     args, note = parse_noted(r)
-    assert (args.tp, args.dp, args.moe_ep, args.concurrency) == (1, 8, 8, 16) and "per DP rank" in note
+    assert (args.tp, args.dp, args.moe_ep, args.concurrency) == (1, 8, 8, 128) and "rule 7" in note
+    old = {**r, "attention_dp_size": "8", "moe_tp_size": "1", "batch_size": "16",
+           "silicon_data_source": "source_file=2026-03-25.csv; model=DeepSeek-R1"}
+    args, note = parse_noted(old)
+    assert (args.tp, args.dp, args.moe_ep, args.concurrency) == (1, 8, 8, 128) and "rule 7" in note
     tp_row = {**r, "tp_size": "64", "attention_dp_size": "1"}  # rule 1 without attention DP: as recorded
     assert parse_noted(tp_row)[0].concurrency == 2

@@ -136,3 +136,13 @@ def test_rule6_reads_an_sglang_decode_role_fp8_blocks_cannot_split_as_expert_par
     assert (args.prefill.moe_tp, args.prefill.moe_ep) == (1, 4)  # already expert parallel: as recorded
     args, note = parse_disagg(_row(columns, **{**wide, "gemm_quant_mode": "nvfp4", "moe_quant_mode": "nvfp4"}))
     assert (args.decode.moe_tp, args.decode.moe_ep) == (32, 1) and "cannot split" not in note  # 64-wide NVFP4
+
+
+def test_a_row_without_its_client_count_is_not_guessed(sample_rows):
+    """The row's load decides its TPOT; a row that does not record it gets an error naming the column."""
+    columns, _ = sample_rows
+    pred = predict_rows([_row(columns, silicon_data_source="source_file=x.csv; measured=2026-01-25")])[0]
+    assert pred["pred_tpot_ms"] == "" and "silicon_data_source" in pred["error"]
+    assert "silicon_concurrency" in pred["error"]
+    assert predict_rows([_row(columns)])[0]["error"] == ""
+

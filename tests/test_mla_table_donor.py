@@ -1,8 +1,10 @@
-"""perfdb/mla.py + perfdb/systems/b300_sxm.yaml table_donors: B300's vLLM MLA generation-module table timed a
-fixed per-call cost (38-80 us over B200's at every shape), so it is priced from B200's table through B300's
-SOL, tagged EXTRAPOLATED; B300's other MLA tables and other frameworks keep their own, MEASURED."""
+"""perfdb/mla.py + perfdb/systems/{b300_sxm,gb200,gb300}.yaml table_donors: B300's (GB200's, GB300's) vLLM
+MLA generation-module table timed a fixed per-call cost (38-80 us over B200's at every shape), so it is
+priced from B200's table through that system's SOL, tagged EXTRAPOLATED; the other MLA tables and other
+frameworks keep their own, MEASURED."""
 import numpy as np
 import pandas as pd
+import pytest
 
 from sloplan.model.lookups import lookup_all
 from sloplan.perfdb import Tier, load_perfdb, load_system
@@ -19,8 +21,9 @@ def _latency_us(system: str) -> pd.Series:
     return d.groupby("batch_size").latency.median() * 1e3
 
 
-def test_the_evidence_b300_is_slower_by_a_fixed_cost_per_call():
-    gap = _latency_us("b300_sxm") - _latency_us("b200_sxm")
+@pytest.mark.parametrize("system", ["b300_sxm", "gb200", "gb300"])
+def test_the_evidence_is_slower_by_a_fixed_cost_per_call(system):
+    gap = _latency_us(system) - _latency_us("b200_sxm")
     assert (gap.loc[[1, 8, 64]] > 30).all()
 
 
@@ -30,8 +33,9 @@ def _module(system: str, phase: str = "generation"):
     return lookup_all(db, [MlaModule(phase, b, np.full(3, 2048), 64, "bf16", "bf16")])[0]
 
 
-def test_b300_generation_module_is_b200s_table_tagged_extrapolated():
-    b300, b200 = _module("b300_sxm"), _module("b200_sxm")
+@pytest.mark.parametrize("system", ["b300_sxm", "gb200", "gb300"])
+def test_generation_module_is_b200s_table_tagged_extrapolated(system):
+    b300, b200 = _module(system), _module("b200_sxm")
     assert (np.asarray(b300.tier) >= Tier.EXTRAPOLATED).all()
     assert (np.asarray(b200.tier) < Tier.EXTRAPOLATED).all()
     # same kernels, B300's SOL (bandwidth 7.75 vs 8 TB/s): within 10 % of B200's, not 40-80 us above it

@@ -155,8 +155,10 @@ def test_mxfp4_experts_kernel_per_framework_and_gpu(gptoss):
     engine = Engine(1, 1, Quant.default_for(GemmQuant.BF16))
     b200 = load_system("b200_sxm")
     assert expert_dtype(gptoss, engine, b200, Backend.TRTLLM) == "w4a8_mxfp4_mxfp8"
-    assert expert_dtype(gptoss, engine, b200, Backend.VLLM) == "w4a16_mxfp4"
+    assert expert_dtype(gptoss, engine, b200, Backend.VLLM) == "w4a8_mxfp4_mxfp8"  # its Blackwell MXFP8 switch
+    assert expert_dtype(gptoss, engine, b200, Backend.SGLANG) == "w4a16_mxfp4"
     assert expert_dtype(gptoss, engine, H200, Backend.TRTLLM) == "w4a16_mxfp4"
+    assert expert_dtype(gptoss, engine, H200, Backend.VLLM) == "w4a16_mxfp4"  # no FP4 math
 
 
 def test_fp8_engines_run_block_scaled_experts_with_block_kernels(qwen):
