@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sloplan.solver.backends import BackendResult, SolveStatus, backend_for
 from sloplan.solver.formulation import Constraint, Formulation, Sense, Variable
 from sloplan.solver.groups import ConstraintGroup as G
 
@@ -34,3 +35,28 @@ def highs_file_optimum(path: Path) -> float:
     h.run()
     assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     return h.getInfo().objective_function_value
+
+
+class StoppedHighs:
+    """HiGHS that reports every MIP solve as stopped by the time limit with its (optimal) values as the
+    incumbent and a 10 % gap: what a hard instance under --time-limit looks like to the drivers."""
+
+    def __init__(self, formulation):
+        self._inner = backend_for("highs")(formulation)
+        self.formulation = formulation
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def solve(self, options=None):
+        r = self._inner.solve()
+        if not r.optimal:
+            return r
+        return BackendResult(SolveStatus.TIME_LIMIT, r.values, r.objective, 0.1, r.objective * 1.1)
+
+
+class NothingHighs(StoppedHighs):
+    """A backend whose limit passes before any incumbent: no values, only a dual bound."""
+
+    def solve(self, options=None):
+        return BackendResult(SolveStatus.TIME_LIMIT, dual_bound=1e9)

@@ -6,10 +6,10 @@ import json
 import pytest
 
 from cli_helpers import cli_run
-from solver_helpers import highs_file_optimum
+from solver_helpers import NothingHighs, StoppedHighs, highs_file_optimum
 from sloplan.solve_disagg import PAIRS
 from sloplan.solver import disagg_within
-from sloplan.solver.backends import BackendResult, SolveStatus, backend_for, installed_backends
+from sloplan.solver.backends import installed_backends
 
 SMALL = ("--model", "Qwen/Qwen3-32B-FP8", "--system", "h200_sxm", "--total-gpus", "4", "--isl", "4000", "--osl", "500",
          "--ttft-ms", "2000", "--tpot-ms", "30", "--modes", "disagg")
@@ -45,29 +45,8 @@ def test_cp_sat_refuses_the_disaggregated_model_in_one_line(capsys):
     assert code == 2 and out == "" and err.startswith("error: solver: ortools:cp-sat") and err.count("\n") == 1
 
 
-class _Stopped:
-    """HiGHS whose every MIP solve reports the time limit, its optimum as the incumbent with a 10 % gap."""
-
-    def __init__(self, formulation):
-        self._inner = backend_for("highs")(formulation)
-        self.formulation = formulation
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def solve(self, options=None):
-        r = self._inner.solve()
-        return r if not r.optimal else BackendResult(SolveStatus.TIME_LIMIT, r.values, r.objective, 0.1,
-                                                     r.objective * 1.1)
-
-
-class _Nothing(_Stopped):
-    def solve(self, options=None):
-        return BackendResult(SolveStatus.TIME_LIMIT, dual_bound=1e9)
-
-
 def test_no_disaggregated_plan_before_the_limit_exits_4(capsys, monkeypatch):
-    monkeypatch.setattr(disagg_within, "backend_for", lambda name: _Nothing)
+    monkeypatch.setattr(disagg_within, "backend_for", lambda name: NothingHighs)
     code, out, err = cli_run(capsys, "solve", *SMALL, "--time-limit", "1")
     assert code == 4 and "not proved infeasible" in out and "infeasible:" not in err
     assert err.strip() == "stopped: no plan found within the time limit (1 s)"
@@ -75,7 +54,7 @@ def test_no_disaggregated_plan_before_the_limit_exits_4(capsys, monkeypatch):
 
 def test_a_limited_disaggregated_plan_is_marked_with_its_gap(capsys, monkeypatch):
     truth = _solve(capsys)["best"]
-    monkeypatch.setattr(disagg_within, "backend_for", lambda name: _Stopped)
+    monkeypatch.setattr(disagg_within, "backend_for", lambda name: StoppedHighs)
     doc = _solve(capsys, "--time-limit", "30")
     assert doc["solver"]["best"] == {"status": "time_limit", "gap": 0.1, "detail": "tokens/s not proved optimal"}
     assert doc["best"]["tokens_per_s"] == truth["tokens_per_s"]  # the incumbent, exactly re-evaluated
@@ -90,7 +69,7 @@ def test_a_limited_disaggregated_plan_is_marked_with_its_gap(capsys, monkeypatch
 def test_a_limit_in_one_mode_leaves_the_union_unproved(capsys, monkeypatch):
     """Replica modes proved, disagg stopped without a plan: the best across modes is not proved optimal,
     with an infinite gap (disagg might hold anything) and the part that stopped named."""
-    monkeypatch.setattr(disagg_within, "backend_for", lambda name: _Nothing)
+    monkeypatch.setattr(disagg_within, "backend_for", lambda name: NothingHighs)
     args = [a if a != "disagg" else "agg,disagg" for a in SMALL]
     code, out, _ = cli_run(capsys, "solve", *args, "--json", "--time-limit", "30")
     doc = json.loads(out)

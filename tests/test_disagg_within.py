@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
+from solver_helpers import NothingHighs, StoppedHighs
 from sloplan.solver import disagg_within
-from sloplan.solver.backends import BackendRefused, BackendResult, SolveStatus, backend_for, installed_backends
+from sloplan.solver.backends import BackendRefused, SolveStatus, installed_backends
 from sloplan.solver.brute_disagg import brute_disagg_best, brute_disagg_front
 from sloplan.solver.disagg import disagg_plans
 from sloplan.solver.disagg_within import disagg_best_within, disagg_front_within, disagg_plans_within
@@ -99,32 +100,10 @@ def test_per_pool_limit_below_every_worker_is_proved_infeasible():
     assert front_outcome.status is SolveStatus.INFEASIBLE
 
 
-class _Stopped:
-    """HiGHS whose every MIP solve reports the time limit, its optimum as the incumbent with a 10 % gap."""
-
-    def __init__(self, formulation):
-        self._inner = backend_for("highs")(formulation)
-        self.formulation = formulation
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def solve(self, options=None):
-        r = self._inner.solve()
-        if not r.optimal:
-            return r
-        return BackendResult(SolveStatus.TIME_LIMIT, r.values, r.objective, 0.1, r.objective * 1.1)
-
-
-class _Nothing(_Stopped):
-    def solve(self, options=None):
-        return BackendResult(SolveStatus.TIME_LIMIT, dual_bound=1e9)
-
-
 def test_a_limited_solve_keeps_its_incumbent_marked_with_its_gap(monkeypatch):
     inst = random_disagg(3, prefill_rows=3, decode_rows=4, total_gpus=10)
     truth = brute_disagg_best(inst)
-    monkeypatch.setattr(disagg_within, "backend_for", lambda name: _Stopped)
+    monkeypatch.setattr(disagg_within, "backend_for", lambda name: StoppedHighs)
     best, outcome = disagg_best_within(inst, backend="highs", deadline=Deadline.after(5.0))
     assert outcome.status is SolveStatus.TIME_LIMIT and not outcome.proved and outcome.gap == 0.1
     assert "not proved optimal" in outcome.detail
@@ -134,7 +113,7 @@ def test_a_limited_solve_keeps_its_incumbent_marked_with_its_gap(monkeypatch):
 
 
 def test_no_incumbent_is_not_infeasible(monkeypatch):
-    monkeypatch.setattr(disagg_within, "backend_for", lambda name: _Nothing)
+    monkeypatch.setattr(disagg_within, "backend_for", lambda name: NothingHighs)
     best, outcome = disagg_best_within(random_disagg(1), backend="highs", deadline=Deadline.after(5.0))
     assert best is None and outcome.status is SolveStatus.TIME_LIMIT and not outcome.proved
     assert outcome.detail == "stopped before a plan was found" and outcome.to_dict()["gap"] is None

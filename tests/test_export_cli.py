@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from cli_helpers import cli_run
-from solver_helpers import highs_file_optimum
+from solver_helpers import NothingHighs, StoppedHighs, highs_file_optimum
 from sloplan.solve_disagg import PAIRS
 from sloplan.solver import Slo, best_deployment
 from sloplan.solver import best as best_module
-from sloplan.solver.backends import BackendResult, SolveStatus, backend_for
+from sloplan.solver.backends import SolveStatus, backend_for
 from sloplan.solver.best import best_plan_within
 from sloplan.solver.limits import Deadline
 from sloplan.solver.pareto import pareto_plans_within
@@ -74,28 +74,10 @@ def test_choosing_another_backend_gives_the_same_plan(capsys):
         [p if p["mode"] != "disagg" else {k: p[k] for k in values} for p in b["front"]]
 
 
-class _Stopped:
-    """HiGHS that reports every MIP solve as stopped by the time limit with its (optimal) values as the
-    incumbent and a 10 % gap: what a hard instance under --time-limit looks like to the drivers."""
-
-    def __init__(self, formulation):
-        self._inner = backend_for("highs")(formulation)
-        self.formulation = formulation
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def solve(self, options=None):
-        r = self._inner.solve()
-        if not r.optimal:
-            return r
-        return BackendResult(SolveStatus.TIME_LIMIT, r.values, r.objective, 0.1, r.objective * 1.1)
-
-
 def test_a_limited_best_plan_is_the_incumbent_marked_as_such(monkeypatch):
     table = random_table(12, 5)
     truth = best_deployment(table, 8).tokens_per_s
-    monkeypatch.setattr(best_module, "backend_for", lambda name: _Stopped)
+    monkeypatch.setattr(best_module, "backend_for", lambda name: StoppedHighs)
     plan, outcome = best_plan_within(table, 8, Slo(), deadline=Deadline.after(5.0))
     assert plan is not None and outcome.status is SolveStatus.TIME_LIMIT and not outcome.proved
     assert outcome.gap == 0.1 and "not proved optimal" in outcome.detail
@@ -106,7 +88,7 @@ def test_a_limited_best_plan_is_the_incumbent_marked_as_such(monkeypatch):
 def test_the_exact_drivers_still_refuse_a_limited_result(monkeypatch):
     from sloplan.solver import SolverError
 
-    monkeypatch.setattr(best_module, "backend_for", lambda name: _Stopped)
+    monkeypatch.setattr(best_module, "backend_for", lambda name: StoppedHighs)
     with pytest.raises(SolverError, match="time_limit"):
         best_deployment(random_table(12, 5), 8)
 
@@ -124,11 +106,7 @@ def test_an_expired_deadline_cuts_the_front_and_says_so():
 
 def test_no_plan_before_the_limit_exits_4_not_infeasible(capsys, monkeypatch):
     """A limit that finds nothing is not a proof of infeasibility: exit 4, its own stderr line."""
-    class _Nothing(_Stopped):
-        def solve(self, options=None):
-            return BackendResult(SolveStatus.TIME_LIMIT, dual_bound=1e9)
-
-    monkeypatch.setattr(best_module, "backend_for", lambda name: _Nothing)
+    monkeypatch.setattr(best_module, "backend_for", lambda name: NothingHighs)
     agg = ("--modes", "agg,static")  # the limit binds the replica MIPs; disagg is an exact enumeration
     code, out, err = cli_run(capsys, "solve", INSTANCE, "--time-limit", "1", *agg)
     assert code == 4 and "not proved infeasible" in out and "infeasible:" not in err
@@ -140,7 +118,7 @@ def test_no_plan_before_the_limit_exits_4_not_infeasible(capsys, monkeypatch):
 
 
 def test_a_limited_plan_is_flagged_in_the_table(capsys, monkeypatch):
-    monkeypatch.setattr(best_module, "backend_for", lambda name: _Stopped)
+    monkeypatch.setattr(best_module, "backend_for", lambda name: StoppedHighs)
     code, out, _ = cli_run(capsys, "solve", INSTANCE, "--time-limit", "3", *REPLICA_MODES)
     assert code == 0
     assert "Best plan NOT proved optimal: time_limit after 3 s on highs, gap 10.00%" in out.replace("\n", " ")
