@@ -154,6 +154,15 @@ def measured_load(rows: list[dict], base: np.ndarray) -> None:
     print("\n5. Rows by the prefill pool's utilisation at the measured throughput")
     print(render_table(["utilisation", "n", "TTFT MAPE", "median signed", "points of MAPE"],
                        buckets(rows, base, "load", LOAD_EDGES)))
+    idle = [(r, e) for r, e in zip(rows, base) if r["load"] <= LOAD_EDGES[1]]
+    over = [e for r, e in idle if e < -50]  # measured more than 2x the prediction
+    rest = [abs(e) for r, e in idle if e >= -50]
+    print(f"   load <= {LOAD_EDGES[1]}: {len(over)} of {len(idle)} rows measure > 2x the predicted TTFT "
+          f"({sum(map(abs, over)) / len(rows):.1f} points); the other {len(rest)}: {statistics.fmean(rest):.1f} %")
+    burst = [r for r in rows
+             if r["ttft"] - float(r["pools"].prefill_latency_s[-1]) > r["clients"] / r["pools"].prefill_rate]
+    print(f"   rows whose measured TTFT less the prefill exceeds the whole start-up burst (clients / prefill rate): "
+          f"{len(burst)} ({', '.join(sorted({r['backend'] for r in burst}))})")
 
 
 def main() -> int:
