@@ -18,8 +18,13 @@ variant, so a variant costs no table lookups. Every figure is TTFT MAPE over the
    20, and the steady state.
 4. TPOT's share: the decode curve scaled until the loop's TPOT equals the measured one, so the loop's
    cycle (and the prefill pool's load) is the measured one.
-Last, where the misses are: rows by the prefill pool's utilisation at the *measured* throughput
-(clients / (TTFT + (osl - 1) TPOT), both measured) over its priced capacity.
+5. Where the misses are: rows by the prefill pool's utilisation at the *measured* throughput
+   (clients / (TTFT + (osl - 1) TPOT), both measured) over its priced capacity.
+6. Burstier arrivals than Poisson: the prefill pool's steady wait (M/D/1) times q, as Kingman's G/D/1
+   approximation scales it by the arrivals' squared coefficient of variation (q = c_a^2; 1 is Poisson).
+7. What each row asks of the prefill pass: the factor on a pass's time (service and latency together,
+   bench/calibrate_disagg.py's prefill_scale) that makes the row's TTFT the measured one, by backend
+   and prefill attention DP, on the rows whose pool is more than 5 % busy at the measured throughput.
 """
 from __future__ import annotations
 
@@ -165,6 +170,57 @@ def measured_load(rows: list[dict], base: np.ndarray) -> None:
           f"{len(burst)} ({', '.join(sorted({r['backend'] for r in burst}))})")
 
 
+BURSTINESS = (1.0, 2.0, 4.0, 8.0)
+
+
+def burstiness(rows: list[dict]) -> None:
+    import sloplan.disagg_loop as loop
+
+    poisson, table = loop.md1_wait_s, []
+    backends = sorted({r["backend"] for r in rows})
+    try:
+        for q in BURSTINESS:
+            loop.md1_wait_s = lambda rho, service, q=q: q * poisson(rho, service)
+            err = loop_ttft(rows)
+            table.append(summary(f"q = {q:g}", err) + [fmt(float(np.abs(err[[r["backend"] == b for r in rows]]).mean()),
+                                                          ".1f") for b in backends])
+    finally:
+        loop.md1_wait_s = poisson
+    print("\n6. The prefill pool's steady wait times q (arrivals burstier than Poisson)")
+    print(render_table(HEADER + [f"{b} MAPE" for b in backends], table))
+
+
+def scaled_pass(pools, scale: float):
+    service = pools.prefill_service_s
+    return replace(pools, prefill_service_s=service * scale,
+                   prefill_latency_s=pools.prefill_latency_s + service * (scale - 1))
+
+
+def implied_scale(r: dict, lo: float = 0.05, hi: float = 50.0) -> float:
+    """The pass-time factor at which the row's predicted TTFT equals the measured one (bisection, log scale)."""
+    from sloplan.disagg_loop import closed_loop
+
+    def short(s: float) -> bool:
+        return closed_loop(scaled_pass(r["pools"], s), r["clients"], REQUESTS_PER_CLIENT).ttft_s < r["ttft"]
+    if not short(lo) or short(hi):
+        return lo if not short(lo) else hi
+    for _ in range(40):
+        mid = (lo * hi) ** 0.5
+        lo, hi = (mid, hi) if short(mid) else (lo, mid)
+    return (lo * hi) ** 0.5
+
+
+def pass_scale(rows: list[dict]) -> None:
+    groups: dict[tuple[str, int], list[float]] = {}
+    for r in rows:
+        if r["load"] > LOAD_EDGES[1]:
+            groups.setdefault((r["backend"], r["prefill_dp"]), []).append(implied_scale(r))
+    table = [[b, str(dp), str(len(v)), fmt(float(np.median(v)), ".2f"), fmt(float(np.percentile(v, 25)), ".2f"),
+              fmt(float(np.percentile(v, 75)), ".2f")] for (b, dp), v in sorted(groups.items())]
+    print("\n7. Pass-time factor each row asks for (prefill pool > 5 % busy at the measured throughput)")
+    print(render_table(["backend", "prefill dp", "n", "median", "p25", "p75"], table))
+
+
 def main() -> int:
     rows = prepare(load_dev_disagg(silicon_csv_path()))
     base = loop_ttft(rows)
@@ -175,6 +231,8 @@ def main() -> int:
     requests_per_client(rows)
     tpot_share(rows, base)
     measured_load(rows, base)
+    burstiness(rows)
+    pass_scale(rows)
     return 0
 
 
