@@ -171,6 +171,7 @@ def measured_load(rows: list[dict], base: np.ndarray) -> None:
 
 
 BURSTINESS = (1.0, 2.0, 4.0, 8.0)
+FEW_CLIENTS = 8
 
 
 def burstiness(rows: list[dict]) -> None:
@@ -219,6 +220,9 @@ def pass_scale(rows: list[dict]) -> None:
               fmt(float(np.percentile(v, 75)), ".2f")] for (b, dp), v in sorted(groups.items())]
     print("\n7. Pass-time factor each row asks for (prefill pool > 5 % busy at the measured throughput)")
     print(render_table(["backend", "prefill dp", "n", "median", "p25", "p75"], table))
+    for b in sorted({r["backend"] for r in rows}):
+        few = [implied_scale(r) for r in rows if r["backend"] == b and r["clients"] <= FEW_CLIENTS]
+        print(f"   {b} at <= {FEW_CLIENTS} clients: {len(few)} rows, median {np.median(few):.2f}")
 
 
 def main() -> int:
