@@ -41,6 +41,7 @@ from . import attention_terms as at
 from .arch import ModelArch
 from .attention import MlaGeometry
 from .engine import Engine
+from .weight_format import WeightFormat
 from sloplan.perfdb.queries import ContextMla, GenerationMla, MlaBmm, MlaModule
 from .ops import Op, OpGroup, Term
 
@@ -83,6 +84,19 @@ def bmm_dtype(engine: Engine) -> str:
     return "bf16" if engine.quant.gemm is GemmQuant.BF16 else "fp8"
 
 
+def weight_dtype(arch: ModelArch, engine: Engine, *names: str) -> str:
+    """The GEMM table dtype of the attention projection `names` (fused ones: all of them): BF16 where the
+    checkpoint's exclusion list left every one unquantized, else the engine's GEMM format. NVIDIA's NVFP4
+    DeepSeek releases keep q_a / q_b / kv_a / kv_b in BF16 and quantize o_proj (model/catalog/models.yaml),
+    Kimi-K2.5-NVFP4 keeps all of self_attn in BF16: a decode step runs those GEMMs on the BF16 kernels,
+    which at a few tokens are about half the NVFP4 table's time (its small-m floor is ~18 us on B200 /
+    GB200, BF16's 5-9 us)."""
+    fmts = {w.fmt for g in arch.groups for w in g.weights if w.gemm and w.name.rsplit(".", 1)[-1] in names}
+    if fmts == {WeightFormat.BF16} and arch.checkpoint_format is not WeightFormat.BF16:
+        return "bf16"
+    return engine.quant.gemm.value
+
+
 def _geometry(arch: ModelArch) -> MlaGeometry:
     if arch.attention.mla is None:
         raise ValueError(f"{arch.name}: not an MLA model (attention {arch.attention.kind.value})")
@@ -92,20 +106,25 @@ def _geometry(arch: ModelArch) -> MlaGeometry:
 def linear_terms(arch: ModelArch, engine: Engine, tokens, module: bool = False) -> tuple[Term, ...]:
     """The attention block's work for `tokens` tokens, whatever their phase (see the module docstring)."""
     m, h = _geometry(arch), arch.hidden_size
-    tokens, L, q = at.tokens_of(tokens), at.layers(arch, engine), engine.quant.gemm.value
+    tokens, L = at.tokens_of(tokens), at.layers(arch, engine)
     heads = at.heads_per_gpu(m.num_heads, engine)
     terms = [at.elementwise(tokens, at.add_norm_elems(h), L)]
     if not module:
         if m.q_lora_rank:
             down_n = m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim
-            terms += [at.gemm(tokens, down_n, h, q, L, Op.MLA_DOWN_GEMM),
-                      at.gemm(tokens, heads * m.qk_head_dim, m.q_lora_rank, q, L, Op.MLA_Q_UP_GEMM)]
+            down_q = weight_dtype(arch, engine, "q_a_proj", "kv_a_proj_with_mqa")
+            terms += [at.gemm(tokens, down_n, h, down_q, L, Op.MLA_DOWN_GEMM),
+                      at.gemm(tokens, heads * m.qk_head_dim, m.q_lora_rank, weight_dtype(arch, engine, "q_b_proj"), L,
+                              Op.MLA_Q_UP_GEMM)]
         else:  # queries straight from hidden (DeepSeek-V2-Lite): q_proj is column-split
-            terms += [at.gemm(tokens, m.kv_lora_rank + m.qk_rope_head_dim, h, q, L, Op.MLA_DOWN_GEMM),
-                      at.gemm(tokens, heads * m.qk_head_dim, h, q, L, Op.MLA_Q_UP_GEMM)]
+            terms += [at.gemm(tokens, m.kv_lora_rank + m.qk_rope_head_dim, h,
+                              weight_dtype(arch, engine, "kv_a_proj_with_mqa"), L, Op.MLA_DOWN_GEMM),
+                      at.gemm(tokens, heads * m.qk_head_dim, h, weight_dtype(arch, engine, "q_proj"), L,
+                              Op.MLA_Q_UP_GEMM)]
         # q_a / kv_a norms, RoPE on q and the shared key, the latent written to the cache
         ew = 2 * (m.q_lora_rank + m.kv_lora_rank) + 2 * (heads + 1) * m.qk_rope_head_dim + latent_elems_per_token(arch)
-        terms += [at.elementwise(tokens, ew, L), at.gemm(tokens, h, heads * m.v_head_dim, q, L, Op.ATTN_OUT_GEMM)]
+        terms += [at.elementwise(tokens, ew, L),
+                  at.gemm(tokens, h, heads * m.v_head_dim, weight_dtype(arch, engine, "o_proj"), L, Op.ATTN_OUT_GEMM)]
     return tuple(terms + at.all_reduce(tokens, h, engine, L))
 
 
@@ -117,7 +136,7 @@ def _kv_b(arch: ModelArch, engine: Engine, tokens, count: float) -> Term:
     m = arch.attention.mla
     heads = at.heads_per_gpu(m.num_heads, engine)
     return at.gemm(at.tokens_of(tokens), heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank,
-                   engine.quant.gemm.value, count, Op.MLA_KV_UP_GEMM)
+                   weight_dtype(arch, engine, "kv_b_proj"), count, Op.MLA_KV_UP_GEMM)
 
 
 def _kernel_key(arch: ModelArch, engine: Engine) -> tuple:

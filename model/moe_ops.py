@@ -157,11 +157,18 @@ def all_reduce_terms(elems, tp: int, system: SystemSpec | None, count: float, la
     tree/ring over nodes): the all-reduce among the node's GPUs (the custom all-reduce table) and, for each
     GPU's 1/local shard, a ring all-reduce among the nodes over the inter-node link, 2(n-1)/n of the shard
     each way (ROOFLINE: no table measures it). Rescaling the 8-GPU latency by the bandwidth ratio (the
-    table lookup beyond its largest count) prices a latency-bound decode message 9-18x too slow."""
+    table lookup beyond its largest count) prices a latency-bound decode message 9-18x too slow.
+
+    On an NVLink rack (GB200 / GB300 NVL72: `nvlink_rack`) the trays are one NVLink domain and the
+    group's all-reduce is one NVLink collective (TRT-LLM's MNNVL all-reduce, NCCL's NVLS), not a
+    node-then-network hierarchy: it is the table's all-reduce over all tp GPUs (beyond the tray's GPUs
+    the lookup is EXTRAPOLATED on the GPU axis). Priced hierarchically, a TP-8 decode step of
+    DeepSeek-V3 on GB200 paid a 10 us roofline hop on each of its 58 MoE layers' all-reduces (0.58 ms
+    of a ~6 ms step) on top of the tray's measured all-reduce."""
     if tp <= 1:
         return []
     nodes = 1 if system is None else -(-tp // system.gpus_per_node)
-    if nodes <= 1 or tp % nodes:
+    if nodes <= 1 or tp % nodes or nvlink_rack(system):
         return [Term(AllReduce(elems, tp), count, label)]
     local = tp // nodes
     shard_bytes = np.asarray(elems, dtype=float) * 2.0 / local
