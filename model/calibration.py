@@ -55,8 +55,8 @@ class Calibration:
     prefill_in_steps: prefill_scale also scales the prompt work of the mixed and full steps the TPOT
     averages over, not only the TTFT's prefill: a prompt that takes prefill_scale times the tables' time
     in its own TTFT takes it in the decode steps it shares too (B300 SGLang DeepSeek-V3 at 8k/1k: TPOT
-    grows by about 1.4 ms per client, the measured TTFT's prefill of ~1.4 s spread over the other clients'
-    1,023 steps, where the unscaled steps gave 0.4 ms). True for the MoE block (model/aggregated.py);
+    grows by about 1.3 ms per client, the measured TTFT's prefill of ~1.4 s spread over the other clients'
+    1,023 steps, where the unscaled steps gave 0.3 ms; 0.6 ms with it). True for the MoE block (model/aggregated.py);
     the dense constants were fitted with it off and keep it off until they are refit with it.
     """
 
