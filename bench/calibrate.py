@@ -91,6 +91,7 @@ def prepare(rows: list[dict], split: tuple[str, ...] = (), by_design: bool = Fal
             part = "/".join([row["system"], row["backend"]] + design + [row[c] or "-" for c in split])
             out.append(dict(curves=curves, wl=ctx.workload, pp=engine.pp, conc=np.array([float(rank_conc)]), cap=cap,
                             dp=engine.dp, backend=row["backend"], part=part, id=row["id"],
+                            moe=ctx.arch.mlp.moe is not None,
                             ttft=float(row["silicon_ttft_ms"]) / 1e3, tpot=float(row["silicon_tpot_ms"]) / 1e3))
     return out
 
@@ -217,12 +218,18 @@ def fit_all(prepped: list[dict], verbose: bool, maxiter: int = NM_MAXITER) -> di
             if level < len(keys):
                 groups.setdefault(keys[level], []).append(r)
         groups = {k: rs for k, rs in sorted(groups.items()) if level == 0 or len(rs) >= MIN_ROWS_OWN_FIT}
-        starts = [fitted[_keys(rs[0])[level - 1]] if level else START for rs in groups.values()]
+        starts = [fitted[_keys(rs[0])[level - 1]] if level else start_for(rs) for rs in groups.values()]
         fitted |= dict(zip(groups, _pmap(fit, list(groups.values()), starts, [maxiter] * len(groups))))
         for k, rs in groups.items() if verbose else ():
             parent = {r["part"]: fitted[_keys(r)[level - 1]] if level else Calibration() for r in rs}
             report("  " * level + k, rs, parent, {r["part"]: fitted[k] for r in rs})
     return fitted
+
+
+def start_for(rows: list[dict]) -> Calibration:
+    """The first level's start: START, composed as model/calibration.py composes these rows' constants
+    (the MoE block's prefill_in_steps)."""
+    return replace(START, prefill_in_steps=any(r["moe"] for r in rows))
 
 
 def _keys(r: dict) -> list[str]:

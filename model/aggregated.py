@@ -189,7 +189,10 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     tau_mix = curves.tau_mix_s * cal.kernel_scale + prefill_step_overhead
     tau_full = curves.tau_full_s * cal.kernel_scale + prefill_step_overhead
     prompt_tokens = d * I / O1  # prompt tokens an average step must carry to keep up
-    tau_bar = mean_step(slowest_of(prompt_tokens, curves.chunk, pp * dp), curves, tau_dec, tau_mix, tau_full)
+    # the steps' prompt work at the prefill's own scale where the constants say so (Calibration docstring)
+    ps = cal.prefill_scale if cal.prefill_in_steps else 1.0
+    tau_bar = mean_step(slowest_of(prompt_tokens, curves.chunk, pp * dp), curves, tau_dec,
+                        tau_dec + ps * (tau_mix - tau_dec), tau_dec + ps * (tau_full - tau_dec))
     service = prefill_service(I, curves.chunk, tau_dec, tau_mix) * cal.prefill_scale
     ttft_run = service + 0.5 * tau_bar + cal.ttft_overhead_s + cal.dp_wait_s(tau_bar, dp)
     others = np.maximum(d + d * ttft_run / (O1 * tau_bar) - 1, 0)  # running requests besides this one

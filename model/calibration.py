@@ -52,6 +52,12 @@ class Calibration:
     step with the DP group. The dev rows show it: TRT-LLM attention-DP TTFTs exceed the prefill by 30-180
     measured TPOTs at any concurrency (1-12 s), vLLM's by 5-10. Fitted only on partitions with attention-DP
     rows (bench/calibrate.py --moe); 0 elsewhere, and dp = 1 engines never pay it.
+    prefill_in_steps: prefill_scale also scales the prompt work of the mixed and full steps the TPOT
+    averages over, not only the TTFT's prefill: a prompt that takes prefill_scale times the tables' time
+    in its own TTFT takes it in the decode steps it shares too (B300 SGLang DeepSeek-V3 at 8k/1k: TPOT
+    grows by about 1.3 ms per client, the measured TTFT's prefill of ~1.4 s spread over the other clients'
+    1,023 steps, where the unscaled steps gave 0.3 ms; 0.6 ms with it). True for the MoE block (model/aggregated.py);
+    the dense constants were fitted with it off and keep it off until they are refit with it.
     """
 
     step_overhead_s: float = 0.0
@@ -65,6 +71,7 @@ class Calibration:
     queue_load_exp: float = 0.0
     frontend_s_per_token: float = 0.0
     dp_wait_steps: float = 0.0
+    prefill_in_steps: bool = False
 
     def frontend_load(self, tokens_per_s: float) -> float:
         """A server's output tokens/s as a share of its frontend limit (0 when there is none)."""
@@ -112,10 +119,14 @@ def calibration(backend: Backend | str, system: str | None = None, moe: bool = F
     name = Backend(backend).value
     blocks = [_table()] + ([_table().get(MOE_BLOCK) or {}] if moe else [])
     fields: dict = {}
+    moe_fit = False  # whether any constant came from the moe: block (fitted with prefill_in_steps)
     for i, block in enumerate(blocks):
-        fields.update(block.get(name) or {})
+        entries = [block.get(name) or {}]
         if system:
-            fields.update(block.get(f"{system}/{name}") or {})
+            entries.append(block.get(f"{system}/{name}") or {})
             if i and design is not None:
-                fields.update(block.get(f"{system}/{name}/{AttentionKind(design).value}") or {})
-    return Calibration(**fields)
+                entries.append(block.get(f"{system}/{name}/{AttentionKind(design).value}") or {})
+        for entry in entries:
+            fields.update(entry)
+            moe_fit = moe_fit or bool(i and entry)
+    return Calibration(**fields, prefill_in_steps=moe_fit)

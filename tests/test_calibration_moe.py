@@ -31,7 +31,7 @@ def test_dense_models_never_read_the_moe_block(table):
 def test_moe_models_take_the_moe_entries_on_top(table):
     # the MoE backend entry over the dense system entry, the MoE system entry over both
     assert calibration("trtllm", "h200_sxm", moe=True) == Calibration(kernel_scale=0.7, step_overhead_s=1e-3,
-                                                                       ttft_overhead_s=0.05)
+                                                                       ttft_overhead_s=0.05, prefill_in_steps=True)
     assert calibration("trtllm", "b200_sxm", moe=True).kernel_scale == 0.6
 
 
@@ -51,13 +51,20 @@ def test_without_a_moe_entry_the_dense_constants_stand(table):
     assert calibration("vllm", "h200_sxm", moe=True) == calibration("vllm", "h200_sxm") == Calibration()
 
 
+def test_only_constants_from_the_moe_block_scale_the_steps_prompt_work(table):
+    """prefill_in_steps: the MoE block was fitted with it, the dense entries without it."""
+    assert calibration("trtllm", "b200_sxm", moe=True).prefill_in_steps
+    assert not calibration("trtllm", "b200_sxm").prefill_in_steps
+    assert not calibration("vllm", "h200_sxm", moe=True).prefill_in_steps  # no moe entry: dense constants
+
+
 def test_the_shipped_file_keeps_dense_entries_apart():
     """Every MoE entry lives in the block; the dense entries are the backends and system/backend pairs."""
     calibration.cache_clear()
     table = cal_mod._table()
     assert all(isinstance(v, dict) and "kernel_scale" in v for k, v in table.items() if k != MOE_BLOCK)
     for key, entry in (table.get(MOE_BLOCK) or {}).items():
-        assert set(entry) == set(Calibration.__dataclass_fields__), key
+        assert set(entry) == set(Calibration.__dataclass_fields__) - {"prefill_in_steps"}, key
 
 
 def test_the_estimator_uses_the_moe_constants_for_moe_models(monkeypatch, table):

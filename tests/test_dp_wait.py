@@ -44,3 +44,17 @@ def test_attention_dp_ranks_wait_the_steps_before_their_prefill(curves):
     assert (extra_steps > 30).all() and (extra_steps < 70).all()  # about 50 of the rank's steps
     # waiting clients are not decoding: at a fixed concurrency the decode batch, and so TPOT, can only shrink
     assert (waited.tpot_s <= base.tpot_s * (1 + 1e-12)).all()
+
+
+def test_prefill_in_steps_scales_the_prompt_work_the_tpot_averages(curves):
+    """Calibration.prefill_in_steps: prefill_scale prices the prompt chunks of the shared steps as it prices
+    the TTFT's prefill. Off, the TPOT ignores prefill_scale; on, it grows with it at a load with prompts in
+    the steps, the more so the more clients share them."""
+    cal = replace(calibration("trtllm", "h200_sxm", moe=True), queue_coef=0.0, frontend_s_per_token=0.0)
+    conc = [8.0, 32.0]
+    tpot = {(on, s): _loop(curves, 1, replace(cal, prefill_in_steps=on, prefill_scale=s), conc).tpot_s
+            for on in (False, True) for s in (1.0, 2.0)}
+    assert np.allclose(tpot[False, 1.0], tpot[False, 2.0], rtol=0.01)  # only through the TTFT's Little's law
+    assert np.allclose(tpot[True, 1.0], tpot[False, 1.0])
+    growth = tpot[True, 2.0] / tpot[True, 1.0]
+    assert (growth > 1.01).all() and growth[1] > growth[0]  # more clients, more prompt work per step
