@@ -17,6 +17,7 @@ from sloplan.model.engine import Engine
 from sloplan.model.framework import (Framework, FrameworkProfile, Launch, OfflineQuantizer, OptionsFile,
                                      Setting, offline_quantizer)
 from sloplan.model.quant import GemmQuant
+from sloplan.model.wide_ep import a2a_backend
 from sloplan.model.workload import Workload
 
 Value = str | bool | None  # a flag's value; True: a switch written alone; None or False: not written
@@ -81,8 +82,7 @@ def settings(spec: Framework, engine: Engine, fw: FrameworkProfile, wl: Workload
 def wide_ep_backend(spec: Framework, engine: Engine, gpus_per_node: int | None) -> str | None:
     """The experts' all-to-all flag value where the framework's wide-EP rule applies (the pricing follows
     the same rule: model/moe_ops.py, model/deepep_ops.py), else not written."""
-    rule = spec.capabilities.wide_ep
-    return rule.a2a_backend if rule is not None and rule.applies(engine, gpus_per_node) else None
+    return a2a_backend(spec.capabilities.wide_ep, engine, gpus_per_node)
 
 
 def parallel_settings(engine: Engine) -> dict[Setting, Value]:

@@ -127,8 +127,7 @@ def normal_kernels(p: Pending) -> Pending:
         q = term.query
         if not isinstance(q, MoeA2a) or q.kernel != LOW_LATENCY:
             return term
-        return replace(term, query=MoeA2a(q.num_tokens, q.hidden, q.topk, q.num_experts, q.ep_size, q.phase,
-                                          q.dtype, HIGH_THROUGHPUT))
+        return replace(term, query=q.replace(kernel=HIGH_THROUGHPUT))
     groups = tuple(replace(g, terms=tuple(swapped(t) for t in g.terms)) for g in p.groups)
     return Pending(groups, p.finish)
 

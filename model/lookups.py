@@ -39,8 +39,7 @@ def flat(query: Query) -> Query:
     if not kind.ARRAYS:
         return query
     arrays = np.broadcast_arrays(*(np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in query.arrays))
-    values = dict(zip(kind.ARRAYS, (np.ascontiguousarray(a).ravel() for a in arrays)))
-    return kind(*(values[f] if f in values else getattr(query, f) for f in kind.FIELDS))
+    return query.replace(**dict(zip(kind.ARRAYS, (np.ascontiguousarray(a).ravel() for a in arrays))))
 
 
 KV_SIBLING = {"bf16": "fp8", "fp8": "bf16"}
@@ -53,8 +52,7 @@ def _pure_ep(q: Query) -> Query | None:
     roofline's median utilization (3-5x slow on decode-sized token counts)."""
     if not isinstance(q, Moe) or q.moe_tp == 1:
         return None
-    return Moe(q.num_tokens, q.hidden, q.inter, q.topk, q.num_experts, 1, q.moe_tp * q.moe_ep, q.dtype,
-               q.distribution)
+    return q.replace(moe_tp=1, moe_ep=q.moe_tp * q.moe_ep)
 
 
 def _kv_sibling(q: Query) -> Query | None:
@@ -64,7 +62,7 @@ def _kv_sibling(q: Query) -> Query | None:
     module's bytes (16 requests x 2k tokens x 576 latent: ~8 us of the ~130 us H200 module at 8 heads)."""
     if not isinstance(q, MlaModule) or q.kv_dtype not in KV_SIBLING:
         return None
-    return MlaModule(q.phase, q.batch, q.seq, q.num_heads, KV_SIBLING[q.kv_dtype], q.gemm_dtype)
+    return q.replace(kv_dtype=KV_SIBLING[q.kv_dtype])
 
 
 # Where a query's own answer is ROOFLINE, the measured answer of a stand-in query, at this tier at best.

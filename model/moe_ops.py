@@ -125,7 +125,7 @@ def kernel_gemms(terms: list[Term], backend: Backend | None,
         sub = table.get(q.dtype) if isinstance(q, Gemm) else None
         if sub is None:
             return t
-        return replace(t, query=Gemm(q.m, q.n, q.k, sub), floor=max(t.floor, int(Tier.EXTRAPOLATED)))
+        return replace(t, query=q.replace(dtype=sub), floor=max(t.floor, int(Tier.EXTRAPOLATED)))
 
     return [swap(t) for t in terms] if table else terms
 
@@ -228,12 +228,11 @@ def _comm_sglang(arch, engine, system, tokens, group, n):
 
 def _wide_ep(backend: Backend | None, engine: Engine, system: SystemSpec) -> bool:
     """Whether the framework launches this engine with its wide-EP all-to-all (capabilities.wide_ep)."""
-    if backend is None or engine.dp == 1:
-        return False
     from .framework import framework
+    from .wide_ep import a2a_backend
 
-    rule = framework(backend).capabilities.wide_ep
-    return rule is not None and rule.applies(engine, system.gpus_per_node)
+    return backend is not None and a2a_backend(framework(backend).capabilities.wide_ep, engine,
+                                               system.gpus_per_node) is not None
 
 
 # How each framework moves tokens to and from the experts (peer §1.3); one place to change per framework.

@@ -32,3 +32,10 @@ class WideEp:
         """Whether `engine` runs it on a system of `gpus_per_node` GPUs per node (None: one node)."""
         nodes = -(-engine.moe_ep // gpus_per_node) if gpus_per_node else 1
         return engine.dp > 1 and engine.moe_tp == 1 and engine.moe_ep > 1 and nodes >= self.min_nodes
+
+
+def a2a_backend(rule: WideEp | None, engine: Engine, gpus_per_node: int | None) -> str | None:
+    """The all-to-all flag value `engine` is launched (and priced) with under the framework's `rule`
+    (capabilities.wide_ep; None: the framework has none), else None: the one decision both the launch
+    (generators/launch.py) and the pricing (model/moe_ops.py) read."""
+    return rule.a2a_backend if rule is not None and rule.applies(engine, gpus_per_node) else None

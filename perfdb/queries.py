@@ -75,6 +75,13 @@ class Query:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.FIELDS)})"
 
+    def replace(self, **changes) -> "Query":
+        """The same query with `changes` (field → value) applied, as dataclasses.replace would give."""
+        unknown = set(changes) - set(self.FIELDS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
+        return type(self)(*(changes[n] if n in changes else getattr(self, n) for n in self.FIELDS))
+
     @property
     def scalars(self) -> tuple:
         """The values of the fields not annotated `Arr`, in order: what picks the slice (batch.py groups by it)."""
