@@ -53,18 +53,21 @@ def _columns(path, donated: list[tuple[object, str]]) -> dict:
     cols = read_columns(path, numeric, text)
     cols["from_donor"] = np.zeros(len(cols["latency"]), dtype=bool)
     for donor_path, dtype in donated:
-        def shapes(c: dict, rows: np.ndarray) -> list[tuple]:
-            keys = np.stack([c[k][rows] for k in MOE_KEYS], 1).tolist()
-            return [(str(d), *k) for d, k in zip(c["distribution"][rows], keys)]
         mine = np.array([canon_dtype(d) == dtype for d in cols["moe_dtype"]], dtype=bool)
-        own = set(shapes(cols, mine))
+        own = set(_shapes(cols, mine))
         extra = read_columns(donor_path, numeric, text)
         sel = np.array([canon_dtype(d) == dtype for d in extra["moe_dtype"]], dtype=bool)
         idx = np.flatnonzero(sel)
-        idx = idx[[sh not in own for sh in shapes(extra, idx)]]
+        idx = idx[[sh not in own for sh in _shapes(extra, idx)]]
         extra["from_donor"] = np.ones(len(extra["latency"]), dtype=bool)
         cols = {k: np.concatenate([v, extra[k][idx]]) for k, v in cols.items()}
     return cols
+
+
+def _shapes(cols: dict, rows: np.ndarray) -> list[tuple]:
+    """(distribution, *MOE_KEYS) of each of `rows`: what a donated row must not repeat."""
+    keys = np.stack([cols[k][rows] for k in MOE_KEYS], 1).tolist()
+    return [(str(d), *k) for d, k in zip(cols["distribution"][rows], keys)]
 
 
 def read_moe(path, spec, donated: list[tuple[object, str]] = ()) -> dict:
@@ -137,13 +140,18 @@ def moe_table(store) -> dict:
     return store.curves("moe")
 
 
+def _full_key(data: dict, label: str, key: tuple) -> tuple | None:
+    """The (label index, shape) key of the table's row index; None when `label` was not collected."""
+    labels = list(data["labels"])
+    return (float(labels.index(label)),) + tuple(float(k) for k in key) if label in labels else None
+
+
 def moe_curve(store, label: str, key: tuple) -> Grid | None:
     """The token curve of one collected (dtype/distribution, shape), built once; None when not collected."""
     data = moe_table(store)
-    labels = list(data["labels"])
-    if label not in labels:
+    full = _full_key(data, label, key)
+    if full is None:
         return None
-    full = (float(labels.index(label)),) + tuple(float(k) for k in key)
     index, curves = store.derived["moe"]
     if full not in curves:
         rows = index.get(full)
@@ -154,9 +162,9 @@ def moe_curve(store, label: str, key: tuple) -> Grid | None:
 def _from_donor(store, label: str, key: tuple) -> bool:
     """Whether the curve of (label, shape) is another framework's table's (SystemSpec.lane_donors)."""
     data = moe_table(store)
-    if "from_donor" not in data:
+    full = _full_key(data, label, key)
+    if "from_donor" not in data or full is None:
         return False
-    full = (float(list(data["labels"]).index(label)),) + tuple(float(k) for k in key)
     rows = store.derived["moe"][0].get(full)
     return rows is not None and bool(np.asarray(data["from_donor"])[rows].any())
 
