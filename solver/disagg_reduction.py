@@ -24,19 +24,20 @@ from dataclasses import replace
 import numpy as np
 
 from .disagg_tables import DisaggInstance, take_rows
+from .reduction import _undominated_in_class
 
 
 def _undominated(keys: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Rows not dominated (>= on every column of `keys`, within their class; ties keep the first)."""
-    keep = []
-    for i in range(len(keys)):
-        same = np.flatnonzero(classes == classes[i])
-        ge = (keys[same] >= keys[i]).all(axis=1)
-        gt = (keys[same] > keys[i]).any(axis=1)
-        dominated = (ge & gt) | (ge & ~gt & (same < i))
-        if not dominated.any():
-            keep.append(i)
-    return np.array(keep, dtype=np.int64)
+    """Rows not dominated (>= on every column of `keys`, within their class; ties keep the first), sorted.
+
+    Within a class the rows go best-first lexicographically (index last, so of equal rows the first
+    leads): a row that dominates another is lexicographically greater, so only earlier rows can
+    dominate later ones, and solver/reduction.py's batch skyline finds the survivors comparing each
+    row with the survivors only, not with every row of its class."""
+    order = np.lexsort((np.arange(len(keys)), *(-keys[:, c] for c in reversed(range(keys.shape[1]))), classes))
+    bounds = np.flatnonzero(np.diff(classes[order])) + 1
+    keep = [rows[_undominated_in_class(keys[rows])] for rows in np.split(order, bounds) if len(rows)]
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
 
 
 def reduce_instance(inst: DisaggInstance) -> tuple[DisaggInstance, np.ndarray, np.ndarray]:
