@@ -21,6 +21,8 @@ RDMA (the low-latency layout) + 32 MiB = 2.16 GiB per GPU.
 """
 from __future__ import annotations
 
+import math
+
 from .wide_ep import DeepEpBuffers
 
 _TOPK_SLOTS = 128  # kNumMaxTopK: the hint reserves this many top-k entries per token
@@ -40,11 +42,20 @@ def _token_record(hidden_bytes: int) -> int:
     return hidden_bytes + _SOURCE_META + _TOPK_SLOTS * (8 + 4) + _SCALE_SLOTS * 4
 
 
+def launchable(b: DeepEpBuffers, ranks: int) -> bool:
+    """Whether DeepEP has a dispatch / combine config for an EP group of `ranks` GPUs (else it asserts)."""
+    return ranks in b.chunked_recv_tokens
+
+
+def unlaunchable_reason(b: DeepEpBuffers, ranks: int) -> str:
+    return (f"DeepEP has no dispatch config for {ranks} EP ranks (it has "
+            f"{', '.join(map(str, sorted(b.chunked_recv_tokens)))})")
+
+
 def normal_buffer_bytes(b: DeepEpBuffers, hidden: int, ranks: int) -> tuple[int, int]:
     """(NVLink bytes, RDMA bytes) of the normal kernels' hints for a group of `ranks` GPUs."""
-    if ranks not in b.chunked_recv_tokens:
-        raise ValueError(f"DeepEP has no dispatch config for {ranks} EP ranks; it has "
-                         f"{', '.join(map(str, sorted(b.chunked_recv_tokens)))}")
+    if not launchable(b, ranks):
+        raise ValueError(unlaunchable_reason(b, ranks))
     nvl_tokens, rdma_tokens = b.chunked_recv_tokens[ranks]
     channels, nvl_ranks, rdma_ranks = b.num_sms // 2, min(ranks, b.nvl_peers), max(ranks // b.nvl_peers, 1)
     record = _token_record(hidden * b.hidden_bytes_per_value)
@@ -67,6 +78,9 @@ def low_latency_bytes(b: DeepEpBuffers, hidden: int, num_experts: int) -> int:
 
 
 def deepep_buffer_bytes(b: DeepEpBuffers, hidden: int, num_experts: int, ranks: int) -> float:
-    """Per-GPU bytes of the DeepEP buffer (normal + low-latency, `--deepep-mode auto`) and workspace."""
+    """Per-GPU bytes of the DeepEP buffer (normal + low-latency, `--deepep-mode auto`) and workspace;
+    infinite for a group size DeepEP cannot be launched on (so no memory holds the engine)."""
+    if not launchable(b, ranks):
+        return math.inf
     nvl, rdma = normal_buffer_bytes(b, hidden, ranks)
     return float(nvl + max(rdma, low_latency_bytes(b, hidden, num_experts)) + b.workspace_bytes)

@@ -22,6 +22,7 @@ Attention DP: each rank caches its own requests, so the engine holds dp times on
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from sloplan.perfdb import SystemSpec
@@ -34,7 +35,7 @@ from .layers import WeightRole
 from .memory import GIB, MemoryPlan
 from .weight_format import WeightFormat
 from .weights import Sharding, WeightBytes, weight_bytes_per_gpu
-from .deepep_memory import deepep_buffer_bytes
+from .deepep_memory import deepep_buffer_bytes, unlaunchable_reason
 from .wide_ep import DeepEpBuffers, a2a_backend
 
 _BF16 = 2.0
@@ -54,7 +55,7 @@ class ComponentMemoryPlan(MemoryPlan):
     footprint: KvFootprint
     dp: int
     all_to_all_bytes: float
-    deepep: bool = False  # all_to_all_bytes is the DeepEP buffer the engine is launched with (module docstring)
+    deepep: DeepEpBuffers | None = None  # set: all_to_all_bytes is the DeepEP buffer it launches with (docstring)
 
     def max_requests(self, tokens_per_request: float) -> int:
         per_request = self.footprint.bytes_for(max(tokens_per_request, 1.0))
@@ -129,11 +130,13 @@ def component_memory_plan(arch: ModelArch, engine: Engine, system: SystemSpec, f
     tokens = int(budget // max(foot.bytes_per_token, 1.0)) * engine.dp
     return ComponentMemoryPlan(cap, parts.total, act, runtime, budget, foot.bytes_per_token, tokens,
                                parts=parts, footprint=foot, dp=engine.dp, all_to_all_bytes=a2a,
-                               deepep=deepep is not None)
+                               deepep=deepep)
 
 
 def too_big_reason(plan: MemoryPlan, engine: Engine) -> str:
     """Why an engine that does not fit is rejected, naming the experts each GPU holds (the rejected list)."""
+    if isinstance(plan, ComponentMemoryPlan) and plan.deepep and math.isinf(plan.all_to_all_bytes):
+        return unlaunchable_reason(plan.deepep, engine.moe_ep)
     if isinstance(plan, ComponentMemoryPlan) and plan.parts.experts:
         buffers = f" + {plan.all_to_all_bytes / GIB:.1f} GiB of DeepEP buffers" if plan.deepep else ""
         return (f"needs {plan.parts.experts / GIB:.1f} GiB of experts per GPU (moe_ep={engine.moe_ep}, "

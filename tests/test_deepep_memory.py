@@ -43,18 +43,27 @@ def test_buffer_sizes_follow_deepeps_hints_for_deepseek_v3(buffers):
     assert deepep_buffer_bytes(buffers, 7168, 256, 16) / GIB == pytest.approx(2.16, abs=0.005)
     with pytest.raises(ValueError, match="no dispatch config for 12 EP ranks"):
         normal_buffer_bytes(buffers, 7168, 12)
+    assert deepep_buffer_bytes(buffers, 7168, 256, 12) == float("inf")  # cannot be launched: holds nothing
+
+
+def test_an_ep_group_deepep_has_no_config_for_is_refused_with_that_reason():
+    """EP 24 over three H200 nodes is in DeepEP's table; a 12-rank group is not (DeepEP asserts)."""
+    arch, h200, fw, wl = resolve_arch(V3), load_system("h200_sxm"), profile("sglang"), Workload(4000, 1000)
+    assert not isinstance(engine_slot(arch, _ep(24), h200, fw, wl, 64), str)
+    slot = engine_slot(arch, _ep(6, tp=2), h200, fw, wl, 64)  # tp 2 x dp 6: EP 12 over two nodes
+    assert isinstance(slot, str) and slot.startswith("DeepEP has no dispatch config for 12 EP ranks")
 
 
 def test_only_engines_launched_with_deepep_charge_it(buffers):
     arch, h200 = resolve_arch(V3), load_system("h200_sxm")
     wide, one_node = _ep(16), _ep(8)  # two H200 nodes (DeepEP), one node (the default gather path)
     plan = memory_plan(arch, wide, h200, profile("sglang"))
-    assert plan.deepep and plan.all_to_all_bytes == deepep_buffer_bytes(buffers, 7168, 256, 16)
+    assert plan.deepep == buffers and plan.all_to_all_bytes == deepep_buffer_bytes(buffers, 7168, 256, 16)
     proxy = all_to_all_bytes(arch, wide, profile("sglang").token_budget)
     assert plan.all_to_all_bytes > proxy  # V3: 2.16 GiB of DeepEP buffers against the 1.75 GiB assumed before
     for eng, fw in ((one_node, "sglang"), (wide, "trtllm"), (wide, "vllm")):
         other = memory_plan(arch, eng, h200, profile(fw))
-        assert not other.deepep and other.all_to_all_bytes == all_to_all_bytes(arch, eng, profile(fw).token_budget)
+        assert other.deepep is None and other.all_to_all_bytes == all_to_all_bytes(arch, eng, profile(fw).token_budget)
 
 
 def test_a_layout_the_buffer_leaves_no_room_for_is_refused_naming_it(monkeypatch):
