@@ -192,6 +192,14 @@ class LoadKind(str, Enum):
     CONCURRENCY = "concurrency"  # requests in flight at once (benchmark clients that replace each finished one)
 
 
+class PlanBasis(str, Enum):
+    """Where a certificate's relaxation solved the plan it shows (solver/cert_union.py `usable_limit`)."""
+
+    AT_CHANGE = "at_change"  # at the relaxed value itself
+    HALF_PREFILL_LATENCY = "bound_plus_half_prefill_latency"  # a disaggregated TTFT / request-latency
+    #   bound plus half its pair's prefill batch latency: at the bound itself the pair serves no load
+
+
 class SloKind(str, Enum):
     """The three SLOs. `field` names both the `Slo` attribute and the OptionTable column (seconds)."""
 

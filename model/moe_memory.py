@@ -13,13 +13,16 @@ Assumed sizes, stated here because no framework publishes them as one number:
   shared experts (2 x S / tp), or the routed experts (top_k x dp / moe_ep token copies per rank token, each
   2 x I_e / moe_tp wide);
 * all-to-all buffers when moe_ep > 1: dispatch plus combine of the step's routed token copies in BF16,
-  2 x token_budget x top_k x hidden x 2 bytes (DeepSeek-V3, 8192 tokens: 1.75 GiB, the order of DeepEP's
-  default NVLink + RDMA buffers);
+  2 x token_budget x top_k x hidden x 2 bytes (DeepSeek-V3, 8192 tokens: 1.75 GiB) — except on an engine
+  the framework launches with DeepEP (model/wide_ep.py `a2a_backend`): there the tokens move through
+  DeepEP's own buffer, whose size is not assumed but computed as DeepEP sizes it from the framework's
+  settings (model/deepep_memory.py; DeepSeek-V3 at EP 16: 2.16 GiB), and that buffer is charged instead;
 * runtime: the framework's reserve plus 0.4 GiB of communicator buffers on a multi-GPU engine (memory.py).
 Attention DP: each rank caches its own requests, so the engine holds dp times one GPU's requests.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from sloplan.perfdb import SystemSpec
@@ -32,6 +35,8 @@ from .layers import WeightRole
 from .memory import GIB, MemoryPlan
 from .weight_format import WeightFormat
 from .weights import Sharding, WeightBytes, weight_bytes_per_gpu
+from .deepep_memory import deepep_buffer_bytes, unlaunchable_reason
+from .wide_ep import DeepEpBuffers, a2a_backend
 
 _BF16 = 2.0
 
@@ -50,6 +55,7 @@ class ComponentMemoryPlan(MemoryPlan):
     footprint: KvFootprint
     dp: int
     all_to_all_bytes: float
+    deepep: DeepEpBuffers | None = None  # set: all_to_all_bytes is the DeepEP buffer it launches with (docstring)
 
     def max_requests(self, tokens_per_request: float) -> int:
         per_request = self.footprint.bytes_for(max(tokens_per_request, 1.0))
@@ -86,12 +92,26 @@ def activation_bytes(arch: ModelArch, engine: Engine, token_budget: int) -> floa
     return float(token_budget * _BF16 * (4 * arch.hidden_size + 2 * widest))
 
 
-def all_to_all_bytes(arch: ModelArch, engine: Engine, token_budget: int) -> float:
-    """Dispatch + combine buffers of an expert-parallel engine (module docstring); 0 without EP."""
+def all_to_all_bytes(arch: ModelArch, engine: Engine, token_budget: int, deepep: DeepEpBuffers | None = None) -> float:
+    """Dispatch + combine buffers of an expert-parallel engine (module docstring); 0 without EP.
+    `deepep`: the framework's DeepEP buffer settings when the engine is launched with DeepEP."""
     moe = arch.mlp.moe
     if not moe or engine.moe_ep == 1:
         return 0.0
+    if deepep is not None:
+        return deepep_buffer_bytes(deepep, arch.hidden_size, moe.num_experts, engine.moe_ep)
     return 2.0 * token_budget * moe.top_k * arch.hidden_size * _BF16
+
+
+def deepep_settings(engine: Engine, system: SystemSpec, fw: FrameworkProfile) -> DeepEpBuffers | None:
+    """The DeepEP buffer settings `engine` allocates under `fw` on `system`: the framework's, when it
+    launches the engine with its wide-EP all-to-all (the decision the launch and the pricing read)."""
+    from .framework import framework
+
+    rule = framework(fw.backend).capabilities.wide_ep
+    if rule is None or rule.buffers is None or a2a_backend(rule, engine, system.gpus_per_node) is None:
+        return None
+    return rule.buffers
 
 
 def component_memory_plan(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile,
@@ -100,7 +120,8 @@ def component_memory_plan(arch: ModelArch, engine: Engine, system: SystemSpec, f
     cap, shard = system.mem_capacity_bytes, sharding(engine)
     parts = weight_bytes_per_gpu(arch, shard, served_formats(arch, engine))
     act = activation_bytes(arch, engine, fw.token_budget)
-    a2a = all_to_all_bytes(arch, engine, fw.token_budget)
+    deepep = deepep_settings(engine, system, fw)
+    a2a = all_to_all_bytes(arch, engine, fw.token_budget, deepep)
     runtime = fw.runtime_reserve_bytes + (0.4 * GIB if engine.gpus > 1 else 0.0) + a2a
     f = fw.kv_fraction if kv_fraction is None else kv_fraction
     used = parts.total + act + runtime
@@ -108,13 +129,17 @@ def component_memory_plan(arch: ModelArch, engine: Engine, system: SystemSpec, f
     foot = kv_footprint(arch, shard, engine.quant.kv)
     tokens = int(budget // max(foot.bytes_per_token, 1.0)) * engine.dp
     return ComponentMemoryPlan(cap, parts.total, act, runtime, budget, foot.bytes_per_token, tokens,
-                               parts=parts, footprint=foot, dp=engine.dp, all_to_all_bytes=a2a)
+                               parts=parts, footprint=foot, dp=engine.dp, all_to_all_bytes=a2a,
+                               deepep=deepep)
 
 
 def too_big_reason(plan: MemoryPlan, engine: Engine) -> str:
     """Why an engine that does not fit is rejected, naming the experts each GPU holds (the rejected list)."""
+    if isinstance(plan, ComponentMemoryPlan) and plan.deepep and math.isinf(plan.all_to_all_bytes):
+        return unlaunchable_reason(plan.deepep, engine.moe_ep)
     if isinstance(plan, ComponentMemoryPlan) and plan.parts.experts:
+        buffers = f" + {plan.all_to_all_bytes / GIB:.1f} GiB of DeepEP buffers" if plan.deepep else ""
         return (f"needs {plan.parts.experts / GIB:.1f} GiB of experts per GPU (moe_ep={engine.moe_ep}, "
                 f"moe_tp={engine.moe_tp}) + {(plan.weights_bytes - plan.parts.experts) / GIB:.1f} GiB of other "
-                f"weights of {plan.capacity_bytes / GIB:.0f} GiB")
+                f"weights{buffers} of {plan.capacity_bytes / GIB:.0f} GiB")
     return f"needs {plan.weights_bytes / GIB:.1f} GiB of weights per GPU"

@@ -12,9 +12,28 @@ A leaf (imports nothing of the model but the engine): model/framework.py reads t
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .engine import Engine
+
+
+@dataclass(frozen=True)
+class DeepEpBuffers:
+    """What the framework's DeepEP buffer is sized from (model/deepep_memory.py turns it into bytes per
+    GPU): the bytes per hidden value of the normal-mode hint (`hidden_bytes_per_value`), the SMs of the
+    normal kernels (`num_sms`: num_sms / 2 channels), DeepEP's NVLink peers per node (`nvl_peers`), the
+    low-latency buffer's tokens per rank (`ll_max_dispatch_tokens_per_rank`), DeepEP's own workspace
+    (`workspace_bytes`), and per EP group size the normal kernels' receive chunks
+    (`chunked_recv_tokens`: [NVLink tokens, RDMA tokens aligned to the send chunk], the larger of the
+    dispatch and the combine config). A group size DeepEP has no config for cannot be launched."""
+
+    hidden_bytes_per_value: int
+    num_sms: int
+    nvl_peers: int
+    ll_max_dispatch_tokens_per_rank: int
+    workspace_bytes: int
+    chunked_recv_tokens: Mapping[int, tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -23,10 +42,12 @@ class WideEp:
     fewest nodes of the system the expert group spans when it is launched with it, on engines with
     attention DP and moe_tp 1. Within one node (NVLink among all the group's GPUs) the default gather
     path is kept, as the peer keeps intra-node EP on it; across nodes (an 8-GPU HGX node, a 4-GPU
-    GB200 / GB300 tray) DeepEP is what wide-EP deployments launch."""
+    GB200 / GB300 tray) DeepEP is what wide-EP deployments launch. `buffers`: the communication buffer
+    it allocates per GPU (charged in the memory plan, model/moe_memory.py)."""
 
     a2a_backend: str
     min_nodes: int
+    buffers: DeepEpBuffers | None = None
 
     def applies(self, engine: Engine, gpus_per_node: int | None) -> bool:
         """Whether `engine` runs it on a system of `gpus_per_node` GPUs per node (None: one node)."""

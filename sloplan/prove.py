@@ -20,13 +20,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sloplan.core.enums import ConstraintGroup, GemmQuant, ServingMode, SloKind
+from sloplan.core.enums import ConstraintGroup, GemmQuant, PlanBasis, ServingMode, SloKind
 from sloplan.model.memory import memory_plan
 from sloplan.model.option_table import COLUMNS, MODES, OptionTable
 from sloplan.model.options import EngineSlot, fitting_engines, option_table
 from sloplan.model.quant import Quant
 from sloplan.solver.cert_replica import Bound, CertInstance, Relaxation
 from sloplan.solver.cert_union import UnionCert, covering_ms
+from sloplan.solver.infeasibility import best_ms_text
 from sloplan.solver.slack import tightening, tightening_note
 
 from .context import Context, supported
@@ -70,12 +71,18 @@ class BoundView:
 
 @dataclass(frozen=True)
 class RelaxationView:
-    """One single change that makes the request feasible (`change` in words) and the best plan then."""
+    """One single change that makes the request feasible (`change` in words) and the best plan then.
+    `plan_basis` says where that plan was solved: at the change itself, or (a disaggregated TTFT /
+    request-latency bound, reached only at zero load) at `plan_change` / `plan_limit_ms`, the bound plus
+    half its pair's prefill batch latency (solver/cert_union.py `usable_limit`)."""
 
     kind: str
     change: str
     value: float | str
     plan: PlanPoint
+    plan_basis: str = PlanBasis.AT_CHANGE.value
+    plan_change: str | None = None
+    plan_limit_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -304,8 +311,17 @@ def _relaxation_view(ctx: Context, r: Relaxation, factor: float) -> RelaxationVi
     else:
         kind = SloKind(r.kind.removeprefix("slo_"))
         value = covering_ms(r.value * factor)
-        change = f"{LABEL[kind.group]} ≤ {f'{value:.4f}'.rstrip('0').rstrip('.')} ms"  # every decimal it needs
+        change = _limit_text(kind, value)
+        if r.plan_limit is not None:
+            at = covering_ms(r.plan_limit * factor)
+            return RelaxationView(kind=r.kind, change=change, value=value, plan=_point(ctx, r.plan),
+                                  plan_basis=PlanBasis.HALF_PREFILL_LATENCY.value,
+                                  plan_change=_limit_text(kind, at), plan_limit_ms=at)
     return RelaxationView(kind=r.kind, change=change, value=value, plan=_point(ctx, r.plan))
+
+
+def _limit_text(kind: SloKind, ms: float) -> str:
+    return f"{LABEL[kind.group]} ≤ {f'{ms:.4f}'.rstrip('0').rstrip('.')} ms"  # every decimal it needs
 
 
 ms_covering = covering_ms  # the name this module exported before the rounding moved to the solver
@@ -322,9 +338,8 @@ def summary(union: UnionCert, conflicts, bounds, factor: float = 1.0) -> str:
         if b.group is _G.GPU_BUDGET:
             parts.append(f"the SLOs need at least {int(b.value)} GPUs (budget {int(b.limit)})")
         else:
-            best = b.value * 1e3 * factor
-            shown = f"{best:.0f}" if best >= 100 else f"{best:.3g}"  # never in exponent notation
-            parts.append(f"{LABEL[b.group]} ≤ {b.limit * 1e3 * factor:g} ms: best {shown} ms while the rest holds")
+            parts.append(f"{LABEL[b.group]} ≤ {b.limit * 1e3 * factor:g} ms: best {best_ms_text(b.value * factor)} ms "
+                         "while the rest holds")
     if parts:
         return "; ".join(parts)
     return "conflicting groups: " + " | ".join(" + ".join(LABEL[g] for g in union.groups if g in c) for c in conflicts)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from .prove import LABEL, Certificate, OptionView
+from .prove import LABEL, Certificate, OptionView, RelaxationView
 from .report import console
 from .result import PlanPoint
 
@@ -22,6 +22,14 @@ def _bound(request: dict, group: str, value: float, option: str) -> str:
         return f"fewest GPUs{held}: {value:g} (budget {request['total_gpus']}), at {option}"
     return (f"lowest {_NAME[group]} within {request['total_gpus']} GPUs{held}: {value:.3f} ms "
             f"(asked {request[_SLO_FIELDS[group]]:g} ms), at {option}")
+
+
+def _relaxation(r: RelaxationView) -> str:
+    """The change, and where its plan was solved when that is not the change itself (RelaxationView)."""
+    if r.plan_change is None:
+        return r.change
+    return (f"{r.change} (tight; reached by a disaggregated pair only at zero load) — plan at {r.plan_change} "
+            "(+ half its prefill batch latency: prefill up to 50 % busy)")
 
 
 def _option(o: OptionView) -> str:
@@ -53,7 +61,7 @@ def print_certificate(c: Certificate, request: dict) -> None:
     if c.relaxations:
         console.print("Smallest single relaxations, each with the best plan it unlocks:")
         for r in c.relaxations:
-            console.print(f"  {r.change}: {_plan(r.plan)}")
+            console.print(f"  {_relaxation(r)}: {_plan(r.plan)}")
     elif not c.feasible:
         console.print("No single relaxation (SLO, GPUs, per-pool limit, quantization, mode) makes it feasible.")
     if c.closest:

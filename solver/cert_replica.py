@@ -56,12 +56,15 @@ class Bound:
 @dataclass(frozen=True, eq=False)
 class Relaxation:
     """One change to the request that makes it feasible, and the best plan it unlocks (over `table`).
-    `kind` is the group relaxed or "mode"; `value` the new limit (seconds, GPUs) or the added name."""
+    `kind` is the group relaxed or "mode"; `value` the new limit (seconds, GPUs) or the added name;
+    `plan_limit` the limit (seconds) the plan was solved under when it is not `value` (an SLO bound
+    reached by a disaggregated pair only at zero load: solver/cert_union.py `usable_limit`)."""
 
     kind: str
     value: float | str
     plan: Plan
     table: OptionTable
+    plan_limit: float | None = None
 
 
 @dataclass(frozen=True, eq=False)

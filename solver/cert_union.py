@@ -28,6 +28,7 @@ from sloplan.core.enums import Role, SloKind
 from .cert_disagg import ORDER, DisaggCert
 from .cert_replica import CLOSEST, LIFTS, Bound, CertInstance, Relaxation
 from .certificate import all_minimal_conflicts
+from .disagg_tables import md1_wait_s
 from .groups import ConstraintGroup
 from .limits import NO_LIMIT, Deadline
 from .mode_union import union_best
@@ -35,6 +36,7 @@ from .plan import Plan
 from .slo import Slo
 
 _G = ConstraintGroup
+PLAN_UTILISATION = 0.5  # the bound pair's prefill utilisation the plan beside a zero-load bound allows
 POOL_LIMITS = (("max_prefill_gpus", Role.PREFILL), ("max_decode_gpus", Role.DECODE))  # request field, pool
 
 
@@ -160,14 +162,29 @@ class UnionCert:
         for b in self.bounds():
             if b.group is _G.GPU_BUDGET:
                 if b.value > self.total_gpus:
-                    out.append(("gpu_budget", b.value, self.best(total_gpus=int(b.value))))
+                    out.append(("gpu_budget", b.value, self.best(total_gpus=int(b.value)), None))
             elif b.value > b.limit:
                 kind = next(k for k in SloKind if k.group is b.group)
-                out.append((b.group.value, b.value, self.best(slo=with_limit(self.slo, kind,
-                                                                             covering_ms(b.value) / 1000.0))))
-        out += self._alternative_relaxations()
-        out += self._pool_relaxations()
-        return tuple(Relaxation(kind, value, plan, None) for kind, value, plan in out if plan is not None)
+                at = self.usable_limit(b)
+                plan = self.best(slo=with_limit(self.slo, kind, covering_ms(at) / 1000.0))
+                out.append((b.group.value, b.value, plan, None if at == b.value else at))
+        out += [(*r, None) for r in self._alternative_relaxations() + self._pool_relaxations()]
+        return tuple(Relaxation(kind, value, plan, None, at) for kind, value, plan, at in out if plan is not None)
+
+    def usable_limit(self, b: Bound) -> float:
+        """The limit the plan shown beside an SLO bound `b` is solved under: the bound itself, except for a
+        TTFT or request-latency bound reached by a disaggregated pair. That bound is tight (asking for it
+        is feasible) but reached only as the pair's load goes to zero: its prefill worker's wait budget
+        is 0, so its utilisation cap is 0 and the best plan there serves 0 tok/s — true, and useless as
+        an answer to "what would this relaxation give me". So the plan is solved at the bound plus the pair's
+        M/D/1 prefill wait at utilisation `PLAN_UTILISATION` = 1/2, `rho l / (2 (1 - rho))` = l / 2 with l
+        its prefill batch latency (solver/disagg_tables.py `md1_wait_s`): the pair's own prefill worker
+        may then run half busy, so it serves real load, and the margin is stated in the pair's own terms
+        (the wait at which queueing equals half the service time) rather than as a tuned constant. The
+        relaxation keeps the bound as its value and reports this limit beside it."""
+        if not isinstance(b.row, tuple) or b.group not in (_G.SLO_TTFT, _G.SLO_REQUEST_LATENCY):
+            return b.value
+        return b.value + md1_wait_s(PLAN_UTILISATION, float(self.disagg.instance.prefill.latency_s[b.row[0]]))
 
     def _alternative_relaxations(self) -> list:
         out, rep, dis = [], self.replica, self.disagg

@@ -1,28 +1,36 @@
 """Why no disaggregated plan meets the SLOs, in one line (the disaggregated side of infeasibility.py).
 
-A plan's TPOT is its slowest decode row's, and its TTFT at least the unloaded prefill latency + KV
-transfer + first decode step of a used pair, so a TPOT no decode row meets, or a TTFT budget no pair
-leaves room in (`DisaggInstance.rho` is 0 for every pair of usable rows), is unreachable; the best
-value a row or pair reaches is the bound.
+The best value it names for an SLO is the certificate's tight bound of that SLO (solver/cert_disagg.py
+`DisaggCert.slo_bound`), computed over the same pairs: the least value a (prefill row, decode row)
+pair reaches while every other group holds — the GPU budget (one worker of each), the per-pool
+limits, the decode KV memory and the other SLOs. So `sloplan solve`'s first line and the
+certificate's bound are one quantity with one definition (a disaggregated TTFT bound: the pair's
+unloaded prefill + KV transfer + first decode step, at the float where its utilisation cap turns
+positive), rendered by the same `best_ms_text`. When the other groups already exclude every pair, no
+SLO bound exists and the line says which non-SLO group leaves nothing.
 """
 from __future__ import annotations
 
-import numpy as np
+from sloplan.core.enums import SloKind
 
+from .cert_disagg import DisaggCert
 from .disagg_tables import DisaggInstance
+from .infeasibility import best_ms_text
+
+_LABEL = {SloKind.TTFT: "TTFT", SloKind.TPOT: "TPOT", SloKind.REQUEST_LATENCY: "request latency"}
 
 
 def disagg_infeasibility_reason(inst: DisaggInstance) -> str:
-    slo, d = inst.slo, inst.decode
-    if slo.tpot_s is not None and not inst.decode_tpot_ok.any():
-        return (f"TPOT ≤ {slo.tpot_s * 1e3:g} ms is unreachable (best decode worker: "
-                f"{float(d.tpot_s.min()) * 1e3:.1f} ms)")
+    cert = DisaggCert(inst)
+    parts = []
+    for kind in SloKind:
+        limit = inst.slo.limit(kind)
+        bound = None if limit is None else cert.slo_bound(kind, cert.groups)
+        if bound is not None and bound.value > limit:
+            parts.append(f"{_LABEL[kind]} ≤ {limit * 1e3:g} ms is unreachable by a disaggregated plan: best "
+                         f"{best_ms_text(bound.value)} ms while the rest holds")
+    if parts:
+        return "; ".join(parts)
     if not inst.decode_memory_ok.any():
         return "no decode worker's KV memory holds its concurrency"
-    usable = inst.decode_allowed
-    if not (inst.rho[:, usable] > 0).any():
-        unloaded = (inst.prefill.latency_s[:, None] + inst.kv_pair_s + d.first_step_s[None, :])[:, usable]
-        limit = min(x for x in (slo.ttft_s, slo.request_latency_s) if x is not None)
-        return (f"TTFT ≤ {limit * 1e3:g} ms is unreachable by a disaggregated plan (best prefill + KV transfer + "
-                f"first decode step: {float(np.min(unloaded)) * 1e3:.1f} ms)")
     return "no disaggregated plan within the GPU budgets meets all SLOs together"

@@ -15,6 +15,13 @@ from .slo import Slo, SloKind
 _LABEL = {SloKind.TTFT: "TTFT", SloKind.TPOT: "TPOT", SloKind.REQUEST_LATENCY: "request latency"}
 
 
+def best_ms_text(value_s: float) -> str:
+    """A bound in milliseconds as the one-line reasons and the certificate's summary print it: whole
+    milliseconds from 100 ms up, three significant digits below (never in exponent notation)."""
+    ms = value_s * 1e3
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
+
+
 def infeasibility_reason(table: OptionTable, slo: Slo) -> str:
     """One line naming each unreachable SLO with the best value any option reaches (milliseconds)."""
     parts = []

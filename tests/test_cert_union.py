@@ -61,10 +61,18 @@ def test_relaxations_equal_brute_force(seed, modes, mixed):
         expect = bound is not None and bound.value > u.slo.limit(kind)
         assert (kind.group.value in kinds) == expect
         if expect:
-            relaxed = with_limit(u.slo, kind, covering_ms(bound.value) / 1000.0)
             r = next(r for (k, _), r in found.items() if k == kind.group.value)
+            assert r.value == bound.value  # the relaxation states the tight bound
+            zero_load = isinstance(bound.row, tuple) and kind is not SloKind.TPOT  # a disagg pair's unloaded value
+            assert (r.plan_limit is not None) == zero_load
+            if zero_load:  # its plan: half the pair's prefill batch latency above it (cert_union.usable_limit)
+                half = 0.5 * float(u.disagg.instance.prefill.latency_s[bound.row[0]])
+                assert r.plan_limit == pytest.approx(bound.value + half, rel=1e-12)
+            relaxed = with_limit(u.slo, kind, covering_ms(r.plan_limit or bound.value) / 1000.0)
             assert math.isclose(r.plan.metrics.tokens_per_s, best_tokens(u, raw, slo=relaxed), rel_tol=1e-9)
-            assert r.plan.deployment.meets(relaxed)
+            dep = r.plan.deployment  # a plan on its utilisation cap meets its limit up to float rounding
+            assert all(relaxed.limit(k) is None or getattr(dep, k.field) <= relaxed.limit(k) * (1 + 1e-12)
+                       for k in SloKind)
     need = _least_limit(u, raw, range(u.total_gpus + 1, 40), at=lambda v: {"budget": v})
     assert ("gpu_budget" in kinds) == (need is not None and feasible(u, raw, kept=ALL - {G.GPU_BUDGET}))
     if "gpu_budget" in kinds:
