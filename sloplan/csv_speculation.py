@@ -1,0 +1,41 @@
+"""Speculative decoding a silicon_sample.csv row ran, from its own columns or its source note.
+
+A `draft_tokens` column, where the file has one, says it for its row. Otherwise the data file
+model/catalog/speculation.yaml names what no column records: benchmark configurations that ran MTP,
+identified by the container image in the row's `silicon_data_source` (with the system, backend and
+model they ran), and the MTP depth their launch script set with and without attention DP. Anything
+else is taken as not speculating (draft_tokens 0), as before.
+"""
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import sloplan.model
+from sloplan.perfdb.yaml_cache import load_yaml_file
+
+_FILE = Path(sloplan.model.__file__).parent / "catalog" / "speculation.yaml"
+
+
+@cache
+def _rules() -> tuple[dict, ...]:
+    return tuple((load_yaml_file(_FILE) or {}).get("rules") or ())
+
+
+def _matches(rule: dict, row: dict) -> bool:
+    note = row.get("silicon_data_source") or ""
+    return (rule["image"] in note and (row.get("system") or "").strip() == rule["system"]
+            and (row.get("backend") or "").strip() == rule["backend"]
+            and rule["model_contains"] in (row.get("model_path") or ""))
+
+
+def speculation(row: dict, dp: int, column: int | None) -> tuple[int, str]:
+    """(draft tokens, layout note) of a row whose engine has `dp` attention-DP ranks; `column`: its
+    `draft_tokens` column as read (None when the file has none or the cell is empty)."""
+    if column is not None:
+        return column, ""
+    for rule in _rules():
+        if _matches(rule, row):
+            k = int(rule["draft_tokens_attention_dp"] if dp > 1 else rule["draft_tokens"])
+            return k, f"MTP with {k} draft tokens: the {rule['image']} runs (model/catalog/speculation.yaml)"
+    return 0, ""
