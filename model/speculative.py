@@ -1,6 +1,7 @@
-"""Speculative decoding with the model's own multi-token-prediction (MTP) layers, as TRT-LLM runs it.
+"""Speculative decoding with the model's own multi-token-prediction (MTP) layers, as TRT-LLM and SGLang run it.
 
-With `draft_tokens` k > 0 (TRT-LLM `speculative_config: {decoding_type: MTP, num_nextn_predict_layers: k}`)
+With `draft_tokens` k > 0 (TRT-LLM `speculative_config: {decoding_type: MTP, num_nextn_predict_layers: k}`;
+SGLang `--speculative-algorithm EAGLE --speculative-num-steps k --speculative-eagle-topk 1` on the MTP layer)
 every decode step of a request
 * verifies k drafted tokens with the accepted one: the target model runs k + 1 tokens per request (its
   GEMMs, MoE and attention see (k + 1) times the decode tokens, and they take that share of the step's

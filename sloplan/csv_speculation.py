@@ -22,9 +22,17 @@ def _rules() -> tuple[dict, ...]:
     return tuple((load_yaml_file(_FILE) or {}).get("rules") or ())
 
 
+def _images(note: str) -> list[str]:
+    """The container images a source note names ("image=X" or a bare registry path), as written."""
+    return [part.strip().removeprefix("image=") for part in note.split(";") if "/" in part and ":" in part]
+
+
 def _matches(rule: dict, row: dict) -> bool:
-    note = row.get("silicon_data_source") or ""
-    return (rule["image"] in note and (row.get("system") or "").strip() == rule["system"]
+    """The rule's image is the row's image (its tail: registries are written nvcr.io/ and nvcr.io#; a longer
+    tag such as -amd64 is another image), on the rule's system, backend and model."""
+    images = _images(row.get("silicon_data_source") or "")
+    return (any(image.endswith(rule["image"]) and image[:-len(rule["image"])][-1:] in ("", "/", "#")
+                for image in images) and (row.get("system") or "").strip() == rule["system"]
             and (row.get("backend") or "").strip() == rule["backend"]
             and rule["model_contains"] in (row.get("model_path") or ""))
 
@@ -36,6 +44,6 @@ def speculation(row: dict, dp: int, column: int | None) -> tuple[int, str]:
         return column, ""
     for rule in _rules():
         if _matches(rule, row):
-            k = int(rule["draft_tokens_attention_dp"] if dp > 1 else rule["draft_tokens"])
+            k = int(rule.get("draft_tokens_attention_dp", rule["draft_tokens"]) if dp > 1 else rule["draft_tokens"])
             return k, f"MTP with {k} draft tokens: the {rule['image']} runs (model/catalog/speculation.yaml)"
     return 0, ""

@@ -89,3 +89,19 @@ def test_draft_tokens_refusals_name_the_field(isolated_perfdb_cache):
                   draft_tokens=3)
     with pytest.raises(sloplan.InputError, match="draft_tokens"):
         parse_noted(_row(POST3, drafts="99"))
+
+
+def _qwen_row(image, tp="4", me="1"):
+    return {"id": "q", "silicon_data_source": f"source_file=2026-03-25.csv; model=x; silicon_concurrency=8; "
+                                              f"measured=2026-03-20T00:00:00Z; image={image}",
+            "backend": "sglang", "backend_version": "0.5.9", "model_path": "Qwen/Qwen3.5-397B-A17B",
+            "system": "b200_sxm", "mode": "agg", "isl": "1024", "osl": "1024", "gemm_quant_mode": "fp8",
+            "batch_size": "8", "tp_size": tp, "pp_size": "1", "attention_dp_size": "", "moe_tp_size": tp,
+            "moe_ep_size": me}
+
+
+def test_the_qwen35_mtp_image_is_that_image_and_not_a_longer_tag():
+    args, _ = parse_noted(_qwen_row("lmsysorg/sglang:v0.5.9-cu130"))
+    assert args.draft_tokens == 3  # EAGLE, 3 steps, top-1: qwen3.5-fp8-b200-sglang-mtp
+    for other in ("lmsysorg/sglang:v0.5.9-cu130-amd64", "lmsysorg/sglang:v0.5.9-cu129-amd64"):
+        assert parse_noted(_qwen_row(other, "4", "4"))[0].draft_tokens == 0  # the non-MTP config's images
