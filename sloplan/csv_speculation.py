@@ -27,12 +27,21 @@ def _images(note: str) -> list[str]:
     return [part.strip().removeprefix("image=") for part in note.split(";") if "/" in part and ":" in part]
 
 
-def _matches(rule: dict, row: dict) -> bool:
+def _source_matches(rule: dict, note: str) -> bool:
     """The rule's image is the row's image (its tail: registries are written nvcr.io/ and nvcr.io#; a longer
-    tag such as -amd64 is another image), on the rule's system, backend and model."""
-    images = _images(row.get("silicon_data_source") or "")
-    return (any(image.endswith(rule["image"]) and image[:-len(rule["image"])][-1:] in ("", "/", "#")
-                for image in images) and (row.get("system") or "").strip() == rule["system"]
+    tag such as -amd64 is another image); or, for a rule naming a source file instead, the note names it."""
+    if "image" not in rule:
+        return f"source_file={rule['source_file']}" in note
+    image = rule["image"]
+    return any(i.endswith(image) and i[:-len(image)][-1:] in ("", "/", "#") for i in _images(note))
+
+
+def _matches(rule: dict, row: dict) -> bool:
+    """The rule's source, system, backend, model and (where it names them) recorded layout columns."""
+    layout = rule.get("columns") or {}
+    return (_source_matches(rule, row.get("silicon_data_source") or "")
+            and all((row.get(c) or "").strip() == str(v) for c, v in layout.items())
+            and (row.get("system") or "").strip() == rule["system"]
             and (row.get("backend") or "").strip() == rule["backend"]
             and rule["model_contains"] in (row.get("model_path") or ""))
 
@@ -45,5 +54,6 @@ def speculation(row: dict, dp: int, column: int | None) -> tuple[int, str]:
     for rule in _rules():
         if _matches(rule, row):
             k = int(rule.get("draft_tokens_attention_dp", rule["draft_tokens"]) if dp > 1 else rule["draft_tokens"])
-            return k, f"MTP with {k} draft tokens: the {rule['image']} runs (model/catalog/speculation.yaml)"
+            what = rule.get("image") or rule["source_file"]
+            return k, f"MTP with {k} draft tokens: the {what} runs (model/catalog/speculation.yaml)"
     return 0, ""

@@ -105,3 +105,11 @@ def test_the_qwen35_mtp_image_is_that_image_and_not_a_longer_tag():
     assert args.draft_tokens == 3  # EAGLE, 3 steps, top-1: qwen3.5-fp8-b200-sglang-mtp
     for other in ("lmsysorg/sglang:v0.5.9-cu130-amd64", "lmsysorg/sglang:v0.5.9-cu129-amd64"):
         assert parse_noted(_qwen_row(other, "4", "4"))[0].draft_tokens == 0  # the non-MTP config's images
+
+
+def test_the_gap_analysis_copy_of_those_runs_speculates_only_at_their_layout():
+    note = "source_file=qwen3.5-397b-gap-analysis.csv; silicon_concurrency=8"
+    row = {**_qwen_row("x/y:z"), "silicon_data_source": note}
+    assert parse_noted(row)[0].draft_tokens == 3
+    assert parse_noted({**row, "moe_ep_size": "4", "moe_tp_size": "1"})[0].draft_tokens == 0
+    assert parse_noted({**row, "tp_size": "8", "moe_tp_size": "8"})[0].draft_tokens == 0
