@@ -29,10 +29,13 @@ def _images(note: str) -> list[str]:
 
 def _source_matches(rule: dict, note: str) -> bool:
     """The rule's image is the row's image (its tail: registries are written nvcr.io/ and nvcr.io#; a longer
-    tag such as -amd64 is another image); or, for a rule naming a source file instead, the note names it."""
+    tag such as -amd64 is another image), measured on the rule's day where it names one (`measured_on`);
+    or, for a rule naming a source file instead, the note names it."""
     if "image" not in rule:
         return f"source_file={rule['source_file']}" in note
-    image = rule["image"]
+    image, day = rule["image"], rule.get("measured_on")
+    if day and not any(part.strip().startswith(f"measured={day}") for part in note.split(";")):
+        return False
     return any(i.endswith(image) and i[:-len(image)][-1:] in ("", "/", "#") for i in _images(note))
 
 

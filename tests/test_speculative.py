@@ -113,3 +113,11 @@ def test_the_gap_analysis_copy_of_those_runs_speculates_only_at_their_layout():
     assert parse_noted(row)[0].draft_tokens == 3
     assert parse_noted({**row, "moe_ep_size": "4", "moe_tp_size": "1"})[0].draft_tokens == 0
     assert parse_noted({**row, "tp_size": "8", "moe_tp_size": "8"})[0].draft_tokens == 0
+
+
+def test_the_pr392_sweep_rows_speculate_by_their_measured_day():
+    jan14 = POST3.replace("1.2.0rc6.post3", "1.1.0rc2.post2").replace("2026-02-06T17:21:58Z", "2026-01-14T22:26:21Z")
+    assert parse_noted(_row(jan14))[0].draft_tokens == 3
+    assert parse_noted({**_row(jan14), "system": "h200_sxm", "gemm_quant_mode": "fp8"})[0].draft_tokens == 3
+    dec15 = jan14.replace("2026-01-14T22:26:21Z", "2025-12-15T00:00:00.000Z")  # before the MTP configs existed
+    assert parse_noted(_row(dec15))[0].draft_tokens == 0
