@@ -121,3 +121,19 @@ def test_the_pr392_sweep_rows_speculate_by_their_measured_day():
     assert parse_noted({**_row(jan14), "system": "h200_sxm", "gemm_quant_mode": "fp8"})[0].draft_tokens == 3
     dec15 = jan14.replace("2026-01-14T22:26:21Z", "2025-12-15T00:00:00.000Z")  # before the MTP configs existed
     assert parse_noted(_row(dec15))[0].draft_tokens == 0
+
+
+def test_attention_dp_experts_serve_every_ranks_drafts_too():
+    from sloplan.model.aggregated import expert_group_tokens
+    from sloplan.model.engine import Engine
+    from sloplan.model.quant import GemmQuant, Quant
+    from sloplan.model.workload import Workload
+
+    engine = Engine(1, 1, Quant.default_for(GemmQuant.NVFP4), dp=8, moe_ep=8)
+    d = np.arange(0, 5)
+    room = 8192 - 2 * d
+    chunk = np.minimum(room, 1024)
+    plain = np.split(expert_group_tokens(engine, Workload(1024, 1024), d, chunk, room), 3)
+    drafts = np.split(expert_group_tokens(engine, Workload(1024, 1024), d, chunk, room, 2), 3)
+    assert np.array_equal(drafts[0][1:], 2 * plain[0][1:])  # decode-only: every rank's 2 tokens per request
+    assert np.allclose(drafts[1] - plain[1], 8 * d)  # a mixed step: the drafts on top, the prompt chunks alike
