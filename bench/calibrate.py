@@ -51,6 +51,11 @@ UPPER = np.array([2.0, 10e-3, 300e-3, 5.0, 1.5, 1.0, 3.0, 200e-6, 2.0, 300e-6])
 # rows: it moves nothing else. Bounded by 4x TRT-LLM's default timeout_iters.
 MOE_PARAMS = (*PARAMS, "dp_wait_steps")
 MOE_LOWER, MOE_UPPER = np.append(LOWER, 0.0), np.append(UPPER, 200.0)
+# And one where a partition has rows that speculate (model/speculative.py): the MTP draft acceptance rate,
+# a probability; it moves nothing on the other rows.
+DRAFT_PARAM, DRAFT_LOWER, DRAFT_UPPER = "draft_accept_rate", 0.0, 1.0
+DRAFT_START = 0.5  # where a partition's first fit of it starts (its parent has none)
+MOE_BLOCK_PARAMS = (*MOE_PARAMS, DRAFT_PARAM)  # what the moe: block writes
 NM_MAXITER = 3000  # the dense fit's Nelder-Mead budget
 # The MoE fit's (`--moe`): its 2,000 rows cost 2.5x the dense ones per loss evaluation and its 5-fold CV
 # must run on a shared 2-core machine, so one start (the parent level's constants), at most
@@ -91,6 +96,7 @@ def prepare(rows: list[dict], split: tuple[str, ...] = (), by_design: bool = Fal
             part = "/".join([row["system"], row["backend"]] + design + [row[c] or "-" for c in split])
             out.append(dict(curves=curves, wl=ctx.workload, pp=engine.pp, conc=np.array([float(rank_conc)]), cap=cap,
                             dp=engine.dp, backend=row["backend"], part=part, id=row["id"],
+                            draft=ctx.fw.draft_tokens,
                             moe=ctx.arch.mlp.moe is not None,
                             ttft=float(row["silicon_ttft_ms"]) / 1e3, tpot=float(row["silicon_tpot_ms"]) / 1e3))
     return out
@@ -150,6 +156,8 @@ def fit_from(prepped: list[dict], start: Calibration, maxiter: int = NM_MAXITER)
     loss_of; parameters stay within sane bounds."""
     names, lower, upper = (MOE_PARAMS, MOE_LOWER, MOE_UPPER) if any(r["dp"] > 1 for r in prepped) else \
         (PARAMS, LOWER, UPPER)
+    if any(r.get("draft") for r in prepped):
+        names, lower, upper = (*names, DRAFT_PARAM), np.append(lower, DRAFT_LOWER), np.append(upper, DRAFT_UPPER)
 
     def cal_of(x: np.ndarray) -> Calibration:
         return replace(start, **dict(zip(names, map(float, np.clip(x, lower, upper)))))
@@ -163,7 +171,8 @@ def fit_from(prepped: list[dict], start: Calibration, maxiter: int = NM_MAXITER)
     def loss(x: np.ndarray) -> float:
         return loss_of(prepped, cal_of(x))
 
-    x0 = np.clip([getattr(start, k) for k in names], lower + 1e-9, upper - 1e-9)
+    x0 = np.clip([getattr(start, k) or DRAFT_START if k == DRAFT_PARAM else getattr(start, k) for k in names],
+                 lower + 1e-9, upper - 1e-9)
     steps = MOE_LS_STEPS if maxiter < NM_MAXITER else None  # the MoE fit's budget (see MOE_NM_MAXITER)
     x0 = least_squares(log_residuals, x0, bounds=(lower, upper), loss="soft_l1", f_scale=0.3, max_nfev=steps).x
     res = minimize(loss, x0, method="Nelder-Mead", options=dict(maxiter=maxiter, xatol=1e-6, fatol=1e-6))
@@ -196,7 +205,7 @@ def new_file(fitted: dict[str, Calibration], moe: bool) -> str:
     """calibration.yaml with one part refit and the other kept as it is, byte for byte."""
     dense, moe_block = _split_file(_FILE.read_text() if _FILE.exists() else "")
     if moe:
-        return dense + MOE_HEADER + to_yaml(fitted, indent="  ", names=MOE_PARAMS)
+        return dense + MOE_HEADER + to_yaml(fitted, indent="  ", names=MOE_BLOCK_PARAMS)
     return HEADER + to_yaml(fitted) + moe_block
 
 

@@ -47,6 +47,7 @@ from .engine import Engine
 from .framework import FrameworkProfile
 from .ops import OpGroup, Priced, context_attention, generation_attention, linear_ops, price, weakest
 from .pending import Pending, settle
+from .speculative import accepted_tokens, draft_layer_scale
 from .workload import ServingMetrics, Workload
 
 
@@ -66,6 +67,7 @@ class StepCurves:
     room: np.ndarray  # prefill tokens a full step carries (budget - d)
     tier: np.ndarray
     source: np.ndarray  # the ops.Op whose lookup set `tier`
+    draft_tokens: int = 0  # MTP drafts each decode request carries per step (model/speculative.py)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class StepGrid:
     prompts: np.ndarray  # prompts a full step packs
     new_tokens: int
     groups: tuple[OpGroup, OpGroup, OpGroup]
+    draft_tokens: int = 0
+    layer_scale: float = 1.0  # a speculating step's drafter passes (model/speculative.py draft_layer_scale)
 
     def curves(self, priced: list[Priced]) -> StepCurves:
         """The step curves from the groups' prices (in the order of `groups`)."""
@@ -89,25 +93,28 @@ class StepGrid:
         dec = lin_dec + gen
         mix = lin_mix + gen + req_attn.scale(chunk / I)
         full = lin_full + gen + req_attn.scale(prompts * chunk / I)
-        return StepCurves(self.d, dec.latency_s, mix.latency_s, full.latency_s, chunk.astype(float),
-                          self.room.astype(float), *weakest(dec, mix, full))
+        k = self.layer_scale
+        return StepCurves(self.d, dec.latency_s * k, mix.latency_s * k, full.latency_s * k, chunk.astype(float),
+                          self.room.astype(float), *weakest(dec, mix, full), draft_tokens=self.draft_tokens)
 
 
 def step_grid(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
               d_max: int) -> StepGrid:
-    """Every decode width's steps, to be priced once; the closed-loop solve then only interpolates."""
-    C, I = fw.token_budget, wl.new_tokens
+    """Every decode width's steps, to be priced once; the closed-loop solve then only interpolates.
+    A speculating engine's decode requests carry 1 + draft_tokens tokens each (model/speculative.py)."""
+    C, I, k = fw.token_budget, wl.new_tokens, fw.draft_tokens
     d = np.arange(0, d_max + 1)
-    room = np.clip(C - d, 1, None)
+    t = d * (1 + k)  # decode tokens of the step
+    room = np.clip(C - t, 1, None)
     chunk = np.minimum(room, I)
     prompts = room / chunk
-    lin = linear_ops(arch, engine, system, np.concatenate([np.maximum(d, 1), d + chunk, d + room]),
-                     np.concatenate([np.maximum(d, 1), d + 1, d + np.ceil(prompts)]), fw.backend,
-                     expert_group_tokens(engine, wl, d, chunk, room), fw.gemm_swaps,
+    lin = linear_ops(arch, engine, system, np.concatenate([np.maximum(t, 1), t + chunk, t + room]),
+                     np.concatenate([np.maximum(t, 1), t + 1, t + np.ceil(prompts)]), fw.backend,
+                     expert_group_tokens(engine, wl, d, chunk, room, 1 + k), fw.gemm_swaps,
                      decode=np.concatenate([np.ones(d.shape), np.zeros(d.shape), np.zeros(d.shape)]))
-    gen = generation_attention(arch, engine, d, np.full(d.shape, wl.mean_decode_kv), fw.backend)
+    gen = generation_attention(arch, engine, t, np.full(d.shape, wl.mean_decode_kv), fw.backend)
     req_attn = context_attention(arch, engine, np.array([1]), np.array([I]), np.array([wl.prefix]), fw.backend)
-    return StepGrid(d, chunk, room, prompts, I, (lin, gen, req_attn))
+    return StepGrid(d, chunk, room, prompts, I, (lin, gen, req_attn), k, draft_layer_scale(arch.num_layers, k))
 
 
 def prefilling_ranks(dp: int, share: np.ndarray) -> np.ndarray:
@@ -119,9 +126,10 @@ def prefilling_ranks(dp: int, share: np.ndarray) -> np.ndarray:
 
 
 def expert_group_tokens(engine: Engine, wl: Workload, d: np.ndarray, chunk: np.ndarray,
-                        room: np.ndarray) -> np.ndarray | None:
+                        room: np.ndarray, per_request: int = 1) -> np.ndarray | None:
     """Tokens the experts serve in the decode, mixed and full steps of one rank (concatenated as
-    step_grid's linear ops), every rank carrying d decode tokens; None at dp = 1 (the rank's own).
+    step_grid's linear ops), every rank carrying d decode requests of `per_request` tokens each (1 + the
+    MTP drafts); None at dp = 1 (the rank's own).
 
     A mixed step is one where this rank carries a prompt chunk; the other ranks carry one in the same
     step only as often as their own share of steps with a chunk says (`prefilling_ranks`), not all of
@@ -131,8 +139,9 @@ def expert_group_tokens(engine: Engine, wl: Workload, d: np.ndarray, chunk: np.n
         return None
     dp = engine.dp
     share = d * wl.new_tokens / (wl.osl - 1) / chunk
-    mixed = d * dp + chunk * prefilling_ranks(dp, share)
-    return np.concatenate([np.maximum(d, 1) * dp, mixed, (d + room) * dp]).astype(float)
+    t = d * per_request
+    mixed = t * dp + chunk * prefilling_ranks(dp, share)
+    return np.concatenate([np.maximum(t, 1) * dp, mixed, (t + room) * dp]).astype(float)
 
 
 def step_curves(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile, wl: Workload,
@@ -180,7 +189,10 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     no rank starts layer l+1 before the slowest finished layer l): a step is a mixed one when *any*
     rank carries a prompt chunk, as a pipeline round is (`slowest_of` over pp · dp streams)."""
     conc = np.asarray(concurrency, dtype=float)
-    O1, I, d = wl.osl - 1, wl.new_tokens, curves.d
+    # a speculating engine's steps move each request on by `accepted` tokens (model/speculative.py): its
+    # output after the first token takes O1 steps, each `accepted` tokens of TPOT
+    accepted = accepted_tokens(curves.draft_tokens, cal.draft_accept_rate)
+    O1, I, d = (wl.osl - 1) / accepted, wl.new_tokens, curves.d
     running = np.minimum(conc, max_running)
     # every pipeline stage is its own process with its own scheduling/launch overhead per step
     # and the scheduler/sampler also pays per request in the step (CPU-bound at large batch)
@@ -214,7 +226,8 @@ def closed_loop(curves: StepCurves, wl: Workload, pp: int, concurrency: np.ndarr
     idx = np.clip(np.ceil(d_star).astype(int), 0, len(d) - 1)
     reported = cal.tpot_mixed_weight * tpot + (1 - cal.tpot_mixed_weight) * np.interp(d_star, d, tau_dec)
     return ServingMetrics(concurrency=conc.astype(int), running=running.astype(int), ttft_s=latency - O1 * tpot,
-                          tpot_s=reported, tokens_per_s=lam * wl.osl, tier=curves.tier[idx], source=curves.source[idx])
+                          tpot_s=reported / accepted, tokens_per_s=lam * wl.osl, tier=curves.tier[idx],
+                          source=curves.source[idx])
 
 
 FRONTEND_KNEE = 4.0  # the p of the p-norm soft minimum; chosen on the dev split (2 to 8 tried)

@@ -58,6 +58,10 @@ class Calibration:
     grows by about 1.3 ms per client, the measured TTFT's prefill of ~1.4 s spread over the other clients'
     1,023 steps, where the unscaled steps gave 0.3 ms; 0.6 ms with it). True for the MoE block (model/aggregated.py);
     the dense constants were fitted with it off and keep it off until they are refit with it.
+    draft_accept_rate: the probability that an MTP draft token is accepted once the one before it was
+    (model/speculative.py); read only by engines that speculate (FrameworkProfile.draft_tokens > 0) and
+    fitted only on partitions with such rows (bench/calibrate.py --moe). 0 elsewhere: a speculating
+    engine without a fitted rate pays the drafts and gains nothing.
     """
 
     step_overhead_s: float = 0.0
@@ -71,6 +75,7 @@ class Calibration:
     queue_load_exp: float = 0.0
     frontend_s_per_token: float = 0.0
     dp_wait_steps: float = 0.0
+    draft_accept_rate: float = 0.0
     prefill_in_steps: bool = False
 
     def frontend_load(self, tokens_per_s: float) -> float:

@@ -54,6 +54,8 @@ class FrameworkProfile:
     # (table dtype, sibling dtype) for each GEMM table that times a host path the running version does not pay
     # (Capabilities.host_bound_gemms; model/moe_ops.py kernel_gemms); set per version by sloplan/context.py
     gemm_swaps: tuple[tuple[str, str], ...] = ()
+    # MTP draft tokens per decode step the launch speculates with (model/speculative.py); 0 = none
+    draft_tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -71,13 +71,15 @@ def resolve_db(system: str, backend: Backend | None, version: str | None) -> Per
 
 def build_context(model: str, system: str, backend: Backend, version: str | None, isl: int, osl: int, prefix: int,
                   quantizations: tuple[GemmQuant, ...] | None, quant_field: str = "quantizations",
-                  client: Client = Client.SERVING, runtime_version: str | None = None) -> Context:
+                  client: Client = Client.SERVING, runtime_version: str | None = None,
+                  draft_tokens: int = 0) -> Context:
     """`quant_field` is what the caller's input calls the formats (a request: quantizations; one
     configuration: quant), so a refusal names the field the user typed. `client` picks what drives the
     engine: the calibration every estimator receives drops the HTTP front's streaming limit for an
     offline client (model/calibration.py, Calibration.for_client), so no estimator needs to know.
     `runtime_version`: the framework version served when it has no data of its own (a CSV row estimated on
-    the nearest data version): what that version's step pays (Capabilities.gemm_swaps) follows it."""
+    the nearest data version): what that version's step pays (Capabilities.gemm_swaps) follows it.
+    `draft_tokens`: MTP drafts per decode step (model/speculative.py), from the checkpoint's own MTP layers."""
     arch = resolve_arch(model)
     db = resolve_db(system, backend, version)
     if isl + osl > arch.max_position_embeddings:
@@ -99,7 +101,11 @@ def build_context(model: str, system: str, backend: Backend, version: str | None
         accepted = ", ".join(q.value for q in GemmQuant if supported(q, db.system))
         raise InputError(quant_field, f"{', '.join(q.value for q in wanted)} not supported on {system}; "
                                       f"accepted: {accepted}")
-    fw = replace(spec.profile, gemm_swaps=spec.capabilities.gemm_swaps(runtime_version or version))
+    if draft_tokens and not arch.mtp_layers:
+        raise InputError("draft_tokens", f"{model} ships no multi-token-prediction layers to draft with "
+                                         f"(got {draft_tokens}); accepted: 0")
+    fw = replace(spec.profile, gemm_swaps=spec.capabilities.gemm_swaps(runtime_version or version),
+                 draft_tokens=draft_tokens)
     return Context(arch, db.system, db, fw, Workload(isl, osl, prefix),
                    tuple(Quant.default_for(q) for q in ok),
                    calibration(spec.backend, db.system.name, arch.mlp.moe is not None,

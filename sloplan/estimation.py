@@ -21,6 +21,7 @@ from sloplan.model.option_table import ServingMode
 from sloplan.model.ops import source_label
 from sloplan.model.options import EngineSlot, engine_slot, evaluate
 from sloplan.model.quant import GemmQuant
+from sloplan.model.speculative import MAX_DRAFT_TOKENS
 from sloplan.model.workload import ServingMetrics
 from sloplan.perfdb import Tier
 
@@ -62,6 +63,7 @@ class EstimateArgs(BaseModel):
     max_batch_size: Optional[Int] = Field(None, ge=1, le=MAX_BATCH_SIZE,
                                           description=f"an integer 1..{MAX_BATCH_SIZE}, or none for the KV capacity")
     client: member(Client) = Field(Client.SERVING, description=CLIENT_ACCEPTS)
+    draft_tokens: Int = bounded(0, 0, MAX_DRAFT_TOKENS, " (MTP draft tokens per decode step; 0: no speculation)")
     # the framework version a CSV row ran, where `version` is the nearest one with data (estimate_rows.py)
     runtime_version: Optional[text(MAX_NAME_CHARS)] = Field(None, description=VERSION_ACCEPTS)
 
@@ -128,7 +130,10 @@ def context_for(args: EstimateArgs, dense_ignores_moe: bool = False) -> tuple[Co
     """Resolve validated arguments to their context and engine slot (memory + running cap)."""
     ctx = build_context(args.model, args.system, args.backend, args.version, args.isl, args.osl, args.prefix,
                         (args.quant,) if args.quant else None, "quant", client=args.client,
-                        runtime_version=args.runtime_version)
+                        runtime_version=args.runtime_version, draft_tokens=args.draft_tokens)
+    if args.draft_tokens and args.mode is not ServingMode.AGG:
+        raise InputError("draft_tokens", f"speculative decoding is priced in aggregated mode only (got mode "
+                                         f"{args.mode.value}); accepted: 0, or mode agg")
     dp, moe_tp, moe_ep = moe_split(args, is_moe(ctx.arch), dense_ignores_moe)
     engine = Engine(args.tp, args.pp, ctx.quants[0], dp=dp, moe_tp=moe_tp, moe_ep=moe_ep)
     if is_moe(ctx.arch):  # the framework's own rules (TRT-LLM: no tp > 1 with dp > 1, ...), as data
@@ -175,11 +180,12 @@ def configure(model: str, system: str, backend: Backend | str, *, tp: int, pp: i
               isl: int, osl: int, prefix: int = 0, version: str | None = None, max_batch_size: int | None = None,
               dp: int = 1, moe_tp: int | None = None, moe_ep: int | None = None,
               client: Client | str = Client.SERVING, dense_ignores_moe: bool = False,
-              runtime_version: str | None = None) -> tuple[Context, EngineSlot]:
+              runtime_version: str | None = None, draft_tokens: int = 0) -> tuple[Context, EngineSlot]:
     """Resolve one explicit configuration to its context and engine slot (memory + running cap)."""
     return context_for(arguments(model=model, system=system, backend=backend, tp=tp, pp=pp, quant=quant, isl=isl,
                                  osl=osl, prefix=prefix, version=version, max_batch_size=max_batch_size, dp=dp,
-                                 moe_tp=moe_tp, moe_ep=moe_ep, client=client, runtime_version=runtime_version),
+                                 moe_tp=moe_tp, moe_ep=moe_ep, client=client, runtime_version=runtime_version,
+                                 draft_tokens=draft_tokens),
                        dense_ignores_moe)
 
 
