@@ -67,7 +67,7 @@ def prepare(rows: list[dict]) -> list[dict]:
         whole = d_slot.memory.max_requests(kv_tokens_per_request(ctx.arch, ctx.workload.isl, ctx.workload.osl, 1.0))
         slots = args.counts.decode_batch * d_slot.engine.dp
         out.append({"id": row["id"], "backend": row["backend"], "pools": p.pools, "clients": clients_of(args, p),
-                    "prefill_dp": p_slot.engine.dp, "osl": int(row["osl"]),
+                    "prefill_dp": p_slot.engine.dp, "osl": int(row["osl"]), "isl": int(row["isl"]),
                     "capacity_ratio": d_slot.max_running / slots, "whole_ratio": whole / slots,
                     "ttft": float(row["silicon_ttft_ms"]) / 1e3, "tpot": float(row["silicon_tpot_ms"]) / 1e3})
     return out
