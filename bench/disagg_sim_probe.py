@@ -7,8 +7,25 @@ fitted correction included). A diagnostic: it writes nothing and fits nothing.
 
 Variants: the closed loop with the start-up wave (what `estimate --from-csv` predicts today); the
 simulation with the protocol's lengths (uniform on [0.8 L, L]); the simulation with every length at
-its nominal L (ratio 1: lock-step clients, nothing spreads the waves but the prefill pool itself).
-Each: TTFT and TPOT MAPE and median signed TTFT error, over all rows, per backend and per (isl, osl).
+its nominal L (ratio 1: lock-step clients, nothing spreads the waves but the prefill pool itself);
+the simulation with round-robin routing over both pools (rr) and over the decode pool only (rr-d;
+Dynamo's frontend routes round robin unless started with --router-mode kv, and the TRT-LLM sweeps
+start it without). Each: TTFT and TPOT MAPE and median signed TTFT error, over all rows, per backend
+and per (isl, osl).
+
+What it showed (216 rows, pools as priced; TTFT / TPOT MAPE): loop 44.8 / 19.4 %; sim 46.2 / 19.2;
+sim at ratio 1 49.5 / 19.1; sim rr 47.0 / 19.2. The hypothesis is refuted: the protocol's own length
+spread (outputs over [0.8 osl, osl] finish up to a fifth of a decode apart) breaks the lock-step
+within a wave or two, so the run's mean TTFT is the closed loop's within a few points, and perfectly
+equal lengths (ratio 1) are worse, not better. TRT-LLM at isl 1k / osl 8k stays at -80 % median
+(-35 % with round-robin decode routing, whose mis-routed requests wait for a slot on a full decode
+worker; 63.5 % -> 51.9 % MAPE there, but the other rows and vLLM get worse: 16.2 % -> 24.1 %).
+Refitted under each (bench/calibrate_disagg.py --predictor sim / sim-rr) the figures stay behind the
+loop's (46.0 / 46.8 % and 45.7 / 46.1 % in-sample / 5-fold CV against 44.8 / 45.8 %). What remains is
+not queueing a run of the priced pools produces: SGLang's prefill passes priced 2-3x fast where the
+pool is busy (bench/disagg_ttft_probe.py, 7), and 13 TRT-LLM rows, every one with an attention-DP
+prefill worker, that measure more than 3x the simulated run while its prefill pool is under 35 % busy
+(5.4 points of TTFT MAPE).
 """
 from __future__ import annotations
 
@@ -69,7 +86,8 @@ def table(rows: list[dict], results: dict, key, title: str) -> None:
 def main() -> int:
     rows = prepare(load_dev_disagg(silicon_csv_path()))
     results = {"loop": errors(rows, loop), "sim": errors(rows, sim(0.8)), "sim r=1": errors(rows, sim(1.0)),
-               "sim rr": errors(rows, sim(0.8, "round-robin", "round-robin"))}
+               "sim rr": errors(rows, sim(0.8, "round-robin", "round-robin")),
+               "sim rr-d": errors(rows, sim(0.8, "shared", "round-robin"))}
     for name, (_, _, s) in results.items():
         print(f"{name}: {s:.1f} s for {len(rows)} rows")
     table(rows, results, lambda r: r["backend"], "By backend")

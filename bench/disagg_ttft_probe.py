@@ -29,6 +29,10 @@ variant, so a variant costs no table lookups. Every figure is TTFT MAPE over the
    share u = rate * service(b) / (b * workers) of the time (1 whenever passes hold more than one
    prompt), so an arrival waits at least u times half a pass, more than M/D/1 at the pool's full-pass
    utilisation gives at light load.
+
+The non-stationary closed loop (clients in lock-step, prompts in bursts every cycle) is tested on its
+own by bench/disagg_sim_probe.py, which simulates the benchmark run itself (sloplan/disagg_sim.py):
+refuted as the cause, see there.
 """
 from __future__ import annotations
 

@@ -32,6 +32,10 @@ The deployment is the priced `Pools` (sloplan/disagg_loop.py), unchanged:
 
 TTFT = the wait for a prefill pass (and for a decode slot) + the pass's latency + KV transfer + first
 step; the result is a LoopPoint of run means, so its parts sum to the mean TTFT.
+
+A probe, not what `estimate --from-csv` predicts: over the same priced pools it does not beat the
+closed loop on the development split's disaggregated rows, refitted or not (bench/disagg_sim_probe.py
+has the figures), so sloplan/estimate_rows_disagg.py keeps the closed loop's run mean.
 """
 from __future__ import annotations
 

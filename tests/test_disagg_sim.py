@@ -109,3 +109,17 @@ def test_round_robin_decode_routing_waits_where_a_shared_queue_does_not():
 def test_bad_counts_raise():
     with pytest.raises(ValueError, match="clients"):
         simulate(pools(), 0, 10, ISL)
+
+
+def test_calibrate_writes_only_the_constants_of_the_loop_in_use(tmp_path, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import calibrate_disagg
+
+    monkeypatch.setattr(calibrate_disagg, "OUT", tmp_path / "calibration_disagg.yaml")
+    with pytest.raises(SystemExit) as exc:
+        calibrate_disagg.main(["--write", "--predictor", "sim", "--cv", "0"])
+    assert exc.value.code == 2 and not (tmp_path / "calibration_disagg.yaml").exists()
+    assert set(calibrate_disagg.PREDICTORS) == {"loop", "sim", "sim-rr"}
