@@ -29,6 +29,10 @@ variant, so a variant costs no table lookups. Every figure is TTFT MAPE over the
    share u = rate * service(b) / (b * workers) of the time (1 whenever passes hold more than one
    prompt), so an arrival waits at least u times half a pass, more than M/D/1 at the pool's full-pass
    utilisation gives at light load.
+
+The non-stationary closed loop (clients in lock-step, prompts in bursts every cycle) is tested on its
+own by bench/disagg_sim_probe.py, which simulates the benchmark run itself (sloplan/disagg_sim.py):
+refuted as the cause, see there.
 """
 from __future__ import annotations
 
@@ -67,7 +71,7 @@ def prepare(rows: list[dict]) -> list[dict]:
         whole = d_slot.memory.max_requests(kv_tokens_per_request(ctx.arch, ctx.workload.isl, ctx.workload.osl, 1.0))
         slots = args.counts.decode_batch * d_slot.engine.dp
         out.append({"id": row["id"], "backend": row["backend"], "pools": p.pools, "clients": clients_of(args, p),
-                    "prefill_dp": p_slot.engine.dp, "osl": int(row["osl"]),
+                    "prefill_dp": p_slot.engine.dp, "osl": int(row["osl"]), "isl": int(row["isl"]),
                     "capacity_ratio": d_slot.max_running / slots, "whole_ratio": whole / slots,
                     "ttft": float(row["silicon_ttft_ms"]) / 1e3, "tpot": float(row["silicon_tpot_ms"]) / 1e3})
     return out
