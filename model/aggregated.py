@@ -293,23 +293,27 @@ def aggregated(arch: ModelArch, engine: Engine, db: PerfDB, fw: FrameworkProfile
 
 
 def static_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
-                   batch: np.ndarray, cal: Calibration, phase: Role | None = None) -> Pending:
+                   batch: np.ndarray, cal: Calibration, phase: Role | None = None, draft_tokens: int = 0) -> Pending:
     """`static`, waiting for its lookups (model/pending.py). With attention DP each rank runs its share of
     the batch (rounded up: the fullest rank sets the pace) and the experts all ranks' tokens. `phase`
     (Role.PREFILL or Role.DECODE): the tier and source come from that phase's lookups only — a
     disaggregated worker runs one phase (model/disagg_workers.py), and the other phase's shapes (a
-    decode worker's batch prefilled together) are not what it runs; none: both, as static batching."""
+    decode worker's batch prefilled together) are not what it runs; none: both, as static batching.
+    `draft_tokens` k > 0: the decode steps speculate as step_grid's do (model/speculative.py): each
+    request carries 1 + k tokens, the drafter's passes scale the step by (L + k) / L, and the TPOT is
+    the step over the accepted tokens; the prefill is unchanged."""
     b = np.asarray(batch, dtype=int)
     rb = b if engine.dp == 1 else np.maximum(-(-b // engine.dp), 1)  # the fullest rank's requests
     mb = np.maximum(np.ceil(rb / engine.pp).astype(int), 1)  # pipeline micro-batch
-    I = wl.new_tokens
-    groups = (linear_ops(arch, engine, system, np.concatenate([mb * I, mb]), np.concatenate([mb, mb]), fw.backend,
+    I, t = wl.new_tokens, mb * (1 + draft_tokens)  # t: the decode step's tokens
+    groups = (linear_ops(arch, engine, system, np.concatenate([mb * I, t]), np.concatenate([mb, t]), fw.backend,
                          gemm_swaps=fw.gemm_swaps, decode=np.concatenate([np.zeros(mb.shape), np.ones(mb.shape)])),
               context_attention(arch, engine, mb, np.full(mb.shape, I), np.full(mb.shape, wl.prefix), fw.backend),
-              generation_attention(arch, engine, mb, np.full(mb.shape, wl.mean_decode_kv), fw.backend))
+              generation_attention(arch, engine, t, np.full(mb.shape, wl.mean_decode_kv), fw.backend))
     _, _, rank_cal = per_rank(engine, b, 1, cal)
+    spec = (draft_layer_scale(arch.num_layers, draft_tokens), accepted_tokens(draft_tokens, cal.draft_accept_rate))
     return Pending(groups, lambda priced: _whole_static(_static_metrics(engine, wl, rb, mb, rank_cal, *priced,
-                                                                        phase=phase), b, rb))
+                                                                        phase=phase, speculation=spec), b, rb))
 
 
 def _whole_static(m: ServingMetrics, b: np.ndarray, rb: np.ndarray) -> ServingMetrics:
@@ -321,15 +325,19 @@ def _whole_static(m: ServingMetrics, b: np.ndarray, rb: np.ndarray) -> ServingMe
 
 
 def _static_metrics(engine: Engine, wl: Workload, b: np.ndarray, mb: np.ndarray, cal: Calibration, lin: Priced,
-                    ctx_attn: Priced, gen_attn: Priced, phase: Role | None = None) -> ServingMetrics:
+                    ctx_attn: Priced, gen_attn: Priced, phase: Role | None = None,
+                    speculation: tuple[float, float] = (1.0, 1.0)) -> ServingMetrics:
+    """`speculation`: (the decode step's drafter scale, tokens accepted per step); (1, 1) without drafts."""
     lin_pre, lin_dec = lin.split(2)
     pre = lin_pre + ctx_attn
     dec = lin_dec + gen_attn
     O1 = wl.osl - 1
     per_step = cal.step_overhead_s * engine.pp + cal.request_overhead_s * mb
     ttft = pre.latency_s * cal.kernel_scale + per_step + cal.ttft_overhead_s
-    # the batch's tokens leave no faster than the server's frontend streams them
-    tpot = b / frontend_limited(b / (dec.latency_s * cal.kernel_scale + per_step), 1, cal)
+    # the batch's tokens (`accepted` per request and step) leave no faster than the server's frontend streams them
+    layer_scale, accepted = speculation
+    step = dec.latency_s * layer_scale * cal.kernel_scale + per_step
+    tpot = b / frontend_limited(b * accepted / step, 1, cal)
     tokens = b * wl.osl / (ttft + O1 * tpot)
     tier, source = weakest(*{Role.PREFILL: (pre,), Role.DECODE: (dec,)}.get(phase, (pre, dec)))
     return ServingMetrics(concurrency=b, running=b, ttft_s=ttft, tpot_s=tpot, tokens_per_s=tokens, tier=tier,

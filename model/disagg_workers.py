@@ -75,6 +75,7 @@ from .kv_cache import layer_kv
 from .ops import Term
 from .pending import Pending
 from .quant import KvDtype
+from .speculative import accepted_tokens
 from .workload import ServingMetrics, Workload
 
 
@@ -166,17 +167,22 @@ def decode_calibration(cal: Calibration, dp: int) -> Calibration:
 
 
 def decode_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
-                   concurrency: np.ndarray, cal: Calibration) -> Pending:
+                   concurrency: np.ndarray, cal: Calibration, draft_tokens: int = 0) -> Pending:
     """A decode worker's metrics at each concurrency, waiting for its lookups: the aggregated step and
-    frontend model, no disaggregated constant (module docstring)."""
+    frontend model, no disaggregated constant (module docstring). `draft_tokens` k > 0: the worker
+    speculates with the checkpoint's MTP layers (model/speculative.py, as an aggregated engine does, at
+    the aggregated calibration's draft_accept_rate): each step verifies 1 + k tokens per request and
+    drafts k more, its TPOT the step over the accepted tokens; the first step is a whole step."""
     c = np.asarray(concurrency, dtype=int)
+    accepted = accepted_tokens(draft_tokens, cal.draft_accept_rate)
 
     def finish(m: ServingMetrics) -> DecodeMetrics:
-        first = m.tpot_s + cal.dp_wait_s(m.tpot_s, engine.dp)  # attention-DP admission (module docstring)
+        step = m.tpot_s * accepted
+        first = step + cal.dp_wait_s(step, engine.dp)  # attention-DP admission (module docstring)
         return DecodeMetrics(concurrency=c, tpot_s=m.tpot_s, first_step_s=first,
                              requests_per_s=c / (wl.osl * m.tpot_s), tier=m.tier, source=m.source)
-    return _then(static_pending(arch, engine, system, fw, wl, c, decode_calibration(cal, engine.dp), Role.DECODE),
-                 finish)
+    return _then(static_pending(arch, engine, system, fw, wl, c, decode_calibration(cal, engine.dp), Role.DECODE,
+                                draft_tokens), finish)
 
 
 def largest_prefill_batch(engine, fw: FrameworkProfile, wl: Workload, batch: int) -> int:

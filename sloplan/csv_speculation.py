@@ -3,8 +3,10 @@
 A `draft_tokens` column, where the file has one, says it for its row. Otherwise the data file
 model/catalog/speculation.yaml names what no column records: benchmark configurations that ran MTP,
 identified by the container image in the row's `silicon_data_source` (with the system, backend and
-model they ran), and the MTP depth their launch script set with and without attention DP. Anything
-else is taken as not speculating (draft_tokens 0), as before.
+model they ran; for disaggregated rows, the benchmark database's configuration ids, one per speculative
+method), and the MTP depth their launch script set with and without attention DP (a disaggregated row's
+decode workers: `dp` is the decode attention DP). Anything else is taken as not speculating
+(draft_tokens 0), as before.
 """
 from __future__ import annotations
 
@@ -27,14 +29,21 @@ def _images(note: str) -> list[str]:
     return [part.strip().removeprefix("image=") for part in note.split(";") if "/" in part and ":" in part]
 
 
+def _parts(note: str) -> set[str]:
+    return {part.strip() for part in note.split(";")}
+
+
 def _source_matches(rule: dict, note: str) -> bool:
     """The rule's image is the row's image (its tail: registries are written nvcr.io/ and nvcr.io#; a longer
-    tag such as -amd64 is another image), measured on the rule's day where it names one (`measured_on`);
+    tag such as -amd64 is another image), measured on the rule's day where it names one (`measured_on`)
+    and recorded under one of its benchmark-database configurations where it names them (`config_ids`);
     or, for a rule naming a source file instead, the note names it."""
     if "image" not in rule:
         return f"source_file={rule['source_file']}" in note
     image, day = rule["image"], rule.get("measured_on")
     if day and not any(part.strip().startswith(f"measured={day}") for part in note.split(";")):
+        return False
+    if "config_ids" in rule and not {f"config_id={i}" for i in rule["config_ids"]} & _parts(note):
         return False
     return any(i.endswith(image) and i[:-len(image)][-1:] in ("", "/", "#") for i in _images(note))
 

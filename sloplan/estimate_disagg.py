@@ -28,6 +28,7 @@ from sloplan.model.ops import source_label
 from sloplan.model.option_table import ServingMode
 from sloplan.model.pending import settle
 from sloplan.model.quant import GemmQuant
+from sloplan.model.speculative import MAX_DRAFT_TOKENS
 from sloplan.perfdb import Tier
 
 from .disagg_loop import LoopPoint, Pools, closed_loop
@@ -52,6 +53,8 @@ class DisaggCounts(BaseModel):
     prefill_workers: Int = bounded(1, 1, MAX_WORKERS)
     decode_batch: Int = bounded(1, 1, MAX_BATCH_SIZE, " (requests per attention-DP rank decoding together)")
     decode_workers: Int = bounded(1, 1, MAX_WORKERS)
+    decode_draft_tokens: Int = bounded(0, 0, MAX_DRAFT_TOKENS, " (MTP draft tokens per decode step of the decode "
+                                                               "workers; 0: no speculation)")
     concurrency: Optional[Int] = Field(None, ge=1, le=MAX_CONCURRENCY,
                                        description=f"an integer 1..{MAX_CONCURRENCY} (closed-loop benchmark "
                                                    "clients), or none: one per decode slot")
@@ -105,6 +108,7 @@ class DisaggEstimate:
     decode_engine: str
     decode_batch: int
     decode_workers: int
+    decode_draft_tokens: int  # MTP drafts per decode step (0: the decode workers do not speculate)
     gpus: int
     concurrency: int  # closed-loop clients
     decode_slots: int  # requests one decode worker holds: batch × dp, capped by its KV memory
@@ -161,7 +165,8 @@ def price(args: DisaggArgs, names: Mapping[Role, Mapping[str, str]] = FLAG_NAMES
     pre, dec = settle(ctx.db, [
         prefill_pending(ctx.arch, p_slot.engine, ctx.system, ctx.fw, ctx.workload, batches, ctx.calibration,
                         correction),
-        decode_pending(ctx.arch, d_slot.engine, ctx.system, ctx.fw, ctx.workload, grid, ctx.calibration)])
+        decode_pending(ctx.arch, d_slot.engine, ctx.system, ctx.fw, ctx.workload, grid, ctx.calibration,
+                       _drafts(ctx.arch, args.decode.model, c.decode_draft_tokens, names))])
     kv_bytes = kv_bytes_per_request(ctx.arch, ctx.quants[0].kv, ctx.workload.isl)
     g_p, g_d = p_slot.engine.gpus, d_slot.engine.gpus
     link = link_bytes_per_s(ctx.system, ctx.system, g_p + g_d)
@@ -174,6 +179,15 @@ def price(args: DisaggArgs, names: Mapping[Role, Mapping[str, str]] = FLAG_NAMES
     sources = np.concatenate([pre.source, dec.source])
     worst = int(np.argmax(tiers))
     return built, Priced(pools, int(tiers[worst]), int(sources[worst]), kv_bytes, link, slots)
+
+
+def _drafts(arch, model: str, k: int, names: Mapping[Role, Mapping[str, str]]) -> int:
+    """The decode workers' MTP drafts per step, drafted by the checkpoint's own MTP layers (model/speculative.py)."""
+    if k and not arch.mtp_layers:
+        field = names[Role.DECODE].get("draft_tokens", "decode_draft_tokens")
+        raise InputError(field, f"{model} ships no multi-token-prediction layers to draft with (got {k}); "
+                                "accepted: 0")
+    return k
 
 
 def clients_of(args: DisaggArgs, priced: Priced) -> int:
@@ -189,7 +203,8 @@ def result(args: DisaggArgs, built: dict, priced: Priced, point: LoopPoint) -> D
         model=args.prefill.model, system=args.prefill.system, backend=args.prefill.backend.value,
         data_version=ctx.db.version, mode="disagg", prefill_engine=p_slot.engine.label, prefill_batch=c.prefill_batch,
         prefill_workers=c.prefill_workers, decode_engine=d_slot.engine.label, decode_batch=c.decode_batch,
-        decode_workers=c.decode_workers, gpus=gpus, concurrency=point.clients, decode_slots=priced.slots,
+        decode_workers=c.decode_workers, decode_draft_tokens=c.decode_draft_tokens, gpus=gpus,
+        concurrency=point.clients, decode_slots=priced.slots,
         decode_running=point.decode_concurrency, ttft_ms=point.ttft_s * 1e3, prefill_ms=point.prefill_s * 1e3,
         queue_ms=point.queue_s * 1e3, kv_transfer_ms=point.kv_transfer_s * 1e3,
         first_step_ms=point.first_step_s * 1e3, tpot_ms=point.tpot_s * 1e3,
@@ -207,13 +222,15 @@ def estimate_disagg(model: str, system: str, backend: Backend | str = Backend.TR
                     prefill_moe_ep: int | None = None, prefill_batch: int = 1, prefill_workers: int = 1,
                     decode_tp: int = 1, decode_pp: int = 1, decode_dp: int = 1, decode_moe_tp: int | None = None,
                     decode_moe_ep: int | None = None, decode_batch: int = 1, decode_workers: int = 1,
-                    concurrency: int | None = None, quant: GemmQuant | str | None = None, isl: int = 4000,
-                    osl: int = 1000, prefix: int = 0, version: str | None = None,
+                    decode_draft_tokens: int = 0, concurrency: int | None = None,
+                    quant: GemmQuant | str | None = None, isl: int = 4000, osl: int = 1000, prefix: int = 0,
+                    version: str | None = None,
                     client: Client | str = Client.SERVING) -> DisaggEstimate:
     """TTFT (prefill + queueing + KV transfer + first decode step), TPOT and tokens/s/GPU of one
     disaggregated deployment under `concurrency` closed-loop clients (none: one per decode slot).
-    Batches are per attention-DP rank (module docstring). Every bad argument raises sloplan.InputError
-    naming it (prefill_tp, decode_workers, ...) and what it accepts."""
+    Batches are per attention-DP rank (module docstring); `decode_draft_tokens` k > 0: the decode workers
+    speculate with the checkpoint's MTP layers, k drafts a step (model/disagg_workers.py decode_pending).
+    Every bad argument raises sloplan.InputError naming it (prefill_tp, decode_workers, ...) and what it accepts."""
     local = locals()
     common = {k: local[k] for k in COMMON_FIELDS}
     engines = {role: {f: local[f"{role.value}_{f}"] for f in ENGINE_FIELDS} for role in ROLES}

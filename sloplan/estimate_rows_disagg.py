@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import re
 
-from sloplan.core.enums import Client, GemmQuant
+from sloplan.core.enums import Client, GemmQuant, Role
 
 from .csv_layout import Layout, block_scaled_ep, recover
 from .csv_quant import expert_width, served, storage_label
+from .csv_speculation import speculation
 from .disagg_loop import closed_loop
 from .errors import InputError
 from .estimate_disagg import (ENGINE_FIELDS, ROLES, DisaggArgs, DisaggCounts, clients_of, disagg_arguments, price)
@@ -41,6 +42,9 @@ ENGINE_COLUMN = {"tp": "tp_size", "pp": "pp_size", "dp": "attention_dp_size", "m
 COUNT_COLUMN = {"prefill_batch": "prefill_batch_size", "prefill_workers": "prefill_num_workers",
                 "decode_batch": "decode_batch_size", "decode_workers": "decode_num_workers",
                 "concurrency": "silicon_data_source"}
+# the decode workers' MTP drafts: a column of that name where a file has one, else the rules of
+# model/catalog/speculation.yaml (sloplan/csv_speculation.py), else none
+DRAFTS = "decode_draft_tokens"
 COMMON_COLUMN = {k: v for k, v in COLUMN.items() if k not in ENGINE_FIELDS}
 # a role's engine argument as the sample names it: tp -> prefill_tp_size; the shared ones as on agg rows
 CSV_NAMES = {role: {**COMMON_COLUMN, **{f: f"{role.value}_{c}" for f, c in ENGINE_COLUMN.items()}}
@@ -100,8 +104,12 @@ def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs
                           moe_tp=lay.moe_tp, moe_ep=lay.moe_ep) for role, lay in layouts.items()}
     counts = {arg: _integer(row, arg, column=column, accepts=accepted(DisaggCounts, arg))
               for arg, column in COUNT_COLUMN.items() if arg != "concurrency"}
-    args = disagg_arguments(common, engines, {**counts, "concurrency": _clients(row)}, CSV_NAMES, COUNT_COLUMN)
-    return args, "; ".join(n for n in (*(lay.note for lay in layouts.values()), quant_note) if n)
+    drafts, draft_note = speculation(row, layouts[Role.DECODE].dp, _integer(
+        row, DRAFTS, 0, column=DRAFTS, accepts=accepted(DisaggCounts, DRAFTS)) if _text(row, DRAFTS) else None)
+    args = disagg_arguments(common, engines, {**counts, DRAFTS: drafts, "concurrency": _clients(row)}, CSV_NAMES,
+                            {**COUNT_COLUMN, DRAFTS: DRAFTS})
+    notes = (*(lay.note for lay in layouts.values()), quant_note, draft_note and f"decode: {draft_note}")
+    return args, "; ".join(n for n in notes if n)
 
 
 def _nearest(args: DisaggArgs) -> DisaggArgs:
