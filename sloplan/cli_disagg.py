@@ -25,18 +25,25 @@ COUNT_HELP = {"prefill_batch": "prompts per attention-DP rank in one prefill pas
                                "a pass packs more when they fit the framework's token budget",
               "prefill_workers": "prefill workers (the CSV's prefill_num_workers)",
               "decode_batch": "requests per attention-DP rank decoding together (the CSV's decode_batch_size)",
-              "decode_workers": "decode workers (the CSV's decode_num_workers)"}
+              "decode_workers": "decode workers (the CSV's decode_num_workers)",
+              "decode_draft_tokens": "MTP draft tokens per decode step of the decode workers, drafted by the "
+                                     "checkpoint's own MTP layers (TRT-LLM num_nextn_predict_layers) [default: 0, "
+                                     "no speculation]"}
 
 
 def _option(name: str, text: str) -> object:
+    ones = not name.endswith(("moe_tp", "moe_ep")) and name not in NOT_ONE
     return typer.Option(None, f"--{name.replace('_', '-')}", help=f"{text} [default: 1; --mode disagg only]"
-                        if not name.endswith(("moe_tp", "moe_ep")) else f"{text} [--mode disagg only]")
+                        if ones else f"{text} [--mode disagg only]")
+
+
+NOT_ONE = {"decode_draft_tokens": 0}  # flags whose default is not 1 (the moe_* ones: none, derived)
 
 
 OPTIONS = {f"{role}_{f}": _option(f"{role}_{f}", text.format(who=ROLE_HELP[role]))
            for role in ROLE_HELP for f, text in ENGINE_HELP.items()}
 OPTIONS |= {name: _option(name, text) for name, text in COUNT_HELP.items()}
-DEFAULTS = {name: (None if name.endswith(("moe_tp", "moe_ep")) else 1) for name in OPTIONS}
+DEFAULTS = {name: (None if name.endswith(("moe_tp", "moe_ep")) else NOT_ONE.get(name, 1)) for name in OPTIONS}
 AGG_ONLY = {"tp": 1, "pp": 1, "dp": 1, "moe_tp": None, "moe_ep": None}
 
 
@@ -75,7 +82,8 @@ def print_disagg(e) -> None:
     from .report import console
 
     t = Table(title=f"{e.model} · disagg · {e.prefill_workers} × prefill {e.prefill_engine} (batch {e.prefill_batch})"
-                    f" + {e.decode_workers} × decode {e.decode_engine} (batch {e.decode_batch}) · {e.gpus} GPUs · "
+                    f" + {e.decode_workers} × decode {e.decode_engine} (batch {e.decode_batch}"
+                    f"{f', MTP {e.decode_draft_tokens} drafts' if e.decode_draft_tokens else ''}) · {e.gpus} GPUs · "
                     f"concurrency {e.concurrency} · {e.system} {e.backend} {e.data_version}", title_justify="left")
     for col in ("TTFT ms", "prefill", "queue", "KV transfer", "first step", "TPOT ms", "tok/s/user", "tok/s/gpu",
                 "tier"):

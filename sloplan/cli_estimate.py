@@ -55,6 +55,7 @@ def estimate(
     decode_pp: Optional[int] = _DISAGG["decode_pp"], decode_dp: Optional[int] = _DISAGG["decode_dp"],
     decode_moe_tp: Optional[int] = _DISAGG["decode_moe_tp"], decode_moe_ep: Optional[int] = _DISAGG["decode_moe_ep"],
     decode_batch: Optional[int] = _DISAGG["decode_batch"], decode_workers: Optional[int] = _DISAGG["decode_workers"],
+    decode_draft_tokens: Optional[int] = _DISAGG["decode_draft_tokens"],
 ) -> None:
     """Metrics of one configuration, or of every row of a CSV (--from-csv IN --out PRED.csv)."""
     flags = {k: v for k, v in locals().items() if k in _disagg.OPTIONS}

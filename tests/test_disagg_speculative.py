@@ -1,6 +1,11 @@
 """MTP speculation on disaggregated decode workers (model/disagg_workers.py decode_pending): the verify step's
 tokens and the drafter's passes, the TPOT as the step over the accepted tokens, `decode_draft_tokens` in
 estimate_disagg and its refusal, and the speculation.yaml rule that recognises a disaggregated row."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -83,3 +88,19 @@ def test_the_gb200_mtp3_recipe_row_speculates_on_its_decode_workers():
     assert args.counts.decode_draft_tokens == 0 and "MTP" not in note
     with pytest.raises(sloplan.InputError, match="decode_draft_tokens"):
         parse_disagg(_gb200_row(423, decode_draft_tokens="99"))
+
+
+def test_the_cli_takes_decode_draft_tokens_and_refuses_it_in_one_line():
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "sloplan", "estimate", *args], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[1], timeout=300)
+    flags = ["--model", R1, "--system", "b200_sxm", "--mode", "disagg", "--prefill-tp", "8", "--decode-tp", "8",
+             "--decode-batch", "4", "--isl", "1024", "--osl", "1024", "--json"]
+    plain, spec = (json.loads(run(*flags, *extra).stdout) for extra in ([], ["--decode-draft-tokens", "3"]))
+    assert plain["decode_draft_tokens"] == 0 and spec["decode_draft_tokens"] == 3
+    assert spec["tpot_ms"] < plain["tpot_ms"]
+    for bad in (["--decode-draft-tokens", "2", "--model", "Qwen/Qwen3-32B"],  # no MTP layers
+                ["--decode-draft-tokens", "-1"]):
+        r = run(*flags, *bad)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: decode_draft_tokens: ")
