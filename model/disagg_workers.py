@@ -46,6 +46,12 @@ each pool lives here:
   b200 and their median error from -82 % / -83 % to +35 % / -41 % on gb200 / gb300, and overshoots on
   h200 (160 steps: 42 % to 73 %); all rows 71.8 % to 69.7 % (bench/calibrate_disagg.py). Dense engines
   (dp 1) and SGLang's (dp_wait_steps 0) are unchanged;
+* a decode worker launched with MTP speculation (TRT-LLM speculative_config on the generation
+  server) runs the aggregated engine's speculating step (model/speculative.py): 1 + k tokens per
+  request, the drafter's passes, the TPOT the step over the accepted tokens at the aggregated
+  calibration's draft_accept_rate (the same engine, model and benchmark prompts). The context server
+  of such a recipe also runs its MTP layer over the prompt; that pass is not priced (one layer of the
+  model's L: about 1/L of the prefill);
 * the hand-off moves the whole model's cache for the prompt (every layer, MLA's compressed latent
   where the model has one, linear-attention state) over the link between the two workers.
 

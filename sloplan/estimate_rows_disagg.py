@@ -17,6 +17,10 @@ The rows are predicted as the benchmark that measured them ran: `SAMPLE_REQUESTS
 per client, all clients started at once, so TTFT is the mean over that run, its start-up wave included
 (sloplan/disagg_loop.py); `sloplan estimate --mode disagg` gives the steady state.
 
+A row's decode workers speculate (MTP, model/disagg_workers.py decode_pending) as its
+`decode_draft_tokens` column says where the file has one, else as model/catalog/speculation.yaml's
+rules recognise its benchmark configuration (sloplan/csv_speculation.py; noted `decode: MTP ...`).
+
 Besides pred_ttft_ms and pred_tpot_ms, a file with disaggregated rows gets TTFT's parts
 (DISAGG_PREDICTIONS: prefill, queueing, KV transfer, first decode step), empty on other rows.
 """
