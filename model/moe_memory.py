@@ -114,21 +114,31 @@ def deepep_settings(engine: Engine, system: SystemSpec, fw: FrameworkProfile) ->
     return rule.buffers
 
 
+def mtp_weight_bytes(arch: ModelArch, parts: WeightBytes, draft_tokens: int) -> float:
+    """The MTP layers a speculating server loads beside the model (ModelArch.mtp_params; they share its
+    embedding and LM head), per GPU: sharded as the model's layers are, so their share of its linear
+    weights per GPU (DeepSeek-V3 at tp 8, FP8: ~1.4 GiB). Nothing when the engine does not speculate."""
+    if not draft_tokens or not arch.mtp_layers:
+        return 0.0
+    return (parts.total - parts.embeddings) * arch.mtp_params / arch.weight_params
+
+
 def component_memory_plan(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile,
                           kv_fraction: float | None = None) -> ComponentMemoryPlan:
     """KV budget per GPU under the framework's own definition of its memory fraction (as memory.py)."""
     cap, shard = system.mem_capacity_bytes, sharding(engine)
     parts = weight_bytes_per_gpu(arch, shard, served_formats(arch, engine))
+    weights = parts.total + mtp_weight_bytes(arch, parts, fw.draft_tokens)
     act = activation_bytes(arch, engine, fw.token_budget)
     deepep = deepep_settings(engine, system, fw)
     a2a = all_to_all_bytes(arch, engine, fw.token_budget, deepep)
     runtime = fw.runtime_reserve_bytes + (0.4 * GIB if engine.gpus > 1 else 0.0) + a2a
     f = fw.kv_fraction if kv_fraction is None else kv_fraction
-    used = parts.total + act + runtime
+    used = weights + act + runtime
     budget = max(f * (cap - used) if fw.kv_fraction_of is KvFractionOf.FREE_AFTER_WEIGHTS else f * cap - used, 0.0)
     foot = kv_footprint(arch, shard, engine.quant.kv)
     tokens = int(budget // max(foot.bytes_per_token, 1.0)) * engine.dp
-    return ComponentMemoryPlan(cap, parts.total, act, runtime, budget, foot.bytes_per_token, tokens,
+    return ComponentMemoryPlan(cap, weights, act, runtime, budget, foot.bytes_per_token, tokens,
                                parts=parts, footprint=foot, dp=engine.dp, all_to_all_bytes=a2a,
                                deepep=deepep)
 

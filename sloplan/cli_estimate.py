@@ -42,6 +42,9 @@ def estimate(
     isl: int = typer.Option(4000, help="input tokens per request"),
     osl: int = typer.Option(1000, help="output tokens per request"),
     prefix: int = typer.Option(0, help="tokens of each input already in the prefix cache, below isl"),
+    draft_tokens: int = typer.Option(0, help="MTP draft tokens per decode step, drafted by the checkpoint's own "
+                                             "MTP layers (0: no speculation; --mode agg only; disagg: "
+                                             "--decode-draft-tokens)"),
     from_csv: Optional[Path] = typer.Option(None, help="CSV with silicon_sample.csv's columns: predict every row "
                                                        "(needs --out; the flags above are not used) "
                                                        "[default: none, one configuration from the flags]"),
@@ -70,6 +73,9 @@ def estimate(
         raise InputError("mode", f"accepted: {_disagg.ONE_REPLICA}, disagg (got {mode[:40]!r})")
     _disagg.check_flags(mode, flags, {"tp": tp, "pp": pp, "dp": dp, "moe_tp": moe_tp, "moe_ep": moe_ep})
     if mode == "disagg":  # sloplan/cli_disagg.py
+        if draft_tokens:
+            raise InputError("draft_tokens", "the disaggregated decode workers' drafts are --decode-draft-tokens; "
+                                             "accepted with --mode disagg: 0")
         for name, value, kind in (("backend", backend, Backend), ("quant", quant, GemmQuant)):
             choice(name, value, kind)
         return _disagg.run(dict(model=model, system=system, backend=backend, version=version, quant=quant, isl=isl,
@@ -80,7 +86,7 @@ def estimate(
         choice(name, value, kind)
     est = run(model, system, backend, tp=tp, pp=pp, quant=quant, mode=mode, concurrency=1 if concurrency is None
               else concurrency, isl=isl, osl=osl, prefix=prefix, version=version, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep,
-              client=client)
+              client=client, draft_tokens=draft_tokens)
     if as_json:
         print_json(est.to_dict())
     else:

@@ -199,14 +199,16 @@ def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *
              quant: GemmQuant | str | None = None, mode: ServingMode | str = ServingMode.AGG, concurrency: int = 1,
              isl: int = 4000, osl: int = 1000, prefix: int = 0, version: str | None = None,
              max_batch_size: int | None = None, dp: int = 1, moe_tp: int | None = None, moe_ep: int | None = None,
-             client: Client | str = Client.SERVING) -> Estimate:
+             client: Client | str = Client.SERVING, draft_tokens: int = 0) -> Estimate:
     """TTFT, TPOT, tokens/s/GPU, tokens/s/user and memory of one engine at one concurrency.
     `dp`, `moe_tp`, `moe_ep`: a MoE model's attention-data and expert layout (see moe_split); `client`:
-    serving (an HTTP front, whose streaming limit applies) or offline. Every bad argument raises
-    sloplan.InputError naming it and what it accepts."""
+    serving (an HTTP front, whose streaming limit applies) or offline; `draft_tokens` k > 0: MTP
+    speculative decoding with the checkpoint's own MTP layers, k drafts per step (model/speculative.py;
+    aggregated mode). Every bad argument raises sloplan.InputError naming it and what it accepts."""
     args = arguments(model=model, system=system, backend=backend, tp=tp, pp=pp, quant=quant, mode=mode,
                      concurrency=concurrency, isl=isl, osl=osl, prefix=prefix, version=version,
-                     max_batch_size=max_batch_size, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, client=client)
+                     max_batch_size=max_batch_size, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, client=client,
+                     draft_tokens=draft_tokens)
     ctx, slot = context_for(args)
     m = metrics(ctx, slot, args.mode, np.array([args.concurrency]))
     ttft, tpot = float(m.ttft_s[0]), float(m.tpot_s[0])
@@ -218,7 +220,22 @@ def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *
                     tier=Tier(int(m.tier[0])).label, tier_source=source_label(m.tier[0], m.source[0]),
                     memory_gib=slot.memory.as_gib,
                     frontend_load=ctx.calibration.frontend_load(float(m.tokens_per_s[0])),
-                    notes=ctx.arch.attention.kernel_notes)
+                    notes=ctx.arch.attention.kernel_notes + _speculation_notes(args.draft_tokens, ctx.calibration))
+
+
+def _speculation_notes(draft_tokens: int, cal) -> tuple[str, ...]:
+    """What a speculating estimate assumes: the drafts, the acceptance rate it was calibrated with (fitted on
+    the partition's speculating rows, inherited otherwise; 0 where no row of it or its parents speculates, so
+    the drafts only cost) and the tokens a step then accepts."""
+    if not draft_tokens:
+        return ()
+    from sloplan.model.speculative import accepted_tokens
+
+    a = cal.draft_accept_rate
+    source = ("the calibration's, fitted where rows of this framework speculate" if a else
+              "no speculating row calibrates this framework and system: the drafts only cost")
+    return (f"MTP speculation: {draft_tokens} drafts per decode step, acceptance rate {a:.2f} ({source}), "
+            f"{accepted_tokens(draft_tokens, a):.2f} tokens accepted per step",)
 
 
 def __getattr__(name: str):
