@@ -5,19 +5,28 @@ decode_batch_size (issue 13). A diagnostic: it writes nothing, fits nothing and 
 
 The sample's disaggregated rows carry decode_batch_size = C / (decode workers x decode attention DP) on
 every row, so in sloplan's closed loop (sloplan/disagg_loop.py) the decode pool always holds all C
-clients. The launch recipes (srt-slurm, `decode: max_batch_size`, TensorRT-LLM's cap on the requests one
-decode worker runs) often hold fewer: ctx1_gen4_tep8_batch8 runs C = 36 on 4 x 8 = 32 slots,
-ctx1_gen3_tep8_batch4 C = 18 on 12. A request the decode pool cannot admit waits for a slot, and its
-first token with it, which the loop's saturated-decode branch already prices once the pool has the
-recipe's slots. bench/data/disagg_recipe_decode_batch.csv lists the development-split rows whose recipe
-was read (its path per row); each is re-solved with its decode curve cut at the recipe's batch.
+clients. The launch recipes (srt-slurm: TensorRT-LLM's `decode: max_batch_size`, SGLang's
+`decode: max-running-requests`, each a cap on the requests one decode worker runs) often hold fewer:
+ctx1_gen4_tep8_batch8 runs C = 36 on 4 x 8 = 32 slots, ctx1_gen3_tep8_batch4 C = 18 on 12, SGLang's
+b200-fp8 8k1k_stp_maxtpt_1 C = 288 on 256. A request the decode pool cannot admit waits for a slot, and
+its first token with it (TensorRT-LLM's generation server schedules it when its capacity scheduler fits
+it; SGLang's decode server pre-allocates its KV only then, and the prefill server's transfer waits for
+that), which the loop's saturated-decode branch already prices once the pool has the recipe's slots.
+bench/data/disagg_recipe_decode_slots.csv lists the development-split rows whose recipe was read (its
+path per row); each is re-solved with its decode curve cut at the recipe's slots.
 
-It also tests the other lead for these rows, TensorRT-LLM's attention-DP balancing on the context
+It also states the other lead for these rows, TensorRT-LLM's attention-DP balancing on the context
 servers (attention_dp_config, PyExecutor._balance_adp_requests): refuted from the source, see
-report_adp() (no change to measure).
+report_adp() (nothing to measure).
 
-What it showed (fitted pools of `estimate --from-csv`, 16 recipe rows): see the run's output; the
-coordinator's notes carry the figures.
+What it showed (fitted pools of `estimate --from-csv`): on the 23 recipe rows TTFT MAPE 66.2 % with the
+sample's slots, 45.1 % with the recipe's (TPOT 20.4 / 20.1 %); over all 216 rows 46.6 % -> 44.3 %. Where
+the recipe's slots hold all C clients nothing moves; where they are short, the TensorRT-LLM rows' TTFT
+lands at 0.83x to 1.39x of the measured one but for b200 fp4 8k/1k C = 370 (8.06 s measured, 3.82 s),
+from 0.12x to 0.35x before. SGLang's b200 8k/1k rows stay 3x to 6x short even where the slots hold every
+client (C = 160, 512, 1024): their miss is not the decode cap. The sample cannot say the cap: the fix is
+a column with the recipe's decode cap (or its recipe), not a constant; `sloplan estimate --mode disagg`
+already prices it when decode_batch is the recipe's cap and concurrency the benchmark's C.
 """
 from __future__ import annotations
 
@@ -32,18 +41,18 @@ from accuracy import silicon_csv_path
 from accuracy_disagg import load_dev_disagg
 from disagg_ttft_probe import REQUESTS_PER_CLIENT, prepare
 
-RECIPES = REPO_ROOT / "bench" / "data" / "disagg_recipe_decode_batch.csv"
+RECIPES = REPO_ROOT / "bench" / "data" / "disagg_recipe_decode_slots.csv"
 
 
-def recipe_batches(path: Path = RECIPES) -> dict[str, int]:
-    """id -> the recipe's decode max_batch_size (the file's comment lines skipped)."""
+def recipe_slots(path: Path = RECIPES) -> dict[str, int]:
+    """id -> the requests one decode worker may run by its recipe (the file's comment lines skipped)."""
     with path.open() as f:
         lines = [line for line in f if not line.startswith("#")]
-    return {r["id"]: int(r["decode_max_batch_size"]) for r in csv.DictReader(lines)}
+    return {r["id"]: int(r["decode_max_running"]) for r in csv.DictReader(lines)}
 
 
 def with_slots(pools, batch: int):
-    """`pools` whose decode workers run at most `batch` requests each (attention DP off: one rank)."""
+    """`pools` whose decode workers run at most `batch` requests each (all their ranks together)."""
     k = min(batch, len(pools.decode_concurrency))
     return replace(pools, decode_concurrency=pools.decode_concurrency[:k], decode_tpot_s=pools.decode_tpot_s[:k],
                    decode_first_step_s=pools.decode_first_step_s[:k])
@@ -95,7 +104,7 @@ def report_adp() -> None:
 
 
 def main() -> int:
-    batches = recipe_batches()
+    batches = recipe_slots()
     rows = prepare(load_dev_disagg(silicon_csv_path()))
     solved = solve(rows, batches)
     report_rows(solved)
