@@ -19,11 +19,11 @@ It also states the other lead for these rows, TensorRT-LLM's attention-DP balanc
 servers (attention_dp_config, PyExecutor._balance_adp_requests): refuted from the source, see
 report_adp() (nothing to measure).
 
-What it showed (fitted pools of `estimate --from-csv`, calibration_disagg.yaml as refit at 87178d6): on
-the 23 recipe rows TTFT MAPE 63.3 % with the sample's slots, 41.8 % with the recipe's (TPOT 20.5 / 20.1 %);
-over all 216 rows 46.0 % -> 43.7 %. Where the recipe's slots hold all C clients nothing moves; where they
-are short, the TensorRT-LLM rows' TTFT lands at 0.83x to 1.39x of the measured one but for b200 fp4 8k/1k
-C = 370 (8.06 s measured, 3.82 s), from 0.02x to 0.34x before. SGLang's b200 8k/1k rows stay 3x to 6x
+What it showed (fitted pools of `estimate --from-csv`, calibration_disagg.yaml as committed): on the 23
+recipe rows TTFT MAPE 66.2 % with the sample's slots, 45.1 % with the recipe's (TPOT 20.4 / 20.1 %); over
+all 216 rows 46.6 % -> 44.3 %. Where the recipe's slots hold all C clients nothing moves; where they are
+short, the TensorRT-LLM rows' TTFT lands at 0.83x to 1.39x of the measured one but for b200 fp4 8k/1k
+C = 370 (8.06 s measured, 3.82 s), from 0.02x to 0.35x before. SGLang's b200 8k/1k rows stay 3x to 6x
 short even where the slots hold every client (C = 160, 512, 1024): their miss is not the decode cap.
 The sample cannot say the cap: the fix is a column with the recipe's decode cap (or its recipe), not a
 constant; `sloplan estimate --mode disagg` already prices it when decode_batch is the recipe's cap and
@@ -31,7 +31,7 @@ concurrency the benchmark's C.
 
 A third reading, also measured here by hand and not kept: pricing a prefill worker's pass with the
 aggregated calibration's prefill_scale (model/aggregated.py scales its prefill by it; model/disagg_workers.py
-does not), refit, moves SGLang's 76 rows from 53.4 % to 39.7 % TTFT MAPE (5-fold CV 53.9 -> 40.1 %) but
+does not), both refit, moves SGLang's 76 rows from 53.4 % to 39.7 % TTFT MAPE (5-fold CV 53.9 -> 40.1 %) but
 TensorRT-LLM's 131 from 43.8 % to 52.6 % and all 216 from 46.0 % to 46.7 % (CV 46.9 -> 47.3 %).
 """
 from __future__ import annotations
