@@ -40,8 +40,11 @@ each pool lives here:
   with none). A decode worker's ranks therefore each get the limit (`decode_calibration`);
 * a decode worker with attention DP admits a received request as an aggregated attention-DP engine
   admits a prompt: it waits the calibration's dp_wait_steps decode steps before its first step
-  (model/calibration.py: Calibration.dp_wait_s, the one definition; TRT-LLM's attention-DP balancing
-  holds a new request until every rank has one or timeout_iters pass). On the development split's
+  (model/calibration.py: Calibration.dp_wait_s, the one definition). Why is not settled: TRT-LLM's
+  attention-DP balancing (PyExecutor._balance_adp_requests, with attention_dp_config.enable_balance,
+  off by default and unset in the rows' srt-slurm recipes) holds context requests only, and a
+  decode-only server receives generation-init requests, so it is not the cause there; the wait is
+  what the rows measure (and what the aggregated rows fit), its mechanism unconfirmed. On the development split's
   disaggregated rows it moves TTFT MAPE on TRT-LLM attention-DP decode workers from 54 % to 11 % on
   b200 and their median error from -82 % / -83 % to +35 % / -41 % on gb200 / gb300, and overshoots on
   h200 (160 steps: 42 % to 73 %); all rows 71.8 % to 69.7 % (bench/calibrate_disagg.py). Dense engines
