@@ -226,6 +226,14 @@ def _comm_sglang(arch, engine, system, tokens, group, n):
     return _ar(tokens * h, tp, n, system) if dp == 1 else _gather_scatter(group * h, dp, n)
 
 
+def small_batch_kernel(backend: Backend | None, dtype: str) -> str:
+    """The expert kernel lane the framework runs small batches of `dtype` experts on (perfdb/moe.py
+    SMALL_BATCH_TOKENS), from its data (capabilities.small_batch_moe); "" for none."""
+    from .framework import framework
+
+    return dict(framework(backend or Backend.TRTLLM).capabilities.small_batch_moe).get(dtype, "")
+
+
 def _wide_ep(backend: Backend | None, engine: Engine, system: SystemSpec) -> bool:
     """Whether the framework launches this engine with its wide-EP all-to-all (capabilities.wide_ep)."""
     from .framework import framework
@@ -262,6 +270,7 @@ def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens:
 
         mask = np.zeros(np.shape(tokens)) if decode is None else decode
         return terms + deepep_terms(arch, engine, tokens, group, mask, dtype, DISTRIBUTION, count)
-    key = (h, moe.expert_intermediate, moe.top_k, moe.num_experts, engine.moe_tp, engine.moe_ep, dtype, DISTRIBUTION)
+    key = (h, moe.expert_intermediate, moe.top_k, moe.num_experts, engine.moe_tp, engine.moe_ep, dtype, DISTRIBUTION,
+           small_batch_kernel(backend, dtype))
     terms.append(Term(Moe(group, *key), count, Op.MOE_EXPERTS))
     return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, group, count)

@@ -36,8 +36,9 @@ from .sparse_grid import SparseGrid
 # 2: generation attention filled in latency space; 3: NCCL, a2a, MLA grids; 4: LOO-chosen fill schemes;
 # 5: decode kv-edge extrapolation; 6: overlay torch lane; 7: MLA read lazily (side file); 8: grid_store
 # layout everywhere, NCCL / all-to-all read lazily, one counter (family side files carry none); 9: block
-# scales counted in the SOL of fp8_block / mxfp4 (core/dtypes.py), whose byte counts the name now also hashes
-CACHE_SCHEMA = 9
+# scales counted in the SOL of fp8_block / mxfp4 (core/dtypes.py), whose byte counts the name now also hashes;
+# 10: the MoE table keeps its small-batch kernel lanes (perfdb/moe.py SMALL_BATCH_LANES)
+CACHE_SCHEMA = 10
 STALE_TMP_S = 3600.0  # a .tmp older than this belongs to a dead writer (a live one renames within seconds)
 _MAX_REASON = 120  # characters of an exception message echoed in a warning
 _UNWRITABLE_SAID: set[str] = set()  # cache folders already reported unwritable in this process

@@ -26,11 +26,22 @@ from .families_common import canon_dtype, family_table
 from .grid import Grid
 from .lanes import pick_lane
 from .lookup import Lookup, finish
-from .queries import Moe
+from .queries import TRTLLM_GEN, Moe
 from .source import read_columns
 from .tier import Tier
 
 MOE_KEYS = ["topk", "num_experts", "hidden_size", "inter_size", "moe_tp_size", "moe_ep_size"]
+# Small-batch kernel lanes kept beside each dtype's default lane (kernel_source -> Moe.small_kernel): the
+# collector's trtllm-gen rows (aiconfigurator collector/trtllm/collect_moe.py: min_latency_mode sets
+# moe_backend "trtllm", logged as moe_torch_flow_min_latency; nvfp4 on SM100 only)
+SMALL_BATCH_LANES = {"moe_torch_flow_min_latency": TRTLLM_GEN}
+SMALL_BATCH_TOKENS = 128  # the most tokens entering the layer that the small-batch lane prices (model/moe_ops.py)
+
+
+def _canon(label: str) -> str:
+    """canon_dtype of a table dtype, a small-batch lane's ":kernel" suffix kept."""
+    raw, _, kernel = label.partition(":")
+    return canon_dtype(raw) + (f":{kernel}" if kernel else "")
 DIST_FALLBACK = ("power_law_1.2", "balanced")
 
 
@@ -85,7 +96,16 @@ def read_moe(path, spec, donated: list[tuple[object, str]] = ()) -> dict:
             lane = pick_lane(cols["kernel_source"][sel], [])
             keep |= sel & (cols["kernel_source"] == lane)
             lanes.append(f"{canon_dtype(raw)}={lane}")
-    dtype = np.array([canon_dtype(d) for d in cols["moe_dtype"][keep]])
+    small = np.zeros_like(ok)
+    for source, kernel in SMALL_BATCH_LANES.items():  # kept beside the default lane, under their own label
+        sel = ok & ~cols["from_donor"] & (cols["kernel_source"] == source)
+        small |= sel
+        lanes += [f"{canon_dtype(raw)}:{kernel}={source}" for raw in np.unique(cols["moe_dtype"][sel])]
+    kernel_of = {source: f":{kernel}" for source, kernel in SMALL_BATCH_LANES.items()}
+    cols["moe_dtype"] = np.array([d + kernel_of[k] if s else d for d, k, s in
+                                  zip(cols["moe_dtype"], cols["kernel_source"], small)], dtype=object)
+    keep |= small
+    dtype = np.array([_canon(d) for d in cols["moe_dtype"][keep]])
     label_of_row = np.char.add(np.char.add(dtype, "/"), cols["distribution"][keep].astype(str))
     labels, code = np.unique(label_of_row, return_inverse=True)
     keys = np.stack([cols[k][keep] for k in MOE_KEYS], axis=1)
@@ -93,7 +113,8 @@ def read_moe(path, spec, donated: list[tuple[object, str]] = ()) -> dict:
     s = np.empty(len(t))
     for d in np.unique(dtype):
         m = dtype == d
-        s[m] = sol.moe_sol_s(spec, t[m], keys[m, 2], keys[m, 3], keys[m, 0], keys[m, 1], keys[m, 4], keys[m, 5], d)
+        s[m] = sol.moe_sol_s(spec, t[m], keys[m, 2], keys[m, 3], keys[m, 0], keys[m, 1], keys[m, 4], keys[m, 5],
+                             d.split(":")[0])
     lu = np.log(s / (cols["latency"][keep] * 1e-3))
     return {"code": code.astype(np.int32), "labels": labels, "keys": keys, "tokens": t, "lu": lu,
             "lanes": np.array(lanes), "from_donor": cols["from_donor"][keep]}
@@ -184,9 +205,27 @@ def moe(db, q: Moe) -> Lookup:
         if curve is not None:
             lu, tier = curve.query([t])
             donated = _from_donor(db.store, f"{dt}/{dist}", key)
-            return finish(sol_s, lu, tier, max(floor, Tier.EXTRAPOLATED) if donated else floor)
+            return _small_batch(db, q, t, key, finish(sol_s, lu, tier, max(floor, Tier.EXTRAPOLATED) if donated
+                                                      else floor))
     lk = _borrow(db, t, dt, q.distribution, key, shape, sol_s)
     return lk if lk is not None else Lookup.of(sol_s / _efficiency(db, dt), Tier.ROOFLINE)
+
+
+def _small_batch(db, q: Moe, t: np.ndarray, key: tuple, default: Lookup) -> Lookup:
+    """`default` with its counts of at most SMALL_BATCH_TOKENS tokens priced from the `q.small_kernel` lane
+    where that lane collected this (dtype, distribution, shape); unchanged elsewhere (the peer likewise
+    falls back to the default lane on a shape miss)."""
+    if not q.small_kernel:
+        return default
+    curve = moe_curve(db.store, f"{canon_dtype(q.dtype)}:{q.small_kernel}/{q.distribution}", key)
+    small = t <= SMALL_BATCH_TOKENS
+    if curve is None or not small.any():
+        return default
+    lu, tier = curve.query([t])
+    sol_s = sol.moe_sol_s(db.system, t, q.hidden, q.inter, q.topk, q.num_experts, q.moe_tp, q.moe_ep,
+                          canon_dtype(q.dtype))
+    lane = finish(sol_s, lu, tier)
+    return Lookup.of(np.where(small, lane.latency_s, default.latency_s), np.where(small, lane.tier, default.tier))
 
 
 def _borrow(db, t, dt: str, distribution: str, key: tuple, shape: tuple, sol_s) -> Lookup | None:

@@ -184,8 +184,15 @@ class MoeA2a(Query):
     kernel: str = LOW_LATENCY
 
 
+# The MoE table's small-batch kernel lane (perfdb/moe.py): TRT-LLM's trtllm-gen fused MoE
+# (moe_config.backend TRTLLM, collected as kernel_source moe_torch_flow_min_latency), which the framework
+# runs at up to SMALL_BATCH_TOKENS tokens entering the layer (model/moe_ops.py).
+TRTLLM_GEN = "trtllm_gen"
+
+
 class Moe(Query):
-    """Expert compute of one MoE layer on one GPU for `num_tokens` tokens entering the layer."""
+    """Expert compute of one MoE layer on one GPU for `num_tokens` tokens entering the layer. `small_kernel`:
+    the lane the framework runs at small batches ("" none: the table's default lane everywhere)."""
     family: ClassVar[str] = "moe"
     num_tokens: Arr
     hidden: int
@@ -196,6 +203,7 @@ class Moe(Query):
     moe_ep: int
     dtype: str = "bf16"
     distribution: str = "power_law_1.2"
+    small_kernel: str = ""
 
 
 class ContextMla(Query):
