@@ -39,8 +39,9 @@ IDENTITY_C = (1.0, 0.0)  # prefill_scale, ttft_overhead_s
 OUT = REPO_ROOT / "model" / "catalog" / "calibration_disagg.yaml"
 
 
-def prepare(rows: list[dict]) -> list[dict]:
-    """Every row sloplan prices, priced without correction: id, key, pools, clients, measured TTFT/TPOT (s)."""
+def prepare(rows: list[dict], predictor: str = "loop") -> list[dict]:
+    """Every row sloplan prices, priced without correction: id, key, pools, clients, measured TTFT/TPOT (s),
+    and how it is predicted from its pools (`predictor`, one of PREDICTORS)."""
     from sloplan.estimate_disagg import DisaggArgs, clients_of, price
     from sloplan.estimate_rows import ROW_ERRORS
     from sloplan.estimate_rows_disagg import CSV_NAMES, _nearest, parse_disagg
@@ -57,6 +58,7 @@ def prepare(rows: list[dict]) -> list[dict]:
             continue
         built, p = priced[key]
         out.append({"id": row["id"], "key": (row["backend"], row["system"]), "isl": int(row["isl"]),
+                    "predict": PREDICTORS[predictor],
                     "pools": p.pools, "clients": clients_of(args, p),
                     "ttft": float(row["silicon_ttft_ms"]) / 1e3, "tpot": float(row["silicon_tpot_ms"]) / 1e3})
     return out
@@ -87,14 +89,13 @@ def _simulated(routing: str):
 
 # how a row is predicted from its pools: the closed loop, or the simulated run with either routing
 PREDICTORS = {"loop": _loop, "sim": _simulated("shared"), "sim-rr": _simulated("round-robin")}
-PREDICT = {"row": _loop}  # the one in use (--predictor)
 
 
 def errors(rows: list[dict], c: tuple) -> tuple[np.ndarray, np.ndarray]:
     """Absolute relative errors (TTFT, TPOT) of each row under correction c = (prefill_scale, ttft_overhead_s)."""
     t, p = [], []
     for r in rows:
-        pt = PREDICT["row"](corrected(r["pools"], *c), r["clients"], r["isl"])
+        pt = r["predict"](corrected(r["pools"], *c), r["clients"], r["isl"])
         t.append(abs(pt.ttft_s / r["ttft"] - 1))
         p.append(abs(pt.tpot_s / r["tpot"] - 1))
     return np.array(t), np.array(p)
@@ -198,8 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write and args.predictor != "loop":
         ap.error("--write fits the constants `estimate --from-csv` uses, under its closed loop: "
                  "--predictor loop only")
-    PREDICT["row"] = PREDICTORS[args.predictor]
-    rows = prepare(load_dev_disagg(silicon_csv_path()))
+    rows = prepare(load_dev_disagg(silicon_csv_path()), args.predictor)
     table = fit_all(rows)
     for backend, entry in table.items():
         print(backend, "default", tuple(round(v, 4) for v in entry["default"]),

@@ -36,13 +36,13 @@ MOE_KEYS = ["topk", "num_experts", "hidden_size", "inter_size", "moe_tp_size", "
 # moe_backend "trtllm", logged as moe_torch_flow_min_latency; nvfp4 on SM100 only)
 SMALL_BATCH_LANES = {"moe_torch_flow_min_latency": TRTLLM_GEN}
 SMALL_BATCH_TOKENS = 128  # the most tokens entering the layer that the small-batch lane prices (model/moe_ops.py)
+DIST_FALLBACK = ("power_law_1.2", "balanced")
 
 
 def _canon(label: str) -> str:
     """canon_dtype of a table dtype, a small-batch lane's ":kernel" suffix kept."""
     raw, _, kernel = label.partition(":")
     return canon_dtype(raw) + (f":{kernel}" if kernel else "")
-DIST_FALLBACK = ("power_law_1.2", "balanced")
 
 
 def _donated(spec, backend: str, root) -> list[tuple[object, str]]:
@@ -205,13 +205,13 @@ def moe(db, q: Moe) -> Lookup:
         if curve is not None:
             lu, tier = curve.query([t])
             donated = _from_donor(db.store, f"{dt}/{dist}", key)
-            return _small_batch(db, q, t, key, finish(sol_s, lu, tier, max(floor, Tier.EXTRAPOLATED) if donated
-                                                      else floor))
+            return _small_batch(db, q, t, key, sol_s, finish(sol_s, lu, tier, max(floor, Tier.EXTRAPOLATED)
+                                                             if donated else floor))
     lk = _borrow(db, t, dt, q.distribution, key, shape, sol_s)
     return lk if lk is not None else Lookup.of(sol_s / _efficiency(db, dt), Tier.ROOFLINE)
 
 
-def _small_batch(db, q: Moe, t: np.ndarray, key: tuple, default: Lookup) -> Lookup:
+def _small_batch(db, q: Moe, t: np.ndarray, key: tuple, sol_s: np.ndarray, default: Lookup) -> Lookup:
     """`default` with its counts of at most SMALL_BATCH_TOKENS tokens priced from the `q.small_kernel` lane
     where that lane collected this (dtype, distribution, shape); unchanged elsewhere (the peer likewise
     falls back to the default lane on a shape miss)."""
@@ -222,8 +222,6 @@ def _small_batch(db, q: Moe, t: np.ndarray, key: tuple, default: Lookup) -> Look
     if curve is None or not small.any():
         return default
     lu, tier = curve.query([t])
-    sol_s = sol.moe_sol_s(db.system, t, q.hidden, q.inter, q.topk, q.num_experts, q.moe_tp, q.moe_ep,
-                          canon_dtype(q.dtype))
     lane = finish(sol_s, lu, tier)
     return Lookup.of(np.where(small, lane.latency_s, default.latency_s), np.where(small, lane.tier, default.tier))
 

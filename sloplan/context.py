@@ -69,6 +69,14 @@ def resolve_db(system: str, backend: Backend | None, version: str | None) -> Per
                                     f"accepted: {accepted}") from None
 
 
+def check_drafts(arch, model: str, draft_tokens: int, field: str) -> None:
+    """MTP drafts are drafted by the checkpoint's own MTP layers (model/speculative.py): refused, naming
+    `field`, on a model that ships none."""
+    if draft_tokens and not arch.mtp_layers:
+        raise InputError(field, f"{model} ships no multi-token-prediction layers to draft with "
+                                f"(got {draft_tokens}); accepted: 0")
+
+
 def build_context(model: str, system: str, backend: Backend, version: str | None, isl: int, osl: int, prefix: int,
                   quantizations: tuple[GemmQuant, ...] | None, quant_field: str = "quantizations",
                   client: Client = Client.SERVING, runtime_version: str | None = None,
@@ -101,9 +109,7 @@ def build_context(model: str, system: str, backend: Backend, version: str | None
         accepted = ", ".join(q.value for q in GemmQuant if supported(q, db.system))
         raise InputError(quant_field, f"{', '.join(q.value for q in wanted)} not supported on {system}; "
                                       f"accepted: {accepted}")
-    if draft_tokens and not arch.mtp_layers:
-        raise InputError("draft_tokens", f"{model} ships no multi-token-prediction layers to draft with "
-                                         f"(got {draft_tokens}); accepted: 0")
+    check_drafts(arch, model, draft_tokens, "draft_tokens")
     fw = replace(spec.profile, gemm_swaps=spec.capabilities.gemm_swaps(runtime_version or version),
                  draft_tokens=draft_tokens)
     return Context(arch, db.system, db, fw, Workload(isl, osl, prefix),

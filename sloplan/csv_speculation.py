@@ -24,15 +24,6 @@ def _rules() -> tuple[dict, ...]:
     return tuple((load_yaml_file(_FILE) or {}).get("rules") or ())
 
 
-def _images(note: str) -> list[str]:
-    """The container images a source note names ("image=X" or a bare registry path), as written."""
-    return [part.strip().removeprefix("image=") for part in note.split(";") if "/" in part and ":" in part]
-
-
-def _parts(note: str) -> set[str]:
-    return {part.strip() for part in note.split(";")}
-
-
 def _source_matches(rule: dict, note: str) -> bool:
     """The rule's image is the row's image (its tail: registries are written nvcr.io/ and nvcr.io#; a longer
     tag such as -amd64 is another image), measured on the rule's day where it names one (`measured_on`)
@@ -40,12 +31,14 @@ def _source_matches(rule: dict, note: str) -> bool:
     or, for a rule naming a source file instead, the note names it."""
     if "image" not in rule:
         return f"source_file={rule['source_file']}" in note
+    parts = [part.strip() for part in note.split(";")]
     image, day = rule["image"], rule.get("measured_on")
-    if day and not any(part.strip().startswith(f"measured={day}") for part in note.split(";")):
+    if day and not any(part.startswith(f"measured={day}") for part in parts):
         return False
-    if "config_ids" in rule and not {f"config_id={i}" for i in rule["config_ids"]} & _parts(note):
+    if "config_ids" in rule and not {f"config_id={i}" for i in rule["config_ids"]} & set(parts):
         return False
-    return any(i.endswith(image) and i[:-len(image)][-1:] in ("", "/", "#") for i in _images(note))
+    images = [part.removeprefix("image=") for part in parts if "/" in part and ":" in part]  # as written
+    return any(i.endswith(image) and i[:-len(image)][-1:] in ("", "/", "#") for i in images)
 
 
 def _matches(rule: dict, row: dict) -> bool:

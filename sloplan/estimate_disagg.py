@@ -31,6 +31,7 @@ from sloplan.model.quant import GemmQuant
 from sloplan.model.speculative import MAX_DRAFT_TOKENS
 from sloplan.perfdb import Tier
 
+from .context import check_drafts
 from .disagg_loop import LoopPoint, Pools, closed_loop
 from .errors import InputError
 from .estimation import MAX_CONCURRENCY, EstimateArgs, arguments, context_for
@@ -183,10 +184,7 @@ def price(args: DisaggArgs, names: Mapping[Role, Mapping[str, str]] = FLAG_NAMES
 
 def _drafts(arch, model: str, k: int, names: Mapping[Role, Mapping[str, str]]) -> int:
     """The decode workers' MTP drafts per step, drafted by the checkpoint's own MTP layers (model/speculative.py)."""
-    if k and not arch.mtp_layers:
-        field = names[Role.DECODE].get("draft_tokens", "decode_draft_tokens")
-        raise InputError(field, f"{model} ships no multi-token-prediction layers to draft with (got {k}); "
-                                "accepted: 0")
+    check_drafts(arch, model, k, names[Role.DECODE].get("draft_tokens", "decode_draft_tokens"))
     return k
 
 

@@ -15,9 +15,7 @@ from sloplan.core.enums import SloKind
 
 from .cert_disagg import DisaggCert
 from .disagg_tables import DisaggInstance
-from .infeasibility import best_ms_text
-
-_LABEL = {SloKind.TTFT: "TTFT", SloKind.TPOT: "TPOT", SloKind.REQUEST_LATENCY: "request latency"}
+from .infeasibility import SLO_LABEL, best_ms_text
 
 
 def disagg_infeasibility_reason(inst: DisaggInstance) -> str:
@@ -27,7 +25,7 @@ def disagg_infeasibility_reason(inst: DisaggInstance) -> str:
         limit = inst.slo.limit(kind)
         bound = None if limit is None else cert.slo_bound(kind, cert.groups)
         if bound is not None and bound.value > limit:
-            parts.append(f"{_LABEL[kind]} ≤ {limit * 1e3:g} ms is unreachable by a disaggregated plan: best "
+            parts.append(f"{SLO_LABEL[kind]} ≤ {limit * 1e3:g} ms is unreachable by a disaggregated plan: best "
                          f"{best_ms_text(bound.value)} ms while the rest holds")
     if parts:
         return "; ".join(parts)

@@ -12,7 +12,8 @@ from sloplan.model.option_table import OptionTable
 
 from .slo import Slo, SloKind
 
-_LABEL = {SloKind.TTFT: "TTFT", SloKind.TPOT: "TPOT", SloKind.REQUEST_LATENCY: "request latency"}
+SLO_LABEL = {  # one word per SLO, as the one-line reasons name them
+    SloKind.TTFT: "TTFT", SloKind.TPOT: "TPOT", SloKind.REQUEST_LATENCY: "request latency"}
 
 
 def best_ms_text(value_s: float) -> str:
@@ -28,5 +29,5 @@ def infeasibility_reason(table: OptionTable, slo: Slo) -> str:
     for kind in SloKind:
         limit, best = slo.limit(kind), float(getattr(table, kind.field).min())
         if limit is not None and best > limit:
-            parts.append(f"{_LABEL[kind]} ≤ {limit * 1e3:g} ms is unreachable (best option: {best * 1e3:.1f} ms)")
+            parts.append(f"{SLO_LABEL[kind]} ≤ {limit * 1e3:g} ms is unreachable (best option: {best * 1e3:.1f} ms)")
     return "; ".join(parts) or "no single option meets all SLOs together (each is reachable alone)"
