@@ -23,14 +23,15 @@ Attention DP: each rank caches its own requests, so the engine holds dp times on
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sloplan.perfdb import SystemSpec
 
 from .arch import ModelArch
 from .engine import Engine
 from .framework import FrameworkProfile, KvFractionOf
-from .kv_cache import KvFootprint, kv_footprint
+from .attention import LayerAttention
+from .kv_cache import KvFootprint, kv_footprint, layer_kv
 from .layers import WeightRole
 from .memory import GIB, MemoryPlan
 from .weight_format import WeightFormat
@@ -123,6 +124,20 @@ def mtp_weight_bytes(arch: ModelArch, parts: WeightBytes, draft_tokens: int) -> 
     return (parts.total - parts.embeddings) * arch.mtp_params / arch.weight_params
 
 
+def with_mtp_kv(foot: KvFootprint, arch: ModelArch, sharding: Sharding, engine: Engine,
+                draft_tokens: int) -> KvFootprint:
+    """The cache per token with the MTP layers' own: a speculating server keeps a full-attention cache for
+    each MTP layer it loads beside the model's (TensorRT-LLM's KV cache manager is built with
+    num_hidden_layers + get_num_spec_layers(spec_config) layers, tensorrt_llm/_torch/pyexecutor/_util.py;
+    SGLang's draft worker keeps a pool of the same token count). The checkpoint's MTP layers, as
+    mtp_weight_bytes loads: TRT-LLM releases before MTP-Eagle's one-layer count allocated one per draft
+    token, a few per cent more of a DeepSeek cache. Nothing when the engine does not speculate."""
+    if not draft_tokens or not arch.mtp_layers:
+        return foot
+    per_token, _ = layer_kv(arch, LayerAttention.FULL, sharding.tp, engine.quant.kv)
+    return replace(foot, full_bytes_per_token=foot.full_bytes_per_token + arch.mtp_layers * per_token)
+
+
 def component_memory_plan(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile,
                           kv_fraction: float | None = None) -> ComponentMemoryPlan:
     """KV budget per GPU under the framework's own definition of its memory fraction (as memory.py)."""
@@ -136,7 +151,7 @@ def component_memory_plan(arch: ModelArch, engine: Engine, system: SystemSpec, f
     f = fw.kv_fraction if kv_fraction is None else kv_fraction
     used = weights + act + runtime
     budget = max(f * (cap - used) if fw.kv_fraction_of is KvFractionOf.FREE_AFTER_WEIGHTS else f * cap - used, 0.0)
-    foot = kv_footprint(arch, shard, engine.quant.kv)
+    foot = with_mtp_kv(kv_footprint(arch, shard, engine.quant.kv), arch, shard, engine, fw.draft_tokens)
     tokens = int(budget // max(foot.bytes_per_token, 1.0)) * engine.dp
     return ComponentMemoryPlan(cap, weights, act, runtime, budget, foot.bytes_per_token, tokens,
                                parts=parts, footprint=foot, dp=engine.dp, all_to_all_bytes=a2a,

@@ -48,6 +48,22 @@ def test_no_drafts_no_mtp_weights():
     assert mtp_weight_bytes(ctx.arch, parts, 0) == 0.0 and mtp_weight_bytes(ctx.arch, parts, 3) > 0.0
 
 
+def test_the_mtp_layer_keeps_its_own_cache():
+    """One MTP layer beside DeepSeek's 61 holds one more latent per token: the cache per token grows by 1/61
+    exactly, and not at all without drafts."""
+    from sloplan.estimation import configure
+    from sloplan.model.kv_cache import kv_footprint
+    from sloplan.model.moe_memory import sharding, with_mtp_kv
+
+    ctx, slot = configure(R1, "b200_sxm", "trtllm", tp=8, pp=1, quant=None, isl=1024, osl=1024)
+    shard = sharding(slot.engine)
+    foot = kv_footprint(ctx.arch, shard, slot.engine.quant.kv)
+    assert with_mtp_kv(foot, ctx.arch, shard, slot.engine, 0) == foot
+    grown = with_mtp_kv(foot, ctx.arch, shard, slot.engine, 3)
+    assert ctx.arch.mtp_layers == 1
+    assert grown.bytes_per_token == pytest.approx(foot.bytes_per_token * (1 + 1 / ctx.arch.num_layers))
+
+
 @pytest.mark.parametrize("extra, field", [
     (["--draft-tokens", "9"], "draft_tokens"),
     (["--draft-tokens", "2", "--mode", "static"], "draft_tokens"),
