@@ -12,7 +12,7 @@ ttft_overhead_s, minimises TTFT MAPE (SYSTEM_ROWS says why not per system; fit_o
 stays 1).
 TPOT has no disaggregated constant: decode workers are the aggregated decode step (model/disagg_workers.py).
 Cross-validation refits everything on four fifths of the rows and scores the fifth it did not see.
-`--predictor sim` / `sim-rr` refits under the simulated benchmark run instead (sloplan/disagg_sim.py,
+`--predictor sim` / `sim-rr` refits under the simulated benchmark run instead (bench/disagg_sim.py,
 shared or round-robin routing), a probe only: in-sample / 5-fold CV TTFT MAPE 46.0 / 46.8 % and
 45.7 / 46.1 % against the closed loop's 44.8 / 45.8 % (TPOT 19.2 % against 19.4 %).
 Held-out rows are dropped as the sample is read (accuracy_disagg.load_dev_disagg) and never seen.
@@ -80,7 +80,7 @@ def _loop(pools, clients: int, isl: int):
 
 def _simulated(routing: str):
     def run(pools, clients: int, isl: int):
-        from sloplan.disagg_sim import Routing, simulate
+        from disagg_sim import Routing, simulate
         from sloplan.estimate_rows_disagg import SAMPLE_REQUESTS_PER_CLIENT
 
         return simulate(pools, clients, SAMPLE_REQUESTS_PER_CLIENT, isl, routing=(Routing(routing),) * 2)

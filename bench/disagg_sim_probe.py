@@ -1,4 +1,4 @@
-"""The benchmark run simulated (sloplan/disagg_sim.py) against the closed loop's mean
+"""The benchmark run simulated (bench/disagg_sim.py) against the closed loop's mean
 (sloplan/disagg_loop.py) on the development split's disaggregated rows, over the SAME priced pools
 (bench/disagg_ttft_probe.py's `prepare`: each row priced once as `estimate --from-csv` prices it, the
 fitted correction included). A diagnostic: it writes nothing and fits nothing.
@@ -47,7 +47,7 @@ def loop(r: dict):
 
 
 def sim(ratio: float, prefill: str = "shared", decode: str = "shared"):
-    from sloplan.disagg_sim import Routing, simulate
+    from disagg_sim import Routing, simulate
 
     routing = (Routing(prefill), Routing(decode))
     return lambda r: simulate(r["pools"], r["clients"], REQUESTS_PER_CLIENT, r["isl"], ratio, routing=routing)

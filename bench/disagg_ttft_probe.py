@@ -31,7 +31,7 @@ variant, so a variant costs no table lookups. Every figure is TTFT MAPE over the
    utilisation gives at light load.
 
 The non-stationary closed loop (clients in lock-step, prompts in bursts every cycle) is tested on its
-own by bench/disagg_sim_probe.py, which simulates the benchmark run itself (sloplan/disagg_sim.py):
+own by bench/disagg_sim_probe.py, which simulates the benchmark run itself (bench/disagg_sim.py):
 refuted as the cause, see there.
 """
 from __future__ import annotations

@@ -1,11 +1,17 @@
-"""The simulated benchmark run (sloplan/disagg_sim.py) against hand-computed runs and the closed loop."""
+"""The simulated benchmark run (bench/disagg_sim.py, a probe's model, on no solve path) against hand-computed
+runs and the closed loop."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sloplan.disagg_loop import Pools, closed_loop
-from sloplan.disagg_sim import Routing, lengths, simulate
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from disagg_sim import Routing, lengths, simulate  # noqa: E402
 
 ISL = 1000
 RR = (Routing.ROUND_ROBIN, Routing.ROUND_ROBIN)
@@ -112,10 +118,6 @@ def test_bad_counts_raise():
 
 
 def test_calibrate_writes_only_the_constants_of_the_loop_in_use(tmp_path, monkeypatch):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     import calibrate_disagg
 
     monkeypatch.setattr(calibrate_disagg, "OUT", tmp_path / "calibration_disagg.yaml")

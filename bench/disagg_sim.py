@@ -45,7 +45,7 @@ from enum import Enum
 
 import numpy as np
 
-from .disagg_loop import LoopPoint, Pools
+from sloplan.disagg_loop import LoopPoint, Pools
 
 RANGE_RATIO = 0.8  # InferenceX benchmark-multinode-tmpl.yml: RANDOM_RANGE_RATIO
 SEED = 0  # benchmark_serving.py's default --seed
