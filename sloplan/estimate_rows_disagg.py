@@ -30,6 +30,7 @@ import re
 
 from sloplan.core.enums import Client, GemmQuant, Role
 
+from .csv_decode_caps import decode_cap
 from .csv_layout import Layout, block_scaled_ep, recover
 from .csv_quant import expert_width, served, storage_label
 from .csv_speculation import speculation
@@ -38,7 +39,7 @@ from .errors import InputError
 from .estimate_disagg import (ENGINE_FIELDS, ROLES, DisaggArgs, DisaggCounts, clients_of, disagg_arguments, price)
 from .estimate_rows import (COLUMN, ROW_ERRORS, _client, _failed, _integer, _quant, _shape, _text,
                             with_nearest_version)
-from .fields import accepted
+from .fields import MAX_BATCH_SIZE, accepted
 
 DISAGG_PREDICTIONS = ("pred_prefill_ms", "pred_queue_ms", "pred_kv_transfer_ms", "pred_first_step_ms")
 ENGINE_COLUMN = {"tp": "tp_size", "pp": "pp_size", "dp": "attention_dp_size", "moe_tp": "moe_tp_size",
@@ -49,6 +50,13 @@ COUNT_COLUMN = {"prefill_batch": "prefill_batch_size", "prefill_workers": "prefi
 # the decode workers' MTP drafts: a column of that name where a file has one, else the rules of
 # model/catalog/speculation.yaml (sloplan/csv_speculation.py), else none
 DRAFTS = "decode_draft_tokens"
+# the requests one decode worker may run (all its attention-DP ranks together): a column of that name where
+# a file has one, else model/catalog/decode_caps.yaml by the row's benchmark configuration
+# (sloplan/csv_decode_caps.py), else none; the decode slots are cut at it
+CAP = "decode_max_running"
+MAX_CAP = MAX_BATCH_SIZE * 64
+CAP_ACCEPTS = (f"an integer 1..{MAX_CAP} (requests one decode worker may run, all its attention-DP ranks "
+               "together; at least one per rank), or empty: the launch recipe's by config_id, else none")
 COMMON_COLUMN = {k: v for k, v in COLUMN.items() if k not in ENGINE_FIELDS}
 # a role's engine argument as the sample names it: tp -> prefill_tp_size; the shared ones as on agg rows
 CSV_NAMES = {role: {**COMMON_COLUMN, **{f: f"{role.value}_{c}" for f, c in ENGINE_COLUMN.items()}}
@@ -84,6 +92,19 @@ def _clients(row: dict) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _capped(row: dict, batch: int, dp: int) -> tuple[int, str]:
+    """The decode batch per attention-DP rank with the worker's request cap (CAP), and its note: the cap's
+    share of each rank (SGLang splits max_running_requests so, // dp_size) where it is below `batch`."""
+    column = _integer(row, CAP, 0, column=CAP, accepts=CAP_ACCEPTS) if _text(row, CAP) else None
+    if column is not None and not dp <= column <= MAX_CAP:
+        raise InputError(CAP, f"must be at least the decode attention-DP ranks ({dp}) and at most {MAX_CAP} "
+                              f"(got {column}); accepted: {CAP_ACCEPTS}")
+    cap, note = decode_cap(row, column)
+    if cap is None or cap // dp >= batch:
+        return batch, ""
+    return cap // dp, note or f"at most {cap} running requests per decode worker ({CAP})"
+
+
 def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs, str]:
     """One disaggregated row as validated arguments and its layout note; InputError naming the column."""
     _shape(row)
@@ -108,11 +129,13 @@ def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs
                           moe_tp=lay.moe_tp, moe_ep=lay.moe_ep) for role, lay in layouts.items()}
     counts = {arg: _integer(row, arg, column=column, accepts=accepted(DisaggCounts, arg))
               for arg, column in COUNT_COLUMN.items() if arg != "concurrency"}
+    counts["decode_batch"], cap_note = _capped(row, counts["decode_batch"], layouts[Role.DECODE].dp)
     drafts, draft_note = speculation(row, layouts[Role.DECODE].dp, _integer(
         row, DRAFTS, 0, column=DRAFTS, accepts=accepted(DisaggCounts, DRAFTS)) if _text(row, DRAFTS) else None)
     args = disagg_arguments(common, engines, {**counts, DRAFTS: drafts, "concurrency": _clients(row)}, CSV_NAMES,
                             {**COUNT_COLUMN, DRAFTS: DRAFTS})
-    notes = (*(lay.note for lay in layouts.values()), quant_note, draft_note and f"decode: {draft_note}")
+    notes = (*(lay.note for lay in layouts.values()), quant_note, draft_note and f"decode: {draft_note}",
+             cap_note and f"decode: {cap_note}")
     return args, "; ".join(n for n in notes if n)
 
 

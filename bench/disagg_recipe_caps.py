@@ -1,0 +1,202 @@
+"""The decode workers' request caps the benchmark's launch recipes set: the derivation behind
+model/catalog/decode_caps.yaml (read by sloplan/csv_decode_caps.py for `estimate --from-csv`).
+
+    .venv/bin/python bench/disagg_recipe_caps.py --inferencex PATH --srt-slurm PATH [PATH ...] [--write]
+
+For every development-split disaggregated row naming a benchmark-database config_id, it finds the
+multinode search-space entries of .github/configs/nvidia-master.yaml (as of the row's measured day) that
+could have produced it, as bench/disagg_mtp_probe.py does, kept to the config's speculative method where
+the probe decides one. A config_id's facts hold for all its rows, whichever split, so it then lists every
+entry of the matched config key at that commit with the same topology and method (each isl/osl, its
+conc-list: the client counts a row of that config may record) and reads each entry's decode cap:
+
+* `CONFIG_FILE=recipes/...` (an srt-slurm recipe; the launchers clone srt-slurm, runners/launch_*.sh):
+  the file's last version committed on or before the measured day in the given srt-slurm clones (any ref:
+  the launchers' branches sa-submission-q1/q2-2026 are cut from NVIDIA/srt-slurm, and the q1 branch is not
+  in the clones), else its earliest version there, its date said in the source (the master config named it
+  that day, so the launcher's branch had it); its prefill and decode worker counts must be the entry's.
+  TensorRT-LLM: `backend.trtllm_config.decode.max_batch_size`, the requests one attention-DP rank
+  schedules (its PyExecutor's capacity), times the ranks when `enable_attention_dp`;
+  SGLang: `backend.sglang_config.decode.max-running-requests`, the engine's, split over its DP ranks
+  (max_running_requests // dp_size per rank), so (mrr // dp) x dp for the worker.
+* `DECODE_MAX_BATCH_SIZE=N` (the entry's own settings; benchmarks/dsr1_fp4_gb200_dynamo-trt_slurm.sh
+  passes it as the generation servers' max_batch_size): N per rank, times the ranks with dp-attn.
+
+An entry whose recipe cannot be found or read, or a client count two entries with different caps list,
+gets no cap (the row keeps today's behaviour). It never reads a measured latency or an error.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+from datetime import datetime, UTC
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+from _common import REPO_ROOT
+from accuracy import silicon_csv_path
+from accuracy_disagg import load_dev_disagg
+from disagg_mtp_probe import _configs, _field, _role_matches, master_at, verdicts
+
+OUT = REPO_ROOT / "model" / "catalog" / "decode_caps.yaml"
+
+
+def _git(repo: str, *a: str) -> str:
+    """git's output in `repo` (a checkout or a bare repository); empty where it fails (a path not there)."""
+    return subprocess.run(["git", "-C", repo, *a], capture_output=True, text=True).stdout
+
+
+def _versions(repo: str, path: str) -> list[tuple[int, str]]:
+    """(commit time, commit) of every commit on any ref of `repo` that touches `path`, newest first."""
+    lines = _git(repo, "log", "--all", "--format=%ct %H", "--", path).split("\n")
+    return [(int(t), c) for t, c in (line.split() for line in lines if line.strip())]
+
+
+def recipe_at(clones: list[str], path: str, day: str) -> tuple[str, dict] | None:
+    """(`owner/name:path@commit`, parsed recipe): the last version of `path` committed on or before `day`
+    (UTC) in any clone; where none is that old (the launcher's branch is not in the clones, its recipes
+    reached them later), the earliest one, said in the source."""
+    end = int(datetime.fromisoformat(f"{day}T23:59:59+00:00").timestamp())
+    found = [(t, -i, c, repo) for i, repo in enumerate(clones) for t, c in _versions(repo, path)]
+    before = [v for v in found if v[0] <= end]  # ties: the clone named first
+    for when, _, commit, repo in sorted(before, reverse=True)[:1] or sorted(found, key=lambda v: (v[0], -v[1]))[:1]:
+        text = _git(repo, "show", f"{commit}:{path}")
+        if not text:
+            return None  # deleted there
+        name = Path(repo).parent.name.replace("+", "/") if Path(repo).name == "repo" else Path(repo).name  # a mirror
+        late = "" if when <= end else f" (first in the clones {datetime.fromtimestamp(when, UTC):%Y-%m-%d})"
+        return f"{name}:{path}@{commit[:10]}{late}", yaml.safe_load(text)
+    return None
+
+
+def recipe_cap(recipe: dict) -> int | None:
+    """Requests one decode worker may run by its recipe (module docstring), or None where it sets none."""
+    backend = recipe.get("backend") or {}
+    trt = ((backend.get("trtllm_config") or {}).get("decode")) or None
+    if trt is not None and trt.get("max_batch_size"):
+        ranks = int(trt.get("tensor_parallel_size") or 1) if trt.get("enable_attention_dp") else 1
+        return int(trt["max_batch_size"]) * ranks
+    sgl = ((backend.get("sglang_config") or {}).get("decode")) or None
+    if sgl is not None and sgl.get("max-running-requests"):
+        dp = int(sgl.get("data-parallel-size") or sgl.get("dp-size") or 1) if sgl.get("enable-dp-attention") else 1
+        return int(sgl["max-running-requests"]) // dp * dp or None
+    return None
+
+
+def entry_cap(entry: dict, clones: list[str], day: str) -> tuple[int | None, str]:
+    """(the entry's decode cap per worker, its source) or (None, why not)."""
+    settings = [str(s) for role in ("prefill", "decode") for s in (entry[role].get("additional-settings") or [])]
+    config = next((s.split("=", 1)[1] for s in settings if s.startswith("CONFIG_FILE=")), None)
+    if config:
+        found = recipe_at(clones, config, day)
+        if found is None:
+            return None, f"{config}: not in the srt-slurm clones on or before {day}"
+        res = found[1].get("resources") or {}
+        counts = (res.get("prefill_workers"), res.get("decode_workers"))
+        if counts != (entry["prefill"]["num-worker"], entry["decode"]["num-worker"]):
+            return None, f"{found[0]}: its workers {counts} are not the entry's"
+        cap = recipe_cap(found[1])
+        return cap, found[0] if cap else f"{found[0]}: sets no decode cap"
+    inline = _field(r"DECODE_MAX_BATCH_SIZE=(\d+)", " ".join(settings))
+    if inline:
+        ranks = int(entry["decode"]["tp"]) if entry["decode"].get("dp-attn") else 1
+        return int(inline) * ranks, "nvidia-master.yaml DECODE_MAX_BATCH_SIZE"
+    return None, "the entry names no recipe and no DECODE_MAX_BATCH_SIZE"
+
+
+def _matched(master: dict, row: dict, clients: int) -> tuple[int, list[tuple[str, dict]]]:
+    """(the factor the entries' conc-list is recorded by, the (config key, entry) pairs that could have
+    produced the row): bench/disagg_mtp_probe.py's entries_for, keeping the entries."""
+    for per_worker in (False, True):
+        hits = []
+        for key, cfg in _configs(master, row):
+            for seq in cfg["seq-len-configs"]:
+                if (int(seq["isl"]), int(seq["osl"])) != (int(row["isl"]), int(row["osl"])):
+                    continue
+                for entry in seq["search-space"]:
+                    factor = int(entry["decode"]["num-worker"]) if per_worker else 1
+                    if clients in [c * factor for c in entry["conc-list"]] and all(
+                            _role_matches(entry[r], row, r) for r in ("prefill", "decode")):
+                        hits.append((key, entry))
+        if hits:
+            return (2 if per_worker else 1), hits
+    return 1, []
+
+
+def config_entries(repo: str, clones: list[str], row: dict, methods: set[str]) -> list[dict]:
+    """Every entry of the row's config key(s) at its day's commit with the row's topology and its config's
+    speculative method(s), each with the client counts it runs and its decode cap."""
+    note = row["silicon_data_source"]
+    day = _field(r"measured=([\d-]+)", note)
+    commit, master = master_at(repo, day)
+    per_worker, hits = _matched(master, row, int(_field(r"silicon_concurrency=(\d+)", note) or 0))
+    out = []
+    for key in sorted({k for k, _ in hits}):
+        for seq in master[key]["seq-len-configs"]:
+            for entry in seq["search-space"]:
+                if entry.get("spec-decoding", "none") not in methods or not all(
+                        _role_matches(entry[r], row, r) for r in ("prefill", "decode")):
+                    continue
+                factor = int(entry["decode"]["num-worker"]) if per_worker == 2 else 1
+                cap, source = entry_cap(entry, clones, day)
+                out.append({"isl": int(seq["isl"]), "osl": int(seq["osl"]),
+                            "concurrencies": sorted(int(c) * factor for c in entry["conc-list"]),
+                            "decode_max_running": cap,
+                            "source": f"{source}; {key} in .github/configs/nvidia-master.yaml@{commit}"})
+    return out
+
+
+def derive(repo: str, clones: list[str], rows: list[dict]) -> dict[int, list[dict]]:
+    """config_id -> its entries (config_entries), over the config_ids of `rows` whose method is decided
+    (one method; undecided configs take the STP reading, as speculation.yaml keeps them not speculating)."""
+    methods = {cid: m for cid, (m, _, _) in verdicts(repo, rows).items()}
+    out: dict[int, list[dict]] = defaultdict(list)
+    for row in rows:
+        cid = _field(r"config_id=(\d+)", row["silicon_data_source"])
+        if not cid or not methods.get(cid):
+            continue
+        chosen = methods[cid] if len(methods[cid]) == 1 else {"none"}
+        for e in config_entries(repo, clones, row, chosen):
+            if e not in out[int(cid)]:
+                out[int(cid)].append(e)
+    return dict(sorted(out.items()))
+
+
+HEADER = """\
+# Requests one decode worker may run (all its attention-DP ranks together), as the benchmark's launch
+# recipes set them, by InferenceX benchmark-database configuration (config_id in a row's
+# silicon_data_source) and the isl/osl and client count (silicon_concurrency) of the search-space entry
+# that ran it. Read by sloplan/csv_decode_caps.py for `estimate --from-csv` (a `decode_max_running`
+# column, where a file has one, says it for its own rows); the closed loop (sloplan/disagg_loop.py) cuts
+# the decode workers' slots at it. The sample's decode_batch_size is C / (decode workers x decode
+# attention DP) on every row, not the recipe's cap.
+#
+# Generated by bench/disagg_recipe_caps.py --write (its docstring: how each cap is read); do not edit.
+# It covers the config_ids of the development split's disaggregated rows (a configuration's facts hold
+# for all its rows, whichever split: every entry of its config key with its topology and speculative
+# method is listed). decode_max_running: null where the recipe could not be found or sets no cap.
+# source: the recipe file (repository:path@commit) or the master config's own setting, and the entry.
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--inferencex", required=True, help="a git checkout of SemiAnalysisAI/InferenceX")
+    ap.add_argument("--srt-slurm", nargs="+", required=True, help="git clones of srt-slurm (NVIDIA's and forks)")
+    ap.add_argument("--silicon", type=Path, default=None, help="silicon_sample.csv [default: the wheel's]")
+    ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(REPO_ROOT)}")
+    a = ap.parse_args()
+    caps = derive(a.inferencex, a.srt_slurm, load_dev_disagg(a.silicon or silicon_csv_path()))
+    for cid, entries in caps.items():
+        for e in entries:
+            print(f"config_id {cid:>4} {e['isl']}/{e['osl']} C {e['concurrencies']}: {e['decode_max_running']}"
+                  f"  ({e['source']})")
+    if a.write:
+        body = {"configs": {str(k): v for k, v in caps.items()}}  # string keys: the parse cache keeps them
+        OUT.write_text(HEADER + yaml.safe_dump(body, sort_keys=False, width=200, default_flow_style=None))
+        print(f"wrote {OUT.relative_to(REPO_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
