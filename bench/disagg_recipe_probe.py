@@ -1,33 +1,35 @@
 """The decode workers' slots as the rows' published launch recipes set them, against the sample's
-decode_batch_size (issue 13). A diagnostic: it writes nothing, fits nothing and changes no prediction.
+decode_batch_size (issue 13). A diagnostic: it writes nothing, fits nothing.
 
     .venv/bin/python bench/disagg_recipe_probe.py
 
 The sample's disaggregated rows carry decode_batch_size = C / (decode workers x decode attention DP) on
-every row, so in sloplan's closed loop (sloplan/disagg_loop.py) the decode pool always holds all C
-clients. The launch recipes (srt-slurm: TensorRT-LLM's `decode: max_batch_size`, SGLang's
+every row, so without a cap in sloplan's closed loop (sloplan/disagg_loop.py) the decode pool always holds
+all C clients. The launch recipes (srt-slurm: TensorRT-LLM's `decode: max_batch_size`, SGLang's
 `decode: max-running-requests`, each a cap on the requests one decode worker runs) often hold fewer:
 ctx1_gen4_tep8_batch8 runs C = 36 on 4 x 8 = 32 slots, ctx1_gen3_tep8_batch4 C = 18 on 12, SGLang's
 b200-fp8 8k1k_stp_maxtpt_1 C = 288 on 256. A request the decode pool cannot admit waits for a slot, and
 its first token with it (TensorRT-LLM's generation server schedules it when its capacity scheduler fits
 it; SGLang's decode server pre-allocates its KV only then, and the prefill server's transfer waits for
-that), which the loop's saturated-decode branch already prices once the pool has the recipe's slots.
-bench/data/disagg_recipe_decode_slots.csv lists the development-split rows whose recipe was read (its
-path per row); each is re-solved with its decode curve cut at the recipe's slots.
+that), which the loop's saturated-decode branch prices once the pool has the recipe's slots.
+`estimate --from-csv` now applies the cap (a `decode_max_running` column, else model/catalog/decode_caps.yaml
+by config_id, derived by bench/disagg_recipe_caps.py from the recipes: it reproduces all 23 caps first read
+here by hand); this probe re-solves each development row with the sample's slots (a `decode_max_running`
+column too large to cut) and with the catalog's, and lists the rows the cap cuts.
+
+What it showed when the catalog was adopted (calibration_disagg.yaml refit with the caps): 181 of the 216
+rows get a cap, 27 are cut; on those 27 TTFT MAPE 69.4 % -> 34.6 % (TPOT 22.6 -> 21.4 %), the other 189
+unchanged (42.7 %); all 216: 46.0 % -> 41.7 % in-sample, 46.9 % -> 42.6 % 5-fold CV. Where the cap cuts,
+the 25 TensorRT-LLM rows' TTFT lands within 0.7x to 1.4x of the measured one on 17 (3 before; 18 were
+below 0.5x), 0.28x to 1.61x in all; three of them (gb200 fp4 C = 102, gb300 fp4 C = 3228, h100 C = 154)
+do not move: their KV memory already holds fewer requests than the recipe's cap. SGLang's two b200 fp8
+8k/1k rows the cap cuts stay 4x to 7x short (C = 288 on 256 and 2 x 128 slots: 0.12x -> 0.22x, 0.11x ->
+0.15x), as do those whose slots hold every client (C = 160, 512, 1024, 3x to 6x short): their miss is not
+the decode cap. Before the catalog (hand-read caps, 23 rows, the committed calibration): 66.2 % -> 45.1 %.
 
 It also states the other lead for these rows, TensorRT-LLM's attention-DP balancing on the context
 servers (attention_dp_config, PyExecutor._balance_adp_requests): refuted from the source, see
 report_adp() (nothing to measure).
-
-What it showed (fitted pools of `estimate --from-csv`, calibration_disagg.yaml as committed): on the 23
-recipe rows TTFT MAPE 66.2 % with the sample's slots, 45.1 % with the recipe's (TPOT 20.4 / 20.1 %); over
-all 216 rows 46.6 % -> 44.3 %. Where the recipe's slots hold all C clients nothing moves; where they are
-short, the TensorRT-LLM rows' TTFT lands at 0.83x to 1.39x of the measured one but for b200 fp4 8k/1k
-C = 370 (8.06 s measured, 3.82 s), from 0.02x to 0.35x before. SGLang's b200 8k/1k rows stay 3x to 6x
-short even where the slots hold every client (C = 160, 512, 1024): their miss is not the decode cap.
-The sample cannot say the cap: the fix is a column with the recipe's decode cap (or its recipe), not a
-constant; `sloplan estimate --mode disagg` already prices it when decode_batch is the recipe's cap and
-concurrency the benchmark's C.
 
 A third reading, also measured here by hand and not kept: pricing a prefill worker's pass with the
 aggregated calibration's prefill_scale (model/aggregated.py scales its prefill by it; model/disagg_workers.py
@@ -36,25 +38,23 @@ TensorRT-LLM's 131 from 43.8 % to 52.6 % and all 216 from 46.0 % to 46.7 % (CV 4
 """
 from __future__ import annotations
 
-import csv
 import statistics
 import sys
 from dataclasses import replace
-from pathlib import Path
 
-from _common import REPO_ROOT, fmt, render_table
+from _common import fmt, render_table
 from accuracy import silicon_csv_path
 from accuracy_disagg import load_dev_disagg
 from disagg_ttft_probe import REQUESTS_PER_CLIENT, prepare
 
-RECIPES = REPO_ROOT / "bench" / "data" / "disagg_recipe_decode_slots.csv"
 
+def recipe_slots(rows: list[dict]) -> dict[str, int]:
+    """id -> the requests one decode worker may run by its recipe (model/catalog/decode_caps.yaml), for the
+    rows the catalog gives a cap."""
+    from sloplan.csv_decode_caps import decode_cap
 
-def recipe_slots(path: Path = RECIPES) -> dict[str, int]:
-    """id -> the requests one decode worker may run by its recipe (the file's comment lines skipped)."""
-    with path.open() as f:
-        lines = [line for line in f if not line.startswith("#")]
-    return {r["id"]: int(r["decode_max_running"]) for r in csv.DictReader(lines)}
+    found = {r["id"]: decode_cap(r, None)[0] for r in rows}
+    return {i: cap for i, cap in found.items() if cap is not None}
 
 
 def with_slots(pools, batch: int):
@@ -65,16 +65,18 @@ def with_slots(pools, batch: int):
 
 
 def solve(rows: list[dict], batches: dict[str, int]) -> list[dict]:
-    """Each row's TTFT/TPOT (s) as the loop predicts it with the sample's slots and with the recipe's."""
+    """Each row's TTFT/TPOT (s) as the loop predicts it with the sample's slots and with the recipe's cap
+    (both priced by `estimate --from-csv`'s reading: a decode_max_running column too large to cut, or none)."""
     from sloplan.disagg_loop import closed_loop
+    from sloplan.estimate_rows_disagg import CAP, MAX_CAP
 
+    sample = {r["id"]: r for r in prepare([{**row, CAP: str(MAX_CAP)} for row in rows])}
     out = []
-    for r in rows:
-        base = closed_loop(r["pools"], r["clients"], REQUESTS_PER_CLIENT)
-        capped = base
-        if r["id"] in batches:
-            capped = closed_loop(with_slots(r["pools"], batches[r["id"]]), r["clients"], REQUESTS_PER_CLIENT)
-        out.append({**r, "base": base, "capped": capped, "recipe": batches.get(r["id"])})
+    for r in prepare(rows):
+        base = closed_loop(sample[r["id"]]["pools"], r["clients"], REQUESTS_PER_CLIENT)
+        capped = closed_loop(r["pools"], r["clients"], REQUESTS_PER_CLIENT)
+        out.append({**sample[r["id"]], "base": base, "capped": capped, "recipe": batches.get(r["id"]),
+                    "recipe_slots": r["pools"].slots})
     return out
 
 
@@ -85,18 +87,18 @@ def mape(rows: list[dict], key: str, metric: str) -> float:
 def report_rows(solved: list[dict]) -> None:
     head = ("id", "C", "slots sample", "slots recipe", "TTFT meas s", "TTFT pred s", "with recipe s", "saturated")
     body = [(r["id"], r["clients"], r["pools"].slots * r["pools"].decode_workers,
-             r["recipe"] * r["pools"].decode_workers, fmt(r["ttft"]), fmt(r["base"].ttft_s),
+             r["recipe_slots"] * r["pools"].decode_workers, fmt(r["ttft"]), fmt(r["base"].ttft_s),
              fmt(r["capped"].ttft_s), "yes" if r["capped"].decode_saturated else "no")
-            for r in solved if r["recipe"] is not None]
+            for r in solved if r["recipe_slots"] < r["pools"].slots]
     print(render_table(head, body))
 
 
 def report_mape(solved: list[dict]) -> None:
-    mine = [r for r in solved if r["recipe"] is not None]
+    mine = [r for r in solved if r["recipe_slots"] < r["pools"].slots]
     head = ("rows", "n", "TTFT MAPE sample slots", "TTFT MAPE recipe slots", "TPOT MAPE sample", "TPOT MAPE recipe")
     body = [(name, len(rs), fmt(mape(rs, "base", "ttft"), ".1f"), fmt(mape(rs, "capped", "ttft"), ".1f"),
              fmt(mape(rs, "base", "tpot"), ".1f"), fmt(mape(rs, "capped", "tpot"), ".1f"))
-            for name, rs in (("recipe rows", mine), ("all rows", solved)) if rs]
+            for name, rs in (("rows the cap cuts", mine), ("all rows", solved)) if rs]
     print(render_table(head, body))
 
 
@@ -110,9 +112,8 @@ def report_adp() -> None:
 
 
 def main() -> int:
-    batches = recipe_slots()
-    rows = prepare(load_dev_disagg(silicon_csv_path()))
-    solved = solve(rows, batches)
+    rows = load_dev_disagg(silicon_csv_path())
+    solved = solve(rows, recipe_slots(rows))
     report_rows(solved)
     print()
     report_mape(solved)

@@ -1,4 +1,4 @@
-"""bench/disagg_recipe_probe.py: its recipe table names development-split rows only, and cutting a
+"""bench/disagg_recipe_probe.py: the catalog's caps it reads for development-split rows, and cutting a
 decode pool at a recipe's slots changes nothing while they hold every client and makes clients wait
 for a slot when they do not."""
 from __future__ import annotations
@@ -29,10 +29,11 @@ def test_recipe_rows_are_development_rows_with_a_positive_cap():
     from accuracy import silicon_csv_path
     from accuracy_disagg import load_dev_disagg
 
-    slots = probe.recipe_slots()
-    dev = {r["id"] for r in load_dev_disagg(silicon_csv_path())}
-    assert slots and set(slots) <= dev
+    dev = load_dev_disagg(silicon_csv_path())
+    slots = probe.recipe_slots(dev)
+    assert slots and set(slots) <= {r["id"] for r in dev}
     assert all(v >= 1 for v in slots.values())
+    assert slots["dsr1_gb300_trtllm_fp8_disagg_1024x8192_c36_cfg392"] == 8  # ctx1_gen4_tep8_batch8
 
 
 def test_slots_holding_every_client_change_nothing():
