@@ -22,6 +22,10 @@ conc-list: the client counts a row of that config may record) and reads each ent
 * `DECODE_MAX_BATCH_SIZE=N` (the entry's own settings; benchmarks/dsr1_fp4_gb200_dynamo-trt_slurm.sh
   passes it as the generation servers' max_batch_size): N per rank, times the ranks with dp-attn.
 
+Beside the cap it records the prefill worker's limits the same sources set (recipe_prefill; the
+entry's PREFILL_MAX_BATCH_SIZE / PREFILL_MAX_NUM_TOKENS), for reading only: `estimate --from-csv`
+takes a row's prefill batch from its prefill_batch_size column.
+
 An entry whose recipe cannot be found or read, or a client count two entries with different caps list,
 gets no cap (the row keeps today's behaviour). It never reads a measured latency or an error.
 """
@@ -84,25 +88,52 @@ def recipe_cap(recipe: dict) -> int | None:
     return None
 
 
-def entry_cap(entry: dict, clones: list[str], day: str) -> tuple[int | None, str]:
-    """(the entry's decode cap per worker, its source) or (None, why not)."""
+def recipe_prefill(recipe: dict) -> dict:
+    """A prefill worker's limits by its recipe: the prompts one pass may carry (all its ranks: TensorRT-LLM
+    `max_batch_size` per attention-DP rank, SGLang `max-running-requests` per engine) and the tokens one
+    rank's pass may carry (`max_num_tokens`, SGLang `max-prefill-tokens`); None where it sets none."""
+    backend = recipe.get("backend") or {}
+    trt = (backend.get("trtllm_config") or {}).get("prefill")
+    if trt:
+        ranks = int(trt.get("tensor_parallel_size") or 1) if trt.get("enable_attention_dp") else 1
+        batch = trt.get("max_batch_size")
+        return {"prefill_max_batch": int(batch) * ranks if batch else None,
+                "prefill_max_tokens": trt.get("max_num_tokens")}
+    sgl = (backend.get("sglang_config") or {}).get("prefill") or {}
+    return {"prefill_max_batch": sgl.get("max-running-requests"), "prefill_max_tokens": sgl.get("max-prefill-tokens")}
+
+
+def _inline(entry: dict, role: str, name: str) -> int | None:
+    """An entry's own `{ROLE}_MAX_...=N` setting (benchmarks/dsr1_fp4_gb200_dynamo-trt_slurm.sh), per rank."""
+    settings = " ".join(str(s) for r in ("prefill", "decode") for s in (entry[r].get("additional-settings") or []))
+    found = _field(rf"{role.upper()}_{name}=(\d+)", settings)
+    return int(found) if found else None
+
+
+def entry_cap(entry: dict, clones: list[str], day: str) -> tuple[dict, str]:
+    """(the entry's decode cap per worker and its prefill worker's limits, their source); the cap None
+    with why not."""
     settings = [str(s) for role in ("prefill", "decode") for s in (entry[role].get("additional-settings") or [])]
     config = next((s.split("=", 1)[1] for s in settings if s.startswith("CONFIG_FILE=")), None)
+    none = {"decode_max_running": None}
     if config:
         found = recipe_at(clones, config, day)
         if found is None:
-            return None, f"{config}: not in the srt-slurm clones on or before {day}"
+            return none, f"{config}: not in the srt-slurm clones"
         res = found[1].get("resources") or {}
         counts = (res.get("prefill_workers"), res.get("decode_workers"))
         if counts != (entry["prefill"]["num-worker"], entry["decode"]["num-worker"]):
-            return None, f"{found[0]}: its workers {counts} are not the entry's"
+            return none, f"{found[0]}: its workers {counts} are not the entry's"
         cap = recipe_cap(found[1])
-        return cap, found[0] if cap else f"{found[0]}: sets no decode cap"
-    inline = _field(r"DECODE_MAX_BATCH_SIZE=(\d+)", " ".join(settings))
-    if inline:
-        ranks = int(entry["decode"]["tp"]) if entry["decode"].get("dp-attn") else 1
-        return int(inline) * ranks, "nvidia-master.yaml DECODE_MAX_BATCH_SIZE"
-    return None, "the entry names no recipe and no DECODE_MAX_BATCH_SIZE"
+        return {"decode_max_running": cap, **recipe_prefill(found[1])}, found[0] + ("" if cap else ": no decode cap")
+    decode = _inline(entry, "decode", "MAX_BATCH_SIZE")
+    if decode is None:
+        return none, "the entry names no recipe and no DECODE_MAX_BATCH_SIZE"
+    ranks = {r: int(entry[r]["tp"]) if entry[r].get("dp-attn") else 1 for r in ("prefill", "decode")}
+    prefill = _inline(entry, "prefill", "MAX_BATCH_SIZE")
+    return {"decode_max_running": decode * ranks["decode"],
+            "prefill_max_batch": prefill * ranks["prefill"] if prefill else None,
+            "prefill_max_tokens": _inline(entry, "prefill", "MAX_NUM_TOKENS")}, "nvidia-master.yaml's own settings"
 
 
 def _matched(master: dict, row: dict, clients: int) -> tuple[int, list[tuple[str, dict]]]:
@@ -139,10 +170,9 @@ def config_entries(repo: str, clones: list[str], row: dict, methods: set[str]) -
                         _role_matches(entry[r], row, r) for r in ("prefill", "decode")):
                     continue
                 factor = int(entry["decode"]["num-worker"]) if per_worker == 2 else 1
-                cap, source = entry_cap(entry, clones, day)
+                facts, source = entry_cap(entry, clones, day)
                 out.append({"isl": int(seq["isl"]), "osl": int(seq["osl"]),
-                            "concurrencies": sorted(int(c) * factor for c in entry["conc-list"]),
-                            "decode_max_running": cap,
+                            "concurrencies": sorted(int(c) * factor for c in entry["conc-list"]), **facts,
                             "source": f"{source}; {key} in .github/configs/nvidia-master.yaml@{commit}"})
     return out
 
@@ -176,6 +206,8 @@ HEADER = """\
 # It covers the config_ids of the development split's disaggregated rows (a configuration's facts hold
 # for all its rows, whichever split: every entry of its config key with its topology and speculative
 # method is listed). decode_max_running: null where the recipe could not be found or sets no cap.
+# prefill_max_batch (prompts one prefill worker's pass may carry, all its ranks) and prefill_max_tokens
+# (tokens one rank's pass may carry): the same recipe's prefill limits, recorded for reading only.
 # source: the recipe file (repository:path@commit) or the master config's own setting, and the entry.
 """
 

@@ -51,7 +51,8 @@ def test_a_recipes_cap_is_one_workers_requests_over_all_its_ranks():
     assert derive.recipe_cap({"backend": {"sglang_config": {"decode": {"mem-fraction-static": 0.8}}}}) is None
     entry = {"prefill": {"additional-settings": ["PREFILL_MAX_BATCH_SIZE=4"]},
              "decode": {"tp": 8, "dp-attn": True, "additional-settings": ["DECODE_MAX_BATCH_SIZE=32"]}}
-    assert derive.entry_cap(entry, [], "2026-01-01")[0] == 256
+    facts = derive.entry_cap(entry, [], "2026-01-01")[0]
+    assert facts["decode_max_running"] == 256 and facts["prefill_max_batch"] == 4  # prefill without dp-attn
 
 
 def test_the_catalog_covers_development_config_ids_with_positive_caps_and_sources():
