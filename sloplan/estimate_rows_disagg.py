@@ -102,7 +102,7 @@ def _capped(row: dict, batch: int, dp: int) -> tuple[int, str]:
     cap, note = decode_cap(row, column)
     if cap is None or cap // dp >= batch:
         return batch, ""
-    return cap // dp, note or f"at most {cap} running requests per decode worker ({CAP})"
+    return max(1, cap // dp), note or f"at most {cap} running requests per decode worker ({CAP})"  # a rank runs one
 
 
 def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs, str]:
