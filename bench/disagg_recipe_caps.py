@@ -136,9 +136,9 @@ def entry_cap(entry: dict, clones: list[str], day: str) -> tuple[dict, str]:
             "prefill_max_tokens": _inline(entry, "prefill", "MAX_NUM_TOKENS")}, "nvidia-master.yaml's own settings"
 
 
-def _matched(master: dict, row: dict, clients: int) -> tuple[int, list[tuple[str, dict]]]:
-    """(the factor the entries' conc-list is recorded by, the (config key, entry) pairs that could have
-    produced the row): bench/disagg_mtp_probe.py's entries_for, keeping the entries."""
+def _matched(master: dict, row: dict, clients: int) -> tuple[bool, list[tuple[str, dict]]]:
+    """(whether the entries' conc-list counts clients per decode worker, the (config key, entry) pairs that
+    could have produced the row): bench/disagg_mtp_probe.py's entries_for, keeping the entries."""
     for per_worker in (False, True):
         hits = []
         for key, cfg in _configs(master, row):
@@ -151,8 +151,8 @@ def _matched(master: dict, row: dict, clients: int) -> tuple[int, list[tuple[str
                             _role_matches(entry[r], row, r) for r in ("prefill", "decode")):
                         hits.append((key, entry))
         if hits:
-            return (2 if per_worker else 1), hits
-    return 1, []
+            return per_worker, hits
+    return False, []
 
 
 def config_entries(repo: str, clones: list[str], row: dict, methods: set[str]) -> list[dict]:
@@ -169,7 +169,7 @@ def config_entries(repo: str, clones: list[str], row: dict, methods: set[str]) -
                 if entry.get("spec-decoding", "none") not in methods or not all(
                         _role_matches(entry[r], row, r) for r in ("prefill", "decode")):
                     continue
-                factor = int(entry["decode"]["num-worker"]) if per_worker == 2 else 1
+                factor = int(entry["decode"]["num-worker"]) if per_worker else 1
                 facts, source = entry_cap(entry, clones, day)
                 out.append({"isl": int(seq["isl"]), "osl": int(seq["osl"]),
                             "concurrencies": sorted(int(c) * factor for c in entry["conc-list"]), **facts,

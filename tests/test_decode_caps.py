@@ -4,11 +4,14 @@ catalog it writes (model/catalog/decode_caps.yaml) as sloplan/csv_decode_caps.py
 decode batch (the cap) against its concurrency (the benchmark's clients)."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import sloplan
 import sloplan.csv_decode_caps as caps
@@ -137,3 +140,33 @@ def test_estimate_disagg_prices_a_decode_batch_below_its_clients(isolated_perfdb
     assert roomy.decode_slots == 16 and tight.decode_slots == 4 and tight.concurrency == roomy.concurrency == 32
     assert tight.decode_saturated and not roomy.decode_saturated
     assert tight.queue_ms > roomy.queue_ms and tight.decode_running <= 4 + 1e-9
+
+
+def _commit(repo: Path, day: str, batch: int) -> None:
+    recipe = {"resources": {"prefill_workers": 1, "decode_workers": 2},
+              "backend": {"trtllm_config": {"decode": {"max_batch_size": batch}}}}
+    (repo / "recipes").mkdir(exist_ok=True)
+    (repo / "recipes" / "r.yaml").write_text(yaml.safe_dump(recipe))
+    env = {"GIT_AUTHOR_DATE": f"{day}T12:00:00Z", "GIT_COMMITTER_DATE": f"{day}T12:00:00Z", "HOME": str(repo),
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for cmd in (["add", "-A"], ["commit", "-qm", day]):
+        subprocess.run(["git", "-C", str(repo), *cmd], check=True, env={**os.environ, **env})
+
+
+def test_a_recipe_is_read_as_committed_on_the_rows_day_else_its_earliest_version(tmp_path):
+    repo = tmp_path / "NVIDIA+srt-slurm" / "repo"
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    _commit(repo, "2026-01-10", 8)
+    _commit(repo, "2026-02-10", 16)
+    entry = {"prefill": {"num-worker": 1, "additional-settings": ["CONFIG_FILE=recipes/r.yaml"]},
+             "decode": {"num-worker": 2, "tp": 8}}
+    clones = [str(repo)]
+    for day, cap in (("2026-01-10", 8), ("2026-02-01", 8), ("2026-02-10", 16), ("2026-03-01", 16)):
+        facts, source = derive.entry_cap(entry, clones, day)
+        assert facts["decode_max_running"] == cap and source.startswith("NVIDIA/srt-slurm:recipes/r.yaml@")
+    facts, source = derive.entry_cap(entry, clones, "2026-01-01")  # before any version: the earliest, said so
+    assert facts["decode_max_running"] == 8 and "(first in the clones 2026-01-10)" in source
+    other = {**entry, "decode": {"num-worker": 3, "tp": 8}}  # the recipe's workers are not the entry's
+    assert derive.entry_cap(other, clones, "2026-03-01")[0]["decode_max_running"] is None
+    assert derive.entry_cap(entry, [str(tmp_path)], "2026-03-01")[0]["decode_max_running"] is None  # not a clone
