@@ -4,8 +4,8 @@ bench/startup.py times whole processes; this script splits one warm `sloplan sol
 into the items the README's Start-up paragraph lists, as CPU time (time.process_time) of a fresh
 interpreter, best of N (the figure least moved by other load on a shared machine):
 
-  entry point settings  sloplan/command.py's (the GC threshold; its freeze after the CLI's imports is counted
-                      in `import sloplan.cli`)
+  entry point settings  sloplan/command.py's (the GC threshold, the collector off during the imports; their freeze
+                      is counted in `import sloplan.cli`)
   reference imports   numpy, highspy, yaml, typer, rich, pydantic (bench/startup.py's reference row)
   stack as used       rich's console and table and one pydantic model (its second row: the libraries' own
                       first-use cost, which no sloplan change removes)
@@ -51,8 +51,9 @@ _TIMED = """
 import contextlib, dataclasses, functools, importlib, io, json, sys, time
 T = time.process_time
 out, t = {}, T()
-import sloplan.command
+import gc, sloplan.command
 sloplan.command.prepare()
+gc.disable()  # as sloplan/command.py main(): off while the CLI's imports (the reference ones among them) load
 out["entry point settings"], t = T() - t, T()
 import numpy, highspy, yaml, typer, rich, pydantic
 out["reference imports"], t = T() - t, T()

@@ -12,13 +12,14 @@ it as by default) but ~14x less often. It changes no result: collection only fre
 It is set here, not on `import sloplan.cli`, so a program that uses sloplan as a library keeps its own
 collector settings; `python -m sloplan` goes through here too.
 
-Frozen imports: once `sloplan.cli` and the libraries it imports are loaded (~420 modules, ~42,000 tracked
-objects: modules, functions, classes, their dicts), `gc.freeze()` (CPython >= 3.7, its documented use:
-objects that live for the whole process) moves them to the permanent generation, which no later collection
-scans. Without it the solve's one gen-1 collection re-scanned all of them (~13 ms CPU of a warm quick-start
-solve, bench/startup_ledger.py) to free nothing; the gen-0 collections, which scan only objects made since
-the last one, are unchanged. Cyclic garbage made during those imports and not yet collected (a few hundred
-objects at most) is then kept until exit, which ends the process anyway.
+Frozen imports: `import sloplan.cli` loads ~420 modules (~65,000 tracked objects: modules, functions,
+classes, their dicts), all of which live until exit. The collector is off while they load and they are then
+frozen (`gc.freeze()`, CPython >= 3.7; its documented recipe is exactly this: `gc.disable()` early,
+`gc.freeze()`, `gc.enable()`), so no collection scans them: the imports' six gen-0 collections (~7 ms CPU,
+freeing ~500 objects of import-time cycles) and the solve's gen-1 collection, which re-scanned every
+import-time survivor (~13 ms), are gone (bench/startup_ledger.py, README "Start-up"). The solve's own
+gen-0 collections, over objects made since the last one, are unchanged. The import-time cycles (a few
+hundred objects, tens of kB) are kept until exit, which ends the process anyway.
 """
 from __future__ import annotations
 
@@ -34,14 +35,18 @@ def prepare() -> None:
 
 
 def freeze_imports() -> None:
-    """After `import sloplan.cli`: what is tracked so far lives until exit; no collection scans it again."""
+    """After `import sloplan.cli`: what is tracked so far lives until exit, so no collection scans it again;
+    the collector (off during the imports) is back on."""
     gc.freeze()
+    gc.enable()
 
 
 def main() -> None:
     """The settings above, then the CLI (sloplan/cli.py)."""
     prepare()
-    from sloplan.cli import main as run
-
-    freeze_imports()
+    gc.disable()  # during the imports only: they make ~500 objects of cyclic garbage, not worth a scan
+    try:
+        from sloplan.cli import main as run
+    finally:
+        freeze_imports()
     run()
