@@ -4,7 +4,8 @@ bench/startup.py times whole processes; this script splits one warm `sloplan sol
 into the items the README's Start-up paragraph lists, as CPU time (time.process_time) of a fresh
 interpreter, best of N (the figure least moved by other load on a shared machine):
 
-  entry point settings  sloplan/command.py's (the GC threshold)
+  entry point settings  sloplan/command.py's (the GC threshold, the collector off during the imports; their freeze
+                      is counted in `import sloplan.cli`)
   reference imports   numpy, highspy, yaml, typer, rich, pydantic (bench/startup.py's reference row)
   stack as used       rich's console and table and one pydantic model (its second row: the libraries' own
                       first-use cost, which no sloplan change removes)
@@ -13,6 +14,13 @@ interpreter, best of N (the figure least moved by other load on a shared machine
   typer               building the invoked command and parsing the line (all of main() outside _solve)
   then the solve's steps (sloplan/api.py: resolve, option table, disaggregated instance, optimize, the
   verified best plan and the front's points) and rich rendering (sloplan/report.py print_solve).
+  interpreter start / exit  the CPU before the child's first line and after its last (module teardown and
+                      the interpreter's final collection, from os.wait4), so the items add up to the
+                      whole process, the figure bench/startup.py times
+  collector           the garbage collector's pauses, already inside the items above: its row is their sum
+                      (best of N), for a pause moves from item to item between runs (string hashing is
+                      randomized per process, so allocation counts and the collections' trigger points move
+                      with it) and the best-of-N items can leave it out.
 
     .venv/bin/python bench/startup_ledger.py             # best of 5
     .venv/bin/python bench/startup_ledger.py --repeats 9
@@ -49,9 +57,19 @@ print(json.dumps([m for m in sys.modules if m.startswith("sloplan") and m not in
 _TIMED = """
 import contextlib, dataclasses, functools, importlib, io, json, sys, time
 T = time.process_time
-out, t = {}, T()
-import sloplan.command
+t = T()
+out = {"interpreter start": t}  # the CPU spent before this line: the interpreter's own start and `site`
+import gc, sloplan.command
+gc_s, gc_n = [0.0, 0.0], [0]
+def on_gc(phase, info):  # the collector's own CPU time, wherever its pauses land
+    if phase == "start":
+        gc_s[1] = T()
+    else:
+        gc_s[0] += T() - gc_s[1]
+        gc_n[0] += 1
+gc.callbacks.append(on_gc)
 sloplan.command.prepare()
+gc.disable()  # as sloplan/command.py main(): off while the CLI's imports (the reference ones among them) load
 out["entry point settings"], t = T() - t, T()
 import numpy, highspy, yaml, typer, rich, pydantic
 out["reference imports"], t = T() - t, T()
@@ -60,6 +78,7 @@ class Probe(pydantic.BaseModel):
     x: int
 out["stack as used"], t = T() - t, T()
 import sloplan.cli
+sloplan.command.freeze_imports()
 out["import sloplan.cli"], t = T() - t, T()
 for name in MODULES:
     importlib.import_module(name)
@@ -88,10 +107,13 @@ with contextlib.redirect_stdout(io.StringIO()):
     except SystemExit:
         pass
 out["typer"] = T() - s - out.pop("_solve")
+out["collector (in the items above)"] = gc_s[0]
+out["count: collections"] = gc_n[0]
 mods = [m for n, m in sys.modules.items() if n.startswith("sloplan") and m is not None]
 out["count: sloplan modules"] = len(mods)
 out["count: dataclasses"] = sum(1 for m in mods for v in vars(m).values()
                                 if isinstance(v, type) and dataclasses.is_dataclass(v) and v.__module__ == m.__name__)
+out["_end"] = T()
 print(json.dumps(out))
 """
 
@@ -105,10 +127,23 @@ def census() -> list[str]:
 
 
 def timed_run(modules: list[str]) -> dict:
+    """One child's items, plus its exit (the CPU after its last line, from os.wait4: module teardown and
+    the interpreter's final collection) and its whole CPU time, so that the items add up to the process."""
     code = f"MODULES = {modules!r}\nQUICK = {QUICK_START!r}\n" + _TIMED
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=ENV, check=True, capture_output=True,
-                          text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    text = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = rc = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+    child.stdout.close()
+    if rc != 0:
+        raise SystemExit(f"bench: the timed child exited {rc}")
+    out = json.loads(text.strip().splitlines()[-1])
+    total = usage.ru_utime + usage.ru_stime
+    items = {k: v for k, v in out.items() if not k.startswith(("collector", "count", "_"))}
+    items["interpreter exit"] = total - out["_end"]
+    items["whole process (os.wait4)"] = total
+    return {**items, **{k: v for k, v in out.items() if k.startswith(("collector", "count"))}}
 
 
 def main() -> None:

@@ -18,8 +18,6 @@ the tests check against brute force.
 """
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
 
 from .brute import front_ceiling
@@ -131,13 +129,28 @@ def _expanded(found, mask) -> list[tuple[int, int, int, int]]:
     return list(out)
 
 
+def _dyadic(x) -> tuple[int, int]:
+    """(num, e) with x == num / 2**e exactly: a finite float's integer ratio has a power-of-two denominator."""
+    num, den = float(x).as_integer_ratio()
+    return num, den.bit_length() - 1
+
+
 def _exact_keys(inst: DisaggInstance, plans: list[tuple[int, int, int, int]]) -> list[tuple]:
-    """Per plan (tokens/s as an exact Fraction, GPUs, user speed): `DisaggDeployment.from_counts`'s
-    rate for one prefill and one decode row, without the rest of its metrics."""
-    P, D, out = inst.prefill, inst.decode, []
+    """Per plan (tokens/s exactly, GPUs, user speed): `DisaggDeployment.from_counts`'s rate for one prefill
+    and one decode row, without the rest of its metrics. The rate is an integer: the exact rational
+    times 2**K, one K for all of `plans` (every float is num / 2**e, so the products and the minimum are
+    exact integers at a common power of two), hence the same order and the same ties among `plans` as
+    the Fractions `from_counts` computes, without a gcd per operation."""
+    P, D = inst.prefill, inst.decode
+    terms = []
     for a, b, n, m in plans:
-        pre = Fraction(float(inst.rho[a, b])) * Fraction(float(P.requests_per_s[a])) * n
-        rate = min(pre, Fraction(float(D.requests_per_s[b])) * m)
+        (rn, rk), (pn, pk), (dn, dk) = _dyadic(inst.rho[a, b]), _dyadic(P.requests_per_s[a]), \
+            _dyadic(D.requests_per_s[b])
+        terms.append((rn * pn * n, rk + pk, dn * m, dk))
+    top = max((max(pe, de) for _, pe, _, de in terms), default=0)
+    out = []
+    for (a, b, n, m), (pre, pe, dec, de) in zip(plans, terms):
+        rate = min(pre << (top - pe), dec << (top - de))
         out.append((rate * inst.osl, int(P.gpus[a]) * n + int(D.gpus[b]) * m,
                     float(D.tokens_per_s_per_user[b])))
     return out
@@ -175,7 +188,7 @@ def pairs_front(inst: DisaggInstance, found=None) -> list[DisaggDeployment]:
     plans = _expanded(found, tokens >= front_ceiling(speed, tokens) * (1 - _REL_TOL))
     keys = _exact_keys(inst, plans)
     order = sorted(range(len(plans)), key=lambda i: (-keys[i][2], -keys[i][0], keys[i][1]))
-    front, best = [], Fraction(0)
+    front, best = [], 0
     for i in order:
         if keys[i][0] > best:
             front.append(plans[i])
