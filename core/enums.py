@@ -59,6 +59,7 @@ class Setting(str, Enum):
     ATTENTION_DP = "attention_dp"  # a switch: attention data parallelism on (dp > 1)
     EXPERT_PARALLEL = "expert_parallel"  # a switch: expert parallelism on (moe_ep > 1)
     MOE_A2A = "moe_a2a"  # the experts' all-to-all backend, where the framework's wide-EP rule applies
+    MOE_BACKEND = "moe_backend"  # the experts' kernel backend, where the engine's is not the framework default
 
 
 class GemmQuant(str, Enum):

@@ -19,6 +19,7 @@ from sloplan.model.framework import (Framework, FrameworkProfile, Launch, Offlin
 from sloplan.model.quant import GemmQuant
 from sloplan.model.wide_ep import a2a_backend
 from sloplan.model.workload import Workload
+from sloplan.perfdb.queries import MoeKernel
 
 Value = str | bool | None  # a flag's value; True: a switch written alone; None or False: not written
 
@@ -76,7 +77,13 @@ def settings(spec: Framework, engine: Engine, fw: FrameworkProfile, wl: Workload
             Setting.TOKEN_BUDGET: str(fw.token_budget), Setting.MEMORY_FRACTION: f"{fw.kv_fraction:.2f}",
             Setting.KV_DTYPE: caps.kv_dtypes[engine.quant.kv], Setting.CONTEXT_LENGTH: str(wl.isl + wl.osl),
             Setting.QUANTIZATION: caps.load_quantization(engine.quant.gemm, ckpt),
-            Setting.NO_PREFIX_CACHING: wl.prefix == 0}
+            Setting.NO_PREFIX_CACHING: wl.prefix == 0, Setting.MOE_BACKEND: moe_backend(engine)}
+
+
+def moe_backend(engine: Engine) -> str | None:
+    """The engine's MoE backend where it is not TensorRT-LLM's default (CUTLASS, llmapi MoeConfig.backend;
+    AUTO resolves to it for DeepSeek-style models), so the server runs the kernel the plan was priced on."""
+    return None if engine.moe_kernel is MoeKernel.CUTLASS else engine.moe_kernel.value
 
 
 def wide_ep_backend(spec: Framework, engine: Engine, gpus_per_node: int | None) -> str | None:

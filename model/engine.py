@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sloplan.perfdb.queries import MoeKernel
 from .arch import ModelArch
 from .quant import Quant
 
@@ -16,7 +17,9 @@ class Engine:
 
     `dp` is attention data parallelism: dp copies of the attention layers, each with tp ranks, share one
     set of MoE layers split moe_tp x moe_ep ways (so moe_tp * moe_ep == tp * dp for a MoE model). A dense
-    model keeps dp = moe_tp = moe_ep = 1, and its label is the dense one."""
+    model keeps dp = moe_tp = moe_ep = 1, and its label is the dense one. `moe_kernel`: the MoE backend a
+    TensorRT-LLM engine runs its experts on (its launch writes `moe_config.backend` where it is not
+    TRT-LLM's own default, CUTLASS; the label names it then); other frameworks ignore it."""
 
     tp: int
     pp: int
@@ -24,6 +27,7 @@ class Engine:
     dp: int = 1
     moe_tp: int = 1
     moe_ep: int = 1
+    moe_kernel: MoeKernel = MoeKernel.CUTLASS
 
     @property
     def gpus(self) -> int:
@@ -33,7 +37,8 @@ class Engine:
     def label(self) -> str:
         extra = "".join(f"{name}{n}" for name, n in (("dp", self.dp), ("etp", self.moe_tp), ("ep", self.moe_ep))
                         if n > 1)
-        return f"tp{self.tp}pp{self.pp}{extra} {self.quant.label}"
+        kernel = "" if self.moe_kernel is MoeKernel.CUTLASS else f" moe:{self.moe_kernel.value}"
+        return f"tp{self.tp}pp{self.pp}{extra} {self.quant.label}{kernel}"
 
     def kv_heads_per_gpu(self, arch: ModelArch) -> int:
         """KV heads each TP rank stores; heads are replicated when TP exceeds the KV-head count."""

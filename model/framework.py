@@ -91,8 +91,6 @@ class Capabilities:
     host_bound_gemms: Mapping[str, HostBoundGemm] = field(default_factory=lambda: types.MappingProxyType({}))
     wide_ep: WideEp | None = None  # the wide-EP all-to-all it is launched with where that applies (model/wide_ep.py)
     mxfp8_moe_activations: Mapping[str, str] | None = None
-    # expert dtype -> the MoE table's small-batch kernel lane the framework runs it on (model/moe_ops.py)
-    small_batch_moe: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
 
     def gemm_swaps(self, version: str | None) -> tuple[tuple[str, str], ...]:
         """(table, sibling) for each host-bound GEMM table that `version`'s serving step does not pay."""

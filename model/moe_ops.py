@@ -31,7 +31,7 @@ from .attention import AttentionKind
 from .engine import Engine
 from .framework import Backend
 from .layers import Weight, WeightRole
-from sloplan.perfdb.queries import LOW_LATENCY, AllReduce, Gemm, MemoryOp, Moe, MoeA2a, Nccl, P2p
+from sloplan.perfdb.queries import LOW_LATENCY, AllReduce, Gemm, MemoryOp, Moe, MoeA2a, MoeKernel, Nccl, P2p
 from .ops import Op, Term
 from .weight_format import WeightFormat
 
@@ -226,12 +226,10 @@ def _comm_sglang(arch, engine, system, tokens, group, n):
     return _ar(tokens * h, tp, n, system) if dp == 1 else _gather_scatter(group * h, dp, n)
 
 
-def small_batch_kernel(backend: Backend | None, dtype: str) -> str:
-    """The expert kernel lane the framework runs small batches of `dtype` experts on (perfdb/moe.py
-    SMALL_BATCH_TOKENS), from its data (capabilities.small_batch_moe); "" for none."""
-    from .framework import framework
-
-    return dict(framework(backend or Backend.TRTLLM).capabilities.small_batch_moe).get(dtype, "")
+def moe_kernel(backend: Backend | None, engine: Engine) -> MoeKernel:
+    """The MoE backend the experts run on: the engine's on TensorRT-LLM (backend None prices its pattern),
+    the table's default lane elsewhere (vLLM's and SGLang's tables hold their own default kernels)."""
+    return engine.moe_kernel if backend in (None, Backend.TRTLLM) else MoeKernel.CUTLASS
 
 
 def _wide_ep(backend: Backend | None, engine: Engine, system: SystemSpec) -> bool:
@@ -271,6 +269,6 @@ def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens:
         mask = np.zeros(np.shape(tokens)) if decode is None else decode
         return terms + deepep_terms(arch, engine, tokens, group, mask, dtype, DISTRIBUTION, count)
     key = (h, moe.expert_intermediate, moe.top_k, moe.num_experts, engine.moe_tp, engine.moe_ep, dtype, DISTRIBUTION,
-           small_batch_kernel(backend, dtype))
+           moe_kernel(backend, engine))
     terms.append(Term(Moe(group, *key), count, Op.MOE_EXPERTS))
     return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, group, count)

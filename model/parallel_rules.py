@@ -138,7 +138,7 @@ def _with(engine: Engine, field: str, value: int) -> Engine | None:
         d["moe_tp"] = width // d["moe_ep"]
     if d["moe_tp"] == 0:
         return None
-    return Engine(d["tp"], d["pp"], engine.quant, d["dp"], d["moe_tp"], d["moe_ep"])
+    return Engine(d["tp"], d["pp"], engine.quant, d["dp"], d["moe_tp"], d["moe_ep"], engine.moe_kernel)
 
 
 def _spans(values: list[int]) -> str:

@@ -37,7 +37,7 @@ from .sparse_grid import SparseGrid
 # 5: decode kv-edge extrapolation; 6: overlay torch lane; 7: MLA read lazily (side file); 8: grid_store
 # layout everywhere, NCCL / all-to-all read lazily, one counter (family side files carry none); 9: block
 # scales counted in the SOL of fp8_block / mxfp4 (core/dtypes.py), whose byte counts the name now also hashes;
-# 10: the MoE table keeps its small-batch kernel lanes (perfdb/moe.py SMALL_BATCH_LANES)
+# 10: the MoE table keeps its kernel lanes beside the default one (perfdb/moe.py KERNEL_LANES)
 CACHE_SCHEMA = 10
 STALE_TMP_S = 3600.0  # a .tmp older than this belongs to a dead writer (a live one renames within seconds)
 _MAX_REASON = 120  # characters of an exception message echoed in a warning

@@ -26,16 +26,18 @@ from .families_common import canon_dtype, family_table
 from .grid import Grid
 from .lanes import pick_lane
 from .lookup import Lookup, finish
-from .queries import TRTLLM_GEN, Moe
+from .queries import Moe, MoeKernel
 from .source import read_columns
 from .tier import Tier
 
 MOE_KEYS = ["topk", "num_experts", "hidden_size", "inter_size", "moe_tp_size", "moe_ep_size"]
-# Small-batch kernel lanes kept beside each dtype's default lane (kernel_source -> Moe.small_kernel): the
-# collector's trtllm-gen rows (aiconfigurator collector/trtllm/collect_moe.py: min_latency_mode sets
-# moe_backend "trtllm", logged as moe_torch_flow_min_latency; nvfp4 on SM100 only)
-SMALL_BATCH_LANES = {"moe_torch_flow_min_latency": TRTLLM_GEN}
-SMALL_BATCH_TOKENS = 128  # the most tokens entering the layer that the small-batch lane prices (model/moe_ops.py)
+# Kernel lanes kept beside each dtype's default lane (kernel_source -> the label suffix a Moe query of that
+# MoeKernel reads): the collector's trtllm-gen rows (aiconfigurator collector/trtllm/collect_moe.py:
+# min_latency_mode sets moe_backend "trtllm", logged as moe_torch_flow_min_latency; nvfp4 on SM100 only,
+# 1 to 16384 tokens like the default lane)
+KERNEL_LANES = {"moe_torch_flow_min_latency": "trtllm_gen"}
+LANE_OF_KERNEL = {MoeKernel.TRTLLM: "trtllm_gen"}
+UNTIMED_KERNELS = (MoeKernel.CUTEDSL,)  # no table times them: the default lane's price, at least EXTRAPOLATED
 DIST_FALLBACK = ("power_law_1.2", "balanced")
 
 
@@ -97,11 +99,11 @@ def read_moe(path, spec, donated: list[tuple[object, str]] = ()) -> dict:
             keep |= sel & (cols["kernel_source"] == lane)
             lanes.append(f"{canon_dtype(raw)}={lane}")
     small = np.zeros_like(ok)
-    for source, kernel in SMALL_BATCH_LANES.items():  # kept beside the default lane, under their own label
+    for source, kernel in KERNEL_LANES.items():  # kept beside the default lane, under their own label
         sel = ok & ~cols["from_donor"] & (cols["kernel_source"] == source)
         small |= sel
         lanes += [f"{canon_dtype(raw)}:{kernel}={source}" for raw in np.unique(cols["moe_dtype"][sel])]
-    kernel_of = {source: f":{kernel}" for source, kernel in SMALL_BATCH_LANES.items()}
+    kernel_of = {source: f":{kernel}" for source, kernel in KERNEL_LANES.items()}
     cols["moe_dtype"] = np.array([d + kernel_of[k] if s else d for d, k, s in
                                   zip(cols["moe_dtype"], cols["kernel_source"], small)], dtype=object)
     keep |= small
@@ -205,25 +207,24 @@ def moe(db, q: Moe) -> Lookup:
         if curve is not None:
             lu, tier = curve.query([t])
             donated = _from_donor(db.store, f"{dt}/{dist}", key)
-            return _small_batch(db, q, t, key, sol_s, finish(sol_s, lu, tier, max(floor, Tier.EXTRAPOLATED)
+            return _kernel_lane(db, q, t, key, sol_s, finish(sol_s, lu, tier, max(floor, Tier.EXTRAPOLATED)
                                                              if donated else floor))
     lk = _borrow(db, t, dt, q.distribution, key, shape, sol_s)
     return lk if lk is not None else Lookup.of(sol_s / _efficiency(db, dt), Tier.ROOFLINE)
 
 
-def _small_batch(db, q: Moe, t: np.ndarray, key: tuple, sol_s: np.ndarray, default: Lookup) -> Lookup:
-    """`default` with its counts of at most SMALL_BATCH_TOKENS tokens priced from the `q.small_kernel` lane
-    where that lane collected this (dtype, distribution, shape); unchanged elsewhere (the peer likewise
-    falls back to the default lane on a shape miss)."""
-    if not q.small_kernel:
-        return default
-    curve = moe_curve(db.store, f"{canon_dtype(q.dtype)}:{q.small_kernel}/{q.distribution}", key)
-    small = t <= SMALL_BATCH_TOKENS
-    if curve is None or not small.any():
+def _kernel_lane(db, q: Moe, t: np.ndarray, key: tuple, sol_s: np.ndarray, default: Lookup) -> Lookup:
+    """The query priced from its `q.kernel` lane (LANE_OF_KERNEL) where that lane collected this (dtype,
+    distribution, shape), at every token count; `default` (the table's default lane) otherwise, as the peer
+    falls back to the default lane on a shape miss; an UNTIMED_KERNELS kernel's at least EXTRAPOLATED."""
+    if q.kernel in UNTIMED_KERNELS:
+        return Lookup.of(default.latency_s, np.maximum(default.tier, Tier.EXTRAPOLATED))
+    lane = LANE_OF_KERNEL.get(q.kernel)
+    curve = None if lane is None else moe_curve(db.store, f"{canon_dtype(q.dtype)}:{lane}/{q.distribution}", key)
+    if curve is None:
         return default
     lu, tier = curve.query([t])
-    lane = finish(sol_s, lu, tier)
-    return Lookup.of(np.where(small, lane.latency_s, default.latency_s), np.where(small, lane.tier, default.tier))
+    return finish(sol_s, lu, tier)
 
 
 def _borrow(db, t, dt: str, distribution: str, key: tuple, shape: tuple, sol_s) -> Lookup | None:

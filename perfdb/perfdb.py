@@ -130,10 +130,11 @@ class PerfDB:
         return self.latency(q.MoeA2a(num_tokens, hidden, topk, num_experts, ep_size, phase, dtype, kernel))
 
     def moe(self, num_tokens, hidden: int, inter: int, topk: int, num_experts: int, moe_tp: int, moe_ep: int,
-            dtype: str = "bf16", distribution: str = "power_law_1.2", small_kernel: str = "") -> Lookup:
+            dtype: str = "bf16", distribution: str = "power_law_1.2",
+            kernel: q.MoeKernel = q.MoeKernel.CUTLASS) -> Lookup:
         """MoE expert compute of one layer on one GPU (queries.Moe)."""
         return self.latency(q.Moe(num_tokens, hidden, inter, topk, num_experts, moe_tp, moe_ep, dtype,
-                                  distribution, small_kernel))
+                                  distribution, kernel))
 
     def context_mla(self, batch, new_tokens, prefix, num_heads: int, kv_dtype: str = "bf16") -> Lookup:
         """MLA prefill per layer per GPU (queries.ContextMla)."""

@@ -9,6 +9,7 @@ one query is one vectorized lookup. A leaf: imports nothing from perfdb, so ever
 """
 from __future__ import annotations
 
+from enum import Enum
 from dataclasses import FrozenInstanceError
 from typing import Any, ClassVar
 
@@ -184,15 +185,23 @@ class MoeA2a(Query):
     kernel: str = LOW_LATENCY
 
 
-# The MoE table's small-batch kernel lane (perfdb/moe.py): TRT-LLM's trtllm-gen fused MoE
-# (moe_config.backend TRTLLM, collected as kernel_source moe_torch_flow_min_latency), which the framework
-# runs at up to SMALL_BATCH_TOKENS tokens entering the layer (model/moe_ops.py).
-TRTLLM_GEN = "trtllm_gen"
+class MoeKernel(str, Enum):
+    """TensorRT-LLM's MoE backend (`moe_config.backend`, its own spelling) an engine runs its experts on.
+    CUTLASS is TRT-LLM's default (llmapi MoeConfig.backend; AUTO resolves to it for every architecture but
+    GPT-OSS and DeepSeek-V4) and the MoE table's default lane; TRTLLM is trtllm-gen's fused MoE, collected as
+    kernel_source moe_torch_flow_min_latency (perfdb/moe.py LANE_OF_KERNEL); WIDEEP (WideEPMoE) runs the
+    CUTLASS expert kernels behind its own all-to-all, priced as CUTLASS; CUTEDSL has no rows in any table and
+    is priced from the default lane, at least EXTRAPOLATED. A kernel the table did not collect for a (dtype,
+    shape) is priced from the default lane."""
+    CUTLASS = "CUTLASS"
+    TRTLLM = "TRTLLM"
+    CUTEDSL = "CUTEDSL"
+    WIDEEP = "WIDEEP"
 
 
 class Moe(Query):
-    """Expert compute of one MoE layer on one GPU for `num_tokens` tokens entering the layer. `small_kernel`:
-    the lane the framework runs at small batches ("" none: the table's default lane everywhere)."""
+    """Expert compute of one MoE layer on one GPU for `num_tokens` tokens entering the layer, on the MoE
+    backend `kernel` (MoeKernel; CUTLASS: the table's default lane)."""
     family: ClassVar[str] = "moe"
     num_tokens: Arr
     hidden: int
@@ -203,7 +212,7 @@ class Moe(Query):
     moe_ep: int
     dtype: str = "bf16"
     distribution: str = "power_law_1.2"
-    small_kernel: str = ""
+    kernel: MoeKernel = MoeKernel.CUTLASS
 
 
 class ContextMla(Query):

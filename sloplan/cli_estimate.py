@@ -10,6 +10,7 @@ from sloplan.core.enums import Client
 from sloplan.model.framework import Backend
 from sloplan.model.option_table import ServingMode
 from sloplan.model.quant import GemmQuant
+from sloplan.perfdb.queries import MoeKernel
 
 from . import cli_disagg as _disagg
 from .cli_flags import CLIENT_HELP, MODEL_HELP, MOE_HELP, SYSTEM_HELP, VERSION_HELP, choice, enum_values
@@ -45,6 +46,9 @@ def estimate(
     draft_tokens: int = typer.Option(0, help="MTP draft tokens per decode step, drafted by the checkpoint's own "
                                              "MTP layers (0: no speculation; --mode agg only; disagg: "
                                              "--decode-draft-tokens)"),
+    moe_backend: str = typer.Option(MoeKernel.CUTLASS.value, help=f"TensorRT-LLM MoE kernel backend (moe_config."
+                                                                  f"backend): {enum_values(MoeKernel)}; --mode agg / "
+                                                                  "static"),
     from_csv: Optional[Path] = typer.Option(None, help="CSV with silicon_sample.csv's columns: predict every row "
                                                        "(needs --out; the flags above are not used) "
                                                        "[default: none, one configuration from the flags]"),
@@ -76,17 +80,22 @@ def estimate(
         if draft_tokens:
             raise InputError("draft_tokens", "the disaggregated decode workers' drafts are --decode-draft-tokens; "
                                              "accepted with --mode disagg: 0")
+        if moe_backend != MoeKernel.CUTLASS.value:
+            raise InputError("moe_backend", "the disaggregated workers run TensorRT-LLM's default MoE backend here "
+                                            "(the CSV rows' per-role backends: model/catalog/moe_backend.yaml); "
+                                            "accepted with --mode disagg: CUTLASS")
         for name, value, kind in (("backend", backend, Backend), ("quant", quant, GemmQuant)):
             choice(name, value, kind)
         return _disagg.run(dict(model=model, system=system, backend=backend, version=version, quant=quant, isl=isl,
                                 osl=osl, prefix=prefix, client=client), flags, concurrency, as_json, print_json)
     from .estimation import estimate as run
 
-    for name, value, kind in (("backend", backend, Backend), ("mode", mode, ServingMode), ("quant", quant, GemmQuant)):
+    for name, value, kind in (("backend", backend, Backend), ("mode", mode, ServingMode), ("quant", quant, GemmQuant),
+                              ("moe_backend", moe_backend, MoeKernel)):
         choice(name, value, kind)
     est = run(model, system, backend, tp=tp, pp=pp, quant=quant, mode=mode, concurrency=1 if concurrency is None
               else concurrency, isl=isl, osl=osl, prefix=prefix, version=version, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep,
-              client=client, draft_tokens=draft_tokens)
+              client=client, draft_tokens=draft_tokens, moe_backend=moe_backend)
     if as_json:
         print_json(est.to_dict())
     else:

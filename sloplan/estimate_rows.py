@@ -29,6 +29,7 @@ from sloplan.perfdb import nearest_version
 from sloplan.perfdb.errors import PerfDBInputError, UnknownSystem
 
 from .csv_layout import block_scaled_ep, recover
+from .csv_moe_backend import moe_backend
 from .csv_speculation import speculation
 from .errors import InputError, shown
 from .estimation import EstimateArgs, arguments, context_for, metrics
@@ -119,14 +120,15 @@ def parse_noted(row: dict, client: Client = Client.SERVING) -> tuple[EstimateArg
     layout = block_scaled_ep(layout, _text(row, "backend"), expert_width(model), quant is GemmQuant.FP8_BLOCK)
     drafts, draft_note = speculation(row, layout.dp, _integer(row, "draft_tokens", 0) if _text(row, "draft_tokens")
                                      else None)
+    concurrency = layout.concurrency(_integer(row, "concurrency"))
+    kernel, kernel_note = moe_backend(row, "agg", layout.dp, concurrency)
     args = arguments(COLUMN, model=model, system=_text(row, "system"),
                      backend=_text(row, "backend"), version=_text(row, "backend_version") or None,
                      tp=layout.tp, pp=_integer(row, "pp", 1), quant=quant, dp=layout.dp,
                      moe_tp=layout.moe_tp, moe_ep=layout.moe_ep, client=_client(row, client),
                      isl=_integer(row, "isl"), osl=_integer(row, "osl"),
-                     concurrency=layout.concurrency(_integer(row, "concurrency")),
-                     mode=ServingMode.AGG, draft_tokens=drafts)
-    return args, "; ".join(n for n in (layout.note, quant_note, draft_note) if n)
+                     concurrency=concurrency, mode=ServingMode.AGG, draft_tokens=drafts, moe_backend=kernel)
+    return args, "; ".join(n for n in (layout.note, quant_note, draft_note, kernel_note) if n)
 
 
 def parse_row(row: dict, client: Client = Client.SERVING) -> EstimateArgs:

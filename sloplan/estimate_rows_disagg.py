@@ -33,6 +33,7 @@ from sloplan.core.enums import Client, GemmQuant, Role
 from .csv_decode_caps import decode_cap
 from .csv_layout import Layout, block_scaled_ep, recover
 from .csv_quant import expert_width, served, storage_label
+from .csv_moe_backend import moe_backend
 from .csv_speculation import speculation
 from .disagg_loop import closed_loop
 from .errors import InputError
@@ -125,8 +126,10 @@ def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs
     common = dict(model=model, system=_text(row, "system"), backend=_text(row, "backend"),
                   version=_text(row, "backend_version") or None, quant=quant, isl=_integer(row, "isl"),
                   osl=_integer(row, "osl"), prefix=0, client=_client(row, client))
+    kernels = {role: moe_backend(row, role.value, lay.dp, _clients(row)) for role, lay in layouts.items()}
     engines = {role: dict(tp=lay.tp, pp=_integer(row, "pp", 1, column=f"{role.value}_pp_size"), dp=lay.dp,
-                          moe_tp=lay.moe_tp, moe_ep=lay.moe_ep) for role, lay in layouts.items()}
+                          moe_tp=lay.moe_tp, moe_ep=lay.moe_ep, moe_backend=kernels[role][0])
+               for role, lay in layouts.items()}
     counts = {arg: _integer(row, arg, column=column, accepts=accepted(DisaggCounts, arg))
               for arg, column in COUNT_COLUMN.items() if arg != "concurrency"}
     counts["decode_batch"], cap_note = _capped(row, counts["decode_batch"], layouts[Role.DECODE].dp)
@@ -135,7 +138,8 @@ def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs
     args = disagg_arguments(common, engines, {**counts, DRAFTS: drafts, "concurrency": _clients(row)}, CSV_NAMES,
                             {**COUNT_COLUMN, DRAFTS: DRAFTS})
     notes = (*(lay.note for lay in layouts.values()), quant_note, draft_note and f"decode: {draft_note}",
-             cap_note and f"decode: {cap_note}")
+             cap_note and f"decode: {cap_note}",
+             *(note and f"{role.value}: {note}" for role, (_, note) in kernels.items()))
     return args, "; ".join(n for n in notes if n)
 
 

@@ -24,6 +24,7 @@ from sloplan.model.quant import GemmQuant
 from sloplan.model.speculative import MAX_DRAFT_TOKENS
 from sloplan.model.workload import ServingMetrics
 from sloplan.perfdb import Tier
+from sloplan.perfdb.queries import MoeKernel
 
 from .context import Context, build_context
 from .errors import InputError
@@ -64,6 +65,8 @@ class EstimateArgs(BaseModel):
                                           description=f"an integer 1..{MAX_BATCH_SIZE}, or none for the KV capacity")
     client: member(Client) = Field(Client.SERVING, description=CLIENT_ACCEPTS)
     draft_tokens: Int = bounded(0, 0, MAX_DRAFT_TOKENS, " (MTP draft tokens per decode step; 0: no speculation)")
+    moe_backend: member(MoeKernel) = Field(MoeKernel.CUTLASS, description=f"{members(MoeKernel)} (TensorRT-LLM's "
+                                                                           "moe_config.backend; CUTLASS its default)")
     # the framework version a CSV row ran, where `version` is the nearest one with data (estimate_rows.py)
     runtime_version: Optional[text(MAX_NAME_CHARS)] = Field(None, description=VERSION_ACCEPTS)
 
@@ -135,7 +138,11 @@ def context_for(args: EstimateArgs, dense_ignores_moe: bool = False) -> tuple[Co
         raise InputError("draft_tokens", f"speculative decoding is priced in aggregated mode only (got mode "
                                          f"{args.mode.value}); accepted: 0, or mode agg")
     dp, moe_tp, moe_ep = moe_split(args, is_moe(ctx.arch), dense_ignores_moe)
-    engine = Engine(args.tp, args.pp, ctx.quants[0], dp=dp, moe_tp=moe_tp, moe_ep=moe_ep)
+    if args.moe_backend is not MoeKernel.CUTLASS and not (is_moe(ctx.arch) and args.backend is Backend.TRTLLM):
+        raise InputError("moe_backend", f"{args.moe_backend.value} is TensorRT-LLM's moe_config.backend for a MoE "
+                                        f"model (got backend {args.backend.value}, model {args.model}); accepted: "
+                                        "CUTLASS")
+    engine = Engine(args.tp, args.pp, ctx.quants[0], dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, moe_kernel=args.moe_backend)
     if is_moe(ctx.arch):  # the framework's own rules (TRT-LLM: no tp > 1 with dp > 1, ...), as data
         problem = engine_problem(engine, ctx.arch, ctx.system, ctx.framework.parallel_rules)
         if problem:
@@ -180,12 +187,13 @@ def configure(model: str, system: str, backend: Backend | str, *, tp: int, pp: i
               isl: int, osl: int, prefix: int = 0, version: str | None = None, max_batch_size: int | None = None,
               dp: int = 1, moe_tp: int | None = None, moe_ep: int | None = None,
               client: Client | str = Client.SERVING, dense_ignores_moe: bool = False,
-              runtime_version: str | None = None, draft_tokens: int = 0) -> tuple[Context, EngineSlot]:
+              runtime_version: str | None = None, draft_tokens: int = 0,
+              moe_backend: MoeKernel | str = MoeKernel.CUTLASS) -> tuple[Context, EngineSlot]:
     """Resolve one explicit configuration to its context and engine slot (memory + running cap)."""
     return context_for(arguments(model=model, system=system, backend=backend, tp=tp, pp=pp, quant=quant, isl=isl,
                                  osl=osl, prefix=prefix, version=version, max_batch_size=max_batch_size, dp=dp,
                                  moe_tp=moe_tp, moe_ep=moe_ep, client=client, runtime_version=runtime_version,
-                                 draft_tokens=draft_tokens),
+                                 draft_tokens=draft_tokens, moe_backend=moe_backend),
                        dense_ignores_moe)
 
 
@@ -199,16 +207,18 @@ def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *
              quant: GemmQuant | str | None = None, mode: ServingMode | str = ServingMode.AGG, concurrency: int = 1,
              isl: int = 4000, osl: int = 1000, prefix: int = 0, version: str | None = None,
              max_batch_size: int | None = None, dp: int = 1, moe_tp: int | None = None, moe_ep: int | None = None,
-             client: Client | str = Client.SERVING, draft_tokens: int = 0) -> Estimate:
+             client: Client | str = Client.SERVING, draft_tokens: int = 0,
+             moe_backend: MoeKernel | str = MoeKernel.CUTLASS) -> Estimate:
     """TTFT, TPOT, tokens/s/GPU, tokens/s/user and memory of one engine at one concurrency.
     `dp`, `moe_tp`, `moe_ep`: a MoE model's attention-data and expert layout (see moe_split); `client`:
     serving (an HTTP front, whose streaming limit applies) or offline; `draft_tokens` k > 0: MTP
     speculative decoding with the checkpoint's own MTP layers, k drafts per step (model/speculative.py;
-    aggregated mode). Every bad argument raises sloplan.InputError naming it and what it accepts."""
+    aggregated mode); `moe_backend`: TensorRT-LLM's moe_config.backend for the experts (perfdb MoeKernel).
+    Every bad argument raises sloplan.InputError naming it and what it accepts."""
     args = arguments(model=model, system=system, backend=backend, tp=tp, pp=pp, quant=quant, mode=mode,
                      concurrency=concurrency, isl=isl, osl=osl, prefix=prefix, version=version,
                      max_batch_size=max_batch_size, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, client=client,
-                     draft_tokens=draft_tokens)
+                     draft_tokens=draft_tokens, moe_backend=moe_backend)
     ctx, slot = context_for(args)
     m = metrics(ctx, slot, args.mode, np.array([args.concurrency]))
     ttft, tpot = float(m.ttft_s[0]), float(m.tpot_s[0])
