@@ -37,7 +37,8 @@ MOE_KEYS = ["topk", "num_experts", "hidden_size", "inter_size", "moe_tp_size", "
 # 1 to 16384 tokens like the default lane)
 KERNEL_LANES = {"moe_torch_flow_min_latency": "trtllm_gen"}
 LANE_OF_KERNEL = {MoeKernel.TRTLLM: "trtllm_gen"}
-UNTIMED_KERNELS = (MoeKernel.CUTEDSL,)  # no table times them: the default lane's price, at least EXTRAPOLATED
+# MoeKernel.CUTEDSL: no table times it (the default lane's price, at least EXTRAPOLATED, as any kernel
+# whose own rows miss the shape)
 DIST_FALLBACK = ("power_law_1.2", "balanced")
 
 
@@ -215,14 +216,15 @@ def moe(db, q: Moe) -> Lookup:
 
 def _kernel_lane(db, q: Moe, t: np.ndarray, key: tuple, sol_s: np.ndarray, default: Lookup) -> Lookup:
     """The query priced from its `q.kernel` lane (LANE_OF_KERNEL) where that lane collected this (dtype,
-    distribution, shape), at every token count; `default` (the table's default lane) otherwise, as the peer
-    falls back to the default lane on a shape miss; an UNTIMED_KERNELS kernel's at least EXTRAPOLATED."""
-    if q.kernel in UNTIMED_KERNELS:
-        return Lookup.of(default.latency_s, np.maximum(default.tier, Tier.EXTRAPOLATED))
+    distribution, shape), at every token count. Elsewhere `default` (the table's default lane), as the peer
+    falls back to the default lane on a shape miss: unchanged for CUTLASS and WIDEEP (CUTLASS kernels), at
+    least EXTRAPOLATED for a kernel whose own rows are missing (CUTEDSL everywhere, TRTLLM off its lane)."""
+    if q.kernel in (MoeKernel.CUTLASS, MoeKernel.WIDEEP):
+        return default
     lane = LANE_OF_KERNEL.get(q.kernel)
     curve = None if lane is None else moe_curve(db.store, f"{canon_dtype(q.dtype)}:{lane}/{q.distribution}", key)
     if curve is None:
-        return default
+        return Lookup.of(default.latency_s, np.maximum(default.tier, Tier.EXTRAPOLATED))
     lu, tier = curve.query([t])
     return finish(sol_s, lu, tier)
 
