@@ -43,7 +43,7 @@ DIST_FALLBACK = ("power_law_1.2", "balanced")
 
 
 def _canon(label: str) -> str:
-    """canon_dtype of a table dtype, a small-batch lane's ":kernel" suffix kept."""
+    """canon_dtype of a table dtype, a kernel lane's ":kernel" suffix kept (KERNEL_LANES)."""
     raw, _, kernel = label.partition(":")
     return canon_dtype(raw) + (f":{kernel}" if kernel else "")
 
