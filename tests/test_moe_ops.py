@@ -14,7 +14,7 @@ from sloplan.model.catalog import resolve_model
 from sloplan.model.engine import Engine
 from sloplan.model.framework import Backend
 from sloplan.model.lookups import lookup_all
-from sloplan.perfdb.queries import AllReduce, Gemm, MemoryOp, Moe, MoeA2a, Nccl, P2p
+from sloplan.perfdb.queries import AllReduce, Gemm, MemoryOp, Moe, MoeA2a, MoeKernel, Nccl, P2p
 from sloplan.model.moe_ops import expert_dtype, moe_layer_terms, moe_ops_estimate, nvlink_rack
 from sloplan.model.ops import Op, OpGroup, Term, context_attention, generation_attention, linear_ops, source_label
 from sloplan.model.quant import GemmQuant, Quant
@@ -100,7 +100,7 @@ def test_qwen3_moe_layer_on_one_gpu(qwen):
     assert router.query.scalars == (128, 2048, "bf16") and router.count == 48
     (experts,) = _by_op(g, Op.MOE_EXPERTS)
     assert isinstance(experts.query, Moe) and experts.count == 48
-    assert experts.query.scalars == (2048, 768, 8, 128, 1, 1, "fp8_block", "power_law_1.2", "")
+    assert experts.query.scalars == (2048, 768, 8, 128, 1, 1, "fp8_block", "power_law_1.2", MoeKernel.CUTLASS)
     assert np.array_equal(experts.query.arrays[0], TOKENS)
     assert not _by_op(g, Op.GATE_UP_GEMM) and not _by_op(g, Op.ALL_REDUCE) and not _by_op(g, Op.MOE_DISPATCH)
     (qkv,) = _by_op(g, Op.QKV_GEMM)
