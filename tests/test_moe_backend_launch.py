@@ -57,3 +57,23 @@ def test_disaggregated_workers_write_each_their_own_backend():
     gen_prefill = replace(p, engine=replace(prefill, moe_kernel=MoeKernel.TRTLLM))
     both = disagg_launch(Backend.TRTLLM, arch, fw, WL, gen_prefill, d)
     assert written({s.role: s for s in both.steps}[Role.PREFILL].setup + " && x")["moe_config"] == {"backend": "TRTLLM"}
+
+
+def test_estimate_prices_the_named_backend_and_refuses_it_where_it_does_not_apply():
+    import pytest
+
+    from sloplan.errors import InputError
+    from sloplan.estimation import estimate
+
+    kw = dict(tp=8, moe_ep=8, concurrency=4, isl=1024, osl=1024)
+    default = estimate(MODEL, "b200_sxm", "trtllm", **kw)
+    gen = estimate(MODEL, "b200_sxm", "trtllm", moe_backend="TRTLLM", **kw)
+    assert gen.engine.endswith("moe:TRTLLM") and not default.engine.endswith("moe:TRTLLM")
+    assert gen.tpot_ms < default.tpot_ms  # trtllm-gen's rows are the faster kernel at these batches
+    for model, backend in ((MODEL, "vllm"), ("Qwen/Qwen3-32B-FP8", "trtllm")):
+        with pytest.raises(InputError) as err:
+            estimate(model, "b200_sxm", backend, moe_backend="TRTLLM", tp=8)
+        assert err.value.field == "moe_backend"
+    with pytest.raises(InputError) as err:
+        estimate(MODEL, "b200_sxm", "trtllm", moe_backend="FAST", **kw)
+    assert err.value.field == "moe_backend" and "CUTLASS" in str(err.value)
