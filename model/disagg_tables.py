@@ -20,6 +20,19 @@ _DECODE_COLUMNS = ("gpus", "requests_per_s", "tpot_s", "concurrency", "kv_capaci
                    "engine_index", "tier", "source")
 
 
+RATE_BITS = 40  # significant bits a worker's rate keeps (relative 1e-12: no printed digit moves)
+
+
+def snapped_rates(rates) -> np.ndarray:
+    """Rates rounded to RATE_BITS significant bits. A rate is computed (batch / latency_s) in floats, so two
+    workers whose rates are equal in exact arithmetic can differ by an ulp (3 / 0.15 = 19.999999999999996,
+    not 20). The plans' exact keys (Fractions of these floats) would then rank two tied plans by that
+    noise, which no solver tolerance (~1e-9) can see, and the MILP and the brute force would disagree on
+    which of them is best. Rounded, such rates are equal exactly; rounding twice changes nothing."""
+    mantissa, exponent = np.frexp(np.asarray(rates, dtype=float))
+    return np.ldexp(np.round(np.ldexp(mantissa, RATE_BITS)), exponent - RATE_BITS)
+
+
 def _check_columns(obj, columns: tuple[str, ...]) -> None:
     n = len(obj.gpus)
     for name in columns:
@@ -50,6 +63,7 @@ class PrefillTable:
 
     def __post_init__(self) -> None:
         _check_columns(self, _PREFILL_COLUMNS)
+        object.__setattr__(self, "requests_per_s", snapped_rates(self.requests_per_s))
 
     def __len__(self) -> int:
         return len(self.gpus)
@@ -74,6 +88,7 @@ class DecodeTable:
 
     def __post_init__(self) -> None:
         _check_columns(self, _DECODE_COLUMNS)
+        object.__setattr__(self, "requests_per_s", snapped_rates(self.requests_per_s))
 
     def __len__(self) -> int:
         return len(self.gpus)

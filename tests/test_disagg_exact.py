@@ -158,3 +158,20 @@ def test_reduction_keeps_best_key_and_front(seed):
     full = disagg_best(inst, reduce=False)
     assert disagg_best(inst).key == full.key
     assert pairs(disagg_front(inst)) == pairs(disagg_front(inst, reduce=False))
+
+
+def test_rates_equal_in_exact_arithmetic_tie_exactly():
+    """A worker at 3 prompts per 0.15 s computes 19.999999999999996 prompts/s, one at 2 per 0.1 s 20.0: with
+    rates kept to 40 significant bits both are 20, so two prefill workers of either kind tie exactly and
+    the fewest GPUs decide, in the MILP as in the brute force (hypothesis found this case: before the
+    rounding, the brute force ranked 8 GPUs of the first kind above 4 + 2 by 3e-15 of tokens/s)."""
+    from sloplan.model.disagg_tables import snapped_rates
+
+    assert snapped_rates(np.array([3 / 0.15]))[0] == 20.0
+    rates = np.array([0.1, 123456.789, 1e-7, 7.0])
+    assert np.all(snapped_rates(snapped_rates(rates)) == snapped_rates(rates))
+    assert np.max(np.abs(snapped_rates(rates) / rates - 1)) < 1e-12
+    inst = random_disagg(3383, prefill_rows=2, decode_rows=3, total_gpus=10, systems=("a", "b"), quantized=True,
+                         gpus_by_class={"b": 2}, mixed_pools=True)
+    best, _ = check(inst)
+    assert best.gpus_used == 7
