@@ -36,7 +36,8 @@ from sloplan.model.memory import GIB, MemoryPlan, memory_plan
 from sloplan.model.workload import Workload
 
 from .disagg_nodes import node_entries, node_text, place
-from .launch import node_address, offline_quantization, server_parts, settings, shell_join, write_file
+from .launch import (node_address, offline_quantization, server_parts, settings, shell_join, write_file,
+                     written_budget)
 from .multinode import ADDR_VAR, node_commands, span
 
 # A worker's ports, GPUs and address inside its command (characters the shell quoting keeps), filled per worker.
@@ -240,7 +241,7 @@ def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: Fra
     from sloplan.perfdb import load_system
 
     values = {**settings(spec, w.engine, fw, wl, w.max_seqs, ckpt, load_system(w.system).gpus_per_node),
-              Setting.TOKEN_BUDGET: str(written_budget(fw, w.engine, budget) if role is Role.PREFILL else budget),
+              Setting.TOKEN_BUDGET: str(written_budget(fw, w.engine, budget)),
               Setting.MEMORY_FRACTION: fraction}
     data = _role(d, role)
     host = d.host if across is None else HOST
@@ -262,14 +263,6 @@ def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: Fra
         return prepare.removesuffix(" && "), nodes[0].setup, nodes[0].command, tuple(n.command for n in nodes)
     setup, cmd = server_parts(launch, served, values, env=env, tail=tail, options=options)
     return prepare.removesuffix(" && "), setup, cmd, ()
-
-
-def written_budget(fw: FrameworkProfile, engine: Engine, budget: int) -> int:
-    """The token-budget flag's value that gives each of a prefill worker's attention-DP ranks `budget` tokens a
-    pass, as priced: `budget` x dp where the framework splits the flag over the ranks (SGLang divides
-    --chunked-prefill-size by dp_size under --enable-dp-attention, model/frameworks/sglang.yaml), else `budget`.
-    Written as the budget itself, a dp-8 worker's ranks would chunk an 8k prompt into 1k-token passes."""
-    return budget * engine.dp if fw.token_budget_split_over_dp and engine.dp > 1 else budget
 
 
 def memory_fraction(mem: MemoryPlan, of: KvFractionOf) -> float:
