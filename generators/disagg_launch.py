@@ -36,7 +36,8 @@ from sloplan.model.memory import GIB, MemoryPlan, memory_plan
 from sloplan.model.workload import Workload
 
 from .disagg_nodes import node_entries, node_text, place
-from .launch import node_address, offline_quantization, server_parts, settings, shell_join, write_file
+from .launch import (node_address, offline_quantization, server_parts, settings, shell_join, write_file,
+                     written_budget)
 from .multinode import ADDR_VAR, node_commands, span
 
 # A worker's ports, GPUs and address inside its command (characters the shell quoting keeps), filled per worker.
@@ -240,7 +241,7 @@ def _worker_command(spec: Framework, d: Disaggregation, arch: ModelArch, fw: Fra
     from sloplan.perfdb import load_system
 
     values = {**settings(spec, w.engine, fw, wl, w.max_seqs, ckpt, load_system(w.system).gpus_per_node),
-              Setting.TOKEN_BUDGET: str(budget),
+              Setting.TOKEN_BUDGET: str(written_budget(fw, w.engine, budget)),
               Setting.MEMORY_FRACTION: fraction}
     data = _role(d, role)
     host = d.host if across is None else HOST

@@ -74,7 +74,8 @@ def settings(spec: Framework, engine: Engine, fw: FrameworkProfile, wl: Workload
     return {Setting.TP: str(engine.tp * engine.dp if rules.world_tp else engine.tp), Setting.PP: str(engine.pp),
             **parallel_settings(engine), Setting.MOE_A2A: wide_ep_backend(spec, engine, gpus_per_node),
             Setting.MAX_SEQS: str(per_rank),
-            Setting.TOKEN_BUDGET: str(fw.token_budget), Setting.MEMORY_FRACTION: f"{fw.kv_fraction:.2f}",
+            Setting.TOKEN_BUDGET: str(written_budget(fw, engine, fw.token_budget)),
+            Setting.MEMORY_FRACTION: f"{fw.kv_fraction:.2f}",
             Setting.KV_DTYPE: caps.kv_dtypes[engine.quant.kv], Setting.CONTEXT_LENGTH: str(wl.isl + wl.osl),
             Setting.QUANTIZATION: caps.load_quantization(engine.quant.gemm, ckpt),
             Setting.NO_PREFIX_CACHING: wl.prefix == 0, Setting.MOE_BACKEND: moe_backend(engine)}
@@ -84,6 +85,16 @@ def moe_backend(engine: Engine) -> str | None:
     """The engine's MoE backend where it is not TensorRT-LLM's default (CUTLASS, llmapi MoeConfig.backend;
     AUTO resolves to it for DeepSeek-style models), so the server runs the kernel the plan was priced on."""
     return None if engine.moe_kernel is MoeKernel.CUTLASS else engine.moe_kernel.value
+
+
+def written_budget(fw: FrameworkProfile, engine: Engine, budget: int) -> int:
+    """The token-budget flag's value that gives each of the engine's attention-DP ranks `budget` tokens a step,
+    as priced (model/aggregated.py, model/disagg_workers.py: a rank's step at the budget) and as its memory
+    plan reserves: `budget` x dp where the framework splits the flag over the ranks (SGLang divides
+    --chunked-prefill-size by dp_size under --enable-dp-attention, model/frameworks/sglang.yaml), else
+    `budget`. Written as the budget itself, a dp-8 SGLang engine's ranks would chunk an 8k prompt into
+    1k-token passes."""
+    return budget * engine.dp if fw.token_budget_split_over_dp and engine.dp > 1 else budget
 
 
 def wide_ep_backend(spec: Framework, engine: Engine, gpus_per_node: int | None) -> str | None:

@@ -56,6 +56,9 @@ class FrameworkProfile:
     gemm_swaps: tuple[tuple[str, str], ...] = ()
     # MTP draft tokens per decode step the launch speculates with (model/speculative.py); 0 = none
     draft_tokens: int = 0
+    # the token budget flag is the engine's, each attention-DP rank running its share (SGLang: chunked_prefill_size
+    # // dp_size under --enable-dp-attention); False: each rank's own
+    token_budget_split_over_dp: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class _Profile:
     kv_fraction: float
     reserve_per_request_osl: float
     runtime_reserve_gib: float
+    token_budget_split_over_dp: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,8 @@ def load_framework(path: Path) -> Framework:
         _check_disaggregation(f.disaggregation, f.launch, str(path))
     p = f.profile
     prof = FrameworkProfile(f.backend, p.token_budget, p.kv_fraction, f.capabilities.memory_fraction_of,
-                            p.reserve_per_request_osl, p.runtime_reserve_gib * GIB, f.capabilities.gemm_swaps(None))
+                            p.reserve_per_request_osl, p.runtime_reserve_gib * GIB, f.capabilities.gemm_swaps(None),
+                            token_budget_split_over_dp=p.token_budget_split_over_dp)
     return Framework(f.backend, f.capabilities, f.default_quantizations, prof, f.launch, f.parallel_rules,
                      f.disaggregation)
 

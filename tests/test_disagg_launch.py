@@ -62,6 +62,25 @@ def test_sglang_workers_name_their_mode_and_prefill_its_bootstrap_port():
     assert d.aux_ports == ()
 
 
+@pytest.mark.parametrize("max_seqs", [1, 4])
+def test_sglang_attention_dp_prefill_ranks_each_get_the_priced_budget(max_seqs):
+    """SGLang divides --chunked-prefill-size by dp_size under --enable-dp-attention (ServerArgs.
+    _handle_data_parallelism): the prefill worker writes its per-rank budget x dp, so each rank passes the
+    budget its memory was planned for and the estimate priced (whole prompts, at least the framework's
+    budget); --max-prefill-tokens, each rank scheduler's own cap, stays the per-rank budget. Decode
+    workers' ranks get the framework's budget, as an aggregated engine's (generators/launch.py written_budget)."""
+    ctx, slots = context(MOE, Backend.SGLANG)
+    s = max((s for s in slots.values() if s.engine.dp > 1), key=lambda s: s.engine.dp)
+    b = bundle(MOE, Backend.SGLANG, s.engine.label, s.engine.label, p=(max_seqs, 1), d=(32, 1))
+    per_rank = max(ctx.fw.token_budget, max_seqs * ISL)
+    args = argv(b.step(Role.PREFILL).worker_command(0))
+    assert "--enable-dp-attention" in args and after(args, "--dp-size") == str(s.engine.dp)
+    assert int(after(args, "--chunked-prefill-size")) // s.engine.dp == per_rank >= ISL
+    assert after(args, "--max-prefill-tokens") == str(per_rank)
+    decode = int(after(argv(b.step(Role.DECODE).worker_command(0)), "--chunked-prefill-size"))
+    assert decode == ctx.fw.token_budget * s.engine.dp
+
+
 def test_trtllm_workers_carry_a_cache_transceiver_and_context_workers_no_overlap_scheduler():
     b = bundle(DENSE, Backend.TRTLLM, "tp2pp1 fp8_block", "tp1pp1 fp8_block")
     p, d = b.step(Role.PREFILL), b.step(Role.DECODE)

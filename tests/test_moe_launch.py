@@ -76,3 +76,17 @@ def test_running_limit_is_per_rank_where_the_framework_counts_it_so(backend, fla
     args = argv(command(backend, lambda q: Engine(8 // dp if backend != "trtllm" else 1, 1, q, dp=dp,
                                                   moe_tp=1, moe_ep=8 if backend != "trtllm" else 8)))
     assert after(args, flag) == value
+
+
+@pytest.mark.parametrize("backend,flag,dp", [("trtllm", "--max_num_tokens", 8),
+                                             ("vllm", "--max-num-batched-tokens", 4),
+                                             ("sglang", "--chunked-prefill-size", 4),
+                                             ("sglang", "--chunked-prefill-size", 1)])
+def test_each_rank_gets_the_priced_token_budget(backend, flag, dp):
+    """Every attention-DP rank steps at the profile's token budget (how model/aggregated.py prices a rank):
+    SGLang divides --chunked-prefill-size by dp_size under --enable-dp-attention, so it is written x dp;
+    TensorRT-LLM's and vLLM's flags are each rank's own, written as the budget."""
+    budget = framework(backend).profile.token_budget
+    args = argv(command(backend, lambda q: Engine(1 if dp > 1 else 8, 1, q, dp=dp, moe_tp=1, moe_ep=8)))
+    split = dp if backend == "sglang" else 1
+    assert int(after(args, flag)) == budget * split and int(after(args, flag)) // split == budget
