@@ -77,8 +77,10 @@ def _configs(master: dict, row: dict):
             yield key, cfg
 
 
-def entries_for(master: dict, row: dict, clients: int) -> list[tuple[str, str, int | None]]:
-    """(config key, spec-decoding, depth) of every search-space entry that could have produced the row."""
+def matched_entries(master: dict, row: dict, clients: int) -> tuple[bool, list[tuple[str, dict]]]:
+    """(whether the entries' conc-list counts clients per decode worker, the (config key, entry) pairs of
+    every search-space entry that could have produced the row): entries listing the row's client count
+    first, else those listing it per decode worker (PR 698's H200 recipes)."""
     for per_worker in (False, True):
         hits = []
         for key, cfg in _configs(master, row):
@@ -86,12 +88,19 @@ def entries_for(master: dict, row: dict, clients: int) -> list[tuple[str, str, i
                 if (int(seq["isl"]), int(seq["osl"])) != (int(row["isl"]), int(row["osl"])):
                     continue
                 for entry in seq["search-space"]:
-                    listed = [c * int(entry["decode"]["num-worker"]) if per_worker else c for c in entry["conc-list"]]
-                    if clients in listed and all(_role_matches(entry[r], row, r) for r in ("prefill", "decode")):
-                        hits.append((key, entry.get("spec-decoding", "none"), depth(entry)))
+                    factor = int(entry["decode"]["num-worker"]) if per_worker else 1
+                    if clients in [c * factor for c in entry["conc-list"]] and all(
+                            _role_matches(entry[r], row, r) for r in ("prefill", "decode")):
+                        hits.append((key, entry))
         if hits:
-            return hits
-    return []
+            return per_worker, hits
+    return False, []
+
+
+def entries_for(master: dict, row: dict, clients: int) -> list[tuple[str, str, int | None]]:
+    """(config key, spec-decoding, depth) of every search-space entry that could have produced the row."""
+    return [(key, entry.get("spec-decoding", "none"), depth(entry))
+            for key, entry in matched_entries(master, row, clients)[1]]
 
 
 def verdicts(repo: str, rows: list[dict]) -> dict[str, tuple[set[str], set, int]]:

@@ -41,7 +41,7 @@ import yaml
 from _common import REPO_ROOT
 from accuracy import silicon_csv_path
 from accuracy_disagg import load_dev_disagg
-from disagg_mtp_probe import _configs, _field, _role_matches, master_at, verdicts
+from disagg_mtp_probe import _field, _role_matches, master_at, matched_entries, verdicts
 
 OUT = REPO_ROOT / "model" / "catalog" / "decode_caps.yaml"
 
@@ -136,32 +136,13 @@ def entry_cap(entry: dict, clones: list[str], day: str) -> tuple[dict, str]:
             "prefill_max_tokens": _inline(entry, "prefill", "MAX_NUM_TOKENS")}, "nvidia-master.yaml's own settings"
 
 
-def _matched(master: dict, row: dict, clients: int) -> tuple[bool, list[tuple[str, dict]]]:
-    """(whether the entries' conc-list counts clients per decode worker, the (config key, entry) pairs that
-    could have produced the row): bench/disagg_mtp_probe.py's entries_for, keeping the entries."""
-    for per_worker in (False, True):
-        hits = []
-        for key, cfg in _configs(master, row):
-            for seq in cfg["seq-len-configs"]:
-                if (int(seq["isl"]), int(seq["osl"])) != (int(row["isl"]), int(row["osl"])):
-                    continue
-                for entry in seq["search-space"]:
-                    factor = int(entry["decode"]["num-worker"]) if per_worker else 1
-                    if clients in [c * factor for c in entry["conc-list"]] and all(
-                            _role_matches(entry[r], row, r) for r in ("prefill", "decode")):
-                        hits.append((key, entry))
-        if hits:
-            return per_worker, hits
-    return False, []
-
-
 def config_entries(repo: str, clones: list[str], row: dict, methods: set[str]) -> list[dict]:
     """Every entry of the row's config key(s) at its day's commit with the row's topology and its config's
     speculative method(s), each with the client counts it runs and its decode cap."""
     note = row["silicon_data_source"]
     day = _field(r"measured=([\d-]+)", note)
     commit, master = master_at(repo, day)
-    per_worker, hits = _matched(master, row, int(_field(r"silicon_concurrency=(\d+)", note) or 0))
+    per_worker, hits = matched_entries(master, row, int(_field(r"silicon_concurrency=(\d+)", note) or 0))
     out = []
     for key in sorted({k for k, _ in hits}):
         for seq in master[key]["seq-len-configs"]:
