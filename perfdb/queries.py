@@ -167,8 +167,10 @@ class Nccl(Query):
 
 # DeepEP's two kernel lanes of the all-to-all tables (their comm_backend name parts): low-latency, sized for
 # decode steps (measured to 256 tokens per rank), and normal / high-throughput, for prefill passes (to 64k
-# tokens). A serving engine runs the low-latency lane (model/moe_ops.py), a disaggregated prefill worker the
-# normal one (model/disagg_workers.py: normal_kernels).
+# tokens). The TRT-LLM rows there (trtllm_deepep_ll / _ht) are DeepEP, which TRT-LLM runs only when forced
+# (TRTLLM_FORCE_ALLTOALL_METHOD=DeepEP): its NVL72 attention-DP path prices the NVLink kernels it selects
+# (NvlinkA2a below, model/moe_ops.py); a disaggregated prefill worker's MoeA2a terms take the normal lane
+# (model/disagg_workers.py: normal_kernels).
 LOW_LATENCY, HIGH_THROUGHPUT = "ll", "ht"
 
 
