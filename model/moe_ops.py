@@ -203,21 +203,22 @@ def nvlink_rack(system: SystemSpec) -> bool:
 # phase (prepare_dispatch: the routing exchange before the payload).
 NVLINK_KERNEL = {MoeKernel.CUTLASS: NvlinkKernel.ONE_SIDED, MoeKernel.TRTLLM: NvlinkKernel.ONE_SIDED,
                  MoeKernel.CUTEDSL: NvlinkKernel.ONE_SIDED, MoeKernel.WIDEEP: NvlinkKernel.TWO_SIDED}
-# The activations' format on the wire (the table's moe_dtype): NVFP4 experts quantize before dispatch
-# (post-quant all-to-all, TRTLLM_MOE_POST_QUANT_ALLTOALLV=1 by default), FP8 / MXFP8-activation experts
-# send FP8 (the table's fp8 rows), the rest BF16.
-NVLINK_WIRE_DTYPE = {"nvfp4": "nvfp4", "fp8": "fp8", "fp8_block": "fp8", "w4a8_mxfp4_mxfp8": "fp8"}
+# Per expert format: the activations' format on the wire (the table's moe_dtype) and the combine. NVFP4
+# experts quantize before dispatch (post-quant all-to-all, TRTLLM_MOE_POST_QUANT_ALLTOALLV=1 by default) and
+# combine in NVFP4 (moe_config.use_low_precision_moe_combine, which the NVL72 DEP decode recipes set:
+# NVIDIA/srt-slurm recipes/trtllm gen workers); FP8 / MXFP8-activation experts send FP8 (the table's fp8
+# rows); the rest BF16; those combine their BF16 outputs.
+NVLINK_WIRE = {"nvfp4": ("nvfp4", NvlinkOp.COMBINE_LOW_PRECISION), "fp8": ("fp8", NvlinkOp.COMBINE),
+               "fp8_block": ("fp8", NvlinkOp.COMBINE), "w4a8_mxfp4_mxfp8": ("fp8", NvlinkOp.COMBINE)}
 
 
 def nvlink_a2a_terms(arch, engine, system, tokens, n) -> list[Term]:
-    """Prepare (two-sided only), dispatch and combine of the engine's NVLink all-to-all. NVFP4 experts
-    combine in NVFP4 (moe_config.use_low_precision_moe_combine, which the NVL72 DEP decode recipes set:
-    NVIDIA/srt-slurm recipes/trtllm gen workers); a prefill worker's combine is the standard one
-    (model/disagg_workers.py normal_kernels). Tokens per rank, undivided."""
+    """Prepare (two-sided only), dispatch and combine of the engine's NVLink all-to-all, in the formats of
+    NVLINK_WIRE; a prefill worker's combine is the standard one (model/disagg_workers.py normal_kernels).
+    Tokens per rank, undivided."""
     moe = arch.mlp.moe
     kernel = NVLINK_KERNEL[moe_kernel(Backend.TRTLLM, engine)]
-    wire = NVLINK_WIRE_DTYPE.get(expert_dtype(arch, engine, system, Backend.TRTLLM), "bf16")
-    combine = NvlinkOp.COMBINE_LOW_PRECISION if wire == "nvfp4" else NvlinkOp.COMBINE
+    wire, combine = NVLINK_WIRE.get(expert_dtype(arch, engine, system, Backend.TRTLLM), ("bf16", NvlinkOp.COMBINE))
     key = (arch.hidden_size, moe.top_k, moe.num_experts, engine.moe_ep)
     ops = [(NvlinkOp.DISPATCH, Op.MOE_DISPATCH), (combine, Op.MOE_COMBINE)]
     if kernel is NvlinkKernel.TWO_SIDED:
