@@ -71,7 +71,7 @@ import numpy as np
 
 from sloplan.core.enums import Role
 from sloplan.perfdb import SystemSpec, Tier
-from sloplan.perfdb.queries import HIGH_THROUGHPUT, LOW_LATENCY, MoeA2a
+from sloplan.perfdb.queries import HIGH_THROUGHPUT, LOW_LATENCY, MoeA2a, NvlinkA2a, NvlinkOp
 
 from .aggregated import static_pending
 from .arch import ModelArch
@@ -132,9 +132,12 @@ def prefill_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkPr
 
 def normal_kernels(p: Pending) -> Pending:
     """`p` with its expert all-to-all on DeepEP's normal (high-throughput) kernels instead of the
-    low-latency ones: a prefill worker runs prefill passes only (module docstring)."""
+    low-latency ones, and its NVLink combine on the standard (BF16) kernel: a prefill worker runs prefill
+    passes only (module docstring)."""
     def swapped(term: Term) -> Term:
         q = term.query
+        if isinstance(q, NvlinkA2a) and q.op is NvlinkOp.COMBINE_LOW_PRECISION:
+            return replace(term, query=q.replace(op=NvlinkOp.COMBINE))
         if not isinstance(q, MoeA2a) or q.kernel != LOW_LATENCY:
             return term
         return replace(term, query=q.replace(kernel=HIGH_THROUGHPUT))

@@ -31,7 +31,8 @@ from .attention import AttentionKind
 from .engine import Engine
 from .framework import Backend
 from .layers import Weight, WeightRole
-from sloplan.perfdb.queries import LOW_LATENCY, AllReduce, Gemm, MemoryOp, Moe, MoeA2a, MoeKernel, Nccl, P2p
+from sloplan.perfdb.queries import (AllReduce, Gemm, MemoryOp, Moe, MoeKernel, Nccl, NvlinkA2a, NvlinkKernel,
+                                    NvlinkOp, P2p)
 from .ops import Op, Term
 from .weight_format import WeightFormat
 
@@ -192,14 +193,45 @@ def nvlink_rack(system: SystemSpec) -> bool:
     return system.inter_node_bw_bytes_per_s >= system.intra_node_bw_bytes_per_s
 
 
+# TensorRT-LLM's NVLink all-to-all per MoE backend (moe_config.backend) on an NVLink rack, attention DP with
+# moe_tp = 1 (TRT-LLM 1.2 / 1.3, tensorrt_llm/_torch/modules/fused_moe/): CutlassFusedMoE and
+# TRTLLMGenFusedMoE `select_alltoall_method_type` return NVLinkOneSided unless TRTLLM_FORCE_ALLTOALL_METHOD
+# names another ("We found that NVLinkOneSided performs better than NCCL AllGather/ReduceScatter ... We
+# favor NVLinkOneSided"), CuteDslFusedMoE is a CutlassFusedMoE, and CommunicationFactory.create_strategy
+# (ConfigurableMoE) tries NVLinkOneSided first; WideEPMoE picks MNNVL = NVLinkTwoSided and refuses
+# NVLinkOneSided ("NVLinkOneSided is not supported for WideEPMoE"). Only NVLinkTwoSided has a prepare
+# phase (prepare_dispatch: the routing exchange before the payload).
+NVLINK_KERNEL = {MoeKernel.CUTLASS: NvlinkKernel.ONE_SIDED, MoeKernel.TRTLLM: NvlinkKernel.ONE_SIDED,
+                 MoeKernel.CUTEDSL: NvlinkKernel.ONE_SIDED, MoeKernel.WIDEEP: NvlinkKernel.TWO_SIDED}
+# Per expert format: the activations' format on the wire (the table's moe_dtype) and the combine. NVFP4
+# experts quantize before dispatch (post-quant all-to-all, TRTLLM_MOE_POST_QUANT_ALLTOALLV=1 by default) and
+# combine in NVFP4 (moe_config.use_low_precision_moe_combine, which the NVL72 DEP decode recipes set:
+# NVIDIA/srt-slurm recipes/trtllm gen workers); FP8 / MXFP8-activation experts send FP8 (the table's fp8
+# rows); the rest BF16; those combine their BF16 outputs.
+NVLINK_WIRE = {"nvfp4": ("nvfp4", NvlinkOp.COMBINE_LOW_PRECISION), "fp8": ("fp8", NvlinkOp.COMBINE),
+               "fp8_block": ("fp8", NvlinkOp.COMBINE), "w4a8_mxfp4_mxfp8": ("fp8", NvlinkOp.COMBINE)}
+
+
+def nvlink_a2a_terms(arch, engine, system, tokens, n) -> list[Term]:
+    """Prepare (two-sided only), dispatch and combine of the engine's NVLink all-to-all, in the formats of
+    NVLINK_WIRE; a prefill worker's combine is the standard one (model/disagg_workers.py normal_kernels).
+    Tokens per rank, undivided."""
+    moe = arch.mlp.moe
+    kernel = NVLINK_KERNEL[moe_kernel(Backend.TRTLLM, engine)]
+    wire, combine = NVLINK_WIRE.get(expert_dtype(arch, engine, system, Backend.TRTLLM), ("bf16", NvlinkOp.COMBINE))
+    key = (arch.hidden_size, moe.top_k, moe.num_experts, engine.moe_ep)
+    ops = [(NvlinkOp.DISPATCH, Op.MOE_DISPATCH), (combine, Op.MOE_COMBINE)]
+    if kernel is NvlinkKernel.TWO_SIDED:
+        ops.insert(0, (NvlinkOp.PREPARE, Op.MOE_DISPATCH))
+    return [Term(NvlinkA2a(tokens, *key, op, wire, kernel), n, label) for op, label in ops]
+
+
 def _comm_trtllm(arch, engine, system, tokens, group, n):
-    h, moe = arch.hidden_size, arch.mlp.moe
+    h = arch.hidden_size
     if engine.dp == 1:
         return _ar(tokens * h, engine.tp, n, system)
     if engine.moe_tp == 1 and nvlink_rack(system):
-        key = (h, moe.top_k, moe.num_experts, engine.moe_ep)
-        return [Term(MoeA2a(tokens, *key, "dispatch", "bf16", LOW_LATENCY), n, Op.MOE_DISPATCH),
-                Term(MoeA2a(tokens, *key, "combine", "bf16", LOW_LATENCY), n, Op.MOE_COMBINE)]
+        return nvlink_a2a_terms(arch, engine, system, tokens, n)
     return _gather_scatter(group * h, engine.tp * engine.dp, n)
 
 

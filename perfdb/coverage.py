@@ -20,6 +20,7 @@ READ_TABLES = {
     ("comm", "custom_allreduce_perf.parquet"): "all_reduce",
     ("comm", "nccl_perf.parquet"): "nccl / all_reduce",
     ("comm", "moe_a2a_perf.parquet"): "moe_a2a",
+    ("comm", "trtllm_alltoall_perf.parquet"): "nvlink_a2a",
     ("moe", "moe_perf.parquet"): "moe",
     ("mla", "context_mla_perf.parquet"): "context_mla",
     ("mla", "generation_mla_perf.parquet"): "generation_mla",

@@ -129,6 +129,12 @@ class PerfDB:
         """MoE expert-parallel all-to-all (queries.MoeA2a)."""
         return self.latency(q.MoeA2a(num_tokens, hidden, topk, num_experts, ep_size, phase, dtype, kernel))
 
+    def nvlink_a2a(self, num_tokens, hidden: int, topk: int, num_experts: int, ep_size: int,
+                   op: q.NvlinkOp = q.NvlinkOp.DISPATCH, dtype: str = "bf16",
+                   kernel: q.NvlinkKernel = q.NvlinkKernel.TWO_SIDED) -> Lookup:
+        """TensorRT-LLM NVLink all-to-all phase (queries.NvlinkA2a)."""
+        return self.latency(q.NvlinkA2a(num_tokens, hidden, topk, num_experts, ep_size, op, dtype, kernel))
+
     def moe(self, num_tokens, hidden: int, inter: int, topk: int, num_experts: int, moe_tp: int, moe_ep: int,
             dtype: str = "bf16", distribution: str = "power_law_1.2",
             kernel: q.MoeKernel = q.MoeKernel.CUTLASS) -> Lookup:
@@ -225,7 +231,7 @@ def register_all_families() -> None:
     """Import every family module (each registers its record and answers, family.answers). A dense solve
     asks only GEMM, attention, all-reduce and the analytic ops (dense.py, imported above), so it never
     imports the MoE, MLA, NCCL, all-to-all, sparse- or linear-attention modules."""
-    from . import comm, deepep, encoder, linear_attention, mhc, mla, moe, quantize, sparse, wideep  # noqa: F401
+    from . import comm, deepep, encoder, linear_attention, mhc, mla, moe, nvlink_a2a, quantize, sparse, wideep  # noqa: F401
 
 
 def _answer_after_registering(query_type: type) -> Callable:

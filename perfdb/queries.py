@@ -167,8 +167,10 @@ class Nccl(Query):
 
 # DeepEP's two kernel lanes of the all-to-all tables (their comm_backend name parts): low-latency, sized for
 # decode steps (measured to 256 tokens per rank), and normal / high-throughput, for prefill passes (to 64k
-# tokens). A serving engine runs the low-latency lane (model/moe_ops.py), a disaggregated prefill worker the
-# normal one (model/disagg_workers.py: normal_kernels).
+# tokens). The TRT-LLM rows there (trtllm_deepep_ll / _ht) are DeepEP, which TRT-LLM runs only when forced
+# (TRTLLM_FORCE_ALLTOALL_METHOD=DeepEP): its NVL72 attention-DP path prices the NVLink kernels it selects
+# (NvlinkA2a below, model/moe_ops.py); a disaggregated prefill worker's MoeA2a terms take the normal lane
+# (model/disagg_workers.py: normal_kernels).
 LOW_LATENCY, HIGH_THROUGHPUT = "ll", "ht"
 
 
@@ -183,6 +185,36 @@ class MoeA2a(Query):
     phase: str = "dispatch"
     dtype: str = "bf16"
     kernel: str = LOW_LATENCY
+
+
+class NvlinkKernel(str, Enum):
+    """TensorRT-LLM's MoE all-to-all kernels over an NVLink domain (kernel_source of the wheel's
+    trtllm_alltoall_perf table; model/moe_ops.py picks one per MoE backend)."""
+    ONE_SIDED = "NVLinkOneSided"
+    TWO_SIDED = "NVLinkTwoSided"
+
+
+class NvlinkOp(str, Enum):
+    """One phase of an NVLink all-to-all (op_name of that table): the two-sided kernel's prepare (routing
+    exchange), dispatch, combine, and the combine that sends NVFP4 (use_low_precision_moe_combine)."""
+    PREPARE = "alltoall_prepare"
+    DISPATCH = "alltoall_dispatch"
+    COMBINE = "alltoall_combine"
+    COMBINE_LOW_PRECISION = "alltoall_combine_low_precision"
+
+
+class NvlinkA2a(Query):
+    """TensorRT-LLM NVLink all-to-all `op` of `num_tokens` tokens per EP rank on `kernel` (`dtype`: the
+    dispatched activations' format)."""
+    family: ClassVar[str] = "nvlink_a2a"
+    num_tokens: Arr
+    hidden: int
+    topk: int
+    num_experts: int
+    ep_size: int
+    op: NvlinkOp = NvlinkOp.DISPATCH
+    dtype: str = "bf16"
+    kernel: NvlinkKernel = NvlinkKernel.TWO_SIDED
 
 
 class MoeKernel(str, Enum):
@@ -417,6 +449,6 @@ class DeepEpStep(Query):
 
 
 QUERIES: tuple[type, ...] = (
-    Gemm, ContextAttention, GenerationAttention, AllReduce, P2p, MemoryOp, Embedding, Nccl, MoeA2a, Moe,
+    Gemm, ContextAttention, GenerationAttention, AllReduce, P2p, MemoryOp, Embedding, Nccl, MoeA2a, NvlinkA2a, Moe,
     ContextMla, GenerationMla, MlaModule, MlaBmm, DsaModule, Glm5Kernel, Gdn, Mamba2, Quantize, GemmFp8Static,
     EncoderAttention, Mhc, WideEpMoe, WideEpMla, WideEpMlp, DeepEp, DeepEpMoe, DeepEpStep)

@@ -18,8 +18,10 @@ class SystemSpec:
     roofline of a system without silicon data; `frameworks` are the serving frameworks that run on it
     (TensorRT-LLM has no ROCm build). Not in the repr, so it does not change the disk-cache key.
     `table_donors`: (backend, table file, donor system) for each table this system's collection timed with a
-    cost the serving step does not pay; read from the donor's folder, util through this system's SOL, tier
-    EXTRAPOLATED at best (perfdb/mla.py). In the repr: which table is read is part of the cache key.
+    cost the serving step does not pay (perfdb/mla.py), or did not collect though it runs the donor's kernel
+    (GB300's TensorRT-LLM NVLink all-to-all from GB200's, perfdb/nvlink_a2a.py); read from the donor's
+    folder, util through this system's SOL, tier EXTRAPOLATED at best. In the repr: which table is read is
+    part of the cache key.
     `lane_donors`: (backend, table file, dtype, donor backend, donor version) for each kernel this system
     runs on `backend` at shapes the backend's own collection did not time but another framework's table on
     the same GPU did (the same library kernel); those rows join the table, tier EXTRAPOLATED at best

@@ -152,30 +152,26 @@ def test_attention_dp_decode_worker_waits_for_its_ranks_before_the_first_step():
     assert cal.dp_wait_s(0.01, 1) == 0.0 and cal.dp_wait_s(0.01, 2) == pytest.approx(0.4)
 
 
-def test_prefill_worker_runs_the_normal_all_to_all_kernels():
-    """A TRT-LLM attention-DP prefill worker on an NVLink rack moves tokens to the experts with DeepEP's
-    normal (high-throughput) kernels, measured to 64k tokens per rank; a decode worker keeps the
-    low-latency ones (measured to 256). An 8k-token prompt per rank is thus a measured all-to-all, not a
-    low-latency lookup far beyond its table, and it costs less than that extrapolation."""
+def test_prefill_worker_combines_in_bf16_and_keeps_the_nvlink_kernel():
+    """A TRT-LLM attention-DP worker on an NVLink rack moves tokens to the experts with TRT-LLM's own NVLink
+    all-to-all (no DeepEP: perfdb/nvlink_a2a.py, model/moe_ops.py NVLINK_KERNEL). NVFP4 experts combine in
+    NVFP4 on a decode worker (the recipes' use_low_precision_moe_combine); a prefill worker's swap
+    (normal_kernels) puts the combine on the standard kernel and changes nothing else."""
     from sloplan.model.disagg_workers import normal_kernels
     from sloplan.model.engine import Engine
-    from sloplan.model.ops import Op
-    from sloplan.perfdb.queries import HIGH_THROUGHPUT, LOW_LATENCY, MoeA2a
+    from sloplan.perfdb.queries import MoeA2a, NvlinkA2a, NvlinkKernel, NvlinkOp
 
-    ctx = build_context("deepseek-ai/DeepSeek-V3", "gb200", Backend.TRTLLM, None, 8192, 1024, 0, None)
+    ctx = build_context("nvidia/DeepSeek-R1-NVFP4", "gb200", Backend.TRTLLM, None, 8192, 1024, 0, None)
     engine = Engine(1, 1, ctx.quants[0], dp=4, moe_ep=4)
     b = np.array([1, 4])
     pre = prefill_pending(ctx.arch, engine, ctx.db.system, ctx.fw, ctx.workload, b, ctx.calibration, IDENTITY)
     dec = decode_pending(ctx.arch, engine, ctx.db.system, ctx.fw, ctx.workload, b, ctx.calibration)
 
-    def kernels(p):
-        return {t.query.kernel for g in p.groups for t in g.terms if isinstance(t.query, MoeA2a)}
-    assert kernels(pre) == {HIGH_THROUGHPUT} and kernels(dec) == {LOW_LATENCY}
-    assert kernels(normal_kernels(dec)) == {HIGH_THROUGHPUT}  # the swap is the only difference
-    comm = {Op.MOE_DISPATCH, Op.MOE_COMBINE}
-    tokens = np.array([8192])
-    key = (ctx.arch.hidden_size, ctx.arch.mlp.moe.top_k, ctx.arch.mlp.moe.num_experts, 4)
-    for phase in ("dispatch", "combine"):
-        ht, ll = (ctx.db.latency(MoeA2a(tokens, *key, phase, "bf16", k)) for k in (HIGH_THROUGHPUT, LOW_LATENCY))
-        assert ht.tier[0] == Tier.MEASURED and ll.tier[0] > Tier.EXTRAPOLATED and ht.latency_s[0] < ll.latency_s[0]
-    assert any(t.op in comm for g in pre.groups for t in g.terms)
+    def ops(p):
+        qs = [t.query for g in p.groups for t in g.terms]
+        assert not [q for q in qs if isinstance(q, MoeA2a)]  # no DeepEP lookup on the TRT-LLM NVLink path
+        return {(q.op, q.kernel, q.dtype) for q in qs if isinstance(q, NvlinkA2a)}
+    one = NvlinkKernel.ONE_SIDED  # the engine's MoE backend is CUTLASS (TRT-LLM's default): NVLinkOneSided
+    assert ops(dec) == {(NvlinkOp.DISPATCH, one, "nvfp4"), (NvlinkOp.COMBINE_LOW_PRECISION, one, "nvfp4")}
+    assert ops(pre) == ops(normal_kernels(dec)) == {(NvlinkOp.DISPATCH, one, "nvfp4"),
+                                                    (NvlinkOp.COMBINE, one, "nvfp4")}

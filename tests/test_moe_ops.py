@@ -14,7 +14,8 @@ from sloplan.model.catalog import resolve_model
 from sloplan.model.engine import Engine
 from sloplan.model.framework import Backend
 from sloplan.model.lookups import lookup_all
-from sloplan.perfdb.queries import AllReduce, Gemm, MemoryOp, Moe, MoeA2a, MoeKernel, Nccl, P2p
+from sloplan.perfdb.queries import (AllReduce, Gemm, MemoryOp, Moe, MoeA2a, MoeKernel, Nccl, NvlinkA2a, NvlinkKernel,
+                                   NvlinkOp, P2p)
 from sloplan.model.moe_ops import expert_dtype, moe_layer_terms, moe_ops_estimate, nvlink_rack
 from sloplan.model.ops import Op, OpGroup, Term, context_attention, generation_attention, linear_ops, source_label
 from sloplan.model.quant import GemmQuant, Quant
@@ -133,12 +134,31 @@ def test_attention_dp_experts_see_the_whole_groups_tokens(qwen, backend):
 def test_trtllm_uses_the_all_to_all_table_on_nvl72_only(qwen):
     engine = Engine(1, 1, FP8B, dp=8, moe_ep=8)
     gb200 = load_system("gb200")
-    a2a = [t for t in linear_ops(qwen, engine, gb200, TOKENS, TOKENS).terms if isinstance(t.query, MoeA2a)]
+    a2a = [t for t in linear_ops(qwen, engine, gb200, TOKENS, TOKENS).terms if isinstance(t.query, NvlinkA2a)]
     assert nvlink_rack(gb200) and not nvlink_rack(H200)
-    assert not [t for t in linear_ops(qwen, engine, H200, TOKENS, TOKENS).terms if isinstance(t.query, MoeA2a)]
-    assert [t.query.phase for t in a2a] == ["dispatch", "combine"] and a2a[0].query.scalars[:4] == (2048, 8, 128, 8)
+    assert not [t for t in linear_ops(qwen, engine, H200, TOKENS, TOKENS).terms
+                if isinstance(t.query, (MoeA2a, NvlinkA2a))]
+    assert [t.query.op for t in a2a] == [NvlinkOp.DISPATCH, NvlinkOp.COMBINE]
+    assert a2a[0].query.scalars[:4] == (2048, 8, 128, 8) and a2a[0].query.dtype == "fp8"  # FP8 on the wire
     vllm = linear_ops(qwen, engine, gb200, TOKENS, TOKENS, Backend.VLLM)
-    assert not [t for t in vllm.terms if isinstance(t.query, MoeA2a)]
+    assert not [t for t in vllm.terms if isinstance(t.query, (MoeA2a, NvlinkA2a))]
+
+
+@pytest.mark.parametrize("kernel,nvlink,ops", [
+    (MoeKernel.CUTLASS, NvlinkKernel.ONE_SIDED, [NvlinkOp.DISPATCH, NvlinkOp.COMBINE_LOW_PRECISION]),
+    (MoeKernel.TRTLLM, NvlinkKernel.ONE_SIDED, [NvlinkOp.DISPATCH, NvlinkOp.COMBINE_LOW_PRECISION]),
+    (MoeKernel.CUTEDSL, NvlinkKernel.ONE_SIDED, [NvlinkOp.DISPATCH, NvlinkOp.COMBINE_LOW_PRECISION]),
+    (MoeKernel.WIDEEP, NvlinkKernel.TWO_SIDED,
+     [NvlinkOp.PREPARE, NvlinkOp.DISPATCH, NvlinkOp.COMBINE_LOW_PRECISION])])
+def test_the_nvlink_kernel_is_the_one_the_moe_backend_selects(kernel, nvlink, ops):
+    """TRT-LLM 1.2/1.3: Cutlass / TRTLLMGen / CuteDSL MoE select NVLinkOneSided, WideEPMoE NVLinkTwoSided (its
+    prepare phase first); NVFP4 experts dispatch NVFP4 and combine in NVFP4."""
+    arch = resolve_model("nvidia/DeepSeek-R1-NVFP4", estimable=False)
+    engine = replace(Engine(1, 1, Quant.default_for(GemmQuant.NVFP4), dp=32, moe_ep=32), moe_kernel=kernel)
+    terms = [t for t in moe_layer_terms(arch, engine, load_system("gb200"), TOKENS, 58, Backend.TRTLLM)
+             if isinstance(t.query, NvlinkA2a)]
+    assert [t.query.op for t in terms] == ops and {t.query.kernel for t in terms} == {nvlink}
+    assert {t.query.dtype for t in terms} == {"nvfp4"} and {t.query.ep_size for t in terms} == {32}
 
 
 def test_gpt_oss_prices_sliding_layers_with_the_window(gptoss):
