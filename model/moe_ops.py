@@ -188,9 +188,9 @@ def _gather_scatter(elems, gpus: int, count: float) -> list[Term]:
 
 
 def nvlink_rack(system: SystemSpec) -> bool:
-    """GB200/GB300 NVL72: the links between trays are NVLink, as fast as inside one (the hardware catalog
-    says so with inter-node bandwidth equal to intra-node), where TRT-LLM uses its all-to-all kernels."""
-    return system.inter_node_bw_bytes_per_s >= system.intra_node_bw_bytes_per_s
+    """GB200/GB300 NVL72: the links between trays are NVLink (SystemSpec.nvlink_rack, hardware data), where
+    TRT-LLM uses its all-to-all kernels."""
+    return system.nvlink_rack
 
 
 # TensorRT-LLM's NVLink all-to-all per MoE backend (moe_config.backend) on an NVLink rack, attention DP with

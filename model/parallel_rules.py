@@ -78,8 +78,8 @@ def is_moe(arch: ModelArch) -> bool:
 
 
 def domain_gpus(system: SystemSpec) -> int | None:
-    """GPUs of one fast-fabric node; None on an NVLink rack (inter-node links as fast as intra-node)."""
-    if system.inter_node_bw_bytes_per_s >= system.intra_node_bw_bytes_per_s:
+    """GPUs of one fast-fabric node; None on an NVLink rack (SystemSpec.nvlink_rack)."""
+    if system.nvlink_rack:
         return None
     return system.gpus_per_node
 

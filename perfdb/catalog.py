@@ -49,6 +49,7 @@ def load_system(name: str) -> SystemSpec:
         gpus_per_node=int(raw["gpus_per_node"]),
         silicon_dir=raw.get("silicon_dir") or None,
         sm_version=int(raw["sm_version"]) if raw.get("sm_version") is not None else None,
+        nvlink_domain_gpus=int(raw["nvlink_domain_gpus"]) if raw.get("nvlink_domain_gpus") else None,
         efficiency_donor=raw.get("efficiency_donor") or None,
         frameworks=tuple(str(f) for f in raw.get("frameworks") or BACKEND_NAMES),
         table_donors=tuple((str(d["backend"]), str(d["table"]), str(d["donor"]))

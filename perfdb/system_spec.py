@@ -26,6 +26,9 @@ class SystemSpec:
     runs on `backend` at shapes the backend's own collection did not time but another framework's table on
     the same GPU did (the same library kernel); those rows join the table, tier EXTRAPOLATED at best
     (perfdb/moe.py). In the repr.
+    `nvlink_domain_gpus`: GPUs one NVLink domain joins when it spans several nodes (GB200/GB300 NVL72: 72),
+    None where NVLink stops at the node (or the GPUs have none). Equal inter- and intra-node bandwidths do not
+    say it: an L40S server's PCIe is slower than its NIC.
     """
 
     name: str
@@ -43,6 +46,13 @@ class SystemSpec:
     frameworks: tuple[str, ...] = field(default=BACKEND_NAMES, compare=False, repr=False)
     table_donors: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
     lane_donors: tuple[tuple[str, str, str, str, str], ...] = field(default=(), compare=False)
+    nvlink_domain_gpus: int | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def nvlink_rack(self) -> bool:
+        """Whether NVLink joins GPUs across nodes (the rack is one fabric): TP may span trays, and TRT-LLM's
+        attention-DP MoE runs its NVLink all-to-all there."""
+        return (self.nvlink_domain_gpus or 0) > self.gpus_per_node
 
     def table_donor(self, backend: str, table: str) -> str | None:
         """The system whose `table` (a file name) prices this one's on `backend`, or None (its own)."""

@@ -217,3 +217,18 @@ def test_nccl_queries_answer_as_perfdb_does(h200_trtllm_db):
     ref = h200_trtllm_db.nccl("all_gather", msg, 4, "bf16")
     assert np.array_equal(lk.latency_s, ref.latency_s) and np.array_equal(lk.tier, ref.tier)
     assert (np.diff(lk.latency_s) > 0).all()
+
+
+def test_an_nvlink_rack_is_hardware_data_not_a_bandwidth_tie():
+    """GB200/GB300 NVL72 join their trays by NVLink (nvlink_domain_gpus: 72); an L40S server's NIC is faster
+    than its PCIe, which once read as a rack and priced TRT-LLM's NVLink all-to-all on GPUs without NVLink."""
+    from sloplan.model.moe_ops import nvlink_rack
+    from sloplan.model.parallel_rules import domain_gpus
+    from sloplan.perfdb.catalog import load_system
+
+    for name in ("gb200", "gb300"):
+        assert nvlink_rack(load_system(name)) and domain_gpus(load_system(name)) is None
+    l40s = load_system("l40s")
+    assert l40s.inter_node_bw_bytes_per_s >= l40s.intra_node_bw_bytes_per_s
+    assert not nvlink_rack(l40s) and domain_gpus(l40s) == l40s.gpus_per_node
+    assert not nvlink_rack(load_system("h200_sxm"))
