@@ -33,8 +33,12 @@ from sloplan.model.lookups import lookup_all  # noqa: E402
 def by_op(db, group, col: int) -> dict[str, float]:
     """Seconds per op (summed over its terms) of one column of an op group's grid."""
     out: dict[str, float] = collections.defaultdict(float)
-    for term, lk in zip(group.terms, lookup_all(db, group.queries)):
+    lookups = lookup_all(db, group.queries)
+    for term, lk in zip(group.terms, lookups):
         out[term.op.name] += float(np.asarray(lk.latency_s)[col]) * term.count
+    credit = float(np.asarray(group.overlap_credit(lookups))[col]) if group.overlap is not None else 0.0
+    if credit:  # the shared expert beside the routed path (model/ops.py OpGroup.overlap_credit)
+        out["SHARED_OVERLAP_CREDIT"] = -credit
     return out
 
 

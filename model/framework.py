@@ -80,12 +80,23 @@ class HostBoundGemm:
 
 
 @dataclass(frozen=True)
+class SharedExpertStream:
+    """The MoE layer runs its shared expert on an auxiliary CUDA stream beside the routed path (router,
+    dispatch, experts, combine) on steps of at most `max_tokens` tokens per rank (None: no limit), only in
+    decode-only steps (replayed from CUDA graphs) where `decode_only`. Priced in model/ops.py OpGroup.priced."""
+
+    max_tokens: int | None = None
+    decode_only: bool = True
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """quantize_on_load: checkpoint format → the formats the framework makes from it while loading →
     the value of its quantization flag. kv_dtypes: KV dtype → its spelling (None: not written).
     mxfp8_moe_activations: on a GPU with FP4 math, MXFP4 experts run with MXFP8 activations (the
     w4a8_mxfp4_mxfp8 kernels) when the environment variables given are set (empty: by default); None:
-    weight-only (BF16 activations) everywhere (model/moe_ops.py expert_dtype)."""
+    weight-only (BF16 activations) everywhere (model/moe_ops.py expert_dtype). shared_expert_stream: the
+    decode overlap of shared and routed experts (SharedExpertStream)."""
 
     parallelism: tuple[Parallelism, ...]
     memory_fraction_of: KvFractionOf
@@ -94,6 +105,7 @@ class Capabilities:
     host_bound_gemms: Mapping[str, HostBoundGemm] = field(default_factory=lambda: types.MappingProxyType({}))
     wide_ep: WideEp | None = None  # the wide-EP all-to-all it is launched with where that applies (model/wide_ep.py)
     mxfp8_moe_activations: Mapping[str, str] | None = None
+    shared_expert_stream: SharedExpertStream | None = None  # None: shared expert and routed path in sequence
 
     def gemm_swaps(self, version: str | None) -> tuple[tuple[str, str], ...]:
         """(table, sibling) for each host-bound GEMM table that `version`'s serving step does not pay."""

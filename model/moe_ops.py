@@ -33,7 +33,7 @@ from .framework import Backend
 from .layers import Weight, WeightRole
 from sloplan.perfdb.queries import (AllReduce, Gemm, MemoryOp, Moe, MoeKernel, Nccl, NvlinkA2a, NvlinkKernel,
                                     NvlinkOp, P2p)
-from .ops import Op, Term
+from .ops import Op, Stream, Term
 from .weight_format import WeightFormat
 
 # Families whose every op this module and model/ops.py price (GQA attention, classic MoE). The gate in
@@ -289,18 +289,46 @@ def moe_layer_terms(arch: ModelArch, engine: Engine, system: SystemSpec, tokens:
     group = tokens * engine.dp if group_tokens is None else np.asarray(group_tokens, dtype=float)
     moe, h, tp = arch.mlp.moe, arch.hidden_size, engine.tp
     terms = [Term(Gemm(tokens, moe.num_experts, h, "bf16"), count, Op.ROUTER_GEMM)]
+    shared = []
     if moe.shared_intermediate:
         s, q = -(-moe.shared_intermediate // tp), gemm_dtype(arch, engine, WeightRole.SHARED_EXPERT)
-        terms += [Term(Gemm(tokens, 2 * s, h, q), count, Op.SHARED_EXPERT_GEMM),
-                  Term(Gemm(tokens, h, s, q), count, Op.SHARED_EXPERT_GEMM),
-                  Term(MemoryOp(tokens * 2.0 * 3 * s), count, Op.ELEMENTWISE, analytic=True)]
+        shared = [Term(Gemm(tokens, 2 * s, h, q), count, Op.SHARED_EXPERT_GEMM, stream=Stream.SHARED),
+                  Term(Gemm(tokens, h, s, q), count, Op.SHARED_EXPERT_GEMM, stream=Stream.SHARED),
+                  Term(MemoryOp(tokens * 2.0 * 3 * s), count, Op.ELEMENTWISE, analytic=True, stream=Stream.SHARED)]
     dtype = expert_dtype(arch, engine, system, backend)
     if _wide_ep(backend, engine, system):
         from .deepep_ops import deepep_terms
 
         mask = np.zeros(np.shape(tokens)) if decode is None else decode
-        return terms + deepep_terms(arch, engine, tokens, group, mask, dtype, DISTRIBUTION, count)
+        return _routed(terms[:1] + shared + deepep_terms(arch, engine, tokens, group, mask, dtype, DISTRIBUTION, count))
     key = (h, moe.expert_intermediate, moe.top_k, moe.num_experts, engine.moe_tp, engine.moe_ep, dtype, DISTRIBUTION,
            moe_kernel(backend, engine))
     terms.append(Term(Moe(group, *key), count, Op.MOE_EXPERTS))
-    return terms + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens, group, count)
+    return _routed(terms[:1] + shared + terms[1:] + _COMM[backend or Backend.TRTLLM](arch, engine, system, tokens,
+                                                                                     group, count))
+
+
+# The ops of the routed path a framework's shared-expert stream runs beside (the router and the fused MoE
+# module: its token exchange, experts and combine); a TP all-reduce of the summed output follows both.
+_ROUTED_OPS = frozenset({Op.ROUTER_GEMM, Op.MOE_EXPERTS, Op.MOE_DISPATCH, Op.MOE_COMBINE})
+
+
+def _routed(terms: list[Term]) -> list[Term]:
+    return [replace(t, stream=Stream.ROUTED) if t.op in _ROUTED_OPS else t for t in terms]
+
+
+def shared_overlap(arch: ModelArch, backend: Backend | None, tokens: np.ndarray,
+                   decode: np.ndarray | None) -> np.ndarray | None:
+    """Step shapes whose shared expert runs beside the routed path (model/ops.py OpGroup.overlap), for a model
+    with shared experts on a framework whose file gives capabilities.shared_expert_stream: its decode-only
+    steps (`decode` 1; None: none is) where the stream is decode_only (CUDA-graph replays), and only up to
+    its token threshold (`tokens`: one attention-DP rank's, as the module sees them). None: no shape is."""
+    from .framework import framework
+
+    stream = framework(backend or Backend.TRTLLM).capabilities.shared_expert_stream
+    if stream is None or arch.mlp.moe is None or not arch.mlp.moe.shared_intermediate:
+        return None
+    if stream.decode_only and decode is None:
+        return None
+    mask = np.asarray(decode) > 0 if stream.decode_only else np.ones(np.shape(tokens), dtype=bool)
+    return mask if stream.max_tokens is None else mask & (np.asarray(tokens) <= stream.max_tokens)

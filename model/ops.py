@@ -1,6 +1,11 @@
 """Op decomposition of a GQA transformer step (dense, or MoE through model/moe_ops.py), from perfdb primitives.
 
-A forward step is the sum of its ops (the peer tool also sums; overlap is not modelled). Every
+A forward step is the sum of its ops, but for one overlap the frameworks' sources fix: where a framework
+runs a MoE layer's shared expert on a second CUDA stream beside the routed path (capabilities
+.shared_expert_stream, model/frameworks/*.yaml), its terms carry Stream.SHARED / Stream.ROUTED and the
+group's `overlap` mask marks the step shapes it applies to (decode under CUDA graphs); there the pair
+costs max(routed, shared), written as the sum less an overlap credit min(routed, shared) so the per-op
+breakdown stays the kernels' own (OpGroup.overlap_credit). Every
 function takes whole arrays of step shapes at once and returns latency for *all* layers, so an
 estimator prices a full batch grid with a handful of vectorized table lookups.
 
@@ -146,6 +151,15 @@ def _analytic(lk: Lookup, count: float, op: Op, floor: int = 0) -> Priced:
     return Priced(p.latency_s, np.zeros_like(p.tier), p.source)
 
 
+class Stream(IntEnum):
+    """Which stream a term runs on where the framework overlaps a MoE layer's shared expert with its routed
+    path (model/moe_ops.py tags them; elsewhere the tag is inert and the terms are summed as any)."""
+
+    MAIN = 0
+    ROUTED = 1
+    SHARED = 2
+
+
 @dataclass(frozen=True)
 class Term:
     """One op of a step: the lookup that prices it (a perfdb typed query), how often a full pass runs it,
@@ -158,15 +172,27 @@ class Term:
     op: Op
     analytic: bool = False
     floor: int = 0
+    stream: Stream = Stream.MAIN
 
 
 @dataclass(frozen=True)
 class OpGroup:
     """Ops priced over one grid of step shapes and summed in order; where `active` is False the group is
-    absent (a step without decode requests runs no generation attention)."""
+    absent (a step without decode requests runs no generation attention); where `overlap` is True the
+    SHARED-stream terms run beside the ROUTED ones (the module docstring)."""
 
     terms: tuple[Term, ...]
     active: np.ndarray | None = None
+    overlap: np.ndarray | None = None
+
+    def overlap_credit(self, lookups: list[Lookup]) -> np.ndarray:
+        """Seconds per step shape the shared/routed overlap saves: min(routed, shared) where `overlap`, else 0.
+        A pair that both run under one latency is max(a, b) = a + b - min(a, b)."""
+        if self.overlap is None:
+            return np.zeros(np.shape(lookups[0].latency_s) if lookups else ())
+        sums = {s: sum(np.asarray(lk.latency_s, dtype=float) * t.count
+                       for t, lk in zip(self.terms, lookups) if t.stream is s) for s in (Stream.ROUTED, Stream.SHARED)}
+        return np.where(self.overlap, np.minimum(sums[Stream.ROUTED], sums[Stream.SHARED]), 0.0)
 
     @property
     def queries(self) -> list[Query]:
@@ -179,6 +205,8 @@ class OpGroup:
         out = parts[0]
         for p in parts[1:]:
             out = out + p
+        if self.overlap is not None:
+            out = Priced(out.latency_s - self.overlap_credit(lookups), out.tier, out.source)
         if self.active is None:
             return out
         return Priced(np.where(self.active, out.latency_s, 0.0),
@@ -209,11 +237,12 @@ def linear_ops(arch: ModelArch, engine: Engine, system: SystemSpec, tokens: np.n
     tokens = np.maximum(np.asarray(tokens, dtype=np.int64), 1)
     logits = np.maximum(np.asarray(logits, dtype=np.int64), 1)
     if arch.mlp.moe is not None or _design_ops(arch) is not None:
-        from .moe_ops import kernel_gemms
+        from .moe_ops import kernel_gemms, shared_overlap
 
         return OpGroup(tuple(kernel_gemms(_component_linear_terms(arch, engine, system, tokens, backend, group_tokens,
                                                                   decode), backend, gemm_swaps)
-                             + _tail(arch, engine, system, tokens, logits)))
+                             + _tail(arch, engine, system, tokens, logits)),
+                       overlap=shared_overlap(arch, backend, tokens, decode))
     h, d, tp, q = arch.hidden_size, arch.head_dim, engine.tp, engine.quant.gemm.value
     heads, kvh = arch.num_heads // tp, engine.kv_heads_per_gpu(arch)
     inter = arch.intermediate_size // tp
