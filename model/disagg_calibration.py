@@ -3,17 +3,23 @@
 The per-worker estimators (model/disagg_workers.py) are static batching split by phase, priced with
 the aggregated calibration (model/calibration.py), frontend limit included, so a decode worker is the
 aggregated decode step: no disaggregated constant touches TPOT. What the disaggregated runs of
-silicon_sample.csv measure besides is on the TTFT side only, one number per framework:
+silicon_sample.csv measure besides is on the TTFT side only, two numbers per framework:
 
 * ttft_overhead_s is added to every request's TTFT before its prefill, occupying no GPU: the router
   (Dynamo's frontend, `trtllm-serve disaggregated`, the SGLang router) and the KV-transfer handshake,
   which an aggregated server does not have;
-* prefill_scale, which would multiply a prefill worker's busy time, is kept at 1: fitted freely it
-  came out below 1 for a reason of the loss, not of the hardware (bench/calibrate_disagg.py: fit_one).
+* prefill_scale multiplies a prefill worker's busy time (its passes' latency with it), fitted at 1 or
+  above, never below: a prefill worker is never priced faster than the same engine's static prefill,
+  so no plan goes disaggregated for this constant. Under a saturating load SGLang's prefill servers
+  deliver about 0.35-0.55 of the throughput the kernel tables price while a lone prompt's TTFT is
+  met (bench/disagg_ttft_probe.py), which a busy-time scale says and a fixed cost cannot: SGLang
+  fits 1.56 and its fixed cost falls from 0.091 to 0.024 s. Left free, the scale fitted below 1
+  for TRT-LLM and vLLM for a reason of the loss, not of the hardware (bench/calibrate_disagg.py:
+  fit_one), and turned bundled plans disaggregated.
 
 A decode-step scale per layout (decode_scale, decode_scale_dp) was fitted here before; it made a
 disaggregated decode worker up to 30 % faster than the same engine's aggregated decode, so plans
-went disaggregated for that alone, and is gone; so is a free prefill scale, for the same reason.
+went disaggregated for that alone, and is gone, as is the scale below 1.
 
 They live in model/catalog/calibration_disagg.yaml, written by bench/calibrate_disagg.py from
 development-split rows (with its 5-fold cross-validated figures beside the in-sample ones). A system

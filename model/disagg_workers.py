@@ -58,8 +58,9 @@ each pool lives here:
 * the hand-off moves the whole model's cache for the prompt (every layer, MLA's compressed latent
   where the model has one, linear-attention state) over the link between the two workers.
 
-The only disaggregated constant (model/disagg_calibration.py) is on the TTFT side: the router's and
-KV handshake's fixed cost before the first token, per framework.
+The disaggregated constants (model/disagg_calibration.py) are on the TTFT side, per framework: the
+router's and KV handshake's fixed cost before the first token, and a prefill worker's busy-time scale,
+at least 1 (never faster than the same engine's static prefill).
 
 The solver's queueing model and the TTFT composition are solver/disagg_tables.py's.
 """
