@@ -124,8 +124,9 @@ def fit_one(rows: list[dict]) -> tuple[float, float]:
     start = min(grid, key=lambda s: grid[s][0])
     refined = minimize_scalar(lambda s: overhead(float(s))[0], method="bounded", options={"xatol": 0.01},
                               bounds=(max(1.0, start - SCALE_STEP), min(SCALE_MAX, start + SCALE_STEP)))
-    scale = min((start, float(refined.x)), key=lambda s: overhead(s)[0])
-    return scale, overhead(scale)[1]
+    candidates = {start: grid[start], float(refined.x): overhead(float(refined.x))}
+    scale = min(candidates, key=lambda s: candidates[s][0])
+    return scale, candidates[scale][1]
 
 
 def fit_all(rows: list[dict]) -> dict:

@@ -36,10 +36,18 @@ _FILE = Path(__file__).parent / "catalog" / "calibration_disagg.yaml"
 
 @dataclass(frozen=True)
 class DisaggCorrection:
-    """What one framework's disaggregated workers need on top of the per-worker estimators."""
+    """What one framework's disaggregated workers need on top of the per-worker estimators. A scale below 1
+    or a negative cost is refused where it is made (module docstring: neither may make a worker cheaper
+    than the same engine aggregated)."""
 
     prefill_scale: float = 1.0
     ttft_overhead_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.prefill_scale >= 1.0:
+            raise ValueError(f"prefill_scale: {self.prefill_scale} is below 1; accepted: a number >= 1")
+        if not self.ttft_overhead_s >= 0.0:
+            raise ValueError(f"ttft_overhead_s: {self.ttft_overhead_s} is negative; accepted: seconds >= 0")
 
 
 IDENTITY = DisaggCorrection()

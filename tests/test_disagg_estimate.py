@@ -146,11 +146,20 @@ def test_corrections_scale_the_workers_as_stated(qwen):
 def test_a_system_without_its_own_correction_takes_its_frameworks(monkeypatch):
     from sloplan.model import disagg_calibration as dc
 
-    table = {"trtllm": {"default": {"prefill_scale": 0.5}, "systems": {"gb200": {"prefill_scale": 0.7}}}}
+    table = {"trtllm": {"default": {"prefill_scale": 1.5}, "systems": {"gb200": {"prefill_scale": 1.7}}}}
     monkeypatch.setattr(dc, "_table", lambda: table)
-    assert dc.correction(Backend.TRTLLM, "gb200").prefill_scale == 0.7
-    assert dc.correction(Backend.TRTLLM, "h200_sxm").prefill_scale == 0.5
+    assert dc.correction(Backend.TRTLLM, "gb200").prefill_scale == 1.7
+    assert dc.correction(Backend.TRTLLM, "h200_sxm").prefill_scale == 1.5
     assert dc.correction(Backend.VLLM, "h200_sxm") == dc.IDENTITY
+
+
+@pytest.mark.parametrize("fields", [{"prefill_scale": 0.9}, {"ttft_overhead_s": -0.01},
+                                    {"prefill_scale": float("nan")}])
+def test_a_correction_cheaper_than_the_aggregated_engine_is_refused(fields):
+    from sloplan.model.disagg_calibration import DisaggCorrection
+
+    with pytest.raises(ValueError, match=next(iter(fields))):
+        DisaggCorrection(**fields)
 
 
 @pytest.mark.parametrize("workers,largest,clients", [(1, 4, 1), (1, 4, 4), (1, 4, 5), (2, 4, 38), (3, 1, 9),
