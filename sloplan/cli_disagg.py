@@ -98,6 +98,8 @@ def print_disagg(e) -> None:
     console.print(f"load: {e.requests_per_s:.2f} requests/s; prefill pool {100 * e.prefill_utilisation:.0f} % "
                   f"utilised; {e.decode_running:.1f} of {e.decode_slots} decode slots per worker in use{full}; "
                   f"KV {e.kv_bytes_per_request / 2**20:.1f} MiB per request at {e.kv_link_bytes_per_s / 1e9:.0f} GB/s")
+    console.print(f"disaggregated constants (fitted, model/catalog/calibration_disagg.yaml): prefill busy time "
+                  f"×{e.prefill_scale:.2f}, {e.disagg_fixed_ttft_ms:.1f} ms before the first token")
     console.print("memory per GPU (GiB): " + "; ".join(
         f"{role} " + ", ".join(f"{k} {v}" for k, v in mem.items()) for role, mem in e.memory_gib.items()))
 

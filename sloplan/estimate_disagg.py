@@ -24,6 +24,7 @@ from sloplan.core.enums import Backend, Client, Role
 from sloplan.model.disagg_workers import (decode_pending, kv_bytes_per_request, kv_transfer_s,
                                           largest_prefill_batch, link_bytes_per_s, prefill_pending)
 from sloplan.model.disagg_calibration import DisaggCorrection
+from sloplan.model.disagg_calibration import correction as fitted
 from sloplan.model.ops import source_label
 from sloplan.model.option_table import ServingMode
 from sloplan.model.pending import settle
@@ -131,6 +132,8 @@ class DisaggEstimate:
     tier: str
     tier_source: str | None
     memory_gib: dict  # per role
+    prefill_scale: float  # the fitted disaggregated constants used (model/disagg_calibration.py): busy-time scale
+    disagg_fixed_ttft_ms: float  # and the fixed cost before the first token
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,6 +149,7 @@ class Priced:
     kv_bytes: float
     link_bytes_per_s: float
     slots: int
+    correction: DisaggCorrection  # the disaggregated constants the prefill workers were priced with
 
 
 def price(args: DisaggArgs, names: Mapping[Role, Mapping[str, str]] = FLAG_NAMES, dense_ignores_moe: bool = False,
@@ -159,13 +163,12 @@ def price(args: DisaggArgs, names: Mapping[Role, Mapping[str, str]] = FLAG_NAMES
         except InputError as exc:
             raise renamed(exc, names[role]) from None
     (ctx, p_slot), (_, d_slot) = built[Role.PREFILL], built[Role.DECODE]
-    c = args.counts
+    c, fix = args.counts, correction or fitted(ctx.fw.backend, ctx.system.name)
     batches = np.arange(1, largest_prefill_batch(p_slot.engine, ctx.fw, ctx.workload, c.prefill_batch) + 1)
     slots = min(c.decode_batch * d_slot.engine.dp, d_slot.max_running)
     grid = np.arange(1, slots + 1)
     pre, dec = settle(ctx.db, [
-        prefill_pending(ctx.arch, p_slot.engine, ctx.system, ctx.fw, ctx.workload, batches, ctx.calibration,
-                        correction),
+        prefill_pending(ctx.arch, p_slot.engine, ctx.system, ctx.fw, ctx.workload, batches, ctx.calibration, fix),
         decode_pending(ctx.arch, d_slot.engine, ctx.system, ctx.fw, ctx.workload, grid, ctx.calibration,
                        _drafts(ctx.arch, args.decode.model, c.decode_draft_tokens, names))])
     kv_bytes = kv_bytes_per_request(ctx.arch, ctx.quants[0].kv, ctx.workload.isl)
@@ -179,7 +182,7 @@ def price(args: DisaggArgs, names: Mapping[Role, Mapping[str, str]] = FLAG_NAMES
     tiers = np.concatenate([pre.tier, dec.tier])
     sources = np.concatenate([pre.source, dec.source])
     worst = int(np.argmax(tiers))
-    return built, Priced(pools, int(tiers[worst]), int(sources[worst]), kv_bytes, link, slots)
+    return built, Priced(pools, int(tiers[worst]), int(sources[worst]), kv_bytes, link, slots, fix)
 
 
 def _drafts(arch, model: str, k: int, names: Mapping[Role, Mapping[str, str]]) -> int:
@@ -212,7 +215,8 @@ def result(args: DisaggArgs, built: dict, priced: Priced, point: LoopPoint) -> D
         decode_saturated=point.decode_saturated, kv_bytes_per_request=priced.kv_bytes,
         kv_link_bytes_per_s=priced.link_bytes_per_s, tier=Tier(priced.tier).label,
         tier_source=source_label(priced.tier, priced.source),
-        memory_gib={"prefill": p_slot.memory.as_gib, "decode": d_slot.memory.as_gib})
+        memory_gib={"prefill": p_slot.memory.as_gib, "decode": d_slot.memory.as_gib},
+        prefill_scale=priced.correction.prefill_scale, disagg_fixed_ttft_ms=priced.correction.ttft_overhead_s * 1e3)
 
 
 def estimate_disagg(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *,

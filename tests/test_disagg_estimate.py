@@ -153,6 +153,18 @@ def test_a_system_without_its_own_correction_takes_its_frameworks(monkeypatch):
     assert dc.correction(Backend.VLLM, "h200_sxm") == dc.IDENTITY
 
 
+@pytest.mark.parametrize("backend", ["sglang", "trtllm"])
+def test_the_estimate_states_the_constants_it_was_priced_with(backend):
+    from sloplan.model.disagg_calibration import correction
+
+    e = estimate_disagg("Qwen/Qwen3-32B", "h200_sxm", backend, prefill_tp=2, decode_tp=2, decode_batch=8,
+                        isl=2000, osl=200)
+    fix = correction(Backend(backend), "h200_sxm")
+    assert e.prefill_scale == fix.prefill_scale >= 1.0
+    assert e.disagg_fixed_ttft_ms == pytest.approx(fix.ttft_overhead_s * 1e3)
+    assert e.to_dict()["prefill_scale"] == fix.prefill_scale
+
+
 @pytest.mark.parametrize("fields", [{"prefill_scale": 0.9}, {"ttft_overhead_s": -0.01},
                                     {"prefill_scale": float("nan")}])
 def test_a_correction_cheaper_than_the_aggregated_engine_is_refused(fields):

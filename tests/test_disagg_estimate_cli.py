@@ -29,7 +29,8 @@ def test_table_and_json_carry_the_ttft_breakdown():
              "--decode-workers", "2", "--concurrency", "32"]
     table = run("estimate", *flags)
     assert table.returncode == 0, table.stderr
-    assert all(word in table.stdout for word in ("TTFT ms", "queue", "KV transfer", "first step", "decode slots"))
+    assert all(word in table.stdout for word in ("TTFT ms", "queue", "KV transfer", "first step", "decode slots",
+                                                 "disaggregated constants", "prefill busy time"))
     doc = json.loads(run("estimate", *flags, "--json").stdout)
     assert doc["mode"] == "disagg" and doc["concurrency"] == 32 and doc["gpus"] == 6
     parts = doc["prefill_ms"] + doc["queue_ms"] + doc["kv_transfer_ms"] + doc["first_step_ms"]
