@@ -23,8 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sloplan.core.enums import Backend, Client, Role
 from sloplan.model.disagg_workers import (decode_pending, kv_bytes_per_request, kv_transfer_s,
                                           largest_prefill_batch, link_bytes_per_s, prefill_pending)
-from sloplan.model.disagg_calibration import DisaggCorrection
-from sloplan.model.disagg_calibration import correction as fitted
+from sloplan.model.disagg_calibration import DisaggCorrection, correction as fitted
 from sloplan.model.ops import source_label
 from sloplan.model.option_table import ServingMode
 from sloplan.model.pending import settle
