@@ -49,3 +49,9 @@ def test_the_scale_stays_at_one_when_the_rows_say_faster():
     assert scale == 1.0
     free = min(calibrate_disagg.errors(rows, (s, 0.05))[0].mean() for s in (0.7, 0.8))
     assert free < calibrate_disagg.errors(rows, (1.0, 0.05))[0].mean()  # below 1 would have fitted better
+
+
+def test_cross_validation_in_forked_workers_equals_the_folds_in_turn():
+    rows = _rows(1.3, 0.02)
+    serial = calibrate_disagg.cross_validated_rows(rows, 3, workers=1)
+    assert serial and calibrate_disagg.cross_validated_rows(rows, 3, workers=2) == serial
