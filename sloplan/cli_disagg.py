@@ -10,6 +10,7 @@ from collections.abc import Callable
 import typer
 
 from sloplan.core.enums import ServingMode
+from sloplan.perfdb.queries import MoeKernel
 
 from .errors import InputError
 
@@ -20,7 +21,9 @@ ROLE_HELP = {"prefill": "prefill worker", "decode": "decode worker"}
 ENGINE_HELP = {"tp": "tensor-parallel GPUs per {who}", "pp": "pipeline-parallel stages per {who}",
                "dp": "attention data-parallel copies per {who} (MoE models)",
                "moe_tp": "MoE tensor-parallel ways of the {who}'s experts [default: tp × dp / moe_ep]",
-               "moe_ep": "MoE expert-parallel ways of the {who}'s experts [default: tp × dp / moe_tp]"}
+               "moe_ep": "MoE expert-parallel ways of the {who}'s experts [default: tp × dp / moe_tp]",
+               "moe_backend": "TensorRT-LLM MoE kernel backend of the {who}'s experts (moe_config.backend): "
+                              f"{', '.join(k.value for k in MoeKernel)}"}
 COUNT_HELP = {"prefill_batch": "prompts per attention-DP rank in one prefill pass (the CSV's prefill_batch_size); "
                                "a pass packs more when they fit the framework's token budget",
               "prefill_workers": "prefill workers (the CSV's prefill_num_workers)",
@@ -33,11 +36,13 @@ COUNT_HELP = {"prefill_batch": "prompts per attention-DP rank in one prefill pas
 
 def _option(name: str, text: str) -> object:
     ones = not name.endswith(("moe_tp", "moe_ep")) and name not in NOT_ONE
-    return typer.Option(None, f"--{name.replace('_', '-')}", help=f"{text} [default: 1; --mode disagg only]"
-                        if ones else f"{text} [--mode disagg only]")
+    default = "1" if ones else NOT_ONE.get(name)
+    return typer.Option(None, f"--{name.replace('_', '-')}", help=f"{text} [default: {default}; --mode disagg only]"
+                        if default is not None else f"{text} [--mode disagg only]")
 
 
-NOT_ONE = {"decode_draft_tokens": 0}  # flags whose default is not 1 (the moe_* ones: none, derived)
+NOT_ONE = {"decode_draft_tokens": 0, "prefill_moe_backend": MoeKernel.CUTLASS.value,
+           "decode_moe_backend": MoeKernel.CUTLASS.value}  # flags whose default is not 1 (moe_tp/ep: none, derived)
 
 
 OPTIONS = {f"{role}_{f}": _option(f"{role}_{f}", text.format(who=ROLE_HELP[role]))

@@ -48,7 +48,8 @@ def estimate(
                                              "--decode-draft-tokens)"),
     moe_backend: str = typer.Option(MoeKernel.CUTLASS.value, help=f"TensorRT-LLM MoE kernel backend (moe_config."
                                                                   f"backend): {enum_values(MoeKernel)}; --mode agg / "
-                                                                  "static"),
+                                                                  "static (disagg: --prefill-moe-backend, "
+                                                                  "--decode-moe-backend)"),
     from_csv: Optional[Path] = typer.Option(None, help="CSV with silicon_sample.csv's columns: predict every row "
                                                        "(needs --out; the flags above are not used) "
                                                        "[default: none, one configuration from the flags]"),
@@ -57,10 +58,13 @@ def estimate(
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (standard JSON) instead of a table"),
     prefill_tp: Optional[int] = _DISAGG["prefill_tp"], prefill_pp: Optional[int] = _DISAGG["prefill_pp"],
     prefill_dp: Optional[int] = _DISAGG["prefill_dp"], prefill_moe_tp: Optional[int] = _DISAGG["prefill_moe_tp"],
-    prefill_moe_ep: Optional[int] = _DISAGG["prefill_moe_ep"], prefill_batch: Optional[int] = _DISAGG["prefill_batch"],
+    prefill_moe_ep: Optional[int] = _DISAGG["prefill_moe_ep"],
+    prefill_moe_backend: Optional[str] = _DISAGG["prefill_moe_backend"],
+    prefill_batch: Optional[int] = _DISAGG["prefill_batch"],
     prefill_workers: Optional[int] = _DISAGG["prefill_workers"], decode_tp: Optional[int] = _DISAGG["decode_tp"],
     decode_pp: Optional[int] = _DISAGG["decode_pp"], decode_dp: Optional[int] = _DISAGG["decode_dp"],
     decode_moe_tp: Optional[int] = _DISAGG["decode_moe_tp"], decode_moe_ep: Optional[int] = _DISAGG["decode_moe_ep"],
+    decode_moe_backend: Optional[str] = _DISAGG["decode_moe_backend"],
     decode_batch: Optional[int] = _DISAGG["decode_batch"], decode_workers: Optional[int] = _DISAGG["decode_workers"],
     decode_draft_tokens: Optional[int] = _DISAGG["decode_draft_tokens"],
 ) -> None:
@@ -81,9 +85,8 @@ def estimate(
             raise InputError("draft_tokens", "the disaggregated decode workers' drafts are --decode-draft-tokens; "
                                              "accepted with --mode disagg: 0")
         if moe_backend != MoeKernel.CUTLASS.value:
-            raise InputError("moe_backend", "the disaggregated workers run TensorRT-LLM's default MoE backend here "
-                                            "(the CSV rows' per-role backends: model/catalog/moe_backend.yaml); "
-                                            "accepted with --mode disagg: CUTLASS")
+            raise InputError("moe_backend", "each role has its own with --mode disagg; accepted: "
+                                            "--prefill-moe-backend and --decode-moe-backend")
         for name, value, kind in (("backend", backend, Backend), ("quant", quant, GemmQuant)):
             choice(name, value, kind)
         return _disagg.run(dict(model=model, system=system, backend=backend, version=version, quant=quant, isl=isl,

@@ -30,6 +30,7 @@ from sloplan.model.pending import settle
 from sloplan.model.quant import GemmQuant
 from sloplan.model.speculative import MAX_DRAFT_TOKENS
 from sloplan.perfdb import Tier
+from sloplan.perfdb.queries import MoeKernel
 
 from .context import check_drafts
 from .disagg_loop import LoopPoint, Pools, closed_loop
@@ -38,7 +39,7 @@ from .estimation import MAX_CONCURRENCY, EstimateArgs, arguments, context_for
 from .fields import MAX_BATCH_SIZE, Int, bounded, input_error
 
 MAX_WORKERS = 4096  # beyond any cluster; bounds the arithmetic a typo could ask for
-ENGINE_FIELDS = ("tp", "pp", "dp", "moe_tp", "moe_ep")
+ENGINE_FIELDS = ("tp", "pp", "dp", "moe_tp", "moe_ep", "moe_backend")
 COMMON_FIELDS = ("model", "system", "backend", "version", "quant", "isl", "osl", "prefix", "client")
 ROLES = (Role.PREFILL, Role.DECODE)
 # a role's engine argument as the CLI and Python API name it: tp -> prefill_tp
@@ -220,9 +221,11 @@ def result(args: DisaggArgs, built: dict, priced: Priced, point: LoopPoint) -> D
 
 def estimate_disagg(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *,
                     prefill_tp: int = 1, prefill_pp: int = 1, prefill_dp: int = 1, prefill_moe_tp: int | None = None,
-                    prefill_moe_ep: int | None = None, prefill_batch: int = 1, prefill_workers: int = 1,
+                    prefill_moe_ep: int | None = None, prefill_moe_backend: MoeKernel | str = MoeKernel.CUTLASS,
+                    prefill_batch: int = 1, prefill_workers: int = 1,
                     decode_tp: int = 1, decode_pp: int = 1, decode_dp: int = 1, decode_moe_tp: int | None = None,
-                    decode_moe_ep: int | None = None, decode_batch: int = 1, decode_workers: int = 1,
+                    decode_moe_ep: int | None = None, decode_moe_backend: MoeKernel | str = MoeKernel.CUTLASS,
+                    decode_batch: int = 1, decode_workers: int = 1,
                     decode_draft_tokens: int = 0, concurrency: int | None = None,
                     quant: GemmQuant | str | None = None, isl: int = 4000, osl: int = 1000, prefix: int = 0,
                     version: str | None = None,
@@ -230,8 +233,10 @@ def estimate_disagg(model: str, system: str, backend: Backend | str = Backend.TR
     """TTFT (prefill + queueing + KV transfer + first decode step), TPOT and tokens/s/GPU of one
     disaggregated deployment under `concurrency` closed-loop clients (none: one per decode slot).
     Batches are per attention-DP rank (module docstring); `decode_draft_tokens` k > 0: the decode workers
-    speculate with the checkpoint's MTP layers, k drafts a step (model/disagg_workers.py decode_pending).
-    Every bad argument raises sloplan.InputError naming it (prefill_tp, decode_workers, ...) and what it accepts."""
+    speculate with the checkpoint's MTP layers, k drafts a step (model/disagg_workers.py decode_pending);
+    `prefill_moe_backend` / `decode_moe_backend`: each role's TensorRT-LLM moe_config.backend (a MoE model
+    on TensorRT-LLM only, as estimate's moe_backend). Every bad argument raises sloplan.InputError naming
+    it (prefill_tp, decode_workers, ...) and what it accepts."""
     local = locals()
     common = {k: local[k] for k in COMMON_FIELDS}
     engines = {role: {f: local[f"{role.value}_{f}"] for f in ENGINE_FIELDS} for role in ROLES}

@@ -204,3 +204,27 @@ def test_a_benchmark_run_averages_its_start_up_wave_with_the_steady_state():
     assert closed_loop(p, 1, 10).queue_s == 0.0  # one client's first request meets an empty pool
     with pytest.raises(ValueError, match="requests_per_client"):
         closed_loop(p, clients, 0)
+
+
+FP4 = dict(model="nvidia/DeepSeek-V3-0324-FP4", system="gb200", backend="trtllm", isl=1024, osl=1024, prefill_dp=4,
+           prefill_moe_ep=4, decode_tp=8, decode_moe_ep=8, decode_batch=16, concurrency=16)
+
+
+def test_each_role_takes_its_own_moe_backend():
+    base = estimate_disagg(**FP4)
+    gen = estimate_disagg(**FP4, decode_moe_backend="TRTLLM")
+    assert gen.decode_engine.endswith("moe:TRTLLM") and "moe:" not in gen.prefill_engine
+    assert gen.tpot_ms < base.tpot_ms  # trtllm-gen's small-batch MoE on the decode worker
+    assert gen.prefill_ms == pytest.approx(base.prefill_ms)  # the prefill worker keeps CUTLASS
+    wide = estimate_disagg(**FP4, prefill_moe_backend="WIDEEP")
+    assert wide.prefill_engine.endswith("moe:WIDEEP") and wide.tpot_ms == pytest.approx(base.tpot_ms, rel=1e-3)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(FP4, decode_moe_backend="FOO"), "decode_moe_backend"),
+    (dict(model="Qwen/Qwen3-32B", system="h200_sxm", prefill_moe_backend="TRTLLM"), "prefill_moe_backend"),
+])
+def test_a_bad_moe_backend_names_its_role(kwargs, field):
+    with pytest.raises(InputError) as err:
+        estimate_disagg(**kwargs)
+    assert err.value.field == field and "accepted" in str(err.value)

@@ -46,6 +46,8 @@ def test_table_and_json_carry_the_ttft_breakdown():
     (["--mode", "disagg", "--decode-workers", "0"], "decode_workers"),
     (["--mode", "disagg", "--prefill-tp", "3"], "prefill_tp"),
     (["--mode", "disaggregated"], "mode"),
+    (["--mode", "disagg", "--moe-backend", "TRTLLM"], "moe_backend"),  # each role has its own
+    (["--decode-moe-backend", "TRTLLM"], "decode_moe_backend"),  # without --mode disagg
 ])
 def test_bad_flags_are_one_line_exit_2(flags, field):
     r = run("estimate", *QWEN, *flags)
