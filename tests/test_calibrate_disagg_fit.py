@@ -3,6 +3,7 @@ made with them, and the scale never goes below 1 (a prefill worker never priced 
 engine's static prefill), however much faster the rows say it is."""
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -52,6 +53,11 @@ def test_the_scale_stays_at_one_when_the_rows_say_faster():
 
 
 def test_cross_validation_in_forked_workers_equals_the_folds_in_turn():
-    rows = _rows(1.3, 0.02)
-    serial = calibrate_disagg.cross_validated_rows(rows, 3, workers=1)
-    assert serial and calibrate_disagg.cross_validated_rows(rows, 3, workers=2) == serial
+    """Run in a fresh process, as the bench script runs: forking this test process, whose other tests may have
+    left solver threads behind, could hang a child on a lock one of them held."""
+    code = ("import sys; sys.path[:0] = [sys.argv[1]]; import test_calibrate_disagg_fit as t; "
+            "rows = t._rows(1.3, 0.02); cv = t.calibrate_disagg.cross_validated_rows; "
+            "serial = cv(rows, 3, workers=1); assert serial and cv(rows, 3, workers=2) == serial, 'differ'")
+    run = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
