@@ -12,6 +12,7 @@ import typer
 from sloplan.core.enums import ServingMode
 from sloplan.perfdb.queries import MoeKernel
 
+from .cli_flags import enum_values
 from .errors import InputError
 
 # estimate's one-replica modes (a disaggregated configuration is two engines: its own flags)
@@ -23,32 +24,36 @@ ENGINE_HELP = {"tp": "tensor-parallel GPUs per {who}", "pp": "pipeline-parallel 
                "moe_tp": "MoE tensor-parallel ways of the {who}'s experts [default: tp × dp / moe_ep]",
                "moe_ep": "MoE expert-parallel ways of the {who}'s experts [default: tp × dp / moe_tp]",
                "moe_backend": "TensorRT-LLM MoE kernel backend of the {who}'s experts (moe_config.backend): "
-                              f"{', '.join(k.value for k in MoeKernel)}"}
+                              f"{enum_values(MoeKernel)}"}
 COUNT_HELP = {"prefill_batch": "prompts per attention-DP rank in one prefill pass (the CSV's prefill_batch_size); "
                                "a pass packs more when they fit the framework's token budget",
               "prefill_workers": "prefill workers (the CSV's prefill_num_workers)",
               "decode_batch": "requests per attention-DP rank decoding together (the CSV's decode_batch_size)",
               "decode_workers": "decode workers (the CSV's decode_num_workers)",
               "decode_draft_tokens": "MTP draft tokens per decode step of the decode workers, drafted by the "
-                                     "checkpoint's own MTP layers (TRT-LLM num_nextn_predict_layers) [default: 0, "
-                                     "no speculation]"}
-
-
-def _option(name: str, text: str) -> object:
-    ones = not name.endswith(("moe_tp", "moe_ep")) and name not in NOT_ONE
-    default = "1" if ones else NOT_ONE.get(name)
-    return typer.Option(None, f"--{name.replace('_', '-')}", help=f"{text} [default: {default}; --mode disagg only]"
-                        if default is not None else f"{text} [--mode disagg only]")
+                                     "checkpoint's own MTP layers (TRT-LLM num_nextn_predict_layers), 0: no "
+                                     "speculation"}
 
 
 NOT_ONE = {"decode_draft_tokens": 0, "prefill_moe_backend": MoeKernel.CUTLASS.value,
-           "decode_moe_backend": MoeKernel.CUTLASS.value}  # flags whose default is not 1 (moe_tp/ep: none, derived)
+           "decode_moe_backend": MoeKernel.CUTLASS.value}  # flags whose default is not 1
+
+
+def _default(name: str):
+    """A disaggregated flag's default: none for the MoE split (derived from the other), else NOT_ONE's or 1."""
+    return None if name.endswith(("moe_tp", "moe_ep")) else NOT_ONE.get(name, 1)
+
+
+def _option(name: str, text: str) -> object:
+    default = _default(name)
+    return typer.Option(None, f"--{name.replace('_', '-')}", help=f"{text} [default: {default}; --mode disagg only]"
+                        if default is not None else f"{text} [--mode disagg only]")
 
 
 OPTIONS = {f"{role}_{f}": _option(f"{role}_{f}", text.format(who=ROLE_HELP[role]))
            for role in ROLE_HELP for f, text in ENGINE_HELP.items()}
 OPTIONS |= {name: _option(name, text) for name, text in COUNT_HELP.items()}
-DEFAULTS = {name: (None if name.endswith(("moe_tp", "moe_ep")) else NOT_ONE.get(name, 1)) for name in OPTIONS}
+DEFAULTS = {name: _default(name) for name in OPTIONS}
 AGG_ONLY = {"tp": 1, "pp": 1, "dp": 1, "moe_tp": None, "moe_ep": None}
 
 
