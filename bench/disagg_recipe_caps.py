@@ -24,7 +24,8 @@ conc-list: the client counts a row of that config may record) and reads each ent
 
 Beside the cap it records the prefill worker's limits the same sources set (recipe_prefill; the
 entry's PREFILL_MAX_BATCH_SIZE / PREFILL_MAX_NUM_TOKENS), for reading only: `estimate --from-csv`
-takes a row's prefill batch from its prefill_batch_size column.
+takes a row's prefill batch from its prefill_batch_size column. And each role's layout a recipe launches
+(recipe_layout), which `estimate --from-csv` prices where the row records another split of the same GPUs.
 
 An entry whose recipe cannot be found or read, or a client count two entries with different caps list,
 gets no cap (the row keeps today's behaviour). It never reads a measured latency or an error.
@@ -103,6 +104,30 @@ def recipe_prefill(recipe: dict) -> dict:
     return {"prefill_max_batch": sgl.get("max-running-requests"), "prefill_max_tokens": sgl.get("max-prefill-tokens")}
 
 
+def recipe_layout(recipe: dict) -> dict:
+    """Each role's parallel layout by its recipe, `{role}_layout: [tp, dp, moe_ep]` (attention TP per DP
+    rank, attention-DP ranks, expert-parallel ways): TensorRT-LLM's `tensor_parallel_size` is the worker's
+    world size, split into DP ranks of attention TP 1 under `enable_attention_dp`,
+    `moe_expert_parallel_size` its EP; SGLang's `tensor-parallel-size` the world size, `data-parallel-size`
+    its DP ranks under `enable-dp-attention`, `expert-parallel-size` its EP. Absent for a role the recipe
+    does not configure."""
+    backend, out = recipe.get("backend") or {}, {}
+    for role in ("prefill", "decode"):
+        trt = (backend.get("trtllm_config") or {}).get(role)
+        sgl = (backend.get("sglang_config") or {}).get(role)
+        if trt:
+            world, dp = int(trt.get("tensor_parallel_size") or 1), bool(trt.get("enable_attention_dp"))
+            ep, dp = int(trt.get("moe_expert_parallel_size") or 1), world if dp else 1
+        elif sgl:
+            world = int(sgl.get("tensor-parallel-size") or sgl.get("tp-size") or 1)
+            dp = int(sgl.get("data-parallel-size") or sgl.get("dp-size") or 1) if sgl.get("enable-dp-attention") else 1
+            ep = int(sgl.get("expert-parallel-size") or sgl.get("ep-size") or 1)
+        else:
+            continue
+        out[f"{role}_layout"] = [world // dp, dp, ep]
+    return out
+
+
 def _inline(entry: dict, role: str, name: str) -> int | None:
     """An entry's own `{ROLE}_MAX_...=N` setting (benchmarks/dsr1_fp4_gb200_dynamo-trt_slurm.sh), per rank."""
     settings = " ".join(str(s) for r in ("prefill", "decode") for s in (entry[r].get("additional-settings") or []))
@@ -125,7 +150,8 @@ def entry_cap(entry: dict, clones: list[str], day: str) -> tuple[dict, str]:
         if counts != (entry["prefill"]["num-worker"], entry["decode"]["num-worker"]):
             return none, f"{found[0]}: its workers {counts} are not the entry's"
         cap = recipe_cap(found[1])
-        return {"decode_max_running": cap, **recipe_prefill(found[1])}, found[0] + ("" if cap else ": no decode cap")
+        facts = {"decode_max_running": cap, **recipe_prefill(found[1]), **recipe_layout(found[1])}
+        return facts, found[0] + ("" if cap else ": no decode cap")
     decode = _inline(entry, "decode", "MAX_BATCH_SIZE")
     if decode is None:
         return none, "the entry names no recipe and no DECODE_MAX_BATCH_SIZE"
@@ -189,6 +215,9 @@ HEADER = """\
 # method is listed). decode_max_running: null where the recipe could not be found or sets no cap.
 # prefill_max_batch (prompts one prefill worker's pass may carry, all its ranks) and prefill_max_tokens
 # (tokens one rank's pass may carry): the same recipe's prefill limits, recorded for reading only.
+# prefill_layout / decode_layout: [tp, dp, moe_ep] of each role as the recipe launches it (attention TP per
+# DP rank, attention-DP ranks, expert-parallel ways), which `estimate --from-csv` prices where a row
+# records another split of the same GPUs (sloplan/csv_decode_caps.py recipe_layout).
 # source: the recipe file (repository:path@commit) or the master config's own setting, and the entry.
 """
 

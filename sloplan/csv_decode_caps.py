@@ -8,6 +8,9 @@ config and the srt-slurm recipes it names) gives it by the row's benchmark-datab
 decode `max_batch_size` (per attention-DP rank) or SGLang's decode `max-running-requests` (per engine),
 as one worker's total. Where two of a configuration's entries list the row's client count with different
 caps, or neither says, there is no cap: the row's decode_batch_size alone sizes its decode slots, as before.
+
+The same entries give each role's layout as the recipe launched it (`recipe_layout`: tp, attention DP, EP),
+which the row reader prices where the row records another split of the same GPUs.
 """
 from __future__ import annotations
 
@@ -28,20 +31,34 @@ def _configs() -> dict:
     return (load_yaml_file(_FILE) or {}).get("configs") or {}
 
 
+def _entries(row: dict) -> tuple[str, list[dict]]:
+    """(config_id, the entries of the row's configuration listing its isl/osl and client count)."""
+    note = row.get("silicon_data_source") or ""
+    config, clients = _CONFIG.search(note), _CLIENTS.search(note)
+    if not config or not clients:
+        return "", []
+    shape = (str(row.get("isl") or "").strip(), str(row.get("osl") or "").strip())
+    return config.group(1), [e for e in _configs().get(config.group(1)) or ()
+                             if (str(e["isl"]), str(e["osl"])) == shape and int(clients.group(1)) in e["concurrencies"]]
+
+
+def recipe_layout(row: dict, role: str) -> tuple[tuple[int, int, int] | None, str]:
+    """((tp, dp, moe_ep) of one role, "prefill" or "decode", as the row's launch recipe ran it, or None where
+    no recipe says or two of its entries disagree; the config_id)."""
+    config, entries = _entries(row)
+    layouts = {tuple(e[f"{role}_layout"]) if e.get(f"{role}_layout") else None for e in entries}
+    return (layouts.pop() if len(layouts) == 1 else None), config
+
+
 def decode_cap(row: dict, column: int | None) -> tuple[int | None, str]:
     """(requests one decode worker may run, all its ranks together, or None: no cap; note); `column`: the
     row's `decode_max_running` cell as read (None when the file has none or the cell is empty)."""
     if column is not None:
         return column, ""
-    note = row.get("silicon_data_source") or ""
-    config, clients = _CONFIG.search(note), _CLIENTS.search(note)
-    if not config or not clients:
-        return None, ""
-    shape = (str(row.get("isl") or "").strip(), str(row.get("osl") or "").strip())
-    caps = {e["decode_max_running"] for e in _configs().get(config.group(1)) or ()
-            if (str(e["isl"]), str(e["osl"])) == shape and int(clients.group(1)) in e["concurrencies"]}
+    config, entries = _entries(row)
+    caps = {e["decode_max_running"] for e in entries}
     if len(caps) != 1 or None in caps:
         return None, ""
     cap = caps.pop()
-    return cap, (f"at most {cap} running requests per decode worker: config_id {config.group(1)}'s launch "
+    return cap, (f"at most {cap} running requests per decode worker: config_id {config}'s launch "
                  "recipe (model/catalog/decode_caps.yaml)")

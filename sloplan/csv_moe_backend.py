@@ -25,7 +25,7 @@ def _rules() -> tuple[dict, ...]:
     return tuple((load_yaml_file(_FILE) or {}).get("rules") or ())
 
 
-def _matches(rule: dict, row: dict) -> bool:
+def campaign_matches(rule: dict, row: dict) -> bool:
     """The rule's source (image, day), systems, backend, model and recorded columns."""
     return (_source_matches(rule, row.get("silicon_data_source") or "")
             and all((row.get(c) or "").strip() == str(v) for c, v in (rule.get("columns") or {}).items())
@@ -54,7 +54,7 @@ def moe_backend(row: dict, role: str, dp: int, clients: int | None) -> tuple[Moe
     assert role in ROLES, role
     shape = f"{(row.get('isl') or '').strip()}x{(row.get('osl') or '').strip()}"
     for rule in _rules():
-        if role in rule and _matches(rule, row):
+        if role in rule and campaign_matches(rule, row):
             kernel = _chosen(rule[role], dp, shape, clients)
             if kernel is MoeKernel.CUTLASS:
                 return kernel, ""

@@ -27,10 +27,12 @@ Besides pred_ttft_ms and pred_tpot_ms, a file with disaggregated rows gets TTFT'
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from sloplan.core.enums import Client, GemmQuant, Role
 
-from .csv_decode_caps import decode_cap
+from .csv_decode_caps import decode_cap, recipe_layout
+from .csv_expert_layout import expert_layout
 from .csv_layout import Layout, block_scaled_ep, recover
 from .csv_quant import expert_width, served, storage_label
 from .csv_moe_backend import moe_backend
@@ -73,7 +75,8 @@ def is_disagg(row: dict) -> bool:
 
 
 def _layout(row: dict, role) -> Layout:
-    """One role's layout by csv_layout's rules, its columns and errors named with the role's prefix."""
+    """One role's layout by csv_layout's rules (rule 8: sloplan/csv_expert_layout.py), its columns and errors
+    named with the role's prefix."""
     prefix = f"{role.value}_"
 
     def integer(column: str) -> int | None:
@@ -84,8 +87,29 @@ def _layout(row: dict, role) -> Layout:
         layout = recover(row, integer, campaign=False)  # csv_layout.py: roles' convention
     except InputError as exc:
         raise InputError(prefix + exc.field, str(exc).split(": ", 1)[-1]) from None
-    return Layout(layout.tp, layout.dp, layout.moe_tp, layout.moe_ep,
-                  f"{role.value}: {layout.note}" if layout.note else "")
+    layout = expert_layout(row, role.value, Layout(layout.tp, layout.dp, layout.moe_tp, layout.moe_ep,
+                                                   f"{role.value}: {layout.note}" if layout.note else ""))
+    return _launched(row, role, layout)
+
+
+def _launched(row: dict, role, layout: Layout) -> Layout:
+    """`layout` as the row's launch recipe ran it where the recipe splits the same GPUs otherwise
+    (sloplan/csv_decode_caps.py recipe_layout), noted; `clients_per` keeps the recorded DP ranks, which
+    the row's per-rank batch columns count."""
+    found, config = recipe_layout(row, role.value)
+    recorded = (layout.tp, layout.dp, layout.moe_ep or 1)
+    if found is None or found == recorded or found[0] * found[1] != layout.tp * layout.dp:
+        return replace(layout, clients_per=layout.dp)
+    tp, dp, ep = found
+    note = (f"{role.value}: tp {tp}, dp {dp}, moe_ep {ep} as config_id {config}'s launch recipe runs it "
+            f"(recorded tp {recorded[0]}, dp {recorded[1]}, moe_ep {recorded[2]}; model/catalog/decode_caps.yaml)")
+    return replace(layout, tp=tp, dp=dp, moe_tp=tp * dp // ep, moe_ep=ep, clients_per=layout.dp,
+                   note="; ".join(n for n in (layout.note, note) if n))
+
+
+def _per_rank(batch: int, layout: Layout) -> int:
+    """A per-rank batch column of the recorded DP ranks (layout.clients_per) over the layout's ranks."""
+    return -(-batch * layout.clients_per // layout.dp)
 
 
 def _clients(row: dict) -> int | None:
@@ -132,7 +156,9 @@ def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs
                for role, lay in layouts.items()}
     counts = {arg: _integer(row, arg, column=column, accepts=accepted(DisaggCounts, arg))
               for arg, column in COUNT_COLUMN.items() if arg != "concurrency"}
-    counts["decode_batch"], cap_note = _capped(row, counts["decode_batch"], layouts[Role.DECODE].dp)
+    counts["prefill_batch"] = _per_rank(counts["prefill_batch"], layouts[Role.PREFILL])
+    counts["decode_batch"], cap_note = _capped(row, _per_rank(counts["decode_batch"], layouts[Role.DECODE]),
+                                               layouts[Role.DECODE].dp)
     drafts, draft_note = speculation(row, layouts[Role.DECODE].dp, _integer(
         row, DRAFTS, 0, column=DRAFTS, accepts=accepted(DisaggCounts, DRAFTS)) if _text(row, DRAFTS) else None)
     args = disagg_arguments(common, engines, {**counts, DRAFTS: drafts, "concurrency": _clients(row)}, CSV_NAMES,

@@ -1,0 +1,40 @@
+"""Expert parallelism a silicon_sample.csv row's launch set where its columns record none (csv_layout.py rule 8).
+
+Some benchmark campaigns wrote placeholder MoE columns (moe_ep_size 1) for engines their launch scripts ran
+expert-parallel; model/catalog/expert_layout.yaml names each such campaign (container image, systems, model,
+recorded columns) and the roles it covers, with the launch scripts that show it. A matching role with
+attention DP and no recorded expert parallelism is read as moe_tp 1, moe_ep = tp x dp; anything else is
+taken as recorded.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+
+import sloplan.model
+from sloplan.perfdb.yaml_cache import load_yaml_file
+
+from .csv_layout import Layout
+from .csv_moe_backend import campaign_matches
+
+_FILE = Path(sloplan.model.__file__).parent / "catalog" / "expert_layout.yaml"
+
+
+@cache
+def _rules() -> tuple[dict, ...]:
+    return tuple((load_yaml_file(_FILE) or {}).get("rules") or ())
+
+
+def expert_layout(row: dict, role: str, layout: Layout) -> Layout:
+    """`layout` of one disaggregated role ("prefill", "decode") with the expert parallelism its campaign's
+    launches set (module docstring), noted; unchanged where no rule covers the row and role."""
+    if layout.dp <= 1 or (layout.moe_ep or 1) != 1:
+        return layout
+    rule = next((r for r in _rules() if role in r["roles"] and campaign_matches(r, row)), None)
+    if rule is None:
+        return layout
+    width = layout.tp * layout.dp
+    note = (f"{role}: expert parallel over its {width} GPUs, as the {rule['image']} launches ran it "
+            "(moe_ep_size 1 recorded; model/catalog/expert_layout.yaml)")
+    return replace(layout, moe_tp=1, moe_ep=width, note="; ".join(n for n in (layout.note, note) if n))
