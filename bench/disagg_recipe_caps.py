@@ -109,15 +109,16 @@ def recipe_layout(recipe: dict) -> dict:
     rank, attention-DP ranks, expert-parallel ways): TensorRT-LLM's `tensor_parallel_size` is the worker's
     world size, split into DP ranks of attention TP 1 under `enable_attention_dp`,
     `moe_expert_parallel_size` its EP; SGLang's `tensor-parallel-size` the world size, `data-parallel-size`
-    its DP ranks under `enable-dp-attention`, `expert-parallel-size` its EP. Absent for a role the recipe
-    does not configure."""
+    its DP ranks under `enable-dp-attention`, `expert-parallel-size` its EP (1 unset, SGLang's default).
+    Absent for a role the recipe does not configure, or a TensorRT-LLM role that leaves its EP unset."""
     backend, out = recipe.get("backend") or {}, {}
     for role in ("prefill", "decode"):
         trt = (backend.get("trtllm_config") or {}).get(role)
         sgl = (backend.get("sglang_config") or {}).get(role)
-        if trt:
-            world, dp = int(trt.get("tensor_parallel_size") or 1), bool(trt.get("enable_attention_dp"))
-            ep, dp = int(trt.get("moe_expert_parallel_size") or 1), world if dp else 1
+        if trt and trt.get("moe_expert_parallel_size"):  # unset: the version's default, not read here
+            world = int(trt.get("tensor_parallel_size") or 1)
+            dp = world if trt.get("enable_attention_dp") else 1
+            ep = int(trt["moe_expert_parallel_size"])
         elif sgl:
             world = int(sgl.get("tensor-parallel-size") or sgl.get("tp-size") or 1)
             dp = int(sgl.get("data-parallel-size") or sgl.get("dp-size") or 1) if sgl.get("enable-dp-attention") else 1
