@@ -1,10 +1,12 @@
-"""Expert parallelism a silicon_sample.csv row's launch set where its columns record none (csv_layout.py rule 8).
+"""The layout a silicon_sample.csv row's launch ran where its columns record placeholders (csv_layout.py rule 8).
 
-Some benchmark campaigns wrote placeholder MoE columns (moe_ep_size 1) for engines their launch scripts ran
-expert-parallel; model/catalog/expert_layout.yaml names each such campaign (container image, systems, model,
-recorded columns) and the roles it covers, with the launch scripts that show it. A matching role with
-attention DP and no recorded expert parallelism is read as moe_tp 1, moe_ep = tp x dp; anything else is
-taken as recorded.
+Some benchmark campaigns wrote placeholder layout columns (tp 1, attention DP = the worker's GPUs,
+moe_ep_size 1) for engines their launch scripts ran otherwise; model/catalog/expert_layout.yaml names each
+such campaign (container image, systems, model, recorded columns or config_ids) and the roles it covers,
+with the launch scripts that show it. A matching role with attention DP and no recorded expert parallelism
+is read as moe_tp 1, moe_ep = tp x dp, or, for a rule with `layout: tensor_parallel`, as tp = tp x dp with
+tensor-parallel experts and no attention DP (`Layout.clients_per` keeps the recorded ranks, which the
+per-rank batch columns count); anything else is taken as recorded.
 """
 from __future__ import annotations
 
@@ -27,14 +29,19 @@ def _rules() -> tuple[dict, ...]:
 
 
 def expert_layout(row: dict, role: str, layout: Layout) -> Layout:
-    """`layout` of one disaggregated role ("prefill", "decode") with the expert parallelism its campaign's
-    launches set (module docstring), noted; unchanged where no rule covers the row and role."""
+    """`layout` of one disaggregated role ("prefill", "decode") as its campaign's launches ran it (module
+    docstring), noted; unchanged where no rule covers the row and role."""
     if layout.dp <= 1 or (layout.moe_ep or 1) != 1:
         return layout
     rule = next((r for r in _rules() if role in r["roles"] and campaign_matches(r, row)), None)
     if rule is None:
         return layout
     width = layout.tp * layout.dp
+    if rule.get("layout") == "tensor_parallel":
+        note = (f"{role}: tensor parallel over its {width} GPUs, attention and experts, as the {rule['image']} "
+                f"launches ran it (attention DP {layout.dp} recorded; model/catalog/expert_layout.yaml)")
+        return replace(layout, tp=width, dp=1, moe_tp=width, moe_ep=1,
+                       note="; ".join(n for n in (layout.note, note) if n))
     note = (f"{role}: expert parallel over its {width} GPUs, as the {rule['image']} launches ran it "
             "(moe_ep_size 1 recorded; model/catalog/expert_layout.yaml)")
     return replace(layout, moe_tp=1, moe_ep=width, note="; ".join(n for n in (layout.note, note) if n))

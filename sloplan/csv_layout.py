@@ -54,11 +54,13 @@ The rules were worked out on the development split only (design.md, Contracts):
    batch 2 / dp 64, are one measurement (TTFT 3201 ms, TPOT 31.46 ms) with N = 128 in both. Read as the
    engine's clients, batch_size left those engines 8-64x fewer clients than ran (`Layout.clients_per`).
 
-8. **Expert parallelism a campaign recorded as placeholders.** Where a campaign's master config wrote
-   `ep: 1` for engines its launch scripts ran expert-parallel, a disaggregated role with attention DP
-   and moe_ep_size 1 is read as moe_tp 1, moe_ep = tp × dp: the campaigns, with the scripts that show
-   it, are data (model/catalog/expert_layout.yaml, sloplan/csv_expert_layout.py; the December 2025 GB200
-   SGLang DeepSeek-R1 sweeps' single-decode-worker entries, DeepEP on every GPU of each worker).
+8. **Layouts a campaign recorded as placeholders.** Where a campaign's master config wrote `tp: 1, ep: 1`
+   with attention DP for engines its launch scripts ran otherwise, a disaggregated role with attention
+   DP and moe_ep_size 1 is read as its launch ran it: expert parallel (moe_tp 1, moe_ep = tp × dp) or
+   plain tensor parallel (tp = tp × dp, dp 1, the per-rank batch columns carried over). The campaigns,
+   with the scripts that show it, are data (model/catalog/expert_layout.yaml, sloplan/csv_expert_layout.py:
+   the December 2025 GB200 SGLang DeepSeek-R1 sweeps, DeepEP on their single-decode-worker entries, TP on
+   their low-latency ones).
 
 Rows from other sources are taken as recorded (rules 0, 3, 4 and 7 apply to every row).
 

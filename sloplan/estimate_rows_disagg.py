@@ -87,9 +87,9 @@ def _layout(row: dict, role) -> Layout:
         layout = recover(row, integer, campaign=False)  # csv_layout.py: roles' convention
     except InputError as exc:
         raise InputError(prefix + exc.field, str(exc).split(": ", 1)[-1]) from None
-    layout = expert_layout(row, role.value, Layout(layout.tp, layout.dp, layout.moe_tp, layout.moe_ep,
-                                                   f"{role.value}: {layout.note}" if layout.note else ""))
-    return _launched(row, role, layout)
+    recorded = Layout(layout.tp, layout.dp, layout.moe_tp, layout.moe_ep,
+                      f"{role.value}: {layout.note}" if layout.note else "", clients_per=layout.dp)
+    return _launched(row, role, expert_layout(row, role.value, recorded))
 
 
 def _launched(row: dict, role, layout: Layout) -> Layout:
@@ -99,11 +99,11 @@ def _launched(row: dict, role, layout: Layout) -> Layout:
     found, config = recipe_layout(row, role.value)
     recorded = (layout.tp, layout.dp, layout.moe_ep or 1)
     if found is None or found == recorded or found[0] * found[1] != layout.tp * layout.dp:
-        return replace(layout, clients_per=layout.dp)
+        return layout
     tp, dp, ep = found
     note = (f"{role.value}: tp {tp}, dp {dp}, moe_ep {ep} as config_id {config}'s launch recipe runs it "
             f"(recorded tp {recorded[0]}, dp {recorded[1]}, moe_ep {recorded[2]}; model/catalog/decode_caps.yaml)")
-    return replace(layout, tp=tp, dp=dp, moe_tp=tp * dp // ep, moe_ep=ep, clients_per=layout.dp,
+    return replace(layout, tp=tp, dp=dp, moe_tp=tp * dp // ep, moe_ep=ep,
                    note="; ".join(n for n in (layout.note, note) if n))
 
 

@@ -43,3 +43,16 @@ def test_the_row_reader_prices_the_expert_parallel_workers():
     assert (args.decode.moe_tp, args.decode.moe_ep) == (1, 32)
     assert (args.prefill.moe_tp, args.prefill.moe_ep) == (1, 4)
     assert "decode: expert parallel over its 32 GPUs" in note
+
+
+def test_the_low_latency_entries_ran_tensor_parallel_and_keep_their_clients():
+    low = _row(silicon_data_source=SRC.replace("config_id=259", "config_id=252").replace("=8192", "=32"),
+               prefill_num_workers="1", decode_num_workers="2", decode_attention_dp_size="4", decode_moe_tp_size="4",
+               decode_batch_size="4")
+    out = expert_layout(low, "decode", Layout(1, 4, 4, 1, clients_per=4))
+    assert (out.tp, out.dp, out.moe_tp, out.moe_ep, out.clients_per) == (4, 1, 4, 1, 4)
+    assert "tensor parallel over its 4 GPUs" in out.note
+    args, note = parse_disagg(low)
+    assert (args.decode.tp, args.decode.dp, args.decode.moe_ep) == (4, 1, 1)
+    assert (args.prefill.tp, args.prefill.dp) == (4, 1)
+    assert args.counts.decode_batch == 16 and args.counts.concurrency == 32  # 2 workers x 4 ranks x 4 recorded
