@@ -11,6 +11,7 @@ per-rank batch columns count); anything else is taken as recorded.
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import Enum
 from functools import cache
 from pathlib import Path
 
@@ -23,9 +24,18 @@ from .csv_moe_backend import campaign_matches
 _FILE = Path(sloplan.model.__file__).parent / "catalog" / "expert_layout.yaml"
 
 
+class LaunchLayout(str, Enum):
+    """How a rule's roles ran (a rule's `layout`; expert parallel where it names none)."""
+
+    EXPERT_PARALLEL = "expert_parallel"
+    TENSOR_PARALLEL = "tensor_parallel"
+
+
 @cache
 def _rules() -> tuple[dict, ...]:
-    return tuple((load_yaml_file(_FILE) or {}).get("rules") or ())
+    """The catalog's rules, each `layout` read as a LaunchLayout (ValueError on another name)."""
+    rules = (load_yaml_file(_FILE) or {}).get("rules") or ()
+    return tuple({**r, "layout": LaunchLayout(r.get("layout", LaunchLayout.EXPERT_PARALLEL))} for r in rules)
 
 
 def expert_layout(row: dict, role: str, layout: Layout) -> Layout:
@@ -37,7 +47,7 @@ def expert_layout(row: dict, role: str, layout: Layout) -> Layout:
     if rule is None:
         return layout
     width = layout.tp * layout.dp
-    if rule.get("layout") == "tensor_parallel":
+    if rule["layout"] is LaunchLayout.TENSOR_PARALLEL:
         note = (f"{role}: tensor parallel over its {width} GPUs, attention and experts, as the {rule['image']} "
                 f"launches ran it (attention DP {layout.dp} recorded; model/catalog/expert_layout.yaml)")
         return replace(layout, tp=width, dp=1, moe_tp=width, moe_ep=1,

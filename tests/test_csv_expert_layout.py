@@ -56,3 +56,19 @@ def test_the_low_latency_entries_ran_tensor_parallel_and_keep_their_clients():
     assert (args.decode.tp, args.decode.dp, args.decode.moe_ep) == (4, 1, 1)
     assert (args.prefill.tp, args.prefill.dp) == (4, 1)
     assert args.counts.decode_batch == 16 and args.counts.concurrency == 32  # 2 workers x 4 ranks x 4 recorded
+
+
+def test_a_rule_names_a_known_layout(monkeypatch):
+    import pytest
+
+    import sloplan.csv_expert_layout as mod
+
+    monkeypatch.setattr(mod, "load_yaml_file", lambda _: {"rules": [{"layout": "pipeline_parallel"}]})
+    mod._rules.cache_clear()
+    try:
+        with pytest.raises(ValueError):
+            mod._rules()
+    finally:
+        monkeypatch.undo()
+        mod._rules.cache_clear()
+    assert mod._rules()[0]["layout"] is mod.LaunchLayout.EXPERT_PARALLEL
