@@ -75,16 +75,28 @@ def recipe_at(clones: list[str], path: str, day: str) -> tuple[str, dict] | None
     return None
 
 
+def _role(recipe: dict, framework: str, role: str) -> dict:
+    """One role's engine settings in a recipe (`trtllm_config` / `sglang_config`), empty where absent."""
+    return ((recipe.get("backend") or {}).get(f"{framework}_config") or {}).get(role) or {}
+
+
+def _trt_ranks(trt: dict) -> int:
+    """A TensorRT-LLM worker's attention-DP ranks: its world size under enable_attention_dp, else 1."""
+    return int(trt.get("tensor_parallel_size") or 1) if trt.get("enable_attention_dp") else 1
+
+
+def _sgl_ranks(sgl: dict) -> int:
+    """An SGLang worker's attention-DP ranks: its dp size under enable-dp-attention, else 1."""
+    return int(sgl.get("data-parallel-size") or sgl.get("dp-size") or 1) if sgl.get("enable-dp-attention") else 1
+
+
 def recipe_cap(recipe: dict) -> int | None:
     """Requests one decode worker may run by its recipe (module docstring), or None where it sets none."""
-    backend = recipe.get("backend") or {}
-    trt = ((backend.get("trtllm_config") or {}).get("decode")) or None
-    if trt is not None and trt.get("max_batch_size"):
-        ranks = int(trt.get("tensor_parallel_size") or 1) if trt.get("enable_attention_dp") else 1
-        return int(trt["max_batch_size"]) * ranks
-    sgl = ((backend.get("sglang_config") or {}).get("decode")) or None
-    if sgl is not None and sgl.get("max-running-requests"):
-        dp = int(sgl.get("data-parallel-size") or sgl.get("dp-size") or 1) if sgl.get("enable-dp-attention") else 1
+    trt, sgl = _role(recipe, "trtllm", "decode"), _role(recipe, "sglang", "decode")
+    if trt.get("max_batch_size"):
+        return int(trt["max_batch_size"]) * _trt_ranks(trt)
+    if sgl.get("max-running-requests"):
+        dp = _sgl_ranks(sgl)
         return int(sgl["max-running-requests"]) // dp * dp or None
     return None
 
@@ -93,14 +105,11 @@ def recipe_prefill(recipe: dict) -> dict:
     """A prefill worker's limits by its recipe: the prompts one pass may carry (all its ranks: TensorRT-LLM
     `max_batch_size` per attention-DP rank, SGLang `max-running-requests` per engine) and the tokens one
     rank's pass may carry (`max_num_tokens`, SGLang `max-prefill-tokens`); None where it sets none."""
-    backend = recipe.get("backend") or {}
-    trt = (backend.get("trtllm_config") or {}).get("prefill")
+    trt, sgl = _role(recipe, "trtllm", "prefill"), _role(recipe, "sglang", "prefill")
     if trt:
-        ranks = int(trt.get("tensor_parallel_size") or 1) if trt.get("enable_attention_dp") else 1
         batch = trt.get("max_batch_size")
-        return {"prefill_max_batch": int(batch) * ranks if batch else None,
+        return {"prefill_max_batch": int(batch) * _trt_ranks(trt) if batch else None,
                 "prefill_max_tokens": trt.get("max_num_tokens")}
-    sgl = (backend.get("sglang_config") or {}).get("prefill") or {}
     return {"prefill_max_batch": sgl.get("max-running-requests"), "prefill_max_tokens": sgl.get("max-prefill-tokens")}
 
 
@@ -111,17 +120,14 @@ def recipe_layout(recipe: dict) -> dict:
     `moe_expert_parallel_size` its EP; SGLang's `tensor-parallel-size` the world size, `data-parallel-size`
     its DP ranks under `enable-dp-attention`, `expert-parallel-size` its EP (1 unset, SGLang's default).
     Absent for a role the recipe does not configure, or a TensorRT-LLM role that leaves its EP unset."""
-    backend, out = recipe.get("backend") or {}, {}
+    out = {}
     for role in ("prefill", "decode"):
-        trt = (backend.get("trtllm_config") or {}).get(role)
-        sgl = (backend.get("sglang_config") or {}).get(role)
-        if trt and trt.get("moe_expert_parallel_size"):  # unset: the version's default, not read here
-            world = int(trt.get("tensor_parallel_size") or 1)
-            dp = world if trt.get("enable_attention_dp") else 1
+        trt, sgl = _role(recipe, "trtllm", role), _role(recipe, "sglang", role)
+        if trt.get("moe_expert_parallel_size"):  # unset: the version's default, not read here
+            world, dp = int(trt.get("tensor_parallel_size") or 1), _trt_ranks(trt)
             ep = int(trt["moe_expert_parallel_size"])
         elif sgl:
-            world = int(sgl.get("tensor-parallel-size") or sgl.get("tp-size") or 1)
-            dp = int(sgl.get("data-parallel-size") or sgl.get("dp-size") or 1) if sgl.get("enable-dp-attention") else 1
+            world, dp = int(sgl.get("tensor-parallel-size") or sgl.get("tp-size") or 1), _sgl_ranks(sgl)
             ep = int(sgl.get("expert-parallel-size") or sgl.get("ep-size") or 1)
         else:
             continue

@@ -12,8 +12,8 @@ silicon_sample.csv measure besides is on the TTFT side only, two numbers per fra
   above, never below: a prefill worker is never priced faster than the same engine's static prefill,
   so no plan goes disaggregated for this constant. Under a saturating load SGLang's prefill servers
   deliver about 0.35-0.55 of the throughput the kernel tables price while a lone prompt's TTFT is
-  met (bench/disagg_ttft_probe.py), which a busy-time scale says and a fixed cost cannot: SGLang
-  fits 1.56 and its fixed cost falls from 0.091 to 0.024 s. Left free, the scale fitted below 1
+  met (bench/disagg_ttft_probe.py), which a busy-time scale says and a fixed cost cannot (SGLang's
+  fitted values, and its fixed cost without the scale, are in the README). Left free, the scale fitted below 1
   for TRT-LLM and vLLM for a reason of the loss, not of the hardware (bench/calibrate_disagg.py:
   fit_one), and turned bundled plans disaggregated.
 

@@ -10,7 +10,6 @@ per-rank batch columns count); anything else is taken as recorded.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from enum import Enum
 from functools import cache
 from pathlib import Path
@@ -50,8 +49,7 @@ def expert_layout(row: dict, role: str, layout: Layout) -> Layout:
     if rule["layout"] is LaunchLayout.TENSOR_PARALLEL:
         note = (f"{role}: tensor parallel over its {width} GPUs, attention and experts, as the {rule['image']} "
                 f"launches ran it (attention DP {layout.dp} recorded; model/catalog/expert_layout.yaml)")
-        return replace(layout, tp=width, dp=1, moe_tp=width, moe_ep=1,
-                       note="; ".join(n for n in (layout.note, note) if n))
+        return layout.remapped(note, tp=width, dp=1, moe_tp=width, moe_ep=1)
     note = (f"{role}: expert parallel over its {width} GPUs, as the {rule['image']} launches ran it "
             "(moe_ep_size 1 recorded; model/catalog/expert_layout.yaml)")
-    return replace(layout, moe_tp=1, moe_ep=width, note="; ".join(n for n in (layout.note, note) if n))
+    return layout.remapped(note, moe_tp=1, moe_ep=width)

@@ -101,6 +101,14 @@ class Layout:
         """The engine's client concurrency for the row's batch_size."""
         return batch_size * self.clients_per
 
+    def per_rank(self, batch_size: int) -> int:
+        """A per-recorded-rank batch column over this layout's DP ranks (the fullest rank's share)."""
+        return -(-self.concurrency(batch_size) // self.dp)
+
+    def remapped(self, note: str, **changes) -> "Layout":
+        """This layout with `changes`, `note` appended to what it says of the row's mapping."""
+        return replace(self, **changes, note="; ".join(n for n in (self.note, note) if n))
+
 
 def _recorded(value: int | None) -> int | None:
     """Rule 0: 0 or empty is 'not recorded'."""
@@ -130,7 +138,7 @@ def recover(row: dict, integer: Callable[[str], int | None], campaign: bool = Tr
     if dp is None or dp <= 1:
         return layout
     note = f"batch_size per attention_dp_size {dp} rank: {dp}x the clients (rule 7)"
-    return replace(layout, clients_per=dp, note="; ".join(n for n in (layout.note, note) if n))
+    return layout.remapped(note, clients_per=dp)
 
 
 def _layout(row: dict, integer: Callable[[str], int | None], campaign: bool) -> Layout:
@@ -191,4 +199,4 @@ def block_scaled_ep(layout: Layout, backend: str, expert_width: int | None, bloc
         return layout
     note = (f"{role}{BLOCK_SPLIT_BACKENDS[backend]} cannot split {expert_width}-wide FP8-block experts {width} ways: "
             f"its expert-parallel layout, moe_tp 1, moe_ep {width}")
-    return replace(layout, moe_tp=1, moe_ep=width, note="; ".join(n for n in (layout.note, note) if n))
+    return layout.remapped(note, moe_tp=1, moe_ep=width)

@@ -87,8 +87,8 @@ def _layout(row: dict, role) -> Layout:
         layout = recover(row, integer, campaign=False)  # csv_layout.py: roles' convention
     except InputError as exc:
         raise InputError(prefix + exc.field, str(exc).split(": ", 1)[-1]) from None
-    recorded = Layout(layout.tp, layout.dp, layout.moe_tp, layout.moe_ep,
-                      f"{role.value}: {layout.note}" if layout.note else "", clients_per=layout.dp)
+    # the per-rank batch columns count the ranks as read (rules 0-7); later remappings carry them over
+    recorded = replace(layout, note=f"{role.value}: {layout.note}" if layout.note else "", clients_per=layout.dp)
     return _launched(row, role, expert_layout(row, role.value, recorded))
 
 
@@ -103,13 +103,7 @@ def _launched(row: dict, role, layout: Layout) -> Layout:
     tp, dp, ep = found
     note = (f"{role.value}: tp {tp}, dp {dp}, moe_ep {ep} as config_id {config}'s launch recipe runs it "
             f"(recorded tp {recorded[0]}, dp {recorded[1]}, moe_ep {recorded[2]}; model/catalog/decode_caps.yaml)")
-    return replace(layout, tp=tp, dp=dp, moe_tp=tp * dp // ep, moe_ep=ep,
-                   note="; ".join(n for n in (layout.note, note) if n))
-
-
-def _per_rank(batch: int, layout: Layout) -> int:
-    """A per-rank batch column of the recorded DP ranks (layout.clients_per) over the layout's ranks."""
-    return -(-batch * layout.clients_per // layout.dp)
+    return layout.remapped(note, tp=tp, dp=dp, moe_tp=tp * dp // ep, moe_ep=ep)
 
 
 def _clients(row: dict) -> int | None:
@@ -156,8 +150,8 @@ def parse_disagg(row: dict, client: Client = Client.SERVING) -> tuple[DisaggArgs
                for role, lay in layouts.items()}
     counts = {arg: _integer(row, arg, column=column, accepts=accepted(DisaggCounts, arg))
               for arg, column in COUNT_COLUMN.items() if arg != "concurrency"}
-    counts["prefill_batch"] = _per_rank(counts["prefill_batch"], layouts[Role.PREFILL])
-    counts["decode_batch"], cap_note = _capped(row, _per_rank(counts["decode_batch"], layouts[Role.DECODE]),
+    counts["prefill_batch"] = layouts[Role.PREFILL].per_rank(counts["prefill_batch"])
+    counts["decode_batch"], cap_note = _capped(row, layouts[Role.DECODE].per_rank(counts["decode_batch"]),
                                                layouts[Role.DECODE].dp)
     drafts, draft_note = speculation(row, layouts[Role.DECODE].dp, _integer(
         row, DRAFTS, 0, column=DRAFTS, accepts=accepted(DisaggCounts, DRAFTS)) if _text(row, DRAFTS) else None)
