@@ -16,10 +16,11 @@ Contracts); held-out rows are dropped while reading, before any value of theirs 
 one set of constants per benchmark campaign. The estimator cannot use such keys; the in-sample error
 they reach bounds what any choice of the ten constants can do with this model's structure.
 
-`--moe` fits the same constants, at the same two levels, on the MoE / MLA aggregated rows of the
-development split instead and writes them as calibration.yaml's `moe:` block, which only models with
-expert layers read (model/calibration.py); the dense entries are kept byte for byte, and a dense refit
-keeps the block. Attention-DP rows are solved for one rank, as the estimator solves them.
+`--moe` fits the same constants on the MoE / MLA aggregated rows of the development split instead, at
+two more levels below (system, backend): the model's attention design, then the engine's GEMM format
+within it (the expert kernels follow it), each where it has 20 rows, and writes them as calibration.yaml's
+`moe:` block, which only models with expert layers read (model/calibration.py, Calibration.for_engine);
+the dense entries are kept byte for byte, and a dense refit keeps the block. Attention-DP rows are solved for one rank, as the estimator solves them.
 """
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def prepare(rows: list[dict], split: tuple[str, ...] = (), by_design: bool = Fal
         conc_all, cap, _ = per_rank(engine, np.array([c for _, c in members]), slot.max_running, neutral)
         curves = replica_curves(ctx.arch, engine, ctx.db, ctx.fw, ctx.workload, conc_all, cap)
         for (row, _), rank_conc in zip(members, np.atleast_1d(conc_all)):
-            design = [ctx.arch.attention.kind.value] if by_design else []
+            design = [ctx.arch.attention.kind.value, engine.quant.gemm.value] if by_design else []
             part = "/".join([row["system"], row["backend"]] + design + [row[c] or "-" for c in split])
             out.append(dict(curves=curves, wl=ctx.workload, pp=engine.pp, conc=np.array([float(rank_conc)]), cap=cap,
                             dp=engine.dp, backend=row["backend"], part=part, id=row["id"],
@@ -220,19 +221,25 @@ def fit_all(prepped: list[dict], verbose: bool, maxiter: int = NM_MAXITER) -> di
     level where a group has enough rows and starting from its parent's constants; the independent
     fits of one level run in parallel processes."""
     fitted: dict[str, Calibration] = {}
-    for level in range(3):
+    for level in range(max(len(_keys(r)) for r in prepped)):
         groups: dict[str, list[dict]] = {}
         for r in prepped:
             keys = _keys(r)
             if level < len(keys):
                 groups.setdefault(keys[level], []).append(r)
         groups = {k: rs for k, rs in sorted(groups.items()) if level == 0 or len(rs) >= MIN_ROWS_OWN_FIT}
-        starts = [fitted[_keys(rs[0])[level - 1]] if level else start_for(rs) for rs in groups.values()]
+        starts = [_parent(fitted, rs[0], level) if level else start_for(rs) for rs in groups.values()]
         fitted |= dict(zip(groups, _pmap(fit, list(groups.values()), starts, [maxiter] * len(groups))))
         for k, rs in groups.items() if verbose else ():
-            parent = {r["part"]: fitted[_keys(r)[level - 1]] if level else Calibration() for r in rs}
+            parent = {r["part"]: _parent(fitted, r, level) if level else Calibration() for r in rs}
             report("  " * level + k, rs, parent, {r["part"]: fitted[k] for r in rs})
     return fitted
+
+
+def _parent(fitted: dict[str, Calibration], r: dict, level: int) -> Calibration:
+    """The most specific constants fitted above `level` for row `r` (a group too small for its own fit
+    reads its parent's, as model/calibration.py does)."""
+    return next(fitted[k] for k in reversed(_keys(r)[:level]) if k in fitted)
 
 
 def start_for(rows: list[dict]) -> Calibration:
@@ -242,9 +249,10 @@ def start_for(rows: list[dict]) -> Calibration:
 
 
 def _keys(r: dict) -> list[str]:
-    """A row's group at each level, most general first: backend, system/backend, the finer group."""
-    sb = "/".join(r["part"].split("/")[:2])
-    return [r["backend"], sb] + ([r["part"]] if r["part"] != sb else [])
+    """A row's group at each level, most general first: backend, system/backend, then each finer group
+    (the MoE fit: the attention design, then the engine's GEMM format within it)."""
+    parts = r["part"].split("/")
+    return [r["backend"]] + ["/".join(parts[:n]) for n in range(2, len(parts) + 1)]
 
 
 def constants_for(fitted: dict[str, Calibration], prepped: list[dict]) -> dict[str, Calibration]:

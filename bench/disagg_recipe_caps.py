@@ -25,7 +25,8 @@ conc-list: the client counts a row of that config may record) and reads each ent
 Beside the cap it records the prefill worker's limits the same sources set (recipe_prefill; the
 entry's PREFILL_MAX_BATCH_SIZE / PREFILL_MAX_NUM_TOKENS), for reading only: `estimate --from-csv`
 takes a row's prefill batch from its prefill_batch_size column. And each role's layout a recipe launches
-(recipe_layout), which `estimate --from-csv` prices where the row records another split of the same GPUs.
+(recipe_layout), which `estimate --from-csv` prices where the row records another split of the same GPUs,
+and each TensorRT-LLM role's MoE backend (recipe_moe_backend, `moe_config.backend`), which no column records.
 
 An entry whose recipe cannot be found or read, or a client count two entries with different caps list,
 gets no cap (the row keeps today's behaviour). It never reads a measured latency or an error.
@@ -135,6 +136,17 @@ def recipe_layout(recipe: dict) -> dict:
     return out
 
 
+def recipe_moe_backend(recipe: dict) -> dict:
+    """Each TensorRT-LLM role's MoE backend by its recipe, `{role}_moe_backend` (`moe_config.backend`);
+    absent for a role that leaves it unset (the version's default) or an SGLang recipe."""
+    out = {}
+    for role in ("prefill", "decode"):
+        backend = (_role(recipe, "trtllm", role).get("moe_config") or {}).get("backend")
+        if backend:
+            out[f"{role}_moe_backend"] = str(backend)
+    return out
+
+
 def _inline(entry: dict, role: str, name: str) -> int | None:
     """An entry's own `{ROLE}_MAX_...=N` setting (benchmarks/dsr1_fp4_gb200_dynamo-trt_slurm.sh), per rank."""
     settings = " ".join(str(s) for r in ("prefill", "decode") for s in (entry[r].get("additional-settings") or []))
@@ -157,7 +169,8 @@ def entry_cap(entry: dict, clones: list[str], day: str) -> tuple[dict, str]:
         if counts != (entry["prefill"]["num-worker"], entry["decode"]["num-worker"]):
             return none, f"{found[0]}: its workers {counts} are not the entry's"
         cap = recipe_cap(found[1])
-        facts = {"decode_max_running": cap, **recipe_prefill(found[1]), **recipe_layout(found[1])}
+        facts = {"decode_max_running": cap, **recipe_prefill(found[1]), **recipe_layout(found[1]),
+                 **recipe_moe_backend(found[1])}
         return facts, found[0] + ("" if cap else ": no decode cap")
     decode = _inline(entry, "decode", "MAX_BATCH_SIZE")
     if decode is None:
@@ -225,6 +238,8 @@ HEADER = """\
 # prefill_layout / decode_layout: [tp, dp, moe_ep] of each role as the recipe launches it (attention TP per
 # DP rank, attention-DP ranks, expert-parallel ways), which `estimate --from-csv` prices where a row
 # records another split of the same GPUs (sloplan/csv_decode_caps.py recipe_layout).
+# prefill_moe_backend / decode_moe_backend: a TensorRT-LLM role's moe_config.backend where the recipe sets
+# it, which `estimate --from-csv` prices (sloplan/csv_moe_backend.py).
 # source: the recipe file (repository:path@commit) or the master config's own setting, and the entry.
 """
 

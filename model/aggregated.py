@@ -279,7 +279,7 @@ def whole_engine(m: ServingMetrics, engine: Engine, concurrency, max_running: in
 def aggregated_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: FrameworkProfile, wl: Workload,
                        concurrency: np.ndarray, max_running: int, cal: Calibration) -> Pending:
     """`aggregated`, waiting for its lookups (model/pending.py)."""
-    conc, running, rank_cal = per_rank(engine, concurrency, max_running, cal)
+    conc, running, rank_cal = per_rank(engine, concurrency, max_running, cal.for_engine(engine))
     grid = step_grid(arch, engine, system, fw, wl, _d_cap(engine, fw, conc, running))
     return Pending(grid.groups, lambda priced: whole_engine(
         closed_loop(grid.curves(priced), wl, engine.pp, conc, running, rank_cal, engine.dp), engine, concurrency,
@@ -302,7 +302,7 @@ def static_pending(arch: ModelArch, engine: Engine, system: SystemSpec, fw: Fram
     `draft_tokens` k > 0: the decode steps speculate as step_grid's do (model/speculative.py): each
     request carries 1 + k tokens, the drafter's passes scale the step by (L + k) / L, and the TPOT is
     the step over the accepted tokens; the prefill is unchanged."""
-    b = np.asarray(batch, dtype=int)
+    b, cal = np.asarray(batch, dtype=int), cal.for_engine(engine)
     rb = b if engine.dp == 1 else np.maximum(-(-b // engine.dp), 1)  # the fullest rank's requests
     mb = np.maximum(np.ceil(rb / engine.pp).astype(int), 1)  # pipeline micro-batch
     I, t = wl.new_tokens, mb * (1 + draft_tokens)  # t: the decode step's tokens

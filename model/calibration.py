@@ -77,6 +77,7 @@ class Calibration:
     dp_wait_steps: float = 0.0
     draft_accept_rate: float = 0.0
     prefill_in_steps: bool = False
+    by_gemm: tuple[tuple[str, "Calibration"], ...] = ()  # refined constants per engine GEMM format (`for_engine`)
 
     def frontend_load(self, tokens_per_s: float) -> float:
         """A server's output tokens/s as a share of its frontend limit (0 when there is none)."""
@@ -94,7 +95,17 @@ class Calibration:
         front (one process streaming every request's tokens), not to the engine: an offline throughput
         run (trtllm-bench, vllm bench throughput) has no such front, so it is dropped; everything else,
         fitted on the engine, stays. The dense calibration rows were measured through serving fronts."""
-        return self if Client(client) is Client.SERVING else replace(self, frontend_s_per_token=0.0)
+        if Client(client) is Client.SERVING:
+            return self
+        return replace(self, frontend_s_per_token=0.0,
+                       by_gemm=tuple((g, c.for_client(client)) for g, c in self.by_gemm))
+
+    def for_engine(self, engine) -> "Calibration":
+        """The constants of an engine of this context: the entry fitted on the rows of its GEMM format
+        (`by_gemm`, the moe: block's `system/backend/design/gemm` entries) where there is one, else these.
+        An MoE model's expert kernels follow its GEMM format (block-FP8 DeepGEMM / trtllm-gen, NVFP4
+        CUTLASS / trtllm-gen), whose tables miss different costs. Idempotent: a refined entry has none."""
+        return next((c for g, c in self.by_gemm if g == engine.quant.gemm.value), self)
 
 
 @lru_cache(maxsize=1)
@@ -118,9 +129,11 @@ def calibration(backend: Backend | str, system: str | None = None, moe: bool = F
     those, the same two levels fitted on the MoE rows alone (bench/calibrate.py --moe), so refitting
     either never moves the other; where the block has no entry the dense constants stand. `design`: the
     model's attention design; the block's `system/backend/design` entry (fitted on that design's rows of
-    the pair where they are enough) goes on top. MLA and GQA MoE models on one (system, backend) differ
-    in what the kernel tables miss: TRT-LLM DeepSeek TTFTs at 1k tokens sit 130-370 ms above the prefill
-    where gpt-oss's on the same GPUs and framework are met within a few ms."""
+    the pair where they are enough) goes on top, and each `system/backend/design/gemm` entry on top of
+    that is the constants of the engines of that GEMM format (Calibration.for_engine). MLA and GQA MoE
+    models on one (system, backend) differ in what the kernel tables miss: TRT-LLM DeepSeek TTFTs at 1k
+    tokens sit 130-370 ms above the prefill where gpt-oss's on the same GPUs and framework are met within
+    a few ms."""
     name = Backend(backend).value
     blocks = [_table()] + ([_table().get(MOE_BLOCK) or {}] if moe else [])
     fields: dict = {}
@@ -134,4 +147,7 @@ def calibration(backend: Backend | str, system: str | None = None, moe: bool = F
         for entry in entries:
             fields.update(entry)
             moe_fit = moe_fit or bool(i and entry)
-    return Calibration(**fields, prefill_in_steps=moe_fit)
+    prefix = f"{system}/{name}/{AttentionKind(design).value}/" if moe and system and design is not None else None
+    by_gemm = tuple((key[len(prefix):], Calibration(**{**fields, **entry}, prefill_in_steps=True))
+                    for key, entry in sorted(blocks[-1].items()) if prefix and key.startswith(prefix))
+    return Calibration(**fields, prefill_in_steps=moe_fit, by_gemm=by_gemm)

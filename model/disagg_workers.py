@@ -118,7 +118,7 @@ def prefill_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkPr
     """A prefill worker's metrics at each batch size, waiting for its lookups (model/pending.py).
     `correction`: the fitted disaggregated correction (model/disagg_calibration.py; default: the
     catalog's for this framework and system)."""
-    b = np.asarray(batch, dtype=int)
+    b, cal = np.asarray(batch, dtype=int), cal.for_engine(engine)
     fix = correction or fitted(fw.backend, system.name)
 
     def finish(m: ServingMetrics) -> PrefillMetrics:
@@ -186,7 +186,7 @@ def decode_pending(arch: ModelArch, engine, system: SystemSpec, fw: FrameworkPro
     speculates with the checkpoint's MTP layers (model/speculative.py, as an aggregated engine does, at
     the aggregated calibration's draft_accept_rate): each step verifies 1 + k tokens per request and
     drafts k more, its TPOT the step over the accepted tokens; the first step is a whole step."""
-    c = np.asarray(concurrency, dtype=int)
+    c, cal = np.asarray(concurrency, dtype=int), cal.for_engine(engine)
     accepted = accepted_tokens(draft_tokens, cal.draft_accept_rate)
 
     def finish(m: ServingMetrics) -> DecodeMetrics:

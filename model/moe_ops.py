@@ -197,12 +197,13 @@ def nvlink_rack(system: SystemSpec) -> bool:
 # moe_tp = 1 (TRT-LLM 1.2 / 1.3, tensorrt_llm/_torch/modules/fused_moe/): CutlassFusedMoE and
 # TRTLLMGenFusedMoE `select_alltoall_method_type` return NVLinkOneSided unless TRTLLM_FORCE_ALLTOALL_METHOD
 # names another ("We found that NVLinkOneSided performs better than NCCL AllGather/ReduceScatter ... We
-# favor NVLinkOneSided"), CuteDslFusedMoE is a CutlassFusedMoE, and CommunicationFactory.create_strategy
-# (ConfigurableMoE) tries NVLinkOneSided first; WideEPMoE picks MNNVL = NVLinkTwoSided and refuses
-# NVLinkOneSided ("NVLinkOneSided is not supported for WideEPMoE"). Only NVLinkTwoSided has a prepare
-# phase (prepare_dispatch: the routing exchange before the payload).
+# favor NVLinkOneSided"), CuteDslFusedMoE and DeepGemmFusedMoE are CutlassFusedMoEs, and
+# CommunicationFactory.create_strategy (ConfigurableMoE) tries NVLinkOneSided first; WideEPMoE picks
+# MNNVL = NVLinkTwoSided and refuses NVLinkOneSided ("NVLinkOneSided is not supported for WideEPMoE").
+# Only NVLinkTwoSided has a prepare phase (prepare_dispatch: the routing exchange before the payload).
 NVLINK_KERNEL = {MoeKernel.CUTLASS: NvlinkKernel.ONE_SIDED, MoeKernel.TRTLLM: NvlinkKernel.ONE_SIDED,
-                 MoeKernel.CUTEDSL: NvlinkKernel.ONE_SIDED, MoeKernel.WIDEEP: NvlinkKernel.TWO_SIDED}
+                 MoeKernel.CUTEDSL: NvlinkKernel.ONE_SIDED, MoeKernel.WIDEEP: NvlinkKernel.TWO_SIDED,
+                 MoeKernel.DEEPGEMM: NvlinkKernel.ONE_SIDED}
 # Per expert format: the activations' format on the wire (the table's moe_dtype) and the combine. NVFP4
 # experts quantize before dispatch (post-quant all-to-all, TRTLLM_MOE_POST_QUANT_ALLTOALLV=1 by default) and
 # combine in NVFP4 (moe_config.use_low_precision_moe_combine, which the NVL72 DEP decode recipes set:

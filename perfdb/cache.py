@@ -38,7 +38,8 @@ from .sparse_grid import SparseGrid
 # layout everywhere, NCCL / all-to-all read lazily, one counter (family side files carry none); 9: block
 # scales counted in the SOL of fp8_block / mxfp4 (core/dtypes.py), whose byte counts the name now also hashes;
 # 10: the MoE table keeps its kernel lanes beside the default one (perfdb/moe.py KERNEL_LANES)
-CACHE_SCHEMA = 10
+# 11: kernel lanes another framework's table times (SystemSpec.kernel_donors)
+CACHE_SCHEMA = 11
 STALE_TMP_S = 3600.0  # a .tmp older than this belongs to a dead writer (a live one renames within seconds)
 _MAX_REASON = 120  # characters of an exception message echoed in a warning
 _UNWRITABLE_SAID: set[str] = set()  # cache folders already reported unwritable in this process

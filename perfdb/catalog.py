@@ -23,6 +23,7 @@ _DIR = Path(__file__).with_name("systems")
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # PyYAML built without libyaml: the Python one
 _FLOAT_FIELDS = ("mem_capacity_bytes", "mem_bw_bytes_per_s", "intra_node_bw_bytes_per_s",
                  "inter_node_bw_bytes_per_s", "p2p_latency_s")
+_KERNEL_DONOR_KEYS = ("backend", "table", "dtype", "kernel", "donor_backend", "donor_version", "donor_kernel")
 
 
 def load_yaml(source: str | bytes | IO) -> Any:
@@ -57,5 +58,6 @@ def load_system(name: str) -> SystemSpec:
         lane_donors=tuple((str(d["backend"]), str(d["table"]), str(d["dtype"]), str(d["donor_backend"]),
                            str(d["donor_version"]))
                           for d in raw.get("lane_donors") or ()),
+        kernel_donors=tuple(tuple(str(d[k]) for k in _KERNEL_DONOR_KEYS) for d in raw.get("kernel_donors") or ()),
         **{f: float(raw[f]) for f in _FLOAT_FIELDS},
     )

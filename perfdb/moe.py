@@ -60,20 +60,38 @@ def _donated(spec, backend: str, root) -> list[tuple[object, str]]:
     return out
 
 
-def _columns(path, donated: list[tuple[object, str]]) -> dict:
+def _kernel_donated(spec, backend: str, root) -> list[tuple[object, str, str, str]]:
+    """(table path, dtype, kernel lane, the donor's kernel_source) of the kernel lanes the catalog says
+    another framework's MoE table on this GPU times for `backend` (SystemSpec.kernel_donors)."""
+    out = []
+    for dtype, kernel, donor, version, source in spec.kernel_donors_for(backend, "moe_perf.parquet"):
+        path, _ = family_table(root, "moe", donor, "moe_perf.parquet", version)
+        if path is not None:
+            out.append((path, dtype, kernel, source))
+    return out
+
+
+def _columns(path, donated: list[tuple[object, str]], kernels: list[tuple[object, str, str, str]] = ()) -> dict:
     """The table's MoE columns, with the donated dtypes' rows of other tables appended where the table
-    itself has no row of that (dtype, distribution, shape); `from_donor` marks them."""
+    itself has no row of that (dtype, distribution, shape), and the donated kernel lanes' rows (`kernels`,
+    `_kernel_donated`) where the table has none of that lane; `from_donor` marks both, `lane` names each
+    row's kernel lane ("" for a default-lane candidate)."""
     numeric, text = MOE_KEYS + ["num_tokens", "latency"], ["kernel_source", "moe_dtype", "distribution"]
     cols = read_columns(path, numeric, text)
     cols["from_donor"] = np.zeros(len(cols["latency"]), dtype=bool)
-    for donor_path, dtype in donated:
-        mine = np.array([canon_dtype(d) == dtype for d in cols["moe_dtype"]], dtype=bool)
+    cols["lane"] = np.array([KERNEL_LANES.get(k, "") for k in cols["kernel_source"]], dtype=object)
+    for donor_path, dtype, *kernel in list(donated) + list(kernels):
+        lane, source = kernel or ("", None)
+        mine = np.array([canon_dtype(d) == dtype for d in cols["moe_dtype"]], dtype=bool) & (cols["lane"] == lane)
         own = set(_shapes(cols, mine))
         extra = read_columns(donor_path, numeric, text)
         sel = np.array([canon_dtype(d) == dtype for d in extra["moe_dtype"]], dtype=bool)
+        if source is not None:
+            sel &= extra["kernel_source"] == source
         idx = np.flatnonzero(sel)
         idx = idx[[sh not in own for sh in _shapes(extra, idx)]]
         extra["from_donor"] = np.ones(len(extra["latency"]), dtype=bool)
+        extra["lane"] = np.full(len(extra["latency"]), lane, dtype=object)
         cols = {k: np.concatenate([v, extra[k][idx]]) for k, v in cols.items()}
     return cols
 
@@ -84,29 +102,28 @@ def _shapes(cols: dict, rows: np.ndarray) -> list[tuple]:
     return [(str(d), *k) for d, k in zip(cols["distribution"][rows], keys)]
 
 
-def read_moe(path, spec, donated: list[tuple[object, str]] = ()) -> dict:
+def read_moe(path, spec, donated: list[tuple[object, str]] = (),
+             kernels: list[tuple[object, str, str, str]] = ()) -> dict:
     """Flat arrays of the chosen lanes: label index per row, labels, keys (N×6), tokens, log-util, lanes,
-    and which rows came from another framework's table (`from_donor`, see `_donated`)."""
-    cols = _columns(path, list(donated))
+    and which rows came from another framework's table (`from_donor`, see `_donated`, `_kernel_donated`)."""
+    cols = _columns(path, list(donated), list(kernels))
     ok = np.isfinite(cols["latency"]) & (cols["latency"] > 0)
     ok &= np.char.find(cols["kernel_source"].astype(str), "nongated") < 0
+    gifted_lane = cols["from_donor"] & (cols["lane"] != "")
     keep, lanes = np.zeros_like(ok), []
     for raw in np.unique(cols["moe_dtype"][ok]):
         for gift in (False, True):  # a donated dtype's rows keep the donor's lane beside the table's own
-            sel = ok & (cols["moe_dtype"] == raw) & (cols["from_donor"] == gift)
+            sel = ok & (cols["moe_dtype"] == raw) & (cols["from_donor"] == gift) & ~gifted_lane
             if not sel.any():
                 continue
             lane = pick_lane(cols["kernel_source"][sel], [])
             keep |= sel & (cols["kernel_source"] == lane)
             lanes.append(f"{canon_dtype(raw)}={lane}")
-    small = np.zeros_like(ok)
-    for source, kernel in KERNEL_LANES.items():  # kept beside the default lane, under their own label
-        sel = ok & ~cols["from_donor"] & (cols["kernel_source"] == source)
-        small |= sel
-        lanes += [f"{canon_dtype(raw)}:{kernel}={source}" for raw in np.unique(cols["moe_dtype"][sel])]
-    kernel_of = {source: f":{kernel}" for source, kernel in KERNEL_LANES.items()}
-    cols["moe_dtype"] = np.array([d + kernel_of[k] if s else d for d, k, s in
-                                  zip(cols["moe_dtype"], cols["kernel_source"], small)], dtype=object)
+    small = ok & (cols["lane"] != "")  # kernel lanes, kept beside the default lane under their own label
+    lanes += sorted({f"{canon_dtype(d)}:{k}={src}" for d, k, src in
+                     zip(cols["moe_dtype"][small], cols["lane"][small], cols["kernel_source"][small])})
+    cols["moe_dtype"] = np.array([d + f":{k}" if s else d for d, k, s in
+                                  zip(cols["moe_dtype"], cols["lane"], small)], dtype=object)
     keep |= small
     dtype = np.array([_canon(d) for d in cols["moe_dtype"][keep]])
     label_of_row = np.char.add(np.char.add(dtype, "/"), cols["distribution"][keep].astype(str))
@@ -137,8 +154,10 @@ def _checked(data: dict) -> dict:
 def moe_family(root, spec, backend: str, version: str) -> dict:
     """The MoE curve family's arrays (`read_moe`, plus the version read; no table → no labels)."""
     path, ver = family_table(root, "moe", backend, "moe_perf.parquet", version)
-    data = read_moe(path, spec, _donated(spec, backend, root)) if path is not None \
-        else {"labels": np.array([], dtype=str)}
+    if path is None:
+        data = {"labels": np.array([], dtype=str)}
+    else:
+        data = read_moe(path, spec, _donated(spec, backend, root), _kernel_donated(spec, backend, root))
     data["version"] = np.array(ver or "")
     return data
 
@@ -219,14 +238,22 @@ def _kernel_lane(db, q: Moe, t: np.ndarray, key: tuple, sol_s: np.ndarray, defau
     distribution, shape), at every token count. Elsewhere `default` (the table's default lane), as the peer
     falls back to the default lane on a shape miss: unchanged for CUTLASS and WIDEEP (CUTLASS kernels), at
     least EXTRAPOLATED for a kernel whose own rows are missing (CUTEDSL everywhere, TRTLLM off its lane)."""
-    if q.kernel in (MoeKernel.CUTLASS, MoeKernel.WIDEEP):
+    if q.kernel in (MoeKernel.CUTLASS, MoeKernel.WIDEEP) or (
+            q.kernel is MoeKernel.DEEPGEMM and f"{canon_dtype(q.dtype)}=deepgemm" in _lanes(db.store)):
         return default
     lane = LANE_OF_KERNEL.get(q.kernel)
-    curve = None if lane is None else moe_curve(db.store, f"{canon_dtype(q.dtype)}:{lane}/{q.distribution}", key)
+    label = f"{canon_dtype(q.dtype)}:{lane}/{q.distribution}"
+    curve = None if lane is None else moe_curve(db.store, label, key)
     if curve is None:
         return Lookup.of(default.latency_s, np.maximum(default.tier, Tier.EXTRAPOLATED))
     lu, tier = curve.query([t])
-    return finish(sol_s, lu, tier)
+    return finish(sol_s, lu, tier, Tier.EXTRAPOLATED if _from_donor(db.store, label, key) else Tier.MEASURED)
+
+
+def _lanes(store) -> list[str]:
+    """The MoE table's lanes as `moe_table` records them ("dtype=kernel_source", "dtype:lane=kernel_source")."""
+    moe_table(store)
+    return store.lanes["moe"].rpartition("@")[0].split(";")
 
 
 def _borrow(db, t, dt: str, distribution: str, key: tuple, shape: tuple, sol_s) -> Lookup | None:

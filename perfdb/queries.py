@@ -223,12 +223,14 @@ class MoeKernel(str, Enum):
     GPT-OSS and DeepSeek-V4) and the MoE table's default lane; TRTLLM is trtllm-gen's fused MoE, collected as
     kernel_source moe_torch_flow_min_latency (perfdb/moe.py LANE_OF_KERNEL); WIDEEP (WideEPMoE) runs the
     CUTLASS expert kernels behind its own all-to-all, priced as CUTLASS; CUTEDSL has no rows in any table and
-    is priced from the default lane, at least EXTRAPOLATED. A kernel the table did not collect for a (dtype,
-    shape) is priced from the default lane."""
+    is priced from the default lane, at least EXTRAPOLATED; DEEPGEMM (DeepGemmFusedMoE) is the default lane
+    itself where that lane is the collector's `deepgemm` (fp8_block on Blackwell), else priced like CUTEDSL.
+    A kernel the table did not collect for a (dtype, shape) is priced from the default lane."""
     CUTLASS = "CUTLASS"
     TRTLLM = "TRTLLM"
     CUTEDSL = "CUTEDSL"
     WIDEEP = "WIDEEP"
+    DEEPGEMM = "DEEPGEMM"
 
 
 class Moe(Query):

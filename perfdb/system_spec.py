@@ -26,6 +26,11 @@ class SystemSpec:
     runs on `backend` at shapes the backend's own collection did not time but another framework's table on
     the same GPU did (the same library kernel); those rows join the table, tier EXTRAPOLATED at best
     (perfdb/moe.py). In the repr.
+    `kernel_donors`: (backend, table file, dtype, kernel lane, donor backend, donor version, donor
+    kernel_source) for each kernel lane (perfdb/moe.py KERNEL_LANES: "trtllm_gen") this system runs on
+    `backend` in a dtype the backend's own collection never timed on that lane, while another framework's
+    table on the same GPU timed the same library kernel; those rows become the lane, tier EXTRAPOLATED at
+    best. In the repr.
     `nvlink_domain_gpus`: GPUs one NVLink domain joins when it spans several nodes (GB200/GB300 NVL72: 72),
     None where NVLink stops at the node (or the GPUs have none). Equal inter- and intra-node bandwidths do not
     say it: an L40S server's PCIe is slower than its NIC.
@@ -46,6 +51,7 @@ class SystemSpec:
     frameworks: tuple[str, ...] = field(default=BACKEND_NAMES, compare=False, repr=False)
     table_donors: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
     lane_donors: tuple[tuple[str, str, str, str, str], ...] = field(default=(), compare=False)
+    kernel_donors: tuple[tuple[str, str, str, str, str, str, str], ...] = field(default=(), compare=False)
     nvlink_domain_gpus: int | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -62,6 +68,11 @@ class SystemSpec:
         """(dtype, donor backend, its version) of every kernel whose rows `table` on `backend` takes from
         another framework's table."""
         return [(dt, d, v) for b, t, dt, d, v in self.lane_donors if (b, t) == (backend, table)]
+
+    def kernel_donors_for(self, backend: str, table: str) -> list[tuple[str, str, str, str, str]]:
+        """(dtype, kernel lane, donor backend, its version, the donor's kernel_source) of every kernel lane
+        whose rows `table` on `backend` takes from another framework's table."""
+        return [tuple(d[2:]) for d in self.kernel_donors if d[:2] == (backend, table)]
 
     def __hash__(self) -> int:  # dict field makes the generated hash fail; the name identifies a system
         return hash(self.name)

@@ -59,7 +59,7 @@ def solve(request: Request | dict | str | Path, *, export: Path | None = None,
     return SolveResult(
         request=req.model_dump(mode="json"), data_version=f"{req.backend.value} {ctx.db.version}",
         best=verified(ctx, best, req, setup) if best else None,
-        front=tuple(plan_point(p, _frontend_load(ctx, p), slack=_slack(req, p, setup)) for p in front),
+        front=tuple(plan_point(p, ctx.frontend_load(p), slack=_slack(req, p, setup)) for p in front),
         options=(len(table) if table is not None else 0) + (setup.options if setup else 0),
         engines=len(slots) + (setup.other_engines if setup else 0),
         infeasible_reason=(_infeasible(table, setup, slo) + tightening_note(req.headroom, req.min_slack)
@@ -167,12 +167,6 @@ def _infeasible(table, setup, slo) -> str:
     return disagg_infeasibility_reason(setup.instance)
 
 
-def _frontend_load(ctx: Context, plan: Plan) -> float:
-    """The busiest replica's streaming rate over its server's frontend limit (model/calibration.py); a
-    prefill worker streams nothing (its decode workers do)."""
-    return ctx.calibration.frontend_load(max(g.tokens_per_s for g in plan.groups if g.role is not Role.PREFILL))
-
-
 def verified(ctx: Context, plan: Plan, req: Request, setup=None) -> PlanPoint:
     """The best plan re-checked by the full estimator, with a launch command per replica group (for a
     disaggregated plan: the bundle of its prefill workers, decode workers and router)."""
@@ -180,13 +174,13 @@ def verified(ctx: Context, plan: Plan, req: Request, setup=None) -> PlanPoint:
         from .disagg_request import check_disagg, launch_bundle
 
         decode = next(g for g in plan.groups if g.role is Role.DECODE)
-        point = plan_point(plan, _frontend_load(ctx, plan), check=check_disagg(setup, plan),
+        point = plan_point(plan, ctx.frontend_load(plan), check=check_disagg(setup, plan),
                            memory_gib=decode.slot.memory.as_gib, slack=_slack(req, plan, setup))
         bundle = launch_bundle(setup, plan, req.backend)
         nodes = bundle.to_dict()["nodes"]
         return replace(point, launch=bundle.text(), launch_nodes=None if nodes is None else tuple(nodes))
     launches = tuple(_launch(ctx, g, req) for g in plan.groups)
-    return plan_point(plan, _frontend_load(ctx, plan), launches=tuple(x.text for x in launches),
+    return plan_point(plan, ctx.frontend_load(plan), launches=tuple(x.text for x in launches),
                       node_launches=tuple(x.nodes.to_list() if x.nodes else None for x in launches),
                       check=_check(ctx, plan), memory_gib=plan.main.slot.memory.as_gib,
                       slack=plan_slack(req.slo, plan.metrics))

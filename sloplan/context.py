@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sloplan.core.enums import Client
+from sloplan.core.enums import Client, Role
 from sloplan.model.arch import ModelArch, UnsupportedModel
 from sloplan.model.calibration import Calibration, calibration
 from sloplan.model.catalog import UnknownModel, resolve_model
@@ -29,6 +29,12 @@ class Context:
     quants: tuple[Quant, ...]
     calibration: Calibration  # the framework's constants on this system as the client sees them (see build_context)
     framework: Framework  # its capabilities, profile (= fw) and launch flags, as data
+
+    def frontend_load(self, plan) -> float:
+        """The busiest streaming replica's rate over its server's frontend limit (model/calibration.py), each
+        group under its engine's constants; a prefill worker streams nothing (its decode workers do)."""
+        return max((self.calibration.for_engine(g.slot.engine) if g.slot else self.calibration).frontend_load(
+            g.tokens_per_s) for g in plan.groups if g.role is not Role.PREFILL)
 
 
 def default_gemm_quants(arch: ModelArch, spec: Framework) -> list[GemmQuant]:

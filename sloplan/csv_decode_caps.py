@@ -10,7 +10,8 @@ as one worker's total. Where two of a configuration's entries list the row's cli
 caps, or neither says, there is no cap: the row's decode_batch_size alone sizes its decode slots, as before.
 
 The same entries give each role's layout as the recipe launched it (`recipe_layout`: tp, attention DP, EP),
-which the row reader prices where the row records another split of the same GPUs.
+which the row reader prices where the row records another split of the same GPUs, and a TensorRT-LLM
+role's MoE backend (`recipe_moe_backend`).
 """
 from __future__ import annotations
 
@@ -48,6 +49,14 @@ def recipe_layout(row: dict, role: str) -> tuple[tuple[int, int, int] | None, st
     config, entries = _entries(row)
     layouts = {tuple(e[f"{role}_layout"]) if e.get(f"{role}_layout") else None for e in entries}
     return (layouts.pop() if len(layouts) == 1 else None), config
+
+
+def recipe_moe_backend(row: dict, role: str) -> tuple[str | None, str]:
+    """(a TensorRT-LLM role's moe_config.backend as the row's launch recipe set it, or None where no recipe
+    says or two of its entries disagree; the config_id)."""
+    config, entries = _entries(row)
+    backends = {e.get(f"{role}_moe_backend") for e in entries}
+    return (backends.pop() if len(backends) == 1 else None), config
 
 
 def decode_cap(row: dict, column: int | None) -> tuple[int | None, str]:

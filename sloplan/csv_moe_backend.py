@@ -14,6 +14,7 @@ import sloplan.model
 from sloplan.perfdb.queries import MoeKernel
 from sloplan.perfdb.yaml_cache import load_yaml_file
 
+from .csv_decode_caps import recipe_moe_backend
 from .csv_speculation import _source_matches
 
 _FILE = Path(sloplan.model.__file__).parent / "catalog" / "moe_backend.yaml"
@@ -36,22 +37,29 @@ def campaign_matches(rule: dict, row: dict) -> bool:
 
 def _chosen(spec, dp: int, shape: str, clients: int | None) -> MoeKernel:
     """A role's backend from its rule entry: one name, or {default, attention_dp, attention_dp_from: {N: name}
-    (from N attention-DP ranks on), cutlass_from_concurrency: {ISLxOSL: C}}."""
+    (from N attention-DP ranks on), from_concurrency: {name: {ISLxOSL: C}} (that backend at C clients and above)}."""
     if isinstance(spec, str):
         return MoeKernel(spec)
     if dp > 1 and "attention_dp" in spec:
         wide = [kernel for ranks, kernel in sorted((spec.get("attention_dp_from") or {}).items()) if dp >= ranks]
         return MoeKernel(wide[-1] if wide else spec["attention_dp"])
-    threshold = (spec.get("cutlass_from_concurrency") or {}).get(shape)
-    if threshold is not None and clients is not None and clients >= threshold:
-        return MoeKernel.CUTLASS
+    for kernel, thresholds in (spec.get("from_concurrency") or {}).items():
+        threshold = thresholds.get(shape)
+        if threshold is not None and clients is not None and clients >= threshold:
+            return MoeKernel(kernel)
     return MoeKernel(spec["default"])
 
 
 def moe_backend(row: dict, role: str, dp: int, clients: int | None) -> tuple[MoeKernel, str]:
     """(MoE backend, note) of one role ("agg", "prefill", "decode") of a row whose role has `dp` attention-DP
-    ranks and whose benchmark ran `clients` clients (None: not recorded)."""
+    ranks and whose benchmark ran `clients` clients (None: not recorded). A disaggregated role's launch
+    recipe, where it sets one (sloplan/csv_decode_caps.py), before the campaign rules."""
     assert role in ROLES, role
+    found, config = recipe_moe_backend(row, role) if role != "agg" else (None, "")
+    if found is not None:
+        kernel = MoeKernel(found)
+        return kernel, "" if kernel is MoeKernel.CUTLASS else (
+            f"MoE backend {kernel.value}: config_id {config}'s launch recipe (model/catalog/decode_caps.yaml)")
     shape = f"{(row.get('isl') or '').strip()}x{(row.get('osl') or '').strip()}"
     for rule in _rules():
         if role in rule and campaign_matches(rule, row):

@@ -229,8 +229,9 @@ def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *
                     tokens_per_s_per_gpu=float(m.tokens_per_s[0]) / slot.engine.gpus,
                     tier=Tier(int(m.tier[0])).label, tier_source=source_label(m.tier[0], m.source[0]),
                     memory_gib=slot.memory.as_gib,
-                    frontend_load=ctx.calibration.frontend_load(float(m.tokens_per_s[0])),
-                    notes=ctx.arch.attention.kernel_notes + _speculation_notes(args.draft_tokens, ctx.calibration))
+                    frontend_load=ctx.calibration.for_engine(slot.engine).frontend_load(float(m.tokens_per_s[0])),
+                    notes=ctx.arch.attention.kernel_notes + _speculation_notes(
+                        args.draft_tokens, ctx.calibration.for_engine(slot.engine)))
 
 
 def _speculation_notes(draft_tokens: int, cal) -> tuple[str, ...]:

@@ -260,10 +260,7 @@ def _plan_outcomes(union: UnionCert) -> dict:
 
 def _point(ctx: Context, plan) -> PlanPoint:
     """A plan rendered as `solve` renders its front points (frontend load of the busiest streaming replica)."""
-    from sloplan.core.enums import Role
-
-    return plan_point(plan, ctx.calibration.frontend_load(max(g.tokens_per_s for g in plan.groups
-                                                              if g.role is not Role.PREFILL)))
+    return plan_point(plan, ctx.frontend_load(plan))
 
 
 def _option(inst: CertInstance, row: int) -> OptionView:

@@ -12,7 +12,8 @@ TABLE = {"trtllm": {"kernel_scale": 0.8, "step_overhead_s": 1e-3},
          "h200_sxm/trtllm": {"kernel_scale": 0.9},
          MOE_BLOCK: {"trtllm": {"kernel_scale": 0.7, "ttft_overhead_s": 0.05},
                      "b200_sxm/trtllm": {"kernel_scale": 0.6},
-                     "b200_sxm/trtllm/mla": {"kernel_scale": 0.5, "dp_wait_steps": 40.0}}}
+                     "b200_sxm/trtllm/mla": {"kernel_scale": 0.5, "dp_wait_steps": 40.0},
+                     "b200_sxm/trtllm/mla/nvfp4": {"kernel_scale": 0.45, "step_overhead_s": 2e-3}}}
 
 
 @pytest.fixture
@@ -47,6 +48,39 @@ def test_the_design_entry_goes_on_top_for_its_design_only(table):
     assert calibration("trtllm", "b200_sxm", design=AttentionKind.MLA) == calibration("trtllm", "b200_sxm")
 
 
+def test_an_engine_takes_its_gemm_formats_entry_on_top_of_its_design(table):
+    """calibration.yaml's `system/backend/design/gemm` entries (bench/calibrate.py --moe): an engine of that
+    GEMM format reads them over the design's, any other engine the design's; refined once only."""
+    from types import SimpleNamespace
+
+    from sloplan.core.enums import Client
+    from sloplan.model.attention import AttentionKind
+    from sloplan.model.quant import GemmQuant, Quant
+
+    def engine(gemm):
+        return SimpleNamespace(quant=Quant.default_for(gemm))
+    mla = calibration("trtllm", "b200_sxm", moe=True, design=AttentionKind.MLA)
+    fp4 = mla.for_engine(engine(GemmQuant.NVFP4))
+    assert (fp4.kernel_scale, fp4.step_overhead_s, fp4.dp_wait_steps, fp4.ttft_overhead_s) == (0.45, 2e-3, 40.0, 0.05)
+    assert fp4.prefill_in_steps and fp4.by_gemm == () and fp4.for_engine(engine(GemmQuant.NVFP4)) is fp4
+    assert mla.for_engine(engine(GemmQuant.FP8_BLOCK)) is mla  # no entry of its own: the design's
+    assert calibration("trtllm", "b200_sxm", moe=True, design=AttentionKind.GQA).by_gemm == ()
+    assert calibration("trtllm", "b200_sxm", design=AttentionKind.MLA).by_gemm == ()  # dense: never the block
+    offline = mla.for_client(Client.OFFLINE)
+    assert offline.for_engine(engine(GemmQuant.NVFP4)).frontend_s_per_token == 0.0
+
+
+def test_calibrate_fits_each_level_below_its_parent():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import calibrate
+
+    row = {"backend": "trtllm", "part": "b200_sxm/trtllm/mla/nvfp4"}
+    assert calibrate._keys(row) == ["trtllm", "b200_sxm/trtllm", "b200_sxm/trtllm/mla", "b200_sxm/trtllm/mla/nvfp4"]
+    assert calibrate._keys({"backend": "vllm", "part": "h200_sxm/vllm"}) == ["vllm", "h200_sxm/vllm"]
+    fitted = {"trtllm": Calibration(kernel_scale=0.7), "b200_sxm/trtllm": Calibration(kernel_scale=0.6)}
+    assert calibrate._parent(fitted, row, 3).kernel_scale == 0.6  # no design entry: the pair's
+
+
 def test_without_a_moe_entry_the_dense_constants_stand(table):
     assert calibration("vllm", "h200_sxm", moe=True) == calibration("vllm", "h200_sxm") == Calibration()
 
@@ -64,7 +98,7 @@ def test_the_shipped_file_keeps_dense_entries_apart():
     table = cal_mod._table()
     assert all(isinstance(v, dict) and "kernel_scale" in v for k, v in table.items() if k != MOE_BLOCK)
     for key, entry in (table.get(MOE_BLOCK) or {}).items():
-        assert set(entry) == set(Calibration.__dataclass_fields__) - {"prefill_in_steps"}, key
+        assert set(entry) == set(Calibration.__dataclass_fields__) - {"prefill_in_steps", "by_gemm"}, key
 
 
 def test_the_estimator_uses_the_moe_constants_for_moe_models(monkeypatch, table):

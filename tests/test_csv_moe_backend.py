@@ -43,8 +43,21 @@ def test_disaggregated_prefill_always_decode_without_attention_dp():
     assert moe_backend(row, "agg", 1, 4)[0] is MoeKernel.CUTLASS  # no aggregated rule for that campaign
 
 
+def test_the_fp8_scripts_run_trtllm_gen_and_deepgemm_where_they_say():
+    fp8 = dict(moe_quant_mode="fp8", gemm_quant_mode="fp8", model_path="deepseek-ai/DeepSeek-R1-0528")
+    assert moe_backend(_row(NEW, **fp8), "agg", 1, 4)[0] is MoeKernel.TRTLLM
+    assert moe_backend(_row(NEW, **fp8), "agg", 8, 256)[0] is MoeKernel.TRTLLM  # 1k/1k: no switch
+    assert moe_backend(_row(NEW, osl="8192", **fp8), "agg", 1, 128)[0] is MoeKernel.TRTLLM
+    kernel, note = moe_backend(_row(NEW, osl="8192", **fp8), "agg", 1, 256)
+    assert kernel is MoeKernel.DEEPGEMM and "moe_backend.yaml" in note
+    mtp = NEW.replace("1.2.0rc6.post2", "1.2.0rc6.post3")
+    assert moe_backend(_row(mtp, **fp8), "agg", 1, 4)[0] is MoeKernel.TRTLLM
+    assert moe_backend(_row(mtp, **fp8), "agg", 8, 4)[0] is MoeKernel.DEEPGEMM
+    assert moe_backend(_row(OLD, **fp8), "agg", 1, 4)[0] is MoeKernel.CUTLASS  # DEEPGEMM: the default lane
+
+
 def test_other_dtypes_systems_and_campaigns_keep_the_default():
-    assert moe_backend(_row(NEW, moe_quant_mode="fp8"), "agg", 1, 4)[0] is MoeKernel.CUTLASS
+    assert moe_backend(_row(NEW, moe_quant_mode="bf16"), "agg", 1, 4)[0] is MoeKernel.CUTLASS
     assert moe_backend(_row(NEW, system="h200_sxm"), "agg", 1, 4)[0] is MoeKernel.CUTLASS
     assert moe_backend(_row(NEW.replace("1.2.0rc6.post2", "1.2.0rc2")), "agg", 1, 4)[0] is MoeKernel.CUTLASS
     assert moe_backend(_row("wip=False"), "agg", 1, 4)[0] is MoeKernel.CUTLASS
