@@ -56,9 +56,13 @@ def test_the_trtllm_kernel_reads_the_trtllm_gen_rows_at_every_token_count(db):
 
 
 def test_a_dtype_the_lane_did_not_collect_prices_from_the_default_lane_less_trusted(db):
-    assert not _rows(db, "moe_torch_flow_min_latency", "fp8_block")
-    tokens = [1, 16, 64, 512]
-    with_lane, without = _lookup(db, tokens, "fp8_block", MoeKernel.TRTLLM), _lookup(db, tokens, "fp8_block")
+    """Per-tensor FP8 (at a shape its default lane collected): neither TRT-LLM's table nor a kernel donor
+    times trtllm-gen in it (block-FP8's lane is SGLang's table of the same kernels:
+    tests/test_moe_kernel_donors.py)."""
+    assert not _rows(db, "moe_torch_flow_min_latency", "fp8")
+    tokens, shape = np.array([1, 16, 64, 512]), (4096, 1536, 8, 128, 1, 8)
+    with_lane = db.latency(Moe(tokens, *shape, "fp8", DIST, MoeKernel.TRTLLM))
+    without = db.latency(Moe(tokens, *shape, "fp8", DIST))
     assert np.array_equal(with_lane.latency_s, without.latency_s)  # the default lane's price ...
     assert np.all(without.tier == Tier.MEASURED) and np.all(with_lane.tier >= Tier.EXTRAPOLATED)  # ... not its tier
 

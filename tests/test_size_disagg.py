@@ -112,8 +112,9 @@ def _pair_ceiling(inst, target, prices):
         if c <= 0:
             continue
         per = D.requests_per_s[d] if target.kind is LoadKind.RATE else D.concurrency[d]
-        m = np.ceil(target.value / per * (1 + _TOL))
-        k = np.ceil((target.value if target.kind is LoadKind.RATE else m * D.requests_per_s[d]) / c * (1 + _TOL))
+        m = np.ceil(target.value / per * (1 - _TOL))  # the fewest that serve it (`serves`' tolerance)
+        k = (np.ceil(target.value * (1 - _TOL) / c) if target.kind is LoadKind.RATE
+             else np.ceil(m * D.requests_per_s[d] / (c * (1 + _TOL))))  # _pair_options' floor, with its margin
         if inst.max_prefill_gpus is not None and k * P.gpus[p] > inst.max_prefill_gpus:
             continue
         if inst.max_decode_gpus is not None and m * D.gpus[d] > inst.max_decode_gpus:
