@@ -20,7 +20,8 @@ they reach bounds what any choice of the ten constants can do with this model's 
 two more levels below (system, backend): the model's attention design, then the engine's GEMM format
 within it (the expert kernels follow it), each where it has 20 rows, and writes them as calibration.yaml's
 `moe:` block, which only models with expert layers read (model/calibration.py, Calibration.for_engine);
-the dense entries are kept byte for byte, and a dense refit keeps the block. Attention-DP rows are solved for one rank, as the estimator solves them.
+the dense entries are kept byte for byte, and a dense refit keeps the block. Attention-DP rows are solved
+for one rank, as the estimator solves them.
 """
 from __future__ import annotations
 
