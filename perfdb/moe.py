@@ -12,6 +12,9 @@ then balanced (EXTRAPOLATED).
 Lane per dtype: the kernel_source with the most rows, excluding `*nongated*` (non-gated activations are
 another op, not another kernel for the same op): TRT-LLM → moe_torch_flow_cutlass (deepgemm for
 fp8_block on Blackwell), vLLM → flashinfer-cutlass for fp8/fp8_block, triton for bf16; SGLang → triton.
+A kernel lane this backend's collection never timed in a dtype comes from another framework's table of the
+same library kernel on the same GPU where the system's catalog says so (SystemSpec.kernel_donors: TRT-LLM's
+block-FP8 trtllm-gen lane from SGLang's FlashInfer build on Blackwell), EXTRAPOLATED at best.
 The table is read on the first MoE query (~0.3 s) and kept in a side file of the disk cache.
 """
 from __future__ import annotations
@@ -236,8 +239,10 @@ def moe(db, q: Moe) -> Lookup:
 def _kernel_lane(db, q: Moe, t: np.ndarray, key: tuple, sol_s: np.ndarray, default: Lookup) -> Lookup:
     """The query priced from its `q.kernel` lane (LANE_OF_KERNEL) where that lane collected this (dtype,
     distribution, shape), at every token count. Elsewhere `default` (the table's default lane), as the peer
-    falls back to the default lane on a shape miss: unchanged for CUTLASS and WIDEEP (CUTLASS kernels), at
-    least EXTRAPOLATED for a kernel whose own rows are missing (CUTEDSL everywhere, TRTLLM off its lane)."""
+    falls back to the default lane on a shape miss: unchanged for CUTLASS and WIDEEP (CUTLASS kernels) and for
+    DEEPGEMM where the default lane is DeepGEMM's, at least EXTRAPOLATED for a kernel whose own rows are
+    missing (CUTEDSL everywhere, TRTLLM off its lane). A lane another framework's table gives
+    (SystemSpec.kernel_donors) is at least EXTRAPOLATED too."""
     if q.kernel in (MoeKernel.CUTLASS, MoeKernel.WIDEEP) or (
             q.kernel is MoeKernel.DEEPGEMM and f"{canon_dtype(q.dtype)}=deepgemm" in _lanes(db.store)):
         return default
