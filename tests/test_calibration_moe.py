@@ -99,6 +99,13 @@ def test_the_shipped_file_keeps_dense_entries_apart():
     assert all(isinstance(v, dict) and "kernel_scale" in v for k, v in table.items() if k != MOE_BLOCK)
     for key, entry in (table.get(MOE_BLOCK) or {}).items():
         assert set(entry) == set(Calibration.__dataclass_fields__) - {"prefill_in_steps", "by_gemm"}, key
+    # a finer key names a real design and GEMM format, or no engine would ever read it
+    from sloplan.model.attention import AttentionKind
+    from sloplan.model.quant import GemmQuant
+
+    finer = [k.split("/") for k in table.get(MOE_BLOCK) or {} if k.count("/") >= 2]
+    assert finer and all(len(k) <= 4 for k in finer)
+    assert {AttentionKind(k[2]) for k in finer} and {GemmQuant(k[3]) for k in finer if len(k) == 4}
 
 
 def test_the_estimator_uses_the_moe_constants_for_moe_models(monkeypatch, table):
