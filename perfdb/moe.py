@@ -51,40 +51,31 @@ def _canon(label: str) -> str:
     return canon_dtype(raw) + (f":{kernel}" if kernel else "")
 
 
-def _donated(spec, backend: str, root) -> list[tuple[object, str]]:
-    """(table path, dtype) of the kernels the catalog says another framework's MoE table on this GPU times
-    for `backend` (SystemSpec.lane_donors: the same library kernel, which this backend's collection did not
-    time), from the donor framework's version the catalog names; none where the wheel ships no such table."""
+def _donated(spec, backend: str, root) -> list[tuple[object, str, str, str | None]]:
+    """(table path, dtype, kernel lane, the donor's kernel_source) of the rows the catalog says another
+    framework's MoE table on this GPU gives `backend`: the same library kernel this backend's collection did
+    not time. SystemSpec.lane_donors fill the dtype's default lane (lane "", the donor's own default
+    kernel_source: None); SystemSpec.kernel_donors a kernel lane of KERNEL_LANES from one kernel_source.
+    None where the wheel ships no such table."""
+    wanted = [(dt, "", None, d, v) for dt, d, v in spec.lane_donors_for(backend, "moe_perf.parquet")]
+    wanted += [(dt, lane, src, d, v) for dt, lane, d, v, src in spec.kernel_donors_for(backend, "moe_perf.parquet")]
     out = []
-    for dtype, donor, version in spec.lane_donors_for(backend, "moe_perf.parquet"):
+    for dtype, lane, source, donor, version in wanted:
         path, _ = family_table(root, "moe", donor, "moe_perf.parquet", version)
         if path is not None:
-            out.append((path, dtype))
+            out.append((path, dtype, lane, source))
     return out
 
 
-def _kernel_donated(spec, backend: str, root) -> list[tuple[object, str, str, str]]:
-    """(table path, dtype, kernel lane, the donor's kernel_source) of the kernel lanes the catalog says
-    another framework's MoE table on this GPU times for `backend` (SystemSpec.kernel_donors)."""
-    out = []
-    for dtype, kernel, donor, version, source in spec.kernel_donors_for(backend, "moe_perf.parquet"):
-        path, _ = family_table(root, "moe", donor, "moe_perf.parquet", version)
-        if path is not None:
-            out.append((path, dtype, kernel, source))
-    return out
-
-
-def _columns(path, donated: list[tuple[object, str]], kernels: list[tuple[object, str, str, str]] = ()) -> dict:
-    """The table's MoE columns, with the donated dtypes' rows of other tables appended where the table
-    itself has no row of that (dtype, distribution, shape), and the donated kernel lanes' rows (`kernels`,
-    `_kernel_donated`) where the table has none of that lane; `from_donor` marks both, `lane` names each
+def _columns(path, donated: list[tuple[object, str, str, str | None]]) -> dict:
+    """The table's MoE columns, with the donated rows of other tables (`_donated`) appended where the table
+    itself has no row of that (dtype, lane, distribution, shape); `from_donor` marks them, `lane` names each
     row's kernel lane ("" for a default-lane candidate)."""
     numeric, text = MOE_KEYS + ["num_tokens", "latency"], ["kernel_source", "moe_dtype", "distribution"]
     cols = read_columns(path, numeric, text)
     cols["from_donor"] = np.zeros(len(cols["latency"]), dtype=bool)
     cols["lane"] = np.array([KERNEL_LANES.get(k, "") for k in cols["kernel_source"]], dtype=object)
-    for donor_path, dtype, *kernel in list(donated) + list(kernels):
-        lane, source = kernel or ("", None)
+    for donor_path, dtype, lane, source in donated:
         mine = np.array([canon_dtype(d) == dtype for d in cols["moe_dtype"]], dtype=bool) & (cols["lane"] == lane)
         own = set(_shapes(cols, mine))
         extra = read_columns(donor_path, numeric, text)
@@ -105,11 +96,10 @@ def _shapes(cols: dict, rows: np.ndarray) -> list[tuple]:
     return [(str(d), *k) for d, k in zip(cols["distribution"][rows], keys)]
 
 
-def read_moe(path, spec, donated: list[tuple[object, str]] = (),
-             kernels: list[tuple[object, str, str, str]] = ()) -> dict:
+def read_moe(path, spec, donated: list[tuple[object, str, str, str | None]] = ()) -> dict:
     """Flat arrays of the chosen lanes: label index per row, labels, keys (N×6), tokens, log-util, lanes,
-    and which rows came from another framework's table (`from_donor`, see `_donated`, `_kernel_donated`)."""
-    cols = _columns(path, list(donated), list(kernels))
+    and which rows came from another framework's table (`from_donor`, see `_donated`)."""
+    cols = _columns(path, list(donated))
     ok = np.isfinite(cols["latency"]) & (cols["latency"] > 0)
     ok &= np.char.find(cols["kernel_source"].astype(str), "nongated") < 0
     gifted_lane = cols["from_donor"] & (cols["lane"] != "")
@@ -160,7 +150,7 @@ def moe_family(root, spec, backend: str, version: str) -> dict:
     if path is None:
         data = {"labels": np.array([], dtype=str)}
     else:
-        data = read_moe(path, spec, _donated(spec, backend, root), _kernel_donated(spec, backend, root))
+        data = read_moe(path, spec, _donated(spec, backend, root))
     data["version"] = np.array(ver or "")
     return data
 
@@ -243,8 +233,9 @@ def _kernel_lane(db, q: Moe, t: np.ndarray, key: tuple, sol_s: np.ndarray, defau
     DEEPGEMM where the default lane is DeepGEMM's, at least EXTRAPOLATED for a kernel whose own rows are
     missing (CUTEDSL everywhere, TRTLLM off its lane). A lane another framework's table gives
     (SystemSpec.kernel_donors) is at least EXTRAPOLATED too."""
+    default_lanes = list(moe_table(db.store).get("lanes", ()))
     if q.kernel in (MoeKernel.CUTLASS, MoeKernel.WIDEEP) or (
-            q.kernel is MoeKernel.DEEPGEMM and f"{canon_dtype(q.dtype)}=deepgemm" in _lanes(db.store)):
+            q.kernel is MoeKernel.DEEPGEMM and f"{canon_dtype(q.dtype)}=deepgemm" in default_lanes):
         return default
     lane = LANE_OF_KERNEL.get(q.kernel)
     label = f"{canon_dtype(q.dtype)}:{lane}/{q.distribution}"
@@ -253,12 +244,6 @@ def _kernel_lane(db, q: Moe, t: np.ndarray, key: tuple, sol_s: np.ndarray, defau
         return Lookup.of(default.latency_s, np.maximum(default.tier, Tier.EXTRAPOLATED))
     lu, tier = curve.query([t])
     return finish(sol_s, lu, tier, Tier.EXTRAPOLATED if _from_donor(db.store, label, key) else Tier.MEASURED)
-
-
-def _lanes(store) -> list[str]:
-    """The MoE table's lanes as `moe_table` records them ("dtype=kernel_source", "dtype:lane=kernel_source")."""
-    moe_table(store)
-    return store.lanes["moe"].rpartition("@")[0].split(";")
 
 
 def _borrow(db, t, dt: str, distribution: str, key: tuple, shape: tuple, sol_s) -> Lookup | None:

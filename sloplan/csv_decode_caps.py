@@ -43,20 +43,24 @@ def _entries(row: dict) -> tuple[str, list[dict]]:
                              if (str(e["isl"]), str(e["osl"])) == shape and int(clients.group(1)) in e["concurrencies"]]
 
 
+def _recipe_fact(row: dict, field: str):
+    """(the row's entries' one value of `field`, or None where no entry says it or two disagree; the
+    config_id). List values (layouts) come back as tuples."""
+    config, entries = _entries(row)
+    values = {tuple(v) if isinstance(v, list) else v for v in (e.get(field) for e in entries)}
+    return (values.pop() if len(values) == 1 else None), config
+
+
 def recipe_layout(row: dict, role: str) -> tuple[tuple[int, int, int] | None, str]:
     """((tp, dp, moe_ep) of one role, "prefill" or "decode", as the row's launch recipe ran it, or None where
     no recipe says or two of its entries disagree; the config_id)."""
-    config, entries = _entries(row)
-    layouts = {tuple(e[f"{role}_layout"]) if e.get(f"{role}_layout") else None for e in entries}
-    return (layouts.pop() if len(layouts) == 1 else None), config
+    return _recipe_fact(row, f"{role}_layout")
 
 
 def recipe_moe_backend(row: dict, role: str) -> tuple[str | None, str]:
     """(a TensorRT-LLM role's moe_config.backend as the row's launch recipe set it, or None where no recipe
     says or two of its entries disagree; the config_id)."""
-    config, entries = _entries(row)
-    backends = {e.get(f"{role}_moe_backend") for e in entries}
-    return (backends.pop() if len(backends) == 1 else None), config
+    return _recipe_fact(row, f"{role}_moe_backend")
 
 
 def decode_cap(row: dict, column: int | None) -> tuple[int | None, str]:

@@ -57,14 +57,15 @@ def moe_backend(row: dict, role: str, dp: int, clients: int | None) -> tuple[Moe
     assert role in ROLES, role
     found, config = recipe_moe_backend(row, role) if role != "agg" else (None, "")
     if found is not None:
-        kernel = MoeKernel(found)
-        return kernel, "" if kernel is MoeKernel.CUTLASS else (
-            f"MoE backend {kernel.value}: config_id {config}'s launch recipe (model/catalog/decode_caps.yaml)")
+        return _noted(MoeKernel(found), f"config_id {config}'s launch recipe (model/catalog/decode_caps.yaml)")
     shape = f"{(row.get('isl') or '').strip()}x{(row.get('osl') or '').strip()}"
     for rule in _rules():
         if role in rule and campaign_matches(rule, row):
-            kernel = _chosen(rule[role], dp, shape, clients)
-            if kernel is MoeKernel.CUTLASS:
-                return kernel, ""
-            return kernel, f"MoE backend {kernel.value}: the {rule['image']} launches (model/catalog/moe_backend.yaml)"
+            return _noted(_chosen(rule[role], dp, shape, clients),
+                          f"the {rule['image']} launches (model/catalog/moe_backend.yaml)")
     return MoeKernel.CUTLASS, ""
+
+
+def _noted(kernel: MoeKernel, source: str) -> tuple[MoeKernel, str]:
+    """(kernel, the layout note saying where it comes from); no note for CUTLASS, TensorRT-LLM's default."""
+    return kernel, "" if kernel is MoeKernel.CUTLASS else f"MoE backend {kernel.value}: {source}"

@@ -221,7 +221,7 @@ def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *
                      draft_tokens=draft_tokens, moe_backend=moe_backend)
     ctx, slot = context_for(args)
     m = metrics(ctx, slot, args.mode, np.array([args.concurrency]))
-    ttft, tpot = float(m.ttft_s[0]), float(m.tpot_s[0])
+    ttft, tpot, cal = float(m.ttft_s[0]), float(m.tpot_s[0]), ctx.calibration.for_engine(slot.engine)
     return Estimate(model=model, system=system, backend=args.backend.value, data_version=ctx.db.version,
                     mode=args.mode.value, engine=slot.engine.label, concurrency=args.concurrency,
                     running=int(m.running[0]), ttft_ms=ttft * 1e3, tpot_ms=tpot * 1e3,
@@ -229,9 +229,8 @@ def estimate(model: str, system: str, backend: Backend | str = Backend.TRTLLM, *
                     tokens_per_s_per_gpu=float(m.tokens_per_s[0]) / slot.engine.gpus,
                     tier=Tier(int(m.tier[0])).label, tier_source=source_label(m.tier[0], m.source[0]),
                     memory_gib=slot.memory.as_gib,
-                    frontend_load=ctx.calibration.for_engine(slot.engine).frontend_load(float(m.tokens_per_s[0])),
-                    notes=ctx.arch.attention.kernel_notes + _speculation_notes(
-                        args.draft_tokens, ctx.calibration.for_engine(slot.engine)))
+                    frontend_load=cal.frontend_load(float(m.tokens_per_s[0])),
+                    notes=ctx.arch.attention.kernel_notes + _speculation_notes(args.draft_tokens, cal))
 
 
 def _speculation_notes(draft_tokens: int, cal) -> tuple[str, ...]:
